@@ -1,0 +1,15 @@
+//! MovieTalk core: everything but pixels.
+//!
+//! The desktop shell and the `movietalk` CLI are both thin consumers of this crate, which must
+//! never depend on tauri or yew. State is passed explicitly: open a [`Catalog`] and hand it on.
+
+pub mod catalog;
+pub mod error;
+pub mod movie;
+pub mod paths;
+pub mod relay_client;
+pub mod starter;
+
+pub use catalog::Catalog;
+pub use error::CoreError;
+pub use movie::{Movie, movie_key};

@@ -1,0 +1,228 @@
+//! A client for the relay's WebSocket protocol, used by the app, the CLI and tests.
+//!
+//! [`RelayClient::connect`] performs the handshake and spawns one task that owns the socket:
+//! requests go to it over a channel and their replies come back on a oneshot matched by
+//! request id; pushed events (chat messages, presence, disconnection) arrive on the
+//! [`RelayEvent`] receiver returned by `connect`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use movietalk_protocol::relay::{ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a request waits for its reply before failing.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting (TCP + WebSocket + hello) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a relay operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the relay at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the relay refused the request ({code:?}): {message}")]
+    Rejected { code: ErrorCode, message: String },
+    #[error("the connection to the relay is closed")]
+    Closed,
+    #[error("the relay did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the relay sent something unexpected: {0}")]
+    Protocol(String),
+}
+
+/// Something the relay pushed without being asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEvent {
+    Message(ChatMessage),
+    Presence { room: String, present: u32 },
+    /// The connection ended; no more events follow.
+    Disconnected { reason: String },
+}
+
+/// What a join returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub room: String,
+    pub history: Vec<ChatMessage>,
+    pub present: u32,
+}
+
+type Reply = oneshot::Sender<Result<ServerMessage, ClientError>>;
+
+/// A handle to one connection; cheap to clone. The connection closes when every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct RelayClient {
+    requests: mpsc::Sender<(ClientMessage, Reply)>,
+    next_req: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RelayClient {
+    /// Connects to `url` (`ws://host:port`), says hello as `name`, and returns the client and its
+    /// event stream.
+    pub async fn connect(url: &str, name: &str) -> Result<(RelayClient, mpsc::Receiver<RelayEvent>), ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable { url: url.to_owned(), reason };
+        let (mut ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url))
+            .await
+            .map_err(|_| unreachable("timed out".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let hello = ClientMessage::Hello { version: PROTOCOL_VERSION, name: name.to_owned() };
+        ws.send(Message::text(hello.to_json())).await.map_err(|e| unreachable(e.to_string()))?;
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, ws.next())
+            .await
+            .map_err(|_| ClientError::Timeout(CONNECT_TIMEOUT))?;
+        match first {
+            Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerMessage>(&text) {
+                Ok(ServerMessage::Welcome { .. }) => {}
+                Ok(ServerMessage::Error { code, message, .. }) => return Err(ClientError::Rejected { code, message }),
+                Ok(other) => return Err(ClientError::Protocol(format!("expected welcome, got {other:?}"))),
+                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            },
+            Some(Ok(other)) => return Err(ClientError::Protocol(format!("expected a text frame, got {other:?}"))),
+            Some(Err(e)) => return Err(unreachable(e.to_string())),
+            None => return Err(ClientError::Closed),
+        }
+        let (req_tx, req_rx) = mpsc::channel(64);
+        let (event_tx, event_rx) = mpsc::channel(1024);
+        tokio::spawn(drive(ws, req_rx, event_tx));
+        Ok((RelayClient { requests: req_tx, next_req: Default::default() }, event_rx))
+    }
+
+    fn next_req(&self) -> u64 {
+        self.next_req.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send((msg, tx)).await.map_err(|_| ClientError::Closed)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => Err(ClientError::Timeout(REQUEST_TIMEOUT)),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Ok(Ok(ServerMessage::Error { code, message, .. }))) => Err(ClientError::Rejected { code, message }),
+            Ok(Ok(Ok(reply))) => Ok(reply),
+        }
+    }
+
+    /// Joins `room`, receiving the messages after `since` (or the recent ones).
+    pub async fn join(&self, room: &str, since: Option<u64>) -> Result<Joined, ClientError> {
+        match self.request(ClientMessage::Join { req: self.next_req(), room: room.to_owned(), since }).await? {
+            ServerMessage::Joined { room, history, present, .. } => Ok(Joined { room, history, present }),
+            other => Err(ClientError::Protocol(format!("expected joined, got {other:?}"))),
+        }
+    }
+
+    /// Leaves `room`.
+    pub async fn leave(&self, room: &str) -> Result<(), ClientError> {
+        self.request(ClientMessage::Leave { req: self.next_req(), room: room.to_owned() }).await.map(|_| ())
+    }
+
+    /// Posts `text` to `room` under a fresh client id; returns the sequence number it was stored under.
+    pub async fn send(&self, room: &str, text: &str) -> Result<u64, ClientError> {
+        self.send_with_id(room, &uuid::Uuid::new_v4().to_string(), text).await
+    }
+
+    /// Posts `text` to `room` under `client_id`; sending the same id again returns the same sequence.
+    pub async fn send_with_id(&self, room: &str, client_id: &str, text: &str) -> Result<u64, ClientError> {
+        let msg = ClientMessage::Send {
+            req: self.next_req(),
+            room: room.to_owned(),
+            client_id: client_id.to_owned(),
+            text: text.to_owned(),
+        };
+        match self.request(msg).await? {
+            ServerMessage::Sent { seq, .. } => Ok(seq),
+            other => Err(ClientError::Protocol(format!("expected sent, got {other:?}"))),
+        }
+    }
+}
+
+fn req_of(msg: &ClientMessage) -> Option<u64> {
+    match msg {
+        ClientMessage::Hello { .. } => None,
+        ClientMessage::Join { req, .. } | ClientMessage::Leave { req, .. } | ClientMessage::Send { req, .. } => Some(*req),
+    }
+}
+
+fn reply_req(msg: &ServerMessage) -> Option<u64> {
+    match msg {
+        ServerMessage::Joined { req, .. } | ServerMessage::Sent { req, .. } | ServerMessage::Ok { req } => Some(*req),
+        ServerMessage::Error { req, .. } => *req,
+        ServerMessage::Welcome { .. } | ServerMessage::Message(_) | ServerMessage::Presence { .. } => None,
+    }
+}
+
+/// Owns the socket: writes requests, routes replies to their waiters and events to the stream.
+async fn drive<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    mut requests: mpsc::Receiver<(ClientMessage, Reply)>,
+    events: mpsc::Sender<RelayEvent>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut sink, mut stream) = ws.split();
+    let mut pending: HashMap<u64, Reply> = HashMap::new();
+    let reason = loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some((msg, reply)) = request else {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break "closed by the client".to_owned();
+                };
+                match sink.send(Message::text(msg.to_json())).await {
+                    Ok(()) => {
+                        if let Some(req) = req_of(&msg) {
+                            pending.insert(req, reply);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(ClientError::Closed));
+                        break e.to_string();
+                    }
+                }
+            }
+            frame = stream.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(frame))) => {
+                        break frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed by the relay".into());
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => break e.to_string(),
+                    None => break "closed by the relay".to_owned(),
+                };
+                let msg = match serde_json::from_str::<ServerMessage>(&text) {
+                    Ok(msg) => msg,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable frame from the relay");
+                        continue;
+                    }
+                };
+                if let Some(req) = reply_req(&msg) {
+                    if let Some(waiter) = pending.remove(&req) {
+                        let _ = waiter.send(Ok(msg));
+                    }
+                    continue;
+                }
+                let event = match msg {
+                    ServerMessage::Message(m) => RelayEvent::Message(m),
+                    ServerMessage::Presence { room, present } => RelayEvent::Presence { room, present },
+                    ServerMessage::Error { code, message, .. } => {
+                        tracing::warn!(?code, %message, "relay error without a request");
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if events.send(event).await.is_err() {
+                    // Nobody listens to events any more; keep serving requests.
+                }
+            }
+        }
+    };
+    for (_, waiter) in pending.drain() {
+        let _ = waiter.send(Err(ClientError::Closed));
+    }
+    let _ = events.send(RelayEvent::Disconnected { reason }).await;
+}

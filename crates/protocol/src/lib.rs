@@ -1,0 +1,10 @@
+//! The only serde boundary between MovieTalk processes.
+//!
+//! - [`relay`]: frames exchanged between a client (app or CLI) and the relay server over a
+//!   WebSocket, as JSON text frames.
+//! - [`ipc`]: values exchanged between the Tauri shell and the Yew UI through commands and events.
+//!
+//! This crate depends on serde only, so it compiles to `wasm32-unknown-unknown` for the UI.
+
+pub mod ipc;
+pub mod relay;

@@ -1,0 +1,240 @@
+//! Relay wire protocol, version [`PROTOCOL_VERSION`].
+//!
+//! Every frame is one JSON text frame holding a [`ClientMessage`] or a [`ServerMessage`],
+//! tagged by `"type"`. A client opens with [`ClientMessage::Hello`]; the relay answers
+//! [`ServerMessage::Welcome`] or an [`ServerMessage::Error`] with [`ErrorCode::UnsupportedVersion`].
+//! Requests carry a client-chosen `req` number that the matching reply echoes; pushed events
+//! (chat messages, presence) carry none.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. A peer announcing another one is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest chat message, in characters (Unicode scalar values).
+pub const MAX_CHAT_CHARS: usize = 4000;
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 80;
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 40;
+/// Longest client-chosen message id, in bytes.
+pub const MAX_CLIENT_ID_BYTES: usize = 64;
+
+/// A frame sent by a client to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First frame of every connection.
+    Hello {
+        /// The protocol version the client speaks.
+        version: u32,
+        /// The name shown next to this client's messages.
+        name: String,
+    },
+    /// Enter a room; the reply is [`ServerMessage::Joined`] with the history after `since`.
+    Join {
+        req: u64,
+        room: String,
+        /// The last sequence number this client has seen in the room, to resume without a gap.
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    /// Leave a room; the reply is [`ServerMessage::Ok`].
+    Leave { req: u64, room: String },
+    /// Post a message to a room the client has joined; the reply is [`ServerMessage::Sent`].
+    Send {
+        req: u64,
+        room: String,
+        /// Chosen by the client so that a resend is recognised and stored once.
+        client_id: String,
+        text: String,
+    },
+}
+
+/// A frame sent by the relay to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to a successful [`ClientMessage::Hello`].
+    Welcome { version: u32, server: String },
+    /// The answer to [`ClientMessage::Join`].
+    Joined {
+        req: u64,
+        room: String,
+        /// Messages after the client's `since` (or the most recent ones), oldest first.
+        history: Vec<ChatMessage>,
+        /// Distinct people in the room now.
+        present: u32,
+    },
+    /// The answer to [`ClientMessage::Send`]: the message is stored under `seq`.
+    Sent { req: u64, room: String, seq: u64 },
+    /// A request without a more specific answer succeeded.
+    Ok { req: u64 },
+    /// A message posted to a room the client is in (its own messages included).
+    Message(ChatMessage),
+    /// The number of distinct people in a room changed.
+    Presence { room: String, present: u32 },
+    /// A request failed or a frame could not be understood. The connection stays open unless
+    /// `code` is [`ErrorCode::UnsupportedVersion`] or [`ErrorCode::HelloRequired`].
+    Error {
+        /// The request this answers, when the frame was readable enough to have one.
+        req: Option<u64>,
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// A chat message as stored by the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub room: String,
+    /// Per-room sequence number, from 1, without gaps.
+    pub seq: u64,
+    pub client_id: String,
+    pub author: String,
+    pub text: String,
+    /// Milliseconds since the Unix epoch, relay clock.
+    pub sent_at_ms: u64,
+}
+
+/// Machine-readable error codes; clients match these, never the message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON, not text, or not a known message.
+    Malformed,
+    /// The client speaks a protocol version this relay does not.
+    UnsupportedVersion,
+    /// The first frame was not `hello`.
+    HelloRequired,
+    /// A field is empty, too long or otherwise invalid.
+    InvalidInput,
+    /// The request needs the client to have joined the room first.
+    NotInRoom,
+    /// The relay failed internally; the request may be retried.
+    Internal,
+}
+
+/// Why a text field was refused by [`validate_room`], [`validate_name`], [`validate_text`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} is longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error("{field} contains control characters")]
+    Control { field: &'static str },
+}
+
+fn validate(field: &'static str, value: &str, max: usize, allow_newlines: bool) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::Empty { field });
+    }
+    if value.chars().count() > max {
+        return Err(FieldError::TooLong { field, max });
+    }
+    if value.chars().any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t'))) {
+        return Err(FieldError::Control { field });
+    }
+    Ok(())
+}
+
+/// Checks a room name: non-blank, at most [`MAX_ROOM_CHARS`], one line.
+pub fn validate_room(room: &str) -> Result<(), FieldError> {
+    validate("room", room, MAX_ROOM_CHARS, false)
+}
+
+/// Checks a display name: non-blank, at most [`MAX_NAME_CHARS`], one line.
+pub fn validate_name(name: &str) -> Result<(), FieldError> {
+    validate("name", name, MAX_NAME_CHARS, false)
+}
+
+/// Checks a chat message body: non-blank, at most [`MAX_CHAT_CHARS`]; newlines allowed.
+pub fn validate_text(text: &str) -> Result<(), FieldError> {
+    validate("text", text, MAX_CHAT_CHARS, true)
+}
+
+/// Checks a client-chosen id: non-empty, at most [`MAX_CLIENT_ID_BYTES`], printable ASCII.
+pub fn validate_client_id(id: &str) -> Result<(), FieldError> {
+    if id.is_empty() {
+        return Err(FieldError::Empty { field: "client_id" });
+    }
+    if id.len() > MAX_CLIENT_ID_BYTES {
+        return Err(FieldError::TooLong { field: "client_id", max: MAX_CLIENT_ID_BYTES });
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FieldError::Control { field: "client_id" });
+    }
+    Ok(())
+}
+
+impl ClientMessage {
+    /// Encodes the frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("client messages always serialise")
+    }
+}
+
+impl ServerMessage {
+    /// Encodes the frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialise")
+    }
+
+    /// Builds an error frame.
+    pub fn error(req: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error { req, code, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_round_trip_with_snake_case_tags() {
+        let msg = ClientMessage::Send { req: 7, room: "lobby".into(), client_id: "c-1".into(), text: "hi".into() };
+        let json = msg.to_json();
+        assert_eq!(json, r#"{"type":"send","req":7,"room":"lobby","client_id":"c-1","text":"hi"}"#);
+        assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), msg);
+    }
+
+    #[test]
+    fn join_since_is_optional() {
+        let msg: ClientMessage = serde_json::from_str(r#"{"type":"join","req":1,"room":"r"}"#).unwrap();
+        assert_eq!(msg, ClientMessage::Join { req: 1, room: "r".into(), since: None });
+    }
+
+    #[test]
+    fn unknown_kinds_and_fields_are_rejected() {
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"explode"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"leave","req":1,"room":"r","x":1}"#).is_err());
+    }
+
+    #[test]
+    fn server_message_event_is_flattened() {
+        let msg = ServerMessage::Message(ChatMessage {
+            room: "r".into(),
+            seq: 3,
+            client_id: "c".into(),
+            author: "민지".into(),
+            text: "안녕".into(),
+            sent_at_ms: 5,
+        });
+        let json = msg.to_json();
+        assert!(json.starts_with(r#"{"type":"message","room":"r","seq":3"#), "{json}");
+        assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), msg);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        assert_eq!(validate_room("  "), Err(FieldError::Empty { field: "room" }));
+        assert_eq!(validate_name(&"가".repeat(41)), Err(FieldError::TooLong { field: "name", max: 40 }));
+        assert!(validate_name(&"가".repeat(40)).is_ok());
+        assert_eq!(validate_room("a\nb"), Err(FieldError::Control { field: "room" }));
+        assert!(validate_text("line one\nline two").is_ok());
+        assert!(validate_client_id("abc-123").is_ok());
+        assert!(validate_client_id("has space").is_err());
+        assert!(validate_client_id(&"x".repeat(65)).is_err());
+    }
+}

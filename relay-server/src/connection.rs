@@ -1,0 +1,241 @@
+//! One client connection: WebSocket upgrade, `hello`, then requests until the client leaves,
+//! goes idle, reads too slowly, or the relay shuts down.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::{SinkExt, StreamExt};
+use movietalk_protocol::relay::{
+    ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, validate_client_id, validate_name, validate_room,
+    validate_text,
+};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::Config;
+use crate::hub::{ConnId, Hub, Mailbox, Posted};
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Serves one accepted socket.
+#[derive(Debug)]
+pub struct Handler {
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+    pub peer: SocketAddr,
+    /// Fires (by closing) when the relay shuts down.
+    pub shutdown: broadcast::Receiver<()>,
+    /// Dropped when this connection ends, so `run` knows when all are done.
+    pub _done: mpsc::Sender<()>,
+}
+
+/// Why a connection ended, for the close frame and the log.
+enum End {
+    ClientClosed,
+    Shutdown,
+    Idle,
+    SlowReader,
+    Fatal(ErrorCode, String),
+    Io(String),
+}
+
+impl Handler {
+    pub async fn serve(mut self, socket: TcpStream) {
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(self.config.max_message_bytes))
+            .max_frame_size(Some(self.config.max_message_bytes));
+        let accepted = tokio::time::timeout(
+            self.config.handshake_timeout,
+            tokio_tungstenite::accept_async_with_config(socket, Some(ws_config)),
+        )
+        .await;
+        let ws = match accepted {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %self.peer, error = %e, "websocket handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "websocket handshake timed out");
+                return;
+            }
+        };
+        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let mut session = Session { conn, name: None, rooms: HashSet::new() };
+        let end = self.converse(ws, &mut session).await;
+        for room in &session.rooms {
+            self.hub.leave(room, conn);
+        }
+        match end {
+            End::Fatal(code, msg) => tracing::debug!(peer = %self.peer, ?code, %msg, "connection refused"),
+            End::Io(e) => tracing::debug!(peer = %self.peer, error = %e, "connection failed"),
+            End::SlowReader => tracing::info!(peer = %self.peer, "disconnected a slow reader"),
+            End::Idle => tracing::debug!(peer = %self.peer, "idle connection closed"),
+            End::ClientClosed | End::Shutdown => {}
+        }
+    }
+
+    async fn converse(&mut self, ws: WebSocketStream<TcpStream>, session: &mut Session) -> End {
+        let (mut sink, mut stream) = ws.split();
+        let (frames_tx, mut frames_rx) = mpsc::channel::<Utf8Bytes>(self.config.send_queue);
+        let overflow = Arc::new(Notify::new());
+        let mailbox = Mailbox { frames: frames_tx, overflow: overflow.clone() };
+        let mut ping = tokio::time::interval(self.config.ping_interval);
+        ping.reset();
+        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let mut last_heard = Instant::now();
+
+        let end = loop {
+            let deadline =
+                if session.name.is_none() { handshake_deadline } else { last_heard + self.config.idle_timeout };
+            tokio::select! {
+                _ = self.shutdown.recv() => break End::Shutdown,
+                () = overflow.notified() => break End::SlowReader,
+                () = tokio::time::sleep_until(deadline) => break End::Idle,
+                _ = ping.tick() => {
+                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                        break End::Io(e.to_string());
+                    }
+                }
+                Some(frame) = frames_rx.recv() => {
+                    if let Err(e) = sink.send(Message::Text(frame)).await {
+                        break End::Io(e.to_string());
+                    }
+                }
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    let text = match incoming {
+                        None | Some(Ok(Message::Close(_))) => break End::ClientClosed,
+                        Some(Err(e)) => break End::Io(e.to_string()),
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Binary(_))) => {
+                            let err = ServerMessage::error(None, ErrorCode::Malformed, "binary frames are not supported; send JSON text");
+                            if let Err(e) = sink.send(Message::text(err.to_json())).await {
+                                break End::Io(e.to_string());
+                            }
+                            continue;
+                        }
+                        Some(Ok(_)) => continue, // ping / pong: tungstenite answers pings itself
+                    };
+                    let (reply, fatal) = self.handle(&text, session, &mailbox);
+                    if let Some(reply) = reply
+                        && let Err(e) = sink.send(Message::text(reply.to_json())).await
+                    {
+                        break End::Io(e.to_string());
+                    }
+                    if let Some((code, msg)) = fatal {
+                        break End::Fatal(code, msg);
+                    }
+                }
+            }
+        };
+        let close = match &end {
+            End::Shutdown => Some((CloseCode::Away, "relay shutting down")),
+            End::Idle => Some((CloseCode::Policy, "idle timeout")),
+            End::SlowReader => Some((CloseCode::Policy, "too slow reading messages")),
+            End::Fatal(..) => Some((CloseCode::Policy, "protocol error")),
+            End::ClientClosed | End::Io(_) => None,
+        };
+        if let Some((code, reason)) = close {
+            let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+        }
+        end
+    }
+
+    /// Answers one text frame. Returns the reply to send, and an error that ends the connection.
+    fn handle(
+        &self,
+        text: &str,
+        session: &mut Session,
+        mailbox: &Mailbox,
+    ) -> (Option<ServerMessage>, Option<(ErrorCode, String)>) {
+        let msg = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                let req = request_id(text);
+                let reply = ServerMessage::error(req, ErrorCode::Malformed, format!("unreadable frame: {e}"));
+                let fatal = session.name.is_none().then(|| (ErrorCode::HelloRequired, "no hello".to_owned()));
+                return (Some(reply), fatal);
+            }
+        };
+        let Some(name) = session.name.clone() else {
+            return match msg {
+                ClientMessage::Hello { version, .. } if version != PROTOCOL_VERSION => {
+                    let m = format!("this relay speaks protocol version {PROTOCOL_VERSION}, not {version}");
+                    (Some(ServerMessage::error(None, ErrorCode::UnsupportedVersion, &m)), Some((ErrorCode::UnsupportedVersion, m)))
+                }
+                ClientMessage::Hello { name, .. } => match validate_name(&name) {
+                    Ok(()) => {
+                        session.name = Some(name.trim().to_owned());
+                        let welcome = ServerMessage::Welcome {
+                            version: PROTOCOL_VERSION,
+                            server: format!("movietalk-relay {}", env!("CARGO_PKG_VERSION")),
+                        };
+                        (Some(welcome), None)
+                    }
+                    Err(e) => {
+                        let m = e.to_string();
+                        (Some(ServerMessage::error(None, ErrorCode::InvalidInput, &m)), Some((ErrorCode::InvalidInput, m)))
+                    }
+                },
+                _ => {
+                    let m = "the first frame must be hello".to_owned();
+                    (Some(ServerMessage::error(None, ErrorCode::HelloRequired, &m)), Some((ErrorCode::HelloRequired, m)))
+                }
+            };
+        };
+        let reply = match msg {
+            ClientMessage::Hello { .. } => ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent"),
+            ClientMessage::Join { req, room, since } => match validate_room(&room) {
+                Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
+                Ok(()) => {
+                    let (history, present) =
+                        self.hub.join(&room, session.conn, &name, mailbox.clone(), since, self.config.join_history);
+                    session.rooms.insert(room.clone());
+                    ServerMessage::Joined { req, room, history, present }
+                }
+            },
+            ClientMessage::Leave { req, room } => {
+                if session.rooms.remove(&room) && self.hub.leave(&room, session.conn) {
+                    ServerMessage::Ok { req }
+                } else {
+                    ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("not in room {room:?}"))
+                }
+            }
+            ClientMessage::Send { req, room, client_id, text } => {
+                if !session.rooms.contains(&room) || !self.hub.is_member(&room, session.conn) {
+                    ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("join room {room:?} before sending"))
+                } else if let Err(e) = validate_text(&text).and_then(|()| validate_client_id(&client_id)) {
+                    ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
+                } else {
+                    let seq = match self.hub.post(&room, &name, &client_id, &text) {
+                        Posted::New(seq) | Posted::Duplicate(seq) => seq,
+                    };
+                    ServerMessage::Sent { req, room, seq }
+                }
+            }
+        };
+        (Some(reply), None)
+    }
+}
+
+/// What the relay knows about a connection after `hello`.
+struct Session {
+    conn: ConnId,
+    /// The display name from `hello`; `None` until then.
+    name: Option<String>,
+    rooms: HashSet<String>,
+}
+
+/// The `req` of a frame that did not parse as a message, when it is at least a JSON object with one.
+fn request_id(text: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(text).ok()?.get("req")?.as_u64()
+}

@@ -1,0 +1,222 @@
+//! Rooms: who is in each, per-room sequence numbers, recent history, fan-out.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use movietalk_protocol::relay::{ChatMessage, ServerMessage};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Identifies one connection inside the hub.
+pub type ConnId = u64;
+
+/// How the hub reaches a member connection.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    /// Bounded queue of encoded frames for the connection's writer.
+    pub frames: mpsc::Sender<Utf8Bytes>,
+    /// Signalled when the queue overflowed: the connection must close (a slow reader never
+    /// makes the relay buffer without bound).
+    pub overflow: Arc<Notify>,
+}
+
+#[derive(Debug)]
+struct Member {
+    name: String,
+    mailbox: Mailbox,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    last_seq: u64,
+    history: VecDeque<ChatMessage>,
+    members: HashMap<ConnId, Member>,
+}
+
+impl Room {
+    fn present(&self) -> u32 {
+        let names: HashSet<&str> = self.members.values().map(|m| m.name.as_str()).collect();
+        u32::try_from(names.len()).unwrap_or(u32::MAX)
+    }
+
+    fn broadcast(&self, msg: &ServerMessage) {
+        let frame = Utf8Bytes::from(msg.to_json());
+        for member in self.members.values() {
+            if member.mailbox.frames.try_send(frame.clone()).is_err() {
+                member.mailbox.overflow.notify_one();
+            }
+        }
+    }
+}
+
+/// The result of [`Hub::post`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    /// Stored and fanned out under this sequence number.
+    New(u64),
+    /// The same author already posted this client id: nothing stored, here is its sequence.
+    Duplicate(u64),
+}
+
+/// All rooms of one relay.
+#[derive(Debug)]
+pub struct Hub {
+    rooms: Mutex<HashMap<String, Room>>,
+    history_per_room: usize,
+}
+
+impl Hub {
+    pub fn new(history_per_room: usize) -> Self {
+        Hub { rooms: Mutex::new(HashMap::new()), history_per_room }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds `conn` to `room` and returns the history after `since` (or the last `recent`
+    /// messages) and the presence count. Others are told when the count changes.
+    pub fn join(
+        &self,
+        room: &str,
+        conn: ConnId,
+        name: &str,
+        mailbox: Mailbox,
+        since: Option<u64>,
+        recent: usize,
+    ) -> (Vec<ChatMessage>, u32) {
+        let mut rooms = self.rooms();
+        let r = rooms.entry(room.to_owned()).or_default();
+        let before = r.present();
+        r.members.insert(conn, Member { name: name.to_owned(), mailbox });
+        let history: Vec<ChatMessage> = match since {
+            Some(since) => r.history.iter().filter(|m| m.seq > since).cloned().collect(),
+            None => r.history.iter().skip(r.history.len().saturating_sub(recent)).cloned().collect(),
+        };
+        let present = r.present();
+        if present != before {
+            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+        }
+        (history, present)
+    }
+
+    /// Removes `conn` from `room`; returns false when it was not there.
+    pub fn leave(&self, room: &str, conn: ConnId) -> bool {
+        let mut rooms = self.rooms();
+        let Some(r) = rooms.get_mut(room) else { return false };
+        let before = r.present();
+        if r.members.remove(&conn).is_none() {
+            return false;
+        }
+        let present = r.present();
+        if present != before {
+            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+        }
+        true
+    }
+
+    /// True when `conn` is a member of `room`.
+    pub fn is_member(&self, room: &str, conn: ConnId) -> bool {
+        self.rooms().get(room).is_some_and(|r| r.members.contains_key(&conn))
+    }
+
+    /// Stores a message from `author` and sends it to everyone in the room, unless the same
+    /// author already posted `client_id` there.
+    pub fn post(&self, room: &str, author: &str, client_id: &str, text: &str) -> Posted {
+        let mut rooms = self.rooms();
+        let r = rooms.entry(room.to_owned()).or_default();
+        if let Some(prev) = r.history.iter().find(|m| m.client_id == client_id && m.author == author) {
+            return Posted::Duplicate(prev.seq);
+        }
+        r.last_seq += 1;
+        let msg = ChatMessage {
+            room: room.to_owned(),
+            seq: r.last_seq,
+            client_id: client_id.to_owned(),
+            author: author.to_owned(),
+            text: text.to_owned(),
+            sent_at_ms: now_ms(),
+        };
+        r.broadcast(&ServerMessage::Message(msg.clone()));
+        r.history.push_back(msg);
+        while r.history.len() > self.history_per_room {
+            r.history.pop_front();
+        }
+        Posted::New(r.last_seq)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(cap);
+        let overflow = Arc::new(Notify::new());
+        (Mailbox { frames: tx, overflow: overflow.clone() }, rx, overflow)
+    }
+
+    #[test]
+    fn presence_counts_people_not_connections() {
+        let hub = Hub::new(10);
+        let (a1, _r1, _) = mailbox(8);
+        let (a2, _r2, _) = mailbox(8);
+        let (b, _r3, _) = mailbox(8);
+        assert_eq!(hub.join("room", 1, "alice", a1, None, 10).1, 1);
+        assert_eq!(hub.join("room", 2, "alice", a2, None, 10).1, 1, "a second window of alice is still one person");
+        assert_eq!(hub.join("room", 3, "bob", b, None, 10).1, 2);
+        assert!(hub.leave("room", 1));
+        assert!(!hub.leave("room", 1), "leaving twice is refused");
+    }
+
+    #[test]
+    fn sequence_numbers_are_gapless_and_resends_are_stored_once() {
+        let hub = Hub::new(10);
+        let (m, mut rx, _) = mailbox(8);
+        hub.join("r", 1, "alice", m, None, 10);
+        assert_eq!(hub.post("r", "alice", "c1", "one"), Posted::New(1));
+        assert_eq!(hub.post("r", "alice", "c2", "two"), Posted::New(2));
+        assert_eq!(hub.post("r", "alice", "c1", "one"), Posted::Duplicate(1));
+        assert_eq!(hub.post("r", "bob", "c1", "bob's own c1"), Posted::New(3), "ids are per author");
+        let mut seqs = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+                seqs.push(m.seq);
+            }
+        }
+        assert_eq!(seqs, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn history_resumes_after_since_and_is_bounded() {
+        let hub = Hub::new(3);
+        for i in 1..=5 {
+            hub.post("r", "a", &format!("c{i}"), "x");
+        }
+        let (m, _rx, _) = mailbox(8);
+        let (history, _) = hub.join("r", 1, "a", m, Some(3), 10);
+        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4, 5]);
+        let (m, _rx, _) = mailbox(8);
+        let (history, _) = hub.join("r", 2, "a", m, None, 2);
+        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4, 5]);
+    }
+
+    #[test]
+    fn a_full_mailbox_signals_overflow() {
+        let hub = Hub::new(10);
+        let (m, _rx, overflow) = mailbox(1);
+        hub.join("r", 1, "slow", m, None, 10);
+        hub.post("r", "x", "c1", "fills the queue");
+        hub.post("r", "x", "c2", "overflows it");
+        let notified = overflow.notified();
+        tokio::pin!(notified);
+        // notify_one stored a permit, so the future completes at once.
+        assert!(futures_util::FutureExt::now_or_never(notified).is_some());
+    }
+}

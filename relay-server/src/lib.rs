@@ -1,0 +1,145 @@
+//! The MovieTalk relay: WebSocket chat rooms, shaped like mini-redis.
+//!
+//! [`run`] serves a bound listener until `shutdown` completes, then waits for every connection
+//! to finish. [`start`] binds, spawns `run` and returns a [`RunningRelay`] handle — what the app
+//! uses to host a relay on loopback and what tests use to start one on port 0.
+//!
+//! Layers: [`hub`] holds rooms (members, sequence numbers, recent history); [`connection`]
+//! speaks the protocol on one socket. Rooms live in memory for now: history is lost on restart.
+
+pub mod connection;
+pub mod hub;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use hub::Hub;
+
+/// Limits and timeouts; every one of them bounds memory or time spent on one client.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Connections served at once; further clients wait in the OS accept queue.
+    pub max_connections: usize,
+    /// Largest WebSocket message (and frame) accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Frames queued for one client before it counts as too slow and is disconnected.
+    pub send_queue: usize,
+    /// Time allowed for the WebSocket upgrade and the `hello` frame.
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    /// How often the relay pings each client.
+    pub ping_interval: Duration,
+    /// Messages kept per room for late joiners and resuming clients.
+    pub history_per_room: usize,
+    /// Messages sent to a client that joins without a `since`.
+    pub join_history: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_connections: 20_000,
+            max_message_bytes: 64 * 1024,
+            send_queue: 256,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            ping_interval: Duration::from_secs(30),
+            history_per_room: 1000,
+            join_history: 50,
+        }
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves, then closes every connection and returns once
+/// all of them have finished.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let config = Arc::new(config);
+    let hub = Arc::new(Hub::new(config.history_per_room));
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let (notify_shutdown, _) = broadcast::channel::<()>(1);
+    // Every connection task holds a clone; when all are dropped, every connection has ended.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+
+    let accept_loop = async {
+        loop {
+            let permit = limit.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let (socket, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = socket.set_nodelay(true);
+            let handler = connection::Handler {
+                hub: hub.clone(),
+                config: config.clone(),
+                peer,
+                shutdown: notify_shutdown.subscribe(),
+                _done: done_tx.clone(),
+            };
+            tokio::spawn(async move {
+                handler.serve(socket).await;
+                drop(permit);
+            });
+        }
+    };
+
+    tokio::select! {
+        () = accept_loop => {}
+        () = shutdown => tracing::info!("relay shutting down"),
+    }
+    drop(notify_shutdown);
+    drop(done_tx);
+    let _ = done_rx.recv().await;
+    Ok(())
+}
+
+/// A relay running in the background of this process.
+#[derive(Debug)]
+pub struct RunningRelay {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `addr` (port 0 picks a free one) and serves it in a background task.
+pub async fn start(addr: SocketAddr, config: Config) -> std::io::Result<RunningRelay> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    tracing::info!(%addr, "relay listening");
+    Ok(RunningRelay { addr, stop: Some(stop), task })
+}
+
+impl RunningRelay {
+    /// The address the relay listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The WebSocket URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Stops accepting, closes every connection and waits until they are done.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}

@@ -1,0 +1,48 @@
+//! `relay-server`: runs a MovieTalk relay until Ctrl-C / SIGTERM.
+//!
+//! `relay-server [--bind ADDR]`, or `MOVIETALK_RELAY_BIND`; default `127.0.0.1:7340`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use movietalk_relay::{Config, run};
+
+const DEFAULT_BIND: &str = "127.0.0.1:7340";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let mut bind = std::env::var("MOVIETALK_RELAY_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bind" => bind = args.next().context("--bind needs an address, e.g. 127.0.0.1:7340")?,
+            "-h" | "--help" => {
+                println!("relay-server [--bind ADDR]   (env MOVIETALK_RELAY_BIND, default {DEFAULT_BIND})");
+                return Ok(());
+            }
+            other => anyhow::bail!("unknown argument {other:?}; try --help"),
+        }
+    }
+    let addr: SocketAddr = bind.parse().with_context(|| format!("{bind:?} is not an address like 127.0.0.1:7340"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "relay listening");
+    run(listener, Config::default(), shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

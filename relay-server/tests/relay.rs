@@ -1,0 +1,181 @@
+//! The relay against real WebSocket clients on loopback: a relay started by each test on port 0.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use movietalk_core::relay_client::{ClientError, RelayClient, RelayEvent};
+use movietalk_protocol::relay::{ErrorCode, ServerMessage};
+use movietalk_relay::{Config, RunningRelay, start};
+use tokio::sync::mpsc::Receiver;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn relay() -> RunningRelay {
+    start("127.0.0.1:0".parse().unwrap(), Config::default()).await.expect("relay starts")
+}
+
+/// The next chat message event, skipping presence changes.
+async fn next_message(events: &mut Receiver<RelayEvent>) -> movietalk_protocol::relay::ChatMessage {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(RelayEvent::Message(m))) => return m,
+            Ok(Some(RelayEvent::Presence { .. })) => continue,
+            other => panic!("expected a chat message, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_clients_in_a_room_see_each_others_messages() {
+    let relay = relay().await;
+    let (alice, mut alice_events) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    let (bob, mut bob_events) = RelayClient::connect(&relay.url(), "bob").await.unwrap();
+    assert_eq!(alice.join("parasite-2019", None).await.unwrap().present, 1);
+    let joined = bob.join("parasite-2019", None).await.unwrap();
+    assert_eq!(joined.present, 2);
+    assert!(joined.history.is_empty());
+
+    let seq = alice.send("parasite-2019", "봉준호 최고!").await.unwrap();
+    assert_eq!(seq, 1);
+    let got = next_message(&mut bob_events).await;
+    assert_eq!((got.seq, got.author.as_str(), got.text.as_str()), (1, "alice", "봉준호 최고!"));
+    // The sender gets its own message too, with the same sequence.
+    assert_eq!(next_message(&mut alice_events).await.seq, 1);
+
+    assert_eq!(bob.send("parasite-2019", "agreed").await.unwrap(), 2);
+    let got = next_message(&mut alice_events).await;
+    assert_eq!((got.seq, got.author.as_str(), got.text.as_str()), (2, "bob", "agreed"));
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn messages_stay_in_their_room() {
+    let relay = relay().await;
+    let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    let (bob, mut bob_events) = RelayClient::connect(&relay.url(), "bob").await.unwrap();
+    alice.join("one", None).await.unwrap();
+    alice.join("two", None).await.unwrap();
+    bob.join("two", None).await.unwrap();
+    alice.send("one", "for room one").await.unwrap();
+    alice.send("two", "for room two").await.unwrap();
+    let got = next_message(&mut bob_events).await;
+    assert_eq!((got.room.as_str(), got.text.as_str()), ("two", "for room two"));
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn resend_with_the_same_client_id_is_stored_once_and_resume_has_no_gap() {
+    let relay = relay().await;
+    let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    alice.join("r", None).await.unwrap();
+    assert_eq!(alice.send_with_id("r", "msg-1", "first").await.unwrap(), 1);
+    assert_eq!(alice.send_with_id("r", "msg-1", "first").await.unwrap(), 1, "a resend is acknowledged again");
+    assert_eq!(alice.send_with_id("r", "msg-2", "second").await.unwrap(), 2);
+    assert_eq!(alice.send_with_id("r", "msg-3", "third").await.unwrap(), 3);
+
+    let (late, _l) = RelayClient::connect(&relay.url(), "late").await.unwrap();
+    let resumed = late.join("r", Some(1)).await.unwrap();
+    assert_eq!(resumed.history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3]);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn presence_counts_people_not_connections() {
+    let relay = relay().await;
+    let (w1, _e1) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    let (w2, _e2) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    assert_eq!(w1.join("r", None).await.unwrap().present, 1);
+    assert_eq!(w2.join("r", None).await.unwrap().present, 1, "alice's second window is still one person");
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sending_to_a_room_not_joined_or_blank_text_is_refused() {
+    let relay = relay().await;
+    let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    match alice.send("nowhere", "hi").await {
+        Err(ClientError::Rejected { code: ErrorCode::NotInRoom, .. }) => {}
+        other => panic!("expected not_in_room, got {other:?}"),
+    }
+    alice.join("r", None).await.unwrap();
+    match alice.send("r", "   ").await {
+        Err(ClientError::Rejected { code: ErrorCode::InvalidInput, .. }) => {}
+        other => panic!("expected invalid_input, got {other:?}"),
+    }
+    // The connection is still good after refusals.
+    assert_eq!(alice.send("r", "fine").await.unwrap(), 1);
+    relay.shutdown().await.unwrap();
+}
+
+async fn raw(relay: &RunningRelay) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    tokio_tungstenite::connect_async(relay.url()).await.expect("websocket connects").0
+}
+
+async fn read_server(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> ServerMessage {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a reply in time") {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("server frames parse"),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_protocol_version_gets_a_clear_error() {
+    let relay = relay().await;
+    let mut ws = raw(&relay).await;
+    ws.send(Message::text(r#"{"type":"hello","version":99,"name":"future"}"#)).await.unwrap();
+    match read_server(&mut ws).await {
+        ServerMessage::Error { code: ErrorCode::UnsupportedVersion, message, .. } => assert!(message.contains("99")),
+        other => panic!("expected unsupported_version, got {other:?}"),
+    }
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_frames_get_an_error_and_the_connection_survives() {
+    let relay = relay().await;
+    let mut ws = raw(&relay).await;
+    ws.send(Message::text(r#"{"type":"hello","version":1,"name":"mallory"}"#)).await.unwrap();
+    assert!(matches!(read_server(&mut ws).await, ServerMessage::Welcome { .. }));
+    for bad in ["not json", r#"{"type":"explode","req":4}"#, r#"{"type":"join","req":5,"room":7}"#] {
+        ws.send(Message::text(bad)).await.unwrap();
+        match read_server(&mut ws).await {
+            ServerMessage::Error { code: ErrorCode::Malformed, .. } => {}
+            other => panic!("expected malformed for {bad:?}, got {other:?}"),
+        }
+    }
+    ws.send(Message::binary(vec![0xff, 0x00])).await.unwrap();
+    assert!(matches!(read_server(&mut ws).await, ServerMessage::Error { code: ErrorCode::Malformed, .. }));
+    // The request id is echoed when the frame had one.
+    ws.send(Message::text(r#"{"type":"explode","req":42}"#)).await.unwrap();
+    assert!(matches!(read_server(&mut ws).await, ServerMessage::Error { req: Some(42), .. }));
+    ws.send(Message::text(r#"{"type":"join","req":6,"room":"still-here"}"#)).await.unwrap();
+    assert!(matches!(read_server(&mut ws).await, ServerMessage::Joined { req: 6, .. }));
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_first_frame_other_than_hello_is_refused() {
+    let relay = relay().await;
+    let mut ws = raw(&relay).await;
+    ws.send(Message::text(r#"{"type":"join","req":1,"room":"r"}"#)).await.unwrap();
+    assert!(matches!(read_server(&mut ws).await, ServerMessage::Error { code: ErrorCode::HelloRequired, .. }));
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_disconnects_clients() {
+    let relay = relay().await;
+    let (alice, mut events) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    alice.join("r", None).await.unwrap();
+    relay.shutdown().await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("told in time") {
+            Some(RelayEvent::Disconnected { .. }) => break,
+            Some(_) => continue,
+            None => panic!("event stream ended without a disconnect event"),
+        }
+    }
+    assert!(alice.send("r", "too late").await.is_err());
+}
