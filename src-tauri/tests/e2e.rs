@@ -70,7 +70,13 @@ async fn wait_for_cards(client: &Client, what: &str, expected: &[String]) {
 async fn type_search(client: &Client, text: &str) {
     let search = client.find(Locator::Id("search")).await.unwrap();
     search.clear().await.unwrap();
-    search.send_keys(text).await.unwrap();
+    if text.is_empty() {
+        // WebKitWebDriver refuses empty key sequences; `clear` does not fire `input`, so
+        // send a character and erase it to make the UI see the empty box.
+        search.send_keys("x\u{E003}").await.unwrap();
+    } else {
+        search.send_keys(text).await.unwrap();
+    }
 }
 
 async fn connect_webdriver(port: u16, app: &str) -> Client {
@@ -210,6 +216,15 @@ async fn movie_list_search_and_chat_in_a_real_window() {
     };
     // Close the session (and the app) whether or not the checks passed, then report.
     let result = std::panic::AssertUnwindSafe(outcome).catch_unwind().await;
+    if result.is_err() {
+        // Leave evidence of what the window showed when a check failed.
+        if let Ok(png) = client.screenshot().await {
+            let _ = std::fs::write(artifacts_dir().join("e2e-failure.png"), png);
+        }
+        if let Ok(html) = client.source().await {
+            let _ = std::fs::write(artifacts_dir().join("e2e-failure.html"), html);
+        }
+    }
     let _ = client.close().await;
     let _ = driver.kill().await;
     relay.shutdown().await.unwrap();

@@ -27,6 +27,8 @@ const RUN_PACKAGES: &[&str] = &[
     "libayatana-appindicator3-dev",
     "librsvg2-dev",
     "libsoup-3.0-dev",
+    // Hangul glyphs: without a Korean font the UI's Korean text renders as empty boxes.
+    "fonts-nanum",
 ];
 
 /// Extra Debian packages for the tests: a virtual X server, the WebKit WebDriver, a D-Bus
