@@ -56,8 +56,9 @@ pub fn app_info(state: State<'_, AppState>) -> Result<AppInfo, IpcError> {
 #[tauri::command(rename_all = "snake_case")]
 pub fn search_movies(state: State<'_, AppState>, query: String, limit: u32, offset: u32) -> Result<MoviePage, IpcError> {
     let catalog = state.catalog.lock().expect("catalog lock");
-    let (movies, total) = catalog.search(&query, limit.min(MAX_PAGE), offset).map_err(storage_error)?;
-    Ok(MoviePage { movies: movies.into_iter().map(summary).collect(), total })
+    let q = movietalk_core::SearchQuery { text: query, limit: limit.clamp(1, MAX_PAGE), offset, ..Default::default() };
+    let found = catalog.search(&q).map_err(storage_error)?;
+    Ok(MoviePage { movies: found.movies.into_iter().map(summary).collect(), total: found.total, fallback: found.fallback.is_some() })
 }
 
 /// Joins a chat room on the relay, connecting first if needed.

@@ -50,6 +50,7 @@ pub enum Text {
     SwitchLanguage,
     Loading,
     NoMatches,
+    FallbackNote,
     ResultCount,
     Chat,
     RoomPlaceholder,
@@ -84,6 +85,8 @@ pub fn t(lang: Lang, key: Text) -> &'static str {
         (Lang::Ko, Loading) => "불러오는 중…",
         (Lang::En, NoMatches) => "No movie matches your search.",
         (Lang::Ko, NoMatches) => "검색과 일치하는 영화가 없습니다.",
+        (Lang::En, FallbackNote) => "Nothing matched your search — here are popular films instead.",
+        (Lang::Ko, FallbackNote) => "검색과 일치하는 영화가 없어 인기 영화를 대신 보여 드립니다.",
         (Lang::En, ResultCount) => "movies",
         (Lang::Ko, ResultCount) => "편",
         (Lang::En, Chat) => "Chat",
@@ -143,7 +146,7 @@ mod tests {
 
     #[test]
     fn korean_and_english_differ_for_sentences() {
-        for key in [Text::SearchPlaceholder, Text::NoMatches, Text::Join, Text::Send, Text::NotJoined] {
+        for key in [Text::SearchPlaceholder, Text::NoMatches, Text::FallbackNote, Text::Join, Text::Send, Text::NotJoined] {
             assert_ne!(t(Lang::En, key), t(Lang::Ko, key), "{key:?} is not translated");
         }
     }

@@ -1,11 +1,13 @@
 //! `movietalk`: the core library from the command line — the same data directory and the same
-//! code paths as the desktop app, without a window.
+//! code paths as the desktop app, without a window. Errors exit non-zero with a message.
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use movietalk_core::{Catalog, Movie, paths};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use movietalk_core::import::{Progress, wikipedia};
+use movietalk_core::search::{Fallback, SearchResults};
+use movietalk_core::{Catalog, Movie, SearchQuery, Sort, paths};
 
 #[derive(Parser, Debug)]
 #[command(name = "movietalk", version, about = "MovieTalk from the command line")]
@@ -19,12 +21,26 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Search the local catalog.
+    /// Import films into the local catalog.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+    /// Search the local catalog (ranked, prefix and typo tolerant, Korean-aware).
     Search {
         query: String,
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Print JSON instead of a table.
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List films by genre, decade or popularity, without a query.
+    Browse {
+        #[command(flatten)]
+        filters: Filters,
+        /// Films of this decade, e.g. 1990.
+        #[arg(long)]
+        decade: Option<i32>,
         #[arg(long)]
         json: bool,
     },
@@ -41,7 +57,84 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Subcommand, Debug)]
+enum ImportSource {
+    /// The Wikipedia movie JSON format: a file, a folder of movies-*.json files, or an http(s) URL.
+    Wikipedia {
+        path: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct Filters {
+    #[arg(long)]
+    genre: Option<String>,
+    /// A year (1999) or an inclusive range (1990..1999).
+    #[arg(long)]
+    year: Option<String>,
+    #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
+    sort: SortArg,
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum SortArg {
+    Relevance,
+    Newest,
+    Oldest,
+    Popularity,
+    Title,
+}
+
+impl From<SortArg> for Sort {
+    fn from(s: SortArg) -> Sort {
+        match s {
+            SortArg::Relevance => Sort::Relevance,
+            SortArg::Newest => Sort::Newest,
+            SortArg::Oldest => Sort::Oldest,
+            SortArg::Popularity => Sort::Popularity,
+            SortArg::Title => Sort::Title,
+        }
+    }
+}
+
+fn parse_years(s: &str) -> anyhow::Result<(i32, i32)> {
+    let bad = || format!("--year {s:?}: expected a year like 1999 or a range like 1990..1999");
+    match s.split_once("..") {
+        Some((a, b)) => Ok((a.trim().parse().with_context(bad)?, b.trim().parse().with_context(bad)?)),
+        None => {
+            let y = s.trim().parse().with_context(bad)?;
+            Ok((y, y))
+        }
+    }
+}
+
+impl Filters {
+    fn query(&self, text: String) -> anyhow::Result<SearchQuery> {
+        Ok(SearchQuery {
+            text,
+            genre: self.genre.clone(),
+            years: self.year.as_deref().map(parse_years).transpose()?,
+            sort: self.sort.into(),
+            limit: self.limit,
+            offset: self.offset,
+        })
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("movietalk: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let dir = match cli.data_dir {
         Some(dir) => dir,
@@ -51,16 +144,49 @@ fn main() -> anyhow::Result<()> {
     let mut catalog = Catalog::open(&db).with_context(|| format!("opening {}", db.display()))?;
     catalog.seed_if_empty()?;
     match cli.command {
-        Command::Search { query, limit, json } => {
-            let (movies, total) = catalog.search(&query, limit, 0)?;
-            if json {
-                println!("{}", serde_json::json!({ "total": total, "movies": movies }));
+        Command::Import { source: ImportSource::Wikipedia { path, json } } => {
+            let bar = progress_bar(json);
+            let mut on_progress = |p: Progress| {
+                bar.set_length(p.total);
+                bar.set_position(p.done);
+            };
+            let report = if path.starts_with("http://") || path.starts_with("https://") {
+                let bytes = tokio::runtime::Runtime::new()?.block_on(movietalk_core::import::fetch_url(&path))?;
+                wikipedia::import_batches(&mut catalog, vec![(path.clone(), bytes)], &mut on_progress)?
             } else {
-                for m in &movies {
-                    println!("{}", line(m));
-                }
-                println!("{} of {total} shown", movies.len());
+                wikipedia::import_path(&mut catalog, std::path::Path::new(&path), &mut on_progress)?
+            };
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{} files, {} records: {} added, {} updated, {} unchanged, {} duplicate listings skipped",
+                    report.files,
+                    report.records,
+                    report.stats.added,
+                    report.stats.updated,
+                    report.stats.unchanged,
+                    report.duplicates
+                );
             }
+        }
+        Command::Search { query, filters, json } => {
+            if query.trim().is_empty() {
+                bail!("the query is empty; use `movietalk browse` to list films");
+            }
+            let results = catalog.search(&filters.query(query)?)?;
+            print_results(&results, json)?;
+        }
+        Command::Browse { filters, decade, json } => {
+            let mut q = filters.query(String::new())?;
+            if let Some(d) = decade {
+                if d % 10 != 0 {
+                    bail!("--decade {d}: expected the first year of a decade, like 1990");
+                }
+                q.years = Some((d, d + 9));
+            }
+            print_results(&catalog.search(&q)?, json)?;
         }
         Command::Show { key, json } => {
             let movie = catalog.get(&key)?.with_context(|| format!("no movie with key {key:?}"))?;
@@ -68,28 +194,71 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&movie)?);
             } else {
                 println!("{}", line(&movie));
-                if let Some(overview) = &movie.overview {
-                    println!("\n{overview}");
+                if !movie.genres.is_empty() {
+                    println!("genres: {}", movie.genres.join(", "));
                 }
-                if let Some(overview) = &movie.overview_ko {
+                if !movie.directors.is_empty() {
+                    println!("directed by: {}", movie.directors.join(", "));
+                }
+                if !movie.cast.is_empty() {
+                    println!("cast: {}", movie.cast.join(", "));
+                }
+                for overview in [&movie.overview, &movie.overview_ko].into_iter().flatten() {
                     println!("\n{overview}");
                 }
             }
         }
         Command::Stats { json } => {
             let count = catalog.count()?;
+            let bytes = catalog.database_bytes()?;
+            let genres = catalog.genres()?;
             if json {
-                println!("{}", serde_json::json!({ "movies": count, "database": db }));
+                let genres: serde_json::Map<String, serde_json::Value> =
+                    genres.into_iter().map(|(g, n)| (g, n.into())).collect();
+                println!("{}", serde_json::json!({ "movies": count, "database": db, "database_bytes": bytes, "genres": genres }));
             } else {
-                println!("movies: {count}\ndatabase: {}", db.display());
+                println!("movies: {count}\ndatabase: {} ({:.1} MiB)", db.display(), bytes as f64 / 1048576.0);
+                let top: Vec<String> = genres.iter().take(12).map(|(g, n)| format!("{g} {n}")).collect();
+                println!("genres: {}", top.join(", "));
             }
         }
     }
     Ok(())
 }
 
+fn progress_bar(hidden: bool) -> indicatif::ProgressBar {
+    if hidden {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} films ({eta} left)").expect("a valid template"),
+    );
+    bar
+}
+
+fn print_results(r: &SearchResults, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    if r.fallback == Some(Fallback::Popular) {
+        println!("Nothing matched; popular films instead:");
+    } else if !r.matched_all_words {
+        println!("No film matched every word; closest matches:");
+    }
+    for c in &r.corrections {
+        println!("(also searched for {:?} instead of {:?})", c.suggested, c.typed);
+    }
+    for m in &r.movies {
+        println!("{}", line(m));
+    }
+    println!("{} of {} shown", r.movies.len(), r.total);
+    Ok(())
+}
+
 fn line(m: &Movie) -> String {
     let year = m.year.map(|y| y.to_string()).unwrap_or_else(|| "----".into());
     let ko = m.title_ko.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
-    format!("{:<40} {year}  {}{ko}", m.key, m.title)
+    format!("{:<44} {year}  {}{ko}", m.key, m.title)
 }

@@ -1,65 +1,129 @@
-//! The local catalog: a SQLite file (WAL, foreign keys on) holding the movies, with versioned
-//! migrations, first-run seeding from the starter catalog, listing and search.
+//! The local catalog: a SQLite file (WAL, foreign keys on) holding the movies and their search
+//! index, with versioned migrations and first-run seeding from the starter catalog.
+//!
+//! Writes go through [`Catalog::import`], which merges each film into what is already there
+//! (see [`merge`]) and keeps the full-text index and the spelling index in step, all in one
+//! transaction per batch: a batch lands whole or not at all.
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 
 use crate::error::Result;
 use crate::movie::Movie;
 use crate::starter::starter_movies;
+use crate::text::{Token, index_text, tokens, trigrams};
 
 /// Schema migrations, oldest first. Never edit a released migration: append a new one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
-        CREATE TABLE movies (
-            key            TEXT PRIMARY KEY NOT NULL,
-            title          TEXT NOT NULL,
-            title_ko       TEXT,
-            original_title TEXT,
-            year           INTEGER,
-            runtime        INTEGER,
-            overview       TEXT,
-            overview_ko    TEXT,
-            directors      TEXT NOT NULL DEFAULT '[]',  -- JSON array of names
-            "cast"         TEXT NOT NULL DEFAULT '[]',  -- JSON array of names
-            imdb_id        TEXT,
-            wikipedia      TEXT,
-            source         TEXT NOT NULL
-        ) STRICT;
-        CREATE INDEX movies_year ON movies(year);
-        CREATE TABLE movie_genres (
-            movie_key TEXT NOT NULL REFERENCES movies(key) ON DELETE CASCADE,
-            genre     TEXT NOT NULL,
-            position  INTEGER NOT NULL,  -- the source's order: the first genre is the main one
-            PRIMARY KEY (movie_key, genre)
-        ) STRICT, WITHOUT ROWID;
-        CREATE INDEX movie_genres_genre ON movie_genres(genre, movie_key);
-        "#,
-    )])
+    Migrations::new(vec![
+        M::up(
+            r#"
+            CREATE TABLE movies (
+                id             INTEGER PRIMARY KEY,
+                key            TEXT NOT NULL UNIQUE,
+                title          TEXT NOT NULL,
+                title_ko       TEXT,
+                original_title TEXT,
+                year           INTEGER,
+                runtime        INTEGER,
+                overview       TEXT,
+                overview_ko    TEXT,
+                directors      TEXT NOT NULL DEFAULT '[]',  -- JSON array of names
+                "cast"         TEXT NOT NULL DEFAULT '[]',  -- JSON array of names
+                imdb_id        TEXT,
+                tmdb_id        INTEGER,
+                wikipedia      TEXT,
+                poster_url     TEXT,
+                popularity     REAL,
+                source         TEXT NOT NULL,               -- 'starter' | 'wikipedia' | 'tmdb'
+                updated_at     INTEGER NOT NULL DEFAULT (unixepoch())
+            ) STRICT;
+            CREATE INDEX movies_year ON movies(year);
+            CREATE INDEX movies_rank ON movies(coalesce(popularity, 0) DESC, year DESC);
+            CREATE INDEX movies_wikipedia ON movies(wikipedia) WHERE wikipedia IS NOT NULL;
+            CREATE INDEX movies_tmdb ON movies(tmdb_id) WHERE tmdb_id IS NOT NULL;
+            CREATE TABLE movie_genres (
+                movie_id INTEGER NOT NULL REFERENCES movies(id) ON DELETE CASCADE,
+                genre    TEXT NOT NULL,
+                position INTEGER NOT NULL,  -- the source's order: the first genre is the main one
+                PRIMARY KEY (movie_id, genre)
+            ) STRICT, WITHOUT ROWID;
+            CREATE INDEX movie_genres_genre ON movie_genres(genre, movie_id);
+            "#,
+        ),
+        M::up(
+            r#"
+            -- Full-text index, rowid = movies.id. Contentless: the text lives in `movies`; the
+            -- index holds folded tokens plus Hangul bigrams (see text::index_text).
+            CREATE VIRTUAL TABLE movie_fts USING fts5(
+                titles, people, genres, overview,
+                content = '', contentless_delete = 1,
+                tokenize = 'unicode61 remove_diacritics 2',
+                prefix = '2 3'
+            );
+            CREATE VIRTUAL TABLE movie_fts_vocab USING fts5vocab(movie_fts, 'row');
+            -- Spelling index over title and people terms: term -> padded trigrams.
+            CREATE TABLE spell_terms (
+                term TEXT PRIMARY KEY,
+                df   INTEGER NOT NULL       -- films whose titles or people hold the term
+            ) STRICT, WITHOUT ROWID;
+            CREATE TABLE spell_grams (
+                gram TEXT NOT NULL,
+                term TEXT NOT NULL,
+                PRIMARY KEY (gram, term)
+            ) STRICT, WITHOUT ROWID;
+            "#,
+        ),
+    ])
 }
 
 /// The local movie catalog, one SQLite connection.
 #[derive(Debug)]
 pub struct Catalog {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// Where a row came from, stored with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Starter,
+    Wikipedia,
+    Tmdb,
 }
 
 impl Source {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Source::Starter => "starter",
+            Source::Wikipedia => "wikipedia",
+            Source::Tmdb => "tmdb",
         }
     }
 }
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportStats {
+    /// Films that were not in the catalog.
+    pub added: u64,
+    /// Films that were there and changed.
+    pub updated: u64,
+    /// Films that were there and did not change.
+    pub unchanged: u64,
+}
+
+impl ImportStats {
+    pub fn add(&mut self, other: ImportStats) {
+        self.added += other.added;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// Shortest term the spelling index keeps; shorter words are not corrected.
+pub(crate) const MIN_SPELL_TERM: usize = 4;
 
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
@@ -89,53 +153,33 @@ impl Catalog {
             return Ok(0);
         }
         let movies = starter_movies()?;
-        self.upsert_all(&movies, Source::Starter)?;
+        self.import(&movies, Source::Starter)?;
         tracing::info!(count = movies.len(), "seeded the catalog from the starter catalog");
         Ok(movies.len())
     }
 
-    /// Inserts or replaces `movies` in one transaction: all of them land, or none.
-    pub fn upsert_all(&mut self, movies: &[Movie], source: Source) -> Result<()> {
+    /// Merges `movies` into the catalog in one transaction: all of them land, or none.
+    pub fn import(&mut self, movies: &[Movie], source: Source) -> Result<ImportStats> {
+        self.import_with_progress(movies, source, usize::MAX, &mut |_| {})
+    }
+
+    /// [`Catalog::import`], calling `progress` with the number of films written so far after
+    /// every `step` films (before the transaction commits).
+    pub fn import_with_progress(
+        &mut self,
+        movies: &[Movie],
+        source: Source,
+        step: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<ImportStats> {
         let tx = self.conn.transaction()?;
-        {
-            let mut put = tx.prepare(
-                r#"INSERT INTO movies (key, title, title_ko, original_title, year, runtime, overview,
-                                      overview_ko, directors, "cast", imdb_id, wikipedia, source)
-                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                   ON CONFLICT(key) DO UPDATE SET
-                     title = excluded.title, title_ko = excluded.title_ko,
-                     original_title = excluded.original_title, year = excluded.year,
-                     runtime = excluded.runtime, overview = excluded.overview,
-                     overview_ko = excluded.overview_ko, directors = excluded.directors,
-                     "cast" = excluded."cast", imdb_id = excluded.imdb_id,
-                     wikipedia = excluded.wikipedia, source = excluded.source"#,
-            )?;
-            let mut clear_genres = tx.prepare("DELETE FROM movie_genres WHERE movie_key = ?1")?;
-            let mut put_genre = tx.prepare("INSERT OR IGNORE INTO movie_genres (movie_key, genre, position) VALUES (?1, ?2, ?3)")?;
-            for m in movies {
-                put.execute(params![
-                    m.key,
-                    m.title,
-                    m.title_ko,
-                    m.original_title,
-                    m.year,
-                    m.runtime,
-                    m.overview,
-                    m.overview_ko,
-                    json_list(&m.directors),
-                    json_list(&m.cast),
-                    m.imdb_id,
-                    m.wikipedia,
-                    source.as_str(),
-                ])?;
-                clear_genres.execute([&m.key])?;
-                for (position, g) in m.genres.iter().enumerate() {
-                    put_genre.execute(params![m.key, g, position as i64])?;
-                }
-            }
+        let mut stats = ImportStats::default();
+        for (i, chunk) in movies.chunks(step.max(1)).enumerate() {
+            stats.add(import_in(&tx, chunk, source)?);
+            progress((i * step.max(1) + chunk.len()).min(movies.len()));
         }
         tx.commit()?;
-        Ok(())
+        Ok(stats)
     }
 
     /// Number of movies in the catalog.
@@ -152,69 +196,237 @@ impl Catalog {
         Ok(movie)
     }
 
-    /// Movies whose titles (any language), synopses, cast or directors contain every word of
-    /// `query`, case-insensitively for ASCII; all movies when `query` is blank. Ordered by title
-    /// matches first, then year (newest first), then title. Returns one page and the total.
-    ///
-    /// This is the walking skeleton's simple filter; ranked full-text search replaces it.
-    pub fn search(&self, query: &str, limit: u32, offset: u32) -> Result<(Vec<Movie>, u64)> {
-        let words: Vec<String> = query.split_whitespace().map(like_pattern).collect();
-        let mut conditions = Vec::new();
-        for i in 0..words.len() {
-            let p = i + 1;
-            conditions.push(format!(
-                r#"(m.title LIKE ?{p} ESCAPE '\' OR m.title_ko LIKE ?{p} ESCAPE '\' OR m.original_title LIKE ?{p} ESCAPE '\'
-                   OR m.overview LIKE ?{p} ESCAPE '\' OR m.overview_ko LIKE ?{p} ESCAPE '\'
-                   OR m."cast" LIKE ?{p} ESCAPE '\' OR m.directors LIKE ?{p} ESCAPE '\')"#
-            ));
-        }
-        let filter = if conditions.is_empty() { "1".to_owned() } else { conditions.join(" AND ") };
-        // Films whose title holds every word come first.
-        let title_first = if words.is_empty() {
-            String::new()
-        } else {
-            let hit = (1..=words.len())
-                .map(|p| format!(r#"(m.title LIKE ?{p} ESCAPE '\' OR m.title_ko LIKE ?{p} ESCAPE '\')"#))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            format!("({hit}) DESC, ")
-        };
-        let total: u64 = self.conn.query_row(
-            &format!("SELECT count(*) FROM movies m WHERE {filter}"),
-            rusqlite::params_from_iter(&words),
-            |r| r.get(0),
-        )?;
-        let sql = format!(
-            "SELECT {MOVIE_COLUMNS} FROM movies m WHERE {filter}
-             ORDER BY {title_first}m.year DESC, m.title LIMIT {limit} OFFSET {offset}"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let movies = stmt
-            .query_map(rusqlite::params_from_iter(&words), row_to_movie)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((movies, total))
+    /// Genres in the catalog with their film counts, most films first.
+    pub fn genres(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT genre, count(*) AS n FROM movie_genres GROUP BY genre ORDER BY n DESC, genre")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Size of the database file(s) in bytes, as SQLite counts pages.
+    pub fn database_bytes(&self) -> Result<u64> {
+        let pages: u64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: u64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(pages * size)
     }
 }
 
-const MOVIE_COLUMNS: &str = r#"m.key, m.title, m.title_ko, m.original_title, m.year, m.runtime,
-    (SELECT json_group_array(genre) FROM (SELECT genre FROM movie_genres g WHERE g.movie_key = m.key ORDER BY position)),
-    m.directors, m."cast", m.overview, m.overview_ko, m.imdb_id, m.wikipedia"#;
+/// Merges `incoming` into `existing` (a row already in the catalog).
+///
+/// The rule: a source owns the rows it created and may change any field of them, so re-running
+/// a changed source updates its films. A source that finds a film created by another one only
+/// fills in what is missing (empty lists, absent fields) and never overwrites: importing the
+/// Wikipedia set over the starter catalog keeps the hand-written Korean synopses and titles,
+/// and adds cast, posters and longer plots where the starter had none.
+pub fn merge(existing: &Movie, existing_source: &str, incoming: &Movie, source: Source) -> Movie {
+    if existing_source == source.as_str() {
+        return Movie { key: existing.key.clone(), ..incoming.clone() };
+    }
+    fn fill<T: Clone>(old: &Option<T>, new: &Option<T>) -> Option<T> {
+        old.clone().or_else(|| new.clone())
+    }
+    fn fill_list(old: &[String], new: &[String]) -> Vec<String> {
+        if old.is_empty() { new.to_vec() } else { old.to_vec() }
+    }
+    Movie {
+        key: existing.key.clone(),
+        title: existing.title.clone(),
+        title_ko: fill(&existing.title_ko, &incoming.title_ko),
+        original_title: fill(&existing.original_title, &incoming.original_title),
+        year: fill(&existing.year, &incoming.year),
+        runtime: fill(&existing.runtime, &incoming.runtime),
+        genres: fill_list(&existing.genres, &incoming.genres),
+        directors: fill_list(&existing.directors, &incoming.directors),
+        cast: fill_list(&existing.cast, &incoming.cast),
+        overview: fill(&existing.overview, &incoming.overview),
+        overview_ko: fill(&existing.overview_ko, &incoming.overview_ko),
+        imdb_id: fill(&existing.imdb_id, &incoming.imdb_id),
+        wikipedia: fill(&existing.wikipedia, &incoming.wikipedia),
+        tmdb_id: fill(&existing.tmdb_id, &incoming.tmdb_id),
+        poster_url: fill(&existing.poster_url, &incoming.poster_url),
+        popularity: fill(&existing.popularity, &incoming.popularity),
+    }
+}
 
-fn row_to_movie(r: &rusqlite::Row<'_>) -> rusqlite::Result<Movie> {
+fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<ImportStats> {
+    let mut stats = ImportStats::default();
+    let mut find = tx.prepare_cached(&format!("SELECT m.id, m.source, {MOVIE_COLUMNS} FROM movies m WHERE m.key = ?1"))?;
+    let mut insert = tx.prepare_cached(
+        r#"INSERT INTO movies (key, title, title_ko, original_title, year, runtime, overview, overview_ko,
+                               directors, "cast", imdb_id, tmdb_id, wikipedia, poster_url, popularity, source)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"#,
+    )?;
+    let mut update = tx.prepare_cached(
+        r#"UPDATE movies SET title = ?2, title_ko = ?3, original_title = ?4, year = ?5, runtime = ?6,
+                  overview = ?7, overview_ko = ?8, directors = ?9, "cast" = ?10, imdb_id = ?11,
+                  tmdb_id = ?12, wikipedia = ?13, poster_url = ?14, popularity = ?15, updated_at = unixepoch()
+           WHERE key = ?1"#,
+    )?;
+    for incoming in movies {
+        let found = find
+            .query_row([&incoming.key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, row_to_movie_at(r, 2)?)))
+            .optional()?;
+        match found {
+            None => {
+                let m = incoming;
+                insert.execute(params![
+                    m.key,
+                    m.title,
+                    m.title_ko,
+                    m.original_title,
+                    m.year,
+                    m.runtime,
+                    m.overview,
+                    m.overview_ko,
+                    json_list(&m.directors),
+                    json_list(&m.cast),
+                    m.imdb_id,
+                    m.tmdb_id,
+                    m.wikipedia,
+                    m.poster_url,
+                    m.popularity,
+                    source.as_str(),
+                ])?;
+                stats.added += 1;
+                let id = tx.last_insert_rowid();
+                write_genres(tx, id, &m.genres)?;
+                index_movie(tx, id, m, None)?;
+            }
+            Some((id, existing_source, existing)) => {
+                let merged = merge(&existing, &existing_source, incoming, source);
+                if merged == existing {
+                    stats.unchanged += 1;
+                    continue;
+                }
+                let m = &merged;
+                update.execute(params![
+                    m.key,
+                    m.title,
+                    m.title_ko,
+                    m.original_title,
+                    m.year,
+                    m.runtime,
+                    m.overview,
+                    m.overview_ko,
+                    json_list(&m.directors),
+                    json_list(&m.cast),
+                    m.imdb_id,
+                    m.tmdb_id,
+                    m.wikipedia,
+                    m.poster_url,
+                    m.popularity,
+                ])?;
+                stats.updated += 1;
+                if m.genres != existing.genres {
+                    write_genres(tx, id, &m.genres)?;
+                }
+                index_movie(tx, id, m, Some(&existing))?;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+fn write_genres(tx: &Transaction<'_>, id: i64, genres: &[String]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM movie_genres WHERE movie_id = ?1")?.execute([id])?;
+    let mut put = tx.prepare_cached("INSERT OR IGNORE INTO movie_genres (movie_id, genre, position) VALUES (?1, ?2, ?3)")?;
+    for (position, g) in genres.iter().enumerate() {
+        put.execute(params![id, g, position as i64])?;
+    }
+    Ok(())
+}
+
+/// The four indexed fields of a film.
+fn fts_fields(m: &Movie) -> [String; 4] {
+    let titles = [Some(&m.title), m.title_ko.as_ref(), m.original_title.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|t| index_text(t))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let people = m.directors.iter().chain(&m.cast).map(|p| index_text(p)).collect::<Vec<_>>().join(" ");
+    let genres = index_text(&m.genres.join(" "));
+    let overview = [m.overview.as_ref(), m.overview_ko.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|t| index_text(t))
+        .collect::<Vec<_>>()
+        .join(" ");
+    [titles, people, genres, overview]
+}
+
+/// Title and people terms worth correcting towards.
+fn spell_terms(m: &Movie) -> std::collections::BTreeSet<String> {
+    let mut terms = std::collections::BTreeSet::new();
+    for text in std::iter::once(&m.title).chain(&m.directors).chain(&m.cast) {
+        for t in tokens(text) {
+            if let Token::Word(w) = t
+                && w.chars().count() >= MIN_SPELL_TERM
+                && !w.chars().all(|c| c.is_ascii_digit())
+            {
+                terms.insert(w);
+            }
+        }
+    }
+    terms
+}
+
+/// (Re)indexes one film: full-text row and spelling terms.
+fn index_movie(tx: &Transaction<'_>, id: i64, m: &Movie, old: Option<&Movie>) -> Result<()> {
+    let fields = fts_fields(m);
+    if let Some(old) = old {
+        if fts_fields(old) == fields {
+            return Ok(());
+        }
+        tx.prepare_cached("DELETE FROM movie_fts WHERE rowid = ?1")?.execute([id])?;
+    }
+    tx.prepare_cached("INSERT INTO movie_fts (rowid, titles, people, genres, overview) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![id, fields[0], fields[1], fields[2], fields[3]])?;
+    let old_terms = old.map(spell_terms).unwrap_or_default();
+    let mut bump = tx.prepare_cached(
+        "INSERT INTO spell_terms (term, df) VALUES (?1, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1 RETURNING df",
+    )?;
+    let mut put_gram = tx.prepare_cached("INSERT OR IGNORE INTO spell_grams (gram, term) VALUES (?1, ?2)")?;
+    for term in spell_terms(m).difference(&old_terms) {
+        let df: i64 = bump.query_row([term], |r| r.get(0))?;
+        if df == 1 {
+            for gram in trigrams(term) {
+                put_gram.execute(params![gram, term])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) const MOVIE_COLUMNS: &str = r#"m.key, m.title, m.title_ko, m.original_title, m.year, m.runtime,
+    (SELECT json_group_array(genre) FROM (SELECT genre FROM movie_genres g WHERE g.movie_id = m.id ORDER BY position)),
+    m.directors, m."cast", m.overview, m.overview_ko, m.imdb_id, m.wikipedia, m.tmdb_id, m.poster_url, m.popularity"#;
+
+pub(crate) fn row_to_movie(r: &rusqlite::Row<'_>) -> rusqlite::Result<Movie> {
+    row_to_movie_at(r, 0)
+}
+
+/// Reads the [`MOVIE_COLUMNS`] starting at column `at`.
+pub(crate) fn row_to_movie_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Movie> {
     Ok(Movie {
-        key: r.get(0)?,
-        title: r.get(1)?,
-        title_ko: r.get(2)?,
-        original_title: r.get(3)?,
-        year: r.get(4)?,
-        runtime: r.get(5)?,
-        genres: parse_list(r, 6)?,
-        directors: parse_list(r, 7)?,
-        cast: parse_list(r, 8)?,
-        overview: r.get(9)?,
-        overview_ko: r.get(10)?,
-        imdb_id: r.get(11)?,
-        wikipedia: r.get(12)?,
+        key: r.get(at)?,
+        title: r.get(at + 1)?,
+        title_ko: r.get(at + 2)?,
+        original_title: r.get(at + 3)?,
+        year: r.get(at + 4)?,
+        runtime: r.get(at + 5)?,
+        genres: parse_list(r, at + 6)?,
+        directors: parse_list(r, at + 7)?,
+        cast: parse_list(r, at + 8)?,
+        overview: r.get(at + 9)?,
+        overview_ko: r.get(at + 10)?,
+        imdb_id: r.get(at + 11)?,
+        wikipedia: r.get(at + 12)?,
+        tmdb_id: r.get(at + 13)?,
+        poster_url: r.get(at + 14)?,
+        popularity: r.get(at + 15)?,
     })
 }
 
@@ -228,26 +440,52 @@ fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).expect("a list of strings always serialises")
 }
 
-/// `%word%` with LIKE's wildcards escaped.
-fn like_pattern(word: &str) -> String {
-    let mut p = String::with_capacity(word.len() + 2);
-    p.push('%');
-    for c in word.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 #[cfg(test)]
 mod tests {
-    use super::like_pattern;
+    use super::*;
+    use crate::movie::movie_key;
+
+    fn film(title: &str, year: i32) -> Movie {
+        Movie {
+            key: movie_key(title, Some(year)),
+            title: title.into(),
+            title_ko: None,
+            original_title: None,
+            year: Some(year),
+            runtime: None,
+            genres: vec![],
+            directors: vec![],
+            cast: vec![],
+            overview: None,
+            overview_ko: None,
+            imdb_id: None,
+            wikipedia: None,
+            tmdb_id: None,
+            poster_url: None,
+            popularity: None,
+        }
+    }
 
     #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    fn another_source_fills_gaps_but_never_overwrites() {
+        let mut starter = film("Parasite", 2019);
+        starter.title_ko = Some("기생충".into());
+        starter.overview = Some("short".into());
+        let mut wiki = film("Parasite", 2019);
+        wiki.overview = Some("long plot".into());
+        wiki.cast = vec!["Song Kang-ho".into()];
+        let merged = merge(&starter, "starter", &wiki, Source::Wikipedia);
+        assert_eq!(merged.overview.as_deref(), Some("short"));
+        assert_eq!(merged.title_ko.as_deref(), Some("기생충"));
+        assert_eq!(merged.cast, vec!["Song Kang-ho".to_owned()]);
+    }
+
+    #[test]
+    fn the_owning_source_replaces_its_row() {
+        let mut old = film("Heat", 1995);
+        old.cast = vec!["Al Pacino".into()];
+        let mut new = film("Heat", 1995);
+        new.cast = vec!["Robert De Niro".into()];
+        assert_eq!(merge(&old, "wikipedia", &new, Source::Wikipedia).cast, vec!["Robert De Niro".to_owned()]);
     }
 }

@@ -5,11 +5,15 @@
 
 pub mod catalog;
 pub mod error;
+pub mod import;
 pub mod movie;
 pub mod paths;
 pub mod relay_client;
+pub mod search;
 pub mod starter;
+pub mod text;
 
 pub use catalog::Catalog;
 pub use error::CoreError;
 pub use movie::{Movie, movie_key};
+pub use search::{SearchQuery, SearchResults, Sort};

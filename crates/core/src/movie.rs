@@ -1,7 +1,6 @@
 //! The movie record and its stable key.
 
 use serde::{Deserialize, Serialize};
-use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
 /// A film in the local catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +24,11 @@ pub struct Movie {
     pub imdb_id: Option<String>,
     /// English Wikipedia page name, underscores for spaces.
     pub wikipedia: Option<String>,
+    pub tmdb_id: Option<i64>,
+    /// Poster image address at its source.
+    pub poster_url: Option<String>,
+    /// Popularity at the source (TMDB's score); `None` when the source has none.
+    pub popularity: Option<f64>,
 }
 
 /// The stable key of a film: its English title, normalised, and its year.
@@ -32,26 +36,10 @@ pub struct Movie {
 /// Every catalog source (starter catalog, Wikipedia, TMDB) has a title and a year, while no
 /// external id is shared by all of them, so the key is derived from those two: accents and
 /// case are folded, apostrophes dropped, any other run of non-alphanumeric characters becomes
-/// one `-`. Hangul and other scripts are kept as they are (NFC). `The Godfather`, 1972 →
+/// one `-` (see [`crate::text::tokens`]). Hangul and other scripts are kept (NFC). `The Godfather`, 1972 →
 /// `the-godfather-1972`; `Amélie`, 2001 → `amelie-2001`; `Schindler's List` → `schindlers-list-1993`.
 pub fn movie_key(title: &str, year: Option<i32>) -> String {
-    let folded: String = title.nfkd().filter(|c| !is_combining_mark(*c)).nfc().collect();
-    let mut key = String::with_capacity(folded.len() + 5);
-    let mut pending_dash = false;
-    for c in folded.chars().flat_map(char::to_lowercase) {
-        if c == '\'' || c == '\u{2019}' {
-            continue;
-        }
-        if c.is_alphanumeric() {
-            if pending_dash && !key.is_empty() {
-                key.push('-');
-            }
-            pending_dash = false;
-            key.push(c);
-        } else {
-            pending_dash = true;
-        }
-    }
+    let mut key = crate::text::tokens(title).iter().map(crate::text::Token::as_str).collect::<Vec<_>>().join("-");
     if key.is_empty() {
         key.push_str("untitled");
     }

@@ -45,6 +45,9 @@ pub fn starter_movies() -> Result<Vec<Movie>> {
             overview_ko: Some(m.overview_ko),
             imdb_id: m.imdb_id,
             wikipedia: m.wikipedia,
+            tmdb_id: None,
+            poster_url: None,
+            popularity: None,
         })
         .collect())
 }

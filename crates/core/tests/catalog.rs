@@ -2,7 +2,11 @@
 
 use movietalk_core::catalog::Source;
 use movietalk_core::starter::starter_movies;
-use movietalk_core::{Catalog, movie_key, paths};
+use movietalk_core::{Catalog, SearchQuery, paths};
+
+fn q(text: &str, limit: u32) -> SearchQuery {
+    SearchQuery { text: text.into(), limit, ..Default::default() }
+}
 
 fn fresh() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -33,25 +37,25 @@ fn search_finds_titles_korean_titles_and_people_and_blank_lists_all() {
     let mut catalog = Catalog::open(&db).unwrap();
     catalog.seed_if_empty().unwrap();
 
-    let (all, total) = catalog.search("   ", 1000, 0).unwrap();
-    assert_eq!(total, catalog.count().unwrap());
-    assert_eq!(all.len() as u64, total);
+    let all = catalog.search(&q("   ", 500)).unwrap();
+    assert_eq!(all.total, catalog.count().unwrap());
+    assert_eq!(all.movies.len() as u64, all.total);
 
-    let (hits, total) = catalog.search("godfather", 50, 0).unwrap();
-    assert!(total >= 2, "the Godfather films: {hits:?}");
+    let hits = catalog.search(&q("godfather", 50)).unwrap().movies;
+    assert!(hits.len() >= 3, "the Godfather films: {hits:?}");
     assert!(hits.iter().all(|m| m.title.to_lowercase().contains("godfather")), "{hits:?}");
-    assert!(hits.iter().any(|m| m.key == "the-godfather-1972"));
+    assert_eq!(hits[0].key, "the-godfather-1972", "the exact title comes first");
 
-    let (hits, _) = catalog.search("기생", 50, 0).unwrap();
-    assert!(hits.iter().any(|m| m.key == movie_key("Parasite", Some(2019))), "기생 finds 기생충: {hits:?}");
+    let hits = catalog.search(&q("기생", 50)).unwrap().movies;
+    assert_eq!(hits.first().map(|m| m.key.as_str()), Some("parasite-2019"), "기생 finds 기생충: {hits:?}");
 
-    let (hits, _) = catalog.search("Song Kang-ho", 50, 0).unwrap();
+    let hits = catalog.search(&q("Song Kang-ho", 50)).unwrap().movies;
     assert!(hits.len() >= 2, "Song Kang-ho is in several starter films: {hits:?}");
     assert!(hits.iter().all(|m| m.cast.iter().any(|c| c == "Song Kang-ho")));
 
-    let (hits, total) = catalog.search("zzqqxx-no-such-film", 50, 0).unwrap();
-    assert!(hits.is_empty());
-    assert_eq!(total, 0);
+    let none = catalog.search(&q("zzqqxx", 50)).unwrap();
+    assert_eq!(none.fallback, Some(movietalk_core::search::Fallback::Popular), "nothing matched: flagged fallback");
+    assert!(!none.movies.is_empty(), "the fallback still shows films");
 }
 
 #[test]
@@ -61,21 +65,11 @@ fn search_pages_do_not_overlap() {
         c.seed_if_empty().unwrap();
         c
     };
-    let (p1, total) = catalog.search("", 10, 0).unwrap();
-    let (p2, _) = catalog.search("", 10, 10).unwrap();
-    assert!(total > 20);
-    assert_eq!(p1.len(), 10);
-    assert!(p1.iter().all(|a| p2.iter().all(|b| a.key != b.key)));
-}
-
-#[test]
-fn like_wildcards_in_queries_match_literally() {
-    let mut catalog = Catalog::open_in_memory().unwrap();
-    catalog.seed_if_empty().unwrap();
-    let (hits, _) = catalog.search("%", 10, 0).unwrap();
-    assert!(hits.iter().all(|m| format!("{m:?}").contains('%')), "% is not a wildcard: {hits:?}");
-    let (hits, _) = catalog.search("_", 10, 0).unwrap();
-    assert!(hits.iter().all(|m| format!("{m:?}").contains('_')), "_ is not a wildcard");
+    let p1 = catalog.search(&q("", 10)).unwrap();
+    let p2 = catalog.search(&SearchQuery { offset: 10, ..q("", 10) }).unwrap();
+    assert!(p1.total > 20);
+    assert_eq!(p1.movies.len(), 10);
+    assert!(p1.movies.iter().all(|a| p2.movies.iter().all(|b| a.key != b.key)));
 }
 
 #[test]
@@ -83,12 +77,12 @@ fn upserting_the_same_films_twice_changes_nothing_and_edits_update() {
     let mut catalog = Catalog::open_in_memory().unwrap();
     let mut movies = starter_movies().unwrap();
     movies.truncate(5);
-    catalog.upsert_all(&movies, Source::Starter).unwrap();
-    catalog.upsert_all(&movies, Source::Starter).unwrap();
+    catalog.import(&movies, Source::Starter).unwrap();
+    catalog.import(&movies, Source::Starter).unwrap();
     assert_eq!(catalog.count().unwrap(), 5);
     movies[0].genres = vec!["Documentary".into()];
     movies[0].runtime = Some(1);
-    catalog.upsert_all(&movies[..1], Source::Starter).unwrap();
+    catalog.import(&movies[..1], Source::Starter).unwrap();
     let back = catalog.get(&movies[0].key).unwrap().unwrap();
     assert_eq!(back.genres, vec!["Documentary".to_owned()]);
     assert_eq!(back.runtime, Some(1));

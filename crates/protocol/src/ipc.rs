@@ -34,6 +34,8 @@ pub struct MoviePage {
     pub movies: Vec<MovieSummary>,
     /// How many movies match in all (the page may hold fewer).
     pub total: u64,
+    /// True when nothing matched the query and these are popular films instead.
+    pub fallback: bool,
 }
 
 /// Facts about the running app, shown in the status bar.

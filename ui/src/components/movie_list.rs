@@ -21,7 +21,11 @@ pub fn movie_list(props: &Props) -> Html {
         Some(Ok(page)) if page.movies.is_empty() => html! { <p class="empty" id="no-results">{ t(l, Text::NoMatches) }</p> },
         Some(Ok(page)) => html! {
             <>
-                <p class="result-count" id="result-count">{ format!("{} {}", page.total, t(l, Text::ResultCount)) }</p>
+                if page.fallback {
+                    <p class="fallback" id="fallback-note" role="status">{ t(l, Text::FallbackNote) }</p>
+                } else {
+                    <p class="result-count" id="result-count">{ format!("{} {}", page.total, t(l, Text::ResultCount)) }</p>
+                }
                 <ul class="movies" id="movies">
                     { for page.movies.iter().map(|m| html! { <MovieCard key={m.key.clone()} lang={l} movie={m.clone()} /> }) }
                 </ul>

@@ -1,0 +1,1 @@
+//! Importer for the TMDB API v3 (placeholder: being written).
