@@ -265,6 +265,15 @@ fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<I
            WHERE key = ?1"#,
     )?;
     for incoming in movies {
+        // A genre is stored once per film; a source listing one twice must not look like a change.
+        let deduped;
+        let incoming = if has_duplicates(&incoming.genres) {
+            let mut seen = std::collections::HashSet::new();
+            deduped = Movie { genres: incoming.genres.iter().filter(|g| seen.insert(*g)).cloned().collect(), ..incoming.clone() };
+            &deduped
+        } else {
+            incoming
+        };
         let found = find
             .query_row([&incoming.key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, row_to_movie_at(r, 2)?)))
             .optional()?;
@@ -327,6 +336,10 @@ fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<I
         }
     }
     Ok(stats)
+}
+
+fn has_duplicates(items: &[String]) -> bool {
+    items.iter().enumerate().any(|(i, a)| items[..i].contains(a))
 }
 
 fn write_genres(tx: &Transaction<'_>, id: i64, genres: &[String]) -> Result<()> {

@@ -102,6 +102,8 @@ struct Plan {
     corrections: Vec<Correction>,
     /// The folded query words, with corrections applied, for title re-ranking.
     folded: Vec<String>,
+    /// The last word is still being typed, so it matches as a prefix.
+    prefix_last: bool,
 }
 
 fn quote(term: &str) -> String {
@@ -161,7 +163,7 @@ impl Catalog {
     fn plan(&self, text: &str) -> Result<Plan> {
         let toks = tokens(text);
         let typing_last = !text.ends_with(char::is_whitespace);
-        let mut plan = Plan { words: vec![], corrections: vec![], folded: vec![] };
+        let mut plan = Plan { words: vec![], corrections: vec![], folded: vec![], prefix_last: false };
         for (i, token) in toks.iter().enumerate() {
             let is_last = i + 1 == toks.len();
             match token {
@@ -176,6 +178,7 @@ impl Catalog {
                 }
                 Token::Word(word) => {
                     let prefix = is_last && typing_last && word.chars().count() >= 2;
+                    plan.prefix_last = prefix;
                     let base = if prefix { format!("{}*", quote(word)) } else { quote(word) };
                     let mut folded = word.clone();
                     let mut alternatives = vec![base];
@@ -317,7 +320,7 @@ impl Catalog {
             .collect::<rusqlite::Result<_>>()?;
         for (score, movie) in &mut scored {
             // bm25() is lower-is-better; flip it and boost title matches.
-            *score = -*score * title_boost(&plan.folded, movie);
+            *score = -*score * title_boost(&plan.folded, plan.prefix_last, movie);
         }
         scored.sort_by(|a, b| {
             b.0.total_cmp(&a.0)
@@ -331,16 +334,19 @@ impl Catalog {
 
 /// How much a film's title agrees with the query words: ×3 when one of its titles is exactly
 /// the query, ×2 when it starts with the query, ×1.3 when it holds every query word. A leading
-/// article is ignored on both sides ("godfather" is exactly "The Godfather").
-fn title_boost(query: &[String], movie: &Movie) -> f64 {
+/// article is ignored on both sides ("godfather" is exactly "The Godfather"); a last word still
+/// being typed matches any title word it begins.
+fn title_boost(query: &[String], prefix_last: bool, movie: &Movie) -> f64 {
     let query = strip_article(query);
+    let same = |i: usize, q: &str, w: &str| q == w || (prefix_last && i + 1 == query.len() && w.starts_with(q));
+    let leads = |words: &[String]| words.len() >= query.len() && query.iter().enumerate().all(|(i, q)| same(i, q, &words[i]));
     let mut best = 1.0f64;
     for title in [Some(&movie.title), movie.title_ko.as_ref(), movie.original_title.as_ref()].into_iter().flatten() {
         let all: Vec<String> = tokens(title).into_iter().map(|t| t.as_str().to_owned()).collect();
         let words = strip_article(&all);
-        let boost = if words == query {
+        let boost = if words.len() == query.len() && leads(words) {
             3.0
-        } else if words.len() > query.len() && words[..query.len()] == *query {
+        } else if leads(words) {
             2.0
         } else if query.iter().all(|q| words.iter().any(|w| w.starts_with(q.as_str()) || w.contains(q.as_str()))) {
             1.3

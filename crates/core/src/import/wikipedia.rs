@@ -47,7 +47,7 @@ pub struct WikipediaReport {
     pub files: u64,
     pub records: u64,
     pub stats: ImportStats,
-    /// Records skipped because their Wikipedia page was already imported in this run.
+    /// Records skipped as repeated listings of a film already imported in this run.
     pub duplicates: u64,
 }
 
@@ -238,6 +238,11 @@ pub fn import_batches(
                     batch.push(movie);
                     continue;
                 }
+            }
+            if href.is_none() && key_pages.get(&movie.key).is_some_and(Option::is_none) {
+                // Same title and year, neither with a page: the same film listed twice.
+                report.duplicates += 1;
+                continue;
             }
             movie.key = unique_key(&movie.key, &href, &mut key_pages);
             batch.push(movie);
