@@ -65,6 +65,22 @@ enum ImportSource {
         #[arg(long)]
         json: bool,
     },
+    /// Popular films from TMDB (API v3) in English and Korean, posters cached in the data
+    /// directory. Reads your API v3 key from TMDB_API_KEY; MOVIETALK_TMDB_BASE_URL and
+    /// MOVIETALK_TMDB_IMAGE_BASE_URL point it at another server.
+    Tmdb {
+        /// Pages of 20 films to import (1 to 500).
+        #[arg(long, default_value_t = 1)]
+        pages: u32,
+        /// Only films of this genre (TMDB's name or the catalog's, e.g. "Animated").
+        #[arg(long)]
+        genre: Option<String>,
+        /// Do not download posters.
+        #[arg(long)]
+        no_posters: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -169,6 +185,51 @@ fn run() -> anyhow::Result<()> {
                     report.stats.unchanged,
                     report.duplicates
                 );
+            }
+        }
+        Command::Import { source: ImportSource::Tmdb { pages, genre, no_posters, json } } => {
+            use movietalk_core::import::tmdb;
+            // Read here rather than through clap's `env`, which would print the key in `--help`.
+            let key = std::env::var(tmdb::API_KEY_ENV).ok().filter(|k| !k.trim().is_empty()).with_context(|| {
+                format!("no TMDB API key: set {} to your TMDB API v3 key", tmdb::API_KEY_ENV)
+            })?;
+            let base = std::env::var(tmdb::BASE_URL_ENV).unwrap_or_else(|_| tmdb::DEFAULT_BASE_URL.to_owned());
+            let mut client = tmdb::TmdbClient::new(key, &base)?;
+            if let Ok(image_base) = std::env::var(tmdb::IMAGE_BASE_ENV) {
+                client = client.with_image_base(&image_base)?;
+            }
+            let poster_dir = (!no_posters).then(|| dir.join("posters"));
+            let bar = progress_bar(json);
+            let mut on_progress = |p: Progress| {
+                bar.set_length(p.total);
+                bar.set_position(p.done);
+            };
+            let report = tokio::runtime::Runtime::new()?.block_on(tmdb::import_popular(
+                &mut catalog,
+                &client,
+                pages,
+                genre.as_deref(),
+                poster_dir.as_deref(),
+                &mut on_progress,
+            ))?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{} films listed, {} skipped: {} added, {} updated, {} unchanged; posters: {} downloaded, {} already cached, {} failed",
+                    report.listed,
+                    report.skipped,
+                    report.stats.added,
+                    report.stats.updated,
+                    report.stats.unchanged,
+                    report.posters_downloaded,
+                    report.posters_cached,
+                    report.posters_failed
+                );
+                if let Some(e) = &report.poster_error {
+                    eprintln!("first poster error: {e}");
+                }
             }
         }
         Command::Search { query, filters, json } => {

@@ -309,46 +309,55 @@ impl Catalog {
             let movies = stmt.query_map(params_from_iter(&params), |r| row_to_movie_at(r, 0))?.collect::<rusqlite::Result<_>>()?;
             return Ok((movies, total));
         }
+        // Re-rank the best BM25 candidates on their titles alone, then read the page in full.
         let pool = RERANK_POOL.max(q.offset + q.limit);
         let sql = format!(
-            "SELECT {BM25} AS score, {MOVIE_COLUMNS} FROM movie_fts JOIN movies m ON m.id = movie_fts.rowid
+            "SELECT m.id, {BM25} AS score, m.title, m.title_ko, m.original_title, m.popularity, m.year
+             FROM movie_fts JOIN movies m ON m.id = movie_fts.rowid
              WHERE movie_fts MATCH ?{filter} ORDER BY score LIMIT {pool}"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut scored: Vec<(f64, Movie)> = stmt
-            .query_map(params_from_iter(&params), |r| Ok((r.get::<_, f64>(0)?, row_to_movie_at(r, 1)?)))?
+        let mut scored: Vec<(f64, i64, Option<f64>, Option<i32>)> = stmt
+            .query_map(params_from_iter(&params), |r| {
+                let titles: [Option<String>; 3] = [r.get(2)?, r.get(3)?, r.get(4)?];
+                // bm25() is lower-is-better; flip it and boost title matches.
+                let boost = title_boost(&plan.folded, plan.prefix_last, titles.iter().flatten());
+                Ok((-r.get::<_, f64>(1)? * boost, r.get(0)?, r.get(5)?, r.get(6)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
-        for (score, movie) in &mut scored {
-            // bm25() is lower-is-better; flip it and boost title matches.
-            *score = -*score * title_boost(&plan.folded, plan.prefix_last, movie);
-        }
         scored.sort_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| b.1.popularity.unwrap_or(0.0).total_cmp(&a.1.popularity.unwrap_or(0.0)))
-                .then_with(|| a.1.year.cmp(&b.1.year))
+            b.0.total_cmp(&a.0).then_with(|| b.2.unwrap_or(0.0).total_cmp(&a.2.unwrap_or(0.0))).then_with(|| a.3.cmp(&b.3))
         });
-        let movies = scored.into_iter().skip(q.offset as usize).take(q.limit as usize).map(|(_, m)| m).collect();
+        let page: Vec<i64> = scored.into_iter().skip(q.offset as usize).take(q.limit as usize).map(|s| s.1).collect();
+        let mut fetch = self.conn.prepare_cached(&format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"))?;
+        let movies = page.iter().map(|id| fetch.query_row([id], |r| row_to_movie_at(r, 0))).collect::<rusqlite::Result<_>>()?;
         Ok((movies, total))
     }
 }
 
-/// How much a film's title agrees with the query words: ×3 when one of its titles is exactly
-/// the query, ×2 when it starts with the query, ×1.3 when it holds every query word. A leading
-/// article is ignored on both sides ("godfather" is exactly "The Godfather"); a last word still
-/// being typed matches any title word it begins.
-fn title_boost(query: &[String], prefix_last: bool, movie: &Movie) -> f64 {
-    let query = strip_article(query);
-    let same = |i: usize, q: &str, w: &str| q == w || (prefix_last && i + 1 == query.len() && w.starts_with(q));
-    let leads = |words: &[String]| words.len() >= query.len() && query.iter().enumerate().all(|(i, q)| same(i, q, &words[i]));
+/// How much a film's title agrees with the query words, best first: ×3 when one of its titles
+/// is exactly the query; ×2.7 when it is once a leading article is ignored on either side
+/// ("godfather" and "The Godfather"); ×2.4 when it is up to a last word still being typed;
+/// ×2 when it starts with the query; ×1.3 when it holds every query word.
+fn title_boost<'a>(query: &[String], prefix_last: bool, titles: impl Iterator<Item = &'a String>) -> f64 {
+    let bare_query = strip_article(query);
     let mut best = 1.0f64;
-    for title in [Some(&movie.title), movie.title_ko.as_ref(), movie.original_title.as_ref()].into_iter().flatten() {
+    for title in titles {
         let all: Vec<String> = tokens(title).into_iter().map(|t| t.as_str().to_owned()).collect();
-        let words = strip_article(&all);
-        let boost = if words.len() == query.len() && leads(words) {
+        let bare = strip_article(&all);
+        let typed = |words: &[String], q: &[String]| {
+            words.len() >= q.len()
+                && q.iter().zip(words).enumerate().all(|(i, (q, w))| q == w || (prefix_last && i + 1 == q.len() && w.starts_with(q.as_str())))
+        };
+        let boost = if all == query {
             3.0
-        } else if leads(words) {
+        } else if bare == bare_query {
+            2.7
+        } else if bare.len() == bare_query.len() && typed(bare, bare_query) {
+            2.4
+        } else if typed(bare, bare_query) {
             2.0
-        } else if query.iter().all(|q| words.iter().any(|w| w.starts_with(q.as_str()) || w.contains(q.as_str()))) {
+        } else if bare_query.iter().all(|q| bare.iter().any(|w| w.contains(q.as_str()))) {
             1.3
         } else {
             1.0

@@ -16,6 +16,23 @@ pub enum ImportError {
     Record { source_name: String, index: usize, title: Option<String>, message: String },
     #[error(transparent)]
     Catalog(#[from] crate::CoreError),
+    /// A web API answered 401: retrying cannot help, the user has to fix the key.
+    #[error("{endpoint}: the API key was refused (401 Unauthorized); check the key; nothing was imported")]
+    ApiKeyRefused { endpoint: String },
+    /// The server kept answering 429 Too Many Requests after every wait it asked for.
+    #[error("{endpoint}: still rate-limited (429 Too Many Requests) after {attempts} attempts; try again later; nothing was imported")]
+    RateLimited { endpoint: String, attempts: u32 },
+    #[error("{endpoint}: no answer within {seconds:.1} s ({attempts} attempts); nothing was imported")]
+    Timeout { endpoint: String, seconds: f64, attempts: u32 },
+    /// Server errors (5xx) or connection failures that outlasted the retries.
+    #[error("{endpoint}: unavailable after {attempts} attempts ({message}); nothing was imported")]
+    Unavailable { endpoint: String, attempts: u32, message: String },
+    /// Any other unsuccessful HTTP status (not retried: asking again gives the same answer).
+    #[error("{endpoint}: the server answered HTTP {status}; nothing was imported")]
+    Status { endpoint: String, status: u16 },
+    /// Valid JSON of the wrong shape (a missing or mistyped field).
+    #[error("{endpoint}: unexpected JSON in the answer ({message}); nothing was imported")]
+    Response { endpoint: String, message: String },
 }
 
 /// Progress of a long import, reported after every chunk of films.
