@@ -13,7 +13,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::error::Result;
 use crate::movie::Movie;
 use crate::starter::starter_movies;
-use crate::text::{Token, index_text, tokens, trigrams};
+use crate::text::{Token, index_text, tokens};
 
 /// Schema migrations, oldest first. Never edit a released migration: append a new one.
 fn migrations() -> Migrations<'static> {
@@ -64,15 +64,11 @@ fn migrations() -> Migrations<'static> {
                 prefix = '2 3'
             );
             CREATE VIRTUAL TABLE movie_fts_vocab USING fts5vocab(movie_fts, 'row');
-            -- Spelling index over title and people terms: term -> padded trigrams.
+            -- Title and people terms that typos are corrected towards; their trigram index is
+            -- built in memory on the first typo (search::SpellIndex).
             CREATE TABLE spell_terms (
                 term TEXT PRIMARY KEY,
                 df   INTEGER NOT NULL       -- films whose titles or people hold the term
-            ) STRICT, WITHOUT ROWID;
-            CREATE TABLE spell_grams (
-                gram TEXT NOT NULL,
-                term TEXT NOT NULL,
-                PRIMARY KEY (gram, term)
             ) STRICT, WITHOUT ROWID;
             "#,
         ),
@@ -83,6 +79,8 @@ fn migrations() -> Migrations<'static> {
 #[derive(Debug)]
 pub struct Catalog {
     pub(crate) conn: Connection,
+    /// Trigram index of `spell_terms`, built on the first typo and dropped by every import.
+    pub(crate) spell: std::cell::OnceCell<crate::search::SpellIndex>,
 }
 
 /// Where a row came from, stored with it.
@@ -143,7 +141,7 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut conn)?;
-        Ok(Catalog { conn })
+        Ok(Catalog { conn, spell: std::cell::OnceCell::new() })
     }
 
     /// Loads the starter catalog when the catalog holds no movie yet. Returns how many films
@@ -172,6 +170,7 @@ impl Catalog {
         step: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<ImportStats> {
+        self.spell = std::cell::OnceCell::new();
         let tx = self.conn.transaction()?;
         let mut stats = ImportStats::default();
         for (i, chunk) in movies.chunks(step.max(1)).enumerate() {
@@ -399,16 +398,10 @@ fn index_movie(tx: &Transaction<'_>, id: i64, m: &Movie, old: Option<&Movie>) ->
         .execute(params![id, fields[0], fields[1], fields[2], fields[3]])?;
     let old_terms = old.map(spell_terms).unwrap_or_default();
     let mut bump = tx.prepare_cached(
-        "INSERT INTO spell_terms (term, df) VALUES (?1, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1 RETURNING df",
+        "INSERT INTO spell_terms (term, df) VALUES (?1, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
     )?;
-    let mut put_gram = tx.prepare_cached("INSERT OR IGNORE INTO spell_grams (gram, term) VALUES (?1, ?2)")?;
     for term in spell_terms(m).difference(&old_terms) {
-        let df: i64 = bump.query_row([term], |r| r.get(0))?;
-        if df == 1 {
-            for gram in trigrams(term) {
-                put_gram.execute(params![gram, term])?;
-            }
-        }
+        bump.execute([term])?;
     }
     Ok(())
 }

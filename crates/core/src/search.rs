@@ -15,6 +15,8 @@
 //! The best BM25 candidates are re-ranked so that a film whose title is exactly the query (or
 //! starts with it) comes first.
 
+use std::collections::HashMap;
+
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
@@ -91,6 +93,9 @@ pub const MAX_LIMIT: u32 = 500;
 const RERANK_POOL: u32 = 200;
 /// BM25 weights of the indexed columns: titles, people, genres, overview.
 const BM25: &str = "bm25(movie_fts, 10.0, 4.0, 2.0, 1.0)";
+/// English words too common to narrow a search; left out of the match when the query has
+/// other words.
+const STOP_WORDS: &[&str] = &["the", "a", "an", "of", "and", "in", "on", "to", "at", "for", "by", "with", "from", "is"];
 /// Spelling candidates kept per typed word.
 const MAX_CORRECTIONS: usize = 3;
 
@@ -163,6 +168,7 @@ impl Catalog {
     fn plan(&self, text: &str) -> Result<Plan> {
         let toks = tokens(text);
         let typing_last = !text.ends_with(char::is_whitespace);
+        let has_content = toks.iter().any(|t| !STOP_WORDS.contains(&t.as_str()));
         let mut plan = Plan { words: vec![], corrections: vec![], folded: vec![], prefix_last: false };
         for (i, token) in toks.iter().enumerate() {
             let is_last = i + 1 == toks.len();
@@ -175,6 +181,11 @@ impl Catalog {
                     };
                     plan.words.push(expr);
                     plan.folded.push(run.clone());
+                }
+                Token::Word(word) if !(is_last && typing_last) && STOP_WORDS.contains(&word.as_str()) && has_content => {
+                    // Matching "the" and "of" adds nothing but work: every other film has them.
+                    // They still count when re-ranking titles.
+                    plan.folded.push(word.clone());
                 }
                 Token::Word(word) => {
                     let prefix = is_last && typing_last && word.chars().count() >= 2;
@@ -218,26 +229,14 @@ impl Catalog {
 
     /// Title and people terms within a few edits of `word`, closest and most common first.
     fn spelling_candidates(&self, word: &str) -> Result<Vec<String>> {
-        let grams = trigrams(word);
-        let placeholders = vec!["?"; grams.len()].join(",");
-        let sql = format!(
-            "SELECT g.term, t.df, count(*) AS shared FROM spell_grams g JOIN spell_terms t ON t.term = g.term
-             WHERE g.gram IN ({placeholders}) GROUP BY g.term ORDER BY shared DESC, t.df DESC LIMIT 100"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(&grams), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        let max = max_edits(word.chars().count());
-        let mut scored: Vec<(usize, i64, String)> = Vec::new();
-        for row in rows {
-            let (term, df) = row?;
-            if let Some(d) = edit_distance(word, &term, max).filter(|d| *d > 0) {
-                scored.push((d, -df, term));
+        let index = match self.spell.get() {
+            Some(index) => index,
+            None => {
+                let index = SpellIndex::load(&self.conn)?;
+                self.spell.get_or_init(|| index)
             }
-        }
-        scored.sort();
-        // Only the closest spellings: "godfater" means "godfather", not also "godfathers".
-        let best = scored.first().map(|s| s.0);
-        Ok(scored.into_iter().take_while(|s| Some(s.0) == best).take(MAX_CORRECTIONS).map(|(_, _, t)| t).collect())
+        };
+        Ok(index.candidates(word))
     }
 
     /// The SQL filter clauses and their parameters for genre and years.
@@ -332,6 +331,59 @@ impl Catalog {
         let mut fetch = self.conn.prepare_cached(&format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"))?;
         let movies = page.iter().map(|id| fetch.query_row([id], |r| row_to_movie_at(r, 0))).collect::<rusqlite::Result<_>>()?;
         Ok((movies, total))
+    }
+}
+
+/// Trigram index over the spelling terms, in memory.
+#[derive(Debug)]
+pub(crate) struct SpellIndex {
+    /// (term, films holding it)
+    terms: Vec<(String, i64)>,
+    /// trigram -> indexes into `terms`
+    grams: HashMap<String, Vec<u32>>,
+}
+
+impl SpellIndex {
+    fn load(conn: &rusqlite::Connection) -> Result<Self> {
+        let mut terms = Vec::new();
+        let mut grams: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut stmt = conn.prepare("SELECT term, df FROM spell_terms")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let term: String = row.get(0)?;
+            let id = terms.len() as u32;
+            for g in trigrams(&term) {
+                grams.entry(g).or_default().push(id);
+            }
+            terms.push((term, row.get(1)?));
+        }
+        Ok(SpellIndex { terms, grams })
+    }
+
+    /// The closest terms to `word` (edit distance 1, or 2 from 6 letters on), most common first.
+    fn candidates(&self, word: &str) -> Vec<String> {
+        let wanted = trigrams(word);
+        let max = max_edits(word.chars().count());
+        // One edit changes at most three trigrams.
+        let need = wanted.len().saturating_sub(3 * max).max(1) as u16;
+        let mut shared: HashMap<u32, u16> = HashMap::new();
+        for g in &wanted {
+            for id in self.grams.get(g).into_iter().flatten() {
+                *shared.entry(*id).or_default() += 1;
+            }
+        }
+        let mut scored: Vec<(usize, i64, &str)> = shared
+            .into_iter()
+            .filter(|(_, n)| *n >= need)
+            .filter_map(|(id, _)| {
+                let (term, df) = &self.terms[id as usize];
+                edit_distance(word, term, max).filter(|d| *d > 0).map(|d| (d, -df, term.as_str()))
+            })
+            .collect();
+        scored.sort();
+        // Only the closest spellings: "godfater" means "godfather", not also "godfathers".
+        let best = scored.first().map(|s| s.0);
+        scored.into_iter().take_while(|s| Some(s.0) == best).take(MAX_CORRECTIONS).map(|(_, _, t)| t.to_owned()).collect()
     }
 }
 
