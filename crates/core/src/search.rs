@@ -316,18 +316,22 @@ impl Catalog {
              WHERE movie_fts MATCH ?{filter} ORDER BY score LIMIT {pool}"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut scored: Vec<(f64, i64, Option<f64>, Option<i32>)> = stmt
+        // (title tier, bm25, id, popularity, year): the title tier decides first, then BM25
+        // (lower is better), then popularity, then the older film.
+        let mut scored: Vec<(u8, f64, i64, Option<f64>, Option<i32>)> = stmt
             .query_map(params_from_iter(&params), |r| {
                 let titles: [Option<String>; 3] = [r.get(2)?, r.get(3)?, r.get(4)?];
-                // bm25() is lower-is-better; flip it and boost title matches.
-                let boost = title_boost(&plan.folded, plan.prefix_last, titles.iter().flatten());
-                Ok((-r.get::<_, f64>(1)? * boost, r.get(0)?, r.get(5)?, r.get(6)?))
+                let tier = title_tier(&plan.folded, plan.prefix_last, titles.iter().flatten());
+                Ok((tier, r.get(1)?, r.get(0)?, r.get(5)?, r.get(6)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         scored.sort_by(|a, b| {
-            b.0.total_cmp(&a.0).then_with(|| b.2.unwrap_or(0.0).total_cmp(&a.2.unwrap_or(0.0))).then_with(|| a.3.cmp(&b.3))
+            b.0.cmp(&a.0)
+                .then_with(|| a.1.total_cmp(&b.1))
+                .then_with(|| b.3.unwrap_or(0.0).total_cmp(&a.3.unwrap_or(0.0)))
+                .then_with(|| a.4.cmp(&b.4))
         });
-        let page: Vec<i64> = scored.into_iter().skip(q.offset as usize).take(q.limit as usize).map(|s| s.1).collect();
+        let page: Vec<i64> = scored.into_iter().skip(q.offset as usize).take(q.limit as usize).map(|s| s.2).collect();
         let mut fetch = self.conn.prepare_cached(&format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"))?;
         let movies = page.iter().map(|id| fetch.query_row([id], |r| row_to_movie_at(r, 0))).collect::<rusqlite::Result<_>>()?;
         Ok((movies, total))
@@ -387,34 +391,37 @@ impl SpellIndex {
     }
 }
 
-/// How much a film's title agrees with the query words, best first: ×3 when one of its titles
-/// is exactly the query; ×2.7 when it is once a leading article is ignored on either side
-/// ("godfather" and "The Godfather"); ×2.4 when it is up to a last word still being typed;
-/// ×2 when it starts with the query; ×1.3 when it holds every query word.
-fn title_boost<'a>(query: &[String], prefix_last: bool, titles: impl Iterator<Item = &'a String>) -> f64 {
+/// How well a film's titles agree with the query words, best first: 5 when one of its titles is
+/// exactly the query; 4 when it is once a leading article is ignored on either side
+/// ("godfather" and "The Godfather"); 3 when it is up to a last word still being typed; 2 when
+/// it starts with the query; 1 when it holds every query word; 0 otherwise. A film in a higher
+/// tier always ranks first: someone who types a title means that film.
+fn title_tier<'a>(query: &[String], prefix_last: bool, titles: impl Iterator<Item = &'a String>) -> u8 {
     let bare_query = strip_article(query);
-    let mut best = 1.0f64;
+    let mut best = 0;
     for title in titles {
         let all: Vec<String> = tokens(title).into_iter().map(|t| t.as_str().to_owned()).collect();
         let bare = strip_article(&all);
-        let typed = |words: &[String], q: &[String]| {
-            words.len() >= q.len()
-                && q.iter().zip(words).enumerate().all(|(i, (q, w))| q == w || (prefix_last && i + 1 == q.len() && w.starts_with(q.as_str())))
+        let typed = |words: &[String], query: &[String]| {
+            words.len() >= query.len()
+                && query.iter().zip(words).enumerate().all(|(i, (q, w))| {
+                    q == w || (prefix_last && i + 1 == query.len() && w.starts_with(q.as_str()))
+                })
         };
-        let boost = if all == query {
-            3.0
+        let tier = if all == query {
+            5
         } else if bare == bare_query {
-            2.7
+            4
         } else if bare.len() == bare_query.len() && typed(bare, bare_query) {
-            2.4
+            3
         } else if typed(bare, bare_query) {
-            2.0
+            2
         } else if bare_query.iter().all(|q| bare.iter().any(|w| w.contains(q.as_str()))) {
-            1.3
+            1
         } else {
-            1.0
+            0
         };
-        best = best.max(boost);
+        best = best.max(tier);
     }
     best
 }
@@ -423,5 +430,46 @@ fn strip_article(words: &[String]) -> &[String] {
     match words.first().map(String::as_str) {
         Some("the" | "a" | "an") if words.len() > 1 => &words[1..],
         _ => words,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn tier(query: &str, prefix: bool, title: &str) -> u8 {
+        title_tier(&words(query), prefix, std::iter::once(&title.to_owned()))
+    }
+
+    #[test]
+    fn title_tiers_rank_exact_over_article_over_typing_over_leading_over_containing() {
+        assert_eq!(tier("the godfather", false, "The Godfather"), 5);
+        assert_eq!(tier("godfather", false, "The Godfather"), 4);
+        assert_eq!(tier("back to the futur", true, "Back to the Future"), 3);
+        assert_eq!(tier("back to the futur", true, "Back to the Future Part II"), 2);
+        assert_eq!(tier("back to the futur", false, "Back to the Future"), 1, "a finished word only counts as contained");
+        assert_eq!(tier("godfather", false, "The Godfather Part II"), 2);
+        assert_eq!(tier("godfather", false, "Disco Godfather"), 1);
+        assert_eq!(tier("alien", false, "Aliens"), 1);
+        assert_eq!(tier("heat", false, "Casablanca"), 0);
+    }
+
+    #[test]
+    fn the_planner_quotes_prefixes_bigrams_and_leaves_out_stop_words() {
+        let catalog = Catalog::open_in_memory().unwrap();
+        let plan = catalog.plan("the god").unwrap();
+        assert_eq!(plan.words, [r#""god"*"#]);
+        assert_eq!(plan.folded, ["the", "god"]);
+        assert!(plan.prefix_last);
+        let plan = catalog.plan("기생충 ").unwrap();
+        assert_eq!(plan.words, [r#""기생 생충""#]);
+        assert!(!plan.prefix_last);
+        assert_eq!(catalog.plan("봄").unwrap().words, [r#""봄"*"#]);
+        assert_eq!(catalog.plan("the").unwrap().words, [r#""the"*"#], "a query of stop words only still searches");
+        assert_eq!(catalog.plan(r#"say "hi""#).unwrap().words, [r#""say""#, r#""hi"*"#], "quotes cannot break out");
     }
 }
