@@ -1,0 +1,91 @@
+//! The `movietalk` binary as a script would use it: a throwaway data directory, JSON output,
+//! exit codes, and importing from a file and from a URL served on loopback.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn movietalk(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_movietalk"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("MOVIETALK_DATA_DIR")
+        .output()
+        .expect("the binary runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/wikipedia")
+}
+
+#[test]
+fn search_show_and_stats_speak_json_on_a_throwaway_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = json(&movietalk(dir.path(), &["search", "godfater", "--json", "--limit", "3"]));
+    assert_eq!(found["movies"][0]["key"], "the-godfather-1972");
+    assert_eq!(found["corrections"][0]["suggested"], "godfather");
+    assert!(found["fallback"].is_null());
+
+    let shown = json(&movietalk(dir.path(), &["show", "parasite-2019", "--json"]));
+    assert_eq!(shown["title_ko"], "기생충");
+
+    let stats = json(&movietalk(dir.path(), &["stats", "--json"]));
+    assert!(stats["movies"].as_u64().unwrap() >= 150);
+    assert!(dir.path().join("movietalk.sqlite3").is_file(), "the database lives in --data-dir");
+
+    let westerns = json(&movietalk(dir.path(), &["browse", "--genre", "Western", "--json", "--sort", "oldest"]));
+    let years: Vec<i64> = westerns["movies"].as_array().unwrap().iter().map(|m| m["year"].as_i64().unwrap()).collect();
+    assert!(!years.is_empty() && years.windows(2).all(|w| w[0] <= w[1]), "{years:?}");
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["show", "no-such-film"][..],
+        &["search", "x", "--year", "nineteen"],
+        &["search", "x", "--year", "2000..1990"],
+        &["search", "   "],
+        &["browse", "--decade", "1995"],
+        &["import", "wikipedia", "/no/such/file.json"],
+    ] {
+        let out = movietalk(dir.path(), args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("movietalk: ") && err.len() > 20, "{args:?}: unclear message {err:?}");
+    }
+}
+
+#[test]
+fn importing_a_file_and_a_url_gives_the_same_catalog() {
+    let by_file = tempfile::tempdir().unwrap();
+    let path = fixtures().join("movies-b.json");
+    let report = json(&movietalk(by_file.path(), &["import", "wikipedia", path.to_str().unwrap(), "--json"]));
+    assert_eq!(report["stats"]["added"], 2);
+
+    // Serve the same file once over HTTP on loopback.
+    let body = std::fs::read(&path).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/movies-b.json", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).unwrap();
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        socket.write_all(head.as_bytes()).unwrap();
+        socket.write_all(&body).unwrap();
+    });
+    let by_url = tempfile::tempdir().unwrap();
+    let report = json(&movietalk(by_url.path(), &["import", "wikipedia", &url, "--json"]));
+    server.join().unwrap();
+    assert_eq!(report["stats"]["added"], 2);
+    let a = json(&movietalk(by_file.path(), &["show", "skyline-sonata-2003", "--json"]));
+    let b = json(&movietalk(by_url.path(), &["show", "skyline-sonata-2003", "--json"]));
+    assert_eq!(a, b);
+}
