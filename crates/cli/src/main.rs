@@ -50,6 +50,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Films most like KEY (content similarity).
+    Similar {
+        key: String,
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rate a film in half stars, 0.5 to 5 (stored locally); `--remove` deletes your rating.
+    Rate {
+        key: String,
+        stars: Option<f32>,
+        #[arg(long, conflicts_with = "stars")]
+        remove: bool,
+    },
+    /// Personal recommendations from your ratings, or from a Letterboxd ratings.csv export.
+    Recommend {
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// A Letterboxd ratings.csv to use instead of your stored ratings.
+        #[arg(long)]
+        ratings: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Catalog statistics.
     Stats {
         #[arg(long)]
@@ -59,6 +84,12 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum ImportSource {
+    /// Everyone's ratings for the community signal: CSV rows `user,title,year,rating`.
+    CommunityRatings {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// The Wikipedia movie JSON format: a file, a folder of movies-*.json files, or an http(s) URL.
     Wikipedia {
         path: String,
@@ -266,6 +297,69 @@ fn run() -> anyhow::Result<()> {
                 }
                 for overview in [&movie.overview, &movie.overview_ko].into_iter().flatten() {
                     println!("\n{overview}");
+                }
+            }
+        }
+        Command::Import { source: ImportSource::CommunityRatings { path, json } } => {
+            let report = movietalk_core::recommend::community::import_csv(&mut catalog, &path)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{} rows: {} stored, {} not in the catalog", report.rows, report.stored, report.unmatched.len());
+                for (line, title, year) in report.unmatched.iter().take(20) {
+                    println!("  line {line}: {title} ({})", year.map(|y| y.to_string()).unwrap_or_default());
+                }
+            }
+        }
+        Command::Similar { key, top, json } => {
+            let rec = catalog.recommender()?;
+            let similar = rec.similar(&catalog, &key, top)?;
+            if json {
+                println!("{}", serde_json::to_string(&similar)?);
+            } else {
+                for s in &similar {
+                    println!("{:.3}  {}", s.score, line(&s.movie));
+                }
+            }
+        }
+        Command::Rate { key, stars, remove } => {
+            if remove {
+                if !catalog.unrate(&key)? {
+                    bail!("you have not rated {key:?}");
+                }
+            } else {
+                let stars = stars.context("give a rating from 0.5 to 5, or --remove")?;
+                catalog.rate(&key, stars)?;
+            }
+        }
+        Command::Recommend { top, ratings, json } => {
+            let (mine, unmatched) = match &ratings {
+                Some(file) => {
+                    let read = movietalk_core::import::letterboxd::read(&catalog, file)?;
+                    (read.ratings, read.unmatched)
+                }
+                None => (catalog.ratings()?, vec![]),
+            };
+            let rec = catalog.recommender()?;
+            let picks = rec.recommend(&catalog, &mine, top)?;
+            if json {
+                println!("{}", serde_json::json!({ "rated": mine.len(), "unmatched": unmatched, "recommendations": picks }));
+            } else {
+                if !unmatched.is_empty() {
+                    eprintln!("{} rows of the file are not in the catalog:", unmatched.len());
+                    for u in unmatched.iter().take(20) {
+                        eprintln!("  line {}: {} ({})", u.line, u.name, u.year.map(|y| y.to_string()).unwrap_or_default());
+                    }
+                }
+                for p in &picks {
+                    let why = match &p.reason {
+                        movietalk_core::recommend::Reason::BecauseYouLiked { titles } if !titles.is_empty() => {
+                            format!("because you liked {}", titles.join(" and "))
+                        }
+                        movietalk_core::recommend::Reason::BecauseYouLiked { .. } => "close to your taste".to_owned(),
+                        movietalk_core::recommend::Reason::PopularIn { genre } => format!("popular in {genre}"),
+                    };
+                    println!("{}  — {why}", line(&p.movie));
                 }
             }
         }

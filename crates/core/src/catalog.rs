@@ -72,6 +72,53 @@ fn migrations() -> Migrations<'static> {
             ) STRICT, WITHOUT ROWID;
             "#,
         ),
+        M::up(
+            r#"
+            -- Bumped by every import that changed a film: derived indexes compare it with the
+            -- generation they were built from.
+            CREATE TABLE catalog_state (
+                id         INTEGER PRIMARY KEY CHECK (id = 1),
+                generation INTEGER NOT NULL
+            ) STRICT;
+            INSERT INTO catalog_state (id, generation) VALUES (1, 0);
+            -- This user's own ratings, half stars from 0.5 to 5.
+            CREATE TABLE ratings (
+                movie_id INTEGER PRIMARY KEY REFERENCES movies(id) ON DELETE CASCADE,
+                stars    REAL NOT NULL CHECK (stars BETWEEN 0.5 AND 5.0 AND stars * 2 = round(stars * 2)),
+                rated_at INTEGER NOT NULL DEFAULT (unixepoch())
+            ) STRICT;
+            -- Everyone's ratings (from the relay, or a file for bootstrapping/evaluation).
+            CREATE TABLE community_ratings (
+                user     TEXT NOT NULL,
+                movie_id INTEGER NOT NULL REFERENCES movies(id) ON DELETE CASCADE,
+                stars    REAL NOT NULL CHECK (stars BETWEEN 0.5 AND 5.0),
+                PRIMARY KEY (user, movie_id)
+            ) STRICT, WITHOUT ROWID;
+            CREATE INDEX community_ratings_movie ON community_ratings(movie_id);
+            -- The content index (recommend::content): one sparse unit vector per film, packed
+            -- as little-endian (u32 feature, f32 weight) pairs, and the feature names.
+            CREATE TABLE rec_features (
+                id   INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE
+            ) STRICT;
+            CREATE TABLE rec_vectors (
+                movie_id INTEGER PRIMARY KEY REFERENCES movies(id) ON DELETE CASCADE,
+                vector   BLOB NOT NULL
+            ) STRICT;
+            -- Item-to-item neighbours from community ratings (recommend::community).
+            CREATE TABLE cf_neighbors (
+                movie_id    INTEGER NOT NULL REFERENCES movies(id) ON DELETE CASCADE,
+                neighbor_id INTEGER NOT NULL REFERENCES movies(id) ON DELETE CASCADE,
+                similarity  REAL NOT NULL,
+                PRIMARY KEY (movie_id, neighbor_id)
+            ) STRICT, WITHOUT ROWID;
+            -- Which generation each derived index was built from ('content', 'community').
+            CREATE TABLE derived_state (
+                name       TEXT PRIMARY KEY,
+                generation INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            "#,
+        ),
     ])
 }
 
@@ -177,8 +224,21 @@ impl Catalog {
             stats.add(import_in(&tx, chunk, source)?);
             progress((i * step.max(1) + chunk.len()).min(movies.len()));
         }
+        if stats.added + stats.updated > 0 {
+            tx.execute("UPDATE catalog_state SET generation = generation + 1", [])?;
+        }
         tx.commit()?;
         Ok(stats)
+    }
+
+    /// A number that changes whenever an import changes the catalog.
+    pub fn generation(&self) -> Result<i64> {
+        Ok(self.conn.query_row("SELECT generation FROM catalog_state", [], |r| r.get(0))?)
+    }
+
+    /// The internal row id of a film, for the derived indexes.
+    pub(crate) fn movie_id(&self, key: &str) -> Result<Option<i64>> {
+        Ok(self.conn.prepare_cached("SELECT id FROM movies WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
     }
 
     /// Number of movies in the catalog.

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod error;
 pub mod import;
 pub mod movie;
+pub mod recommend;
 pub mod paths;
 pub mod relay_client;
 pub mod search;

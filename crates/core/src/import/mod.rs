@@ -2,6 +2,7 @@
 //! Each importer parses and validates a whole batch before writing it in one transaction, so
 //! bad input leaves the database as it was.
 
+pub mod letterboxd;
 pub mod tmdb;
 pub mod wikipedia;
 

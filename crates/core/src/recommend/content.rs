@@ -1,0 +1,272 @@
+//! The content index: one sparse, L2-normalised TF-IDF vector per film over its title words,
+//! directors, leading cast, genres, decade and plot words (English words; Korean bigrams),
+//! persisted in SQLite (`rec_features`, `rec_vectors`) and loaded into an inverted index for
+//! scoring.
+//!
+//! Each kind of feature has its own weight, chosen by the offline evaluation
+//! (`docs/recommendations.md`): a shared director or title word says far more about two films
+//! than a shared plot word. A vector keeps its [`MAX_FEATURES`] heaviest features, which bounds
+//! memory and scoring time on large catalogs.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+
+use crate::catalog::{Catalog, MOVIE_COLUMNS, row_to_movie_at};
+use crate::error::Result;
+use crate::movie::Movie;
+use crate::text::{Token, hangul_bigrams, tokens};
+
+/// Features kept per film.
+pub const MAX_FEATURES: usize = 48;
+/// Plot words kept per film before weighting (the most frequent in its synopsis).
+const MAX_PLOT_WORDS: usize = 40;
+
+/// Weight of each kind of feature, before IDF.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureWeights {
+    pub title: f32,
+    pub director: f32,
+    pub cast: f32,
+    pub genre: f32,
+    pub decade: f32,
+    pub plot: f32,
+}
+
+impl Default for FeatureWeights {
+    fn default() -> Self {
+        FeatureWeights { title: 2.5, director: 2.0, cast: 1.2, genre: 1.0, decade: 0.6, plot: 0.8 }
+    }
+}
+
+/// Words that say nothing about which films are alike.
+const STOP: &[&str] = &[
+    "the", "a", "an", "of", "and", "in", "on", "to", "at", "for", "by", "with", "from", "is", "was", "are", "were", "be",
+    "been", "his", "her", "their", "its", "it", "he", "she", "they", "him", "them", "who", "whom", "which", "that",
+    "this", "these", "those", "as", "but", "or", "not", "no", "after", "before", "into", "when", "while", "where",
+    "film", "films", "movie", "story", "american", "directed", "stars", "starring", "written", "produced", "based",
+    "released", "also", "one", "two", "part", "ii", "iii", "iv", "v", "vi", "chapter", "episode", "has", "had", "have",
+    "about", "than", "then", "there", "what", "all", "out", "up", "new", "first", "only", "other", "over", "more",
+];
+
+fn useful(word: &str) -> bool {
+    word.chars().count() >= 3 && !STOP.contains(&word) && !word.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The raw (pre-IDF) features of a film: name → weight.
+pub fn raw_features(m: &Movie, w: &FeatureWeights) -> HashMap<String, f32> {
+    let mut f: HashMap<String, f32> = HashMap::new();
+    let mut put = |name: String, weight: f32| {
+        let e = f.entry(name).or_insert(0.0);
+        *e = e.max(weight);
+    };
+    for title in [Some(&m.title), m.original_title.as_ref(), m.title_ko.as_ref()].into_iter().flatten() {
+        for t in tokens(title) {
+            match t {
+                Token::Word(word) if useful(&word) => put(format!("t:{word}"), w.title),
+                Token::Hangul(run) => {
+                    for g in hangul_bigrams(&run) {
+                        put(format!("t:{g}"), w.title);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for d in &m.directors {
+        put(format!("d:{}", crate::text::fold(d)), w.director);
+    }
+    for (i, c) in m.cast.iter().take(6).enumerate() {
+        // Leads count more than the fifth name on the poster.
+        put(format!("c:{}", crate::text::fold(c)), w.cast * (1.0 - 0.1 * i as f32));
+    }
+    for g in &m.genres {
+        put(format!("g:{}", crate::text::fold(g)), w.genre);
+    }
+    if let Some(y) = m.year {
+        put(format!("y:{}", y / 10 * 10), w.decade);
+    }
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    for text in [m.overview.as_ref(), m.overview_ko.as_ref()].into_iter().flatten() {
+        for t in tokens(text) {
+            match t {
+                Token::Word(word) if useful(&word) => *counts.entry(word).or_default() += 1,
+                Token::Hangul(run) if run.chars().count() >= 2 => {
+                    for g in hangul_bigrams(&run) {
+                        *counts.entry(g).or_default() += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut words: Vec<(String, u32)> = counts.into_iter().collect();
+    words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (word, n) in words.into_iter().take(MAX_PLOT_WORDS) {
+        // Sublinear term frequency.
+        put(format!("w:{word}"), w.plot * (1.0 + (n as f32).ln()));
+    }
+    f
+}
+
+/// A sparse unit vector: (feature id, weight), sorted by feature id.
+pub type Vector = Vec<(u32, f32)>;
+
+/// Cosine of two unit vectors.
+pub fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let (mut i, mut j, mut s) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                s += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    s
+}
+
+fn pack(v: &[(u32, f32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() * 8);
+    for (f, w) in v {
+        out.extend_from_slice(&f.to_le_bytes());
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+fn unpack(bytes: &[u8]) -> Vector {
+    bytes
+        .chunks_exact(8)
+        .map(|c| (u32::from_le_bytes([c[0], c[1], c[2], c[3]]), f32::from_le_bytes([c[4], c[5], c[6], c[7]])))
+        .collect()
+}
+
+/// Builds the content index for every film and stores it, replacing the old one.
+pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
+    let generation = catalog.generation()?;
+    let mut films: Vec<(i64, HashMap<String, f32>)> = Vec::new();
+    {
+        let mut stmt = catalog.conn.prepare(&format!("SELECT m.id, {MOVIE_COLUMNS} FROM movies m"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            films.push((id, raw_features(&row_to_movie_at(r, 1)?, weights)));
+        }
+    }
+    // Feature ids in first-seen order; document frequencies for IDF.
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut df: Vec<u32> = Vec::new();
+    for (_, f) in &films {
+        for name in f.keys() {
+            let id = *ids.entry(name.clone()).or_insert_with(|| {
+                names.push(name.clone());
+                df.push(0);
+                (names.len() - 1) as u32
+            });
+            df[id as usize] += 1;
+        }
+    }
+    let n = films.len().max(1) as f32;
+    let tx = catalog.conn.transaction()?;
+    tx.execute("DELETE FROM rec_vectors", [])?;
+    tx.execute("DELETE FROM rec_features", [])?;
+    {
+        let mut put_feature = tx.prepare("INSERT INTO rec_features (id, name) VALUES (?1, ?2)")?;
+        for (id, name) in names.iter().enumerate() {
+            put_feature.execute(params![id as i64, name])?;
+        }
+        let mut put_vector = tx.prepare("INSERT INTO rec_vectors (movie_id, vector) VALUES (?1, ?2)")?;
+        for (movie_id, f) in &films {
+            let mut v: Vector = f
+                .iter()
+                .filter_map(|(name, w)| {
+                    let id = ids[name];
+                    let d = df[id as usize];
+                    // A feature only one film has cannot relate it to another.
+                    (d > 1).then(|| (id, w * (1.0 + (n / d as f32).ln())))
+                })
+                .collect();
+            v.sort_by(|a, b| b.1.total_cmp(&a.1));
+            v.truncate(MAX_FEATURES);
+            let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                v.iter_mut().for_each(|(_, w)| *w /= norm);
+            }
+            v.sort_by_key(|(id, _)| *id);
+            put_vector.execute(params![movie_id, pack(&v)])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO derived_state (name, generation) VALUES ('content', ?1)
+         ON CONFLICT(name) DO UPDATE SET generation = excluded.generation",
+        [generation],
+    )?;
+    tx.commit()?;
+    Ok(films.len())
+}
+
+/// True when the stored content index was built from the catalog as it is now.
+pub fn is_current(catalog: &Catalog) -> Result<bool> {
+    use rusqlite::OptionalExtension;
+    let built: Option<i64> = catalog
+        .conn
+        .query_row("SELECT generation FROM derived_state WHERE name = 'content'", [], |r| r.get(0))
+        .optional()?;
+    Ok(built == Some(catalog.generation()?))
+}
+
+/// The content index in memory: vectors by film and an inverted index by feature.
+#[derive(Debug, Default)]
+pub struct ContentIndex {
+    /// Film row ids, index = dense film number.
+    pub ids: Vec<i64>,
+    pub by_id: HashMap<i64, u32>,
+    pub vectors: Vec<Vector>,
+    /// feature → (dense film number, weight)
+    pub postings: Vec<Vec<(u32, f32)>>,
+    pub feature_names: Vec<String>,
+}
+
+impl ContentIndex {
+    /// Loads the stored index.
+    pub fn load(catalog: &Catalog) -> Result<Self> {
+        let mut idx = ContentIndex::default();
+        let mut stmt = catalog.conn.prepare("SELECT id, name FROM rec_features ORDER BY id")?;
+        idx.feature_names = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<rusqlite::Result<_>>()?;
+        idx.postings = vec![Vec::new(); idx.feature_names.len()];
+        let mut stmt = catalog.conn.prepare("SELECT movie_id, vector FROM rec_vectors")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let v = unpack(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
+            let n = idx.ids.len() as u32;
+            for (f, w) in &v {
+                if let Some(p) = idx.postings.get_mut(*f as usize) {
+                    p.push((n, *w));
+                }
+            }
+            idx.ids.push(id);
+            idx.by_id.insert(id, n);
+            idx.vectors.push(v);
+        }
+        Ok(idx)
+    }
+
+    /// Dot products of `query` with every film sharing a feature, into `scores` (length = films).
+    pub fn score_into(&self, query: &[(u32, f32)], scores: &mut [f32], touched: &mut Vec<u32>) {
+        for (f, qw) in query {
+            for (n, w) in self.postings.get(*f as usize).into_iter().flatten() {
+                let s = &mut scores[*n as usize];
+                if *s == 0.0 {
+                    touched.push(*n);
+                }
+                *s += qw * w;
+            }
+        }
+    }
+}

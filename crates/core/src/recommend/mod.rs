@@ -1,0 +1,381 @@
+//! Recommendations: "similar movies" for a film and personal recommendations from ratings,
+//! computed offline from the local catalog, optionally blended with the community signal.
+//!
+//! - **Content:** films are sparse TF-IDF vectors ([`content`]); a user's profile is the sum of
+//!   the vectors of the films they rated, each weighted by how far the rating is from the
+//!   user's mean — so a rating below the mean counts against.
+//! - **Community:** item-to-item neighbours from everyone's ratings ([`community`]), scored as
+//!   the neighbours' centred ratings; one more weighted source, absent without data.
+//! - **Prior:** how well liked a film is by the community (a damped mean), when known.
+//! - **Diversity:** the final list is picked greedily, trading score against similarity to the
+//!   films already picked (maximal marginal relevance), so ten sequels do not fill it.
+//! - **Reasons:** each pick names the rated films that contributed most to it.
+//! - **Cold start:** no ratings → well-liked films (community, then the curated starter
+//!   catalog, then popularity), a few per leading genre.
+
+pub mod community;
+pub mod content;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::catalog::{Catalog, MOVIE_COLUMNS, row_to_movie_at};
+use crate::error::{CoreError, Result};
+use crate::movie::Movie;
+use community::CommunityIndex;
+use content::{ContentIndex, FeatureWeights, Vector, dot};
+
+/// How the sources are blended. Defaults chosen by the offline evaluation
+/// (`docs/recommendations.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct Blend {
+    pub content: f32,
+    pub community: f32,
+    pub prior: f32,
+    /// MMR trade-off: 1.0 = pure score, lower = more diverse.
+    pub diversity_lambda: f32,
+}
+
+impl Default for Blend {
+    fn default() -> Self {
+        Blend { content: 1.0, community: 1.0, prior: 0.15, diversity_lambda: 0.8 }
+    }
+}
+
+/// Why a film is recommended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// The rated films (titles) that pulled it up most.
+    BecauseYouLiked { titles: Vec<String> },
+    /// A cold-start pick: well liked in this genre.
+    PopularIn { genre: String },
+}
+
+/// One recommended film.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    pub movie: Movie,
+    pub score: f32,
+    pub reason: Reason,
+}
+
+/// One similar film.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Similar {
+    pub movie: Movie,
+    /// Cosine similarity of the content vectors, 0..1.
+    pub score: f32,
+}
+
+/// A rating: film row id and stars (0.5..5 in halves).
+pub type Rating = (i64, f32);
+
+/// The recommender, loaded from a catalog's stored indexes.
+#[derive(Debug)]
+pub struct Recommender {
+    pub content: ContentIndex,
+    pub community: CommunityIndex,
+    pub blend: Blend,
+}
+
+/// Half stars from 0.5 to 5.
+pub fn valid_stars(stars: f32) -> bool {
+    (0.5..=5.0).contains(&stars) && (stars * 2.0).fract() == 0.0
+}
+
+impl Catalog {
+    /// Loads the recommender, first rebuilding the content index if an import changed the
+    /// catalog since it was built (never on a plain start).
+    pub fn recommender(&mut self) -> Result<Recommender> {
+        if !content::is_current(self)? {
+            let started = std::time::Instant::now();
+            let n = content::build(self, &FeatureWeights::default())?;
+            tracing::info!(films = n, elapsed = ?started.elapsed(), "content index rebuilt");
+        }
+        Ok(Recommender { content: ContentIndex::load(self)?, community: CommunityIndex::load(self)?, blend: Blend::default() })
+    }
+
+    /// Stores this user's rating of a film (replacing an earlier one).
+    pub fn rate(&mut self, key: &str, stars: f32) -> Result<()> {
+        if !valid_stars(stars) {
+            return Err(CoreError::InvalidInput(format!("{stars} is not a rating: use half stars from 0.5 to 5")));
+        }
+        let id = self.movie_id(key)?.ok_or_else(|| CoreError::InvalidInput(format!("no movie with key {key:?}")))?;
+        self.conn.execute(
+            "INSERT INTO ratings (movie_id, stars) VALUES (?1, ?2)
+             ON CONFLICT(movie_id) DO UPDATE SET stars = excluded.stars, rated_at = unixepoch()",
+            rusqlite::params![id, stars as f64],
+        )?;
+        Ok(())
+    }
+
+    /// Removes this user's rating of a film; false when there was none.
+    pub fn unrate(&mut self, key: &str) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM ratings WHERE movie_id = (SELECT id FROM movies WHERE key = ?1)", [key])? > 0)
+    }
+
+    /// This user's ratings.
+    pub fn ratings(&self) -> Result<Vec<Rating>> {
+        let mut stmt = self.conn.prepare("SELECT movie_id, stars FROM ratings ORDER BY rated_at, movie_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, f64>(1)? as f32)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Films by row id, in the order given (ids not found are skipped).
+    pub fn movies_by_id(&self, ids: &[i64]) -> Result<Vec<(i64, Movie)>> {
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(m) = rusqlite::OptionalExtension::optional(stmt.query_row([id], |r| row_to_movie_at(r, 0)))? {
+                out.push((*id, m));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reusable scratch space for scoring every film.
+struct Scratch {
+    scores: Vec<f32>,
+    touched: Vec<u32>,
+}
+
+impl Recommender {
+    fn scratch(&self) -> Scratch {
+        Scratch { scores: vec![0.0; self.content.ids.len()], touched: Vec::new() }
+    }
+
+    fn vector_of(&self, id: i64) -> Option<&Vector> {
+        self.content.by_id.get(&id).map(|n| &self.content.vectors[*n as usize])
+    }
+
+    /// The `k` films most like `key`, best first.
+    pub fn similar(&self, catalog: &Catalog, key: &str, k: usize) -> Result<Vec<Similar>> {
+        let id = catalog.movie_id(key)?.ok_or_else(|| CoreError::InvalidInput(format!("no movie with key {key:?}")))?;
+        let picks = self.similar_ids(id, k);
+        let scores: HashMap<i64, f32> = picks.iter().copied().collect();
+        let ids: Vec<i64> = picks.iter().map(|p| p.0).collect();
+        Ok(catalog.movies_by_id(&ids)?.into_iter().map(|(id, movie)| Similar { movie, score: scores[&id] }).collect())
+    }
+
+    /// Row ids and cosine scores of the `k` films most like film `id`.
+    pub fn similar_ids(&self, id: i64, k: usize) -> Vec<(i64, f32)> {
+        let Some(v) = self.vector_of(id) else { return vec![] };
+        let mut s = self.scratch();
+        self.content.score_into(v, &mut s.scores, &mut s.touched);
+        let own = self.content.by_id[&id];
+        let mut hits: Vec<(u32, f32)> =
+            s.touched.iter().filter(|n| **n != own).map(|n| (*n, s.scores[*n as usize])).collect();
+        top_k(&mut hits, k);
+        hits.into_iter().map(|(n, sc)| (self.content.ids[n as usize], sc)).collect()
+    }
+
+    /// Raw blended scores for every candidate film given `ratings`: (row id, score).
+    pub fn score(&self, ratings: &[Rating]) -> Vec<(i64, f32)> {
+        let rated: HashSet<i64> = ratings.iter().map(|r| r.0).collect();
+        let weights = centred(ratings);
+        let mut candidates: HashMap<i64, f32> = HashMap::new();
+        // Content: the profile vector against every film.
+        if self.blend.content > 0.0 {
+            let mut profile: HashMap<u32, f32> = HashMap::new();
+            for (id, w) in &weights {
+                for (f, x) in self.vector_of(*id).into_iter().flatten() {
+                    *profile.entry(*f).or_default() += w * x;
+                }
+            }
+            let norm = profile.values().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                let mut q: Vec<(u32, f32)> = profile.into_iter().map(|(f, x)| (f, x / norm)).collect();
+                // The strongest 300 features carry the taste; the long tail only costs time.
+                q.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                q.truncate(300);
+                let mut s = self.scratch();
+                self.content.score_into(&q, &mut s.scores, &mut s.touched);
+                for n in s.touched {
+                    let id = self.content.ids[n as usize];
+                    *candidates.entry(id).or_default() += self.blend.content * s.scores[n as usize];
+                }
+            }
+        }
+        // Community: neighbours of the rated films, weighted by the centred ratings.
+        if self.blend.community > 0.0 && !self.community.is_empty() {
+            let mut num: HashMap<i64, f32> = HashMap::new();
+            let mut den: HashMap<i64, f32> = HashMap::new();
+            for (id, w) in &weights {
+                for (other, sim) in self.community.neighbors.get(id).into_iter().flatten() {
+                    *num.entry(*other).or_default() += sim * w;
+                    *den.entry(*other).or_default() += sim;
+                }
+            }
+            for (id, n) in num {
+                // Damped: one weak neighbour says less than several strong ones.
+                let d = den[&id];
+                *candidates.entry(id).or_default() += self.blend.community * n / (d + 1.0);
+            }
+        }
+        if self.blend.prior > 0.0 {
+            for (id, score) in candidates.iter_mut() {
+                *score += self.blend.prior * self.prior(*id);
+            }
+        }
+        candidates.retain(|id, _| !rated.contains(id));
+        candidates.into_iter().collect()
+    }
+
+    /// How well liked a film is by the community, in about -1..1 (0 when unknown): the mean
+    /// rating damped towards 3 stars by 20 phantom ratings, scaled by how many rated it.
+    fn prior(&self, id: i64) -> f32 {
+        match self.community.stats.get(&id) {
+            Some((n, mean)) => {
+                let n = *n as f32;
+                let damped = (n * mean + 20.0 * 3.0) / (n + 20.0);
+                (damped - 3.0) / 2.0 + (n.ln_1p() / 10.0)
+            }
+            None => 0.0,
+        }
+    }
+
+    /// Personal recommendations from `ratings` (cold-start picks when there are none).
+    pub fn recommend(&self, catalog: &Catalog, ratings: &[Rating], k: usize) -> Result<Vec<Recommendation>> {
+        if ratings.is_empty() {
+            return self.cold_start(catalog, k);
+        }
+        let mut scored = self.score(ratings);
+        top_k(&mut scored, (k * 5).max(50));
+        let picked = self.diversify(&scored, k);
+        let weights = centred(ratings);
+        let ids: Vec<i64> = picked.iter().map(|p| p.0).collect();
+        let rated_titles: HashMap<i64, String> =
+            catalog.movies_by_id(&weights.iter().map(|w| w.0).collect::<Vec<_>>())?.into_iter().map(|(id, m)| (id, m.title)).collect();
+        let scores: HashMap<i64, f32> = picked.iter().copied().collect();
+        let mut out = Vec::new();
+        for (id, movie) in catalog.movies_by_id(&ids)? {
+            let titles = self.because(id, &weights).into_iter().filter_map(|r| rated_titles.get(&r).cloned()).collect();
+            out.push(Recommendation { movie, score: scores[&id], reason: Reason::BecauseYouLiked { titles } });
+        }
+        Ok(out)
+    }
+
+    /// The (up to two) liked films that contributed most to recommending `id`.
+    fn because(&self, id: i64, weights: &[(i64, f32)]) -> Vec<i64> {
+        let v = self.vector_of(id);
+        let mut contrib: Vec<(i64, f32)> = weights
+            .iter()
+            .filter(|(_, w)| *w > 0.0)
+            .map(|(rated, w)| {
+                let content = match (v, self.vector_of(*rated)) {
+                    (Some(a), Some(b)) => dot(a, b),
+                    _ => 0.0,
+                };
+                let cf = self
+                    .community
+                    .neighbors
+                    .get(rated)
+                    .and_then(|l| l.iter().find(|(o, _)| *o == id))
+                    .map(|(_, s)| *s)
+                    .unwrap_or(0.0);
+                (*rated, w * (content + cf))
+            })
+            .filter(|(_, c)| *c > 0.0)
+            .collect();
+        contrib.sort_by(|a, b| b.1.total_cmp(&a.1));
+        contrib.into_iter().take(2).map(|c| c.0).collect()
+    }
+
+    /// Maximal marginal relevance over the best candidates.
+    fn diversify(&self, candidates: &[(i64, f32)], k: usize) -> Vec<(i64, f32)> {
+        let max = candidates.iter().map(|c| c.1).fold(f32::MIN, f32::max).max(1e-6);
+        let mut left: Vec<(i64, f32)> = candidates.to_vec();
+        let mut picked: Vec<(i64, f32)> = Vec::new();
+        let lambda = self.blend.diversity_lambda;
+        while picked.len() < k && !left.is_empty() {
+            let (best, _) = left
+                .iter()
+                .enumerate()
+                .map(|(i, (id, score))| {
+                    let redundancy = picked
+                        .iter()
+                        .filter_map(|(p, _)| Some(dot(self.vector_of(*id)?, self.vector_of(*p)?)))
+                        .fold(0.0f32, f32::max);
+                    (i, lambda * score / max - (1.0 - lambda) * redundancy)
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("left is not empty");
+            picked.push(left.swap_remove(best));
+        }
+        picked
+    }
+
+    /// No ratings yet: well-liked films, a few from each of the catalog's leading genres.
+    pub fn cold_start(&self, catalog: &Catalog, k: usize) -> Result<Vec<Recommendation>> {
+        let genres: Vec<String> = catalog.genres()?.into_iter().map(|g| g.0).filter(|g| g != "Silent" && g != "Short").take(6).collect();
+        let per_genre = k.div_ceil(genres.len().max(1)).max(1);
+        let mut stmt = catalog.conn.prepare_cached(&format!(
+            "SELECT m.id, {MOVIE_COLUMNS} FROM movies m JOIN movie_genres g ON g.movie_id = m.id AND g.genre = ?1
+             ORDER BY (SELECT avg(stars) * count(*) / (count(*) + 20.0) FROM community_ratings c WHERE c.movie_id = m.id) DESC NULLS LAST,
+                      m.source = 'starter' DESC, coalesce(m.popularity, 0) DESC, m.year DESC
+             LIMIT ?2"
+        ))?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for genre in &genres {
+            let rows = stmt.query_map(rusqlite::params![genre, (per_genre * 3) as i64], |r| Ok((r.get::<_, i64>(0)?, row_to_movie_at(r, 1)?)))?;
+            let mut taken = 0;
+            for row in rows {
+                let (id, movie) = row?;
+                if taken < per_genre && seen.insert(id) {
+                    taken += 1;
+                    out.push(Recommendation { movie, score: 0.0, reason: Reason::PopularIn { genre: genre.clone() } });
+                }
+            }
+        }
+        out.truncate(k);
+        Ok(out)
+    }
+}
+
+/// Ratings as weights: stars minus the user's mean (or minus 3 with fewer than 3 ratings or no
+/// spread), so a rating below the mean pulls the profile away from that film.
+pub fn centred(ratings: &[Rating]) -> Vec<(i64, f32)> {
+    let n = ratings.len() as f32;
+    let mean = ratings.iter().map(|r| r.1).sum::<f32>() / n.max(1.0);
+    let spread = ratings.iter().any(|r| (r.1 - mean).abs() > f32::EPSILON);
+    let centre = if ratings.len() >= 3 && spread { mean } else { 3.0 };
+    ratings.iter().map(|(id, s)| (*id, s - centre)).collect()
+}
+
+/// Keeps the `k` best (highest score) entries, best first.
+fn top_k<T: Copy>(items: &mut Vec<(T, f32)>, k: usize) {
+    if items.len() > k {
+        items.select_nth_unstable_by(k, |a, b| b.1.total_cmp(&a.1));
+        items.truncate(k);
+    }
+    items.sort_by(|a, b| b.1.total_cmp(&a.1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratings_below_the_mean_count_against() {
+        let w = centred(&[(1, 5.0), (2, 4.0), (3, 1.0)]);
+        assert!(w[0].1 > 0.0 && w[1].1 > 0.0 && w[2].1 < 0.0, "{w:?}");
+        // Too few ratings to know the user's mean: the middle of the scale is used.
+        assert_eq!(centred(&[(1, 4.0)]), vec![(1, 1.0)]);
+        assert_eq!(centred(&[(1, 2.0), (2, 2.0), (3, 2.0)]), vec![(1, -1.0), (2, -1.0), (3, -1.0)]);
+    }
+
+    #[test]
+    fn half_stars_only() {
+        assert!(valid_stars(0.5) && valid_stars(3.5) && valid_stars(5.0));
+        assert!(!valid_stars(0.0) && !valid_stars(5.5) && !valid_stars(3.3) && !valid_stars(f32::NAN));
+    }
+
+    #[test]
+    fn top_k_keeps_the_best_in_order() {
+        let mut v = vec![(1, 0.1), (2, 0.9), (3, 0.5), (4, 0.7)];
+        top_k(&mut v, 2);
+        assert_eq!(v, vec![(2, 0.9), (4, 0.7)]);
+    }
+}
