@@ -89,3 +89,32 @@ fn importing_a_file_and_a_url_gives_the_same_catalog() {
     let b = json(&movietalk(by_url.path(), &["show", "skyline-sonata-2003", "--json"]));
     assert_eq!(a, b);
 }
+
+#[test]
+fn similar_rate_and_recommend_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let similar = json(&movietalk(dir.path(), &["similar", "toy-story-1995", "--top", "2", "--json"]));
+    let keys: Vec<&str> = similar.as_array().unwrap().iter().map(|s| s["movie"]["key"].as_str().unwrap()).collect();
+    assert!(keys.contains(&"toy-story-2-1999"), "{keys:?}");
+
+    let cold = json(&movietalk(dir.path(), &["recommend", "--top", "4", "--json"]));
+    assert_eq!(cold["recommendations"][0]["reason"]["kind"], "popular_in");
+
+    assert!(movietalk(dir.path(), &["rate", "the-godfather-1972", "5"]).status.success());
+    let mine = json(&movietalk(dir.path(), &["recommend", "--top", "5", "--json"]));
+    assert_eq!(mine["rated"], 1);
+    let picks = mine["recommendations"].as_array().unwrap();
+    assert!(picks.iter().any(|p| p["movie"]["key"] == "the-godfather-part-ii-1974"), "{picks:?}");
+    assert!(picks.iter().all(|p| p["movie"]["key"] != "the-godfather-1972"), "the rated film is not recommended");
+    assert_eq!(picks[0]["reason"]["kind"], "because_you_liked");
+
+    for bad in [&["rate", "the-godfather-1972", "6"][..], &["rate", "no-such-film", "3"], &["rate", "the-godfather-1972"]] {
+        assert!(!movietalk(dir.path(), bad).status.success(), "{bad:?} should fail");
+    }
+
+    let letterboxd = dir.path().join("ratings.csv");
+    std::fs::write(&letterboxd, "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,5\n2024-01-02,No Such Film,1999,u,4\n").unwrap();
+    let from_file = json(&movietalk(dir.path(), &["recommend", "--ratings", letterboxd.to_str().unwrap(), "--json"]));
+    assert_eq!(from_file["rated"], 1);
+    assert_eq!(from_file["unmatched"][0]["name"], "No Such Film");
+}

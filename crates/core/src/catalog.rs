@@ -236,8 +236,8 @@ impl Catalog {
         Ok(self.conn.query_row("SELECT generation FROM catalog_state", [], |r| r.get(0))?)
     }
 
-    /// The internal row id of a film, for the derived indexes.
-    pub(crate) fn movie_id(&self, key: &str) -> Result<Option<i64>> {
+    /// The internal row id of a film: what ratings and the recommender refer to.
+    pub fn movie_id(&self, key: &str) -> Result<Option<i64>> {
         Ok(self.conn.prepare_cached("SELECT id FROM movies WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
     }
 
