@@ -196,13 +196,25 @@ impl Handler {
             ClientMessage::Hello { .. } => ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent"),
             ClientMessage::Join { req, room, since } => match validate_room(&room) {
                 Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                Ok(()) => {
-                    let (history, present) =
-                        self.hub.join(&room, session.conn, &name, mailbox.clone(), since, self.config.join_history);
-                    session.rooms.insert(room.clone());
-                    ServerMessage::Joined { req, room, history, present }
-                }
+                Ok(()) => match self.hub.join(&room, session.conn, &name, mailbox.clone(), since, self.config.history_page) {
+                    Ok((history, present)) => {
+                        session.rooms.insert(room.clone());
+                        ServerMessage::Joined { req, room, history, present }
+                    }
+                    Err(e) => internal(req, e),
+                },
             },
+            ClientMessage::History { req, room, before, limit } => {
+                if !session.rooms.contains(&room) {
+                    ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("join room {room:?} to read its history"))
+                } else {
+                    let limit = (limit as usize).clamp(1, self.config.history_page);
+                    match self.hub.history(&room, before, limit) {
+                        Ok(messages) => ServerMessage::History { req, room, messages },
+                        Err(e) => internal(req, e),
+                    }
+                }
+            }
             ClientMessage::Leave { req, room } => {
                 if session.rooms.remove(&room) && self.hub.leave(&room, session.conn) {
                     ServerMessage::Ok { req }
@@ -216,15 +228,21 @@ impl Handler {
                 } else if let Err(e) = validate_text(&text).and_then(|()| validate_client_id(&client_id)) {
                     ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                 } else {
-                    let seq = match self.hub.post(&room, &name, &client_id, &text) {
-                        Posted::New(seq) | Posted::Duplicate(seq) => seq,
-                    };
-                    ServerMessage::Sent { req, room, seq }
+                    match self.hub.post(&room, &name, &client_id, &text) {
+                        Ok(Posted::New(seq) | Posted::Duplicate(seq)) => ServerMessage::Sent { req, room, seq },
+                        Err(e) => internal(req, e),
+                    }
                 }
             }
         };
         (Some(reply), None)
     }
+}
+
+/// A storage failure, logged here and reported to the client as retryable.
+fn internal(req: u64, e: crate::store::StoreError) -> ServerMessage {
+    tracing::error!(error = %e, "storage failed");
+    ServerMessage::error(Some(req), ErrorCode::Internal, "the relay could not store this; try again")
 }
 
 /// What the relay knows about a connection after `hello`.

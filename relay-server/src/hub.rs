@@ -1,8 +1,11 @@
-//! Rooms: who is in each, per-room sequence numbers, recent history, fan-out.
+//! Rooms: who is in each, per-room sequence numbers, fan-out. Messages themselves live in the
+//! [`ChatStore`]: a message is stored before it is fanned out or acknowledged.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::store::{ChatStore, StoreError};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
 use tokio::sync::{Notify, mpsc};
@@ -29,8 +32,8 @@ struct Member {
 
 #[derive(Debug, Default)]
 struct Room {
-    last_seq: u64,
-    history: VecDeque<ChatMessage>,
+    /// The last sequence number used, read from the store the first time the room is used.
+    last_seq: Option<u64>,
     members: HashMap<ConnId, Member>,
 }
 
@@ -63,12 +66,12 @@ pub enum Posted {
 #[derive(Debug)]
 pub struct Hub {
     rooms: Mutex<HashMap<String, Room>>,
-    history_per_room: usize,
+    store: Arc<dyn ChatStore>,
 }
 
 impl Hub {
-    pub fn new(history_per_room: usize) -> Self {
-        Hub { rooms: Mutex::new(HashMap::new()), history_per_room }
+    pub fn new(store: Arc<dyn ChatStore>) -> Self {
+        Hub { rooms: Mutex::new(HashMap::new()), store }
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
@@ -76,8 +79,9 @@ impl Hub {
         self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds `conn` to `room` and returns the history after `since` (or the last `recent`
-    /// messages) and the presence count. Others are told when the count changes.
+    /// Adds `conn` to `room` and returns the history after `since` (at most `limit` messages,
+    /// the oldest first, so a resuming client pages forward from there) or the last `limit`
+    /// messages, and the presence count. Others are told when the count changes.
     pub fn join(
         &self,
         room: &str,
@@ -85,21 +89,26 @@ impl Hub {
         name: &str,
         mailbox: Mailbox,
         since: Option<u64>,
-        recent: usize,
-    ) -> (Vec<ChatMessage>, u32) {
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, u32), StoreError> {
+        let history = match since {
+            Some(since) => self.store.range_forward(room, since, limit)?,
+            None => self.store.range(room, 0, u64::MAX, limit)?,
+        };
         let mut rooms = self.rooms();
         let r = rooms.entry(room.to_owned()).or_default();
         let before = r.present();
         r.members.insert(conn, Member { name: name.to_owned(), mailbox });
-        let history: Vec<ChatMessage> = match since {
-            Some(since) => r.history.iter().filter(|m| m.seq > since).cloned().collect(),
-            None => r.history.iter().skip(r.history.len().saturating_sub(recent)).cloned().collect(),
-        };
         let present = r.present();
         if present != before {
             r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
         }
-        (history, present)
+        Ok((history, present))
+    }
+
+    /// Up to `limit` messages of `room` before sequence `before`, oldest first (scrollback).
+    pub fn history(&self, room: &str, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        self.store.range(room, 0, before, limit)
     }
 
     /// Removes `conn` from `room`; returns false when it was not there.
@@ -123,28 +132,29 @@ impl Hub {
     }
 
     /// Stores a message from `author` and sends it to everyone in the room, unless the same
-    /// author already posted `client_id` there.
-    pub fn post(&self, room: &str, author: &str, client_id: &str, text: &str) -> Posted {
+    /// author already posted `client_id` there. The message is durable before anyone sees it.
+    pub fn post(&self, room: &str, author: &str, client_id: &str, text: &str) -> Result<Posted, StoreError> {
         let mut rooms = self.rooms();
         let r = rooms.entry(room.to_owned()).or_default();
-        if let Some(prev) = r.history.iter().find(|m| m.client_id == client_id && m.author == author) {
-            return Posted::Duplicate(prev.seq);
+        if let Some(seq) = self.store.find_client_id(room, author, client_id)? {
+            return Ok(Posted::Duplicate(seq));
         }
-        r.last_seq += 1;
+        let last = match r.last_seq {
+            Some(last) => last,
+            None => self.store.last_seq(room)?,
+        };
         let msg = ChatMessage {
             room: room.to_owned(),
-            seq: r.last_seq,
+            seq: last + 1,
             client_id: client_id.to_owned(),
             author: author.to_owned(),
             text: text.to_owned(),
             sent_at_ms: now_ms(),
         };
+        self.store.append(&msg)?;
+        r.last_seq = Some(msg.seq);
         r.broadcast(&ServerMessage::Message(msg.clone()));
-        r.history.push_back(msg);
-        while r.history.len() > self.history_per_room {
-            r.history.pop_front();
-        }
-        Posted::New(r.last_seq)
+        Ok(Posted::New(msg.seq))
     }
 }
 
@@ -156,6 +166,10 @@ fn now_ms() -> u64 {
 mod tests {
     use super::*;
 
+    fn hub() -> Hub {
+        Hub::new(Arc::new(crate::store::SqliteStore::in_memory().unwrap()))
+    }
+
     fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
         let (tx, rx) = mpsc::channel(cap);
         let overflow = Arc::new(Notify::new());
@@ -164,26 +178,26 @@ mod tests {
 
     #[test]
     fn presence_counts_people_not_connections() {
-        let hub = Hub::new(10);
+        let hub = hub();
         let (a1, _r1, _) = mailbox(8);
         let (a2, _r2, _) = mailbox(8);
         let (b, _r3, _) = mailbox(8);
-        assert_eq!(hub.join("room", 1, "alice", a1, None, 10).1, 1);
-        assert_eq!(hub.join("room", 2, "alice", a2, None, 10).1, 1, "a second window of alice is still one person");
-        assert_eq!(hub.join("room", 3, "bob", b, None, 10).1, 2);
+        assert_eq!(hub.join("room", 1, "alice", a1, None, 10).unwrap().1, 1);
+        assert_eq!(hub.join("room", 2, "alice", a2, None, 10).unwrap().1, 1, "a second window of alice is still one person");
+        assert_eq!(hub.join("room", 3, "bob", b, None, 10).unwrap().1, 2);
         assert!(hub.leave("room", 1));
         assert!(!hub.leave("room", 1), "leaving twice is refused");
     }
 
     #[test]
     fn sequence_numbers_are_gapless_and_resends_are_stored_once() {
-        let hub = Hub::new(10);
+        let hub = hub();
         let (m, mut rx, _) = mailbox(8);
-        hub.join("r", 1, "alice", m, None, 10);
-        assert_eq!(hub.post("r", "alice", "c1", "one"), Posted::New(1));
-        assert_eq!(hub.post("r", "alice", "c2", "two"), Posted::New(2));
-        assert_eq!(hub.post("r", "alice", "c1", "one"), Posted::Duplicate(1));
-        assert_eq!(hub.post("r", "bob", "c1", "bob's own c1"), Posted::New(3), "ids are per author");
+        hub.join("r", 1, "alice", m, None, 10).unwrap();
+        assert_eq!(hub.post("r", "alice", "c1", "one").unwrap(), Posted::New(1));
+        assert_eq!(hub.post("r", "alice", "c2", "two").unwrap(), Posted::New(2));
+        assert_eq!(hub.post("r", "alice", "c1", "one").unwrap(), Posted::Duplicate(1));
+        assert_eq!(hub.post("r", "bob", "c1", "bob's own c1").unwrap(), Posted::New(3), "ids are per author");
         let mut seqs = Vec::new();
         while let Ok(frame) = rx.try_recv() {
             if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
@@ -194,26 +208,28 @@ mod tests {
     }
 
     #[test]
-    fn history_resumes_after_since_and_is_bounded() {
-        let hub = Hub::new(3);
+    fn history_resumes_after_since_pages_back_and_is_bounded() {
+        let hub = hub();
         for i in 1..=5 {
-            hub.post("r", "a", &format!("c{i}"), "x");
+            hub.post("r", "a", &format!("c{i}"), "x").unwrap();
         }
+        let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
         let (m, _rx, _) = mailbox(8);
-        let (history, _) = hub.join("r", 1, "a", m, Some(3), 10);
-        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(seqs(hub.join("r", 1, "a", m, Some(3), 10).unwrap().0), vec![4, 5]);
         let (m, _rx, _) = mailbox(8);
-        let (history, _) = hub.join("r", 2, "a", m, None, 2);
-        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(seqs(hub.join("r", 2, "a", m, Some(1), 2).unwrap().0), vec![2, 3], "resume pages forward, no gap");
+        let (m, _rx, _) = mailbox(8);
+        assert_eq!(seqs(hub.join("r", 3, "a", m, None, 2).unwrap().0), vec![4, 5], "a fresh join gets the latest");
+        assert_eq!(seqs(hub.history("r", 4, 2).unwrap()), vec![2, 3], "scrollback before seq 4");
     }
 
     #[test]
     fn a_full_mailbox_signals_overflow() {
-        let hub = Hub::new(10);
+        let hub = hub();
         let (m, _rx, overflow) = mailbox(1);
-        hub.join("r", 1, "slow", m, None, 10);
-        hub.post("r", "x", "c1", "fills the queue");
-        hub.post("r", "x", "c2", "overflows it");
+        hub.join("r", 1, "slow", m, None, 10).unwrap();
+        hub.post("r", "x", "c1", "fills the queue").unwrap();
+        hub.post("r", "x", "c2", "overflows it").unwrap();
         let notified = overflow.notified();
         tokio::pin!(notified);
         // notify_one stored a permit, so the future completes at once.

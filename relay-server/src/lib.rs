@@ -4,11 +4,13 @@
 //! to finish. [`start`] binds, spawns `run` and returns a [`RunningRelay`] handle — what the app
 //! uses to host a relay on loopback and what tests use to start one on port 0.
 //!
-//! Layers: [`hub`] holds rooms (members, sequence numbers, recent history); [`connection`]
-//! speaks the protocol on one socket. Rooms live in memory for now: history is lost on restart.
+//! Layers: [`connection`] speaks the protocol on one socket; [`hub`] holds rooms (members,
+//! sequence numbers, fan-out); [`store`] keeps messages durably (SQLite by default, behind the
+//! [`store::ChatStore`] trait).
 
 pub mod connection;
 pub mod hub;
+pub mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,10 +38,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How often the relay pings each client.
     pub ping_interval: Duration,
-    /// Messages kept per room for late joiners and resuming clients.
-    pub history_per_room: usize,
-    /// Messages sent to a client that joins without a `since`.
-    pub join_history: usize,
+    /// Most messages in one join, resume or history reply; a client that missed more pages on.
+    pub history_page: usize,
 }
 
 impl Default for Config {
@@ -51,17 +51,21 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
             ping_interval: Duration::from_secs(30),
-            history_per_room: 1000,
-            join_history: 50,
+            history_page: 200,
         }
     }
 }
 
 /// Serves `listener` until `shutdown` resolves, then closes every connection and returns once
 /// all of them have finished.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    store: Arc<dyn store::ChatStore>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let config = Arc::new(config);
-    let hub = Arc::new(Hub::new(config.history_per_room));
+    let hub = Arc::new(Hub::new(store));
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a clone; when all are dropped, every connection has ended.
@@ -112,12 +116,13 @@ pub struct RunningRelay {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds `addr` (port 0 picks a free one) and serves it in a background task.
-pub async fn start(addr: SocketAddr, config: Config) -> std::io::Result<RunningRelay> {
+/// Binds `addr` (port 0 picks a free one) and serves it in a background task, keeping messages
+/// in `store`.
+pub async fn start(addr: SocketAddr, config: Config, store: Arc<dyn store::ChatStore>) -> std::io::Result<RunningRelay> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, config, async move {
+    let task = tokio::spawn(run(listener, config, store, async move {
         let _ = stopped.await;
     }));
     tracing::info!(%addr, "relay listening");

@@ -1,13 +1,16 @@
 //! `relay-server`: runs a MovieTalk relay until Ctrl-C / SIGTERM.
 //!
-//! `relay-server [--bind ADDR]`, or `MOVIETALK_RELAY_BIND`; default `127.0.0.1:7340`.
+//! `relay-server [--bind ADDR] [--db PATH]`, or `MOVIETALK_RELAY_BIND` / `MOVIETALK_RELAY_DB`;
+//! defaults `127.0.0.1:7340` and `movietalk-relay.sqlite3` in the working directory.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, run};
 
 const DEFAULT_BIND: &str = "127.0.0.1:7340";
+const DEFAULT_DB: &str = "movietalk-relay.sqlite3";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -15,12 +18,16 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let mut bind = std::env::var("MOVIETALK_RELAY_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
+    let mut db = std::env::var("MOVIETALK_RELAY_DB").unwrap_or_else(|_| DEFAULT_DB.to_owned());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bind" => bind = args.next().context("--bind needs an address, e.g. 127.0.0.1:7340")?,
+            "--db" => db = args.next().context("--db needs a file path")?,
             "-h" | "--help" => {
-                println!("relay-server [--bind ADDR]   (env MOVIETALK_RELAY_BIND, default {DEFAULT_BIND})");
+                println!("relay-server [--bind ADDR] [--db PATH]");
+                println!("  --bind  address to listen on (env MOVIETALK_RELAY_BIND, default {DEFAULT_BIND})");
+                println!("  --db    SQLite file for chat history (env MOVIETALK_RELAY_DB, default {DEFAULT_DB})");
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument {other:?}; try --help"),
@@ -29,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
     let addr: SocketAddr = bind.parse().with_context(|| format!("{bind:?} is not an address like 127.0.0.1:7340"))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
-    run(listener, Config::default(), shutdown_signal()).await?;
+    let store = SqliteStore::open(std::path::Path::new(&db)).with_context(|| format!("opening {db}"))?;
+    tracing::info!(db = %db, "chat history");
+    run(listener, Config::default(), std::sync::Arc::new(store), shutdown_signal()).await?;
     Ok(())
 }
 

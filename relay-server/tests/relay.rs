@@ -5,12 +5,14 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use movietalk_core::relay_client::{ClientError, RelayClient, RelayEvent};
 use movietalk_protocol::relay::{ErrorCode, ServerMessage};
+use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
+use std::sync::Arc;
 use tokio::sync::mpsc::Receiver;
 use tokio_tungstenite::tungstenite::Message;
 
 async fn relay() -> RunningRelay {
-    start("127.0.0.1:0".parse().unwrap(), Config::default()).await.expect("relay starts")
+    start("127.0.0.1:0".parse().unwrap(), Config::default(), Arc::new(SqliteStore::in_memory().unwrap())).await.expect("relay starts")
 }
 
 /// The next chat message event, skipping presence changes.
@@ -178,4 +180,43 @@ async fn shutdown_disconnects_clients() {
         }
     }
     assert!(alice.send("r", "too late").await.is_err());
+}
+
+#[tokio::test]
+async fn history_survives_a_restart_and_scrolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.sqlite3");
+    let open = || -> Arc<dyn movietalk_relay::store::ChatStore> { Arc::new(SqliteStore::open(&db).unwrap()) };
+    let relay = start("127.0.0.1:0".parse().unwrap(), Config::default(), open()).await.unwrap();
+    let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    alice.join("r", None).await.unwrap();
+    for i in 1..=30 {
+        assert_eq!(alice.send_with_id("r", &format!("m{i}"), &format!("message {i}")).await.unwrap(), i);
+    }
+    relay.shutdown().await.unwrap();
+
+    let relay = start("127.0.0.1:0".parse().unwrap(), Config::default(), open()).await.unwrap();
+    let (bob, _b) = RelayClient::connect(&relay.url(), "bob").await.unwrap();
+    let joined = bob.join("r", Some(25)).await.unwrap();
+    assert_eq!(joined.history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![26, 27, 28, 29, 30]);
+    let older = bob.history("r", 26, 10).await.unwrap();
+    assert_eq!(older.iter().map(|m| m.seq).collect::<Vec<_>>(), (16..=25).collect::<Vec<_>>(), "scrollback before 26");
+    assert_eq!(older[0].text, "message 16");
+    // Numbering continues after the restart, and an old client id is still recognised.
+    let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    alice.join("r", Some(30)).await.unwrap();
+    assert_eq!(alice.send_with_id("r", "m30", "message 30").await.unwrap(), 30, "a resend after restart is stored once");
+    assert_eq!(alice.send("r", "after restart").await.unwrap(), 31);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn history_needs_the_room_to_be_joined() {
+    let relay = relay().await;
+    let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    match alice.history("r", 10, 5).await {
+        Err(ClientError::Rejected { code: ErrorCode::NotInRoom, .. }) => {}
+        other => panic!("expected not_in_room, got {other:?}"),
+    }
+    relay.shutdown().await.unwrap();
 }

@@ -39,12 +39,15 @@ impl AppState {
         let (relay_url, hosted_relay) = match std::env::var("MOVIETALK_RELAY_URL").ok().filter(|u| !u.is_empty()) {
             Some(url) => (url, None),
             None => {
+                // The hosted relay keeps its chat history beside the catalog.
+                let store: std::sync::Arc<dyn movietalk_relay::store::ChatStore> =
+                    std::sync::Arc::new(movietalk_relay::store::SqliteStore::open(&data_dir.join("relay.sqlite3"))?);
                 let preferred = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_HOSTED_PORT));
-                let relay = match movietalk_relay::start(preferred, Default::default()).await {
+                let relay = match movietalk_relay::start(preferred, Default::default(), store.clone()).await {
                     Ok(relay) => relay,
                     Err(e) => {
                         tracing::info!(error = %e, "port {DEFAULT_HOSTED_PORT} is taken; hosting the relay on a free port");
-                        movietalk_relay::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Default::default()).await?
+                        movietalk_relay::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Default::default(), store).await?
                     }
                 };
                 (relay.url(), Some(relay))

@@ -100,7 +100,8 @@ async fn connect_webdriver(port: u16, app: &str) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: run through `cargo xtask test`"]
 async fn movie_list_search_and_chat_in_a_real_window() {
-    let relay = movietalk_relay::start("127.0.0.1:0".parse().unwrap(), Default::default()).await.unwrap();
+    let store = std::sync::Arc::new(movietalk_relay::store::SqliteStore::in_memory().unwrap());
+    let relay = movietalk_relay::start("127.0.0.1:0".parse().unwrap(), Default::default(), store).await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let native_port = free_port();

@@ -114,6 +114,14 @@ impl RelayClient {
         }
     }
 
+    /// Up to `limit` messages of `room` before sequence `before`, oldest first.
+    pub async fn history(&self, room: &str, before: u64, limit: u32) -> Result<Vec<ChatMessage>, ClientError> {
+        match self.request(ClientMessage::History { req: self.next_req(), room: room.to_owned(), before, limit }).await? {
+            ServerMessage::History { messages, .. } => Ok(messages),
+            other => Err(ClientError::Protocol(format!("expected history, got {other:?}"))),
+        }
+    }
+
     /// Leaves `room`.
     pub async fn leave(&self, room: &str) -> Result<(), ClientError> {
         self.request(ClientMessage::Leave { req: self.next_req(), room: room.to_owned() }).await.map(|_| ())
@@ -142,13 +150,19 @@ impl RelayClient {
 fn req_of(msg: &ClientMessage) -> Option<u64> {
     match msg {
         ClientMessage::Hello { .. } => None,
-        ClientMessage::Join { req, .. } | ClientMessage::Leave { req, .. } | ClientMessage::Send { req, .. } => Some(*req),
+        ClientMessage::Join { req, .. }
+        | ClientMessage::Leave { req, .. }
+        | ClientMessage::Send { req, .. }
+        | ClientMessage::History { req, .. } => Some(*req),
     }
 }
 
 fn reply_req(msg: &ServerMessage) -> Option<u64> {
     match msg {
-        ServerMessage::Joined { req, .. } | ServerMessage::Sent { req, .. } | ServerMessage::Ok { req } => Some(*req),
+        ServerMessage::Joined { req, .. }
+        | ServerMessage::Sent { req, .. }
+        | ServerMessage::Ok { req }
+        | ServerMessage::History { req, .. } => Some(*req),
         ServerMessage::Error { req, .. } => *req,
         ServerMessage::Welcome { .. } | ServerMessage::Message(_) | ServerMessage::Presence { .. } => None,
     }

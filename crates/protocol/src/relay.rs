@@ -39,6 +39,9 @@ pub enum ClientMessage {
         #[serde(default)]
         since: Option<u64>,
     },
+    /// Scroll back: up to `limit` messages before sequence `before` in a joined room; the reply
+    /// is [`ServerMessage::History`].
+    History { req: u64, room: String, before: u64, limit: u32 },
     /// Leave a room; the reply is [`ServerMessage::Ok`].
     Leave { req: u64, room: String },
     /// Post a message to a room the client has joined; the reply is [`ServerMessage::Sent`].
@@ -61,11 +64,15 @@ pub enum ServerMessage {
     Joined {
         req: u64,
         room: String,
-        /// Messages after the client's `since` (or the most recent ones), oldest first.
+        /// Messages after the client's `since` (the oldest of them, up to a page: a client
+        /// that missed more joins again with the last one it got), or the most recent ones,
+        /// oldest first.
         history: Vec<ChatMessage>,
         /// Distinct people in the room now.
         present: u32,
     },
+    /// The answer to [`ClientMessage::History`], oldest first.
+    History { req: u64, room: String, messages: Vec<ChatMessage> },
     /// The answer to [`ClientMessage::Send`]: the message is stored under `seq`.
     Sent { req: u64, room: String, seq: u64 },
     /// A request without a more specific answer succeeded.

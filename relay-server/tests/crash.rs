@@ -1,0 +1,115 @@
+//! The relay process is killed with SIGKILL while a client is sending, then restarted on the
+//! same database: every acknowledged message is there, in order, and nothing is stored twice —
+//! even when the client resends everything it is not sure about.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use movietalk_core::relay_client::RelayClient;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn_relay(db: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_relay-server"))
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("relay-server starts")
+}
+
+async fn connect(url: &str, name: &str) -> RelayClient {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match RelayClient::connect(url, name).await {
+            Ok((client, _events)) => return client,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("relay did not come up: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_sigkill_and_resends_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.sqlite3");
+    let port = free_port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut relay = spawn_relay(&db, port);
+    let client = connect(&url, "sender").await;
+    client.join("crash", None).await.unwrap();
+
+    // Send until the process is killed under us; remember what was acknowledged.
+    const N: u64 = 400;
+    let kill_after = 150;
+    let mut acked: Vec<(String, u64)> = Vec::new();
+    for i in 0..N {
+        let id = format!("msg-{i}");
+        if i == kill_after {
+            // Kill while this send is in flight: its outcome is unknown to the client.
+            let pending = {
+                let c = client.clone();
+                let id = id.clone();
+                tokio::spawn(async move { c.send_with_id("crash", &id, "in flight").await })
+            };
+            relay.kill().expect("SIGKILL");
+            relay.wait().unwrap();
+            if let Ok(Ok(seq)) = pending.await {
+                acked.push((id, seq));
+            }
+            break;
+        }
+        let seq = client.send_with_id("crash", &id, &format!("message {i}")).await.unwrap();
+        acked.push((id, seq));
+    }
+    assert!(acked.len() as u64 >= kill_after, "sent {} before the kill", acked.len());
+
+    let mut relay = spawn_relay(&db, port);
+    let client = connect(&url, "sender").await;
+    // Read back everything from the start, page by page.
+    client.join("crash", None).await.unwrap();
+    let mut stored = Vec::new();
+    let mut since = 0;
+    loop {
+        let page = client.join("crash", Some(since)).await.unwrap().history;
+        if page.is_empty() {
+            break;
+        }
+        since = page.last().unwrap().seq;
+        stored.extend(page);
+    }
+    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "gapless sequence after the crash");
+    for (id, seq) in &acked {
+        let m = stored.iter().find(|m| &m.client_id == id).unwrap_or_else(|| panic!("acknowledged {id} was lost"));
+        assert_eq!(m.seq, *seq, "{id} kept its sequence");
+    }
+
+    // The client resends everything from the kill point on (it cannot know what landed).
+    let before = stored.len() as u64;
+    for i in kill_after.saturating_sub(5)..=kill_after {
+        client.send_with_id("crash", &format!("msg-{i}"), "resent").await.unwrap();
+    }
+    let after = client.join("crash", Some(0)).await.unwrap();
+    let mut total = after.history.len() as u64;
+    let mut since = after.history.last().map(|m| m.seq).unwrap_or(0);
+    loop {
+        let page = client.join("crash", Some(since)).await.unwrap().history;
+        if page.is_empty() {
+            break;
+        }
+        since = page.last().unwrap().seq;
+        total += page.len() as u64;
+    }
+    let in_flight_landed = stored.iter().any(|m| m.client_id == format!("msg-{kill_after}"));
+    assert_eq!(total, before + u64::from(!in_flight_landed), "resends were stored once");
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+}
