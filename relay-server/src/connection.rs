@@ -21,7 +21,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::Config;
+use crate::accounts::{AccountError, AccountStore};
 use crate::hub::{ConnId, Hub, Mailbox, Posted};
+use crate::store::author_key;
+use movietalk_protocol::relay::{Account, validate_avatar_url, validate_bio, validate_handle, validate_password};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -29,6 +32,7 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug)]
 pub struct Handler {
     pub hub: Arc<Hub>,
+    pub accounts: Arc<dyn AccountStore>,
     pub config: Arc<Config>,
     pub peer: SocketAddr,
     /// Fires (by closing) when the relay shuts down.
@@ -69,7 +73,7 @@ impl Handler {
             }
         };
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-        let mut session = Session { conn, name: None, rooms: HashSet::new() };
+        let mut session = Session { conn, name: None, account: None, token: None, rooms: HashSet::new() };
         let end = self.converse(ws, &mut session).await;
         for room in &session.rooms {
             self.hub.leave(room, conn);
@@ -192,11 +196,86 @@ impl Handler {
                 }
             };
         };
+        let (author, guest) = session.author(&name);
         let reply = match msg {
             ClientMessage::Hello { .. } => ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent"),
+            ClientMessage::SignUp { req, handle, password, display_name } => {
+                let display = display_name.unwrap_or_else(|| handle.clone());
+                match validate_handle(&handle).and_then(|()| validate_password(&password)).and_then(|()| validate_name(&display)) {
+                    Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
+                    Ok(()) => match self.accounts.sign_up(&handle, &password, display.trim(), self.config.hash_cost) {
+                        Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms, mailbox),
+                        Err(e) => account_error(req, e),
+                    },
+                }
+            }
+            ClientMessage::LogIn { req, handle, password } => match self.accounts.log_in(&handle.to_lowercase(), &password) {
+                Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms, mailbox),
+                Err(e) => account_error(req, e),
+            },
+            ClientMessage::Authenticate { req, token } => match self.accounts.authenticate(&token) {
+                Ok((account, expires)) => {
+                    session.token = Some(token);
+                    self.logged_in(req, session, account, None, expires, mailbox)
+                }
+                Err(e) => account_error(req, e),
+            },
+            ClientMessage::LogOut { req } => match (&session.account, session.token.clone()) {
+                (None, _) => not_logged_in(req),
+                (Some(_), token) => {
+                    if let Some(token) = token
+                        && let Err(e) = self.accounts.revoke(&token)
+                    {
+                        return (Some(account_error(req, e)), None);
+                    }
+                    self.switch_identity(session, None, None, mailbox);
+                    ServerMessage::Ok { req }
+                }
+            },
+            ClientMessage::UpdateProfile { req, display_name, bio, avatar_url } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => {
+                    let checks = display_name
+                        .as_deref()
+                        .map(validate_name)
+                        .transpose()
+                        .and_then(|_| bio.as_deref().map(validate_bio).transpose())
+                        .and_then(|_| avatar_url.as_deref().filter(|u| !u.is_empty()).map(validate_avatar_url).transpose());
+                    match checks {
+                        Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
+                        Ok(_) => match self.accounts.update_profile(account.id, display_name.as_deref().map(str::trim), bio.as_deref(), avatar_url.as_deref()) {
+                            Ok(updated) => {
+                                session.account = Some(updated.clone());
+                                ServerMessage::Profile { req, account: updated }
+                            }
+                            Err(e) => account_error(req, e),
+                        },
+                    }
+                }
+            },
+            ClientMessage::ChangePassword { req, current, new } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match validate_password(&new) {
+                    Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
+                    Ok(()) => match self.accounts.change_password(account.id, &current, &new, session.token.as_deref(), self.config.hash_cost) {
+                        Ok(()) => ServerMessage::Ok { req },
+                        Err(e) => account_error(req, e),
+                    },
+                },
+            },
+            ClientMessage::DeleteAccount { req, password } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match self.accounts.delete_account(account.id, &password) {
+                    Ok(()) => {
+                        self.switch_identity(session, None, None, mailbox);
+                        ServerMessage::Ok { req }
+                    }
+                    Err(e) => account_error(req, e),
+                },
+            },
             ClientMessage::Join { req, room, since } => match validate_room(&room) {
                 Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                Ok(()) => match self.hub.join(&room, session.conn, &name, mailbox.clone(), since, self.config.history_page) {
+                Ok(()) => match self.hub.join(&room, session.conn, &author_key(&author, guest), mailbox.clone(), since, self.config.history_page) {
                     Ok((history, present)) => {
                         session.rooms.insert(room.clone());
                         ServerMessage::Joined { req, room, history, present }
@@ -223,12 +302,14 @@ impl Handler {
                 }
             }
             ClientMessage::Send { req, room, client_id, text } => {
-                if !session.rooms.contains(&room) || !self.hub.is_member(&room, session.conn) {
+                if guest && !self.config.guests_may_write {
+                    not_logged_in(req)
+                } else if !session.rooms.contains(&room) || !self.hub.is_member(&room, session.conn) {
                     ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("join room {room:?} before sending"))
                 } else if let Err(e) = validate_text(&text).and_then(|()| validate_client_id(&client_id)) {
                     ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                 } else {
-                    match self.hub.post(&room, &name, &client_id, &text) {
+                    match self.hub.post(&room, &author, guest, &client_id, &text) {
                         Ok(Posted::New(seq) | Posted::Duplicate(seq)) => ServerMessage::Sent { req, room, seq },
                         Err(e) => internal(req, e),
                     }
@@ -236,6 +317,51 @@ impl Handler {
             }
         };
         (Some(reply), None)
+    }
+}
+
+impl Handler {
+    /// Makes `account` this connection's identity and answers with a session.
+    fn logged_in(
+        &self,
+        req: u64,
+        session: &mut Session,
+        account: Account,
+        token: Option<String>,
+        expires_at_ms: u64,
+        mailbox: &Mailbox,
+    ) -> ServerMessage {
+        if token.is_some() {
+            session.token = token.clone();
+        }
+        self.switch_identity(session, Some(account.clone()), session.token.clone(), mailbox);
+        ServerMessage::Session { req, account, token, expires_at_ms }
+    }
+
+    /// Changes who this connection is, moving its room memberships (and so presence) along.
+    fn switch_identity(&self, session: &mut Session, account: Option<Account>, token: Option<String>, mailbox: &Mailbox) {
+        session.account = account;
+        session.token = if session.account.is_some() { token } else { None };
+        let (author, guest) = session.author(session.name.as_deref().unwrap_or_default());
+        let key = author_key(&author, guest);
+        for room in &session.rooms {
+            self.hub.leave(room, session.conn);
+            let _ = self.hub.join(room, session.conn, &key, mailbox.clone(), Some(u64::MAX), 0);
+        }
+    }
+}
+
+fn not_logged_in(req: u64) -> ServerMessage {
+    ServerMessage::error(Some(req), ErrorCode::Unauthorized, "log in first")
+}
+
+fn account_error(req: u64, e: AccountError) -> ServerMessage {
+    match e {
+        AccountError::HandleTaken => ServerMessage::error(Some(req), ErrorCode::Conflict, e.to_string()),
+        AccountError::InvalidCredentials | AccountError::InvalidToken => {
+            ServerMessage::error(Some(req), ErrorCode::InvalidCredentials, e.to_string())
+        }
+        AccountError::Store(e) => internal(req, e),
     }
 }
 
@@ -250,7 +376,21 @@ struct Session {
     conn: ConnId,
     /// The display name from `hello`; `None` until then.
     name: Option<String>,
+    /// The logged-in account, if any.
+    account: Option<Account>,
+    /// The session token this connection logged in with (revoked by `log_out`).
+    token: Option<String>,
     rooms: HashSet<String>,
+}
+
+impl Session {
+    /// Who writes: the account's handle, or the guest's name.
+    fn author(&self, guest_name: &str) -> (String, bool) {
+        match &self.account {
+            Some(a) => (a.handle.clone(), false),
+            None => (guest_name.to_owned(), true),
+        }
+    }
 }
 
 /// The `req` of a frame that did not parse as a message, when it is at least a JSON object with one.

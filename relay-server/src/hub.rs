@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::store::{ChatStore, StoreError};
+use crate::store::{ChatStore, StoreError, author_key};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
 use tokio::sync::{Notify, mpsc};
@@ -26,6 +26,7 @@ pub struct Mailbox {
 
 #[derive(Debug)]
 struct Member {
+    /// Who this connection is ([`author_key`]): presence counts distinct ones.
     name: String,
     mailbox: Mailbox,
 }
@@ -131,12 +132,14 @@ impl Hub {
         self.rooms().get(room).is_some_and(|r| r.members.contains_key(&conn))
     }
 
-    /// Stores a message from `author` and sends it to everyone in the room, unless the same
-    /// author already posted `client_id` there. The message is durable before anyone sees it.
-    pub fn post(&self, room: &str, author: &str, client_id: &str, text: &str) -> Result<Posted, StoreError> {
+    /// Stores a message from `author` (a guest's name when `guest`) and sends it to everyone in
+    /// the room, unless the same author already posted `client_id` there. The message is
+    /// durable before anyone sees it.
+    pub fn post(&self, room: &str, author: &str, guest: bool, client_id: &str, text: &str) -> Result<Posted, StoreError> {
+        let key = author_key(author, guest);
         let mut rooms = self.rooms();
         let r = rooms.entry(room.to_owned()).or_default();
-        if let Some(seq) = self.store.find_client_id(room, author, client_id)? {
+        if let Some(seq) = self.store.find_client_id(room, &key, client_id)? {
             return Ok(Posted::Duplicate(seq));
         }
         let last = match r.last_seq {
@@ -148,10 +151,11 @@ impl Hub {
             seq: last + 1,
             client_id: client_id.to_owned(),
             author: author.to_owned(),
+            guest,
             text: text.to_owned(),
             sent_at_ms: now_ms(),
         };
-        self.store.append(&msg)?;
+        self.store.append(&msg, &key)?;
         r.last_seq = Some(msg.seq);
         r.broadcast(&ServerMessage::Message(msg.clone()));
         Ok(Posted::New(msg.seq))
@@ -194,24 +198,25 @@ mod tests {
         let hub = hub();
         let (m, mut rx, _) = mailbox(8);
         hub.join("r", 1, "alice", m, None, 10).unwrap();
-        assert_eq!(hub.post("r", "alice", "c1", "one").unwrap(), Posted::New(1));
-        assert_eq!(hub.post("r", "alice", "c2", "two").unwrap(), Posted::New(2));
-        assert_eq!(hub.post("r", "alice", "c1", "one").unwrap(), Posted::Duplicate(1));
-        assert_eq!(hub.post("r", "bob", "c1", "bob's own c1").unwrap(), Posted::New(3), "ids are per author");
+        assert_eq!(hub.post("r", "alice", false, "c1", "one").unwrap(), Posted::New(1));
+        assert_eq!(hub.post("r", "alice", false, "c2", "two").unwrap(), Posted::New(2));
+        assert_eq!(hub.post("r", "alice", false, "c1", "one").unwrap(), Posted::Duplicate(1));
+        assert_eq!(hub.post("r", "bob", false, "c1", "bob's own c1").unwrap(), Posted::New(3), "ids are per author");
+        assert_eq!(hub.post("r", "alice", true, "c1", "a guest called alice").unwrap(), Posted::New(4), "a guest is not the account");
         let mut seqs = Vec::new();
         while let Ok(frame) = rx.try_recv() {
             if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
                 seqs.push(m.seq);
             }
         }
-        assert_eq!(seqs, vec![1, 2, 3]);
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
     }
 
     #[test]
     fn history_resumes_after_since_pages_back_and_is_bounded() {
         let hub = hub();
         for i in 1..=5 {
-            hub.post("r", "a", &format!("c{i}"), "x").unwrap();
+            hub.post("r", "a", false, &format!("c{i}"), "x").unwrap();
         }
         let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
         let (m, _rx, _) = mailbox(8);
@@ -228,8 +233,8 @@ mod tests {
         let hub = hub();
         let (m, _rx, overflow) = mailbox(1);
         hub.join("r", 1, "slow", m, None, 10).unwrap();
-        hub.post("r", "x", "c1", "fills the queue").unwrap();
-        hub.post("r", "x", "c2", "overflows it").unwrap();
+        hub.post("r", "x", true, "c1", "fills the queue").unwrap();
+        hub.post("r", "x", true, "c2", "overflows it").unwrap();
         let notified = overflow.notified();
         tokio::pin!(notified);
         // notify_one stored a permit, so the future completes at once.

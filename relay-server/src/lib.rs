@@ -8,6 +8,7 @@
 //! sequence numbers, fan-out); [`store`] keeps messages durably (SQLite by default, behind the
 //! [`store::ChatStore`] trait).
 
+pub mod accounts;
 pub mod connection;
 pub mod hub;
 pub mod store;
@@ -40,6 +41,11 @@ pub struct Config {
     pub ping_interval: Duration,
     /// Most messages in one join, resume or history reply; a client that missed more pages on.
     pub history_page: usize,
+    /// Cost of hashing passwords (argon2id).
+    pub hash_cost: accounts::HashCost,
+    /// Whether clients that are not logged in may post chat messages (the desktop app's own
+    /// hosted relay allows it until the app signs people in).
+    pub guests_may_write: bool,
 }
 
 impl Default for Config {
@@ -52,6 +58,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(90),
             ping_interval: Duration::from_secs(30),
             history_page: 200,
+            hash_cost: accounts::HashCost::default(),
+            guests_may_write: true,
         }
     }
 }
@@ -61,11 +69,11 @@ impl Default for Config {
 pub async fn run(
     listener: TcpListener,
     config: Config,
-    store: Arc<dyn store::ChatStore>,
+    store: Arc<dyn store::RelayStore>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let config = Arc::new(config);
-    let hub = Arc::new(Hub::new(store));
+    let hub = Arc::new(Hub::new(store.clone()));
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a clone; when all are dropped, every connection has ended.
@@ -86,6 +94,7 @@ pub async fn run(
             let _ = socket.set_nodelay(true);
             let handler = connection::Handler {
                 hub: hub.clone(),
+                accounts: store.clone(),
                 config: config.clone(),
                 peer,
                 shutdown: notify_shutdown.subscribe(),
@@ -118,7 +127,7 @@ pub struct RunningRelay {
 
 /// Binds `addr` (port 0 picks a free one) and serves it in a background task, keeping messages
 /// in `store`.
-pub async fn start(addr: SocketAddr, config: Config, store: Arc<dyn store::ChatStore>) -> std::io::Result<RunningRelay> {
+pub async fn start(addr: SocketAddr, config: Config, store: Arc<dyn store::RelayStore>) -> std::io::Result<RunningRelay> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();

@@ -21,19 +21,66 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The identity a message's idempotency and presence hang on: accounts and guests never clash.
+pub fn author_key(author: &str, guest: bool) -> String {
+    if guest { format!("g:{author}") } else { format!("a:{author}") }
+}
+
+/// Everything the relay stores.
+pub trait RelayStore: ChatStore + crate::accounts::AccountStore {}
+impl<T: ChatStore + crate::accounts::AccountStore> RelayStore for T {}
+
 /// Where the relay keeps chat messages.
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// The highest sequence number used in `room` (0 for a new room).
     fn last_seq(&self, room: &str) -> Result<u64, StoreError>;
-    /// Stores `msg`; returns once it is durable. Fails if the sequence is already used.
-    fn append(&self, msg: &ChatMessage) -> Result<(), StoreError>;
-    /// The sequence under which `author` already posted `client_id` in `room`, if any.
-    fn find_client_id(&self, room: &str, author: &str, client_id: &str) -> Result<Option<u64>, StoreError>;
+    /// Stores `msg` from `author_key` (see [`author_key`]); returns once it is durable. Fails
+    /// if the sequence is already used.
+    fn append(&self, msg: &ChatMessage, author_key: &str) -> Result<(), StoreError>;
+    /// The sequence under which `author_key` already posted `client_id` in `room`, if any.
+    fn find_client_id(&self, room: &str, author_key: &str, client_id: &str) -> Result<Option<u64>, StoreError>;
     /// Messages of `room` with sequence numbers in `after+1 ..= before-1`, the newest `limit`
     /// of them, oldest first.
     fn range(&self, room: &str, after: u64, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
     /// The oldest `limit` messages of `room` after sequence `after`, oldest first (resume).
     fn range_forward(&self, room: &str, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+}
+
+/// The relay's schema, oldest first. Never edit a released migration: append a new one.
+fn migrations() -> rusqlite_migration::Migrations<'static> {
+    use rusqlite_migration::M;
+    rusqlite_migration::Migrations::new(vec![M::up(
+        "CREATE TABLE chat_messages (
+             room       TEXT NOT NULL,
+             seq        INTEGER NOT NULL,
+             client_id  TEXT NOT NULL,
+             author     TEXT NOT NULL,
+             -- Who, for idempotency: 'a:<handle>' for accounts, 'g:<name>' for guests.
+             author_key TEXT NOT NULL,
+             guest      INTEGER NOT NULL,
+             text       TEXT NOT NULL,
+             sent_at_ms INTEGER NOT NULL,
+             PRIMARY KEY (room, seq)
+         ) STRICT, WITHOUT ROWID;
+         CREATE UNIQUE INDEX chat_messages_client ON chat_messages(room, author_key, client_id);
+         CREATE INDEX chat_messages_author ON chat_messages(author_key);
+         CREATE TABLE accounts (
+             id            INTEGER PRIMARY KEY,
+             handle        TEXT NOT NULL UNIQUE,
+             display_name  TEXT NOT NULL,
+             bio           TEXT NOT NULL DEFAULT '',
+             avatar_url    TEXT,
+             password_hash TEXT NOT NULL,
+             created_at_ms INTEGER NOT NULL
+         ) STRICT;
+         CREATE TABLE sessions (
+             token_hash    TEXT PRIMARY KEY,
+             account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+             created_at_ms INTEGER NOT NULL,
+             expires_at_ms INTEGER NOT NULL
+         ) STRICT, WITHOUT ROWID;
+         CREATE INDEX sessions_account ON sessions(account_id);",
+    )])
 }
 
 /// SQLite storage: one file, WAL journal. `synchronous = NORMAL` in WAL mode makes a committed
@@ -64,29 +111,20 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS chat_messages (
-                 room       TEXT NOT NULL,
-                 seq        INTEGER NOT NULL,
-                 client_id  TEXT NOT NULL,
-                 author     TEXT NOT NULL,
-                 text       TEXT NOT NULL,
-                 sent_at_ms INTEGER NOT NULL,
-                 PRIMARY KEY (room, seq)
-             ) STRICT, WITHOUT ROWID;
-             CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_client ON chat_messages(room, author, client_id);",
-        )?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut conn = conn;
+        migrations().to_latest(&mut conn).map_err(|e| StoreError(format!("migrating the relay database: {e}")))?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn select(&self, order: &str, room: &str, after: u64, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT room, seq, client_id, author, text, sent_at_ms FROM chat_messages
+            "SELECT room, seq, client_id, author, guest, text, sent_at_ms FROM chat_messages
              WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY {order} LIMIT ?4"
         ))?;
         let before = i64::try_from(before).unwrap_or(i64::MAX);
@@ -97,8 +135,9 @@ impl SqliteStore {
                     seq: r.get::<_, i64>(1)? as u64,
                     client_id: r.get(2)?,
                     author: r.get(3)?,
-                    text: r.get(4)?,
-                    sent_at_ms: r.get::<_, i64>(5)? as u64,
+                    guest: r.get(4)?,
+                    text: r.get(5)?,
+                    sent_at_ms: r.get::<_, i64>(6)? as u64,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -115,20 +154,21 @@ impl ChatStore for SqliteStore {
         Ok(seq.unwrap_or(0) as u64)
     }
 
-    fn append(&self, m: &ChatMessage) -> Result<(), StoreError> {
+    fn append(&self, m: &ChatMessage, author_key: &str) -> Result<(), StoreError> {
         let conn = self.conn();
         conn.prepare_cached(
-            "INSERT INTO chat_messages (room, seq, client_id, author, text, sent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![m.room, m.seq as i64, m.client_id, m.author, m.text, m.sent_at_ms as i64])?;
+        .execute(params![m.room, m.seq as i64, m.client_id, m.author, author_key, m.guest, m.text, m.sent_at_ms as i64])?;
         Ok(())
     }
 
-    fn find_client_id(&self, room: &str, author: &str, client_id: &str) -> Result<Option<u64>, StoreError> {
+    fn find_client_id(&self, room: &str, author_key: &str, client_id: &str) -> Result<Option<u64>, StoreError> {
         let conn = self.conn();
         let seq: Option<i64> = conn
-            .prepare_cached("SELECT seq FROM chat_messages WHERE room = ?1 AND author = ?2 AND client_id = ?3")?
-            .query_row(params![room, author, client_id], |r| r.get(0))
+            .prepare_cached("SELECT seq FROM chat_messages WHERE room = ?1 AND author_key = ?2 AND client_id = ?3")?
+            .query_row(params![room, author_key, client_id], |r| r.get(0))
             .optional()?;
         Ok(seq.map(|s| s as u64))
     }

@@ -186,7 +186,7 @@ async fn shutdown_disconnects_clients() {
 async fn history_survives_a_restart_and_scrolls_back() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.sqlite3");
-    let open = || -> Arc<dyn movietalk_relay::store::ChatStore> { Arc::new(SqliteStore::open(&db).unwrap()) };
+    let open = || -> Arc<dyn movietalk_relay::store::RelayStore> { Arc::new(SqliteStore::open(&db).unwrap()) };
     let relay = start("127.0.0.1:0".parse().unwrap(), Config::default(), open()).await.unwrap();
     let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
     alice.join("r", None).await.unwrap();

@@ -40,7 +40,7 @@ impl AppState {
             Some(url) => (url, None),
             None => {
                 // The hosted relay keeps its chat history beside the catalog.
-                let store: std::sync::Arc<dyn movietalk_relay::store::ChatStore> =
+                let store: std::sync::Arc<dyn movietalk_relay::store::RelayStore> =
                     std::sync::Arc::new(movietalk_relay::store::SqliteStore::open(&data_dir.join("relay.sqlite3"))?);
                 let preferred = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_HOSTED_PORT));
                 let relay = match movietalk_relay::start(preferred, Default::default(), store.clone()).await {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use movietalk_protocol::relay::{ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use movietalk_protocol::relay::{Account, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -40,6 +40,15 @@ pub enum RelayEvent {
     Presence { room: String, present: u32 },
     /// The connection ended; no more events follow.
     Disconnected { reason: String },
+}
+
+/// A logged-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    pub account: Account,
+    /// Present after sign-up and log-in: keep it in the OS keyring, never in a file.
+    pub token: Option<String>,
+    pub expires_at_ms: u64,
 }
 
 /// What a join returned.
@@ -122,6 +131,69 @@ impl RelayClient {
         }
     }
 
+    /// Creates an account and logs this connection in; returns the account and its token.
+    pub async fn sign_up(&self, handle: &str, password: &str, display_name: Option<&str>) -> Result<LoggedIn, ClientError> {
+        let msg = ClientMessage::SignUp {
+            req: self.next_req(),
+            handle: handle.to_owned(),
+            password: password.to_owned(),
+            display_name: display_name.map(str::to_owned),
+        };
+        self.session(msg).await
+    }
+
+    /// Logs this connection in with a handle and password.
+    pub async fn log_in(&self, handle: &str, password: &str) -> Result<LoggedIn, ClientError> {
+        self.session(ClientMessage::LogIn { req: self.next_req(), handle: handle.to_owned(), password: password.to_owned() }).await
+    }
+
+    /// Logs this connection in with a token from an earlier session.
+    pub async fn authenticate(&self, token: &str) -> Result<LoggedIn, ClientError> {
+        self.session(ClientMessage::Authenticate { req: self.next_req(), token: token.to_owned() }).await
+    }
+
+    async fn session(&self, msg: ClientMessage) -> Result<LoggedIn, ClientError> {
+        match self.request(msg).await? {
+            ServerMessage::Session { account, token, expires_at_ms, .. } => Ok(LoggedIn { account, token, expires_at_ms }),
+            other => Err(ClientError::Protocol(format!("expected session, got {other:?}"))),
+        }
+    }
+
+    /// Revokes this connection's session; it continues as a guest.
+    pub async fn log_out(&self) -> Result<(), ClientError> {
+        self.request(ClientMessage::LogOut { req: self.next_req() }).await.map(|_| ())
+    }
+
+    /// Changes profile fields (None leaves a field as it is; an empty avatar removes it).
+    pub async fn update_profile(
+        &self,
+        display_name: Option<&str>,
+        bio: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> Result<Account, ClientError> {
+        let msg = ClientMessage::UpdateProfile {
+            req: self.next_req(),
+            display_name: display_name.map(str::to_owned),
+            bio: bio.map(str::to_owned),
+            avatar_url: avatar_url.map(str::to_owned),
+        };
+        match self.request(msg).await? {
+            ServerMessage::Profile { account, .. } => Ok(account),
+            other => Err(ClientError::Protocol(format!("expected profile, got {other:?}"))),
+        }
+    }
+
+    /// Changes the password; the account's other sessions are revoked.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<(), ClientError> {
+        let msg = ClientMessage::ChangePassword { req: self.next_req(), current: current.to_owned(), new: new.to_owned() };
+        self.request(msg).await.map(|_| ())
+    }
+
+    /// Deletes the logged-in account.
+    pub async fn delete_account(&self, password: &str) -> Result<(), ClientError> {
+        self.request(ClientMessage::DeleteAccount { req: self.next_req(), password: password.to_owned() }).await.map(|_| ())
+    }
+
     /// Leaves `room`.
     pub async fn leave(&self, room: &str) -> Result<(), ClientError> {
         self.request(ClientMessage::Leave { req: self.next_req(), room: room.to_owned() }).await.map(|_| ())
@@ -147,27 +219,6 @@ impl RelayClient {
     }
 }
 
-fn req_of(msg: &ClientMessage) -> Option<u64> {
-    match msg {
-        ClientMessage::Hello { .. } => None,
-        ClientMessage::Join { req, .. }
-        | ClientMessage::Leave { req, .. }
-        | ClientMessage::Send { req, .. }
-        | ClientMessage::History { req, .. } => Some(*req),
-    }
-}
-
-fn reply_req(msg: &ServerMessage) -> Option<u64> {
-    match msg {
-        ServerMessage::Joined { req, .. }
-        | ServerMessage::Sent { req, .. }
-        | ServerMessage::Ok { req }
-        | ServerMessage::History { req, .. } => Some(*req),
-        ServerMessage::Error { req, .. } => *req,
-        ServerMessage::Welcome { .. } | ServerMessage::Message(_) | ServerMessage::Presence { .. } => None,
-    }
-}
-
 /// Owns the socket: writes requests, routes replies to their waiters and events to the stream.
 async fn drive<S>(
     ws: tokio_tungstenite::WebSocketStream<S>,
@@ -187,7 +238,7 @@ async fn drive<S>(
                 };
                 match sink.send(Message::text(msg.to_json())).await {
                     Ok(()) => {
-                        if let Some(req) = req_of(&msg) {
+                        if let Some(req) = msg.req() {
                             pending.insert(req, reply);
                         }
                     }
@@ -214,7 +265,7 @@ async fn drive<S>(
                         continue;
                     }
                 };
-                if let Some(req) = reply_req(&msg) {
+                if let Some(req) = msg.reply_to() {
                     if let Some(waiter) = pending.remove(&req) {
                         let _ = waiter.send(Ok(msg));
                     }

@@ -44,6 +44,22 @@ pub enum ClientMessage {
     History { req: u64, room: String, before: u64, limit: u32 },
     /// Leave a room; the reply is [`ServerMessage::Ok`].
     Leave { req: u64, room: String },
+    /// Create an account and log in; the reply is [`ServerMessage::Session`].
+    SignUp { req: u64, handle: String, password: String, display_name: Option<String> },
+    /// Log in with a handle and password; the reply is [`ServerMessage::Session`] with a token.
+    LogIn { req: u64, handle: String, password: String },
+    /// Log this connection in with a token from an earlier session; the reply is
+    /// [`ServerMessage::Session`] (without a new token).
+    Authenticate { req: u64, token: String },
+    /// Revoke this connection's session token; the reply is [`ServerMessage::Ok`].
+    LogOut { req: u64 },
+    /// Change the logged-in account's profile (absent fields stay); the reply is [`ServerMessage::Profile`].
+    UpdateProfile { req: u64, display_name: Option<String>, bio: Option<String>, avatar_url: Option<String> },
+    /// Change the password; every other session of the account is revoked. Reply: [`ServerMessage::Ok`].
+    ChangePassword { req: u64, current: String, new: String },
+    /// Delete the logged-in account (see the relay docs for what happens to what it wrote).
+    /// Reply: [`ServerMessage::Ok`], then the connection continues as a guest.
+    DeleteAccount { req: u64, password: String },
     /// Post a message to a room the client has joined; the reply is [`ServerMessage::Sent`].
     Send {
         req: u64,
@@ -71,6 +87,11 @@ pub enum ServerMessage {
         /// Distinct people in the room now.
         present: u32,
     },
+    /// Logged in: the account, and for sign-up and log-in a new session token to keep (in the
+    /// OS keyring) and present with [`ClientMessage::Authenticate`] later.
+    Session { req: u64, account: Account, token: Option<String>, expires_at_ms: u64 },
+    /// The account after a profile change.
+    Profile { req: u64, account: Account },
     /// The answer to [`ClientMessage::History`], oldest first.
     History { req: u64, room: String, messages: Vec<ChatMessage> },
     /// The answer to [`ClientMessage::Send`]: the message is stored under `seq`.
@@ -91,6 +112,17 @@ pub enum ServerMessage {
     },
 }
 
+/// A relay account as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: u64,
+    /// Unique, lowercase: 3–30 of `a-z 0-9 _ . -`.
+    pub handle: String,
+    pub display_name: String,
+    pub bio: String,
+    pub avatar_url: Option<String>,
+}
+
 /// A chat message as stored by the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -98,7 +130,11 @@ pub struct ChatMessage {
     /// Per-room sequence number, from 1, without gaps.
     pub seq: u64,
     pub client_id: String,
+    /// The author's handle, or a guest's chosen name, or "deleted user".
     pub author: String,
+    /// True when the author was not logged in.
+    #[serde(default)]
+    pub guest: bool,
     pub text: String,
     /// Milliseconds since the Unix epoch, relay clock.
     pub sent_at_ms: u64,
@@ -118,6 +154,14 @@ pub enum ErrorCode {
     InvalidInput,
     /// The request needs the client to have joined the room first.
     NotInRoom,
+    /// The request needs a logged-in account.
+    Unauthorized,
+    /// The account may not do this (it is not theirs).
+    Forbidden,
+    /// Wrong handle or password, or an expired or revoked token.
+    InvalidCredentials,
+    /// The handle is taken.
+    Conflict,
     /// The relay failed internally; the request may be retried.
     Internal,
 }
@@ -131,6 +175,10 @@ pub enum FieldError {
     TooLong { field: &'static str, max: usize },
     #[error("{field} contains control characters")]
     Control { field: &'static str },
+    #[error("{field} is shorter than {min} characters")]
+    TooShort { field: &'static str, min: usize },
+    #[error("{field} may only contain {allowed}")]
+    Charset { field: &'static str, allowed: &'static str },
 }
 
 fn validate(field: &'static str, value: &str, max: usize, allow_newlines: bool) -> Result<(), FieldError> {
@@ -161,6 +209,51 @@ pub fn validate_text(text: &str) -> Result<(), FieldError> {
     validate("text", text, MAX_CHAT_CHARS, true)
 }
 
+/// Checks a handle: 3–30 characters of `a-z 0-9 _ . -` (lowercase).
+pub fn validate_handle(handle: &str) -> Result<(), FieldError> {
+    if handle.len() < 3 {
+        return Err(FieldError::TooShort { field: "handle", min: 3 });
+    }
+    if handle.len() > 30 {
+        return Err(FieldError::TooLong { field: "handle", max: 30 });
+    }
+    if !handle.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')) {
+        return Err(FieldError::Charset { field: "handle", allowed: "a-z 0-9 _ . -" });
+    }
+    Ok(())
+}
+
+/// Checks a password: 8 to 256 characters.
+pub fn validate_password(password: &str) -> Result<(), FieldError> {
+    let n = password.chars().count();
+    if n < 8 {
+        return Err(FieldError::TooShort { field: "password", min: 8 });
+    }
+    if n > 256 {
+        return Err(FieldError::TooLong { field: "password", max: 256 });
+    }
+    Ok(())
+}
+
+/// Checks a bio: at most 500 characters.
+pub fn validate_bio(bio: &str) -> Result<(), FieldError> {
+    if bio.chars().count() > 500 {
+        return Err(FieldError::TooLong { field: "bio", max: 500 });
+    }
+    Ok(())
+}
+
+/// Checks an avatar address: an http(s) URL of at most 500 characters, no spaces.
+pub fn validate_avatar_url(url: &str) -> Result<(), FieldError> {
+    if url.chars().count() > 500 {
+        return Err(FieldError::TooLong { field: "avatar_url", max: 500 });
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.chars().any(char::is_whitespace) {
+        return Err(FieldError::Charset { field: "avatar_url", allowed: "an http(s) address" });
+    }
+    Ok(())
+}
+
 /// Checks a client-chosen id: non-empty, at most [`MAX_CLIENT_ID_BYTES`], printable ASCII.
 pub fn validate_client_id(id: &str) -> Result<(), FieldError> {
     if id.is_empty() {
@@ -176,6 +269,25 @@ pub fn validate_client_id(id: &str) -> Result<(), FieldError> {
 }
 
 impl ClientMessage {
+    /// The request id, for every message but `hello`.
+    pub fn req(&self) -> Option<u64> {
+        use ClientMessage::*;
+        match self {
+            Hello { .. } => None,
+            Join { req, .. }
+            | History { req, .. }
+            | Leave { req, .. }
+            | SignUp { req, .. }
+            | LogIn { req, .. }
+            | Authenticate { req, .. }
+            | LogOut { req }
+            | UpdateProfile { req, .. }
+            | ChangePassword { req, .. }
+            | DeleteAccount { req, .. }
+            | Send { req, .. } => Some(*req),
+        }
+    }
+
     /// Encodes the frame as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("client messages always serialise")
@@ -183,6 +295,18 @@ impl ClientMessage {
 }
 
 impl ServerMessage {
+    /// The request this frame answers; `None` for pushed events.
+    pub fn reply_to(&self) -> Option<u64> {
+        use ServerMessage::*;
+        match self {
+            Joined { req, .. } | Session { req, .. } | Profile { req, .. } | History { req, .. } | Sent { req, .. } | Ok { req } => {
+                Some(*req)
+            }
+            Error { req, .. } => *req,
+            Welcome { .. } | Message(_) | Presence { .. } => None,
+        }
+    }
+
     /// Encodes the frame as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server messages always serialise")
@@ -225,6 +349,7 @@ mod tests {
             seq: 3,
             client_id: "c".into(),
             author: "민지".into(),
+            guest: false,
             text: "안녕".into(),
             sent_at_ms: 5,
         });
@@ -243,5 +368,10 @@ mod tests {
         assert!(validate_client_id("abc-123").is_ok());
         assert!(validate_client_id("has space").is_err());
         assert!(validate_client_id(&"x".repeat(65)).is_err());
+        assert!(validate_handle("min_ji.k-2").is_ok());
+        assert_eq!(validate_handle("MinJi"), Err(FieldError::Charset { field: "handle", allowed: "a-z 0-9 _ . -" }));
+        assert_eq!(validate_handle("ab"), Err(FieldError::TooShort { field: "handle", min: 3 }));
+        assert!(validate_password("short").is_err() && validate_password("long enough").is_ok());
+        assert!(validate_avatar_url("https://x.example/a.png").is_ok() && validate_avatar_url("javascript:alert(1)").is_err());
     }
 }
