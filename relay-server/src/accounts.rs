@@ -4,15 +4,17 @@
 //! Tokens are 32 random bytes shown to the client once (hex); the relay keeps only their
 //! SHA-256, so a leaked database does not leak sessions.
 //!
-//! **Deleting an account** removes its row (handle, profile, password hash) and every session.
-//! What it wrote in chat stays, so conversations keep their sense, but is shown as written by
-//! "deleted user": the author and client id are rewritten and nothing links it to the account.
+//! **Deleting an account** removes its row (handle, profile, password hash), every session, its
+//! reviews (with the comments on them), its comments and its likes — the change log tells other
+//! clients. What it wrote in chat stays, so conversations keep their sense, but is shown as
+//! written by "deleted user": the author and client id are rewritten and nothing links it to
+//! the account.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use movietalk_protocol::relay::Account;
+use movietalk_protocol::relay::{Account, ChangeKind};
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -249,6 +251,32 @@ impl AccountStore for SqliteStore {
         tx.execute(
             "UPDATE chat_messages SET author = ?2, author_key = 'deleted', client_id = 'deleted:' || seq WHERE author_key = ?1",
             params![format!("a:{handle}"), DELETED_AUTHOR],
+        )?;
+        // Its reviews (with everyone's comments on them) and its comments elsewhere go; the
+        // change log tells offline clients to drop their copies.
+        let mut gone: Vec<ChangeKind> = Vec::new();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT c.id, c.review_id FROM comments c JOIN reviews r ON r.id = c.review_id
+                 WHERE c.account_id = ?1 AND r.account_id != ?1",
+            )?;
+            for row in stmt.query_map([id as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+                let (comment_id, review_id) = row?;
+                gone.push(ChangeKind::CommentDeleted { comment_id: comment_id as u64, review_id: review_id as u64 });
+            }
+            let mut stmt = tx.prepare("SELECT id FROM reviews WHERE account_id = ?1")?;
+            for row in stmt.query_map([id as i64], |r| r.get::<_, i64>(0))? {
+                gone.push(ChangeKind::ReviewDeleted { review_id: row? as u64 });
+            }
+        }
+        for change in &gone {
+            crate::social::record(&tx, change)?;
+        }
+        tx.execute(
+            "DELETE FROM likes WHERE (kind = 'review' AND target_id IN (SELECT id FROM reviews WHERE account_id = ?1))
+                OR (kind = 'comment' AND target_id IN (SELECT id FROM comments WHERE account_id = ?1
+                    OR review_id IN (SELECT id FROM reviews WHERE account_id = ?1)))",
+            [id as i64],
         )?;
         tx.execute("DELETE FROM sessions WHERE account_id = ?1", [id as i64])?;
         tx.execute("DELETE FROM accounts WHERE id = ?1", [id as i64])?;

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod connection;
 pub mod hub;
+pub mod social;
 pub mod store;
 
 use std::future::Future;
@@ -95,6 +96,7 @@ pub async fn run(
             let handler = connection::Handler {
                 hub: hub.clone(),
                 accounts: store.clone(),
+                social: store.clone(),
                 config: config.clone(),
                 peer,
                 shutdown: notify_shutdown.subscribe(),

@@ -27,8 +27,8 @@ pub fn author_key(author: &str, guest: bool) -> String {
 }
 
 /// Everything the relay stores.
-pub trait RelayStore: ChatStore + crate::accounts::AccountStore {}
-impl<T: ChatStore + crate::accounts::AccountStore> RelayStore for T {}
+pub trait RelayStore: ChatStore + crate::accounts::AccountStore + crate::social::SocialStore {}
+impl<T: ChatStore + crate::accounts::AccountStore + crate::social::SocialStore> RelayStore for T {}
 
 /// Where the relay keeps chat messages.
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
@@ -49,8 +49,9 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
 /// The relay's schema, oldest first. Never edit a released migration: append a new one.
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     use rusqlite_migration::M;
-    rusqlite_migration::Migrations::new(vec![M::up(
-        "CREATE TABLE chat_messages (
+    rusqlite_migration::Migrations::new(vec![
+        M::up(
+            "CREATE TABLE chat_messages (
              room       TEXT NOT NULL,
              seq        INTEGER NOT NULL,
              client_id  TEXT NOT NULL,
@@ -80,7 +81,48 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
              expires_at_ms INTEGER NOT NULL
          ) STRICT, WITHOUT ROWID;
          CREATE INDEX sessions_account ON sessions(account_id);",
-    )])
+        ),
+        M::up(
+            "CREATE TABLE reviews (
+                 id            INTEGER PRIMARY KEY,
+                 account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 movie_key     TEXT NOT NULL,
+                 title         TEXT NOT NULL,
+                 year          INTEGER,
+                 rating        REAL NOT NULL CHECK (rating BETWEEN 0.5 AND 5.0 AND rating * 2 = round(rating * 2)),
+                 body          TEXT NOT NULL,
+                 spoiler       INTEGER NOT NULL,
+                 client_id     TEXT NOT NULL,
+                 created_at_ms INTEGER NOT NULL,
+                 updated_at_ms INTEGER NOT NULL,
+                 UNIQUE (account_id, movie_key)
+             ) STRICT;
+             CREATE INDEX reviews_film ON reviews(movie_key, id);
+             CREATE TABLE comments (
+                 id            INTEGER PRIMARY KEY,
+                 review_id     INTEGER NOT NULL REFERENCES reviews(id) ON DELETE CASCADE,
+                 account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 client_id     TEXT NOT NULL,
+                 body          TEXT NOT NULL,
+                 created_at_ms INTEGER NOT NULL,
+                 updated_at_ms INTEGER NOT NULL,
+                 UNIQUE (account_id, client_id)
+             ) STRICT;
+             CREATE INDEX comments_review ON comments(review_id, id);
+             CREATE TABLE likes (
+                 account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 kind       TEXT NOT NULL CHECK (kind IN ('review', 'comment')),
+                 target_id  INTEGER NOT NULL,
+                 PRIMARY KEY (account_id, kind, target_id)
+             ) STRICT, WITHOUT ROWID;
+             CREATE INDEX likes_target ON likes(kind, target_id);
+             -- Every change to reviews and comments, numbered: clients pull after their cursor.
+             CREATE TABLE changes (
+                 seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+                 payload TEXT NOT NULL
+             ) STRICT;",
+        ),
+    ])
 }
 
 /// SQLite storage: one file, WAL journal. `synchronous = NORMAL` in WAL mode makes a committed

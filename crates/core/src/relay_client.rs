@@ -115,6 +115,12 @@ impl RelayClient {
         }
     }
 
+    /// Sends any request built by `make` from a fresh request id and returns the relay's
+    /// answer; a refusal is an error carrying its code.
+    pub async fn call(&self, make: impl FnOnce(u64) -> ClientMessage) -> Result<ServerMessage, ClientError> {
+        self.request(make(self.next_req())).await
+    }
+
     /// Joins `room`, receiving the messages after `since` (or the recent ones).
     pub async fn join(&self, room: &str, since: Option<u64>) -> Result<Joined, ClientError> {
         match self.request(ClientMessage::Join { req: self.next_req(), room: room.to_owned(), since }).await? {

@@ -21,7 +21,7 @@ pub const MAX_NAME_CHARS: usize = 40;
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
 
 /// A frame sent by a client to the relay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First frame of every connection.
@@ -60,6 +60,39 @@ pub enum ClientMessage {
     /// Delete the logged-in account (see the relay docs for what happens to what it wrote).
     /// Reply: [`ServerMessage::Ok`], then the connection continues as a guest.
     DeleteAccount { req: u64, password: String },
+    /// Write or rewrite this account's review of a film (one per account per film); the reply
+    /// is [`ServerMessage::ReviewSaved`]. Resending the same `client_id` changes nothing.
+    PutReview {
+        req: u64,
+        client_id: String,
+        movie_key: String,
+        /// The film's title and year, so a client whose catalog lacks it can still show it.
+        title: String,
+        year: Option<i32>,
+        /// Half stars, 0.5 to 5.
+        rating: f32,
+        #[serde(default)]
+        body: String,
+        #[serde(default)]
+        spoiler: bool,
+    },
+    /// Delete one of this account's reviews (with its comments); the reply is [`ServerMessage::Ok`].
+    DeleteReview { req: u64, review_id: u64 },
+    /// Comment on a review; the reply is [`ServerMessage::CommentSaved`]. Idempotent by `client_id`.
+    PostComment { req: u64, client_id: String, review_id: u64, body: String },
+    /// Change one of this account's comments; the reply is [`ServerMessage::CommentSaved`].
+    EditComment { req: u64, comment_id: u64, body: String },
+    /// Delete a comment: its author, or the author of the review it is on, may.
+    DeleteComment { req: u64, comment_id: u64 },
+    /// Like (or, with `on: false`, unlike) a review or a comment; the reply is [`ServerMessage::Ok`].
+    Like { req: u64, target: LikeTarget, on: bool },
+    /// Reviews of a film, newest first, a page at a time (`cursor` from the previous page).
+    ReviewsOfFilm { req: u64, movie_key: String, cursor: Option<u64>, limit: u32 },
+    /// Comments on a review, oldest first, a page at a time.
+    CommentsOn { req: u64, review_id: u64, cursor: Option<u64>, limit: u32 },
+    /// Everything that changed (reviews and comments written, edited or deleted) after change
+    /// number `since`, oldest first: how an offline client catches up.
+    ChangesSince { req: u64, since: u64, limit: u32 },
     /// Post a message to a room the client has joined; the reply is [`ServerMessage::Sent`].
     Send {
         req: u64,
@@ -71,7 +104,7 @@ pub enum ClientMessage {
 }
 
 /// A frame sent by the relay to a client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The answer to a successful [`ClientMessage::Hello`].
@@ -92,6 +125,16 @@ pub enum ServerMessage {
     Session { req: u64, account: Account, token: Option<String>, expires_at_ms: u64 },
     /// The account after a profile change.
     Profile { req: u64, account: Account },
+    /// A review as stored.
+    ReviewSaved { req: u64, review: Review },
+    /// A comment as stored.
+    CommentSaved { req: u64, comment: Comment },
+    /// A page of reviews; `next_cursor` fetches the next page, `None` at the end.
+    Reviews { req: u64, reviews: Vec<Review>, next_cursor: Option<u64> },
+    /// A page of comments.
+    Comments { req: u64, comments: Vec<Comment>, next_cursor: Option<u64> },
+    /// Changes after the requested number, oldest first; `last` is the number to ask after next.
+    Changes { req: u64, changes: Vec<Change>, last: u64 },
     /// The answer to [`ClientMessage::History`], oldest first.
     History { req: u64, room: String, messages: Vec<ChatMessage> },
     /// The answer to [`ClientMessage::Send`]: the message is stored under `seq`.
@@ -121,6 +164,79 @@ pub struct Account {
     pub display_name: String,
     pub bio: String,
     pub avatar_url: Option<String>,
+}
+
+/// What a like is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum LikeTarget {
+    Review(u64),
+    Comment(u64),
+}
+
+/// A review as the relay shares it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: u64,
+    pub author: String,
+    pub movie_key: String,
+    pub title: String,
+    pub year: Option<i32>,
+    pub rating: f32,
+    pub body: String,
+    pub spoiler: bool,
+    pub likes: u32,
+    pub comments: u32,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// A comment on a review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    pub review_id: u64,
+    pub author: String,
+    pub body: String,
+    pub likes: u32,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// One numbered change, for catching up after being offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub what: ChangeKind,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ChangeKind {
+    ReviewPut { review: Review },
+    ReviewDeleted { review_id: u64 },
+    CommentPut { comment: Comment },
+    CommentDeleted { comment_id: u64, review_id: u64 },
+}
+
+/// Longest review body, in characters.
+pub const MAX_REVIEW_CHARS: usize = 20_000;
+/// Longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 4_000;
+
+/// Checks a review body (may be empty: a rating alone is a review).
+pub fn validate_review_body(body: &str) -> Result<(), FieldError> {
+    if body.chars().count() > MAX_REVIEW_CHARS {
+        return Err(FieldError::TooLong { field: "body", max: MAX_REVIEW_CHARS });
+    }
+    Ok(())
+}
+
+/// Checks a comment: non-blank, at most [`MAX_COMMENT_CHARS`].
+pub fn validate_comment(body: &str) -> Result<(), FieldError> {
+    validate("body", body, MAX_COMMENT_CHARS, true)
 }
 
 /// A chat message as stored by the relay.
@@ -162,6 +278,8 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// The handle is taken.
     Conflict,
+    /// The review, comment or room named does not exist.
+    NotFound,
     /// The relay failed internally; the request may be retried.
     Internal,
 }
@@ -284,6 +402,15 @@ impl ClientMessage {
             | UpdateProfile { req, .. }
             | ChangePassword { req, .. }
             | DeleteAccount { req, .. }
+            | PutReview { req, .. }
+            | DeleteReview { req, .. }
+            | PostComment { req, .. }
+            | EditComment { req, .. }
+            | DeleteComment { req, .. }
+            | Like { req, .. }
+            | ReviewsOfFilm { req, .. }
+            | CommentsOn { req, .. }
+            | ChangesSince { req, .. }
             | Send { req, .. } => Some(*req),
         }
     }
@@ -299,9 +426,17 @@ impl ServerMessage {
     pub fn reply_to(&self) -> Option<u64> {
         use ServerMessage::*;
         match self {
-            Joined { req, .. } | Session { req, .. } | Profile { req, .. } | History { req, .. } | Sent { req, .. } | Ok { req } => {
-                Some(*req)
-            }
+            Joined { req, .. }
+            | Session { req, .. }
+            | Profile { req, .. }
+            | History { req, .. }
+            | Sent { req, .. }
+            | Ok { req }
+            | ReviewSaved { req, .. }
+            | CommentSaved { req, .. }
+            | Reviews { req, .. }
+            | Comments { req, .. }
+            | Changes { req, .. } => Some(*req),
             Error { req, .. } => *req,
             Welcome { .. } | Message(_) | Presence { .. } => None,
         }

@@ -1,0 +1,223 @@
+//! Reviews, comments, likes and the change log through real WebSocket clients, including every
+//! attempt to touch what is not one's own.
+
+use std::sync::Arc;
+
+use movietalk_core::relay_client::{ClientError, RelayClient};
+use movietalk_protocol::relay::{ChangeKind, ClientMessage, Comment, ErrorCode, LikeTarget, Review, ServerMessage};
+use movietalk_relay::accounts::HashCost;
+use movietalk_relay::store::SqliteStore;
+use movietalk_relay::{Config, RunningRelay, start};
+
+async fn relay() -> RunningRelay {
+    let config = Config { hash_cost: HashCost { memory_kib: 1024, passes: 1 }, ..Config::default() };
+    start("127.0.0.1:0".parse().unwrap(), config, Arc::new(SqliteStore::in_memory().unwrap())).await.unwrap()
+}
+
+async fn user(relay: &RunningRelay, handle: &str) -> RelayClient {
+    let (c, _) = RelayClient::connect(&relay.url(), handle).await.unwrap();
+    c.sign_up(handle, "a long password", None).await.unwrap();
+    c
+}
+
+fn code(r: Result<ServerMessage, ClientError>) -> ErrorCode {
+    match r {
+        Err(ClientError::Rejected { code, .. }) => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn put_review(c: &RelayClient, client_id: &str, key: &str, rating: f32, body: &str) -> Result<ServerMessage, ClientError> {
+    let (client_id, key, body) = (client_id.to_owned(), key.to_owned(), body.to_owned());
+    c.call(move |req| ClientMessage::PutReview {
+        req,
+        client_id,
+        movie_key: key,
+        title: "Parasite".into(),
+        year: Some(2019),
+        rating,
+        body,
+        spoiler: false,
+    })
+    .await
+}
+
+fn review(m: ServerMessage) -> Review {
+    match m {
+        ServerMessage::ReviewSaved { review, .. } => review,
+        other => panic!("expected a review, got {other:?}"),
+    }
+}
+
+fn comment(m: ServerMessage) -> Comment {
+    match m {
+        ServerMessage::CommentSaved { comment, .. } => comment,
+        other => panic!("expected a comment, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn one_review_per_account_per_film_and_resends_are_stored_once() {
+    let relay = relay().await;
+    let minji = user(&relay, "minji").await;
+    let first = review(put_review(&minji, "w1", "parasite-2019", 4.5, "대단한 영화").await.unwrap());
+    assert_eq!((first.author.as_str(), first.rating, first.title.as_str()), ("minji", 4.5, "Parasite"));
+    let again = review(put_review(&minji, "w1", "parasite-2019", 4.5, "대단한 영화").await.unwrap());
+    assert_eq!(again, first, "the same client id is answered, not stored again");
+    let edited = review(put_review(&minji, "w2", "parasite-2019", 5.0, "볼수록 대단한 영화").await.unwrap());
+    assert_eq!(edited.id, first.id, "still one review of this film");
+    assert_eq!(edited.rating, 5.0);
+
+    let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
+    let listed = guest
+        .call(|req| ClientMessage::ReviewsOfFilm { req, movie_key: "parasite-2019".into(), cursor: None, limit: 10 })
+        .await
+        .unwrap();
+    match listed {
+        ServerMessage::Reviews { reviews, next_cursor, .. } => {
+            assert_eq!(reviews.len(), 1);
+            assert_eq!(reviews[0].body, "볼수록 대단한 영화");
+            assert_eq!(next_cursor, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(code(put_review(&guest, "g1", "parasite-2019", 3.0, "").await), ErrorCode::Unauthorized);
+    assert_eq!(code(put_review(&minji, "w3", "parasite-2019", 3.3, "").await), ErrorCode::InvalidInput);
+    assert_eq!(code(put_review(&minji, "w3", "parasite-2019", 0.0, "").await), ErrorCode::InvalidInput);
+    assert_eq!(code(put_review(&minji, "w3", " ", 3.0, "").await), ErrorCode::InvalidInput);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn nobody_edits_or_deletes_what_is_not_theirs() {
+    let relay = relay().await;
+    let author = user(&relay, "author").await;
+    let other = user(&relay, "other").await;
+    let third = user(&relay, "third").await;
+    let r = review(put_review(&author, "r1", "parasite-2019", 5.0, "mine").await.unwrap());
+    let c = comment(
+        other
+            .call(|req| ClientMessage::PostComment { req, client_id: "c1".into(), review_id: r.id, body: "agreed".into() })
+            .await
+            .unwrap(),
+    );
+    assert_eq!(c.author, "other");
+
+    // Someone else's review: cannot delete it.
+    assert_eq!(code(other.call(|req| ClientMessage::DeleteReview { req, review_id: r.id }).await), ErrorCode::Forbidden);
+    // Someone else's comment: neither a third person nor the review's author may edit it...
+    for who in [&third, &author] {
+        let refused = who.call(|req| ClientMessage::EditComment { req, comment_id: c.id, body: "changed".into() }).await;
+        assert_eq!(code(refused), ErrorCode::Forbidden);
+    }
+    // ...a third person may not delete it, but the review's author may.
+    assert_eq!(code(third.call(|req| ClientMessage::DeleteComment { req, comment_id: c.id }).await), ErrorCode::Forbidden);
+    let c2 = comment(
+        other
+            .call(|req| ClientMessage::PostComment { req, client_id: "c2".into(), review_id: r.id, body: "second".into() })
+            .await
+            .unwrap(),
+    );
+    let edited = comment(other.call(|req| ClientMessage::EditComment { req, comment_id: c2.id, body: "edited".into() }).await.unwrap());
+    assert_eq!(edited.body, "edited");
+    author.call(|req| ClientMessage::DeleteComment { req, comment_id: c.id }).await.unwrap();
+    other.call(|req| ClientMessage::DeleteComment { req, comment_id: c2.id }).await.unwrap();
+    assert_eq!(code(other.call(|req| ClientMessage::DeleteComment { req, comment_id: c2.id }).await), ErrorCode::NotFound);
+    author.call(|req| ClientMessage::DeleteReview { req, review_id: r.id }).await.unwrap();
+    assert_eq!(code(author.call(|req| ClientMessage::DeleteReview { req, review_id: r.id }).await), ErrorCode::NotFound);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn comments_page_likes_count_and_the_change_log_replays_everything() {
+    let relay = relay().await;
+    let a = user(&relay, "alpha").await;
+    let b = user(&relay, "bravo").await;
+    let r = review(put_review(&a, "r1", "parasite-2019", 4.0, "good").await.unwrap());
+    for i in 0..5 {
+        b.call(|req| ClientMessage::PostComment { req, client_id: format!("c{i}"), review_id: r.id, body: format!("comment {i}") })
+            .await
+            .unwrap();
+    }
+    // A resent comment is stored once.
+    b.call(|req| ClientMessage::PostComment { req, client_id: "c0".into(), review_id: r.id, body: "comment 0".into() }).await.unwrap();
+    let page = |cursor| b.call(move |req| ClientMessage::CommentsOn { req, review_id: r.id, cursor, limit: 3 });
+    let (first, cursor) = match page(None).await.unwrap() {
+        ServerMessage::Comments { comments, next_cursor, .. } => (comments, next_cursor),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["comment 0", "comment 1", "comment 2"]);
+    let rest = match page(cursor).await.unwrap() {
+        ServerMessage::Comments { comments, next_cursor, .. } => {
+            assert_eq!(next_cursor, None);
+            comments
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(rest.len(), 2);
+
+    b.call(|req| ClientMessage::Like { req, target: LikeTarget::Review(r.id), on: true }).await.unwrap();
+    b.call(|req| ClientMessage::Like { req, target: LikeTarget::Review(r.id), on: true }).await.unwrap();
+    a.call(|req| ClientMessage::Like { req, target: LikeTarget::Comment(first[0].id), on: true }).await.unwrap();
+    assert_eq!(code(a.call(|req| ClientMessage::Like { req, target: LikeTarget::Review(9999), on: true }).await), ErrorCode::NotFound);
+    let listed = match a.call(|req| ClientMessage::ReviewsOfFilm { req, movie_key: "parasite-2019".into(), cursor: None, limit: 5 }).await.unwrap() {
+        ServerMessage::Reviews { reviews, .. } => reviews,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((listed[0].likes, listed[0].comments), (1, 5), "a like counts once");
+
+    // An offline client catches up from cursor 0 in pages, then from where it stopped.
+    let mut seen = Vec::new();
+    let mut since = 0;
+    loop {
+        match a.call(move |req| ClientMessage::ChangesSince { req, since, limit: 4 }).await.unwrap() {
+            ServerMessage::Changes { changes, last, .. } => {
+                if changes.is_empty() {
+                    break;
+                }
+                since = last;
+                seen.extend(changes);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen.len(), 6, "one review and five comments: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq));
+    b.call(|req| ClientMessage::DeleteComment { req, comment_id: first[1].id }).await.unwrap();
+    match a.call(move |req| ClientMessage::ChangesSince { req, since, limit: 10 }).await.unwrap() {
+        ServerMessage::Changes { changes, .. } => {
+            assert_eq!(changes.len(), 1);
+            assert_eq!(changes[0].what, ChangeKind::CommentDeleted { comment_id: first[1].id, review_id: r.id });
+        }
+        other => panic!("{other:?}"),
+    }
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_reviews_and_says_so_in_the_change_log() {
+    let relay = relay().await;
+    let leaving = user(&relay, "leaving").await;
+    let staying = user(&relay, "staying").await;
+    let r = review(put_review(&leaving, "r1", "parasite-2019", 2.0, "meh").await.unwrap());
+    let kept = review(put_review(&staying, "r2", "parasite-2019", 5.0, "wow").await.unwrap());
+    staying.call(|req| ClientMessage::PostComment { req, client_id: "c".into(), review_id: r.id, body: "disagree".into() }).await.unwrap();
+    let c = comment(
+        leaving.call(|req| ClientMessage::PostComment { req, client_id: "c".into(), review_id: kept.id, body: "hm".into() }).await.unwrap(),
+    );
+    leaving.delete_account("a long password").await.unwrap();
+    let reviews = match staying.call(|req| ClientMessage::ReviewsOfFilm { req, movie_key: "parasite-2019".into(), cursor: None, limit: 10 }).await.unwrap() {
+        ServerMessage::Reviews { reviews, .. } => reviews,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(reviews.iter().map(|r| r.id).collect::<Vec<_>>(), [kept.id]);
+    assert_eq!(reviews[0].comments, 0, "its comment on another review is gone too");
+    let changes = match staying.call(|req| ClientMessage::ChangesSince { req, since: 0, limit: 50 }).await.unwrap() {
+        ServerMessage::Changes { changes, .. } => changes,
+        other => panic!("{other:?}"),
+    };
+    let kinds: Vec<&ChangeKind> = changes.iter().map(|c| &c.what).collect();
+    assert!(kinds.contains(&&ChangeKind::ReviewDeleted { review_id: r.id }));
+    assert!(kinds.contains(&&ChangeKind::CommentDeleted { comment_id: c.id, review_id: kept.id }));
+    relay.shutdown().await.unwrap();
+}
