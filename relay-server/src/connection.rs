@@ -310,6 +310,10 @@ impl Handler {
             | ClientMessage::DeleteComment { .. }
             | ClientMessage::Like { .. }
             | ClientMessage::ReviewsOfFilm { .. }
+            | ClientMessage::Follow { .. }
+            | ClientMessage::Feed { .. }
+            | ClientMessage::ReviewsByUser { .. }
+            | ClientMessage::FilmStats { .. }
             | ClientMessage::CommentsOn { .. }
             | ClientMessage::ChangesSince { .. }) => self.social(msg, session.account.as_ref().map(|a| a.id)),
             ClientMessage::Send { req, room, client_id, text } => {
@@ -410,14 +414,26 @@ impl Handler {
             ClientMessage::Like { target, on, .. } => write(&|id| self.social.like(id, target, on).map(|()| ServerMessage::Ok { req })),
             ClientMessage::ReviewsOfFilm { movie_key, cursor, limit, .. } => {
                 let limit = page(limit);
-                match self.social.reviews_of_film(&movie_key, cursor, limit) {
-                    Ok(reviews) => {
-                        let next_cursor = (reviews.len() == limit).then(|| reviews.last().map(|r| r.id)).flatten();
-                        ServerMessage::Reviews { req, reviews, next_cursor }
-                    }
-                    Err(e) => social_error(req, e),
-                }
+                reviews_page(req, limit, self.social.reviews_of_film(&movie_key, cursor, limit))
             }
+            ClientMessage::ReviewsByUser { handle, cursor, limit, .. } => {
+                let limit = page(limit);
+                reviews_page(req, limit, self.social.reviews_by_user(&handle, cursor, limit))
+            }
+            ClientMessage::Feed { cursor, limit, .. } => match account {
+                None => not_logged_in(req),
+                Some(id) => {
+                    let limit = page(limit);
+                    reviews_page(req, limit, self.social.feed(id, cursor, limit))
+                }
+            },
+            ClientMessage::Follow { handle, on, .. } => {
+                write(&|id| self.social.follow(id, &handle, on).map(|()| ServerMessage::Ok { req }))
+            }
+            ClientMessage::FilmStats { movie_key, .. } => match self.social.film_stats(&movie_key) {
+                Ok((count, mean)) => ServerMessage::FilmStats { req, movie_key, count, mean },
+                Err(e) => social_error(req, e),
+            },
             ClientMessage::CommentsOn { review_id, cursor, limit, .. } => {
                 let limit = page(limit);
                 match self.social.comments_on(review_id, cursor, limit) {
@@ -453,6 +469,17 @@ fn validate(field: &'static str, value: &str, max: usize) -> Result<(), movietal
         return Err(FieldError::Control { field });
     }
     Ok(())
+}
+
+/// A page of reviews, with the cursor of the next page when this one is full.
+fn reviews_page(req: u64, limit: usize, found: Result<Vec<movietalk_protocol::relay::Review>, SocialError>) -> ServerMessage {
+    match found {
+        Ok(reviews) => {
+            let next_cursor = (reviews.len() == limit).then(|| reviews.last().map(|r| r.id)).flatten();
+            ServerMessage::Reviews { req, reviews, next_cursor }
+        }
+        Err(e) => social_error(req, e),
+    }
 }
 
 fn social_error(req: u64, e: SocialError) -> ServerMessage {

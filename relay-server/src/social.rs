@@ -53,6 +53,14 @@ pub trait SocialStore: Send + Sync + std::fmt::Debug + 'static {
     fn like(&self, account: u64, target: LikeTarget, on: bool) -> Result<(), SocialError>;
     /// Newest first, before review id `cursor`.
     fn reviews_of_film(&self, movie_key: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError>;
+    /// Starts or stops following `handle`.
+    fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError>;
+    /// Reviews by followed accounts, newest first, before review id `cursor`.
+    fn feed(&self, account: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError>;
+    /// Reviews by `handle`, newest first, before review id `cursor`.
+    fn reviews_by_user(&self, handle: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError>;
+    /// Number of ratings of a film and their mean.
+    fn film_stats(&self, movie_key: &str) -> Result<(u32, Option<f32>), SocialError>;
     /// Oldest first, after comment id `cursor`.
     fn comments_on(&self, review_id: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Comment>, SocialError>;
     fn changes_since(&self, since: u64, limit: usize) -> Result<Vec<Change>, SocialError>;
@@ -269,6 +277,46 @@ impl SocialStore for SqliteStore {
         let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![movie_key, before, limit as i64], row_to_review)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError> {
+        let conn = self.conn();
+        let target: i64 = conn
+            .query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| r.get(0))
+            .optional()?
+            .ok_or(SocialError::NotFound("account"))?;
+        if on {
+            conn.execute("INSERT OR IGNORE INTO follows (follower_id, followed_id) VALUES (?1, ?2)", params![account as i64, target])?;
+        } else {
+            conn.execute("DELETE FROM follows WHERE follower_id = ?1 AND followed_id = ?2", params![account as i64, target])?;
+        }
+        Ok(())
+    }
+
+    fn feed(&self, account: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{REVIEW_SELECT} WHERE r.account_id IN (SELECT followed_id FROM follows WHERE follower_id = ?1)
+             AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"
+        ))?;
+        let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![account as i64, before, limit as i64], row_to_review)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn reviews_by_user(&self, handle: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{REVIEW_SELECT} WHERE a.handle = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"))?;
+        let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![handle, before, limit as i64], row_to_review)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn film_stats(&self, movie_key: &str) -> Result<(u32, Option<f32>), SocialError> {
+        let conn = self.conn();
+        let (n, mean): (i64, Option<f64>) =
+            conn.query_row("SELECT count(*), avg(rating) FROM reviews WHERE movie_key = ?1", [movie_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((n as u32, mean.map(|m| m as f32)))
     }
 
     fn comments_on(&self, review_id: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Comment>, SocialError> {

@@ -122,6 +122,14 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
                  payload TEXT NOT NULL
              ) STRICT;",
         ),
+        M::up(
+            "CREATE TABLE follows (
+                 follower_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 followed_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 PRIMARY KEY (follower_id, followed_id)
+             ) STRICT, WITHOUT ROWID;
+             CREATE INDEX reviews_account ON reviews(account_id, id);",
+        ),
     ])
 }
 

@@ -221,3 +221,43 @@ async fn deleting_an_account_removes_its_reviews_and_says_so_in_the_change_log()
     assert!(kinds.contains(&&ChangeKind::CommentDeleted { comment_id: c.id, review_id: kept.id }));
     relay.shutdown().await.unwrap();
 }
+
+fn reviews(m: ServerMessage) -> (Vec<Review>, Option<u64>) {
+    match m {
+        ServerMessage::Reviews { reviews, next_cursor, .. } => (reviews, next_cursor),
+        other => panic!("expected reviews, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
+    let relay = relay().await;
+    let fan = user(&relay, "fan").await;
+    let critic = user(&relay, "critic").await;
+    let stranger = user(&relay, "stranger").await;
+    for (i, key) in ["parasite-2019", "oldboy-2003", "mother-2009"].iter().enumerate() {
+        put_review(&critic, &format!("c{i}"), key, 4.0 + 0.5 * i as f32, "").await.unwrap();
+    }
+    put_review(&stranger, "s1", "parasite-2019", 2.0, "").await.unwrap();
+
+    assert_eq!(code(fan.call(|req| ClientMessage::Follow { req, handle: "nobody".into(), on: true }).await), ErrorCode::NotFound);
+    fan.call(|req| ClientMessage::Follow { req, handle: "critic".into(), on: true }).await.unwrap();
+    let (page1, cursor) = reviews(fan.call(|req| ClientMessage::Feed { req, cursor: None, limit: 2 }).await.unwrap());
+    assert_eq!(page1.iter().map(|r| r.movie_key.as_str()).collect::<Vec<_>>(), ["mother-2009", "oldboy-2003"], "newest first");
+    let (page2, end) = reviews(fan.call(move |req| ClientMessage::Feed { req, cursor, limit: 2 }).await.unwrap());
+    assert_eq!(page2.iter().map(|r| r.movie_key.as_str()).collect::<Vec<_>>(), ["parasite-2019"]);
+    assert_eq!(end, None);
+    assert!(page1.iter().chain(&page2).all(|r| r.author == "critic"), "only followed accounts");
+
+    fan.call(|req| ClientMessage::Follow { req, handle: "critic".into(), on: false }).await.unwrap();
+    let (empty, _) = reviews(fan.call(|req| ClientMessage::Feed { req, cursor: None, limit: 5 }).await.unwrap());
+    assert!(empty.is_empty());
+
+    let (by_critic, _) = reviews(fan.call(|req| ClientMessage::ReviewsByUser { req, handle: "critic".into(), cursor: None, limit: 10 }).await.unwrap());
+    assert_eq!(by_critic.len(), 3);
+    match fan.call(|req| ClientMessage::FilmStats { req, movie_key: "parasite-2019".into() }).await.unwrap() {
+        ServerMessage::FilmStats { count, mean, .. } => assert_eq!((count, mean), (2, Some(3.0))),
+        other => panic!("{other:?}"),
+    }
+    relay.shutdown().await.unwrap();
+}

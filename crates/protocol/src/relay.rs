@@ -86,6 +86,14 @@ pub enum ClientMessage {
     DeleteComment { req: u64, comment_id: u64 },
     /// Like (or, with `on: false`, unlike) a review or a comment; the reply is [`ServerMessage::Ok`].
     Like { req: u64, target: LikeTarget, on: bool },
+    /// Follow (or, with `on: false`, stop following) another account; the reply is [`ServerMessage::Ok`].
+    Follow { req: u64, handle: String, on: bool },
+    /// Reviews by the accounts this one follows, newest first, a page at a time.
+    Feed { req: u64, cursor: Option<u64>, limit: u32 },
+    /// Reviews by one account, newest first, a page at a time.
+    ReviewsByUser { req: u64, handle: String, cursor: Option<u64>, limit: u32 },
+    /// How a film is rated by everyone: the reply is [`ServerMessage::FilmStats`].
+    FilmStats { req: u64, movie_key: String },
     /// Reviews of a film, newest first, a page at a time (`cursor` from the previous page).
     ReviewsOfFilm { req: u64, movie_key: String, cursor: Option<u64>, limit: u32 },
     /// Comments on a review, oldest first, a page at a time.
@@ -131,6 +139,8 @@ pub enum ServerMessage {
     CommentSaved { req: u64, comment: Comment },
     /// A page of reviews; `next_cursor` fetches the next page, `None` at the end.
     Reviews { req: u64, reviews: Vec<Review>, next_cursor: Option<u64> },
+    /// Everyone's ratings of a film.
+    FilmStats { req: u64, movie_key: String, count: u32, mean: Option<f32> },
     /// A page of comments.
     Comments { req: u64, comments: Vec<Comment>, next_cursor: Option<u64> },
     /// Changes after the requested number, oldest first; `last` is the number to ask after next.
@@ -409,6 +419,10 @@ impl ClientMessage {
             | DeleteComment { req, .. }
             | Like { req, .. }
             | ReviewsOfFilm { req, .. }
+            | Follow { req, .. }
+            | Feed { req, .. }
+            | ReviewsByUser { req, .. }
+            | FilmStats { req, .. }
             | CommentsOn { req, .. }
             | ChangesSince { req, .. }
             | Send { req, .. } => Some(*req),
@@ -435,6 +449,7 @@ impl ServerMessage {
             | ReviewSaved { req, .. }
             | CommentSaved { req, .. }
             | Reviews { req, .. }
+            | FilmStats { req, .. }
             | Comments { req, .. }
             | Changes { req, .. } => Some(*req),
             Error { req, .. } => *req,
