@@ -97,6 +97,9 @@ impl Handler {
         let mut ping = tokio::time::interval(self.config.ping_interval);
         ping.reset();
         let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let mut frames = Bucket::new(self.config.frames_per_sec, self.config.frame_burst);
+        // Frames refused for the rate limit in a row; a client that ignores the errors is dropped.
+        let mut strikes = 0u32;
         let mut last_heard = Instant::now();
 
         let end = loop {
@@ -107,13 +110,13 @@ impl Handler {
                 () = overflow.notified() => break End::SlowReader,
                 () = tokio::time::sleep_until(deadline) => break End::Idle,
                 _ = ping.tick() => {
-                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
-                        break End::Io(e.to_string());
+                    if let Err(end) = send(&mut sink, Message::Ping(Default::default()), self.config.write_timeout).await {
+                        break end;
                     }
                 }
                 Some(frame) = frames_rx.recv() => {
-                    if let Err(e) = sink.send(Message::Text(frame)).await {
-                        break End::Io(e.to_string());
+                    if let Err(end) = send(&mut sink, Message::Text(frame), self.config.write_timeout).await {
+                        break end;
                     }
                 }
                 incoming = stream.next() => {
@@ -124,18 +127,27 @@ impl Handler {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => {
                             let err = ServerMessage::error(None, ErrorCode::Malformed, "binary frames are not supported; send JSON text");
-                            if let Err(e) = sink.send(Message::text(err.to_json())).await {
-                                break End::Io(e.to_string());
+                            if let Err(end) = send(&mut sink, Message::text(err.to_json()), self.config.write_timeout).await {
+                                break end;
                             }
                             continue;
                         }
                         Some(Ok(_)) => continue, // ping / pong: tungstenite answers pings itself
                     };
-                    let (reply, fatal) = self.handle(&text, session, &mailbox);
+                    let (reply, fatal) = if frames.take() {
+                        self.handle(&text, session, &mailbox)
+                    } else {
+                        strikes += 1;
+                        if strikes > MAX_STRIKES {
+                            break End::Fatal(ErrorCode::RateLimited, "kept sending after being rate limited".into());
+                        }
+                        let req = request_id(&text);
+                        (Some(ServerMessage::error(req, ErrorCode::RateLimited, "too many frames; slow down")), None)
+                    };
                     if let Some(reply) = reply
-                        && let Err(e) = sink.send(Message::text(reply.to_json())).await
+                        && let Err(end) = send(&mut sink, Message::text(reply.to_json()), self.config.write_timeout).await
                     {
-                        break End::Io(e.to_string());
+                        break end;
                     }
                     if let Some((code, msg)) = fatal {
                         break End::Fatal(code, msg);
@@ -146,12 +158,14 @@ impl Handler {
         let close = match &end {
             End::Shutdown => Some((CloseCode::Away, "relay shutting down")),
             End::Idle => Some((CloseCode::Policy, "idle timeout")),
-            End::SlowReader => Some((CloseCode::Policy, "too slow reading messages")),
+            End::SlowReader => None,
             End::Fatal(..) => Some((CloseCode::Policy, "protocol error")),
             End::ClientClosed | End::Io(_) => None,
         };
         if let Some((code, reason)) = close {
-            let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+            // A client that stopped reading would never take the close frame: do not wait long.
+            let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(close)).await;
         }
         end
     }
@@ -199,6 +213,13 @@ impl Handler {
             };
         };
         let (author, guest) = session.author(&name);
+        if is_write(&msg)
+            && let Some(account) = &session.account
+            && !self.hub.take_write_token(account.id, self.config.writes_per_sec, self.config.write_burst)
+        {
+            let reply = ServerMessage::error(msg.req(), ErrorCode::RateLimited, "this account is writing too fast; slow down");
+            return (Some(reply), None);
+        }
         let reply = match msg {
             ClientMessage::Hello { .. } => ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent"),
             ClientMessage::SignUp { req, handle, password, display_name } => {
@@ -508,6 +529,62 @@ fn account_error(req: u64, e: AccountError) -> ServerMessage {
 fn internal(req: u64, e: crate::store::StoreError) -> ServerMessage {
     tracing::error!(error = %e, "storage failed");
     ServerMessage::error(Some(req), ErrorCode::Internal, "the relay could not store this; try again")
+}
+
+/// Requests that store something, limited per account across all its connections.
+fn is_write(msg: &ClientMessage) -> bool {
+    matches!(
+        msg,
+        ClientMessage::Send { .. }
+            | ClientMessage::PutReview { .. }
+            | ClientMessage::PostComment { .. }
+            | ClientMessage::EditComment { .. }
+            | ClientMessage::Like { .. }
+            | ClientMessage::Follow { .. }
+    )
+}
+
+/// Writes one frame, giving up on a client that does not take it within `limit` (a slow reader).
+async fn send<S>(sink: &mut S, msg: Message, limit: std::time::Duration) -> Result<(), End>
+where
+    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(End::Io(e.to_string())),
+        Err(_) => Err(End::SlowReader),
+    }
+}
+
+/// Rate-limited frames a client may send in a row before it is disconnected.
+const MAX_STRIKES: u32 = 100;
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    pub(crate) fn new(rate: f64, burst: f64) -> Self {
+        Bucket { tokens: burst, last: Instant::now(), rate, burst }
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// What the relay knows about a connection after `hello`.

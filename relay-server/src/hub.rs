@@ -68,11 +68,13 @@ pub enum Posted {
 pub struct Hub {
     rooms: Mutex<HashMap<String, Room>>,
     store: Arc<dyn ChatStore>,
+    /// Per-account write buckets, shared by all of an account's connections.
+    writes: Mutex<HashMap<u64, crate::connection::Bucket>>,
 }
 
 impl Hub {
     pub fn new(store: Arc<dyn ChatStore>) -> Self {
-        Hub { rooms: Mutex::new(HashMap::new()), store }
+        Hub { rooms: Mutex::new(HashMap::new()), store, writes: Mutex::new(HashMap::new()) }
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
@@ -110,6 +112,16 @@ impl Hub {
     /// Up to `limit` messages of `room` before sequence `before`, oldest first (scrollback).
     pub fn history(&self, room: &str, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         self.store.range(room, 0, before, limit)
+    }
+
+    /// Takes a write token for `account` (`rate` a second, `burst` saved up).
+    pub fn take_write_token(&self, account: u64, rate: f64, burst: f64) -> bool {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget full buckets now and then so the map does not grow with every account ever seen.
+        if writes.len() > 100_000 {
+            writes.clear();
+        }
+        writes.entry(account).or_insert_with(|| crate::connection::Bucket::new(rate, burst)).take()
     }
 
     /// Removes `conn` from `room`; returns false when it was not there.

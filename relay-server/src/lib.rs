@@ -38,12 +38,21 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// A connection that sends nothing (not even a pong) for this long is closed.
     pub idle_timeout: Duration,
+    /// A client that does not take a frame within this time is too slow and is disconnected.
+    pub write_timeout: Duration,
     /// How often the relay pings each client.
     pub ping_interval: Duration,
     /// Most messages in one join, resume or history reply; a client that missed more pages on.
     pub history_page: usize,
     /// Cost of hashing passwords (argon2id).
     pub hash_cost: accounts::HashCost,
+    /// Frames one connection may send per second, and how many it may save up for a burst.
+    pub frames_per_sec: f64,
+    pub frame_burst: f64,
+    /// Writes (messages, reviews, comments, likes, follows) one account may make per second
+    /// across all its connections, and its burst.
+    pub writes_per_sec: f64,
+    pub write_burst: f64,
     /// Whether clients that are not logged in may post chat messages (the desktop app's own
     /// hosted relay allows it until the app signs people in).
     pub guests_may_write: bool,
@@ -58,8 +67,13 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
             ping_interval: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
             history_page: 200,
             hash_cost: accounts::HashCost::default(),
+            frames_per_sec: 50.0,
+            frame_burst: 200.0,
+            writes_per_sec: 5.0,
+            write_burst: 30.0,
             guests_may_write: true,
         }
     }

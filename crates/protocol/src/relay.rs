@@ -290,6 +290,8 @@ pub enum ErrorCode {
     Conflict,
     /// The review, comment or room named does not exist.
     NotFound,
+    /// Too many requests; wait and retry.
+    RateLimited,
     /// The relay failed internally; the request may be retried.
     Internal,
 }
