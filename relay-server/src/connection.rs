@@ -75,10 +75,16 @@ impl Handler {
             }
         };
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let metrics = self.config.metrics.clone();
+        metrics.connections.fetch_add(1, Ordering::Relaxed);
         let mut session = Session { conn, name: None, account: None, token: None, rooms: HashSet::new() };
         let end = self.converse(ws, &mut session).await;
         for room in &session.rooms {
             self.hub.leave(room, conn);
+        }
+        metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        if matches!(end, End::SlowReader) {
+            metrics.slow_readers_total.fetch_add(1, Ordering::Relaxed);
         }
         match end {
             End::Fatal(code, msg) => tracing::debug!(peer = %self.peer, ?code, %msg, "connection refused"),
@@ -144,6 +150,10 @@ impl Handler {
                         let req = request_id(&text);
                         (Some(ServerMessage::error(req, ErrorCode::RateLimited, "too many frames; slow down")), None)
                     };
+                    if let Some(ServerMessage::Error { code, .. }) = &reply {
+                        let counter = if *code == ErrorCode::RateLimited { &self.config.metrics.rate_limited_total } else { &self.config.metrics.errors_total };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
                     if let Some(reply) = reply
                         && let Err(end) = send(&mut sink, Message::text(reply.to_json()), self.config.write_timeout).await
                     {

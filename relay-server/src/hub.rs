@@ -70,11 +70,17 @@ pub struct Hub {
     store: Arc<dyn ChatStore>,
     /// Per-account write buckets, shared by all of an account's connections.
     writes: Mutex<HashMap<u64, crate::connection::Bucket>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Hub {
-    pub fn new(store: Arc<dyn ChatStore>) -> Self {
-        Hub { rooms: Mutex::new(HashMap::new()), store, writes: Mutex::new(HashMap::new()) }
+    pub fn new(store: Arc<dyn ChatStore>, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Hub { rooms: Mutex::new(HashMap::new()), store, writes: Mutex::new(HashMap::new()), metrics }
+    }
+
+    /// Rooms with at least one member.
+    pub fn room_count(&self) -> usize {
+        self.rooms().values().filter(|r| !r.members.is_empty()).count()
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
@@ -170,6 +176,9 @@ impl Hub {
         self.store.append(&msg, &key)?;
         r.last_seq = Some(msg.seq);
         r.broadcast(&ServerMessage::Message(msg.clone()));
+        use std::sync::atomic::Ordering::Relaxed;
+        self.metrics.messages_total.fetch_add(1, Relaxed);
+        self.metrics.deliveries_total.fetch_add(r.members.len() as u64, Relaxed);
         Ok(Posted::New(msg.seq))
     }
 }
@@ -183,7 +192,7 @@ mod tests {
     use super::*;
 
     fn hub() -> Hub {
-        Hub::new(Arc::new(crate::store::SqliteStore::in_memory().unwrap()))
+        Hub::new(Arc::new(crate::store::SqliteStore::in_memory().unwrap()), Arc::default())
     }
 
     fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod connection;
 pub mod hub;
+pub mod metrics;
 pub mod social;
 pub mod store;
 
@@ -53,6 +54,10 @@ pub struct Config {
     /// across all its connections, and its burst.
     pub writes_per_sec: f64,
     pub write_burst: f64,
+    /// Where to serve `/healthz` and `/metrics` over HTTP; `None` serves neither.
+    pub metrics_listener: Option<SocketAddr>,
+    /// The counters; share this `Arc` to read them from outside (tests, an embedding app).
+    pub metrics: Arc<metrics::Metrics>,
     /// Whether clients that are not logged in may post chat messages (the desktop app's own
     /// hosted relay allows it until the app signs people in).
     pub guests_may_write: bool,
@@ -75,6 +80,8 @@ impl Default for Config {
             writes_per_sec: 5.0,
             write_burst: 30.0,
             guests_may_write: true,
+            metrics_listener: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -87,8 +94,32 @@ pub async fn run(
     store: Arc<dyn store::RelayStore>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let http = bind_metrics(&config).await?;
+    serve(listener, http, config, store, shutdown).await
+}
+
+async fn bind_metrics(config: &Config) -> std::io::Result<Option<TcpListener>> {
+    match &config.metrics_listener {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics and health on http");
+            Ok(Some(listener))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    config: Config,
+    store: Arc<dyn store::RelayStore>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let config = Arc::new(config);
-    let hub = Arc::new(Hub::new(store.clone()));
+    let metrics = config.metrics.clone();
+    let hub = Arc::new(Hub::new(store.clone(), metrics.clone()));
+    let _metrics_server = http.map(|l| AbortOnDrop(tokio::spawn(metrics::serve(l, metrics.clone(), hub.clone()))));
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a clone; when all are dropped, every connection has ended.
@@ -107,6 +138,7 @@ pub async fn run(
                 }
             };
             let _ = socket.set_nodelay(true);
+            metrics.connections_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let handler = connection::Handler {
                 hub: hub.clone(),
                 accounts: store.clone(),
@@ -133,6 +165,15 @@ pub async fn run(
     Ok(())
 }
 
+/// Aborts a background task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A relay running in the background of this process.
 #[derive(Debug)]
 pub struct RunningRelay {
@@ -146,8 +187,9 @@ pub struct RunningRelay {
 pub async fn start(addr: SocketAddr, config: Config, store: Arc<dyn store::RelayStore>) -> std::io::Result<RunningRelay> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    let http = bind_metrics(&config).await?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, config, store, async move {
+    let task = tokio::spawn(serve(listener, http, config, store, async move {
         let _ = stopped.await;
     }));
     tracing::info!(%addr, "relay listening");

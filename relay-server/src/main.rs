@@ -1,6 +1,6 @@
 //! `relay-server`: runs a MovieTalk relay until Ctrl-C / SIGTERM.
 //!
-//! `relay-server [--bind ADDR] [--db PATH]`, or `MOVIETALK_RELAY_BIND` / `MOVIETALK_RELAY_DB`;
+//! `relay-server [--bind ADDR] [--db PATH] [--metrics ADDR]`, or `MOVIETALK_RELAY_BIND` / `MOVIETALK_RELAY_DB`;
 //! defaults `127.0.0.1:7340` and `movietalk-relay.sqlite3` in the working directory.
 
 use std::net::SocketAddr;
@@ -19,15 +19,21 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let mut bind = std::env::var("MOVIETALK_RELAY_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
     let mut db = std::env::var("MOVIETALK_RELAY_DB").unwrap_or_else(|_| DEFAULT_DB.to_owned());
+    let mut metrics: Option<SocketAddr> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bind" => bind = args.next().context("--bind needs an address, e.g. 127.0.0.1:7340")?,
             "--db" => db = args.next().context("--db needs a file path")?,
+            "--metrics" => {
+                let a = args.next().context("--metrics needs an address, e.g. 127.0.0.1:9340")?;
+                metrics = Some(a.parse().with_context(|| format!("{a:?} is not an address"))?);
+            }
             "-h" | "--help" => {
                 println!("relay-server [--bind ADDR] [--db PATH]");
                 println!("  --bind  address to listen on (env MOVIETALK_RELAY_BIND, default {DEFAULT_BIND})");
                 println!("  --db    SQLite file for chat history (env MOVIETALK_RELAY_DB, default {DEFAULT_DB})");
+                println!("  --metrics ADDR  serve /healthz and /metrics (Prometheus) over HTTP on ADDR");
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument {other:?}; try --help"),
@@ -38,7 +44,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
     let store = SqliteStore::open(std::path::Path::new(&db)).with_context(|| format!("opening {db}"))?;
     tracing::info!(db = %db, "chat history");
-    run(listener, Config::default(), std::sync::Arc::new(store), shutdown_signal()).await?;
+    let config = Config { metrics_listener: metrics, ..Config::default() };
+    run(listener, config, std::sync::Arc::new(store), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -220,3 +220,43 @@ async fn history_needs_the_room_to_be_joined() {
     }
     relay.shutdown().await.unwrap();
 }
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn health_and_prometheus_metrics_are_served_on_their_own_address() {
+    let metrics_addr: std::net::SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let config = Config { metrics_listener: Some(metrics_addr), ..Config::default() };
+    let relay = start("127.0.0.1:0".parse().unwrap(), config, Arc::new(SqliteStore::in_memory().unwrap())).await.unwrap();
+    let health = http_get(metrics_addr, "/healthz").await;
+    assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
+    let (a, _ea) = RelayClient::connect(&relay.url(), "a").await.unwrap();
+    let (b, _eb) = RelayClient::connect(&relay.url(), "b").await.unwrap();
+    a.join("r", None).await.unwrap();
+    b.join("r", None).await.unwrap();
+    a.send("r", "one").await.unwrap();
+    let _ = a.send("nowhere", "refused").await;
+    let metrics = http_get(metrics_addr, "/metrics").await;
+    for expected in [
+        "movietalk_relay_connections 2",
+        "movietalk_relay_rooms 1",
+        "movietalk_relay_messages_total 1",
+        "movietalk_relay_deliveries_total 2",
+        "movietalk_relay_errors_total 1",
+        "# TYPE movietalk_relay_messages_total counter",
+    ] {
+        assert!(metrics.contains(expected), "{expected:?} missing from\n{metrics}");
+    }
+    assert!(http_get(metrics_addr, "/nope").await.starts_with("HTTP/1.1 404"));
+    relay.shutdown().await.unwrap();
+}
