@@ -33,6 +33,7 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug)]
 pub struct Handler {
     pub hub: Arc<Hub>,
+    pub chat: Arc<dyn crate::store::ChatStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub social: Arc<dyn SocialStore>,
     pub config: Arc<Config>,
@@ -306,6 +307,11 @@ impl Handler {
                     Err(e) => account_error(req, e),
                 },
             },
+            ClientMessage::Join { req, room, .. }
+                if session.account.as_ref().is_some_and(|a| self.hub_store_banned(&room, a.id)) =>
+            {
+                ServerMessage::error(Some(req), ErrorCode::Forbidden, "the room's moderator removed you from this room")
+            }
             ClientMessage::Join { req, room, since } => match validate_room(&room) {
                 Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
                 Ok(()) => match self.hub.join(&room, session.conn, &author_key(&author, guest), mailbox.clone(), since, self.config.history_page) {
@@ -334,6 +340,18 @@ impl Handler {
                     ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("not in room {room:?}"))
                 }
             }
+            ClientMessage::Typing { room } => {
+                if session.rooms.contains(&room) {
+                    self.hub.broadcast(&room, &ServerMessage::Typing { room: room.clone(), who: author.clone() }, Some(session.conn));
+                }
+                return (None, None);
+            }
+            msg @ (ClientMessage::CreateRoom { .. }
+            | ClientMessage::ListRooms { .. }
+            | ClientMessage::Kick { .. }
+            | ClientMessage::DeleteMessage { .. }
+            | ClientMessage::MarkRead { .. }
+            | ClientMessage::UnreadCounts { .. }) => self.rooms(msg, session),
             msg @ (ClientMessage::PutReview { .. }
             | ClientMessage::DeleteReview { .. }
             | ClientMessage::PostComment { .. }
@@ -398,6 +416,84 @@ impl Handler {
 }
 
 impl Handler {
+    fn hub_store_banned(&self, room: &str, account: u64) -> bool {
+        self.chat.is_banned(room, account).unwrap_or(false)
+    }
+
+    /// Room management, moderation and unread counts.
+    fn rooms(&self, msg: ClientMessage, session: &Session) -> ServerMessage {
+        let req = msg.req().unwrap_or_default();
+        let summary = |name: String, topic: String, creator: Option<String>| {
+            let present = self.hub.present(&name);
+            movietalk_protocol::relay::RoomSummary { name, topic, creator, present }
+        };
+        if let ClientMessage::ListRooms { .. } = msg {
+            return match self.chat.rooms() {
+                Ok(created) => {
+                    let mut rooms: Vec<_> = created.into_iter().map(|(n, t, c)| summary(n, t, c)).collect();
+                    for name in self.hub.active_rooms() {
+                        if !rooms.iter().any(|r| r.name == name) {
+                            rooms.push(summary(name, String::new(), None));
+                        }
+                    }
+                    rooms.sort_by(|a, b| b.present.cmp(&a.present).then_with(|| a.name.cmp(&b.name)));
+                    ServerMessage::Rooms { req, rooms }
+                }
+                Err(e) => internal(req, e),
+            };
+        }
+        let Some(account) = &session.account else { return not_logged_in(req) };
+        let result = match msg {
+            ClientMessage::CreateRoom { room, topic, .. } => {
+                if let Err(e) = validate_room(&room) {
+                    return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
+                }
+                if room.starts_with("film:") || topic.chars().count() > 200 {
+                    return ServerMessage::error(Some(req), ErrorCode::InvalidInput, "film: rooms exist already; topics are at most 200 characters");
+                }
+                match self.chat.create_room(&room, &topic, account.id) {
+                    Ok(true) => Ok(ServerMessage::RoomInfo { req, room: summary(room, topic, Some(account.handle.clone())) }),
+                    Ok(false) => return ServerMessage::error(Some(req), ErrorCode::Conflict, "a room with that name exists"),
+                    Err(e) => Err(e),
+                }
+            }
+            ClientMessage::Kick { room, handle, .. } => match self.chat.room(&room) {
+                Err(e) => Err(e),
+                Ok(Some((_, Some((creator, _))))) if creator == account.id => {
+                    if handle == account.handle {
+                        return ServerMessage::error(Some(req), ErrorCode::InvalidInput, "a moderator cannot kick themselves");
+                    }
+                    match self.chat.ban(&room, &handle) {
+                        Ok(Some(_)) => {
+                            self.hub.kick(&room, &author_key(&handle, false));
+                            Ok(ServerMessage::Ok { req })
+                        }
+                        Ok(None) => return ServerMessage::error(Some(req), ErrorCode::NotFound, "no such account"),
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(_) => return ServerMessage::error(Some(req), ErrorCode::Forbidden, "only the room's creator moderates it"),
+            },
+            ClientMessage::DeleteMessage { room, seq, .. } => {
+                let mine = author_key(&account.handle, false);
+                let moderator = matches!(self.chat.room(&room), Ok(Some((_, Some((c, _))))) if c == account.id);
+                match self.chat.message_author(&room, seq) {
+                    Err(e) => Err(e),
+                    Ok(None) => return ServerMessage::error(Some(req), ErrorCode::NotFound, "no such message"),
+                    Ok(Some(key)) if key == mine || moderator => self.chat.delete_message(&room, seq).map(|()| {
+                        self.hub.broadcast(&room, &ServerMessage::MessageDeleted { room: room.clone(), seq }, None);
+                        ServerMessage::Ok { req }
+                    }),
+                    Ok(Some(_)) => return ServerMessage::error(Some(req), ErrorCode::Forbidden, "this message is not yours"),
+                }
+            }
+            ClientMessage::MarkRead { room, seq, .. } => self.chat.mark_read(account.id, &room, seq).map(|()| ServerMessage::Ok { req }),
+            ClientMessage::UnreadCounts { .. } => self.chat.unread(account.id).map(|rooms| ServerMessage::Unread { req, rooms }),
+            other => return ServerMessage::error(Some(req), ErrorCode::Internal, format!("not a room request: {other:?}")),
+        };
+        result.unwrap_or_else(|e| internal(req, e))
+    }
+
     /// Reviews, comments, likes and the change log. Reads are open to guests; writes need an
     /// account, and the store checks that the account may touch what it names.
     fn social(&self, msg: ClientMessage, account: Option<u64>) -> ServerMessage {

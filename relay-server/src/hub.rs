@@ -78,6 +78,48 @@ impl Hub {
         Hub { rooms: Mutex::new(HashMap::new()), store, writes: Mutex::new(HashMap::new()), metrics }
     }
 
+    /// Sends `msg` to everyone in `room` but `except`.
+    pub fn broadcast(&self, room: &str, msg: &ServerMessage, except: Option<ConnId>) {
+        if let Some(r) = self.rooms().get(room) {
+            let frame = Utf8Bytes::from(msg.to_json());
+            for (conn, member) in &r.members {
+                if Some(*conn) != except && member.mailbox.frames.try_send(frame.clone()).is_err() {
+                    member.mailbox.overflow.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Removes every connection of `key` from `room`, telling them they were kicked.
+    pub fn kick(&self, room: &str, key: &str) {
+        let mut rooms = self.rooms();
+        let Some(r) = rooms.get_mut(room) else { return };
+        let before = r.present();
+        let frame = Utf8Bytes::from(ServerMessage::Kicked { room: room.to_owned() }.to_json());
+        r.members.retain(|_, m| {
+            if m.name == key {
+                let _ = m.mailbox.frames.try_send(frame.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let present = r.present();
+        if present != before {
+            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+        }
+    }
+
+    /// Distinct people in `room` now.
+    pub fn present(&self, room: &str) -> u32 {
+        self.rooms().get(room).map(Room::present).unwrap_or(0)
+    }
+
+    /// Names of rooms with at least one member.
+    pub fn active_rooms(&self) -> Vec<String> {
+        self.rooms().iter().filter(|(_, r)| !r.members.is_empty()).map(|(n, _)| n.clone()).collect()
+    }
+
     /// Rooms with at least one member.
     pub fn room_count(&self) -> usize {
         self.rooms().values().filter(|r| !r.members.is_empty()).count()
@@ -172,6 +214,7 @@ impl Hub {
             guest,
             text: text.to_owned(),
             sent_at_ms: now_ms(),
+            deleted: false,
         };
         self.store.append(&msg, &key)?;
         r.last_seq = Some(msg.seq);

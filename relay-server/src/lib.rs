@@ -141,6 +141,7 @@ async fn serve(
             metrics.connections_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let handler = connection::Handler {
                 hub: hub.clone(),
+                chat: store.clone(),
                 accounts: store.clone(),
                 social: store.clone(),
                 config: config.clone(),

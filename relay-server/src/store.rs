@@ -44,6 +44,22 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     fn range(&self, room: &str, after: u64, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
     /// The oldest `limit` messages of `room` after sequence `after`, oldest first (resume).
     fn range_forward(&self, room: &str, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Creates a moderated room; false when the name is taken.
+    fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError>;
+    /// A created room's topic and its creator's (account id, handle).
+    fn room(&self, name: &str) -> Result<Option<(String, Option<(u64, String)>)>, StoreError>;
+    /// Every created room: (name, topic, creator handle).
+    fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError>;
+    /// Keeps `handle` out of `room`; returns its account id, or `None` when there is no such account.
+    fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError>;
+    fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError>;
+    /// The author key of a live (not deleted) message.
+    fn message_author(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError>;
+    /// Blanks a message and marks it deleted.
+    fn delete_message(&self, room: &str, seq: u64) -> Result<(), StoreError>;
+    fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError>;
+    /// (room, messages after the last read) for every room the account marked read.
+    fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
 /// The relay's schema, oldest first. Never edit a released migration: append a new one.
@@ -130,6 +146,26 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
              ) STRICT, WITHOUT ROWID;
              CREATE INDEX reviews_account ON reviews(account_id, id);",
         ),
+        M::up(
+            "ALTER TABLE chat_messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+             CREATE TABLE rooms (
+                 name          TEXT PRIMARY KEY,
+                 topic         TEXT NOT NULL,
+                 creator_id    INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
+                 created_at_ms INTEGER NOT NULL
+             ) STRICT;
+             CREATE TABLE room_bans (
+                 room       TEXT NOT NULL,
+                 account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 PRIMARY KEY (room, account_id)
+             ) STRICT, WITHOUT ROWID;
+             CREATE TABLE room_reads (
+                 account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 room       TEXT NOT NULL,
+                 seq        INTEGER NOT NULL,
+                 PRIMARY KEY (account_id, room)
+             ) STRICT, WITHOUT ROWID;",
+        ),
     ])
 }
 
@@ -174,7 +210,7 @@ impl SqliteStore {
     fn select(&self, order: &str, room: &str, after: u64, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT room, seq, client_id, author, guest, text, sent_at_ms FROM chat_messages
+            "SELECT room, seq, client_id, author, guest, text, sent_at_ms, deleted FROM chat_messages
              WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY {order} LIMIT ?4"
         ))?;
         let before = i64::try_from(before).unwrap_or(i64::MAX);
@@ -188,6 +224,7 @@ impl SqliteStore {
                     guest: r.get(4)?,
                     text: r.get(5)?,
                     sent_at_ms: r.get::<_, i64>(6)? as u64,
+                    deleted: r.get(7)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -231,5 +268,78 @@ impl ChatStore for SqliteStore {
 
     fn range_forward(&self, room: &str, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         self.select("seq ASC", room, after, u64::MAX, limit)
+    }
+
+    fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let n = self.conn().execute(
+            "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO NOTHING",
+            params![name, topic, creator as i64, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn room(&self, name: &str) -> Result<Option<(String, Option<(u64, String)>)>, StoreError> {
+        let conn = self.conn();
+        let found = conn
+            .query_row(
+                "SELECT r.topic, a.id, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id WHERE r.name = ?1",
+                [name],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?)),
+            )
+            .optional()?;
+        Ok(found.map(|(topic, id, handle)| (topic, id.zip(handle).map(|(i, h)| (i as u64, h)))))
+    }
+
+    fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT r.name, r.topic, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id ORDER BY r.name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError> {
+        let conn = self.conn();
+        let id: Option<i64> = conn.query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| r.get(0)).optional()?;
+        if let Some(id) = id {
+            conn.execute("INSERT OR IGNORE INTO room_bans (room, account_id) VALUES (?1, ?2)", params![room, id])?;
+        }
+        Ok(id.map(|i| i as u64))
+    }
+
+    fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT 1 FROM room_bans WHERE room = ?1 AND account_id = ?2", params![room, account as i64], |_| Ok(())).optional()?.is_some())
+    }
+
+    fn message_author(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row("SELECT author_key FROM chat_messages WHERE room = ?1 AND seq = ?2 AND deleted = 0", params![room, seq as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn delete_message(&self, room: &str, seq: u64) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE chat_messages SET text = '', deleted = 1 WHERE room = ?1 AND seq = ?2", params![room, seq as i64])?;
+        Ok(())
+    }
+
+    fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO room_reads (account_id, room, seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT(account_id, room) DO UPDATE SET seq = max(seq, excluded.seq)",
+            params![account as i64, room, seq as i64],
+        )?;
+        Ok(())
+    }
+
+    fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT rr.room, coalesce((SELECT max(seq) FROM chat_messages m WHERE m.room = rr.room), 0) - rr.seq
+             FROM room_reads rr WHERE rr.account_id = ?1 ORDER BY rr.room",
+        )?;
+        let rows = stmt.query_map([account as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

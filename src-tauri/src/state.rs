@@ -96,6 +96,8 @@ impl AppState {
                     RelayEvent::Presence { room, present } => {
                         let _ = app.emit(EVENT_PRESENCE, Presence { room, present });
                     }
+                    // Not shown by the window yet (the chat screen of the desktop-app issue).
+                    RelayEvent::MessageDeleted { .. } | RelayEvent::Typing { .. } | RelayEvent::Kicked { .. } => {}
                     RelayEvent::Disconnected { reason } => {
                         // Forget the dead connection so the next join reconnects.
                         *app.state::<AppState>().chat.lock().await = None;

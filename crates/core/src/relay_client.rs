@@ -38,6 +38,12 @@ pub enum ClientError {
 pub enum RelayEvent {
     Message(ChatMessage),
     Presence { room: String, present: u32 },
+    /// A message was deleted by its author or the room's moderator.
+    MessageDeleted { room: String, seq: u64 },
+    /// Someone in a joined room is typing.
+    Typing { room: String, who: String },
+    /// The room's moderator removed this connection from the room.
+    Kicked { room: String },
     /// The connection ended; no more events follow.
     Disconnected { reason: String },
 }
@@ -200,6 +206,12 @@ impl RelayClient {
         self.request(ClientMessage::DeleteAccount { req: self.next_req(), password: password.to_owned() }).await.map(|_| ())
     }
 
+    /// Tells the room this user is typing (no answer).
+    pub async fn typing(&self, room: &str) -> Result<(), ClientError> {
+        let (tx, _rx) = oneshot::channel();
+        self.requests.send((ClientMessage::Typing { room: room.to_owned() }, tx)).await.map_err(|_| ClientError::Closed)
+    }
+
     /// Leaves `room`.
     pub async fn leave(&self, room: &str) -> Result<(), ClientError> {
         self.request(ClientMessage::Leave { req: self.next_req(), room: room.to_owned() }).await.map(|_| ())
@@ -280,6 +292,9 @@ async fn drive<S>(
                 let event = match msg {
                     ServerMessage::Message(m) => RelayEvent::Message(m),
                     ServerMessage::Presence { room, present } => RelayEvent::Presence { room, present },
+                    ServerMessage::MessageDeleted { room, seq } => RelayEvent::MessageDeleted { room, seq },
+                    ServerMessage::Typing { room, who } => RelayEvent::Typing { room, who },
+                    ServerMessage::Kicked { room } => RelayEvent::Kicked { room },
                     ServerMessage::Error { code, message, .. } => {
                         tracing::warn!(?code, %message, "relay error without a request");
                         continue;

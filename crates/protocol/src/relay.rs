@@ -42,6 +42,22 @@ pub enum ClientMessage {
     /// Scroll back: up to `limit` messages before sequence `before` in a joined room; the reply
     /// is [`ServerMessage::History`].
     History { req: u64, room: String, before: u64, limit: u32 },
+    /// Create a named room with a topic; its creator moderates it. The reply is
+    /// [`ServerMessage::RoomInfo`]. Rooms named `film:<movie key>` exist without being created.
+    CreateRoom { req: u64, room: String, topic: String },
+    /// Rooms that were created or have people in them, with live presence.
+    ListRooms { req: u64 },
+    /// Remove an account from a room and keep it out (the room's creator only).
+    Kick { req: u64, room: String, handle: String },
+    /// Delete a message: its author, or the room's creator, may. Everyone in the room gets
+    /// [`ServerMessage::MessageDeleted`].
+    DeleteMessage { req: u64, room: String, seq: u64 },
+    /// "I am typing" in a joined room; others get [`ServerMessage::Typing`]. No reply.
+    Typing { room: String },
+    /// Remember that this account has read `room` up to `seq`; the reply is [`ServerMessage::Ok`].
+    MarkRead { req: u64, room: String, seq: u64 },
+    /// Unread messages per room this account has read before; the reply is [`ServerMessage::Unread`].
+    UnreadCounts { req: u64 },
     /// Leave a room; the reply is [`ServerMessage::Ok`].
     Leave { req: u64, room: String },
     /// Create an account and log in; the reply is [`ServerMessage::Session`].
@@ -153,6 +169,18 @@ pub enum ServerMessage {
     Ok { req: u64 },
     /// A message posted to a room the client is in (its own messages included).
     Message(ChatMessage),
+    /// A created room.
+    RoomInfo { req: u64, room: RoomSummary },
+    /// The answer to [`ClientMessage::ListRooms`].
+    Rooms { req: u64, rooms: Vec<RoomSummary> },
+    /// Unread counts: (room, messages after the last one read).
+    Unread { req: u64, rooms: Vec<(String, u64)> },
+    /// A message was deleted by its author or a moderator.
+    MessageDeleted { room: String, seq: u64 },
+    /// Someone in the room is typing.
+    Typing { room: String, who: String },
+    /// This connection was removed from the room by its moderator.
+    Kicked { room: String },
     /// The number of distinct people in a room changed.
     Presence { room: String, present: u32 },
     /// A request failed or a frame could not be understood. The connection stays open unless
@@ -163,6 +191,17 @@ pub enum ServerMessage {
         code: ErrorCode,
         message: String,
     },
+}
+
+/// A chat room as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub name: String,
+    pub topic: String,
+    /// The moderator's handle; `None` for film rooms and rooms nobody created.
+    pub creator: Option<String>,
+    /// Distinct people in the room now.
+    pub present: u32,
 }
 
 /// A relay account as others see it.
@@ -261,7 +300,11 @@ pub struct ChatMessage {
     /// True when the author was not logged in.
     #[serde(default)]
     pub guest: bool,
+    /// Empty when the message was deleted.
     pub text: String,
+    /// Deleted by its author or a moderator.
+    #[serde(default)]
+    pub deleted: bool,
     /// Milliseconds since the Unix epoch, relay clock.
     pub sent_at_ms: u64,
 }
@@ -403,10 +446,16 @@ impl ClientMessage {
     pub fn req(&self) -> Option<u64> {
         use ClientMessage::*;
         match self {
-            Hello { .. } => None,
+            Hello { .. } | Typing { .. } => None,
             Join { req, .. }
             | History { req, .. }
             | Leave { req, .. }
+            | CreateRoom { req, .. }
+            | ListRooms { req }
+            | Kick { req, .. }
+            | DeleteMessage { req, .. }
+            | MarkRead { req, .. }
+            | UnreadCounts { req }
             | SignUp { req, .. }
             | LogIn { req, .. }
             | Authenticate { req, .. }
@@ -452,10 +501,13 @@ impl ServerMessage {
             | CommentSaved { req, .. }
             | Reviews { req, .. }
             | FilmStats { req, .. }
+            | RoomInfo { req, .. }
+            | Rooms { req, .. }
+            | Unread { req, .. }
             | Comments { req, .. }
             | Changes { req, .. } => Some(*req),
             Error { req, .. } => *req,
-            Welcome { .. } | Message(_) | Presence { .. } => None,
+            Welcome { .. } | Message(_) | Presence { .. } | MessageDeleted { .. } | Typing { .. } | Kicked { .. } => None,
         }
     }
 
@@ -503,6 +555,7 @@ mod tests {
             author: "민지".into(),
             guest: false,
             text: "안녕".into(),
+            deleted: false,
             sent_at_ms: 5,
         });
         let json = msg.to_json();
