@@ -56,9 +56,14 @@ enum End {
 
 impl Handler {
     pub async fn serve(mut self, socket: TcpStream) {
+        // Small buffers: most connections are idle, and tungstenite's defaults (128 KiB each
+        // way) would cost hundreds of KiB per connection.
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(self.config.max_message_bytes))
-            .max_frame_size(Some(self.config.max_message_bytes));
+            .max_frame_size(Some(self.config.max_message_bytes))
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(0)
+            .max_write_buffer_size(self.config.max_message_bytes * 4);
         let accepted = tokio::time::timeout(
             self.config.handshake_timeout,
             tokio_tungstenite::accept_async_with_config(socket, Some(ws_config)),
@@ -122,7 +127,13 @@ impl Handler {
                     }
                 }
                 Some(frame) = frames_rx.recv() => {
-                    if let Err(end) = send(&mut sink, Message::Text(frame), self.config.write_timeout).await {
+                    // Write every frame already queued, then flush once: under load this turns
+                    // many small writes into one.
+                    let mut batch = vec![Message::Text(frame)];
+                    while batch.len() < 64 && let Ok(more) = frames_rx.try_recv() {
+                        batch.push(Message::Text(more));
+                    }
+                    if let Err(end) = send_all(&mut sink, batch, self.config.write_timeout).await {
                         break end;
                     }
                 }
@@ -656,6 +667,24 @@ where
     S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
     match tokio::time::timeout(limit, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(End::Io(e.to_string())),
+        Err(_) => Err(End::SlowReader),
+    }
+}
+
+/// Writes several frames with one flush, within `limit` in all.
+async fn send_all<S>(sink: &mut S, msgs: Vec<Message>, limit: std::time::Duration) -> Result<(), End>
+where
+    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    let write = async {
+        for m in msgs {
+            sink.feed(m).await?;
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(End::Io(e.to_string())),
         Err(_) => Err(End::SlowReader),
