@@ -47,6 +47,7 @@ pub struct Handler {
 /// Why a connection ended, for the close frame and the log.
 enum End {
     ClientClosed,
+    InvalidUtf8,
     Shutdown,
     Idle,
     SlowReader,
@@ -97,6 +98,7 @@ impl Handler {
             End::Io(e) => tracing::debug!(peer = %self.peer, error = %e, "connection failed"),
             End::SlowReader => tracing::info!(peer = %self.peer, "disconnected a slow reader"),
             End::Idle => tracing::debug!(peer = %self.peer, "idle connection closed"),
+            End::InvalidUtf8 => tracing::debug!(peer = %self.peer, "closed: invalid UTF-8"),
             End::ClientClosed | End::Shutdown => {}
         }
     }
@@ -141,6 +143,12 @@ impl Handler {
                     last_heard = Instant::now();
                     let text = match incoming {
                         None | Some(Ok(Message::Close(_))) => break End::ClientClosed,
+                        Some(Err(tokio_tungstenite::tungstenite::Error::Utf8(_))) => {
+                            // RFC 6455 requires failing the connection (close code 1007); say why first.
+                            let err = ServerMessage::error(None, ErrorCode::Malformed, "text frames must be UTF-8");
+                            let _ = send(&mut sink, Message::text(err.to_json()), self.config.write_timeout).await;
+                            break End::InvalidUtf8;
+                        }
                         Some(Err(e)) => break End::Io(e.to_string()),
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => {
@@ -182,6 +190,7 @@ impl Handler {
             End::Idle => Some((CloseCode::Policy, "idle timeout")),
             End::SlowReader => None,
             End::Fatal(..) => Some((CloseCode::Policy, "protocol error")),
+            End::InvalidUtf8 => Some((CloseCode::Invalid, "text frames must be UTF-8")),
             End::ClientClosed | End::Io(_) => None,
         };
         if let Some((code, reason)) = close {

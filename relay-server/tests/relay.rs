@@ -260,3 +260,81 @@ async fn health_and_prometheus_metrics_are_served_on_their_own_address() {
     assert!(http_get(metrics_addr, "/nope").await.starts_with("HTTP/1.1 404"));
     relay.shutdown().await.unwrap();
 }
+
+/// A masked client frame, written by hand so that it can carry bytes no WebSocket library
+/// would send.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_gets_an_error_and_a_1007_close_and_others_carry_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let relay = relay().await;
+    let (bystander, _events) = RelayClient::connect(&relay.url(), "bystander").await.unwrap();
+    bystander.join("after", None).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(relay.local_addr()).await.unwrap();
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.unwrap());
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let (reader, mut writer) = tcp.into_split();
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        ReadOnly(reader),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    writer.write_all(&client_frame(0x1, br#"{"type":"hello","version":1,"name":"raw"}"#)).await.unwrap();
+    assert!(matches!(read_server(&mut ws).await, ServerMessage::Welcome { .. }));
+    writer.write_all(&client_frame(0x1, &[b'{', 0xff, 0xfe, b'}'])).await.unwrap();
+    match read_server(&mut ws).await {
+        ServerMessage::Error { code: ErrorCode::Malformed, message, .. } => assert!(message.contains("UTF-8"), "{message}"),
+        other => panic!("expected malformed, got {other:?}"),
+    }
+    // RFC 6455 §8.1: invalid UTF-8 fails the connection, with close code 1007.
+    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1007),
+        other => panic!("expected a 1007 close, got {other:?}"),
+    }
+    assert_eq!(bystander.send("after", "unaffected").await.unwrap(), 1, "everyone else carries on");
+    relay.shutdown().await.unwrap();
+}
+
+/// The read half of a socket as a full AsyncRead + AsyncWrite (writes go nowhere), so that the
+/// test can read frames with tungstenite while writing raw bytes itself.
+struct ReadOnly(tokio::net::tcp::OwnedReadHalf);
+
+impl tokio::io::AsyncRead for ReadOnly {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ReadOnly {
+    fn poll_write(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
