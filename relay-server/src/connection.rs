@@ -167,7 +167,7 @@ impl Handler {
                         if strikes > MAX_STRIKES {
                             break End::Fatal(ErrorCode::RateLimited, "kept sending after being rate limited".into());
                         }
-                        let req = request_id(&text);
+                        let req = movietalk_protocol::relay::request_id(&text);
                         (Some(ServerMessage::error(req, ErrorCode::RateLimited, "too many frames; slow down")), None)
                     };
                     if let Some(ServerMessage::Error { code, .. }) = &reply {
@@ -208,11 +208,10 @@ impl Handler {
         session: &mut Session,
         mailbox: &Mailbox,
     ) -> (Option<ServerMessage>, Option<(ErrorCode, String)>) {
-        let msg = match serde_json::from_str::<ClientMessage>(text) {
+        let msg = match movietalk_protocol::relay::decode_client(text) {
             Ok(msg) => msg,
             Err(e) => {
-                let req = request_id(text);
-                let reply = ServerMessage::error(req, ErrorCode::Malformed, format!("unreadable frame: {e}"));
+                let reply = ServerMessage::error(e.req, ErrorCode::Malformed, e.message);
                 let fatal = session.name.is_none().then(|| (ErrorCode::HelloRequired, "no hello".to_owned()));
                 return (Some(reply), fatal);
             }
@@ -751,9 +750,4 @@ impl Session {
             None => (guest_name.to_owned(), true),
         }
     }
-}
-
-/// The `req` of a frame that did not parse as a message, when it is at least a JSON object with one.
-fn request_id(text: &str) -> Option<u64> {
-    serde_json::from_str::<serde_json::Value>(text).ok()?.get("req")?.as_u64()
 }

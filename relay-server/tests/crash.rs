@@ -11,15 +11,37 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn spawn_relay(db: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_relay-server"))
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("relay-server starts")
+/// The relay process; killed when dropped, so a failing test leaves nothing running.
+struct Relay(Child);
+
+impl Relay {
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_relay(db: &std::path::Path, port: u16) -> Relay {
+    // The write rate limit is lifted: this test writes as fast as it can on purpose.
+    Relay(
+        Command::new(env!("CARGO_BIN_EXE_relay-server"))
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--writes-per-sec", "1000000", "--frames-per-sec", "1000000", "--db"])
+            .arg(db)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("relay-server starts"),
+    )
 }
 
 async fn connect(url: &str, name: &str) -> RelayClient {
@@ -110,6 +132,76 @@ async fn acknowledged_messages_survive_sigkill_and_resends_are_stored_once() {
     }
     let in_flight_landed = stored.iter().any(|m| m.client_id == format!("msg-{kill_after}"));
     assert_eq!(total, before + u64::from(!in_flight_landed), "resends were stored once");
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+}
+
+fn review_request(i: u64) -> impl FnOnce(u64) -> movietalk_protocol::relay::ClientMessage {
+    move |req| movietalk_protocol::relay::ClientMessage::PutReview {
+        req,
+        client_id: format!("review-{i}"),
+        movie_key: format!("film-{i}-2000"),
+        title: format!("Film {i}"),
+        year: Some(2000),
+        rating: 4.0,
+        body: format!("review {i}"),
+        spoiler: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_reviews_survive_sigkill_and_resends_are_stored_once() {
+    use movietalk_protocol::relay::{ClientMessage, ServerMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.sqlite3");
+    let port = free_port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut relay = spawn_relay(&db, port);
+    let client = connect(&url, "critic").await;
+    let token = client.sign_up("critic", "critic password", None).await.unwrap().token.unwrap();
+
+    let kill_after = 60u64;
+    let mut acked = Vec::new();
+    for i in 0..200u64 {
+        if i == kill_after {
+            let pending = {
+                let c = client.clone();
+                tokio::spawn(async move { c.call(review_request(i)).await })
+            };
+            relay.kill().expect("SIGKILL");
+            relay.wait().unwrap();
+            if let Ok(Ok(ServerMessage::ReviewSaved { review, .. })) = pending.await {
+                acked.push(review.id);
+            }
+            break;
+        }
+        match client.call(review_request(i)).await.unwrap() {
+            ServerMessage::ReviewSaved { review, .. } => acked.push(review.id),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    let mut relay = spawn_relay(&db, port);
+    let client = connect(&url, "critic").await;
+    client.authenticate(&token).await.expect("the session survives the crash");
+    let list = |client: movietalk_core::relay_client::RelayClient| async move {
+        match client.call(|req| ClientMessage::ReviewsByUser { req, handle: "critic".into(), cursor: None, limit: 200 }).await.unwrap() {
+            ServerMessage::Reviews { reviews, .. } => reviews,
+            other => panic!("{other:?}"),
+        }
+    };
+    let stored = list(client.clone()).await;
+    for id in &acked {
+        assert!(stored.iter().any(|r| r.id == *id), "acknowledged review {id} was lost");
+    }
+    let before = stored.len();
+    // Resend everything around the kill: nothing is stored twice.
+    for i in kill_after.saturating_sub(5)..=kill_after {
+        client.call(review_request(i)).await.unwrap();
+    }
+    let after = list(client.clone()).await;
+    let in_flight_landed = stored.iter().any(|r| r.movie_key == format!("film-{kill_after}-2000"));
+    assert_eq!(after.len(), before + usize::from(!in_flight_landed), "resent reviews were stored once");
     relay.kill().unwrap();
     relay.wait().unwrap();
 }

@@ -441,6 +441,25 @@ pub fn validate_client_id(id: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Why a client frame could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// The frame's `req`, when it was at least a JSON object with one.
+    pub req: Option<u64>,
+    pub message: String,
+}
+
+/// Reads one client text frame. Never panics, whatever the input (fuzzed).
+pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
+    serde_json::from_str::<ClientMessage>(text)
+        .map_err(|e| DecodeError { req: request_id(text), message: format!("unreadable frame: {e}") })
+}
+
+/// The `req` of a frame that is at least a JSON object with a numeric one.
+pub fn request_id(text: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(text).ok()?.get("req")?.as_u64()
+}
+
 impl ClientMessage {
     /// The request id, for every message but `hello`.
     pub fn req(&self) -> Option<u64> {
@@ -532,6 +551,13 @@ mod tests {
         let json = msg.to_json();
         assert_eq!(json, r#"{"type":"send","req":7,"room":"lobby","client_id":"c-1","text":"hi"}"#);
         assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), msg);
+    }
+
+    #[test]
+    fn decoding_reports_the_request_id_of_a_bad_frame() {
+        assert_eq!(decode_client(r#"{"type":"nope","req":7}"#).unwrap_err().req, Some(7));
+        assert_eq!(decode_client("[1,2").unwrap_err().req, None);
+        assert!(decode_client(r#"{"type":"leave","req":1,"room":"r"}"#).is_ok());
     }
 
     #[test]
