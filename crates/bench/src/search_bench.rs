@@ -12,23 +12,8 @@ use anyhow::{Context, bail};
 use movietalk_core::catalog::Source;
 use movietalk_core::import::wikipedia;
 use movietalk_core::text::{Token, tokens};
-use movietalk_core::{Catalog, Movie, SearchQuery, movie_key};
-
-/// A deterministic pseudo-random generator (splitmix64): the same query set every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use movietalk_bench::{Rng, all_films, ms, percentile, remove_db, synthetic};
+use movietalk_core::{Catalog, Movie, SearchQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -138,14 +123,6 @@ fn query_set(films: &[Movie], rng: &mut Rng) -> Vec<Query> {
     out
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 struct Run {
     label: String,
     films: u64,
@@ -212,57 +189,6 @@ fn measure(label: &str, db: &Path, catalog: &Catalog, queries: &[Query], rounds:
     })
 }
 
-/// Films made from the real ones: titles mixing words of two real titles, cast drawn from the
-/// real cast pool, the genres of one film and the opening sentences of another's plot.
-fn synthetic(films: &[Movie], count: usize, rng: &mut Rng) -> Vec<Movie> {
-    let cast_pool: Vec<&String> = films.iter().flat_map(|f| &f.cast).collect();
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let a = &films[rng.below(films.len())];
-        let b = &films[rng.below(films.len())];
-        let wa: Vec<&str> = a.title.split_whitespace().collect();
-        let wb: Vec<&str> = b.title.split_whitespace().collect();
-        let title = format!("{} {}", wa[..wa.len().div_ceil(2)].join(" "), wb[wb.len() / 2..].join(" "));
-        let year = 1900 + rng.below(126) as i32;
-        let cast = (0..3 + rng.below(4)).map(|_| cast_pool[rng.below(cast_pool.len())].clone()).collect();
-        let overview = films[rng.below(films.len())]
-            .overview
-            .as_deref()
-            .map(|o| o.split(". ").take(2).collect::<Vec<_>>().join(". "));
-        out.push(Movie {
-            key: format!("{}-s{i}", movie_key(&title, Some(year))),
-            title,
-            title_ko: None,
-            original_title: None,
-            year: Some(year),
-            runtime: None,
-            genres: a.genres.clone(),
-            directors: vec![],
-            cast,
-            overview,
-            overview_ko: None,
-            imdb_id: None,
-            wikipedia: None,
-            tmdb_id: None,
-            poster_url: None,
-            popularity: None,
-        });
-    }
-    out
-}
-
-fn all_films(catalog: &Catalog) -> anyhow::Result<Vec<Movie>> {
-    let total = catalog.count()? as u32;
-    let mut films = Vec::new();
-    let mut offset = 0;
-    while offset < total {
-        let page = catalog.search(&SearchQuery { limit: 500, offset, sort: movietalk_core::Sort::Title, ..Default::default() })?;
-        offset += 500;
-        films.extend(page.movies);
-    }
-    Ok(films)
-}
-
 fn main() -> anyhow::Result<()> {
     let mut data = PathBuf::from("../shared/data/wikipedia-movies");
     let mut work = PathBuf::from("target/bench");
@@ -286,9 +212,7 @@ fn main() -> anyhow::Result<()> {
     let mut runs = Vec::new();
 
     let db = work.join("bench-36k.sqlite3");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    remove_db(&db);
     let mut catalog = Catalog::open(&db)?;
     catalog.seed_if_empty()?;
     let t = Instant::now();
@@ -303,9 +227,7 @@ fn main() -> anyhow::Result<()> {
 
     if synthetic_total > films.len() {
         let db = work.join("bench-1m.sqlite3");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-        }
+        remove_db(&db);
         let mut big = Catalog::open(&db)?;
         let t = Instant::now();
         big.import(&films, Source::Wikipedia)?;

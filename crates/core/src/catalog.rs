@@ -119,6 +119,16 @@ fn migrations() -> Migrations<'static> {
             ) STRICT, WITHOUT ROWID;
             "#,
         ),
+        M::up(
+            r#"
+            -- Per film, beside its content vector: the year (the user's era of taste) and a
+            -- catalog-only notability in 0..1 (recommend::content::notability), the prior when
+            -- there is no community data. Old vectors lack them: the index is rebuilt.
+            ALTER TABLE rec_vectors ADD COLUMN year INTEGER;
+            ALTER TABLE rec_vectors ADD COLUMN notability REAL NOT NULL DEFAULT 0;
+            DELETE FROM derived_state WHERE name = 'content';
+            "#,
+        ),
     ])
 }
 

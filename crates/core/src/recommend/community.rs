@@ -1,6 +1,6 @@
 //! The community signal: everyone's ratings as (user, film, stars) triples — from the relay in
 //! production, from a CSV file (`user,title,year,rating`) to bootstrap a community or evaluate —
-//! turned into item-to-item neighbours (adjusted cosine over co-rating users), cached in SQLite
+//! turned into item-to-item neighbours (cosine over co-rating users), cached in SQLite
 //! so it works offline.
 
 use std::collections::HashMap;
@@ -97,7 +97,7 @@ pub fn store(catalog: &mut Catalog, triples: &[(String, i64, f64)]) -> Result<()
 
 /// Recomputes the item-to-item neighbours from all community ratings.
 pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
-    // user → [(film, centred rating)]
+    // user → [(film, stars)]
     let mut by_user: HashMap<String, Vec<(i64, f32)>> = HashMap::new();
     {
         let mut stmt = catalog.conn.prepare("SELECT user, movie_id, stars FROM community_ratings")?;
@@ -121,17 +121,21 @@ pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
     Ok(())
 }
 
-/// Adjusted-cosine neighbours: each user's ratings centred on their mean, similarity over the
-/// users who rated both films, shrunk towards 0 when few users did.
+/// Cosine neighbours over the films' star vectors (one dimension per user who rated them),
+/// over the users who rated both, keeping positive similarities.
+///
+/// The stars are not centred on each user's mean (adjusted cosine): centring measures whether
+/// two films get the same *marks*, which suits predicting a rating but ranks poorly, while the
+/// plain cosine also says that the same people *watch* both films — what a top-10 list has to
+/// get right. On the MovieLens evaluation this doubled the hit rate of the community signal
+/// (`docs/recommendations.md`).
 pub fn neighbors(users: Vec<Vec<(i64, f32)>>) -> HashMap<i64, Vec<(i64, f32)>> {
     let mut dots: HashMap<(i64, i64), (f32, u32)> = HashMap::new();
     let mut norms: HashMap<i64, f32> = HashMap::new();
     for ratings in users {
-        let mean = ratings.iter().map(|r| r.1).sum::<f32>() / ratings.len().max(1) as f32;
-        let centred: Vec<(i64, f32)> = ratings.iter().map(|(m, s)| (*m, s - mean)).collect();
-        for (i, (a, x)) in centred.iter().enumerate() {
+        for (i, (a, x)) in ratings.iter().enumerate() {
             *norms.entry(*a).or_default() += x * x;
-            for (b, y) in &centred[i + 1..] {
+            for (b, y) in &ratings[i + 1..] {
                 let key = if a < b { (*a, *b) } else { (*b, *a) };
                 let e = dots.entry(key).or_default();
                 e.0 += x * y;
@@ -148,15 +152,14 @@ pub fn neighbors(users: Vec<Vec<(i64, f32)>>) -> HashMap<i64, Vec<(i64, f32)>> {
         if denom <= 0.0 {
             continue;
         }
-        let shrink = n as f32 / (n as f32 + 10.0);
-        let s = dot / denom * shrink;
+        let s = dot / denom;
         if s > 0.0 {
             out.entry(a).or_default().push((b, s));
             out.entry(b).or_default().push((a, s));
         }
     }
     for list in out.values_mut() {
-        list.sort_by(|x, y| y.1.total_cmp(&x.1));
+        list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
         list.truncate(NEIGHBORS);
     }
     out

@@ -22,6 +22,12 @@ pub const MAX_FEATURES: usize = 48;
 /// Plot words kept per film before weighting (the most frequent in its synopsis).
 const MAX_PLOT_WORDS: usize = 40;
 
+/// Share of the title weight each Hangul bigram of a Korean title gets. A film with a Korean
+/// title has its title twice (the English words and the Korean bigrams, and a three-syllable
+/// word makes two bigrams): at full weight the Korean title alone outweighed director and cast,
+/// and The Dark Knight's nearest films were other "knight" titles rather than Batman Begins.
+const HANGUL_TITLE: f32 = 0.5;
+
 /// Weight of each kind of feature, before IDF.
 #[derive(Debug, Clone, Copy)]
 pub struct FeatureWeights {
@@ -35,7 +41,7 @@ pub struct FeatureWeights {
 
 impl Default for FeatureWeights {
     fn default() -> Self {
-        FeatureWeights { title: 2.5, director: 2.0, cast: 1.2, genre: 1.0, decade: 0.6, plot: 0.8 }
+        FeatureWeights { title: 1.5, director: 2.0, cast: 1.2, genre: 1.0, decade: 0.6, plot: 0.8 }
     }
 }
 
@@ -66,7 +72,7 @@ pub fn raw_features(m: &Movie, w: &FeatureWeights) -> HashMap<String, f32> {
                 Token::Word(word) if useful(&word) => put(format!("t:{word}"), w.title),
                 Token::Hangul(run) => {
                     for g in hangul_bigrams(&run) {
-                        put(format!("t:{g}"), w.title);
+                        put(format!("t:{g}"), w.title * HANGUL_TITLE);
                     }
                 }
                 _ => {}
@@ -145,30 +151,47 @@ fn unpack(bytes: &[u8]) -> Vector {
         .collect()
 }
 
+/// How well known a film probably is, judged from the catalog alone, in 0..1: how many cast
+/// members and how much plot text its source lists (well-known films have fuller credits and
+/// longer articles), and whether it is in the hand-picked starter catalog. The prior when there
+/// is no community data, so that a taste match on an obscure film does not outrank the same
+/// match on a film people have heard of.
+pub fn notability(m: &Movie, starter: bool) -> f32 {
+    let cast = (m.cast.len().min(20) as f32).ln_1p() / 21f32.ln();
+    let chars = [m.overview.as_ref(), m.overview_ko.as_ref()].into_iter().flatten().map(|o| o.chars().count()).max().unwrap_or(0);
+    let plot = ((chars as f32).ln_1p() / 5001f32.ln()).min(1.0);
+    0.4 * cast + 0.4 * plot + if starter { 0.2 } else { 0.0 }
+}
+
 /// Builds the content index for every film and stores it, replacing the old one.
 pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
     let generation = catalog.generation()?;
-    let mut films: Vec<(i64, HashMap<String, f32>)> = Vec::new();
+    // Feature ids in first-seen order and their document frequencies for IDF; each film's
+    // features are kept by id (not by name) while the catalog is read, which keeps memory low.
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut df: Vec<u32> = Vec::new();
+    // (row id, year, notability, raw features)
+    type Film = (i64, Option<i32>, f32, Vec<(u32, f32)>);
+    let mut films: Vec<Film> = Vec::new();
     {
-        let mut stmt = catalog.conn.prepare(&format!("SELECT m.id, {MOVIE_COLUMNS} FROM movies m"))?;
+        let mut stmt = catalog.conn.prepare(&format!("SELECT m.id, m.source = 'starter', {MOVIE_COLUMNS} FROM movies m"))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            films.push((id, raw_features(&row_to_movie_at(r, 1)?, weights)));
-        }
-    }
-    // Feature ids in first-seen order; document frequencies for IDF.
-    let mut ids: HashMap<String, u32> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut df: Vec<u32> = Vec::new();
-    for (_, f) in &films {
-        for name in f.keys() {
-            let id = *ids.entry(name.clone()).or_insert_with(|| {
-                names.push(name.clone());
-                df.push(0);
-                (names.len() - 1) as u32
-            });
-            df[id as usize] += 1;
+            let movie = row_to_movie_at(r, 2)?;
+            let features = raw_features(&movie, weights)
+                .into_iter()
+                .map(|(name, w)| {
+                    let next = ids.len() as u32;
+                    let f = *ids.entry(name).or_insert(next);
+                    if f == next {
+                        df.push(0);
+                    }
+                    df[f as usize] += 1;
+                    (f, w)
+                })
+                .collect();
+            films.push((id, movie.year, notability(&movie, r.get(1)?), features));
         }
     }
     let n = films.len().max(1) as f32;
@@ -177,18 +200,17 @@ pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
     tx.execute("DELETE FROM rec_features", [])?;
     {
         let mut put_feature = tx.prepare("INSERT INTO rec_features (id, name) VALUES (?1, ?2)")?;
-        for (id, name) in names.iter().enumerate() {
-            put_feature.execute(params![id as i64, name])?;
+        for (name, id) in &ids {
+            put_feature.execute(params![*id as i64, name])?;
         }
-        let mut put_vector = tx.prepare("INSERT INTO rec_vectors (movie_id, vector) VALUES (?1, ?2)")?;
-        for (movie_id, f) in &films {
-            let mut v: Vector = f
+        let mut put_vector = tx.prepare("INSERT INTO rec_vectors (movie_id, vector, year, notability) VALUES (?1, ?2, ?3, ?4)")?;
+        for (movie_id, year, notability, features) in &films {
+            let mut v: Vector = features
                 .iter()
-                .filter_map(|(name, w)| {
-                    let id = ids[name];
-                    let d = df[id as usize];
+                .filter_map(|(id, w)| {
+                    let d = df[*id as usize];
                     // A feature only one film has cannot relate it to another.
-                    (d > 1).then(|| (id, w * (1.0 + (n / d as f32).ln())))
+                    (d > 1).then(|| (*id, w * (1.0 + (n / d as f32).ln())))
                 })
                 .collect();
             v.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -198,7 +220,7 @@ pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
                 v.iter_mut().for_each(|(_, w)| *w /= norm);
             }
             v.sort_by_key(|(id, _)| *id);
-            put_vector.execute(params![movie_id, pack(&v)])?;
+            put_vector.execute(params![movie_id, pack(&v), year, *notability as f64])?;
         }
     }
     tx.execute(
@@ -227,6 +249,10 @@ pub struct ContentIndex {
     pub ids: Vec<i64>,
     pub by_id: HashMap<i64, u32>,
     pub vectors: Vec<Vector>,
+    /// Release year of each film (dense film number).
+    pub years: Vec<Option<i32>>,
+    /// [`notability`] of each film (dense film number).
+    pub notability: Vec<f32>,
     /// feature → (dense film number, weight)
     pub postings: Vec<Vec<(u32, f32)>>,
     pub feature_names: Vec<String>,
@@ -239,7 +265,7 @@ impl ContentIndex {
         let mut stmt = catalog.conn.prepare("SELECT id, name FROM rec_features ORDER BY id")?;
         idx.feature_names = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<rusqlite::Result<_>>()?;
         idx.postings = vec![Vec::new(); idx.feature_names.len()];
-        let mut stmt = catalog.conn.prepare("SELECT movie_id, vector FROM rec_vectors")?;
+        let mut stmt = catalog.conn.prepare("SELECT movie_id, vector, year, notability FROM rec_vectors")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
@@ -253,6 +279,8 @@ impl ContentIndex {
             idx.ids.push(id);
             idx.by_id.insert(id, n);
             idx.vectors.push(v);
+            idx.years.push(r.get(2)?);
+            idx.notability.push(r.get::<_, f64>(3)? as f32);
         }
         Ok(idx)
     }
