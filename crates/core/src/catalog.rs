@@ -349,24 +349,8 @@ fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<I
         match found {
             None => {
                 let m = incoming;
-                insert.execute(params![
-                    m.key,
-                    m.title,
-                    m.title_ko,
-                    m.original_title,
-                    m.year,
-                    m.runtime,
-                    m.overview,
-                    m.overview_ko,
-                    json_list(&m.directors),
-                    json_list(&m.cast),
-                    m.imdb_id,
-                    m.tmdb_id,
-                    m.wikipedia,
-                    m.poster_url,
-                    m.popularity,
-                    source.as_str(),
-                ])?;
+                let source = rusqlite::types::Value::from(source.as_str().to_owned());
+                insert.execute(rusqlite::params_from_iter(row_values(m).into_iter().chain([source])))?;
                 stats.added += 1;
                 let id = tx.last_insert_rowid();
                 write_genres(tx, id, &m.genres)?;
@@ -379,23 +363,7 @@ fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<I
                     continue;
                 }
                 let m = &merged;
-                update.execute(params![
-                    m.key,
-                    m.title,
-                    m.title_ko,
-                    m.original_title,
-                    m.year,
-                    m.runtime,
-                    m.overview,
-                    m.overview_ko,
-                    json_list(&m.directors),
-                    json_list(&m.cast),
-                    m.imdb_id,
-                    m.tmdb_id,
-                    m.wikipedia,
-                    m.poster_url,
-                    m.popularity,
-                ])?;
+                update.execute(rusqlite::params_from_iter(row_values(m)))?;
                 stats.updated += 1;
                 if m.genres != existing.genres {
                     write_genres(tx, id, &m.genres)?;
@@ -405,6 +373,28 @@ fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<I
         }
     }
     Ok(stats)
+}
+
+/// The `movies` columns ?1..?15 of the insert and update statements, in their order.
+fn row_values(m: &Movie) -> [rusqlite::types::Value; 15] {
+    use rusqlite::types::Value;
+    [
+        m.key.clone().into(),
+        m.title.clone().into(),
+        m.title_ko.clone().into(),
+        m.original_title.clone().into(),
+        m.year.into(),
+        m.runtime.into(),
+        m.overview.clone().into(),
+        m.overview_ko.clone().into(),
+        json_list(&m.directors).into(),
+        json_list(&m.cast).into(),
+        m.imdb_id.clone().into(),
+        m.tmdb_id.into(),
+        m.wikipedia.clone().into(),
+        m.poster_url.clone().into(),
+        m.popularity.map(Value::Real).unwrap_or(Value::Null),
+    ]
 }
 
 fn has_duplicates(items: &[String]) -> bool {
