@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use movietalk_core::{Catalog, Movie, SearchQuery, movie_key};
+use movietalk_core::{Catalog, Movie, SearchQuery};
 
 /// A deterministic pseudo-random generator (splitmix64): the same data every run.
 #[derive(Debug, Clone)]
@@ -41,24 +41,8 @@ pub fn synthetic(films: &[Movie], count: usize, rng: &mut Rng) -> Vec<Movie> {
             .overview
             .as_deref()
             .map(|o| o.split(". ").take(2).collect::<Vec<_>>().join(". "));
-        out.push(Movie {
-            key: format!("{}-s{i}", movie_key(&title, Some(year))),
-            title,
-            title_ko: None,
-            original_title: None,
-            year: Some(year),
-            runtime: None,
-            genres: a.genres.clone(),
-            directors: vec![],
-            cast,
-            overview,
-            overview_ko: None,
-            imdb_id: None,
-            wikipedia: None,
-            tmdb_id: None,
-            poster_url: None,
-            popularity: None,
-        });
+        let base = Movie::new(&title, Some(year));
+        out.push(Movie { key: format!("{}-s{i}", base.key), genres: a.genres.clone(), cast, overview, ..base });
     }
     out
 }

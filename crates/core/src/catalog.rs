@@ -509,27 +509,9 @@ fn json_list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::movie::movie_key;
 
     fn film(title: &str, year: i32) -> Movie {
-        Movie {
-            key: movie_key(title, Some(year)),
-            title: title.into(),
-            title_ko: None,
-            original_title: None,
-            year: Some(year),
-            runtime: None,
-            genres: vec![],
-            directors: vec![],
-            cast: vec![],
-            overview: None,
-            overview_ko: None,
-            imdb_id: None,
-            wikipedia: None,
-            tmdb_id: None,
-            poster_url: None,
-            popularity: None,
-        }
+        Movie::new(title, Some(year))
     }
 
     #[test]

@@ -31,6 +31,31 @@ pub struct Movie {
     pub popularity: Option<f64>,
 }
 
+impl Movie {
+    /// A film known only by its title and year (keyed by [`movie_key`]); importers and tests
+    /// fill in the rest.
+    pub fn new(title: &str, year: Option<i32>) -> Movie {
+        Movie {
+            key: movie_key(title, year),
+            title: title.to_owned(),
+            title_ko: None,
+            original_title: None,
+            year,
+            runtime: None,
+            genres: vec![],
+            directors: vec![],
+            cast: vec![],
+            overview: None,
+            overview_ko: None,
+            imdb_id: None,
+            wikipedia: None,
+            tmdb_id: None,
+            poster_url: None,
+            popularity: None,
+        }
+    }
+}
+
 /// The stable key of a film: its English title, normalised, and its year.
 ///
 /// Every catalog source (starter catalog, Wikipedia, TMDB) has a title and a year, while no

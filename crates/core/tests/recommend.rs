@@ -7,7 +7,7 @@ use std::path::Path;
 use movietalk_core::catalog::Source;
 use movietalk_core::import::letterboxd;
 use movietalk_core::recommend::{Reason, Recommender, community, content};
-use movietalk_core::{Catalog, Movie, movie_key};
+use movietalk_core::{Catalog, Movie};
 
 fn starter() -> (tempfile::TempDir, Catalog) {
     let dir = tempfile::tempdir().unwrap();
@@ -52,22 +52,12 @@ fn the_index_is_persisted_and_rebuilt_only_after_an_import() {
     assert!(content::is_current(&catalog).unwrap(), "a restart keeps the stored index");
 
     let sequel = Movie {
-        key: movie_key("Parasite 2", Some(2031)),
-        title: "Parasite 2".into(),
         title_ko: Some("기생충 2".into()),
-        original_title: None,
-        year: Some(2031),
-        runtime: None,
         genres: vec!["Drama".into(), "Thriller".into()],
         directors: vec!["Bong Joon-ho".into()],
         cast: vec!["Song Kang-ho".into(), "Choi Woo-shik".into()],
         overview: Some("An imagined sequel used by this test.".into()),
-        overview_ko: None,
-        imdb_id: None,
-        wikipedia: None,
-        tmdb_id: None,
-        poster_url: None,
-        popularity: None,
+        ..Movie::new("Parasite 2", Some(2031))
     };
     catalog.import(&[sequel], Source::Wikipedia).unwrap();
     assert!(!content::is_current(&catalog).unwrap(), "an import makes the index stale");
