@@ -257,19 +257,19 @@ impl Handler {
                 match validate_handle(&handle).and_then(|()| validate_password(&password)).and_then(|()| validate_name(&display)) {
                     Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
                     Ok(()) => match self.accounts.sign_up(&handle, &password, display.trim(), self.config.hash_cost) {
-                        Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms, mailbox),
+                        Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms),
                         Err(e) => account_error(req, e),
                     },
                 }
             }
             ClientMessage::LogIn { req, handle, password } => match self.accounts.log_in(&handle.to_lowercase(), &password) {
-                Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms, mailbox),
+                Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms),
                 Err(e) => account_error(req, e),
             },
             ClientMessage::Authenticate { req, token } => match self.accounts.authenticate(&token) {
                 Ok((account, expires)) => {
                     session.token = Some(token);
-                    self.logged_in(req, session, account, None, expires, mailbox)
+                    self.logged_in(req, session, account, None, expires)
                 }
                 Err(e) => account_error(req, e),
             },
@@ -281,7 +281,7 @@ impl Handler {
                     {
                         return (Some(account_error(req, e)), None);
                     }
-                    self.switch_identity(session, None, None, mailbox);
+                    self.switch_identity(session, None, None);
                     ServerMessage::Ok { req }
                 }
             },
@@ -320,7 +320,7 @@ impl Handler {
                 None => not_logged_in(req),
                 Some(account) => match self.accounts.delete_account(account.id, &password) {
                     Ok(()) => {
-                        self.switch_identity(session, None, None, mailbox);
+                        self.switch_identity(session, None, None);
                         ServerMessage::Ok { req }
                     }
                     Err(e) => account_error(req, e),
@@ -412,24 +412,22 @@ impl Handler {
         account: Account,
         token: Option<String>,
         expires_at_ms: u64,
-        mailbox: &Mailbox,
     ) -> ServerMessage {
         if token.is_some() {
             session.token = token.clone();
         }
-        self.switch_identity(session, Some(account.clone()), session.token.clone(), mailbox);
+        self.switch_identity(session, Some(account.clone()), session.token.clone());
         ServerMessage::Session { req, account, token, expires_at_ms }
     }
 
     /// Changes who this connection is, moving its room memberships (and so presence) along.
-    fn switch_identity(&self, session: &mut Session, account: Option<Account>, token: Option<String>, mailbox: &Mailbox) {
+    fn switch_identity(&self, session: &mut Session, account: Option<Account>, token: Option<String>) {
         session.account = account;
         session.token = if session.account.is_some() { token } else { None };
         let (author, guest) = session.author(session.name.as_deref().unwrap_or_default());
         let key = author_key(&author, guest);
         for room in &session.rooms {
-            self.hub.leave(room, session.conn);
-            let _ = self.hub.join(room, session.conn, &key, mailbox.clone(), Some(u64::MAX), 0);
+            self.hub.rename_member(room, session.conn, &key);
         }
     }
 }

@@ -110,6 +110,20 @@ impl Hub {
         }
     }
 
+    /// Gives `conn`'s membership of `room` a new identity (log-in or log-out), telling the room
+    /// when that changes how many people are there.
+    pub fn rename_member(&self, room: &str, conn: ConnId, key: &str) {
+        let mut rooms = self.rooms();
+        let Some(r) = rooms.get_mut(room) else { return };
+        let before = r.present();
+        let Some(member) = r.members.get_mut(&conn) else { return };
+        member.name = key.to_owned();
+        let present = r.present();
+        if present != before {
+            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+        }
+    }
+
     /// Distinct people in `room` now.
     pub fn present(&self, room: &str) -> u32 {
         self.rooms().get(room).map(Room::present).unwrap_or(0)
@@ -255,6 +269,19 @@ mod tests {
         assert_eq!(hub.join("room", 3, "bob", b, None, 10).unwrap().1, 2);
         assert!(hub.leave("room", 1));
         assert!(!hub.leave("room", 1), "leaving twice is refused");
+    }
+
+    #[test]
+    fn logging_in_moves_a_membership_to_the_account() {
+        let hub = hub();
+        let (a, _ra, _) = mailbox(8);
+        let (b, _rb, _) = mailbox(8);
+        assert_eq!(hub.join("r", 1, "g:minji", a, None, 10).unwrap().1, 1);
+        assert_eq!(hub.join("r", 2, "a:minji", b, None, 10).unwrap().1, 2, "a guest and an account are two people");
+        hub.rename_member("r", 1, "a:minji");
+        assert_eq!(hub.present("r"), 1, "after logging in, both windows are the same person");
+        hub.rename_member("nowhere", 1, "a:x");
+        assert_eq!(hub.present("r"), 1);
     }
 
     #[test]

@@ -213,9 +213,11 @@ impl SqliteStore {
             "SELECT room, seq, client_id, author, guest, text, sent_at_ms, deleted FROM chat_messages
              WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY {order} LIMIT ?4"
         ))?;
+        // Sequence numbers past i64::MAX cannot exist; clamp instead of wrapping to negative.
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         let before = i64::try_from(before).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![room, after as i64, before, limit as i64], |r| {
+            .query_map(params![room, after, before, limit as i64], |r| {
                 Ok(ChatMessage {
                     room: r.get(0)?,
                     seq: r.get::<_, i64>(1)? as u64,
