@@ -26,6 +26,8 @@ const RUN_PACKAGES: &[&str] = &[
     "libxdo-dev",
     "libayatana-appindicator3-dev",
     "librsvg2-dev",
+    // The keyring crate talks to the Secret Service through libdbus.
+    "libdbus-1-dev",
     "libsoup-3.0-dev",
     // Hangul glyphs: without a Korean font the UI's Korean text renders as empty boxes.
     "fonts-nanum",

@@ -7,10 +7,11 @@ pub mod catalog;
 pub mod error;
 pub mod import;
 pub mod movie;
-pub mod recommend;
 pub mod paths;
+pub mod recommend;
 pub mod relay_client;
 pub mod search;
+pub mod secrets;
 pub mod starter;
 pub mod text;
 
