@@ -523,7 +523,7 @@ impl Handler {
         };
         let invalid = |e: movietalk_protocol::relay::FieldError| ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
         match msg {
-            ClientMessage::PutReview { client_id, movie_key, title, year, rating, body, spoiler, .. } => {
+            ClientMessage::PutReview { client_id, movie_key, title, year, rating, body, spoiler, edited_at_ms, .. } => {
                 let checks = validate_client_id(&client_id)
                     .and_then(|()| validate("movie_key", &movie_key, 300))
                     .and_then(|()| validate("title", &title, 500))
@@ -534,7 +534,16 @@ impl Handler {
                 if !((0.5..=5.0).contains(&rating) && (rating * 2.0).fract() == 0.0) {
                     return ServerMessage::error(Some(req), ErrorCode::InvalidInput, "rating must be half stars from 0.5 to 5");
                 }
-                let new = NewReview { client_id: &client_id, movie_key: &movie_key, title: &title, year, rating, body: &body, spoiler };
+                let new = NewReview {
+                    client_id: &client_id,
+                    movie_key: &movie_key,
+                    title: &title,
+                    year,
+                    rating,
+                    body: &body,
+                    spoiler,
+                    edited_at_ms,
+                };
                 write(&|id| Ok(ServerMessage::ReviewSaved { req, review: self.social.put_review(id, &new)? }))
             }
             ClientMessage::DeleteReview { review_id, .. } => {

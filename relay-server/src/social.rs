@@ -41,6 +41,8 @@ pub struct NewReview<'a> {
     pub rating: f32,
     pub body: &'a str,
     pub spoiler: bool,
+    /// When the author made the edit; clamped to the relay's clock (None: now).
+    pub edited_at_ms: Option<u64>,
 }
 
 /// Where the relay keeps reviews, comments and likes.
@@ -133,20 +135,27 @@ impl SocialStore for SqliteStore {
     fn put_review(&self, account: u64, n: &NewReview<'_>) -> Result<Review, SocialError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let existing: Option<(i64, String)> = tx
+        let existing: Option<(i64, String, i64)> = tx
             .query_row(
-                "SELECT id, client_id FROM reviews WHERE account_id = ?1 AND movie_key = ?2",
+                "SELECT id, client_id, updated_at_ms FROM reviews WHERE account_id = ?1 AND movie_key = ?2",
                 params![account as i64, n.movie_key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
+        // The edit's own time, never in the relay's future (a machine with a fast clock must not
+        // make its edits unbeatable).
         let now = now_ms();
+        let now = n.edited_at_ms.map_or(now, |t| (t.min(i64::MAX as u64) as i64).min(now));
         let id = match existing {
-            Some((id, client_id)) if client_id == n.client_id => {
+            Some((id, client_id, _)) if client_id == n.client_id => {
                 // A resend of a write already stored: answer with what is there.
                 return review(&tx, id);
             }
-            Some((id, _)) => {
+            Some((id, _, stored_at)) if stored_at > now => {
+                // An older edit from another machine arriving late: the later edit stays.
+                return review(&tx, id);
+            }
+            Some((id, _, _)) => {
                 tx.execute(
                     "UPDATE reviews SET title = ?2, year = ?3, rating = ?4, body = ?5, spoiler = ?6, client_id = ?7,
                                         updated_at_ms = ?8 WHERE id = ?1",

@@ -146,6 +146,7 @@ fn review_request(i: u64) -> impl FnOnce(u64) -> movietalk_protocol::relay::Clie
         rating: 4.0,
         body: format!("review {i}"),
         spoiler: false,
+        edited_at_ms: None,
     }
 }
 

@@ -38,8 +38,65 @@ async fn put_review(c: &RelayClient, client_id: &str, key: &str, rating: f32, bo
         rating,
         body,
         spoiler: false,
+        edited_at_ms: None,
     })
     .await
+}
+
+async fn put_edit(c: &RelayClient, client_id: &str, body: &str, edited_at_ms: u64) -> Review {
+    let (client_id, body) = (client_id.to_owned(), body.to_owned());
+    review(
+        c.call(move |req| ClientMessage::PutReview {
+            req,
+            client_id,
+            movie_key: "parasite-2019".into(),
+            title: "Parasite".into(),
+            year: Some(2019),
+            rating: 4.0,
+            body,
+            spoiler: false,
+            edited_at_ms: Some(edited_at_ms),
+        })
+        .await
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn of_two_offline_edits_the_later_edit_wins_whatever_order_they_arrive_in() {
+    let relay = relay().await;
+    let laptop = user(&relay, "minji").await;
+    let (desktop, _) = RelayClient::connect(&relay.url(), "minji").await.unwrap();
+    desktop.log_in("minji", "a long password").await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    // Both machines edited offline: the desktop later (now - 1 min) than the laptop (now - 5 min),
+    // but the desktop comes online first.
+    let first = put_edit(&laptop, "laptop-0", "first draft", now - 600_000).await;
+    let desktop_edit = put_edit(&desktop, "desktop-1", "desktop's later edit", now - 60_000).await;
+    assert_eq!(desktop_edit.id, first.id);
+    assert_eq!(desktop_edit.body, "desktop's later edit");
+    let late = put_edit(&laptop, "laptop-1", "laptop's older edit", now - 300_000).await;
+    assert_eq!(late.body, "desktop's later edit", "an older edit arriving late is not applied");
+    assert_eq!(late.updated_at_ms, now - 60_000);
+    // A newer edit still applies, and a machine whose clock runs ahead cannot claim the future.
+    let ahead = put_edit(&laptop, "laptop-2", "from a fast clock", now + 3_600_000).await;
+    assert_eq!(ahead.body, "from a fast clock");
+    assert!(ahead.updated_at_ms < now + 60_000, "edit times are clamped to the relay's clock");
+    let after = put_edit(&desktop, "desktop-2", "an edit made just now", ahead.updated_at_ms + 1).await;
+    assert_eq!(after.body, "an edit made just now");
+    // Only applied edits reach the change log: the late one left no trace.
+    let changes = match laptop.call(|req| ClientMessage::ChangesSince { req, since: 0, limit: 100 }).await.unwrap() {
+        ServerMessage::Changes { changes, .. } => changes,
+        other => panic!("{other:?}"),
+    };
+    let bodies: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match &c.what {
+            ChangeKind::ReviewPut { review } => Some(review.body.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies, ["first draft", "desktop's later edit", "from a fast clock", "an edit made just now"]);
 }
 
 fn review(m: ServerMessage) -> Review {
