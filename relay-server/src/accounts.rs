@@ -60,12 +60,16 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        HashCost { memory_kib: 19 * 1024, passes: 2 }
+        HashCost {
+            memory_kib: 19 * 1024,
+            passes: 2,
+        }
     }
 }
 
 fn hasher(cost: HashCost) -> Argon2<'static> {
-    let params = Params::new(cost.memory_kib, cost.passes, 1, None).expect("valid argon2 parameters");
+    let params =
+        Params::new(cost.memory_kib, cost.passes, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -84,18 +88,28 @@ fn token_hash(token: &str) -> String {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Hashes `password` with argon2id and a fresh salt (PHC string format).
 pub fn hash_password(password: &str, cost: HashCost) -> String {
     let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes make a valid salt");
-    hasher(cost).hash_password(password.as_bytes(), &salt).expect("argon2 hashing succeeds").to_string()
+    hasher(cost)
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing succeeds")
+        .to_string()
 }
 
 /// Checks `password` against a stored PHC hash (its own parameters are used).
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
@@ -111,7 +125,10 @@ fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
 }
 
 impl SqliteStore {
-    fn new_session(conn: &rusqlite::Connection, account_id: i64) -> Result<NewSession, AccountError> {
+    fn new_session(
+        conn: &rusqlite::Connection,
+        account_id: i64,
+    ) -> Result<NewSession, AccountError> {
         let token = hex(&random_bytes::<32>());
         let now = now_ms();
         let expires_at_ms = now + SESSION_TTL.as_millis() as u64;
@@ -119,18 +136,31 @@ impl SqliteStore {
             "INSERT INTO sessions (token_hash, account_id, created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)",
             params![token_hash(&token), account_id, now as i64, expires_at_ms as i64],
         )?;
-        Ok(NewSession { token, expires_at_ms })
+        Ok(NewSession {
+            token,
+            expires_at_ms,
+        })
     }
 
     fn account(conn: &rusqlite::Connection, id: i64) -> Result<Account, AccountError> {
-        Ok(conn.query_row(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"), [id], row_to_account)?)
+        Ok(conn.query_row(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
+            [id],
+            row_to_account,
+        )?)
     }
 }
 
 /// Where the relay keeps accounts and sessions.
 pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates an account (the handle must be free) and a session for it.
-    fn sign_up(&self, handle: &str, password: &str, display_name: &str, cost: HashCost) -> Result<(Account, NewSession), AccountError>;
+    fn sign_up(
+        &self,
+        handle: &str,
+        password: &str,
+        display_name: &str,
+        cost: HashCost,
+    ) -> Result<(Account, NewSession), AccountError>;
     /// Checks a handle and password and opens a session.
     fn log_in(&self, handle: &str, password: &str) -> Result<(Account, NewSession), AccountError>;
     /// The account a live token belongs to, and when the token expires.
@@ -138,16 +168,35 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// Revokes one session token.
     fn revoke(&self, token: &str) -> Result<(), AccountError>;
     /// Changes the fields given (an empty avatar address removes it).
-    fn update_profile(&self, id: u64, display_name: Option<&str>, bio: Option<&str>, avatar_url: Option<&str>) -> Result<Account, AccountError>;
+    fn update_profile(
+        &self,
+        id: u64,
+        display_name: Option<&str>,
+        bio: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> Result<Account, AccountError>;
     /// Checks the current password, sets the new one, and revokes every session but `keep`.
-    fn change_password(&self, id: u64, current: &str, new: &str, keep: Option<&str>, cost: HashCost) -> Result<(), AccountError>;
+    fn change_password(
+        &self,
+        id: u64,
+        current: &str,
+        new: &str,
+        keep: Option<&str>,
+        cost: HashCost,
+    ) -> Result<(), AccountError>;
     /// Deletes the account after checking its password (see the module doc).
     fn delete_account(&self, id: u64, password: &str) -> Result<(), AccountError>;
 }
 
 impl AccountStore for SqliteStore {
     /// Creates an account (the handle must be free) and a session for it.
-    fn sign_up(&self, handle: &str, password: &str, display_name: &str, cost: HashCost) -> Result<(Account, NewSession), AccountError> {
+    fn sign_up(
+        &self,
+        handle: &str,
+        password: &str,
+        display_name: &str,
+        cost: HashCost,
+    ) -> Result<(Account, NewSession), AccountError> {
         // Hash outside the lock: it is deliberately slow.
         let phc = hash_password(password, cost);
         let conn = self.conn();
@@ -167,11 +216,18 @@ impl AccountStore for SqliteStore {
     fn log_in(&self, handle: &str, password: &str) -> Result<(Account, NewSession), AccountError> {
         let found: Option<(i64, String)> = self
             .conn()
-            .query_row("SELECT id, password_hash FROM accounts WHERE handle = ?1", [handle], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT id, password_hash FROM accounts WHERE handle = ?1",
+                [handle],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         let Some((id, phc)) = found else {
             // Spend the same effort as for a real account, so timing does not reveal handles.
-            let _ = verify_password(password, &hash_password("not-a-real-password", HashCost::default()));
+            let _ = verify_password(
+                password,
+                &hash_password("not-a-real-password", HashCost::default()),
+            );
             return Err(AccountError::InvalidCredentials);
         };
         if !verify_password(password, &phc) {
@@ -197,7 +253,10 @@ impl AccountStore for SqliteStore {
 
     /// Revokes one session token.
     fn revoke(&self, token: &str) -> Result<(), AccountError> {
-        self.conn().execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash(token)])?;
+        self.conn().execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [token_hash(token)],
+        )?;
         Ok(())
     }
 
@@ -220,15 +279,29 @@ impl AccountStore for SqliteStore {
     }
 
     /// Checks the current password, sets the new one, and revokes every session but `keep`.
-    fn change_password(&self, id: u64, current: &str, new: &str, keep: Option<&str>, cost: HashCost) -> Result<(), AccountError> {
-        let phc: String = self.conn().query_row("SELECT password_hash FROM accounts WHERE id = ?1", [id as i64], |r| r.get(0))?;
+    fn change_password(
+        &self,
+        id: u64,
+        current: &str,
+        new: &str,
+        keep: Option<&str>,
+        cost: HashCost,
+    ) -> Result<(), AccountError> {
+        let phc: String = self.conn().query_row(
+            "SELECT password_hash FROM accounts WHERE id = ?1",
+            [id as i64],
+            |r| r.get(0),
+        )?;
         if !verify_password(current, &phc) {
             return Err(AccountError::InvalidCredentials);
         }
         let new_phc = hash_password(new, cost);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("UPDATE accounts SET password_hash = ?2 WHERE id = ?1", params![id as i64, new_phc])?;
+        tx.execute(
+            "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+            params![id as i64, new_phc],
+        )?;
         tx.execute(
             "DELETE FROM sessions WHERE account_id = ?1 AND token_hash IS NOT ?2",
             params![id as i64, keep.map(token_hash)],
@@ -240,9 +313,11 @@ impl AccountStore for SqliteStore {
     /// Deletes the account after checking its password: its row and sessions go; its chat
     /// messages stay as written by [`DELETED_AUTHOR`].
     fn delete_account(&self, id: u64, password: &str) -> Result<(), AccountError> {
-        let (handle, phc): (String, String) = self
-            .conn()
-            .query_row("SELECT handle, password_hash FROM accounts WHERE id = ?1", [id as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (handle, phc): (String, String) = self.conn().query_row(
+            "SELECT handle, password_hash FROM accounts WHERE id = ?1",
+            [id as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if !verify_password(password, &phc) {
             return Err(AccountError::InvalidCredentials);
         }
@@ -260,13 +335,20 @@ impl AccountStore for SqliteStore {
                 "SELECT c.id, c.review_id FROM comments c JOIN reviews r ON r.id = c.review_id
                  WHERE c.account_id = ?1 AND r.account_id != ?1",
             )?;
-            for row in stmt.query_map([id as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+            for row in stmt.query_map([id as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })? {
                 let (comment_id, review_id) = row?;
-                gone.push(ChangeKind::CommentDeleted { comment_id: comment_id as u64, review_id: review_id as u64 });
+                gone.push(ChangeKind::CommentDeleted {
+                    comment_id: comment_id as u64,
+                    review_id: review_id as u64,
+                });
             }
             let mut stmt = tx.prepare("SELECT id FROM reviews WHERE account_id = ?1")?;
             for row in stmt.query_map([id as i64], |r| r.get::<_, i64>(0))? {
-                gone.push(ChangeKind::ReviewDeleted { review_id: row? as u64 });
+                gone.push(ChangeKind::ReviewDeleted {
+                    review_id: row? as u64,
+                });
             }
         }
         for change in &gone {
@@ -285,14 +367,16 @@ impl AccountStore for SqliteStore {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn passwords_hash_with_argon2id_and_a_fresh_salt() {
-        let cost = HashCost { memory_kib: 1024, passes: 1 };
+        let cost = HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        };
         let a = hash_password("correct horse", cost);
         let b = hash_password("correct horse", cost);
         assert!(a.starts_with("$argon2id$"), "{a}");
@@ -305,8 +389,21 @@ mod tests {
     #[test]
     fn only_the_hash_of_a_token_is_stored() {
         let store = SqliteStore::in_memory().unwrap();
-        let (_, session) = store.sign_up("minji", "long password", "Minji", HashCost { memory_kib: 1024, passes: 1 }).unwrap();
-        let stored: String = store.conn().query_row("SELECT token_hash FROM sessions", [], |r| r.get(0)).unwrap();
+        let (_, session) = store
+            .sign_up(
+                "minji",
+                "long password",
+                "Minji",
+                HashCost {
+                    memory_kib: 1024,
+                    passes: 1,
+                },
+            )
+            .unwrap();
+        let stored: String = store
+            .conn()
+            .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
+            .unwrap();
         assert_ne!(stored, session.token);
         assert_eq!(stored, token_hash(&session.token));
         assert_eq!(session.token.len(), 64);

@@ -119,7 +119,13 @@ async fn serve(
     let config = Arc::new(config);
     let metrics = config.metrics.clone();
     let hub = Arc::new(Hub::new(store.clone(), metrics.clone()));
-    let _metrics_server = http.map(|l| AbortOnDrop(tokio::spawn(metrics::serve(l, metrics.clone(), hub.clone()))));
+    let _metrics_server = http.map(|l| {
+        AbortOnDrop(tokio::spawn(metrics::serve(
+            l,
+            metrics.clone(),
+            hub.clone(),
+        )))
+    });
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a clone; when all are dropped, every connection has ended.
@@ -127,7 +133,11 @@ async fn serve(
 
     let accept_loop = async {
         loop {
-            let permit = limit.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let (socket, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -138,7 +148,9 @@ async fn serve(
                 }
             };
             let _ = socket.set_nodelay(true);
-            metrics.connections_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics
+                .connections_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let handler = connection::Handler {
                 hub: hub.clone(),
                 chat: store.clone(),
@@ -185,7 +197,11 @@ pub struct RunningRelay {
 
 /// Binds `addr` (port 0 picks a free one) and serves it in a background task, keeping messages
 /// in `store`.
-pub async fn start(addr: SocketAddr, config: Config, store: Arc<dyn store::RelayStore>) -> std::io::Result<RunningRelay> {
+pub async fn start(
+    addr: SocketAddr,
+    config: Config,
+    store: Arc<dyn store::RelayStore>,
+) -> std::io::Result<RunningRelay> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let http = bind_metrics(&config).await?;
@@ -194,7 +210,11 @@ pub async fn start(addr: SocketAddr, config: Config, store: Arc<dyn store::Relay
         let _ = stopped.await;
     }));
     tracing::info!(%addr, "relay listening");
-    Ok(RunningRelay { addr, stop: Some(stop), task })
+    Ok(RunningRelay {
+        addr,
+        stop: Some(stop),
+        task,
+    })
 }
 
 impl RunningRelay {
@@ -213,6 +233,8 @@ impl RunningRelay {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use movietalk_core::relay_client::{RelayClient, RelayEvent};
 use movietalk_core::{Catalog, paths};
-use movietalk_protocol::ipc::{EVENT_CHAT_MESSAGE, EVENT_PRESENCE, EVENT_RELAY_STATUS, Presence, RelayStatus};
+use movietalk_protocol::ipc::{
+    EVENT_CHAT_MESSAGE, EVENT_PRESENCE, EVENT_RELAY_STATUS, Presence, RelayStatus,
+};
 use movietalk_relay::RunningRelay;
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::Mutex as AsyncMutex;
@@ -36,18 +38,34 @@ impl AppState {
         let seeded = catalog.seed_if_empty()?;
         tracing::info!(db = %db.display(), seeded, "catalog open");
 
-        let (relay_url, hosted_relay) = match std::env::var("MOVIETALK_RELAY_URL").ok().filter(|u| !u.is_empty()) {
+        let (relay_url, hosted_relay) = match std::env::var("MOVIETALK_RELAY_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             Some(url) => (url, None),
             None => {
                 // The hosted relay keeps its chat history beside the catalog.
                 let store: std::sync::Arc<dyn movietalk_relay::store::RelayStore> =
-                    std::sync::Arc::new(movietalk_relay::store::SqliteStore::open(&data_dir.join("relay.sqlite3"))?);
+                    std::sync::Arc::new(movietalk_relay::store::SqliteStore::open(
+                        &data_dir.join("relay.sqlite3"),
+                    )?);
                 let preferred = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_HOSTED_PORT));
-                let relay = match movietalk_relay::start(preferred, Default::default(), store.clone()).await {
+                let relay = match movietalk_relay::start(
+                    preferred,
+                    Default::default(),
+                    store.clone(),
+                )
+                .await
+                {
                     Ok(relay) => relay,
                     Err(e) => {
                         tracing::info!(error = %e, "port {DEFAULT_HOSTED_PORT} is taken; hosting the relay on a free port");
-                        movietalk_relay::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Default::default(), store).await?
+                        movietalk_relay::start(
+                            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                            Default::default(),
+                            store,
+                        )
+                        .await?
                     }
                 };
                 (relay.url(), Some(relay))
@@ -71,19 +89,28 @@ impl AppState {
 
     /// The open relay connection, connecting first when there is none. Events from the relay
     /// are forwarded to the webview as they arrive.
-    pub async fn chat(&self, app: &AppHandle) -> Result<RelayClient, movietalk_core::relay_client::ClientError> {
+    pub async fn chat(
+        &self,
+        app: &AppHandle,
+    ) -> Result<RelayClient, movietalk_core::relay_client::ClientError> {
         let mut chat = self.chat.lock().await;
         if let Some(client) = chat.as_ref() {
             return Ok(client.clone());
         }
         let _ = app.emit(EVENT_RELAY_STATUS, RelayStatus::Connecting);
-        let (client, mut events) = match RelayClient::connect(&self.relay_url, &self.user_name).await {
-            Ok(connected) => connected,
-            Err(e) => {
-                let _ = app.emit(EVENT_RELAY_STATUS, RelayStatus::Offline { reason: e.to_string() });
-                return Err(e);
-            }
-        };
+        let (client, mut events) =
+            match RelayClient::connect(&self.relay_url, &self.user_name).await {
+                Ok(connected) => connected,
+                Err(e) => {
+                    let _ = app.emit(
+                        EVENT_RELAY_STATUS,
+                        RelayStatus::Offline {
+                            reason: e.to_string(),
+                        },
+                    );
+                    return Err(e);
+                }
+            };
         let _ = app.emit(EVENT_RELAY_STATUS, RelayStatus::Online);
         *chat = Some(client.clone());
         let app = app.clone();
@@ -97,7 +124,9 @@ impl AppState {
                         let _ = app.emit(EVENT_PRESENCE, Presence { room, present });
                     }
                     // Not shown by the window yet (the chat screen of the desktop-app issue).
-                    RelayEvent::MessageDeleted { .. } | RelayEvent::Typing { .. } | RelayEvent::Kicked { .. } => {}
+                    RelayEvent::MessageDeleted { .. }
+                    | RelayEvent::Typing { .. }
+                    | RelayEvent::Kicked { .. } => {}
                     RelayEvent::Disconnected { reason } => {
                         // Forget the dead connection so the next join reconnects.
                         *app.state::<AppState>().chat.lock().await = None;

@@ -129,6 +129,70 @@ fn migrations() -> Migrations<'static> {
             DELETE FROM derived_state WHERE name = 'content';
             "#,
         ),
+        M::up(
+            r#"
+            -- Offline-first sync (crate::sync). This user's own reviews, keyed by film: the
+            -- truth on this machine, pushed to the relay through the outbox.
+            CREATE TABLE my_reviews (
+                movie_key    TEXT PRIMARY KEY,
+                title        TEXT NOT NULL,
+                year         INTEGER,
+                rating       REAL NOT NULL CHECK (rating BETWEEN 0.5 AND 5),
+                body         TEXT NOT NULL DEFAULT '',
+                spoiler      INTEGER NOT NULL DEFAULT 0,
+                -- When it was last edited, milliseconds since the epoch: the conflict rule.
+                edited_at_ms INTEGER NOT NULL,
+                -- The relay's id for it, once the relay has it.
+                remote_id    INTEGER
+            ) STRICT;
+            -- Writes waiting for (or done with) the relay, in the order they were made.
+            CREATE TABLE outbox (
+                id            INTEGER PRIMARY KEY,
+                client_id     TEXT NOT NULL UNIQUE,
+                op            TEXT NOT NULL,            -- JSON of sync::OutboxOp
+                -- What it is about, to find the latest write of a review or comment.
+                subject       TEXT NOT NULL,
+                state         TEXT NOT NULL DEFAULT 'pending'
+                              CHECK (state IN ('pending', 'sent', 'failed', 'superseded')),
+                error         TEXT,
+                created_at_ms INTEGER NOT NULL,
+                done_at_ms    INTEGER
+            ) STRICT;
+            CREATE INDEX outbox_pending ON outbox(state, id);
+            CREATE INDEX outbox_subject ON outbox(subject, id);
+            -- Everyone's reviews and comments as last pulled from the relay: readable offline.
+            CREATE TABLE remote_reviews (
+                id            INTEGER PRIMARY KEY,
+                author        TEXT NOT NULL,
+                movie_key     TEXT NOT NULL,
+                title         TEXT NOT NULL,
+                year          INTEGER,
+                rating        REAL NOT NULL,
+                body          TEXT NOT NULL,
+                spoiler       INTEGER NOT NULL,
+                likes         INTEGER NOT NULL,
+                comments      INTEGER NOT NULL,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                UNIQUE (author, movie_key)
+            ) STRICT;
+            CREATE INDEX remote_reviews_film ON remote_reviews(movie_key, updated_at_ms DESC);
+            CREATE TABLE remote_comments (
+                id            INTEGER PRIMARY KEY,
+                review_id     INTEGER NOT NULL,
+                author        TEXT NOT NULL,
+                body          TEXT NOT NULL,
+                likes         INTEGER NOT NULL,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX remote_comments_review ON remote_comments(review_id, id);
+            -- What this user likes ('review:ID' / 'comment:ID').
+            CREATE TABLE my_likes (target TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+            -- Cursors and the like: the change number pulled up to, the account synced as.
+            CREATE TABLE sync_state (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID;
+            "#,
+        ),
     ])
 }
 

@@ -13,6 +13,7 @@ pub mod relay_client;
 pub mod search;
 pub mod secrets;
 pub mod starter;
+pub mod sync;
 pub mod text;
 
 pub use catalog::Catalog;

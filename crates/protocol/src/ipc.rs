@@ -101,7 +101,10 @@ pub enum IpcErrorCode {
 
 impl IpcError {
     pub fn new(code: IpcErrorCode, message: impl Into<String>) -> Self {
-        IpcError { code, message: message.into() }
+        IpcError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
