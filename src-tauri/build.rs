@@ -2,7 +2,7 @@
 //! app's commands so that a capability must grant each one (`allow-<command>`) before the
 //! webview may call it.
 
-/// Every command the shell registers; `capabilities/main-window.json` grants them to the window.
+/// Every command the shell registers; `capabilities/default.json` grants them to the window.
 const COMMANDS: &[&str] = &[
     "app_info",
     "search_movies",
@@ -31,6 +31,7 @@ const COMMANDS: &[&str] = &[
     "set_tmdb_key",
     "has_tmdb_key",
     "import_wikipedia",
+    "import_tmdb",
     "export_data",
     "join_room",
     "leave_room",

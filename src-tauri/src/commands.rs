@@ -66,8 +66,12 @@ async fn logged_in(state: &AppState) -> Reply<(Connection, String)> {
     Ok((c, handle))
 }
 
-fn summary(m: Movie) -> MovieSummary {
-    MovieSummary {
+/// Converts films for the window, noting which have a cached poster.
+fn summaries(state: &AppState) -> impl Fn(Movie) -> MovieSummary + use<> {
+    let posters = state.data_dir.join(crate::state::POSTERS_DIR);
+    move |m: Movie| MovieSummary {
+        poster: movietalk_core::import::tmdb::poster_file(&posters, &m.key)
+            .is_some_and(|p| p.is_file()),
         key: m.key,
         title: m.title,
         title_ko: m.title_ko,
@@ -179,7 +183,7 @@ pub fn search_movies(
     };
     let found = state.catalog().search(&q).map_err(storage_error)?;
     Ok(MoviePage {
-        movies: found.movies.into_iter().map(summary).collect(),
+        movies: found.movies.into_iter().map(summaries(&state)).collect(),
         total: found.total,
         fallback: found.fallback.is_some(),
     })
@@ -218,8 +222,11 @@ pub fn movie_detail(state: State<'_, AppState>, key: String) -> Reply<MovieDetai
             .into_iter()
             .map(|r| review_view(r, me.as_deref()))
             .collect(),
-        similar: similar.into_iter().map(|s| summary(s.movie)).collect(),
-        movie: summary(movie),
+        similar: similar
+            .into_iter()
+            .map(|s| summaries(&state)(s.movie))
+            .collect(),
+        movie: summaries(&state)(movie),
     })
 }
 
@@ -352,14 +359,14 @@ pub fn home(state: State<'_, AppState>) -> Reply<Home> {
                     Reason::PopularIn { genre } => (Vec::new(), Some(genre)),
                 };
                 RecommendedMovie {
-                    movie: summary(r.movie),
+                    movie: summaries(&state)(r.movie),
                     because,
                     popular_in,
                 }
             })
             .collect(),
         cold_start,
-        popular: popular.movies.into_iter().map(summary).collect(),
+        popular: popular.movies.into_iter().map(summaries(&state)).collect(),
         recent_rooms,
     })
 }
@@ -674,6 +681,78 @@ pub async fn import_wikipedia(
         updated: report.stats.updated,
         unchanged: report.stats.unchanged,
         skipped: report.duplicates,
+    })
+}
+
+/// Imports `pages` pages of TMDB's popular films (of `genre`, when given) in English and Korean
+/// with the API key from the keyring, caching posters in the data folder; progress arrives as
+/// [`EVENT_IMPORT_PROGRESS`] events. `MOVIETALK_TMDB_BASE_URL` points it elsewhere (tests).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn import_tmdb(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    pages: u32,
+    genre: Option<String>,
+) -> Reply<ImportReport> {
+    use movietalk_core::import::tmdb;
+    let key = state
+        .secrets
+        .get(TMDB_SECRET)
+        .map_err(|e| IpcError::new(IpcErrorCode::Storage, e.to_string()))?
+        .ok_or_else(|| invalid("save your TMDB API key first"))?;
+    let base =
+        std::env::var(tmdb::BASE_URL_ENV).unwrap_or_else(|_| tmdb::DEFAULT_BASE_URL.to_owned());
+    let mut client = tmdb::TmdbClient::new(key, &base).map_err(|e| invalid(e.to_string()))?;
+    if let Ok(image_base) = std::env::var(tmdb::IMAGE_BASE_ENV) {
+        client = client
+            .with_image_base(&image_base)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    let db = movietalk_core::paths::ensure_db_path(&state.data_dir).map_err(storage_error)?;
+    let posters = state.data_dir.join(crate::state::POSTERS_DIR);
+    let genre = genre.filter(|g| !g.trim().is_empty());
+    let progress_app = app.clone();
+    // Its own connection on its own thread: the window's catalog stays usable meanwhile.
+    let report = tauri::async_runtime::spawn_blocking(move || {
+        let mut catalog = movietalk_core::Catalog::open(&db)?;
+        let mut on_progress = |p: movietalk_core::import::Progress| {
+            let _ = progress_app.emit(
+                EVENT_IMPORT_PROGRESS,
+                ImportProgress {
+                    done: p.done,
+                    total: p.total,
+                    finished: false,
+                },
+            );
+        };
+        tokio::runtime::Handle::current()
+            .block_on(tmdb::import_popular(
+                &mut catalog,
+                &client,
+                pages,
+                genre.as_deref(),
+                Some(&posters),
+                &mut on_progress,
+            ))
+            .map_err(|e| CoreError::InvalidInput(e.to_string()))
+    })
+    .await
+    .map_err(|e| IpcError::new(IpcErrorCode::Internal, e.to_string()))?;
+    let _ = app.emit(
+        EVENT_IMPORT_PROGRESS,
+        ImportProgress {
+            done: 0,
+            total: 0,
+            finished: true,
+        },
+    );
+    let report = report.map_err(storage_error)?;
+    state.catalog().forget_caches();
+    Ok(ImportReport {
+        added: report.stats.added,
+        updated: report.stats.updated,
+        unchanged: report.stats.unchanged,
+        skipped: report.skipped,
     })
 }
 

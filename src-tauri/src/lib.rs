@@ -15,6 +15,14 @@ pub fn run() {
         )
         .init();
     tauri::Builder::default()
+        // Cached posters, served to the webview from the data folder (`poster://localhost/<key>`).
+        .register_uri_scheme_protocol("poster", |ctx, request| {
+            let state = ctx.app_handle().state::<state::AppState>();
+            poster_response(
+                &state.data_dir.join(state::POSTERS_DIR),
+                request.uri().path(),
+            )
+        })
         .setup(|app| {
             app.manage(state::AppState::open()?);
             // The link to the relay runs for the life of the app (connect, log in, sync).
@@ -49,6 +57,7 @@ pub fn run() {
             commands::set_tmdb_key,
             commands::has_tmdb_key,
             commands::import_wikipedia,
+            commands::import_tmdb,
             commands::export_data,
             commands::join_room,
             commands::leave_room,
@@ -63,4 +72,21 @@ pub fn run() {
         ])
         .run(tauri::generate_context!())
         .expect("the MovieTalk window failed to start");
+}
+
+/// The cached poster of the film whose key is the request path, or 404.
+fn poster_response(dir: &std::path::Path, path: &str) -> tauri::http::Response<Vec<u8>> {
+    let key = path.trim_start_matches('/');
+    let file = movietalk_core::import::tmdb::poster_file(dir, key);
+    match file.and_then(|f| std::fs::read(f).ok()) {
+        Some(bytes) => tauri::http::Response::builder()
+            .header("Content-Type", "image/jpeg")
+            .header("Cache-Control", "max-age=3600")
+            .body(bytes)
+            .expect("a valid response"),
+        None => tauri::http::Response::builder()
+            .status(404)
+            .body(Vec::new())
+            .expect("a valid response"),
+    }
 }

@@ -31,6 +31,8 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(15);
 const MAX_BACKOFF_SECS: u32 = 30;
 /// Where the session token is filed in the keyring.
 pub const SESSION_SECRET: &str = "relay-session";
+/// Cached posters, in the data folder, as `<movie key>.jpg`.
+pub const POSTERS_DIR: &str = "posters";
 /// Where the TMDB API key is filed in the keyring.
 pub const TMDB_SECRET: &str = "tmdb-api-key";
 

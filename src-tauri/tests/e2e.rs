@@ -444,11 +444,36 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         .await;
         ari.screenshot("browse").await;
 
-        // Settings.
+        // Settings: the relay given by the environment is named; a Wikipedia-format file is
+        // imported with a progress bar and its films are found at once.
         ari.click("#nav-settings").await;
         ari.find("the settings", "#settings-page #save-settings")
             .await;
+        ari.wait_text("the relay from the environment", "#relay-from-env", |t| {
+            t.contains(&url)
+        })
+        .await;
+        let import = dir.path().join("two-films.json");
+        std::fs::write(
+            &import,
+            r#"[{"title": "Zorblax Returns", "year": 1987, "cast": ["Ada Quill"], "genres": ["Comedy"], "href": "Zorblax_Returns",
+                 "extract": "Zorblax Returns is a 1987 comedy film directed by Ben Marsh."},
+                {"title": "Quietude Lake", "year": 1991, "cast": [], "genres": ["Drama"], "href": null}]"#,
+        )
+        .unwrap();
+        ari.type_into("#import-source", import.to_str().unwrap())
+            .await;
+        ari.click("#import-start").await;
+        ari.wait_text("the import report", "#import-result", |t| {
+            t.contains("2 new")
+        })
+        .await;
         ari.screenshot("settings").await;
+        let key = ari.open_first_result("zorblax").await;
+        assert_eq!(
+            key, "zorblax-returns-1987",
+            "the imported film is searchable"
+        );
 
         // Bora switches to Korean: the window re-renders in Korean.
         bora.click("#lang-toggle").await;

@@ -196,6 +196,9 @@ texts! {
     Importing => "Importing", "가져오는 중";
     ImportDone => "Imported: {} new, {} updated, {} unchanged.", "가져오기 완료: 새 영화 {}편, 갱신 {}편, 변경 없음 {}편.";
     Export => "Export my data", "내 데이터 내보내기";
+    TmdbPages => "Pages of popular films (20 each)", "인기 영화 페이지 수 (페이지당 20편)";
+    ImportFromTmdb => "Import from TMDB", "TMDB에서 가져오기";
+    RelayFromEnvironment => "This run uses the relay {} (set by MOVIETALK_RELAY_URL).", "이번 실행은 릴레이 {}를 사용합니다 (MOVIETALK_RELAY_URL로 지정됨).";
     ExportedTo => "Saved to {}", "{}에 저장했습니다";
 }
 

@@ -313,6 +313,16 @@ pub async fn import_wikipedia(source: &str) -> Result<ImportReport, IpcError> {
     call("import_wikipedia", &ImportArgs { source }).await
 }
 
+#[derive(Serialize)]
+struct TmdbImportArgs<'a> {
+    pages: u32,
+    genre: Option<&'a str>,
+}
+
+pub async fn import_tmdb(pages: u32, genre: Option<&str>) -> Result<ImportReport, IpcError> {
+    call("import_tmdb", &TmdbImportArgs { pages, genre }).await
+}
+
 pub async fn export_data() -> Result<String, IpcError> {
     call("export_data", &NoArgs {}).await
 }

@@ -268,6 +268,12 @@ impl Catalog {
         })
     }
 
+    /// Forgets what this handle caches about the catalog (the spelling index), after another
+    /// connection to the same file imported films.
+    pub fn forget_caches(&mut self) {
+        self.spell = std::cell::OnceCell::new();
+    }
+
     /// Loads the starter catalog when the catalog holds no movie yet. Returns how many films
     /// were added (0 when the catalog was not empty).
     pub fn seed_if_empty(&mut self) -> Result<usize> {

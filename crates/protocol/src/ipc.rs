@@ -34,6 +34,9 @@ pub struct MovieSummary {
     pub directors: Vec<String>,
     pub overview: Option<String>,
     pub overview_ko: Option<String>,
+    /// A poster is cached on disk: the window shows `poster://localhost/<key>`.
+    #[serde(default)]
+    pub poster: bool,
 }
 
 /// One page of a movie list or search.

@@ -27,6 +27,9 @@ pub fn overview(lang: Lang, m: &MovieSummary) -> Option<&String> {
 pub struct PosterProps {
     pub title: String,
     pub movie_key: String,
+    /// A poster is cached on disk (served by the shell's `poster:` protocol).
+    #[prop_or_default]
+    pub cached: bool,
 }
 
 /// Colours a placeholder poster may take (`.hue-0` … in the stylesheet). A class, not an inline
@@ -41,6 +44,9 @@ pub fn poster(props: &PosterProps) -> Html {
         .bytes()
         .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
         % POSTER_HUES;
+    if props.cached {
+        return html! { <img class="poster" alt="" src={format!("poster://localhost/{}", props.movie_key)} /> };
+    }
     let initial = props
         .title
         .chars()
@@ -95,7 +101,7 @@ pub fn movie_card(props: &CardProps) -> Html {
     html! {
         <li class="movie-card" data-key={m.key.clone()} tabindex="0" role="link" aria-label={main.clone()}
             onclick={open.reform(|_: MouseEvent| ())} onkeydown={on_key}>
-            <Poster title={main.clone()} movie_key={m.key.clone()} />
+            <Poster title={main.clone()} movie_key={m.key.clone()} cached={m.poster} />
             <div class="card-body">
                 <h3 class="title">{ main }</h3>
                 <p class="sub">{ sub }</p>

@@ -210,7 +210,7 @@ pub fn browse_page() -> Html {
                             <li key={i} class="vrow" data-index={i.to_string()} data-key={m.key.clone()} tabindex="0" role="link"
                                 onclick={open.reform(|_: MouseEvent| ())}
                                 onkeydown={Callback::from(move |e: KeyboardEvent| if e.key() == "Enter" { on_key.emit(e) })}>
-                                <Poster title={main.clone()} movie_key={m.key.clone()} />
+                                <Poster title={main.clone()} movie_key={m.key.clone()} cached={m.poster} />
                                 <div>
                                     <strong>{ main }</strong>
                                     <span class="sub">{ [m.year.map(|y| y.to_string()), other, Some(m.genres.join(", "))]

@@ -63,7 +63,7 @@ pub fn movie_page(props: &Props) -> Html {
         html! {
             <>
                 <div class="movie-head">
-                    <Poster title={main.clone()} movie_key={m.key.clone()} />
+                    <Poster title={main.clone()} movie_key={m.key.clone()} cached={m.poster} />
                     <div>
                         <h1 id="movie-title">{ main }</h1>
                         if let Some(o) = other { <p class="sub">{ o }</p> }

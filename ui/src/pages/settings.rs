@@ -143,6 +143,32 @@ pub fn settings_page(props: &Props) -> Html {
         let tmdb = tmdb.clone();
         Callback::from(move |e: InputEvent| tmdb.set(input_value(&e)))
     };
+    let tmdb_pages = use_state(|| "1".to_owned());
+    let start_tmdb = {
+        let (pages, progress, import_result) =
+            (tmdb_pages.clone(), progress.clone(), import_result.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (pages, progress, import_result) = (
+                pages.trim().parse().unwrap_or(1),
+                progress.clone(),
+                import_result.clone(),
+            );
+            progress.set(Some(ImportProgress {
+                done: 0,
+                total: 0,
+                finished: false,
+            }));
+            import_result.set(None);
+            wasm_bindgen_futures::spawn_local(async move {
+                import_result.set(Some(ipc::import_tmdb(pages, None).await));
+            });
+        })
+    };
+    let on_tmdb_pages = {
+        let s = tmdb_pages.clone();
+        Callback::from(move |e: InputEvent| s.set(input_value(&e)))
+    };
     let start_import = {
         let (source, progress, import_result) = (
             import_source.clone(),
@@ -183,6 +209,9 @@ pub fn settings_page(props: &Props) -> Html {
             <form class="stack" onsubmit={save.clone()}>
                 <fieldset>
                     <legend>{ t(l, Text::Relay) }</legend>
+                    if let Some(info) = props.info.as_ref().filter(|i| hosting && !i.relay_hosted_here) {
+                        <p class="warning" id="relay-from-env">{ tf(l, Text::RelayFromEnvironment, &[&info.relay_url]) }</p>
+                    }
                     <label class="row"><input type="checkbox" id="host-relay" checked={hosting} onchange={on_host.clone()} />{ t(l, Text::HostRelay) }</label>
                     if !hosting {
                         <label>{ t(l, Text::RelayAddress) }
@@ -249,6 +278,12 @@ pub fn settings_page(props: &Props) -> Html {
                 <form class="row" onsubmit={start_import}>
                     <input id="import-source" aria-label={ t(l, Text::Import) } placeholder="/path/to/movies.json" value={(*import_source).clone()} oninput={on_source} />
                     <button type="submit" id="import-start" disabled={importing}>{ t(l, Text::Import) }</button>
+                </form>
+                <form class="row" onsubmit={start_tmdb}>
+                    <label class="row">{ t(l, Text::TmdbPages) }
+                        <input id="tmdb-pages" type="number" min="1" max="500" value={(*tmdb_pages).clone()} oninput={on_tmdb_pages} />
+                    </label>
+                    <button type="submit" id="import-tmdb" disabled={importing}>{ t(l, Text::ImportFromTmdb) }</button>
                 </form>
                 { import_status }
             </section>
