@@ -21,7 +21,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::Config;
-use crate::accounts::{AccountError, AccountStore};
+use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, SessionParams};
+use crate::oidc::{Identity, Providers, VerifyError};
 use crate::hub::{ConnId, Hub, Mailbox, Posted};
 use crate::social::{NewReview, SocialError, SocialStore};
 use crate::store::author_key;
@@ -36,6 +37,8 @@ pub struct Handler {
     pub chat: Arc<dyn crate::store::ChatStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub social: Arc<dyn SocialStore>,
+    /// The identity providers people may log in with, and their cached keys.
+    pub providers: Arc<Providers>,
     pub config: Arc<Config>,
     pub peer: SocketAddr,
     /// Fires (by closing) when the relay shuts down.
@@ -84,7 +87,15 @@ impl Handler {
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let metrics = self.config.metrics.clone();
         metrics.connections.fetch_add(1, Ordering::Relaxed);
-        let mut session = Session { conn, name: None, account: None, token: None, rooms: HashSet::new() };
+        let mut session = Session {
+            conn,
+            name: None,
+            client: String::new(),
+            account: None,
+            session_id: None,
+            access_expires_at_ms: 0,
+            rooms: HashSet::new(),
+        };
         let end = self.converse(ws, &mut session).await;
         for room in &session.rooms {
             self.hub.leave(room, conn);
@@ -161,7 +172,7 @@ impl Handler {
                         Some(Ok(_)) => continue, // ping / pong: tungstenite answers pings itself
                     };
                     let (reply, fatal) = if frames.take() {
-                        self.handle(&text, session, &mailbox)
+                        self.handle(&text, session, &mailbox).await
                     } else {
                         strikes += 1;
                         if strikes > MAX_STRIKES {
@@ -202,7 +213,9 @@ impl Handler {
     }
 
     /// Answers one text frame. Returns the reply to send, and an error that ends the connection.
-    fn handle(
+    /// Provider log-ins wait here for the provider (bounded by its HTTP timeout), which keeps
+    /// this connection's answers in request order.
+    async fn handle(
         &self,
         text: &str,
         session: &mut Session,
@@ -222,9 +235,13 @@ impl Handler {
                     let m = format!("this relay speaks protocol version {PROTOCOL_VERSION}, not {version}");
                     (Some(ServerMessage::error(None, ErrorCode::UnsupportedVersion, &m)), Some((ErrorCode::UnsupportedVersion, m)))
                 }
-                ClientMessage::Hello { name, .. } => match validate_name(&name) {
+                ClientMessage::Hello { name, client, .. } => match validate_name(&name) {
                     Ok(()) => {
                         session.name = Some(name.trim().to_owned());
+                        session.client = client
+                            .map(|c| c.chars().filter(|c| !c.is_control()).take(80).collect::<String>())
+                            .filter(|c| !c.trim().is_empty())
+                            .unwrap_or_else(|| "unnamed client".to_owned());
                         let welcome = ServerMessage::Welcome {
                             version: PROTOCOL_VERSION,
                             server: format!("movietalk-relay {}", env!("CARGO_PKG_VERSION")),
@@ -242,6 +259,14 @@ impl Handler {
                 }
             };
         };
+        if session.account.is_some() && self.config.clock.now_ms() >= session.access_expires_at_ms && !renews_session(&msg) {
+            // The access token ran out: this connection no longer acts for the account until
+            // the client refreshes (or authenticates with a live token).
+            let reply = msg.req().map(|req| {
+                ServerMessage::error(Some(req), ErrorCode::SessionExpired, "the access token expired; send refresh with the refresh token")
+            });
+            return (reply, None);
+        }
         let (author, guest) = session.author(&name);
         if is_write(&msg)
             && let Some(account) = &session.account
@@ -256,32 +281,87 @@ impl Handler {
                 let display = display_name.unwrap_or_else(|| handle.clone());
                 match validate_handle(&handle).and_then(|()| validate_password(&password)).and_then(|()| validate_name(&display)) {
                     Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                    Ok(()) => match self.accounts.sign_up(&handle, &password, display.trim(), self.config.hash_cost) {
-                        Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms),
+                    Ok(()) => match self.accounts.sign_up(&handle, &password, display.trim(), self.config.hash_cost, &self.params(session)) {
+                        Ok((account, new)) => self.started(req, session, account, new),
                         Err(e) => account_error(req, e),
                     },
                 }
             }
-            ClientMessage::LogIn { req, handle, password } => match self.accounts.log_in(&handle.to_lowercase(), &password) {
-                Ok((account, new)) => self.logged_in(req, session, account, Some(new.token), new.expires_at_ms),
+            ClientMessage::LogIn { req, handle, password } => match self.accounts.log_in(&handle.to_lowercase(), &password, &self.params(session)) {
+                Ok((account, new)) => self.started(req, session, account, new),
                 Err(e) => account_error(req, e),
             },
-            ClientMessage::Authenticate { req, token } => match self.accounts.authenticate(&token) {
-                Ok((account, expires)) => {
-                    session.token = Some(token);
-                    self.logged_in(req, session, account, None, expires)
+            ClientMessage::Authenticate { req, token } => match self.accounts.authenticate(&token, self.config.clock.now_ms()) {
+                Ok((account, live)) => self.resumed(req, session, account, live),
+                Err(e) => account_error(req, e),
+            },
+            ClientMessage::Refresh { req, refresh_token } => match self.accounts.refresh(&refresh_token, &self.params(session)) {
+                Ok((account, new)) => self.started(req, session, account, new),
+                Err(e) => account_error(req, e),
+            },
+            ClientMessage::ListSessions { req } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match self.accounts.sessions(account.id, self.config.clock.now_ms()) {
+                    Ok(mut sessions) => {
+                        for s in &mut sessions {
+                            s.current = Some(s.id) == session.session_id;
+                        }
+                        ServerMessage::Sessions { req, sessions }
+                    }
+                    Err(e) => account_error(req, e),
+                },
+            },
+            ClientMessage::RevokeSession { req, session_id } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match self.accounts.revoke_session(account.id, session_id) {
+                    Ok(()) => {
+                        if session.session_id == Some(session_id) {
+                            self.switch_identity(session, None);
+                        }
+                        ServerMessage::Ok { req }
+                    }
+                    Err(e) => account_error(req, e),
+                },
+            },
+            ClientMessage::ProviderLogin { req, provider, id_token, access_token, nonce, handle } => {
+                match self.verify(&provider, id_token, access_token, nonce).await {
+                    Err(e) => verify_error(req, e),
+                    Ok(identity) => self.provider_login(req, session, identity, handle),
                 }
-                Err(e) => account_error(req, e),
+            }
+            ClientMessage::LinkProvider { req, provider, id_token, access_token, nonce } => match session.account.clone() {
+                None => not_logged_in(req),
+                Some(account) => match self.verify(&provider, id_token, access_token, nonce).await {
+                    Err(e) => verify_error(req, e),
+                    Ok(identity) => {
+                        match self.accounts.link_provider(account.id, &identity.provider, &identity.subject, self.config.clock.now_ms()) {
+                            Ok(()) => self.login_methods(req, account.id),
+                            Err(e) => account_error(req, e),
+                        }
+                    }
+                },
             },
-            ClientMessage::LogOut { req } => match (&session.account, session.token.clone()) {
+            ClientMessage::UnlinkProvider { req, provider } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match self.accounts.unlink_provider(account.id, &provider) {
+                    Ok(()) => self.login_methods(req, account.id),
+                    Err(e) => account_error(req, e),
+                },
+            },
+            ClientMessage::LoginMethods { req } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => self.login_methods(req, account.id),
+            },
+            ClientMessage::LogOut { req } => match (&session.account, session.session_id) {
                 (None, _) => not_logged_in(req),
-                (Some(_), token) => {
-                    if let Some(token) = token
-                        && let Err(e) = self.accounts.revoke(&token)
+                (Some(account), id) => {
+                    if let Some(id) = id
+                        && let Err(e) = self.accounts.revoke_session(account.id, id)
+                        && !matches!(e, AccountError::NotFound)
                     {
                         return (Some(account_error(req, e)), None);
                     }
-                    self.switch_identity(session, None, None);
+                    self.switch_identity(session, None);
                     ServerMessage::Ok { req }
                 }
             },
@@ -310,7 +390,14 @@ impl Handler {
                 None => not_logged_in(req),
                 Some(account) => match validate_password(&new) {
                     Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                    Ok(()) => match self.accounts.change_password(account.id, &current, &new, session.token.as_deref(), self.config.hash_cost) {
+                    Ok(()) => match self.accounts.change_password(
+                        account.id,
+                        &current,
+                        &new,
+                        session.session_id,
+                        self.config.clock.now_ms(),
+                        self.config.hash_cost,
+                    ) {
                         Ok(()) => ServerMessage::Ok { req },
                         Err(e) => account_error(req, e),
                     },
@@ -318,9 +405,9 @@ impl Handler {
             },
             ClientMessage::DeleteAccount { req, password } => match &session.account {
                 None => not_logged_in(req),
-                Some(account) => match self.accounts.delete_account(account.id, &password) {
+                Some(account) => match self.accounts.delete_account(account.id, &password, session.session_id, self.config.clock.now_ms()) {
                     Ok(()) => {
-                        self.switch_identity(session, None, None);
+                        self.switch_identity(session, None);
                         ServerMessage::Ok { req }
                     }
                     Err(e) => account_error(req, e),
@@ -404,26 +491,99 @@ impl Handler {
 }
 
 impl Handler {
-    /// Makes `account` this connection's identity and answers with a session.
-    fn logged_in(
-        &self,
-        req: u64,
-        session: &mut Session,
-        account: Account,
-        token: Option<String>,
-        expires_at_ms: u64,
-    ) -> ServerMessage {
-        if token.is_some() {
-            session.token = token.clone();
+    /// What a session opened on this connection is stamped with.
+    fn params<'a>(&self, session: &'a Session) -> SessionParams<'a> {
+        SessionParams { now_ms: self.config.clock.now_ms(), lifetimes: self.config.token_lifetimes, client: &session.client }
+    }
+
+    /// Makes `account` this connection's identity with a new session and answers with its tokens.
+    fn started(&self, req: u64, session: &mut Session, account: Account, new: NewSession) -> ServerMessage {
+        session.session_id = Some(new.session_id);
+        session.access_expires_at_ms = new.access_expires_at_ms;
+        self.switch_identity(session, Some(account.clone()));
+        ServerMessage::Session {
+            req,
+            account,
+            session_id: new.session_id,
+            token: Some(new.access_token),
+            expires_at_ms: new.access_expires_at_ms,
+            refresh_token: Some(new.refresh_token),
+            refresh_expires_at_ms: Some(new.refresh_expires_at_ms),
         }
-        self.switch_identity(session, Some(account.clone()), session.token.clone());
-        ServerMessage::Session { req, account, token, expires_at_ms }
+    }
+
+    /// Makes `account` this connection's identity within an existing session (no new tokens).
+    fn resumed(&self, req: u64, session: &mut Session, account: Account, live: LiveSession) -> ServerMessage {
+        session.session_id = Some(live.session_id);
+        session.access_expires_at_ms = live.access_expires_at_ms;
+        self.switch_identity(session, Some(account.clone()));
+        ServerMessage::Session {
+            req,
+            account,
+            session_id: live.session_id,
+            token: None,
+            expires_at_ms: live.access_expires_at_ms,
+            refresh_token: None,
+            refresh_expires_at_ms: None,
+        }
+    }
+
+    /// Verifies a provider credential.
+    async fn verify(
+        &self,
+        provider: &str,
+        id_token: Option<String>,
+        access_token: Option<String>,
+        nonce: Option<String>,
+    ) -> Result<Identity, VerifyError> {
+        self.providers.verify(provider, id_token.as_deref(), access_token.as_deref(), nonce.as_deref()).await
+    }
+
+    /// Logs a verified identity in: its linked account, or a new account under `handle`, or
+    /// asks for a handle.
+    fn provider_login(&self, req: u64, session: &mut Session, identity: Identity, handle: Option<String>) -> ServerMessage {
+        match self.accounts.provider_log_in(&identity.provider, &identity.subject, &self.params(session)) {
+            Err(e) => account_error(req, e),
+            Ok(Some((account, new))) => self.started(req, session, account, new),
+            Ok(None) => match handle {
+                None => ServerMessage::HandleNeeded { req, provider: identity.provider.clone(), suggested: self.suggest_handle(&identity) },
+                Some(handle) => {
+                    let handle = handle.trim().to_lowercase();
+                    if let Err(e) = validate_handle(&handle) {
+                        return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
+                    }
+                    let display = identity.display_name.as_deref().map(str::trim).filter(|d| validate_name(d).is_ok()).unwrap_or(&handle);
+                    match self.accounts.provider_sign_up(&identity.provider, &identity.subject, &handle, display, &self.params(session)) {
+                        Ok((account, new)) => self.started(req, session, account, new),
+                        Err(e) => account_error(req, e),
+                    }
+                }
+            },
+        }
+    }
+
+    /// A free handle derived from the provider's profile, if one can be found quickly.
+    fn suggest_handle(&self, identity: &Identity) -> Option<String> {
+        let base = crate::oidc::handle_candidate(identity.handle_hint.as_deref()?)?;
+        std::iter::once(base.clone())
+            .chain((2..10).map(|n| format!("{base}{n}")))
+            .find(|h| validate_handle(h).is_ok() && matches!(self.accounts.handle_taken(h), Ok(false)))
+    }
+
+    fn login_methods(&self, req: u64, account: u64) -> ServerMessage {
+        match self.accounts.login_methods(account) {
+            Ok((password, providers)) => ServerMessage::LoginMethods { req, password, providers },
+            Err(e) => account_error(req, e),
+        }
     }
 
     /// Changes who this connection is, moving its room memberships (and so presence) along.
-    fn switch_identity(&self, session: &mut Session, account: Option<Account>, token: Option<String>) {
+    fn switch_identity(&self, session: &mut Session, account: Option<Account>) {
         session.account = account;
-        session.token = if session.account.is_some() { token } else { None };
+        if session.account.is_none() {
+            session.session_id = None;
+            session.access_expires_at_ms = 0;
+        }
         let (author, guest) = session.author(session.name.as_deref().unwrap_or_default());
         let key = author_key(&author, guest);
         for room in &session.rooms {
@@ -639,13 +799,46 @@ fn not_logged_in(req: u64) -> ServerMessage {
 }
 
 fn account_error(req: u64, e: AccountError) -> ServerMessage {
-    match e {
-        AccountError::HandleTaken => ServerMessage::error(Some(req), ErrorCode::Conflict, e.to_string()),
-        AccountError::InvalidCredentials | AccountError::InvalidToken => {
-            ServerMessage::error(Some(req), ErrorCode::InvalidCredentials, e.to_string())
+    let code = match e {
+        AccountError::HandleTaken | AccountError::IdentityTaken | AccountError::ProviderAlreadyLinked => ErrorCode::Conflict,
+        AccountError::InvalidCredentials | AccountError::InvalidToken | AccountError::RecentLoginRequired => {
+            ErrorCode::InvalidCredentials
         }
-        AccountError::Store(e) => internal(req, e),
+        AccountError::TokenReused => ErrorCode::TokenReused,
+        AccountError::NotFound => ErrorCode::NotFound,
+        AccountError::LastLoginMethod => ErrorCode::LastLoginMethod,
+        AccountError::Store(e) => return internal(req, e),
+    };
+    ServerMessage::error(Some(req), code, e.to_string())
+}
+
+fn verify_error(req: u64, e: VerifyError) -> ServerMessage {
+    let code = match e {
+        VerifyError::UnknownProvider(_) => ErrorCode::NotFound,
+        VerifyError::MissingCredential(_) => ErrorCode::InvalidInput,
+        VerifyError::Rejected(_) => ErrorCode::InvalidCredentials,
+        VerifyError::Unavailable(_) => ErrorCode::ProviderUnavailable,
+    };
+    if code == ErrorCode::ProviderUnavailable {
+        tracing::warn!(error = %e, "identity provider unavailable");
+    } else {
+        tracing::debug!(error = %e, "provider credential refused");
     }
+    ServerMessage::error(Some(req), code, e.to_string())
+}
+
+/// Requests a connection whose access token expired may still make: those that log in anew
+/// or end the session.
+fn renews_session(msg: &ClientMessage) -> bool {
+    matches!(
+        msg,
+        ClientMessage::Refresh { .. }
+            | ClientMessage::Authenticate { .. }
+            | ClientMessage::LogIn { .. }
+            | ClientMessage::SignUp { .. }
+            | ClientMessage::ProviderLogin { .. }
+            | ClientMessage::LogOut { .. }
+    )
 }
 
 /// A storage failure, logged here and reported to the client as retryable.
@@ -733,10 +926,15 @@ struct Session {
     conn: ConnId,
     /// The display name from `hello`; `None` until then.
     name: Option<String>,
+    /// What the client called itself in `hello`, for the session list.
+    client: String,
     /// The logged-in account, if any.
     account: Option<Account>,
-    /// The session token this connection logged in with (revoked by `log_out`).
-    token: Option<String>,
+    /// The session this connection is logged in with (revoked by `log_out`).
+    session_id: Option<u64>,
+    /// When the access token this connection logged in with runs out (relay clock); after that
+    /// it must refresh before acting for the account again.
+    access_expires_at_ms: u64,
     rooms: HashSet<String>,
 }
 
