@@ -62,7 +62,9 @@ pub enum AccountError {
     ProviderAlreadyLinked,
     #[error("no such session or provider link on this account")]
     NotFound,
-    #[error("this is the account's only way to log in; set a password or link another provider first")]
+    #[error(
+        "this is the account's only way to log in; set a password or link another provider first"
+    )]
     LastLoginMethod,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -83,7 +85,10 @@ pub struct Lifetimes {
 
 impl Default for Lifetimes {
     fn default() -> Self {
-        Lifetimes { access: ACCESS_TTL, refresh: REFRESH_TTL }
+        Lifetimes {
+            access: ACCESS_TTL,
+            refresh: REFRESH_TTL,
+        }
     }
 }
 
@@ -123,12 +128,16 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        HashCost { memory_kib: 19 * 1024, passes: 2 }
+        HashCost {
+            memory_kib: 19 * 1024,
+            passes: 2,
+        }
     }
 }
 
 fn hasher(cost: HashCost) -> Argon2<'static> {
-    let params = Params::new(cost.memory_kib, cost.passes, 1, None).expect("valid argon2 parameters");
+    let params =
+        Params::new(cost.memory_kib, cost.passes, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -149,13 +158,20 @@ fn token_hash(token: &str) -> String {
 /// Hashes `password` with argon2id and a fresh salt (PHC string format).
 pub fn hash_password(password: &str, cost: HashCost) -> String {
     let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes make a valid salt");
-    hasher(cost).hash_password(password.as_bytes(), &salt).expect("argon2 hashing succeeds").to_string()
+    hasher(cost)
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing succeeds")
+        .to_string()
 }
 
 /// Checks `password` against a stored PHC hash (its own parameters are used). The empty hash of
 /// a password-less account matches nothing.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
@@ -172,8 +188,14 @@ fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
 
 impl SqliteStore {
     /// Opens a session for `account_id` (and drops its sessions that ran out).
-    fn new_session(conn: &rusqlite::Connection, account_id: i64, method: &str, at: &SessionParams<'_>) -> Result<NewSession, AccountError> {
-        let (access_token, access_expires_at_ms, refresh_token, refresh_expires_at_ms) = fresh_tokens(at);
+    fn new_session(
+        conn: &rusqlite::Connection,
+        account_id: i64,
+        method: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<NewSession, AccountError> {
+        let (access_token, access_expires_at_ms, refresh_token, refresh_expires_at_ms) =
+            fresh_tokens(at);
         conn.execute(
             "DELETE FROM auth_sessions WHERE account_id = ?1 AND refresh_expires_at_ms <= ?2",
             params![account_id, at.now_ms as i64],
@@ -195,16 +217,33 @@ impl SqliteStore {
             ],
         )?;
         let session_id = conn.last_insert_rowid() as u64;
-        Ok(NewSession { session_id, access_token, access_expires_at_ms, refresh_token, refresh_expires_at_ms })
+        Ok(NewSession {
+            session_id,
+            access_token,
+            access_expires_at_ms,
+            refresh_token,
+            refresh_expires_at_ms,
+        })
     }
 
     fn account(conn: &rusqlite::Connection, id: i64) -> Result<Account, AccountError> {
-        Ok(conn.query_row(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"), [id], row_to_account)?)
+        Ok(conn.query_row(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
+            [id],
+            row_to_account,
+        )?)
     }
 
     /// Whether `session` of `account` began within [`RECENT_LOGIN`] of `now_ms`.
-    fn recent_login(conn: &rusqlite::Connection, account: i64, session: Option<u64>, now_ms: u64) -> Result<bool, AccountError> {
-        let Some(session) = session else { return Ok(false) };
+    fn recent_login(
+        conn: &rusqlite::Connection,
+        account: i64,
+        session: Option<u64>,
+        now_ms: u64,
+    ) -> Result<bool, AccountError> {
+        let Some(session) = session else {
+            return Ok(false);
+        };
         let created: Option<i64> = conn
             .query_row(
                 "SELECT created_at_ms FROM auth_sessions WHERE id = ?1 AND account_id = ?2",
@@ -212,14 +251,27 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(created.is_some_and(|c| now_ms.saturating_sub(c as u64) <= RECENT_LOGIN.as_millis() as u64))
+        Ok(created
+            .is_some_and(|c| now_ms.saturating_sub(c as u64) <= RECENT_LOGIN.as_millis() as u64))
     }
 
-    fn login_methods_of(conn: &rusqlite::Connection, account: i64) -> Result<(bool, Vec<LinkedProvider>), AccountError> {
-        let password: String = conn.query_row("SELECT password_hash FROM accounts WHERE id = ?1", [account], |r| r.get(0))?;
+    fn login_methods_of(
+        conn: &rusqlite::Connection,
+        account: i64,
+    ) -> Result<(bool, Vec<LinkedProvider>), AccountError> {
+        let password: String = conn.query_row(
+            "SELECT password_hash FROM accounts WHERE id = ?1",
+            [account],
+            |r| r.get(0),
+        )?;
         let mut stmt = conn.prepare("SELECT provider, linked_at_ms FROM provider_links WHERE account_id = ?1 ORDER BY provider")?;
         let providers = stmt
-            .query_map([account], |r| Ok(LinkedProvider { provider: r.get(0)?, linked_at_ms: r.get::<_, i64>(1)? as u64 }))?
+            .query_map([account], |r| {
+                Ok(LinkedProvider {
+                    provider: r.get(0)?,
+                    linked_at_ms: r.get::<_, i64>(1)? as u64,
+                })
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok((!password.is_empty(), providers))
     }
@@ -230,7 +282,12 @@ impl SqliteStore {
 fn fresh_tokens(at: &SessionParams<'_>) -> (String, u64, String, u64) {
     let refresh_expires = at.now_ms + at.lifetimes.refresh.as_millis() as u64;
     let access_expires = (at.now_ms + at.lifetimes.access.as_millis() as u64).min(refresh_expires);
-    (format!("mta_{}", hex(&random_bytes::<32>())), access_expires, format!("mtr_{}", hex(&random_bytes::<32>())), refresh_expires)
+    (
+        format!("mta_{}", hex(&random_bytes::<32>())),
+        access_expires,
+        format!("mtr_{}", hex(&random_bytes::<32>())),
+        refresh_expires,
+    )
 }
 
 /// Where the relay keeps accounts, sessions and provider links. Every method that decides
@@ -238,33 +295,91 @@ fn fresh_tokens(at: &SessionParams<'_>) -> (String, u64, String, u64) {
 /// clock itself.
 pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates an account (the handle must be free) and a session for it.
-    fn sign_up(&self, handle: &str, password: &str, display_name: &str, cost: HashCost, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError>;
+    fn sign_up(
+        &self,
+        handle: &str,
+        password: &str,
+        display_name: &str,
+        cost: HashCost,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError>;
     /// Checks a handle and password and opens a session.
-    fn log_in(&self, handle: &str, password: &str, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError>;
+    fn log_in(
+        &self,
+        handle: &str,
+        password: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError>;
     /// The account and session a live access token belongs to (marks the session used).
-    fn authenticate(&self, access_token: &str, now_ms: u64) -> Result<(Account, LiveSession), AccountError>;
+    fn authenticate(
+        &self,
+        access_token: &str,
+        now_ms: u64,
+    ) -> Result<(Account, LiveSession), AccountError>;
     /// Trades a live refresh token for new tokens (see the module doc for reuse).
-    fn refresh(&self, refresh_token: &str, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError>;
+    fn refresh(
+        &self,
+        refresh_token: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError>;
     /// Revokes one session of `account` (its access and refresh tokens).
     fn revoke_session(&self, account: u64, session_id: u64) -> Result<(), AccountError>;
     /// The account's sessions that have not run out, most recently used first.
     fn sessions(&self, account: u64, now_ms: u64) -> Result<Vec<SessionInfo>, AccountError>;
     /// Changes the fields given (an empty avatar address removes it).
-    fn update_profile(&self, id: u64, display_name: Option<&str>, bio: Option<&str>, avatar_url: Option<&str>) -> Result<Account, AccountError>;
+    fn update_profile(
+        &self,
+        id: u64,
+        display_name: Option<&str>,
+        bio: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> Result<Account, AccountError>;
     /// Checks the current password (or, for an account without one, that session `keep` is a
     /// recent log-in), sets the new one, and revokes every session but `keep`.
-    fn change_password(&self, id: u64, current: &str, new: &str, keep: Option<u64>, now_ms: u64, cost: HashCost) -> Result<(), AccountError>;
+    fn change_password(
+        &self,
+        id: u64,
+        current: &str,
+        new: &str,
+        keep: Option<u64>,
+        now_ms: u64,
+        cost: HashCost,
+    ) -> Result<(), AccountError>;
     /// Deletes the account after checking its password (or, without one, that `session` is a
     /// recent log-in); see the module doc.
-    fn delete_account(&self, id: u64, password: &str, session: Option<u64>, now_ms: u64) -> Result<(), AccountError>;
+    fn delete_account(
+        &self,
+        id: u64,
+        password: &str,
+        session: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), AccountError>;
     /// Opens a session for the account linked to (`provider`, `subject`); `None` when no account is.
-    fn provider_log_in(&self, provider: &str, subject: &str, at: &SessionParams<'_>) -> Result<Option<(Account, NewSession)>, AccountError>;
+    fn provider_log_in(
+        &self,
+        provider: &str,
+        subject: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<Option<(Account, NewSession)>, AccountError>;
     /// Creates a password-less account linked to (`provider`, `subject`) and a session for it.
-    fn provider_sign_up(&self, provider: &str, subject: &str, handle: &str, display_name: &str, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError>;
+    fn provider_sign_up(
+        &self,
+        provider: &str,
+        subject: &str,
+        handle: &str,
+        display_name: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError>;
     /// Whether `handle` is taken.
     fn handle_taken(&self, handle: &str) -> Result<bool, AccountError>;
     /// Links (`provider`, `subject`) to `account`.
-    fn link_provider(&self, account: u64, provider: &str, subject: &str, now_ms: u64) -> Result<(), AccountError>;
+    fn link_provider(
+        &self,
+        account: u64,
+        provider: &str,
+        subject: &str,
+        now_ms: u64,
+    ) -> Result<(), AccountError>;
     /// Unlinks `provider` from `account`, unless that leaves no way to log in.
     fn unlink_provider(&self, account: u64, provider: &str) -> Result<(), AccountError>;
     /// Whether the account has a password, and its linked providers.
@@ -272,7 +387,14 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl AccountStore for SqliteStore {
-    fn sign_up(&self, handle: &str, password: &str, display_name: &str, cost: HashCost, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError> {
+    fn sign_up(
+        &self,
+        handle: &str,
+        password: &str,
+        display_name: &str,
+        cost: HashCost,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError> {
         // Hash outside the lock: it is deliberately slow.
         let phc = hash_password(password, cost);
         let mut conn = self.conn();
@@ -286,30 +408,52 @@ impl AccountStore for SqliteStore {
             return Err(AccountError::HandleTaken);
         }
         let id = tx.last_insert_rowid();
-        let result = (Self::account(&tx, id)?, Self::new_session(&tx, id, "password", at)?);
+        let result = (
+            Self::account(&tx, id)?,
+            Self::new_session(&tx, id, "password", at)?,
+        );
         tx.commit()?;
         Ok(result)
     }
 
-    fn log_in(&self, handle: &str, password: &str, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError> {
+    fn log_in(
+        &self,
+        handle: &str,
+        password: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError> {
         let found: Option<(i64, String)> = self
             .conn()
-            .query_row("SELECT id, password_hash FROM accounts WHERE handle = ?1", [handle], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT id, password_hash FROM accounts WHERE handle = ?1",
+                [handle],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         let Some((id, phc)) = found.filter(|(_, phc)| !phc.is_empty()) else {
             // Spend the same effort as for a real account, so timing does not reveal handles
             // (nor which accounts have no password).
-            let _ = verify_password(password, &hash_password("not-a-real-password", HashCost::default()));
+            let _ = verify_password(
+                password,
+                &hash_password("not-a-real-password", HashCost::default()),
+            );
             return Err(AccountError::InvalidCredentials);
         };
         if !verify_password(password, &phc) {
             return Err(AccountError::InvalidCredentials);
         }
         let conn = self.conn();
-        Ok((Self::account(&conn, id)?, Self::new_session(&conn, id, "password", at)?))
+        Ok((
+            Self::account(&conn, id)?,
+            Self::new_session(&conn, id, "password", at)?,
+        ))
     }
 
-    fn authenticate(&self, access_token: &str, now_ms: u64) -> Result<(Account, LiveSession), AccountError> {
+    fn authenticate(
+        &self,
+        access_token: &str,
+        now_ms: u64,
+    ) -> Result<(Account, LiveSession), AccountError> {
         let conn = self.conn();
         let found: Option<(i64, i64, i64)> = conn
             .query_row(
@@ -319,11 +463,24 @@ impl AccountStore for SqliteStore {
             )
             .optional()?;
         let (session, account, expires) = found.ok_or(AccountError::InvalidToken)?;
-        conn.execute("UPDATE auth_sessions SET last_used_at_ms = max(last_used_at_ms, ?2) WHERE id = ?1", params![session, now_ms as i64])?;
-        Ok((Self::account(&conn, account)?, LiveSession { session_id: session as u64, access_expires_at_ms: expires as u64 }))
+        conn.execute(
+            "UPDATE auth_sessions SET last_used_at_ms = max(last_used_at_ms, ?2) WHERE id = ?1",
+            params![session, now_ms as i64],
+        )?;
+        Ok((
+            Self::account(&conn, account)?,
+            LiveSession {
+                session_id: session as u64,
+                access_expires_at_ms: expires as u64,
+            },
+        ))
     }
 
-    fn refresh(&self, refresh_token: &str, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError> {
+    fn refresh(
+        &self,
+        refresh_token: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError> {
         let hash = token_hash(refresh_token);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -336,13 +493,21 @@ impl AccountStore for SqliteStore {
             .optional()?;
         let Some((session, account, expires)) = current else {
             // Not the current refresh token of any session: a spent one means reuse.
-            let spent: Option<i64> =
-                tx.query_row("SELECT session_id FROM spent_refresh_tokens WHERE token_hash = ?1", [&hash], |r| r.get(0)).optional()?;
+            let spent: Option<i64> = tx
+                .query_row(
+                    "SELECT session_id FROM spent_refresh_tokens WHERE token_hash = ?1",
+                    [&hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
             return match spent {
                 Some(session) => {
                     tx.execute("DELETE FROM auth_sessions WHERE id = ?1", [session])?;
                     tx.commit()?;
-                    tracing::warn!(session, "a spent refresh token was presented again; session revoked");
+                    tracing::warn!(
+                        session,
+                        "a spent refresh token was presented again; session revoked"
+                    );
                     Err(AccountError::TokenReused)
                 }
                 None => Err(AccountError::InvalidToken),
@@ -353,8 +518,12 @@ impl AccountStore for SqliteStore {
             tx.commit()?;
             return Err(AccountError::InvalidToken);
         }
-        let (access_token, access_expires_at_ms, new_refresh, refresh_expires_at_ms) = fresh_tokens(at);
-        tx.execute("INSERT INTO spent_refresh_tokens (token_hash, session_id) VALUES (?1, ?2)", params![hash, session])?;
+        let (access_token, access_expires_at_ms, new_refresh, refresh_expires_at_ms) =
+            fresh_tokens(at);
+        tx.execute(
+            "INSERT INTO spent_refresh_tokens (token_hash, session_id) VALUES (?1, ?2)",
+            params![hash, session],
+        )?;
         tx.execute(
             "UPDATE auth_sessions SET access_hash = ?2, access_expires_at_ms = ?3, refresh_hash = ?4,
                                       refresh_expires_at_ms = ?5, last_used_at_ms = ?6
@@ -381,10 +550,15 @@ impl AccountStore for SqliteStore {
     }
 
     fn revoke_session(&self, account: u64, session_id: u64) -> Result<(), AccountError> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM auth_sessions WHERE id = ?1 AND account_id = ?2", params![session_id as i64, account as i64])?;
-        if n == 0 { Err(AccountError::NotFound) } else { Ok(()) }
+        let n = self.conn().execute(
+            "DELETE FROM auth_sessions WHERE id = ?1 AND account_id = ?2",
+            params![session_id as i64, account as i64],
+        )?;
+        if n == 0 {
+            Err(AccountError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     fn sessions(&self, account: u64, now_ms: u64) -> Result<Vec<SessionInfo>, AccountError> {
@@ -424,8 +598,20 @@ impl AccountStore for SqliteStore {
         Self::account(&conn, id as i64)
     }
 
-    fn change_password(&self, id: u64, current: &str, new: &str, keep: Option<u64>, now_ms: u64, cost: HashCost) -> Result<(), AccountError> {
-        let phc: String = self.conn().query_row("SELECT password_hash FROM accounts WHERE id = ?1", [id as i64], |r| r.get(0))?;
+    fn change_password(
+        &self,
+        id: u64,
+        current: &str,
+        new: &str,
+        keep: Option<u64>,
+        now_ms: u64,
+        cost: HashCost,
+    ) -> Result<(), AccountError> {
+        let phc: String = self.conn().query_row(
+            "SELECT password_hash FROM accounts WHERE id = ?1",
+            [id as i64],
+            |r| r.get(0),
+        )?;
         if phc.is_empty() {
             if !Self::recent_login(&self.conn(), id as i64, keep, now_ms)? {
                 return Err(AccountError::RecentLoginRequired);
@@ -436,18 +622,32 @@ impl AccountStore for SqliteStore {
         let new_phc = hash_password(new, cost);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("UPDATE accounts SET password_hash = ?2 WHERE id = ?1", params![id as i64, new_phc])?;
-        tx.execute("DELETE FROM auth_sessions WHERE account_id = ?1 AND id IS NOT ?2", params![id as i64, keep.map(|k| k as i64)])?;
+        tx.execute(
+            "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+            params![id as i64, new_phc],
+        )?;
+        tx.execute(
+            "DELETE FROM auth_sessions WHERE account_id = ?1 AND id IS NOT ?2",
+            params![id as i64, keep.map(|k| k as i64)],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     /// Deletes the account: its row, sessions and links go; its chat messages stay as written
     /// by [`DELETED_AUTHOR`].
-    fn delete_account(&self, id: u64, password: &str, session: Option<u64>, now_ms: u64) -> Result<(), AccountError> {
-        let (handle, phc): (String, String) = self
-            .conn()
-            .query_row("SELECT handle, password_hash FROM accounts WHERE id = ?1", [id as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    fn delete_account(
+        &self,
+        id: u64,
+        password: &str,
+        session: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), AccountError> {
+        let (handle, phc): (String, String) = self.conn().query_row(
+            "SELECT handle, password_hash FROM accounts WHERE id = ?1",
+            [id as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if phc.is_empty() {
             if !Self::recent_login(&self.conn(), id as i64, session, now_ms)? {
                 return Err(AccountError::RecentLoginRequired);
@@ -469,13 +669,20 @@ impl AccountStore for SqliteStore {
                 "SELECT c.id, c.review_id FROM comments c JOIN reviews r ON r.id = c.review_id
                  WHERE c.account_id = ?1 AND r.account_id != ?1",
             )?;
-            for row in stmt.query_map([id as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+            for row in stmt.query_map([id as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })? {
                 let (comment_id, review_id) = row?;
-                gone.push(ChangeKind::CommentDeleted { comment_id: comment_id as u64, review_id: review_id as u64 });
+                gone.push(ChangeKind::CommentDeleted {
+                    comment_id: comment_id as u64,
+                    review_id: review_id as u64,
+                });
             }
             let mut stmt = tx.prepare("SELECT id FROM reviews WHERE account_id = ?1")?;
             for row in stmt.query_map([id as i64], |r| r.get::<_, i64>(0))? {
-                gone.push(ChangeKind::ReviewDeleted { review_id: row? as u64 });
+                gone.push(ChangeKind::ReviewDeleted {
+                    review_id: row? as u64,
+                });
             }
         }
         for change in &gone {
@@ -487,24 +694,51 @@ impl AccountStore for SqliteStore {
                     OR review_id IN (SELECT id FROM reviews WHERE account_id = ?1)))",
             [id as i64],
         )?;
-        tx.execute("DELETE FROM auth_sessions WHERE account_id = ?1", [id as i64])?;
-        tx.execute("DELETE FROM provider_links WHERE account_id = ?1", [id as i64])?;
+        tx.execute(
+            "DELETE FROM auth_sessions WHERE account_id = ?1",
+            [id as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM provider_links WHERE account_id = ?1",
+            [id as i64],
+        )?;
         tx.execute("DELETE FROM accounts WHERE id = ?1", [id as i64])?;
         tx.commit()?;
         Ok(())
     }
 
-    fn provider_log_in(&self, provider: &str, subject: &str, at: &SessionParams<'_>) -> Result<Option<(Account, NewSession)>, AccountError> {
+    fn provider_log_in(
+        &self,
+        provider: &str,
+        subject: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<Option<(Account, NewSession)>, AccountError> {
         let conn = self.conn();
         let account: Option<i64> = conn
-            .query_row("SELECT account_id FROM provider_links WHERE provider = ?1 AND subject = ?2", params![provider, subject], |r| r.get(0))
+            .query_row(
+                "SELECT account_id FROM provider_links WHERE provider = ?1 AND subject = ?2",
+                params![provider, subject],
+                |r| r.get(0),
+            )
             .optional()?;
-        let Some(account) = account else { return Ok(None) };
+        let Some(account) = account else {
+            return Ok(None);
+        };
         let method = format!("provider:{provider}");
-        Ok(Some((Self::account(&conn, account)?, Self::new_session(&conn, account, &method, at)?)))
+        Ok(Some((
+            Self::account(&conn, account)?,
+            Self::new_session(&conn, account, &method, at)?,
+        )))
     }
 
-    fn provider_sign_up(&self, provider: &str, subject: &str, handle: &str, display_name: &str, at: &SessionParams<'_>) -> Result<(Account, NewSession), AccountError> {
+    fn provider_sign_up(
+        &self,
+        provider: &str,
+        subject: &str,
+        handle: &str,
+        display_name: &str,
+        at: &SessionParams<'_>,
+    ) -> Result<(Account, NewSession), AccountError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let inserted = tx.execute(
@@ -525,20 +759,39 @@ impl AccountStore for SqliteStore {
             // Linked by a concurrent first log-in: the transaction (and the account) is dropped.
             return Err(AccountError::IdentityTaken);
         }
-        let result = (Self::account(&tx, id)?, Self::new_session(&tx, id, &format!("provider:{provider}"), at)?);
+        let result = (
+            Self::account(&tx, id)?,
+            Self::new_session(&tx, id, &format!("provider:{provider}"), at)?,
+        );
         tx.commit()?;
         Ok(result)
     }
 
     fn handle_taken(&self, handle: &str) -> Result<bool, AccountError> {
-        Ok(self.conn().query_row("SELECT 1 FROM accounts WHERE handle = ?1", [handle], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .conn()
+            .query_row("SELECT 1 FROM accounts WHERE handle = ?1", [handle], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
     }
 
-    fn link_provider(&self, account: u64, provider: &str, subject: &str, now_ms: u64) -> Result<(), AccountError> {
+    fn link_provider(
+        &self,
+        account: u64,
+        provider: &str,
+        subject: &str,
+        now_ms: u64,
+    ) -> Result<(), AccountError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let owner: Option<i64> = tx
-            .query_row("SELECT account_id FROM provider_links WHERE provider = ?1 AND subject = ?2", params![provider, subject], |r| r.get(0))
+            .query_row(
+                "SELECT account_id FROM provider_links WHERE provider = ?1 AND subject = ?2",
+                params![provider, subject],
+                |r| r.get(0),
+            )
             .optional()?;
         match owner {
             Some(owner) if owner as u64 == account => return Ok(()),
@@ -567,7 +820,10 @@ impl AccountStore for SqliteStore {
         if !password && providers.len() == 1 {
             return Err(AccountError::LastLoginMethod);
         }
-        tx.execute("DELETE FROM provider_links WHERE account_id = ?1 AND provider = ?2", params![account as i64, provider])?;
+        tx.execute(
+            "DELETE FROM provider_links WHERE account_id = ?1 AND provider = ?2",
+            params![account as i64, provider],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -581,10 +837,17 @@ impl AccountStore for SqliteStore {
 mod tests {
     use super::*;
 
-    const CHEAP: HashCost = HashCost { memory_kib: 1024, passes: 1 };
+    const CHEAP: HashCost = HashCost {
+        memory_kib: 1024,
+        passes: 1,
+    };
 
     fn at(now_ms: u64) -> SessionParams<'static> {
-        SessionParams { now_ms, lifetimes: Lifetimes::default(), client: "unit test" }
+        SessionParams {
+            now_ms,
+            lifetimes: Lifetimes::default(),
+            client: "unit test",
+        }
     }
 
     #[test]
@@ -596,31 +859,54 @@ mod tests {
         assert!(verify_password("correct horse", &a));
         assert!(!verify_password("wrong horse", &a));
         assert!(!verify_password("correct horse", "not a hash"));
-        assert!(!verify_password("", ""), "a password-less account matches nothing");
+        assert!(
+            !verify_password("", ""),
+            "a password-less account matches nothing"
+        );
     }
 
     #[test]
     fn only_the_hashes_of_tokens_are_stored() {
         let store = SqliteStore::in_memory().unwrap();
-        let (_, session) = store.sign_up("minji", "long password", "Minji", CHEAP, &at(1_000)).unwrap();
+        let (_, session) = store
+            .sign_up("minji", "long password", "Minji", CHEAP, &at(1_000))
+            .unwrap();
         let (access, refresh): (String, String) = store
             .conn()
-            .query_row("SELECT access_hash, refresh_hash FROM auth_sessions", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT access_hash, refresh_hash FROM auth_sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         assert_eq!(access, token_hash(&session.access_token));
         assert_eq!(refresh, token_hash(&session.refresh_token));
         assert!(session.access_token.starts_with("mta_") && session.access_token.len() == 68);
         assert!(session.refresh_token.starts_with("mtr_") && session.refresh_token.len() == 68);
-        assert_eq!(session.access_expires_at_ms, 1_000 + ACCESS_TTL.as_millis() as u64);
-        assert_eq!(session.refresh_expires_at_ms, 1_000 + REFRESH_TTL.as_millis() as u64);
+        assert_eq!(
+            session.access_expires_at_ms,
+            1_000 + ACCESS_TTL.as_millis() as u64
+        );
+        assert_eq!(
+            session.refresh_expires_at_ms,
+            1_000 + REFRESH_TTL.as_millis() as u64
+        );
     }
 
     #[test]
     fn an_access_token_is_no_refresh_token_and_the_reverse() {
         let store = SqliteStore::in_memory().unwrap();
-        let (_, s) = store.sign_up("jisoo", "long password", "Jisoo", CHEAP, &at(1_000)).unwrap();
-        assert!(matches!(store.authenticate(&s.refresh_token, 2_000), Err(AccountError::InvalidToken)));
-        assert!(matches!(store.refresh(&s.access_token, &at(2_000)), Err(AccountError::InvalidToken)));
+        let (_, s) = store
+            .sign_up("jisoo", "long password", "Jisoo", CHEAP, &at(1_000))
+            .unwrap();
+        assert!(matches!(
+            store.authenticate(&s.refresh_token, 2_000),
+            Err(AccountError::InvalidToken)
+        ));
+        assert!(matches!(
+            store.refresh(&s.access_token, &at(2_000)),
+            Err(AccountError::InvalidToken)
+        ));
         store.authenticate(&s.access_token, 2_000).unwrap();
     }
 

@@ -24,7 +24,10 @@ impl Clock for SystemClock {
 
 /// The wall clock now, in milliseconds since the Unix epoch.
 pub fn system_now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A clock that only moves when told to (tests).

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use movietalk_protocol::relay::{
-    ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, validate_client_id, validate_name, validate_room,
-    validate_text,
+    ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, validate_client_id, validate_name,
+    validate_room, validate_text,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -22,11 +22,13 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::Config;
 use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, SessionParams};
-use crate::oidc::{Identity, Providers, VerifyError};
 use crate::hub::{ConnId, Hub, Mailbox, Posted};
+use crate::oidc::{Identity, Providers, VerifyError};
 use crate::social::{NewReview, SocialError, SocialStore};
 use crate::store::author_key;
-use movietalk_protocol::relay::{Account, validate_avatar_url, validate_bio, validate_handle, validate_password};
+use movietalk_protocol::relay::{
+    Account, validate_avatar_url, validate_bio, validate_handle, validate_password,
+};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -105,7 +107,9 @@ impl Handler {
             metrics.slow_readers_total.fetch_add(1, Ordering::Relaxed);
         }
         match end {
-            End::Fatal(code, msg) => tracing::debug!(peer = %self.peer, ?code, %msg, "connection refused"),
+            End::Fatal(code, msg) => {
+                tracing::debug!(peer = %self.peer, ?code, %msg, "connection refused")
+            }
             End::Io(e) => tracing::debug!(peer = %self.peer, error = %e, "connection failed"),
             End::SlowReader => tracing::info!(peer = %self.peer, "disconnected a slow reader"),
             End::Idle => tracing::debug!(peer = %self.peer, "idle connection closed"),
@@ -118,7 +122,10 @@ impl Handler {
         let (mut sink, mut stream) = ws.split();
         let (frames_tx, mut frames_rx) = mpsc::channel::<Utf8Bytes>(self.config.send_queue);
         let overflow = Arc::new(Notify::new());
-        let mailbox = Mailbox { frames: frames_tx, overflow: overflow.clone() };
+        let mailbox = Mailbox {
+            frames: frames_tx,
+            overflow: overflow.clone(),
+        };
         let mut ping = tokio::time::interval(self.config.ping_interval);
         ping.reset();
         let handshake_deadline = Instant::now() + self.config.handshake_timeout;
@@ -128,8 +135,11 @@ impl Handler {
         let mut last_heard = Instant::now();
 
         let end = loop {
-            let deadline =
-                if session.name.is_none() { handshake_deadline } else { last_heard + self.config.idle_timeout };
+            let deadline = if session.name.is_none() {
+                handshake_deadline
+            } else {
+                last_heard + self.config.idle_timeout
+            };
             tokio::select! {
                 _ = self.shutdown.recv() => break End::Shutdown,
                 () = overflow.notified() => break End::SlowReader,
@@ -206,7 +216,10 @@ impl Handler {
         };
         if let Some((code, reason)) = close {
             // A client that stopped reading would never take the close frame: do not wait long.
-            let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+            let close = Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }));
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(close)).await;
         }
         end
@@ -225,21 +238,38 @@ impl Handler {
             Ok(msg) => msg,
             Err(e) => {
                 let reply = ServerMessage::error(e.req, ErrorCode::Malformed, e.message);
-                let fatal = session.name.is_none().then(|| (ErrorCode::HelloRequired, "no hello".to_owned()));
+                let fatal = session
+                    .name
+                    .is_none()
+                    .then(|| (ErrorCode::HelloRequired, "no hello".to_owned()));
                 return (Some(reply), fatal);
             }
         };
         let Some(name) = session.name.clone() else {
             return match msg {
                 ClientMessage::Hello { version, .. } if version != PROTOCOL_VERSION => {
-                    let m = format!("this relay speaks protocol version {PROTOCOL_VERSION}, not {version}");
-                    (Some(ServerMessage::error(None, ErrorCode::UnsupportedVersion, &m)), Some((ErrorCode::UnsupportedVersion, m)))
+                    let m = format!(
+                        "this relay speaks protocol version {PROTOCOL_VERSION}, not {version}"
+                    );
+                    (
+                        Some(ServerMessage::error(
+                            None,
+                            ErrorCode::UnsupportedVersion,
+                            &m,
+                        )),
+                        Some((ErrorCode::UnsupportedVersion, m)),
+                    )
                 }
                 ClientMessage::Hello { name, client, .. } => match validate_name(&name) {
                     Ok(()) => {
                         session.name = Some(name.trim().to_owned());
                         session.client = client
-                            .map(|c| c.chars().filter(|c| !c.is_control()).take(80).collect::<String>())
+                            .map(|c| {
+                                c.chars()
+                                    .filter(|c| !c.is_control())
+                                    .take(80)
+                                    .collect::<String>()
+                            })
                             .filter(|c| !c.trim().is_empty())
                             .unwrap_or_else(|| "unnamed client".to_owned());
                         let welcome = ServerMessage::Welcome {
@@ -250,58 +280,114 @@ impl Handler {
                     }
                     Err(e) => {
                         let m = e.to_string();
-                        (Some(ServerMessage::error(None, ErrorCode::InvalidInput, &m)), Some((ErrorCode::InvalidInput, m)))
+                        (
+                            Some(ServerMessage::error(None, ErrorCode::InvalidInput, &m)),
+                            Some((ErrorCode::InvalidInput, m)),
+                        )
                     }
                 },
                 _ => {
                     let m = "the first frame must be hello".to_owned();
-                    (Some(ServerMessage::error(None, ErrorCode::HelloRequired, &m)), Some((ErrorCode::HelloRequired, m)))
+                    (
+                        Some(ServerMessage::error(None, ErrorCode::HelloRequired, &m)),
+                        Some((ErrorCode::HelloRequired, m)),
+                    )
                 }
             };
         };
-        if session.account.is_some() && self.config.clock.now_ms() >= session.access_expires_at_ms && !renews_session(&msg) {
+        if session.account.is_some()
+            && self.config.clock.now_ms() >= session.access_expires_at_ms
+            && !renews_session(&msg)
+        {
             // The access token ran out: this connection no longer acts for the account until
             // the client refreshes (or authenticates with a live token).
             let reply = msg.req().map(|req| {
-                ServerMessage::error(Some(req), ErrorCode::SessionExpired, "the access token expired; send refresh with the refresh token")
+                ServerMessage::error(
+                    Some(req),
+                    ErrorCode::SessionExpired,
+                    "the access token expired; send refresh with the refresh token",
+                )
             });
             return (reply, None);
         }
         let (author, guest) = session.author(&name);
         if is_write(&msg)
             && let Some(account) = &session.account
-            && !self.hub.take_write_token(account.id, self.config.writes_per_sec, self.config.write_burst)
+            && !self.hub.take_write_token(
+                account.id,
+                self.config.writes_per_sec,
+                self.config.write_burst,
+            )
         {
-            let reply = ServerMessage::error(msg.req(), ErrorCode::RateLimited, "this account is writing too fast; slow down");
+            let reply = ServerMessage::error(
+                msg.req(),
+                ErrorCode::RateLimited,
+                "this account is writing too fast; slow down",
+            );
             return (Some(reply), None);
         }
         let reply = match msg {
-            ClientMessage::Hello { .. } => ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent"),
-            ClientMessage::SignUp { req, handle, password, display_name } => {
+            ClientMessage::Hello { .. } => {
+                ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent")
+            }
+            ClientMessage::SignUp {
+                req,
+                handle,
+                password,
+                display_name,
+            } => {
                 let display = display_name.unwrap_or_else(|| handle.clone());
-                match validate_handle(&handle).and_then(|()| validate_password(&password)).and_then(|()| validate_name(&display)) {
-                    Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                    Ok(()) => match self.accounts.sign_up(&handle, &password, display.trim(), self.config.hash_cost, &self.params(session)) {
+                match validate_handle(&handle)
+                    .and_then(|()| validate_password(&password))
+                    .and_then(|()| validate_name(&display))
+                {
+                    Err(e) => {
+                        ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
+                    }
+                    Ok(()) => match self.accounts.sign_up(
+                        &handle,
+                        &password,
+                        display.trim(),
+                        self.config.hash_cost,
+                        &self.params(session),
+                    ) {
                         Ok((account, new)) => self.started(req, session, account, new),
                         Err(e) => account_error(req, e),
                     },
                 }
             }
-            ClientMessage::LogIn { req, handle, password } => match self.accounts.log_in(&handle.to_lowercase(), &password, &self.params(session)) {
-                Ok((account, new)) => self.started(req, session, account, new),
-                Err(e) => account_error(req, e),
-            },
-            ClientMessage::Authenticate { req, token } => match self.accounts.authenticate(&token, self.config.clock.now_ms()) {
+            ClientMessage::LogIn {
+                req,
+                handle,
+                password,
+            } => {
+                match self
+                    .accounts
+                    .log_in(&handle.to_lowercase(), &password, &self.params(session))
+                {
+                    Ok((account, new)) => self.started(req, session, account, new),
+                    Err(e) => account_error(req, e),
+                }
+            }
+            ClientMessage::Authenticate { req, token } => match self
+                .accounts
+                .authenticate(&token, self.config.clock.now_ms())
+            {
                 Ok((account, live)) => self.resumed(req, session, account, live),
                 Err(e) => account_error(req, e),
             },
-            ClientMessage::Refresh { req, refresh_token } => match self.accounts.refresh(&refresh_token, &self.params(session)) {
-                Ok((account, new)) => self.started(req, session, account, new),
-                Err(e) => account_error(req, e),
-            },
+            ClientMessage::Refresh { req, refresh_token } => {
+                match self.accounts.refresh(&refresh_token, &self.params(session)) {
+                    Ok((account, new)) => self.started(req, session, account, new),
+                    Err(e) => account_error(req, e),
+                }
+            }
             ClientMessage::ListSessions { req } => match &session.account {
                 None => not_logged_in(req),
-                Some(account) => match self.accounts.sessions(account.id, self.config.clock.now_ms()) {
+                Some(account) => match self
+                    .accounts
+                    .sessions(account.id, self.config.clock.now_ms())
+                {
                     Ok(mut sessions) => {
                         for s in &mut sessions {
                             s.current = Some(s.id) == session.session_id;
@@ -323,23 +409,41 @@ impl Handler {
                     Err(e) => account_error(req, e),
                 },
             },
-            ClientMessage::ProviderLogin { req, provider, id_token, access_token, nonce, handle } => {
-                match self.verify(&provider, id_token, access_token, nonce).await {
-                    Err(e) => verify_error(req, e),
-                    Ok(identity) => self.provider_login(req, session, identity, handle),
-                }
-            }
-            ClientMessage::LinkProvider { req, provider, id_token, access_token, nonce } => match session.account.clone() {
+            ClientMessage::ProviderLogin {
+                req,
+                provider,
+                id_token,
+                access_token,
+                nonce,
+                handle,
+            } => match self.verify(&provider, id_token, access_token, nonce).await {
+                Err(e) => verify_error(req, e),
+                Ok(identity) => self.provider_login(req, session, identity, handle),
+            },
+            ClientMessage::LinkProvider {
+                req,
+                provider,
+                id_token,
+                access_token,
+                nonce,
+            } => match session.account.clone() {
                 None => not_logged_in(req),
-                Some(account) => match self.verify(&provider, id_token, access_token, nonce).await {
-                    Err(e) => verify_error(req, e),
-                    Ok(identity) => {
-                        match self.accounts.link_provider(account.id, &identity.provider, &identity.subject, self.config.clock.now_ms()) {
-                            Ok(()) => self.login_methods(req, account.id),
-                            Err(e) => account_error(req, e),
+                Some(account) => {
+                    match self.verify(&provider, id_token, access_token, nonce).await {
+                        Err(e) => verify_error(req, e),
+                        Ok(identity) => {
+                            match self.accounts.link_provider(
+                                account.id,
+                                &identity.provider,
+                                &identity.subject,
+                                self.config.clock.now_ms(),
+                            ) {
+                                Ok(()) => self.login_methods(req, account.id),
+                                Err(e) => account_error(req, e),
+                            }
                         }
                     }
-                },
+                }
             },
             ClientMessage::UnlinkProvider { req, provider } => match &session.account {
                 None => not_logged_in(req),
@@ -365,7 +469,12 @@ impl Handler {
                     ServerMessage::Ok { req }
                 }
             },
-            ClientMessage::UpdateProfile { req, display_name, bio, avatar_url } => match &session.account {
+            ClientMessage::UpdateProfile {
+                req,
+                display_name,
+                bio,
+                avatar_url,
+            } => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => {
                     let checks = display_name
@@ -373,13 +482,29 @@ impl Handler {
                         .map(validate_name)
                         .transpose()
                         .and_then(|_| bio.as_deref().map(validate_bio).transpose())
-                        .and_then(|_| avatar_url.as_deref().filter(|u| !u.is_empty()).map(validate_avatar_url).transpose());
+                        .and_then(|_| {
+                            avatar_url
+                                .as_deref()
+                                .filter(|u| !u.is_empty())
+                                .map(validate_avatar_url)
+                                .transpose()
+                        });
                     match checks {
-                        Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                        Ok(_) => match self.accounts.update_profile(account.id, display_name.as_deref().map(str::trim), bio.as_deref(), avatar_url.as_deref()) {
+                        Err(e) => {
+                            ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
+                        }
+                        Ok(_) => match self.accounts.update_profile(
+                            account.id,
+                            display_name.as_deref().map(str::trim),
+                            bio.as_deref(),
+                            avatar_url.as_deref(),
+                        ) {
                             Ok(updated) => {
                                 session.account = Some(updated.clone());
-                                ServerMessage::Profile { req, account: updated }
+                                ServerMessage::Profile {
+                                    req,
+                                    account: updated,
+                                }
                             }
                             Err(e) => account_error(req, e),
                         },
@@ -389,7 +514,9 @@ impl Handler {
             ClientMessage::ChangePassword { req, current, new } => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => match validate_password(&new) {
-                    Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
+                    Err(e) => {
+                        ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
+                    }
                     Ok(()) => match self.accounts.change_password(
                         account.id,
                         &current,
@@ -405,7 +532,12 @@ impl Handler {
             },
             ClientMessage::DeleteAccount { req, password } => match &session.account {
                 None => not_logged_in(req),
-                Some(account) => match self.accounts.delete_account(account.id, &password, session.session_id, self.config.clock.now_ms()) {
+                Some(account) => match self.accounts.delete_account(
+                    account.id,
+                    &password,
+                    session.session_id,
+                    self.config.clock.now_ms(),
+                ) {
                     Ok(()) => {
                         self.switch_identity(session, None);
                         ServerMessage::Ok { req }
@@ -414,27 +546,59 @@ impl Handler {
                 },
             },
             ClientMessage::Join { req, room, .. }
-                if session.account.as_ref().is_some_and(|a| self.hub_store_banned(&room, a.id)) =>
+                if session
+                    .account
+                    .as_ref()
+                    .is_some_and(|a| self.hub_store_banned(&room, a.id)) =>
             {
-                ServerMessage::error(Some(req), ErrorCode::Forbidden, "the room's moderator removed you from this room")
+                ServerMessage::error(
+                    Some(req),
+                    ErrorCode::Forbidden,
+                    "the room's moderator removed you from this room",
+                )
             }
             ClientMessage::Join { req, room, since } => match validate_room(&room) {
                 Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                Ok(()) => match self.hub.join(&room, session.conn, &author_key(&author, guest), mailbox.clone(), since, self.config.history_page) {
+                Ok(()) => match self.hub.join(
+                    &room,
+                    session.conn,
+                    &author_key(&author, guest),
+                    mailbox.clone(),
+                    since,
+                    self.config.history_page,
+                ) {
                     Ok((history, present)) => {
                         session.rooms.insert(room.clone());
-                        ServerMessage::Joined { req, room, history, present }
+                        ServerMessage::Joined {
+                            req,
+                            room,
+                            history,
+                            present,
+                        }
                     }
                     Err(e) => internal(req, e),
                 },
             },
-            ClientMessage::History { req, room, before, limit } => {
+            ClientMessage::History {
+                req,
+                room,
+                before,
+                limit,
+            } => {
                 if !session.rooms.contains(&room) {
-                    ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("join room {room:?} to read its history"))
+                    ServerMessage::error(
+                        Some(req),
+                        ErrorCode::NotInRoom,
+                        format!("join room {room:?} to read its history"),
+                    )
                 } else {
                     let limit = (limit as usize).clamp(1, self.config.history_page);
                     match self.hub.history(&room, before, limit) {
-                        Ok(messages) => ServerMessage::History { req, room, messages },
+                        Ok(messages) => ServerMessage::History {
+                            req,
+                            room,
+                            messages,
+                        },
                         Err(e) => internal(req, e),
                     }
                 }
@@ -443,12 +607,23 @@ impl Handler {
                 if session.rooms.remove(&room) && self.hub.leave(&room, session.conn) {
                     ServerMessage::Ok { req }
                 } else {
-                    ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("not in room {room:?}"))
+                    ServerMessage::error(
+                        Some(req),
+                        ErrorCode::NotInRoom,
+                        format!("not in room {room:?}"),
+                    )
                 }
             }
             ClientMessage::Typing { room } => {
                 if session.rooms.contains(&room) {
-                    self.hub.broadcast(&room, &ServerMessage::Typing { room: room.clone(), who: author.clone() }, Some(session.conn));
+                    self.hub.broadcast(
+                        &room,
+                        &ServerMessage::Typing {
+                            room: room.clone(),
+                            who: author.clone(),
+                        },
+                        Some(session.conn),
+                    );
                 }
                 return (None, None);
             }
@@ -470,17 +645,33 @@ impl Handler {
             | ClientMessage::ReviewsByUser { .. }
             | ClientMessage::FilmStats { .. }
             | ClientMessage::CommentsOn { .. }
-            | ClientMessage::ChangesSince { .. }) => self.social(msg, session.account.as_ref().map(|a| a.id)),
-            ClientMessage::Send { req, room, client_id, text } => {
+            | ClientMessage::ChangesSince { .. }) => {
+                self.social(msg, session.account.as_ref().map(|a| a.id))
+            }
+            ClientMessage::Send {
+                req,
+                room,
+                client_id,
+                text,
+            } => {
                 if guest && !self.config.guests_may_write {
                     not_logged_in(req)
-                } else if !session.rooms.contains(&room) || !self.hub.is_member(&room, session.conn) {
-                    ServerMessage::error(Some(req), ErrorCode::NotInRoom, format!("join room {room:?} before sending"))
-                } else if let Err(e) = validate_text(&text).and_then(|()| validate_client_id(&client_id)) {
+                } else if !session.rooms.contains(&room) || !self.hub.is_member(&room, session.conn)
+                {
+                    ServerMessage::error(
+                        Some(req),
+                        ErrorCode::NotInRoom,
+                        format!("join room {room:?} before sending"),
+                    )
+                } else if let Err(e) =
+                    validate_text(&text).and_then(|()| validate_client_id(&client_id))
+                {
                     ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                 } else {
                     match self.hub.post(&room, &author, guest, &client_id, &text) {
-                        Ok(Posted::New(seq) | Posted::Duplicate(seq)) => ServerMessage::Sent { req, room, seq },
+                        Ok(Posted::New(seq) | Posted::Duplicate(seq)) => {
+                            ServerMessage::Sent { req, room, seq }
+                        }
                         Err(e) => internal(req, e),
                     }
                 }
@@ -493,11 +684,21 @@ impl Handler {
 impl Handler {
     /// What a session opened on this connection is stamped with.
     fn params<'a>(&self, session: &'a Session) -> SessionParams<'a> {
-        SessionParams { now_ms: self.config.clock.now_ms(), lifetimes: self.config.token_lifetimes, client: &session.client }
+        SessionParams {
+            now_ms: self.config.clock.now_ms(),
+            lifetimes: self.config.token_lifetimes,
+            client: &session.client,
+        }
     }
 
     /// Makes `account` this connection's identity with a new session and answers with its tokens.
-    fn started(&self, req: u64, session: &mut Session, account: Account, new: NewSession) -> ServerMessage {
+    fn started(
+        &self,
+        req: u64,
+        session: &mut Session,
+        account: Account,
+        new: NewSession,
+    ) -> ServerMessage {
         session.session_id = Some(new.session_id);
         session.access_expires_at_ms = new.access_expires_at_ms;
         self.switch_identity(session, Some(account.clone()));
@@ -513,7 +714,13 @@ impl Handler {
     }
 
     /// Makes `account` this connection's identity within an existing session (no new tokens).
-    fn resumed(&self, req: u64, session: &mut Session, account: Account, live: LiveSession) -> ServerMessage {
+    fn resumed(
+        &self,
+        req: u64,
+        session: &mut Session,
+        account: Account,
+        live: LiveSession,
+    ) -> ServerMessage {
         session.session_id = Some(live.session_id);
         session.access_expires_at_ms = live.access_expires_at_ms;
         self.switch_identity(session, Some(account.clone()));
@@ -536,24 +743,60 @@ impl Handler {
         access_token: Option<String>,
         nonce: Option<String>,
     ) -> Result<Identity, VerifyError> {
-        self.providers.verify(provider, id_token.as_deref(), access_token.as_deref(), nonce.as_deref()).await
+        self.providers
+            .verify(
+                provider,
+                id_token.as_deref(),
+                access_token.as_deref(),
+                nonce.as_deref(),
+            )
+            .await
     }
 
     /// Logs a verified identity in: its linked account, or a new account under `handle`, or
     /// asks for a handle.
-    fn provider_login(&self, req: u64, session: &mut Session, identity: Identity, handle: Option<String>) -> ServerMessage {
-        match self.accounts.provider_log_in(&identity.provider, &identity.subject, &self.params(session)) {
+    fn provider_login(
+        &self,
+        req: u64,
+        session: &mut Session,
+        identity: Identity,
+        handle: Option<String>,
+    ) -> ServerMessage {
+        match self.accounts.provider_log_in(
+            &identity.provider,
+            &identity.subject,
+            &self.params(session),
+        ) {
             Err(e) => account_error(req, e),
             Ok(Some((account, new))) => self.started(req, session, account, new),
             Ok(None) => match handle {
-                None => ServerMessage::HandleNeeded { req, provider: identity.provider.clone(), suggested: self.suggest_handle(&identity) },
+                None => ServerMessage::HandleNeeded {
+                    req,
+                    provider: identity.provider.clone(),
+                    suggested: self.suggest_handle(&identity),
+                },
                 Some(handle) => {
                     let handle = handle.trim().to_lowercase();
                     if let Err(e) = validate_handle(&handle) {
-                        return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
+                        return ServerMessage::error(
+                            Some(req),
+                            ErrorCode::InvalidInput,
+                            e.to_string(),
+                        );
                     }
-                    let display = identity.display_name.as_deref().map(str::trim).filter(|d| validate_name(d).is_ok()).unwrap_or(&handle);
-                    match self.accounts.provider_sign_up(&identity.provider, &identity.subject, &handle, display, &self.params(session)) {
+                    let display = identity
+                        .display_name
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|d| validate_name(d).is_ok())
+                        .unwrap_or(&handle);
+                    match self.accounts.provider_sign_up(
+                        &identity.provider,
+                        &identity.subject,
+                        &handle,
+                        display,
+                        &self.params(session),
+                    ) {
                         Ok((account, new)) => self.started(req, session, account, new),
                         Err(e) => account_error(req, e),
                     }
@@ -567,12 +810,18 @@ impl Handler {
         let base = crate::oidc::handle_candidate(identity.handle_hint.as_deref()?)?;
         std::iter::once(base.clone())
             .chain((2..10).map(|n| format!("{base}{n}")))
-            .find(|h| validate_handle(h).is_ok() && matches!(self.accounts.handle_taken(h), Ok(false)))
+            .find(|h| {
+                validate_handle(h).is_ok() && matches!(self.accounts.handle_taken(h), Ok(false))
+            })
     }
 
     fn login_methods(&self, req: u64, account: u64) -> ServerMessage {
         match self.accounts.login_methods(account) {
-            Ok((password, providers)) => ServerMessage::LoginMethods { req, password, providers },
+            Ok((password, providers)) => ServerMessage::LoginMethods {
+                req,
+                password,
+                providers,
+            },
             Err(e) => account_error(req, e),
         }
     }
@@ -602,35 +851,60 @@ impl Handler {
         let req = msg.req().unwrap_or_default();
         let summary = |name: String, topic: String, creator: Option<String>| {
             let present = self.hub.present(&name);
-            movietalk_protocol::relay::RoomSummary { name, topic, creator, present }
+            movietalk_protocol::relay::RoomSummary {
+                name,
+                topic,
+                creator,
+                present,
+            }
         };
         if let ClientMessage::ListRooms { .. } = msg {
             return match self.chat.rooms() {
                 Ok(created) => {
-                    let mut rooms: Vec<_> = created.into_iter().map(|(n, t, c)| summary(n, t, c)).collect();
+                    let mut rooms: Vec<_> = created
+                        .into_iter()
+                        .map(|(n, t, c)| summary(n, t, c))
+                        .collect();
                     for name in self.hub.active_rooms() {
                         if !rooms.iter().any(|r| r.name == name) {
                             rooms.push(summary(name, String::new(), None));
                         }
                     }
-                    rooms.sort_by(|a, b| b.present.cmp(&a.present).then_with(|| a.name.cmp(&b.name)));
+                    rooms.sort_by(|a, b| {
+                        b.present.cmp(&a.present).then_with(|| a.name.cmp(&b.name))
+                    });
                     ServerMessage::Rooms { req, rooms }
                 }
                 Err(e) => internal(req, e),
             };
         }
-        let Some(account) = &session.account else { return not_logged_in(req) };
+        let Some(account) = &session.account else {
+            return not_logged_in(req);
+        };
         let result = match msg {
             ClientMessage::CreateRoom { room, topic, .. } => {
                 if let Err(e) = validate_room(&room) {
                     return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
                 }
                 if room.starts_with("film:") || topic.chars().count() > 200 {
-                    return ServerMessage::error(Some(req), ErrorCode::InvalidInput, "film: rooms exist already; topics are at most 200 characters");
+                    return ServerMessage::error(
+                        Some(req),
+                        ErrorCode::InvalidInput,
+                        "film: rooms exist already; topics are at most 200 characters",
+                    );
                 }
                 match self.chat.create_room(&room, &topic, account.id) {
-                    Ok(true) => Ok(ServerMessage::RoomInfo { req, room: summary(room, topic, Some(account.handle.clone())) }),
-                    Ok(false) => return ServerMessage::error(Some(req), ErrorCode::Conflict, "a room with that name exists"),
+                    Ok(true) => Ok(ServerMessage::RoomInfo {
+                        req,
+                        room: summary(room, topic, Some(account.handle.clone())),
+                    }),
+                    Ok(false) => {
+                        return ServerMessage::error(
+                            Some(req),
+                            ErrorCode::Conflict,
+                            "a room with that name exists",
+                        );
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -638,35 +912,85 @@ impl Handler {
                 Err(e) => Err(e),
                 Ok(Some((_, Some((creator, _))))) if creator == account.id => {
                     if handle == account.handle {
-                        return ServerMessage::error(Some(req), ErrorCode::InvalidInput, "a moderator cannot kick themselves");
+                        return ServerMessage::error(
+                            Some(req),
+                            ErrorCode::InvalidInput,
+                            "a moderator cannot kick themselves",
+                        );
                     }
                     match self.chat.ban(&room, &handle) {
                         Ok(Some(_)) => {
                             self.hub.kick(&room, &author_key(&handle, false));
                             Ok(ServerMessage::Ok { req })
                         }
-                        Ok(None) => return ServerMessage::error(Some(req), ErrorCode::NotFound, "no such account"),
+                        Ok(None) => {
+                            return ServerMessage::error(
+                                Some(req),
+                                ErrorCode::NotFound,
+                                "no such account",
+                            );
+                        }
                         Err(e) => Err(e),
                     }
                 }
-                Ok(_) => return ServerMessage::error(Some(req), ErrorCode::Forbidden, "only the room's creator moderates it"),
+                Ok(_) => {
+                    return ServerMessage::error(
+                        Some(req),
+                        ErrorCode::Forbidden,
+                        "only the room's creator moderates it",
+                    );
+                }
             },
             ClientMessage::DeleteMessage { room, seq, .. } => {
                 let mine = author_key(&account.handle, false);
-                let moderator = matches!(self.chat.room(&room), Ok(Some((_, Some((c, _))))) if c == account.id);
+                let moderator =
+                    matches!(self.chat.room(&room), Ok(Some((_, Some((c, _))))) if c == account.id);
                 match self.chat.message_author(&room, seq) {
                     Err(e) => Err(e),
-                    Ok(None) => return ServerMessage::error(Some(req), ErrorCode::NotFound, "no such message"),
-                    Ok(Some(key)) if key == mine || moderator => self.chat.delete_message(&room, seq).map(|()| {
-                        self.hub.broadcast(&room, &ServerMessage::MessageDeleted { room: room.clone(), seq }, None);
-                        ServerMessage::Ok { req }
-                    }),
-                    Ok(Some(_)) => return ServerMessage::error(Some(req), ErrorCode::Forbidden, "this message is not yours"),
+                    Ok(None) => {
+                        return ServerMessage::error(
+                            Some(req),
+                            ErrorCode::NotFound,
+                            "no such message",
+                        );
+                    }
+                    Ok(Some(key)) if key == mine || moderator => {
+                        self.chat.delete_message(&room, seq).map(|()| {
+                            self.hub.broadcast(
+                                &room,
+                                &ServerMessage::MessageDeleted {
+                                    room: room.clone(),
+                                    seq,
+                                },
+                                None,
+                            );
+                            ServerMessage::Ok { req }
+                        })
+                    }
+                    Ok(Some(_)) => {
+                        return ServerMessage::error(
+                            Some(req),
+                            ErrorCode::Forbidden,
+                            "this message is not yours",
+                        );
+                    }
                 }
             }
-            ClientMessage::MarkRead { room, seq, .. } => self.chat.mark_read(account.id, &room, seq).map(|()| ServerMessage::Ok { req }),
-            ClientMessage::UnreadCounts { .. } => self.chat.unread(account.id).map(|rooms| ServerMessage::Unread { req, rooms }),
-            other => return ServerMessage::error(Some(req), ErrorCode::Internal, format!("not a room request: {other:?}")),
+            ClientMessage::MarkRead { room, seq, .. } => self
+                .chat
+                .mark_read(account.id, &room, seq)
+                .map(|()| ServerMessage::Ok { req }),
+            ClientMessage::UnreadCounts { .. } => self
+                .chat
+                .unread(account.id)
+                .map(|rooms| ServerMessage::Unread { req, rooms }),
+            other => {
+                return ServerMessage::error(
+                    Some(req),
+                    ErrorCode::Internal,
+                    format!("not a room request: {other:?}"),
+                );
+            }
         };
         result.unwrap_or_else(|e| internal(req, e))
     }
@@ -681,9 +1005,20 @@ impl Handler {
             None => not_logged_in(req),
             Some(id) => f(id).unwrap_or_else(|e| social_error(req, e)),
         };
-        let invalid = |e: movietalk_protocol::relay::FieldError| ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
+        let invalid = |e: movietalk_protocol::relay::FieldError| {
+            ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
+        };
         match msg {
-            ClientMessage::PutReview { client_id, movie_key, title, year, rating, body, spoiler, .. } => {
+            ClientMessage::PutReview {
+                client_id,
+                movie_key,
+                title,
+                year,
+                rating,
+                body,
+                spoiler,
+                ..
+            } => {
                 let checks = validate_client_id(&client_id)
                     .and_then(|()| validate("movie_key", &movie_key, 300))
                     .and_then(|()| validate("title", &title, 500))
@@ -692,37 +1027,99 @@ impl Handler {
                     return invalid(e);
                 }
                 if !((0.5..=5.0).contains(&rating) && (rating * 2.0).fract() == 0.0) {
-                    return ServerMessage::error(Some(req), ErrorCode::InvalidInput, "rating must be half stars from 0.5 to 5");
+                    return ServerMessage::error(
+                        Some(req),
+                        ErrorCode::InvalidInput,
+                        "rating must be half stars from 0.5 to 5",
+                    );
                 }
-                let new = NewReview { client_id: &client_id, movie_key: &movie_key, title: &title, year, rating, body: &body, spoiler };
-                write(&|id| Ok(ServerMessage::ReviewSaved { req, review: self.social.put_review(id, &new)? }))
+                let new = NewReview {
+                    client_id: &client_id,
+                    movie_key: &movie_key,
+                    title: &title,
+                    year,
+                    rating,
+                    body: &body,
+                    spoiler,
+                };
+                write(&|id| {
+                    Ok(ServerMessage::ReviewSaved {
+                        req,
+                        review: self.social.put_review(id, &new)?,
+                    })
+                })
             }
-            ClientMessage::DeleteReview { review_id, .. } => {
-                write(&|id| self.social.delete_review(id, review_id).map(|()| ServerMessage::Ok { req }))
-            }
-            ClientMessage::PostComment { client_id, review_id, body, .. } => {
-                if let Err(e) = validate_client_id(&client_id).and_then(|()| validate_comment(&body)) {
+            ClientMessage::DeleteReview { review_id, .. } => write(&|id| {
+                self.social
+                    .delete_review(id, review_id)
+                    .map(|()| ServerMessage::Ok { req })
+            }),
+            ClientMessage::PostComment {
+                client_id,
+                review_id,
+                body,
+                ..
+            } => {
+                if let Err(e) =
+                    validate_client_id(&client_id).and_then(|()| validate_comment(&body))
+                {
                     return invalid(e);
                 }
-                write(&|id| Ok(ServerMessage::CommentSaved { req, comment: self.social.post_comment(id, &client_id, review_id, &body)? }))
+                write(&|id| {
+                    Ok(ServerMessage::CommentSaved {
+                        req,
+                        comment: self.social.post_comment(id, &client_id, review_id, &body)?,
+                    })
+                })
             }
-            ClientMessage::EditComment { comment_id, body, .. } => {
+            ClientMessage::EditComment {
+                comment_id, body, ..
+            } => {
                 if let Err(e) = validate_comment(&body) {
                     return invalid(e);
                 }
-                write(&|id| Ok(ServerMessage::CommentSaved { req, comment: self.social.edit_comment(id, comment_id, &body)? }))
+                write(&|id| {
+                    Ok(ServerMessage::CommentSaved {
+                        req,
+                        comment: self.social.edit_comment(id, comment_id, &body)?,
+                    })
+                })
             }
-            ClientMessage::DeleteComment { comment_id, .. } => {
-                write(&|id| self.social.delete_comment(id, comment_id).map(|()| ServerMessage::Ok { req }))
-            }
-            ClientMessage::Like { target, on, .. } => write(&|id| self.social.like(id, target, on).map(|()| ServerMessage::Ok { req })),
-            ClientMessage::ReviewsOfFilm { movie_key, cursor, limit, .. } => {
+            ClientMessage::DeleteComment { comment_id, .. } => write(&|id| {
+                self.social
+                    .delete_comment(id, comment_id)
+                    .map(|()| ServerMessage::Ok { req })
+            }),
+            ClientMessage::Like { target, on, .. } => write(&|id| {
+                self.social
+                    .like(id, target, on)
+                    .map(|()| ServerMessage::Ok { req })
+            }),
+            ClientMessage::ReviewsOfFilm {
+                movie_key,
+                cursor,
+                limit,
+                ..
+            } => {
                 let limit = page(limit);
-                reviews_page(req, limit, self.social.reviews_of_film(&movie_key, cursor, limit))
+                reviews_page(
+                    req,
+                    limit,
+                    self.social.reviews_of_film(&movie_key, cursor, limit),
+                )
             }
-            ClientMessage::ReviewsByUser { handle, cursor, limit, .. } => {
+            ClientMessage::ReviewsByUser {
+                handle,
+                cursor,
+                limit,
+                ..
+            } => {
                 let limit = page(limit);
-                reviews_page(req, limit, self.social.reviews_by_user(&handle, cursor, limit))
+                reviews_page(
+                    req,
+                    limit,
+                    self.social.reviews_by_user(&handle, cursor, limit),
+                )
             }
             ClientMessage::Feed { cursor, limit, .. } => match account {
                 None => not_logged_in(req),
@@ -731,37 +1128,67 @@ impl Handler {
                     reviews_page(req, limit, self.social.feed(id, cursor, limit))
                 }
             },
-            ClientMessage::Follow { handle, on, .. } => {
-                write(&|id| self.social.follow(id, &handle, on).map(|()| ServerMessage::Ok { req }))
+            ClientMessage::Follow { handle, on, .. } => write(&|id| {
+                self.social
+                    .follow(id, &handle, on)
+                    .map(|()| ServerMessage::Ok { req })
+            }),
+            ClientMessage::FilmStats { movie_key, .. } => {
+                match self.social.film_stats(&movie_key) {
+                    Ok((count, mean)) => ServerMessage::FilmStats {
+                        req,
+                        movie_key,
+                        count,
+                        mean,
+                    },
+                    Err(e) => social_error(req, e),
+                }
             }
-            ClientMessage::FilmStats { movie_key, .. } => match self.social.film_stats(&movie_key) {
-                Ok((count, mean)) => ServerMessage::FilmStats { req, movie_key, count, mean },
-                Err(e) => social_error(req, e),
-            },
-            ClientMessage::CommentsOn { review_id, cursor, limit, .. } => {
+            ClientMessage::CommentsOn {
+                review_id,
+                cursor,
+                limit,
+                ..
+            } => {
                 let limit = page(limit);
                 match self.social.comments_on(review_id, cursor, limit) {
                     Ok(comments) => {
-                        let next_cursor = (comments.len() == limit).then(|| comments.last().map(|c| c.id)).flatten();
-                        ServerMessage::Comments { req, comments, next_cursor }
+                        let next_cursor = (comments.len() == limit)
+                            .then(|| comments.last().map(|c| c.id))
+                            .flatten();
+                        ServerMessage::Comments {
+                            req,
+                            comments,
+                            next_cursor,
+                        }
                     }
                     Err(e) => social_error(req, e),
                 }
             }
-            ClientMessage::ChangesSince { since, limit, .. } => match self.social.changes_since(since, page(limit)) {
-                Ok(changes) => {
-                    let last = changes.last().map(|c| c.seq).unwrap_or(since);
-                    ServerMessage::Changes { req, changes, last }
+            ClientMessage::ChangesSince { since, limit, .. } => {
+                match self.social.changes_since(since, page(limit)) {
+                    Ok(changes) => {
+                        let last = changes.last().map(|c| c.seq).unwrap_or(since);
+                        ServerMessage::Changes { req, changes, last }
+                    }
+                    Err(e) => social_error(req, e),
                 }
-                Err(e) => social_error(req, e),
-            },
-            other => ServerMessage::error(Some(req), ErrorCode::Internal, format!("not a social request: {other:?}")),
+            }
+            other => ServerMessage::error(
+                Some(req),
+                ErrorCode::Internal,
+                format!("not a social request: {other:?}"),
+            ),
         }
     }
 }
 
 /// A required, single-line text field of at most `max` characters.
-fn validate(field: &'static str, value: &str, max: usize) -> Result<(), movietalk_protocol::relay::FieldError> {
+fn validate(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<(), movietalk_protocol::relay::FieldError> {
     use movietalk_protocol::relay::FieldError;
     if value.trim().is_empty() {
         return Err(FieldError::Empty { field });
@@ -776,11 +1203,21 @@ fn validate(field: &'static str, value: &str, max: usize) -> Result<(), movietal
 }
 
 /// A page of reviews, with the cursor of the next page when this one is full.
-fn reviews_page(req: u64, limit: usize, found: Result<Vec<movietalk_protocol::relay::Review>, SocialError>) -> ServerMessage {
+fn reviews_page(
+    req: u64,
+    limit: usize,
+    found: Result<Vec<movietalk_protocol::relay::Review>, SocialError>,
+) -> ServerMessage {
     match found {
         Ok(reviews) => {
-            let next_cursor = (reviews.len() == limit).then(|| reviews.last().map(|r| r.id)).flatten();
-            ServerMessage::Reviews { req, reviews, next_cursor }
+            let next_cursor = (reviews.len() == limit)
+                .then(|| reviews.last().map(|r| r.id))
+                .flatten();
+            ServerMessage::Reviews {
+                req,
+                reviews,
+                next_cursor,
+            }
         }
         Err(e) => social_error(req, e),
     }
@@ -788,8 +1225,12 @@ fn reviews_page(req: u64, limit: usize, found: Result<Vec<movietalk_protocol::re
 
 fn social_error(req: u64, e: SocialError) -> ServerMessage {
     match e {
-        SocialError::NotFound(_) => ServerMessage::error(Some(req), ErrorCode::NotFound, e.to_string()),
-        SocialError::Forbidden(_) => ServerMessage::error(Some(req), ErrorCode::Forbidden, e.to_string()),
+        SocialError::NotFound(_) => {
+            ServerMessage::error(Some(req), ErrorCode::NotFound, e.to_string())
+        }
+        SocialError::Forbidden(_) => {
+            ServerMessage::error(Some(req), ErrorCode::Forbidden, e.to_string())
+        }
         SocialError::Store(e) => internal(req, e),
     }
 }
@@ -800,10 +1241,12 @@ fn not_logged_in(req: u64) -> ServerMessage {
 
 fn account_error(req: u64, e: AccountError) -> ServerMessage {
     let code = match e {
-        AccountError::HandleTaken | AccountError::IdentityTaken | AccountError::ProviderAlreadyLinked => ErrorCode::Conflict,
-        AccountError::InvalidCredentials | AccountError::InvalidToken | AccountError::RecentLoginRequired => {
-            ErrorCode::InvalidCredentials
-        }
+        AccountError::HandleTaken
+        | AccountError::IdentityTaken
+        | AccountError::ProviderAlreadyLinked => ErrorCode::Conflict,
+        AccountError::InvalidCredentials
+        | AccountError::InvalidToken
+        | AccountError::RecentLoginRequired => ErrorCode::InvalidCredentials,
         AccountError::TokenReused => ErrorCode::TokenReused,
         AccountError::NotFound => ErrorCode::NotFound,
         AccountError::LastLoginMethod => ErrorCode::LastLoginMethod,
@@ -844,7 +1287,11 @@ fn renews_session(msg: &ClientMessage) -> bool {
 /// A storage failure, logged here and reported to the client as retryable.
 fn internal(req: u64, e: crate::store::StoreError) -> ServerMessage {
     tracing::error!(error = %e, "storage failed");
-    ServerMessage::error(Some(req), ErrorCode::Internal, "the relay could not store this; try again")
+    ServerMessage::error(
+        Some(req),
+        ErrorCode::Internal,
+        "the relay could not store this; try again",
+    )
 }
 
 /// Requests that store something, limited per account across all its connections.
@@ -873,7 +1320,11 @@ where
 }
 
 /// Writes several frames with one flush, within `limit` in all.
-async fn send_all<S>(sink: &mut S, msgs: Vec<Message>, limit: std::time::Duration) -> Result<(), End>
+async fn send_all<S>(
+    sink: &mut S,
+    msgs: Vec<Message>,
+    limit: std::time::Duration,
+) -> Result<(), End>
 where
     S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
@@ -904,13 +1355,19 @@ pub(crate) struct Bucket {
 
 impl Bucket {
     pub(crate) fn new(rate: f64, burst: f64) -> Self {
-        Bucket { tokens: burst, last: Instant::now(), rate, burst }
+        Bucket {
+            tokens: burst,
+            last: Instant::now(),
+            rate,
+            burst,
+        }
     }
 
     /// Takes one token if there is one.
     pub(crate) fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;

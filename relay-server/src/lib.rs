@@ -141,7 +141,13 @@ async fn serve(
     let config = Arc::new(config);
     let metrics = config.metrics.clone();
     let hub = Arc::new(Hub::new(store.clone(), metrics.clone()));
-    let _metrics_server = http.map(|l| AbortOnDrop(tokio::spawn(metrics::serve(l, metrics.clone(), hub.clone()))));
+    let _metrics_server = http.map(|l| {
+        AbortOnDrop(tokio::spawn(metrics::serve(
+            l,
+            metrics.clone(),
+            hub.clone(),
+        )))
+    });
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a clone; when all are dropped, every connection has ended.
@@ -149,7 +155,11 @@ async fn serve(
 
     let accept_loop = async {
         loop {
-            let permit = limit.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let (socket, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -160,7 +170,9 @@ async fn serve(
                 }
             };
             let _ = socket.set_nodelay(true);
-            metrics.connections_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics
+                .connections_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let handler = connection::Handler {
                 hub: hub.clone(),
                 chat: store.clone(),
@@ -208,17 +220,32 @@ pub struct RunningRelay {
 
 /// Binds `addr` (port 0 picks a free one) and serves it in a background task, keeping messages
 /// in `store`.
-pub async fn start(addr: SocketAddr, config: Config, store: Arc<dyn store::RelayStore>) -> std::io::Result<RunningRelay> {
+pub async fn start(
+    addr: SocketAddr,
+    config: Config,
+    store: Arc<dyn store::RelayStore>,
+) -> std::io::Result<RunningRelay> {
     let providers = providers(&config)?;
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let http = bind_metrics(&config).await?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, http, providers, config, store, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve(
+        listener,
+        http,
+        providers,
+        config,
+        store,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     tracing::info!(%addr, "relay listening");
-    Ok(RunningRelay { addr, stop: Some(stop), task })
+    Ok(RunningRelay {
+        addr,
+        stop: Some(stop),
+        task,
+    })
 }
 
 impl RunningRelay {
@@ -237,6 +264,8 @@ impl RunningRelay {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }

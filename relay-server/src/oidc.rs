@@ -79,7 +79,10 @@ impl ProviderConfig {
     pub fn oidc(name: &str, issuer: &str, client_id: &str) -> Self {
         ProviderConfig {
             name: name.to_owned(),
-            kind: ProviderKind::Oidc { issuer: issuer.trim_end_matches('/').to_owned(), other_issuers: vec![] },
+            kind: ProviderKind::Oidc {
+                issuer: issuer.trim_end_matches('/').to_owned(),
+                other_issuers: vec![],
+            },
             client_ids: vec![client_id.to_owned()],
         }
     }
@@ -87,7 +90,10 @@ impl ProviderConfig {
     /// Google (OpenID Connect, issuer `https://accounts.google.com`).
     pub fn google(client_id: &str) -> Self {
         let mut p = Self::oidc("google", "https://accounts.google.com", client_id);
-        p.kind = ProviderKind::Oidc { issuer: "https://accounts.google.com".into(), other_issuers: vec!["accounts.google.com".into()] };
+        p.kind = ProviderKind::Oidc {
+            issuer: "https://accounts.google.com".into(),
+            other_issuers: vec!["accounts.google.com".into()],
+        };
         p
     }
 
@@ -105,7 +111,9 @@ impl ProviderConfig {
     pub fn github_at(client_id: &str, api_base: &str) -> Self {
         ProviderConfig {
             name: "github".into(),
-            kind: ProviderKind::GitHub { api_base: api_base.trim_end_matches('/').to_owned() },
+            kind: ProviderKind::GitHub {
+                api_base: api_base.trim_end_matches('/').to_owned(),
+            },
             client_ids: vec![client_id.to_owned()],
         }
     }
@@ -113,8 +121,17 @@ impl ProviderConfig {
     /// Checks what an operator configured: a name clients can send, at least one client id,
     /// and https addresses (plain http only on loopback).
     pub fn check(&self) -> Result<(), String> {
-        if self.name.is_empty() || self.name.len() > 40 || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(format!("provider name {:?} must be 1–40 of a-z 0-9 - _", self.name));
+        if self.name.is_empty()
+            || self.name.len() > 40
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "provider name {:?} must be 1–40 of a-z 0-9 - _",
+                self.name
+            ));
         }
         if self.client_ids.iter().all(|c| c.trim().is_empty()) {
             return Err(format!("provider {:?} needs a client id", self.name));
@@ -124,7 +141,10 @@ impl ProviderConfig {
             ProviderKind::GitHub { api_base } => api_base,
         };
         if !secure_url(url) {
-            return Err(format!("provider {:?}: {url:?} must be an https:// address (http only on loopback)", self.name));
+            return Err(format!(
+                "provider {:?}: {url:?} must be an https:// address (http only on loopback)",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -132,12 +152,16 @@ impl ProviderConfig {
 
 /// https anywhere, or http on a loopback address.
 fn secure_url(url: &str) -> bool {
-    let Ok(u) = reqwest::Url::parse(url) else { return false };
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
     match u.scheme() {
         "https" => true,
-        "http" => matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-            || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-            || u.host_str() == Some("localhost"),
+        "http" => {
+            matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || u.host_str() == Some("localhost")
+        }
         _ => false,
     }
 }
@@ -234,13 +258,21 @@ impl Providers {
                 return Err(format!("provider {:?} is configured twice", c.name));
             }
         }
-        let keys = map.keys().map(|k| (k.clone(), tokio::sync::Mutex::new(None))).collect();
+        let keys = map
+            .keys()
+            .map(|k| (k.clone(), tokio::sync::Mutex::new(None)))
+            .collect();
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .user_agent(concat!("movietalk-relay/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))?;
-        Ok(Providers { configs: map, keys, http, clock })
+        Ok(Providers {
+            configs: map,
+            keys,
+            http,
+            clock,
+        })
     }
 
     /// The configured providers' names, sorted.
@@ -259,15 +291,31 @@ impl Providers {
         access_token: Option<&str>,
         nonce: Option<&str>,
     ) -> Result<Identity, VerifyError> {
-        let config = self.configs.get(provider).ok_or_else(|| VerifyError::UnknownProvider(provider.to_owned()))?;
+        let config = self
+            .configs
+            .get(provider)
+            .ok_or_else(|| VerifyError::UnknownProvider(provider.to_owned()))?;
         match &config.kind {
-            ProviderKind::Oidc { issuer, other_issuers } => {
-                let token = id_token.ok_or(VerifyError::MissingCredential("this provider needs an id_token"))?;
-                let nonce = nonce.filter(|n| !n.is_empty()).ok_or(VerifyError::MissingCredential("an id_token needs the nonce the client sent"))?;
-                self.verify_id_token(config, issuer, other_issuers, token, nonce).await
+            ProviderKind::Oidc {
+                issuer,
+                other_issuers,
+            } => {
+                let token = id_token.ok_or(VerifyError::MissingCredential(
+                    "this provider needs an id_token",
+                ))?;
+                let nonce =
+                    nonce
+                        .filter(|n| !n.is_empty())
+                        .ok_or(VerifyError::MissingCredential(
+                            "an id_token needs the nonce the client sent",
+                        ))?;
+                self.verify_id_token(config, issuer, other_issuers, token, nonce)
+                    .await
             }
             ProviderKind::GitHub { api_base } => {
-                let token = access_token.ok_or(VerifyError::MissingCredential("this provider needs an access_token"))?;
+                let token = access_token.ok_or(VerifyError::MissingCredential(
+                    "this provider needs an access_token",
+                ))?;
                 self.verify_github(config, api_base, token).await
             }
         }
@@ -281,17 +329,25 @@ impl Providers {
         token: &str,
         nonce: &str,
     ) -> Result<Identity, VerifyError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Rejected(format!("not a JWT: {e}")))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| VerifyError::Rejected(format!("not a JWT: {e}")))?;
         if !ALGORITHMS.contains(&header.alg) {
-            return Err(VerifyError::Rejected(format!("signature algorithm {:?} is not accepted", header.alg)));
+            return Err(VerifyError::Rejected(format!(
+                "signature algorithm {:?} is not accepted",
+                header.alg
+            )));
         }
         let jwk = self.key_for(config, issuer, header.kid.as_deref()).await?;
         if let Some(alg) = jwk.common.key_algorithm
             && alg.to_string() != format!("{:?}", header.alg)
         {
-            return Err(VerifyError::Rejected("the token's algorithm is not its key's".into()));
+            return Err(VerifyError::Rejected(
+                "the token's algorithm is not its key's".into(),
+            ));
         }
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| VerifyError::Unavailable(format!("unusable key in the issuer's JWKS: {e}")))?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| {
+            VerifyError::Unavailable(format!("unusable key in the issuer's JWKS: {e}"))
+        })?;
         let mut validation = Validation::new(header.alg);
         let mut issuers = vec![issuer.to_owned()];
         issuers.extend(other_issuers.iter().cloned());
@@ -318,21 +374,31 @@ impl Providers {
         if c.exp.saturating_add(leeway) < now {
             return Err(VerifyError::Rejected("the token expired".into()));
         }
-        if c.nbf.is_some_and(|nbf| nbf > now + leeway) || c.iat.is_some_and(|iat| iat > now + leeway) {
+        if c.nbf.is_some_and(|nbf| nbf > now + leeway)
+            || c.iat.is_some_and(|iat| iat > now + leeway)
+        {
             return Err(VerifyError::Rejected("the token is not valid yet".into()));
         }
         if c.nonce.as_deref() != Some(nonce) {
-            return Err(VerifyError::Rejected("the nonce does not match the client's".into()));
+            return Err(VerifyError::Rejected(
+                "the nonce does not match the client's".into(),
+            ));
         }
         if let Some(azp) = &c.azp
             && !config.client_ids.contains(azp)
         {
-            return Err(VerifyError::Rejected("the token was issued to another client (azp)".into()));
+            return Err(VerifyError::Rejected(
+                "the token was issued to another client (azp)".into(),
+            ));
         }
         if c.sub.is_empty() {
             return Err(VerifyError::Rejected("empty subject".into()));
         }
-        let email_name = c.email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned);
+        let email_name = c
+            .email
+            .as_deref()
+            .and_then(|e| e.split('@').next())
+            .map(str::to_owned);
         Ok(Identity {
             provider: config.name.clone(),
             subject: c.sub,
@@ -343,12 +409,26 @@ impl Providers {
 
     /// The issuer's key for `kid`: from the cache, or fetched (again) when the cache is stale or
     /// does not know the key and was not fetched within [`REFETCH_INTERVAL`].
-    async fn key_for(&self, config: &ProviderConfig, issuer: &str, kid: Option<&str>) -> Result<Jwk, VerifyError> {
-        let mut cached = self.keys.get(&config.name).expect("a lock per provider").lock().await;
+    async fn key_for(
+        &self,
+        config: &ProviderConfig,
+        issuer: &str,
+        kid: Option<&str>,
+    ) -> Result<Jwk, VerifyError> {
+        let mut cached = self
+            .keys
+            .get(&config.name)
+            .expect("a lock per provider")
+            .lock()
+            .await;
         let now = self.clock.now_ms();
         let find = |keys: &Keys| -> Option<Jwk> {
             match kid {
-                Some(kid) => keys.keys.iter().find(|k| k.common.key_id.as_deref() == Some(kid)).cloned(),
+                Some(kid) => keys
+                    .keys
+                    .iter()
+                    .find(|k| k.common.key_id.as_deref() == Some(kid))
+                    .cloned(),
                 None if keys.keys.len() == 1 => keys.keys.first().cloned(),
                 None => None,
             }
@@ -358,9 +438,12 @@ impl Providers {
             if fresh && let Some(k) = find(keys) {
                 return Ok(k);
             }
-            let recently = now.saturating_sub(keys.fetched_at_ms) < REFETCH_INTERVAL.as_millis() as u64;
+            let recently =
+                now.saturating_sub(keys.fetched_at_ms) < REFETCH_INTERVAL.as_millis() as u64;
             if recently {
-                return Err(VerifyError::Rejected("the token's key id is not among the issuer's keys".into()));
+                return Err(VerifyError::Rejected(
+                    "the token's key id is not among the issuer's keys".into(),
+                ));
             }
         }
         let jwks_uri = match cached.as_ref() {
@@ -368,8 +451,14 @@ impl Providers {
             None => self.discover(issuer).await?,
         };
         let keys = self.fetch_keys(&jwks_uri).await?;
-        let keys = cached.insert(Keys { jwks_uri, keys, fetched_at_ms: now });
-        find(keys).ok_or_else(|| VerifyError::Rejected("the token's key id is not among the issuer's keys".into()))
+        let keys = cached.insert(Keys {
+            jwks_uri,
+            keys,
+            fetched_at_ms: now,
+        });
+        find(keys).ok_or_else(|| {
+            VerifyError::Rejected("the token's key id is not among the issuer's keys".into())
+        })
     }
 
     /// The issuer's `jwks_uri`, from its discovery document (whose `issuer` must be the one configured).
@@ -377,10 +466,16 @@ impl Providers {
         let url = format!("{issuer}/.well-known/openid-configuration");
         let doc: Discovery = self.get_json(&url).await?;
         if doc.issuer.trim_end_matches('/') != issuer {
-            return Err(VerifyError::Unavailable(format!("the discovery document names issuer {:?}, not {issuer:?}", doc.issuer)));
+            return Err(VerifyError::Unavailable(format!(
+                "the discovery document names issuer {:?}, not {issuer:?}",
+                doc.issuer
+            )));
         }
         if !secure_url(&doc.jwks_uri) {
-            return Err(VerifyError::Unavailable(format!("jwks_uri {:?} is not https", doc.jwks_uri)));
+            return Err(VerifyError::Unavailable(format!(
+                "jwks_uri {:?} is not https",
+                doc.jwks_uri
+            )));
         }
         Ok(doc.jwks_uri)
     }
@@ -402,14 +497,26 @@ impl Providers {
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, VerifyError> {
         let unavailable = |e: String| VerifyError::Unavailable(format!("{url}: {e}"));
-        let resp = self.http.get(url).send().await.map_err(|e| unavailable(e.to_string()))?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
         if !resp.status().is_success() {
             return Err(unavailable(format!("HTTP {}", resp.status())));
         }
-        resp.json::<T>().await.map_err(|e| unavailable(e.to_string()))
+        resp.json::<T>()
+            .await
+            .map_err(|e| unavailable(e.to_string()))
     }
 
-    async fn verify_github(&self, config: &ProviderConfig, api_base: &str, token: &str) -> Result<Identity, VerifyError> {
+    async fn verify_github(
+        &self,
+        config: &ProviderConfig,
+        api_base: &str,
+        token: &str,
+    ) -> Result<Identity, VerifyError> {
         let url = format!("{api_base}/user");
         let resp = self
             .http
@@ -421,10 +528,17 @@ impl Providers {
             .map_err(|e| VerifyError::Unavailable(format!("{url}: {e}")))?;
         match resp.status().as_u16() {
             200..=299 => {}
-            401 | 403 => return Err(VerifyError::Rejected("GitHub did not accept the access token".into())),
+            401 | 403 => {
+                return Err(VerifyError::Rejected(
+                    "GitHub did not accept the access token".into(),
+                ));
+            }
             s => return Err(VerifyError::Unavailable(format!("{url}: HTTP {s}"))),
         }
-        let user: GitHubUser = resp.json().await.map_err(|e| VerifyError::Unavailable(format!("{url}: {e}")))?;
+        let user: GitHubUser = resp
+            .json()
+            .await
+            .map_err(|e| VerifyError::Unavailable(format!("{url}: {e}")))?;
         Ok(Identity {
             provider: config.name.clone(),
             subject: user.id.to_string(),
@@ -439,10 +553,18 @@ pub fn handle_candidate(hint: &str) -> Option<String> {
     let mut h: String = hint
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     h.truncate(27);
-    let h = h.trim_matches(|c| c == '_' || c == '.' || c == '-').to_owned();
+    let h = h
+        .trim_matches(|c| c == '_' || c == '.' || c == '-')
+        .to_owned();
     (h.len() >= 3).then_some(h)
 }
 
@@ -457,15 +579,33 @@ mod tests {
         assert!(secure_url("http://localhost:1"));
         assert!(!secure_url("http://accounts.example.com"));
         assert!(!secure_url("ftp://127.0.0.1"));
-        assert!(ProviderConfig::oidc("corp", "http://sso.example.com", "id").check().is_err());
-        assert!(ProviderConfig::oidc("corp sso", "https://sso.example.com", "id").check().is_err());
-        assert!(ProviderConfig::oidc("corp", "https://sso.example.com", " ").check().is_err());
-        assert!(ProviderConfig::google("id").check().is_ok() && ProviderConfig::kakao("id").check().is_ok());
+        assert!(
+            ProviderConfig::oidc("corp", "http://sso.example.com", "id")
+                .check()
+                .is_err()
+        );
+        assert!(
+            ProviderConfig::oidc("corp sso", "https://sso.example.com", "id")
+                .check()
+                .is_err()
+        );
+        assert!(
+            ProviderConfig::oidc("corp", "https://sso.example.com", " ")
+                .check()
+                .is_err()
+        );
+        assert!(
+            ProviderConfig::google("id").check().is_ok()
+                && ProviderConfig::kakao("id").check().is_ok()
+        );
     }
 
     #[test]
     fn handle_candidates_are_valid_handles() {
-        assert_eq!(handle_candidate("Min-Ji Kim").as_deref(), Some("min-ji_kim"));
+        assert_eq!(
+            handle_candidate("Min-Ji Kim").as_deref(),
+            Some("min-ji_kim")
+        );
         assert_eq!(handle_candidate("octocat").as_deref(), Some("octocat"));
         assert_eq!(handle_candidate("민지"), None);
         assert_eq!(handle_candidate(&"a".repeat(50)).map(|h| h.len()), Some(27));

@@ -23,11 +23,18 @@ impl From<rusqlite::Error> for StoreError {
 
 /// The identity a message's idempotency and presence hang on: accounts and guests never clash.
 pub fn author_key(author: &str, guest: bool) -> String {
-    if guest { format!("g:{author}") } else { format!("a:{author}") }
+    if guest {
+        format!("g:{author}")
+    } else {
+        format!("a:{author}")
+    }
 }
 
 /// Everything the relay stores.
-pub trait RelayStore: ChatStore + crate::accounts::AccountStore + crate::social::SocialStore {}
+pub trait RelayStore:
+    ChatStore + crate::accounts::AccountStore + crate::social::SocialStore
+{
+}
 impl<T: ChatStore + crate::accounts::AccountStore + crate::social::SocialStore> RelayStore for T {}
 
 /// Where the relay keeps chat messages.
@@ -38,12 +45,28 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// if the sequence is already used.
     fn append(&self, msg: &ChatMessage, author_key: &str) -> Result<(), StoreError>;
     /// The sequence under which `author_key` already posted `client_id` in `room`, if any.
-    fn find_client_id(&self, room: &str, author_key: &str, client_id: &str) -> Result<Option<u64>, StoreError>;
+    fn find_client_id(
+        &self,
+        room: &str,
+        author_key: &str,
+        client_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
     /// Messages of `room` with sequence numbers in `after+1 ..= before-1`, the newest `limit`
     /// of them, oldest first.
-    fn range(&self, room: &str, after: u64, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+    fn range(
+        &self,
+        room: &str,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
     /// The oldest `limit` messages of `room` after sequence `after`, oldest first (resume).
-    fn range_forward(&self, room: &str, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+    fn range_forward(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
     /// Creates a moderated room; false when the name is taken.
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError>;
     /// A created room's topic and its creator's (account id, handle).
@@ -240,15 +263,26 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut conn = conn;
-        migrations().to_latest(&mut conn).map_err(|e| StoreError(format!("migrating the relay database: {e}")))?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError(format!("migrating the relay database: {e}")))?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn select(&self, order: &str, room: &str, after: u64, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    fn select(
+        &self,
+        order: &str,
+        room: &str,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT room, seq, client_id, author, guest, text, sent_at_ms, deleted FROM chat_messages
@@ -294,7 +328,12 @@ impl ChatStore for SqliteStore {
         Ok(())
     }
 
-    fn find_client_id(&self, room: &str, author_key: &str, client_id: &str) -> Result<Option<u64>, StoreError> {
+    fn find_client_id(
+        &self,
+        room: &str,
+        author_key: &str,
+        client_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
         let conn = self.conn();
         let seq: Option<i64> = conn
             .prepare_cached("SELECT seq FROM chat_messages WHERE room = ?1 AND author_key = ?2 AND client_id = ?3")?
@@ -303,18 +342,32 @@ impl ChatStore for SqliteStore {
         Ok(seq.map(|s| s as u64))
     }
 
-    fn range(&self, room: &str, after: u64, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    fn range(
+        &self,
+        room: &str,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         let mut rows = self.select("seq DESC", room, after, before, limit)?;
         rows.reverse();
         Ok(rows)
     }
 
-    fn range_forward(&self, room: &str, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    fn range_forward(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         self.select("seq ASC", room, after, u64::MAX, limit)
     }
 
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let n = self.conn().execute(
             "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO NOTHING",
             params![name, topic, creator as i64, now],
@@ -343,27 +396,48 @@ impl ChatStore for SqliteStore {
 
     fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError> {
         let conn = self.conn();
-        let id: Option<i64> = conn.query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| r.get(0)).optional()?;
+        let id: Option<i64> = conn
+            .query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| {
+                r.get(0)
+            })
+            .optional()?;
         if let Some(id) = id {
-            conn.execute("INSERT OR IGNORE INTO room_bans (room, account_id) VALUES (?1, ?2)", params![room, id])?;
+            conn.execute(
+                "INSERT OR IGNORE INTO room_bans (room, account_id) VALUES (?1, ?2)",
+                params![room, id],
+            )?;
         }
         Ok(id.map(|i| i as u64))
     }
 
     fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError> {
         let conn = self.conn();
-        Ok(conn.query_row("SELECT 1 FROM room_bans WHERE room = ?1 AND account_id = ?2", params![room, account as i64], |_| Ok(())).optional()?.is_some())
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM room_bans WHERE room = ?1 AND account_id = ?2",
+                params![room, account as i64],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     fn message_author(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError> {
         let conn = self.conn();
         Ok(conn
-            .query_row("SELECT author_key FROM chat_messages WHERE room = ?1 AND seq = ?2 AND deleted = 0", params![room, seq as i64], |r| r.get(0))
+            .query_row(
+                "SELECT author_key FROM chat_messages WHERE room = ?1 AND seq = ?2 AND deleted = 0",
+                params![room, seq as i64],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
     fn delete_message(&self, room: &str, seq: u64) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE chat_messages SET text = '', deleted = 1 WHERE room = ?1 AND seq = ?2", params![room, seq as i64])?;
+        self.conn().execute(
+            "UPDATE chat_messages SET text = '', deleted = 1 WHERE room = ?1 AND seq = ?2",
+            params![room, seq as i64],
+        )?;
         Ok(())
     }
 
@@ -382,7 +456,9 @@ impl ChatStore for SqliteStore {
             "SELECT rr.room, coalesce((SELECT max(seq) FROM chat_messages m WHERE m.room = rr.room), 0) - rr.seq
              FROM room_reads rr WHERE rr.account_id = ?1 ORDER BY rr.room",
         )?;
-        let rows = stmt.query_map([account as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        let rows = stmt.query_map([account as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

@@ -19,12 +19,24 @@ const REFRESH: Duration = Duration::from_secs(24 * 3600);
 async fn relay() -> (RunningRelay, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::at(1_700_000_000_000));
     let config = Config {
-        hash_cost: HashCost { memory_kib: 1024, passes: 1 },
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        },
         clock: clock.clone(),
-        token_lifetimes: Lifetimes { access: ACCESS, refresh: REFRESH },
+        token_lifetimes: Lifetimes {
+            access: ACCESS,
+            refresh: REFRESH,
+        },
         ..Config::default()
     };
-    let relay = start("127.0.0.1:0".parse().unwrap(), config, Arc::new(SqliteStore::in_memory().unwrap())).await.unwrap();
+    let relay = start(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        Arc::new(SqliteStore::in_memory().unwrap()),
+    )
+    .await
+    .unwrap();
     (relay, clock)
 }
 
@@ -40,7 +52,9 @@ fn code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
 }
 
 fn refresh_token(s: &LoggedIn) -> String {
-    s.refresh_token.clone().expect("a new session carries a refresh token")
+    s.refresh_token
+        .clone()
+        .expect("a new session carries a refresh token")
 }
 
 #[tokio::test]
@@ -48,16 +62,31 @@ async fn log_in_returns_an_access_token_and_a_refresh_token_with_their_lifetimes
     let (relay, _clock) = relay().await;
     let a = client(&relay).await;
     let s = a.sign_up("minji", "minji password", None).await.unwrap();
-    assert_eq!(s.expires_at_ms, 1_700_000_000_000 + ACCESS.as_millis() as u64);
-    assert_eq!(s.refresh_expires_at_ms, Some(1_700_000_000_000 + REFRESH.as_millis() as u64));
+    assert_eq!(
+        s.expires_at_ms,
+        1_700_000_000_000 + ACCESS.as_millis() as u64
+    );
+    assert_eq!(
+        s.refresh_expires_at_ms,
+        Some(1_700_000_000_000 + REFRESH.as_millis() as u64)
+    );
     let (access, refresh) = (s.token.clone().unwrap(), refresh_token(&s));
     assert_ne!(access, refresh);
     // Each token works only as what it is.
     let b = client(&relay).await;
-    assert_eq!(code(b.authenticate(&refresh).await), ErrorCode::InvalidCredentials);
-    assert_eq!(code(b.refresh(&access).await), ErrorCode::InvalidCredentials);
+    assert_eq!(
+        code(b.authenticate(&refresh).await),
+        ErrorCode::InvalidCredentials
+    );
+    assert_eq!(
+        code(b.refresh(&access).await),
+        ErrorCode::InvalidCredentials
+    );
     let resumed = b.authenticate(&access).await.unwrap();
-    assert_eq!((resumed.session_id, resumed.token, resumed.refresh_token), (s.session_id, None, None));
+    assert_eq!(
+        (resumed.session_id, resumed.token, resumed.refresh_token),
+        (s.session_id, None, None)
+    );
     relay.shutdown().await.unwrap();
 }
 
@@ -71,17 +100,29 @@ async fn an_expired_access_token_is_refused_until_the_client_refreshes() {
 
     // On a new connection the old access token no longer logs in …
     let b = client(&relay).await;
-    assert_eq!(code(b.authenticate(s.token.as_deref().unwrap()).await), ErrorCode::InvalidCredentials);
+    assert_eq!(
+        code(b.authenticate(s.token.as_deref().unwrap()).await),
+        ErrorCode::InvalidCredentials
+    );
     // … and the connection that used it stops acting for the account.
     let e = a.list_sessions().await.unwrap_err();
     assert!(needs_refresh(&e), "{e:?}");
-    a.join("lobby", None).await.expect_err("even reads wait for the refresh");
+    a.join("lobby", None)
+        .await
+        .expect_err("even reads wait for the refresh");
     let renewed = a.refresh(&refresh_token(&s)).await.unwrap();
-    assert_eq!(renewed.session_id, s.session_id, "refreshing keeps the session");
+    assert_eq!(
+        renewed.session_id, s.session_id,
+        "refreshing keeps the session"
+    );
     assert!(renewed.expires_at_ms > s.expires_at_ms);
-    a.list_sessions().await.expect("acting for the account again");
+    a.list_sessions()
+        .await
+        .expect("acting for the account again");
     a.join("lobby", None).await.unwrap();
-    b.authenticate(renewed.token.as_deref().unwrap()).await.expect("the new access token works");
+    b.authenticate(renewed.token.as_deref().unwrap())
+        .await
+        .expect("the new access token works");
     relay.shutdown().await.unwrap();
 }
 
@@ -91,13 +132,22 @@ async fn a_refresh_token_past_its_lifetime_is_refused() {
     let a = client(&relay).await;
     let s = a.sign_up("hana", "hana password", None).await.unwrap();
     clock.advance(REFRESH - Duration::from_secs(60));
-    let s = a.refresh(&refresh_token(&s)).await.expect("within its lifetime");
+    let s = a
+        .refresh(&refresh_token(&s))
+        .await
+        .expect("within its lifetime");
     // Refreshing renewed the lifetime: a day later it still works …
     clock.advance(Duration::from_secs(3600));
-    let s = a.refresh(&refresh_token(&s)).await.expect("renewed by the last refresh");
+    let s = a
+        .refresh(&refresh_token(&s))
+        .await
+        .expect("renewed by the last refresh");
     // … until a whole refresh lifetime passes without one.
     clock.advance(REFRESH + Duration::from_secs(1));
-    assert_eq!(code(a.refresh(&refresh_token(&s)).await), ErrorCode::InvalidCredentials);
+    assert_eq!(
+        code(a.refresh(&refresh_token(&s)).await),
+        ErrorCode::InvalidCredentials
+    );
     relay.shutdown().await.unwrap();
 }
 
@@ -106,20 +156,40 @@ async fn refresh_rotates_and_a_reused_refresh_token_revokes_the_whole_session() 
     let (relay, _clock) = relay().await;
     let a = client(&relay).await;
     let first = a.sign_up("yuna", "yuna password", None).await.unwrap();
-    let other = client(&relay).await.log_in("yuna", "yuna password").await.unwrap();
+    let other = client(&relay)
+        .await
+        .log_in("yuna", "yuna password")
+        .await
+        .unwrap();
 
     let second = a.refresh(&refresh_token(&first)).await.unwrap();
     assert_ne!(refresh_token(&second), refresh_token(&first), "rotated");
     assert_ne!(second.token, first.token);
     let b = client(&relay).await;
-    assert_eq!(code(b.authenticate(first.token.as_deref().unwrap()).await), ErrorCode::InvalidCredentials, "the old access token is replaced");
+    assert_eq!(
+        code(b.authenticate(first.token.as_deref().unwrap()).await),
+        ErrorCode::InvalidCredentials,
+        "the old access token is replaced"
+    );
 
     // Someone presents the spent refresh token: the whole session goes.
-    assert_eq!(code(b.refresh(&refresh_token(&first)).await), ErrorCode::TokenReused);
-    assert_eq!(code(b.refresh(&refresh_token(&second)).await), ErrorCode::InvalidCredentials, "the live refresh token died with it");
-    assert_eq!(code(b.authenticate(second.token.as_deref().unwrap()).await), ErrorCode::InvalidCredentials);
+    assert_eq!(
+        code(b.refresh(&refresh_token(&first)).await),
+        ErrorCode::TokenReused
+    );
+    assert_eq!(
+        code(b.refresh(&refresh_token(&second)).await),
+        ErrorCode::InvalidCredentials,
+        "the live refresh token died with it"
+    );
+    assert_eq!(
+        code(b.authenticate(second.token.as_deref().unwrap()).await),
+        ErrorCode::InvalidCredentials
+    );
     // The account's other session is untouched.
-    b.refresh(&refresh_token(&other)).await.expect("another session of the same account");
+    b.refresh(&refresh_token(&other))
+        .await
+        .expect("another session of the same account");
     relay.shutdown().await.unwrap();
 }
 
@@ -137,21 +207,42 @@ async fn sessions_are_listed_without_secrets_and_can_be_revoked_one_by_one() {
     assert_eq!(list[0].id, theirs.session_id, "most recently used first");
     let current: Vec<_> = list.iter().filter(|s| s.current).map(|s| s.id).collect();
     assert_eq!(current, [mine.session_id]);
-    assert!(list.iter().all(|s| s.client.starts_with("MovieTalk ") && s.method == "password"), "{list:?}");
+    assert!(
+        list.iter()
+            .all(|s| s.client.starts_with("MovieTalk ") && s.method == "password"),
+        "{list:?}"
+    );
     // The raw answer holds no token.
-    let raw = a.call(|req| ClientMessage::ListSessions { req }).await.unwrap().to_json();
-    for secret in [mine.token.as_deref().unwrap(), &refresh_token(&mine), "mta_", "mtr_"] {
+    let raw = a
+        .call(|req| ClientMessage::ListSessions { req })
+        .await
+        .unwrap()
+        .to_json();
+    for secret in [
+        mine.token.as_deref().unwrap(),
+        &refresh_token(&mine),
+        "mta_",
+        "mtr_",
+    ] {
         assert!(!raw.contains(secret), "{raw}");
     }
 
     // Revoking the other session kills its refresh token.
     a.revoke_session(theirs.session_id).await.unwrap();
     assert_eq!(a.list_sessions().await.unwrap().len(), 1);
-    assert_eq!(code(client(&relay).await.refresh(&refresh_token(&theirs)).await), ErrorCode::InvalidCredentials);
+    assert_eq!(
+        code(client(&relay).await.refresh(&refresh_token(&theirs)).await),
+        ErrorCode::InvalidCredentials
+    );
     // Nobody revokes a session that is not theirs.
     let c = client(&relay).await;
-    c.sign_up("stranger", "stranger password", None).await.unwrap();
-    assert_eq!(code(c.revoke_session(mine.session_id).await), ErrorCode::NotFound);
+    c.sign_up("stranger", "stranger password", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(c.revoke_session(mine.session_id).await),
+        ErrorCode::NotFound
+    );
     // Revoking the current session logs this connection out.
     a.revoke_session(mine.session_id).await.unwrap();
     assert_eq!(code(a.list_sessions().await), ErrorCode::Unauthorized);
@@ -163,18 +254,39 @@ async fn log_out_password_change_and_deletion_revoke_refresh_tokens() {
     let (relay, _clock) = relay().await;
     let a = client(&relay).await;
     let kept = a.sign_up("soyeon", "first password", None).await.unwrap();
-    let other = client(&relay).await.log_in("soyeon", "first password").await.unwrap();
-    a.change_password("first password", "second password").await.unwrap();
+    let other = client(&relay)
+        .await
+        .log_in("soyeon", "first password")
+        .await
+        .unwrap();
+    a.change_password("first password", "second password")
+        .await
+        .unwrap();
     let z = client(&relay).await;
-    assert_eq!(code(z.refresh(&refresh_token(&other)).await), ErrorCode::InvalidCredentials, "other sessions end");
-    let kept = z.refresh(&refresh_token(&kept)).await.expect("the session that changed it stays");
+    assert_eq!(
+        code(z.refresh(&refresh_token(&other)).await),
+        ErrorCode::InvalidCredentials,
+        "other sessions end"
+    );
+    let kept = z
+        .refresh(&refresh_token(&kept))
+        .await
+        .expect("the session that changed it stays");
 
     z.log_out().await.unwrap();
-    assert_eq!(code(client(&relay).await.refresh(&refresh_token(&kept)).await), ErrorCode::InvalidCredentials, "log-out");
+    assert_eq!(
+        code(client(&relay).await.refresh(&refresh_token(&kept)).await),
+        ErrorCode::InvalidCredentials,
+        "log-out"
+    );
 
     let d = client(&relay).await;
     let s = d.log_in("soyeon", "second password").await.unwrap();
     d.delete_account("second password").await.unwrap();
-    assert_eq!(code(client(&relay).await.refresh(&refresh_token(&s)).await), ErrorCode::InvalidCredentials, "deletion");
+    assert_eq!(
+        code(client(&relay).await.refresh(&refresh_token(&s)).await),
+        ErrorCode::InvalidCredentials,
+        "deletion"
+    );
     relay.shutdown().await.unwrap();
 }

@@ -19,10 +19,14 @@
 
 use std::time::Duration;
 
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields, PkceCodeChallenge,
-    RedirectUrl, RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,7 +46,10 @@ pub enum ProviderKind {
     /// asks for an ID token bound to a nonce.
     Oidc { issuer: String },
     /// Plain OAuth2 with fixed endpoints (GitHub): the relay checks the access token instead.
-    OAuth2 { authorize_url: String, token_url: String },
+    OAuth2 {
+        authorize_url: String,
+        token_url: String,
+    },
 }
 
 /// A provider the app can log in with. The `name` is the one the relay is configured with.
@@ -61,7 +68,9 @@ impl LoginProvider {
         LoginProvider {
             name: name.to_owned(),
             client_id: client_id.to_owned(),
-            kind: ProviderKind::Oidc { issuer: issuer.trim_end_matches('/').to_owned() },
+            kind: ProviderKind::Oidc {
+                issuer: issuer.trim_end_matches('/').to_owned(),
+            },
             scopes: vec!["openid".into(), "profile".into(), "email".into()],
         }
     }
@@ -73,12 +82,19 @@ impl LoginProvider {
 
     /// Kakao (OpenID Connect must be switched on for the app in Kakao's console).
     pub fn kakao(client_id: &str) -> Self {
-        LoginProvider { scopes: vec!["openid".into()], ..Self::oidc("kakao", "https://kauth.kakao.com", client_id) }
+        LoginProvider {
+            scopes: vec!["openid".into()],
+            ..Self::oidc("kakao", "https://kauth.kakao.com", client_id)
+        }
     }
 
     /// GitHub (OAuth app or GitHub App; PKCE, no secret).
     pub fn github(client_id: &str) -> Self {
-        Self::github_at(client_id, "https://github.com/login/oauth/authorize", "https://github.com/login/oauth/access_token")
+        Self::github_at(
+            client_id,
+            "https://github.com/login/oauth/authorize",
+            "https://github.com/login/oauth/access_token",
+        )
     }
 
     /// GitHub-style OAuth2 at other addresses (GitHub Enterprise, or a mock in tests).
@@ -86,7 +102,10 @@ impl LoginProvider {
         LoginProvider {
             name: "github".into(),
             client_id: client_id.to_owned(),
-            kind: ProviderKind::OAuth2 { authorize_url: authorize_url.to_owned(), token_url: token_url.to_owned() },
+            kind: ProviderKind::OAuth2 {
+                authorize_url: authorize_url.to_owned(),
+                token_url: token_url.to_owned(),
+            },
             scopes: vec!["read:user".into()],
         }
     }
@@ -127,7 +146,10 @@ pub enum OAuthError {
     #[error("cannot open the browser: {0}")]
     Browser(String),
     #[error("the provider refused the log-in: {error}")]
-    Denied { error: String, description: Option<String> },
+    Denied {
+        error: String,
+        description: Option<String>,
+    },
     #[error("the browser came back with another log-in's state; start again")]
     StateMismatch,
     #[error("the browser came back without an authorization code")]
@@ -174,13 +196,23 @@ struct Discovery {
 }
 
 /// The provider's authorization and token endpoints.
-async fn endpoints(http: &reqwest::Client, provider: &LoginProvider) -> Result<(String, String), OAuthError> {
+async fn endpoints(
+    http: &reqwest::Client,
+    provider: &LoginProvider,
+) -> Result<(String, String), OAuthError> {
     let (auth, token) = match &provider.kind {
-        ProviderKind::OAuth2 { authorize_url, token_url } => (authorize_url.clone(), token_url.clone()),
+        ProviderKind::OAuth2 {
+            authorize_url,
+            token_url,
+        } => (authorize_url.clone(), token_url.clone()),
         ProviderKind::Oidc { issuer } => {
             let url = format!("{issuer}/.well-known/openid-configuration");
             let fail = |e: String| OAuthError::Discovery(format!("{url}: {e}"));
-            let resp = http.get(&url).send().await.map_err(|e| fail(e.to_string()))?;
+            let resp = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| fail(e.to_string()))?;
             if !resp.status().is_success() {
                 return Err(fail(format!("HTTP {}", resp.status())));
             }
@@ -188,7 +220,10 @@ async fn endpoints(http: &reqwest::Client, provider: &LoginProvider) -> Result<(
             if doc.issuer.trim_end_matches('/') != issuer {
                 return Err(fail(format!("it names issuer {:?}", doc.issuer)));
             }
-            if doc.code_challenge_methods_supported.is_some_and(|m| !m.iter().any(|m| m == "S256")) {
+            if doc
+                .code_challenge_methods_supported
+                .is_some_and(|m| !m.iter().any(|m| m == "S256"))
+            {
                 return Err(fail("the provider does not support PKCE with S256".into()));
             }
             (doc.authorization_endpoint, doc.token_endpoint)
@@ -196,7 +231,9 @@ async fn endpoints(http: &reqwest::Client, provider: &LoginProvider) -> Result<(
     };
     for u in [&auth, &token] {
         if !secure_url(u) {
-            return Err(OAuthError::Config(format!("{u:?} must be https (http only on loopback)")));
+            return Err(OAuthError::Config(format!(
+                "{u:?} must be https (http only on loopback)"
+            )));
         }
     }
     Ok((auth, token))
@@ -237,7 +274,9 @@ pub async fn log_in(
         r = endpoints(&http, provider) => r?,
         () = cancel.cancelled() => return Err(OAuthError::Cancelled),
     };
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(OAuthError::Listen)?;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(OAuthError::Listen)?;
     let port = listener.local_addr().map_err(OAuthError::Listen)?.port();
     let redirect = format!("http://127.0.0.1:{port}/callback");
     let bad = |e: oauth2::url::ParseError| OAuthError::Config(e.to_string());
@@ -271,16 +310,28 @@ pub async fn log_in(
         let http = http.clone();
         async move {
             let (parts, body) = req.into_parts();
-            let resp = http.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
+            let resp = http
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await?;
             let mut answer = oauth2::http::Response::builder().status(resp.status());
             for (k, v) in resp.headers() {
                 answer = answer.header(k, v);
             }
             let body = resp.bytes().await?.to_vec();
-            Ok::<_, reqwest::Error>(answer.body(body).expect("status and headers came from a valid response"))
+            Ok::<_, reqwest::Error>(
+                answer
+                    .body(body)
+                    .expect("status and headers came from a valid response"),
+            )
         }
     };
-    let exchange = client.exchange_code(AuthorizationCode::new(code)).set_pkce_verifier(verifier).request_async(&send);
+    let exchange = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&send);
     let tokens = tokio::select! {
         r = exchange => r.map_err(|e| OAuthError::TokenExchange(match e {
             RequestTokenError::ServerResponse(r) => match r.error_description() {
@@ -295,13 +346,21 @@ pub async fn log_in(
     if oidc && id_token.is_none() {
         return Err(OAuthError::NoIdToken);
     }
-    Ok(ProviderTokens { provider: provider.name.clone(), id_token, access_token: tokens.access_token().secret().clone(), nonce })
+    Ok(ProviderTokens {
+        provider: provider.name.clone(),
+        id_token,
+        access_token: tokens.access_token().secret().clone(),
+        nonce,
+    })
 }
 
 /// What came back to the loopback listener.
 enum Callback {
     Code(String),
-    Denied { error: String, description: Option<String> },
+    Denied {
+        error: String,
+        description: Option<String>,
+    },
     StateMismatch,
     MissingCode,
     /// Not the callback (a favicon, a stray request): keep waiting.
@@ -331,7 +390,9 @@ async fn wait_for_callback(listener: &TcpListener, state: &str) -> Result<String
         let _ = socket.shutdown().await;
         match callback {
             Callback::Code(code) => return Ok(code),
-            Callback::Denied { error, description } => return Err(OAuthError::Denied { error, description }),
+            Callback::Denied { error, description } => {
+                return Err(OAuthError::Denied { error, description });
+            }
             Callback::StateMismatch => return Err(OAuthError::StateMismatch),
             Callback::MissingCode => return Err(OAuthError::MissingCode),
             Callback::Other => continue,
@@ -354,7 +415,9 @@ async fn read_request_target(socket: &mut TcpStream) -> Option<String> {
         }
         Some(())
     };
-    tokio::time::timeout(Duration::from_secs(5), read).await.ok()??;
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok()??;
     let line = head.split(|&b| b == b'\r').next()?;
     let line = std::str::from_utf8(line).ok()?;
     let mut parts = line.split(' ');
@@ -363,16 +426,25 @@ async fn read_request_target(socket: &mut TcpStream) -> Option<String> {
 }
 
 fn parse_callback(target: &str, state: &str) -> Callback {
-    let Ok(url) = Url::parse(&format!("http://127.0.0.1{target}")) else { return Callback::Other };
+    let Ok(url) = Url::parse(&format!("http://127.0.0.1{target}")) else {
+        return Callback::Other;
+    };
     if url.path() != "/callback" {
         return Callback::Other;
     }
-    let get = |k: &str| url.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
+    let get = |k: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.into_owned())
+    };
     if get("state").as_deref() != Some(state) {
         return Callback::StateMismatch;
     }
     if let Some(error) = get("error") {
-        return Callback::Denied { error, description: get("error_description") };
+        return Callback::Denied {
+            error,
+            description: get("error_description"),
+        };
     }
     match get("code") {
         Some(code) if !code.is_empty() => Callback::Code(code),
@@ -384,9 +456,19 @@ fn parse_callback(target: &str, state: &str) -> Callback {
 /// from the request (no reflected input).
 fn page(ok: bool) -> String {
     let (ko_title, ko_text, en_title, en_text) = if ok {
-        ("로그인되었습니다", "이 창을 닫고 MovieTalk으로 돌아가세요.", "You are logged in", "You can close this window and return to MovieTalk.")
+        (
+            "로그인되었습니다",
+            "이 창을 닫고 MovieTalk으로 돌아가세요.",
+            "You are logged in",
+            "You can close this window and return to MovieTalk.",
+        )
     } else {
-        ("로그인하지 못했습니다", "이 창을 닫고 MovieTalk에서 다시 시도하세요.", "The log-in did not complete", "Close this window and try again in MovieTalk.")
+        (
+            "로그인하지 못했습니다",
+            "이 창을 닫고 MovieTalk에서 다시 시도하세요.",
+            "The log-in did not complete",
+            "Close this window and try again in MovieTalk.",
+        )
     };
     format!(
         "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\"><title>MovieTalk</title></head>\
@@ -401,17 +483,38 @@ mod tests {
 
     #[test]
     fn the_callback_is_checked_against_the_state() {
-        assert!(matches!(parse_callback("/callback?code=abc&state=s1", "s1"), Callback::Code(c) if c == "abc"));
-        assert!(matches!(parse_callback("/callback?code=abc&state=s2", "s1"), Callback::StateMismatch));
-        assert!(matches!(parse_callback("/callback?code=abc", "s1"), Callback::StateMismatch));
-        assert!(matches!(parse_callback("/callback?error=access_denied&state=s1", "s1"), Callback::Denied { error, .. } if error == "access_denied"));
-        assert!(matches!(parse_callback("/callback?state=s1", "s1"), Callback::MissingCode));
-        assert!(matches!(parse_callback("/favicon.ico", "s1"), Callback::Other));
+        assert!(
+            matches!(parse_callback("/callback?code=abc&state=s1", "s1"), Callback::Code(c) if c == "abc")
+        );
+        assert!(matches!(
+            parse_callback("/callback?code=abc&state=s2", "s1"),
+            Callback::StateMismatch
+        ));
+        assert!(matches!(
+            parse_callback("/callback?code=abc", "s1"),
+            Callback::StateMismatch
+        ));
+        assert!(
+            matches!(parse_callback("/callback?error=access_denied&state=s1", "s1"), Callback::Denied { error, .. } if error == "access_denied")
+        );
+        assert!(matches!(
+            parse_callback("/callback?state=s1", "s1"),
+            Callback::MissingCode
+        ));
+        assert!(matches!(
+            parse_callback("/favicon.ico", "s1"),
+            Callback::Other
+        ));
     }
 
     #[test]
     fn provider_tokens_never_print_their_secrets() {
-        let t = ProviderTokens { provider: "google".into(), id_token: Some("eyJsecret".into()), access_token: "ya29.secret".into(), nonce: None };
+        let t = ProviderTokens {
+            provider: "google".into(),
+            id_token: Some("eyJsecret".into()),
+            access_token: "ya29.secret".into(),
+            nonce: None,
+        };
         let shown = format!("{t:?}");
         assert!(!shown.contains("secret"), "{shown}");
     }

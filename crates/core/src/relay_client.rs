@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use movietalk_protocol::relay::{Account, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use movietalk_protocol::relay::{
+    Account, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -37,15 +39,28 @@ pub enum ClientError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayEvent {
     Message(ChatMessage),
-    Presence { room: String, present: u32 },
+    Presence {
+        room: String,
+        present: u32,
+    },
     /// A message was deleted by its author or the room's moderator.
-    MessageDeleted { room: String, seq: u64 },
+    MessageDeleted {
+        room: String,
+        seq: u64,
+    },
     /// Someone in a joined room is typing.
-    Typing { room: String, who: String },
+    Typing {
+        room: String,
+        who: String,
+    },
     /// The room's moderator removed this connection from the room.
-    Kicked { room: String },
+    Kicked {
+        room: String,
+    },
     /// The connection ended; no more events follow.
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
 }
 
 /// A logged-in session.
@@ -67,7 +82,11 @@ pub struct LoggedIn {
 
 /// How this client names itself in `hello` (shown in the account's session list).
 fn client_label() -> String {
-    format!("MovieTalk {} on {}", env!("CARGO_PKG_VERSION"), std::env::consts::OS)
+    format!(
+        "MovieTalk {} on {}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS
+    )
 }
 
 /// What a join returned.
@@ -90,74 +109,151 @@ pub struct RelayClient {
 impl RelayClient {
     /// Connects to `url` (`ws://host:port`), says hello as `name`, and returns the client and its
     /// event stream.
-    pub async fn connect(url: &str, name: &str) -> Result<(RelayClient, mpsc::Receiver<RelayEvent>), ClientError> {
-        let unreachable = |reason: String| ClientError::Unreachable { url: url.to_owned(), reason };
-        let (mut ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url))
+    pub async fn connect(
+        url: &str,
+        name: &str,
+    ) -> Result<(RelayClient, mpsc::Receiver<RelayEvent>), ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            url: url.to_owned(),
+            reason,
+        };
+        let (mut ws, _) =
+            tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url))
+                .await
+                .map_err(|_| unreachable("timed out".into()))?
+                .map_err(|e| unreachable(e.to_string()))?;
+        let hello = ClientMessage::Hello {
+            version: PROTOCOL_VERSION,
+            name: name.to_owned(),
+            client: Some(client_label()),
+        };
+        ws.send(Message::text(hello.to_json()))
             .await
-            .map_err(|_| unreachable("timed out".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
-        let hello = ClientMessage::Hello { version: PROTOCOL_VERSION, name: name.to_owned(), client: Some(client_label()) };
-        ws.send(Message::text(hello.to_json())).await.map_err(|e| unreachable(e.to_string()))?;
         let first = tokio::time::timeout(CONNECT_TIMEOUT, ws.next())
             .await
             .map_err(|_| ClientError::Timeout(CONNECT_TIMEOUT))?;
         match first {
             Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerMessage>(&text) {
                 Ok(ServerMessage::Welcome { .. }) => {}
-                Ok(ServerMessage::Error { code, message, .. }) => return Err(ClientError::Rejected { code, message }),
-                Ok(other) => return Err(ClientError::Protocol(format!("expected welcome, got {other:?}"))),
+                Ok(ServerMessage::Error { code, message, .. }) => {
+                    return Err(ClientError::Rejected { code, message });
+                }
+                Ok(other) => {
+                    return Err(ClientError::Protocol(format!(
+                        "expected welcome, got {other:?}"
+                    )));
+                }
                 Err(e) => return Err(ClientError::Protocol(e.to_string())),
             },
-            Some(Ok(other)) => return Err(ClientError::Protocol(format!("expected a text frame, got {other:?}"))),
+            Some(Ok(other)) => {
+                return Err(ClientError::Protocol(format!(
+                    "expected a text frame, got {other:?}"
+                )));
+            }
             Some(Err(e)) => return Err(unreachable(e.to_string())),
             None => return Err(ClientError::Closed),
         }
         let (req_tx, req_rx) = mpsc::channel(64);
         let (event_tx, event_rx) = mpsc::channel(1024);
         tokio::spawn(drive(ws, req_rx, event_tx));
-        Ok((RelayClient { requests: req_tx, next_req: Default::default() }, event_rx))
+        Ok((
+            RelayClient {
+                requests: req_tx,
+                next_req: Default::default(),
+            },
+            event_rx,
+        ))
     }
 
     fn next_req(&self) -> u64 {
-        self.next_req.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        self.next_req
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
     }
 
     async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.requests.send((msg, tx)).await.map_err(|_| ClientError::Closed)?;
+        self.requests
+            .send((msg, tx))
+            .await
+            .map_err(|_| ClientError::Closed)?;
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
             Err(_) => Err(ClientError::Timeout(REQUEST_TIMEOUT)),
             Ok(Err(_)) => Err(ClientError::Closed),
             Ok(Ok(Err(e))) => Err(e),
-            Ok(Ok(Ok(ServerMessage::Error { code, message, .. }))) => Err(ClientError::Rejected { code, message }),
+            Ok(Ok(Ok(ServerMessage::Error { code, message, .. }))) => {
+                Err(ClientError::Rejected { code, message })
+            }
             Ok(Ok(Ok(reply))) => Ok(reply),
         }
     }
 
     /// Sends any request built by `make` from a fresh request id and returns the relay's
     /// answer; a refusal is an error carrying its code.
-    pub async fn call(&self, make: impl FnOnce(u64) -> ClientMessage) -> Result<ServerMessage, ClientError> {
+    pub async fn call(
+        &self,
+        make: impl FnOnce(u64) -> ClientMessage,
+    ) -> Result<ServerMessage, ClientError> {
         self.request(make(self.next_req())).await
     }
 
     /// Joins `room`, receiving the messages after `since` (or the recent ones).
     pub async fn join(&self, room: &str, since: Option<u64>) -> Result<Joined, ClientError> {
-        match self.request(ClientMessage::Join { req: self.next_req(), room: room.to_owned(), since }).await? {
-            ServerMessage::Joined { room, history, present, .. } => Ok(Joined { room, history, present }),
-            other => Err(ClientError::Protocol(format!("expected joined, got {other:?}"))),
+        match self
+            .request(ClientMessage::Join {
+                req: self.next_req(),
+                room: room.to_owned(),
+                since,
+            })
+            .await?
+        {
+            ServerMessage::Joined {
+                room,
+                history,
+                present,
+                ..
+            } => Ok(Joined {
+                room,
+                history,
+                present,
+            }),
+            other => Err(ClientError::Protocol(format!(
+                "expected joined, got {other:?}"
+            ))),
         }
     }
 
     /// Up to `limit` messages of `room` before sequence `before`, oldest first.
-    pub async fn history(&self, room: &str, before: u64, limit: u32) -> Result<Vec<ChatMessage>, ClientError> {
-        match self.request(ClientMessage::History { req: self.next_req(), room: room.to_owned(), before, limit }).await? {
+    pub async fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ClientError> {
+        match self
+            .request(ClientMessage::History {
+                req: self.next_req(),
+                room: room.to_owned(),
+                before,
+                limit,
+            })
+            .await?
+        {
             ServerMessage::History { messages, .. } => Ok(messages),
-            other => Err(ClientError::Protocol(format!("expected history, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected history, got {other:?}"
+            ))),
         }
     }
 
     /// Creates an account and logs this connection in; returns the account and its token.
-    pub async fn sign_up(&self, handle: &str, password: &str, display_name: Option<&str>) -> Result<LoggedIn, ClientError> {
+    pub async fn sign_up(
+        &self,
+        handle: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<LoggedIn, ClientError> {
         let msg = ClientMessage::SignUp {
             req: self.next_req(),
             handle: handle.to_owned(),
@@ -169,24 +265,39 @@ impl RelayClient {
 
     /// Logs this connection in with a handle and password.
     pub async fn log_in(&self, handle: &str, password: &str) -> Result<LoggedIn, ClientError> {
-        self.session(ClientMessage::LogIn { req: self.next_req(), handle: handle.to_owned(), password: password.to_owned() }).await
+        self.session(ClientMessage::LogIn {
+            req: self.next_req(),
+            handle: handle.to_owned(),
+            password: password.to_owned(),
+        })
+        .await
     }
 
     /// Logs this connection in with a token from an earlier session.
     pub async fn authenticate(&self, token: &str) -> Result<LoggedIn, ClientError> {
-        self.session(ClientMessage::Authenticate { req: self.next_req(), token: token.to_owned() }).await
+        self.session(ClientMessage::Authenticate {
+            req: self.next_req(),
+            token: token.to_owned(),
+        })
+        .await
     }
 
     pub(crate) async fn session(&self, msg: ClientMessage) -> Result<LoggedIn, ClientError> {
         match self.request(msg).await? {
             reply @ ServerMessage::Session { .. } => logged_in(reply),
-            other => Err(ClientError::Protocol(format!("expected session, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected session, got {other:?}"
+            ))),
         }
     }
 
     /// Revokes this connection's session; it continues as a guest.
     pub async fn log_out(&self) -> Result<(), ClientError> {
-        self.request(ClientMessage::LogOut { req: self.next_req() }).await.map(|_| ())
+        self.request(ClientMessage::LogOut {
+            req: self.next_req(),
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Changes profile fields (None leaves a field as it is; an empty avatar removes it).
@@ -204,39 +315,69 @@ impl RelayClient {
         };
         match self.request(msg).await? {
             ServerMessage::Profile { account, .. } => Ok(account),
-            other => Err(ClientError::Protocol(format!("expected profile, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected profile, got {other:?}"
+            ))),
         }
     }
 
     /// Changes the password; the account's other sessions are revoked.
     pub async fn change_password(&self, current: &str, new: &str) -> Result<(), ClientError> {
-        let msg = ClientMessage::ChangePassword { req: self.next_req(), current: current.to_owned(), new: new.to_owned() };
+        let msg = ClientMessage::ChangePassword {
+            req: self.next_req(),
+            current: current.to_owned(),
+            new: new.to_owned(),
+        };
         self.request(msg).await.map(|_| ())
     }
 
     /// Deletes the logged-in account.
     pub async fn delete_account(&self, password: &str) -> Result<(), ClientError> {
-        self.request(ClientMessage::DeleteAccount { req: self.next_req(), password: password.to_owned() }).await.map(|_| ())
+        self.request(ClientMessage::DeleteAccount {
+            req: self.next_req(),
+            password: password.to_owned(),
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Tells the room this user is typing (no answer).
     pub async fn typing(&self, room: &str) -> Result<(), ClientError> {
         let (tx, _rx) = oneshot::channel();
-        self.requests.send((ClientMessage::Typing { room: room.to_owned() }, tx)).await.map_err(|_| ClientError::Closed)
+        self.requests
+            .send((
+                ClientMessage::Typing {
+                    room: room.to_owned(),
+                },
+                tx,
+            ))
+            .await
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Leaves `room`.
     pub async fn leave(&self, room: &str) -> Result<(), ClientError> {
-        self.request(ClientMessage::Leave { req: self.next_req(), room: room.to_owned() }).await.map(|_| ())
+        self.request(ClientMessage::Leave {
+            req: self.next_req(),
+            room: room.to_owned(),
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Posts `text` to `room` under a fresh client id; returns the sequence number it was stored under.
     pub async fn send(&self, room: &str, text: &str) -> Result<u64, ClientError> {
-        self.send_with_id(room, &uuid::Uuid::new_v4().to_string(), text).await
+        self.send_with_id(room, &uuid::Uuid::new_v4().to_string(), text)
+            .await
     }
 
     /// Posts `text` to `room` under `client_id`; sending the same id again returns the same sequence.
-    pub async fn send_with_id(&self, room: &str, client_id: &str, text: &str) -> Result<u64, ClientError> {
+    pub async fn send_with_id(
+        &self,
+        room: &str,
+        client_id: &str,
+        text: &str,
+    ) -> Result<u64, ClientError> {
         let msg = ClientMessage::Send {
             req: self.next_req(),
             room: room.to_owned(),
@@ -245,7 +386,9 @@ impl RelayClient {
         };
         match self.request(msg).await? {
             ServerMessage::Sent { seq, .. } => Ok(seq),
-            other => Err(ClientError::Protocol(format!("expected sent, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected sent, got {other:?}"
+            ))),
         }
     }
 }
@@ -253,10 +396,25 @@ impl RelayClient {
 /// Reads a `session` answer.
 pub(crate) fn logged_in(reply: ServerMessage) -> Result<LoggedIn, ClientError> {
     match reply {
-        ServerMessage::Session { account, session_id, token, expires_at_ms, refresh_token, refresh_expires_at_ms, .. } => {
-            Ok(LoggedIn { account, session_id, token, expires_at_ms, refresh_token, refresh_expires_at_ms })
-        }
-        other => Err(ClientError::Protocol(format!("expected session, got {other:?}"))),
+        ServerMessage::Session {
+            account,
+            session_id,
+            token,
+            expires_at_ms,
+            refresh_token,
+            refresh_expires_at_ms,
+            ..
+        } => Ok(LoggedIn {
+            account,
+            session_id,
+            token,
+            expires_at_ms,
+            refresh_token,
+            refresh_expires_at_ms,
+        }),
+        other => Err(ClientError::Protocol(format!(
+            "expected session, got {other:?}"
+        ))),
     }
 }
 

@@ -8,7 +8,9 @@
 //! token and store the new pair: the old refresh token is dead, and presenting it again
 //! revokes the session ([`ErrorCode::TokenReused`]), which means "log in again".
 
-use movietalk_protocol::relay::{ClientMessage, ErrorCode, LinkedProvider, ServerMessage, SessionInfo};
+use movietalk_protocol::relay::{
+    ClientMessage, ErrorCode, LinkedProvider, ServerMessage, SessionInfo,
+};
 
 use crate::oauth::ProviderTokens;
 use crate::relay_client::{ClientError, LoggedIn, RelayClient, logged_in};
@@ -20,7 +22,10 @@ pub enum ProviderLogin {
     LoggedIn(LoggedIn),
     /// No account has this identity yet: ask the person for a handle and call
     /// [`RelayClient::provider_login`] again with it. `suggested` is a free one.
-    HandleNeeded { provider: String, suggested: Option<String> },
+    HandleNeeded {
+        provider: String,
+        suggested: Option<String>,
+    },
 }
 
 /// How an account can log in.
@@ -36,7 +41,14 @@ fn unexpected(what: &str, other: ServerMessage) -> ClientError {
 
 fn methods(reply: ServerMessage) -> Result<LoginMethods, ClientError> {
     match reply {
-        ServerMessage::LoginMethods { password, providers, .. } => Ok(LoginMethods { password, providers }),
+        ServerMessage::LoginMethods {
+            password,
+            providers,
+            ..
+        } => Ok(LoginMethods {
+            password,
+            providers,
+        }),
         other => Err(unexpected("login_methods", other)),
     }
 }
@@ -45,7 +57,13 @@ impl RelayClient {
     /// Trades `refresh_token` for a new access token and refresh token and logs this
     /// connection in. Keep the new refresh token; the one given is spent.
     pub async fn refresh(&self, refresh_token: &str) -> Result<LoggedIn, ClientError> {
-        logged_in(self.call(|req| ClientMessage::Refresh { req, refresh_token: refresh_token.to_owned() }).await?)
+        logged_in(
+            self.call(|req| ClientMessage::Refresh {
+                req,
+                refresh_token: refresh_token.to_owned(),
+            })
+            .await?,
+        )
     }
 
     /// The logged-in account's sessions (this one marked `current`).
@@ -58,36 +76,58 @@ impl RelayClient {
 
     /// Revokes one of the account's sessions (revoking the current one logs this connection out).
     pub async fn revoke_session(&self, session_id: u64) -> Result<(), ClientError> {
-        self.call(|req| ClientMessage::RevokeSession { req, session_id }).await.map(|_| ())
+        self.call(|req| ClientMessage::RevokeSession { req, session_id })
+            .await
+            .map(|_| ())
     }
 
     /// Logs in with what [`crate::oauth::log_in`] returned; `handle` creates the account when
     /// the identity is new (see [`ProviderLogin::HandleNeeded`]).
-    pub async fn provider_login(&self, tokens: &ProviderTokens, handle: Option<&str>) -> Result<ProviderLogin, ClientError> {
+    pub async fn provider_login(
+        &self,
+        tokens: &ProviderTokens,
+        handle: Option<&str>,
+    ) -> Result<ProviderLogin, ClientError> {
         let reply = self
             .call(|req| ClientMessage::ProviderLogin {
                 req,
                 provider: tokens.provider.clone(),
                 id_token: tokens.id_token.clone(),
-                access_token: tokens.id_token.is_none().then(|| tokens.access_token.clone()),
+                access_token: tokens
+                    .id_token
+                    .is_none()
+                    .then(|| tokens.access_token.clone()),
                 nonce: tokens.nonce.clone(),
                 handle: handle.map(str::to_owned),
             })
             .await?;
         match reply {
-            ServerMessage::HandleNeeded { provider, suggested, .. } => Ok(ProviderLogin::HandleNeeded { provider, suggested }),
+            ServerMessage::HandleNeeded {
+                provider,
+                suggested,
+                ..
+            } => Ok(ProviderLogin::HandleNeeded {
+                provider,
+                suggested,
+            }),
             reply => logged_in(reply).map(ProviderLogin::LoggedIn),
         }
     }
 
     /// Links a provider identity to the logged-in account.
-    pub async fn link_provider(&self, tokens: &ProviderTokens) -> Result<LoginMethods, ClientError> {
+    pub async fn link_provider(
+        &self,
+        tokens: &ProviderTokens,
+    ) -> Result<LoginMethods, ClientError> {
         methods(
             self.call(|req| ClientMessage::LinkProvider {
                 req,
                 provider: tokens.provider.clone(),
                 id_token: tokens.id_token.clone(),
-                access_token: tokens.id_token.is_none().then(|| tokens.access_token.clone()),
+                access_token: tokens
+                    .id_token
+                    .is_none()
+                    .then(|| tokens.access_token.clone()),
                 nonce: tokens.nonce.clone(),
             })
             .await?,
@@ -96,7 +136,13 @@ impl RelayClient {
 
     /// Unlinks a provider; refused ([`ErrorCode::LastLoginMethod`]) when it is the last way in.
     pub async fn unlink_provider(&self, provider: &str) -> Result<LoginMethods, ClientError> {
-        methods(self.call(|req| ClientMessage::UnlinkProvider { req, provider: provider.to_owned() }).await?)
+        methods(
+            self.call(|req| ClientMessage::UnlinkProvider {
+                req,
+                provider: provider.to_owned(),
+            })
+            .await?,
+        )
     }
 
     /// How the logged-in account can log in.
@@ -107,5 +153,11 @@ impl RelayClient {
 
 /// Whether an error means "refresh, then retry".
 pub fn needs_refresh(e: &ClientError) -> bool {
-    matches!(e, ClientError::Rejected { code: ErrorCode::SessionExpired, .. })
+    matches!(
+        e,
+        ClientError::Rejected {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    )
 }

@@ -44,14 +44,27 @@ pub enum ClientMessage {
     },
     /// Scroll back: up to `limit` messages before sequence `before` in a joined room; the reply
     /// is [`ServerMessage::History`].
-    History { req: u64, room: String, before: u64, limit: u32 },
+    History {
+        req: u64,
+        room: String,
+        before: u64,
+        limit: u32,
+    },
     /// Create a named room with a topic; its creator moderates it. The reply is
     /// [`ServerMessage::RoomInfo`]. Rooms named `film:<movie key>` exist without being created.
-    CreateRoom { req: u64, room: String, topic: String },
+    CreateRoom {
+        req: u64,
+        room: String,
+        topic: String,
+    },
     /// Rooms that were created or have people in them, with live presence.
     ListRooms { req: u64 },
     /// Remove an account from a room and keep it out (the room's creator only).
-    Kick { req: u64, room: String, handle: String },
+    Kick {
+        req: u64,
+        room: String,
+        handle: String,
+    },
     /// Delete a message: its author, or the room's creator, may. Everyone in the room gets
     /// [`ServerMessage::MessageDeleted`].
     DeleteMessage { req: u64, room: String, seq: u64 },
@@ -64,9 +77,18 @@ pub enum ClientMessage {
     /// Leave a room; the reply is [`ServerMessage::Ok`].
     Leave { req: u64, room: String },
     /// Create an account and log in; the reply is [`ServerMessage::Session`].
-    SignUp { req: u64, handle: String, password: String, display_name: Option<String> },
+    SignUp {
+        req: u64,
+        handle: String,
+        password: String,
+        display_name: Option<String>,
+    },
     /// Log in with a handle and password; the reply is [`ServerMessage::Session`] with tokens.
-    LogIn { req: u64, handle: String, password: String },
+    LogIn {
+        req: u64,
+        handle: String,
+        password: String,
+    },
     /// Log this connection in with a live access token; the reply is [`ServerMessage::Session`]
     /// (without new tokens).
     Authenticate { req: u64, token: String },
@@ -117,9 +139,18 @@ pub enum ClientMessage {
     /// Revoke this connection's session (access and refresh token); the reply is [`ServerMessage::Ok`].
     LogOut { req: u64 },
     /// Change the logged-in account's profile (absent fields stay); the reply is [`ServerMessage::Profile`].
-    UpdateProfile { req: u64, display_name: Option<String>, bio: Option<String>, avatar_url: Option<String> },
+    UpdateProfile {
+        req: u64,
+        display_name: Option<String>,
+        bio: Option<String>,
+        avatar_url: Option<String>,
+    },
     /// Change the password; every other session of the account is revoked. Reply: [`ServerMessage::Ok`].
-    ChangePassword { req: u64, current: String, new: String },
+    ChangePassword {
+        req: u64,
+        current: String,
+        new: String,
+    },
     /// Delete the logged-in account (see the relay docs for what happens to what it wrote).
     /// Reply: [`ServerMessage::Ok`], then the connection continues as a guest.
     DeleteAccount { req: u64, password: String },
@@ -142,25 +173,57 @@ pub enum ClientMessage {
     /// Delete one of this account's reviews (with its comments); the reply is [`ServerMessage::Ok`].
     DeleteReview { req: u64, review_id: u64 },
     /// Comment on a review; the reply is [`ServerMessage::CommentSaved`]. Idempotent by `client_id`.
-    PostComment { req: u64, client_id: String, review_id: u64, body: String },
+    PostComment {
+        req: u64,
+        client_id: String,
+        review_id: u64,
+        body: String,
+    },
     /// Change one of this account's comments; the reply is [`ServerMessage::CommentSaved`].
-    EditComment { req: u64, comment_id: u64, body: String },
+    EditComment {
+        req: u64,
+        comment_id: u64,
+        body: String,
+    },
     /// Delete a comment: its author, or the author of the review it is on, may.
     DeleteComment { req: u64, comment_id: u64 },
     /// Like (or, with `on: false`, unlike) a review or a comment; the reply is [`ServerMessage::Ok`].
-    Like { req: u64, target: LikeTarget, on: bool },
+    Like {
+        req: u64,
+        target: LikeTarget,
+        on: bool,
+    },
     /// Follow (or, with `on: false`, stop following) another account; the reply is [`ServerMessage::Ok`].
     Follow { req: u64, handle: String, on: bool },
     /// Reviews by the accounts this one follows, newest first, a page at a time.
-    Feed { req: u64, cursor: Option<u64>, limit: u32 },
+    Feed {
+        req: u64,
+        cursor: Option<u64>,
+        limit: u32,
+    },
     /// Reviews by one account, newest first, a page at a time.
-    ReviewsByUser { req: u64, handle: String, cursor: Option<u64>, limit: u32 },
+    ReviewsByUser {
+        req: u64,
+        handle: String,
+        cursor: Option<u64>,
+        limit: u32,
+    },
     /// How a film is rated by everyone: the reply is [`ServerMessage::FilmStats`].
     FilmStats { req: u64, movie_key: String },
     /// Reviews of a film, newest first, a page at a time (`cursor` from the previous page).
-    ReviewsOfFilm { req: u64, movie_key: String, cursor: Option<u64>, limit: u32 },
+    ReviewsOfFilm {
+        req: u64,
+        movie_key: String,
+        cursor: Option<u64>,
+        limit: u32,
+    },
     /// Comments on a review, oldest first, a page at a time.
-    CommentsOn { req: u64, review_id: u64, cursor: Option<u64>, limit: u32 },
+    CommentsOn {
+        req: u64,
+        review_id: u64,
+        cursor: Option<u64>,
+        limit: u32,
+    },
     /// Everything that changed (reviews and comments written, edited or deleted) after change
     /// number `since`, oldest first: how an offline client catches up.
     ChangesSince { req: u64, since: u64, limit: u32 },
@@ -209,13 +272,24 @@ pub enum ServerMessage {
         refresh_expires_at_ms: Option<u64>,
     },
     /// The answer to [`ClientMessage::ListSessions`], most recently used first.
-    Sessions { req: u64, sessions: Vec<SessionInfo> },
+    Sessions {
+        req: u64,
+        sessions: Vec<SessionInfo>,
+    },
     /// A provider identity is not linked to any account: send [`ClientMessage::ProviderLogin`]
     /// again with a `handle` to create one. `suggested` is a free handle derived from the
     /// provider's profile, when one could be.
-    HandleNeeded { req: u64, provider: String, suggested: Option<String> },
+    HandleNeeded {
+        req: u64,
+        provider: String,
+        suggested: Option<String>,
+    },
     /// How an account can log in.
-    LoginMethods { req: u64, password: bool, providers: Vec<LinkedProvider> },
+    LoginMethods {
+        req: u64,
+        password: bool,
+        providers: Vec<LinkedProvider>,
+    },
     /// The account after a profile change.
     Profile { req: u64, account: Account },
     /// A review as stored.
@@ -223,15 +297,36 @@ pub enum ServerMessage {
     /// A comment as stored.
     CommentSaved { req: u64, comment: Comment },
     /// A page of reviews; `next_cursor` fetches the next page, `None` at the end.
-    Reviews { req: u64, reviews: Vec<Review>, next_cursor: Option<u64> },
+    Reviews {
+        req: u64,
+        reviews: Vec<Review>,
+        next_cursor: Option<u64>,
+    },
     /// Everyone's ratings of a film.
-    FilmStats { req: u64, movie_key: String, count: u32, mean: Option<f32> },
+    FilmStats {
+        req: u64,
+        movie_key: String,
+        count: u32,
+        mean: Option<f32>,
+    },
     /// A page of comments.
-    Comments { req: u64, comments: Vec<Comment>, next_cursor: Option<u64> },
+    Comments {
+        req: u64,
+        comments: Vec<Comment>,
+        next_cursor: Option<u64>,
+    },
     /// Changes after the requested number, oldest first; `last` is the number to ask after next.
-    Changes { req: u64, changes: Vec<Change>, last: u64 },
+    Changes {
+        req: u64,
+        changes: Vec<Change>,
+        last: u64,
+    },
     /// The answer to [`ClientMessage::History`], oldest first.
-    History { req: u64, room: String, messages: Vec<ChatMessage> },
+    History {
+        req: u64,
+        room: String,
+        messages: Vec<ChatMessage>,
+    },
     /// The answer to [`ClientMessage::Send`]: the message is stored under `seq`.
     Sent { req: u64, room: String, seq: u64 },
     /// A request without a more specific answer succeeded.
@@ -371,7 +466,10 @@ pub const MAX_COMMENT_CHARS: usize = 4_000;
 /// Checks a review body (may be empty: a rating alone is a review).
 pub fn validate_review_body(body: &str) -> Result<(), FieldError> {
     if body.chars().count() > MAX_REVIEW_CHARS {
-        return Err(FieldError::TooLong { field: "body", max: MAX_REVIEW_CHARS });
+        return Err(FieldError::TooLong {
+            field: "body",
+            max: MAX_REVIEW_CHARS,
+        });
     }
     Ok(())
 }
@@ -456,17 +554,28 @@ pub enum FieldError {
     #[error("{field} is shorter than {min} characters")]
     TooShort { field: &'static str, min: usize },
     #[error("{field} may only contain {allowed}")]
-    Charset { field: &'static str, allowed: &'static str },
+    Charset {
+        field: &'static str,
+        allowed: &'static str,
+    },
 }
 
-fn validate(field: &'static str, value: &str, max: usize, allow_newlines: bool) -> Result<(), FieldError> {
+fn validate(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    allow_newlines: bool,
+) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::Empty { field });
     }
     if value.chars().count() > max {
         return Err(FieldError::TooLong { field, max });
     }
-    if value.chars().any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t'))) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t')))
+    {
         return Err(FieldError::Control { field });
     }
     Ok(())
@@ -490,13 +599,25 @@ pub fn validate_text(text: &str) -> Result<(), FieldError> {
 /// Checks a handle: 3–30 characters of `a-z 0-9 _ . -` (lowercase).
 pub fn validate_handle(handle: &str) -> Result<(), FieldError> {
     if handle.len() < 3 {
-        return Err(FieldError::TooShort { field: "handle", min: 3 });
+        return Err(FieldError::TooShort {
+            field: "handle",
+            min: 3,
+        });
     }
     if handle.len() > 30 {
-        return Err(FieldError::TooLong { field: "handle", max: 30 });
+        return Err(FieldError::TooLong {
+            field: "handle",
+            max: 30,
+        });
     }
-    if !handle.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')) {
-        return Err(FieldError::Charset { field: "handle", allowed: "a-z 0-9 _ . -" });
+    if !handle
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(FieldError::Charset {
+            field: "handle",
+            allowed: "a-z 0-9 _ . -",
+        });
     }
     Ok(())
 }
@@ -505,10 +626,16 @@ pub fn validate_handle(handle: &str) -> Result<(), FieldError> {
 pub fn validate_password(password: &str) -> Result<(), FieldError> {
     let n = password.chars().count();
     if n < 8 {
-        return Err(FieldError::TooShort { field: "password", min: 8 });
+        return Err(FieldError::TooShort {
+            field: "password",
+            min: 8,
+        });
     }
     if n > 256 {
-        return Err(FieldError::TooLong { field: "password", max: 256 });
+        return Err(FieldError::TooLong {
+            field: "password",
+            max: 256,
+        });
     }
     Ok(())
 }
@@ -516,7 +643,10 @@ pub fn validate_password(password: &str) -> Result<(), FieldError> {
 /// Checks a bio: at most 500 characters.
 pub fn validate_bio(bio: &str) -> Result<(), FieldError> {
     if bio.chars().count() > 500 {
-        return Err(FieldError::TooLong { field: "bio", max: 500 });
+        return Err(FieldError::TooLong {
+            field: "bio",
+            max: 500,
+        });
     }
     Ok(())
 }
@@ -524,10 +654,18 @@ pub fn validate_bio(bio: &str) -> Result<(), FieldError> {
 /// Checks an avatar address: an http(s) URL of at most 500 characters, no spaces.
 pub fn validate_avatar_url(url: &str) -> Result<(), FieldError> {
     if url.chars().count() > 500 {
-        return Err(FieldError::TooLong { field: "avatar_url", max: 500 });
+        return Err(FieldError::TooLong {
+            field: "avatar_url",
+            max: 500,
+        });
     }
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.chars().any(char::is_whitespace) {
-        return Err(FieldError::Charset { field: "avatar_url", allowed: "an http(s) address" });
+    if !(url.starts_with("https://") || url.starts_with("http://"))
+        || url.chars().any(char::is_whitespace)
+    {
+        return Err(FieldError::Charset {
+            field: "avatar_url",
+            allowed: "an http(s) address",
+        });
     }
     Ok(())
 }
@@ -538,7 +676,10 @@ pub fn validate_client_id(id: &str) -> Result<(), FieldError> {
         return Err(FieldError::Empty { field: "client_id" });
     }
     if id.len() > MAX_CLIENT_ID_BYTES {
-        return Err(FieldError::TooLong { field: "client_id", max: MAX_CLIENT_ID_BYTES });
+        return Err(FieldError::TooLong {
+            field: "client_id",
+            max: MAX_CLIENT_ID_BYTES,
+        });
     }
     if !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(FieldError::Control { field: "client_id" });
@@ -556,13 +697,18 @@ pub struct DecodeError {
 
 /// Reads one client text frame. Never panics, whatever the input (fuzzed).
 pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
-    serde_json::from_str::<ClientMessage>(text)
-        .map_err(|e| DecodeError { req: request_id(text), message: format!("unreadable frame: {e}") })
+    serde_json::from_str::<ClientMessage>(text).map_err(|e| DecodeError {
+        req: request_id(text),
+        message: format!("unreadable frame: {e}"),
+    })
 }
 
 /// The `req` of a frame that is at least a JSON object with a numeric one.
 pub fn request_id(text: &str) -> Option<u64> {
-    serde_json::from_str::<serde_json::Value>(text).ok()?.get("req")?.as_u64()
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()?
+        .get("req")?
+        .as_u64()
 }
 
 impl ClientMessage {
@@ -641,7 +787,12 @@ impl ServerMessage {
             | Comments { req, .. }
             | Changes { req, .. } => Some(*req),
             Error { req, .. } => *req,
-            Welcome { .. } | Message(_) | Presence { .. } | MessageDeleted { .. } | Typing { .. } | Kicked { .. } => None,
+            Welcome { .. }
+            | Message(_)
+            | Presence { .. }
+            | MessageDeleted { .. }
+            | Typing { .. }
+            | Kicked { .. } => None,
         }
     }
 
@@ -652,7 +803,11 @@ impl ServerMessage {
 
     /// Builds an error frame.
     pub fn error(req: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerMessage::Error { req, code, message: message.into() }
+        ServerMessage::Error {
+            req,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -662,31 +817,60 @@ mod tests {
 
     #[test]
     fn client_frames_round_trip_with_snake_case_tags() {
-        let msg = ClientMessage::Send { req: 7, room: "lobby".into(), client_id: "c-1".into(), text: "hi".into() };
+        let msg = ClientMessage::Send {
+            req: 7,
+            room: "lobby".into(),
+            client_id: "c-1".into(),
+            text: "hi".into(),
+        };
         let json = msg.to_json();
-        assert_eq!(json, r#"{"type":"send","req":7,"room":"lobby","client_id":"c-1","text":"hi"}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"send","req":7,"room":"lobby","client_id":"c-1","text":"hi"}"#
+        );
         assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), msg);
     }
 
     #[test]
     fn decoding_reports_the_request_id_of_a_bad_frame() {
-        assert_eq!(decode_client(r#"{"type":"nope","req":7}"#).unwrap_err().req, Some(7));
+        assert_eq!(
+            decode_client(r#"{"type":"nope","req":7}"#).unwrap_err().req,
+            Some(7)
+        );
         assert_eq!(decode_client("[1,2").unwrap_err().req, None);
         assert!(decode_client(r#"{"type":"leave","req":1,"room":"r"}"#).is_ok());
     }
 
     #[test]
     fn hello_without_a_client_label_still_reads() {
-        let msg: ClientMessage = serde_json::from_str(r#"{"type":"hello","version":1,"name":"n"}"#).unwrap();
-        assert_eq!(msg, ClientMessage::Hello { version: 1, name: "n".into(), client: None });
-        let json = ClientMessage::Hello { version: 1, name: "n".into(), client: Some("app".into()) }.to_json();
-        assert_eq!(json, r#"{"type":"hello","version":1,"name":"n","client":"app"}"#);
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"type":"hello","version":1,"name":"n"}"#).unwrap();
+        assert_eq!(
+            msg,
+            ClientMessage::Hello {
+                version: 1,
+                name: "n".into(),
+                client: None
+            }
+        );
+        let json = ClientMessage::Hello {
+            version: 1,
+            name: "n".into(),
+            client: Some("app".into()),
+        }
+        .to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"hello","version":1,"name":"n","client":"app"}"#
+        );
     }
 
     #[test]
     fn provider_login_fields_are_optional_and_error_codes_are_snake_case() {
-        let msg: ClientMessage =
-            serde_json::from_str(r#"{"type":"provider_login","req":3,"provider":"github","access_token":"t"}"#).unwrap();
+        let msg: ClientMessage = serde_json::from_str(
+            r#"{"type":"provider_login","req":3,"provider":"github","access_token":"t"}"#,
+        )
+        .unwrap();
         assert_eq!(
             msg,
             ClientMessage::ProviderLogin {
@@ -699,20 +883,37 @@ mod tests {
             }
         );
         assert_eq!(msg.req(), Some(3));
-        assert_eq!(serde_json::to_string(&ErrorCode::LastLoginMethod).unwrap(), r#""last_login_method""#);
-        assert_eq!(serde_json::to_string(&ErrorCode::TokenReused).unwrap(), r#""token_reused""#);
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::LastLoginMethod).unwrap(),
+            r#""last_login_method""#
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::TokenReused).unwrap(),
+            r#""token_reused""#
+        );
     }
 
     #[test]
     fn join_since_is_optional() {
-        let msg: ClientMessage = serde_json::from_str(r#"{"type":"join","req":1,"room":"r"}"#).unwrap();
-        assert_eq!(msg, ClientMessage::Join { req: 1, room: "r".into(), since: None });
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"type":"join","req":1,"room":"r"}"#).unwrap();
+        assert_eq!(
+            msg,
+            ClientMessage::Join {
+                req: 1,
+                room: "r".into(),
+                since: None
+            }
+        );
     }
 
     #[test]
     fn unknown_kinds_and_fields_are_rejected() {
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"explode"}"#).is_err());
-        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"leave","req":1,"room":"r","x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"leave","req":1,"room":"r","x":1}"#)
+                .is_err()
+        );
     }
 
     #[test]
@@ -728,24 +929,54 @@ mod tests {
             sent_at_ms: 5,
         });
         let json = msg.to_json();
-        assert!(json.starts_with(r#"{"type":"message","room":"r","seq":3"#), "{json}");
+        assert!(
+            json.starts_with(r#"{"type":"message","room":"r","seq":3"#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), msg);
     }
 
     #[test]
     fn validation_names_the_problem() {
-        assert_eq!(validate_room("  "), Err(FieldError::Empty { field: "room" }));
-        assert_eq!(validate_name(&"가".repeat(41)), Err(FieldError::TooLong { field: "name", max: 40 }));
+        assert_eq!(
+            validate_room("  "),
+            Err(FieldError::Empty { field: "room" })
+        );
+        assert_eq!(
+            validate_name(&"가".repeat(41)),
+            Err(FieldError::TooLong {
+                field: "name",
+                max: 40
+            })
+        );
         assert!(validate_name(&"가".repeat(40)).is_ok());
-        assert_eq!(validate_room("a\nb"), Err(FieldError::Control { field: "room" }));
+        assert_eq!(
+            validate_room("a\nb"),
+            Err(FieldError::Control { field: "room" })
+        );
         assert!(validate_text("line one\nline two").is_ok());
         assert!(validate_client_id("abc-123").is_ok());
         assert!(validate_client_id("has space").is_err());
         assert!(validate_client_id(&"x".repeat(65)).is_err());
         assert!(validate_handle("min_ji.k-2").is_ok());
-        assert_eq!(validate_handle("MinJi"), Err(FieldError::Charset { field: "handle", allowed: "a-z 0-9 _ . -" }));
-        assert_eq!(validate_handle("ab"), Err(FieldError::TooShort { field: "handle", min: 3 }));
+        assert_eq!(
+            validate_handle("MinJi"),
+            Err(FieldError::Charset {
+                field: "handle",
+                allowed: "a-z 0-9 _ . -"
+            })
+        );
+        assert_eq!(
+            validate_handle("ab"),
+            Err(FieldError::TooShort {
+                field: "handle",
+                min: 3
+            })
+        );
         assert!(validate_password("short").is_err() && validate_password("long enough").is_ok());
-        assert!(validate_avatar_url("https://x.example/a.png").is_ok() && validate_avatar_url("javascript:alert(1)").is_err());
+        assert!(
+            validate_avatar_url("https://x.example/a.png").is_ok()
+                && validate_avatar_url("javascript:alert(1)").is_err()
+        );
     }
 }

@@ -126,11 +126,17 @@ impl MockProvider {
             authorize_requests: Vec::new(),
             next: 0,
         }));
-        let mock = MockProvider { issuer, clock, state };
+        let mock = MockProvider {
+            issuer,
+            clock,
+            state,
+        };
         let server = mock.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
                 let server = server.clone();
                 tokio::spawn(async move { server.serve(socket).await });
             }
@@ -177,27 +183,43 @@ impl MockProvider {
     pub fn sign(&self, claims: &Value, key: Key) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(key.kid().to_owned());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(key.pem()).unwrap()).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_rsa_pem(key.pem()).unwrap(),
+        )
+        .unwrap()
     }
 
     async fn serve(&self, mut socket: TcpStream) {
-        let Some((method, target, headers, body)) = read_request(&mut socket).await else { return };
+        let Some((method, target, headers, body)) = read_request(&mut socket).await else {
+            return;
+        };
         let url = url::Url::parse(&format!("http://mock{target}")).unwrap();
         let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
         let (status, extra, body) = match (method.as_str(), url.path()) {
             ("GET", "/.well-known/openid-configuration") => (200, None, self.discovery()),
             ("GET", "/authorize") => self.authorize(query),
-            ("POST", "/token") => self.token(url::form_urlencoded::parse(&body).into_owned().collect()),
+            ("POST", "/token") => {
+                self.token(url::form_urlencoded::parse(&body).into_owned().collect())
+            }
             ("GET", "/jwks") => {
                 let mut s = self.state.lock().unwrap();
                 s.jwks_fetches += 1;
-                (200, None, json!({ "keys": s.published.iter().map(|k| k.jwk()).collect::<Vec<_>>() }))
+                (
+                    200,
+                    None,
+                    json!({ "keys": s.published.iter().map(|k| k.jwk()).collect::<Vec<_>>() }),
+                )
             }
             ("GET", "/userinfo" | "/user") => self.user(url.path(), headers.get("authorization")),
             _ => (404, None, json!({"error": "not_found"})),
         };
         let body = body.to_string();
-        let mut head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+        let mut head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
         if let Some(location) = extra {
             head.push_str(&format!("Location: {location}\r\n"));
         }
@@ -239,7 +261,13 @@ impl MockProvider {
             Mode::Normal => (code, state),
             Mode::WrongState => (code, "forged-state".to_owned()),
             Mode::ReplayCode(old) => (old, state),
-            Mode::Deny => return (302, Some(format!("{redirect}?error=access_denied&state={state}")), json!({})),
+            Mode::Deny => {
+                return (
+                    302,
+                    Some(format!("{redirect}?error=access_denied&state={state}")),
+                    json!({}),
+                );
+            }
         };
         s.grants.entry(code.clone()).or_insert(Grant {
             client_id: q["client_id"].clone(),
@@ -247,13 +275,23 @@ impl MockProvider {
             challenge: q["code_challenge"].clone(),
             nonce: q.get("nonce").cloned(),
         });
-        (302, Some(format!("{redirect}?code={code}&state={state}")), json!({}))
+        (
+            302,
+            Some(format!("{redirect}?code={code}&state={state}")),
+            json!({}),
+        )
     }
 
     fn token(&self, form: HashMap<String, String>) -> (u16, Option<String>, Value) {
         let mut s = self.state.lock().unwrap();
         s.token_requests.push(form.clone());
-        let invalid = |why: &str| (400, None, json!({"error": "invalid_grant", "error_description": why}));
+        let invalid = |why: &str| {
+            (
+                400,
+                None,
+                json!({"error": "invalid_grant", "error_description": why}),
+            )
+        };
         if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
             return (400, None, json!({"error": "unsupported_grant_type"}));
         }
@@ -261,12 +299,20 @@ impl MockProvider {
         if !s.used_codes.insert(code.clone()) {
             return invalid("the code was used before");
         }
-        let Some(grant) = s.grants.get(&code).cloned() else { return invalid("unknown code") };
-        if form.get("client_id") != Some(&grant.client_id) || form.get("redirect_uri") != Some(&grant.redirect_uri) {
+        let Some(grant) = s.grants.get(&code).cloned() else {
+            return invalid("unknown code");
+        };
+        if form.get("client_id") != Some(&grant.client_id)
+            || form.get("redirect_uri") != Some(&grant.redirect_uri)
+        {
             return invalid("client or redirect_uri differ from the authorization request");
         }
         if form.contains_key("client_secret") {
-            return (400, None, json!({"error": "invalid_client", "error_description": "public clients send no secret"}));
+            return (
+                400,
+                None,
+                json!({"error": "invalid_client", "error_description": "public clients send no secret"}),
+            );
         }
         let verifier = form.get("code_verifier").cloned().unwrap_or_default();
         if b64url(&Sha256::digest(verifier.as_bytes())) != grant.challenge {
@@ -276,18 +322,24 @@ impl MockProvider {
         let access = format!("access-{}", s.next);
         let subject = s.subject.clone();
         s.access_tokens.insert(access.clone(), subject.clone());
-        let mut answer = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
+        let mut answer =
+            json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
         if s.oidc {
             let key = s.signing_key;
             drop(s);
-            answer["id_token"] = json!(self.sign(&self.claims(&subject, grant.nonce.as_deref().unwrap_or("")), key));
+            answer["id_token"] = json!(self.sign(
+                &self.claims(&subject, grant.nonce.as_deref().unwrap_or("")),
+                key
+            ));
         }
         (200, None, answer)
     }
 
     fn user(&self, path: &str, auth: Option<&String>) -> (u16, Option<String>, Value) {
         let s = self.state.lock().unwrap();
-        let token = auth.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or_default();
+        let token = auth
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
         let Some(subject) = s.access_tokens.get(token) else {
             return (401, None, json!({"message": "Bad credentials"}));
         };
@@ -296,7 +348,11 @@ impl MockProvider {
         } else {
             // GitHub's shape: a numeric id and a login.
             let id: u64 = subject.bytes().map(u64::from).sum();
-            (200, None, json!({"id": id, "login": "Octo-Cat", "name": "Octo Cat"}))
+            (
+                200,
+                None,
+                json!({"id": id, "login": "Octo-Cat", "name": "Octo Cat"}),
+            )
         }
     }
 }
@@ -306,7 +362,10 @@ pub fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -337,7 +396,10 @@ async fn read_request(socket: &mut TcpStream) -> Option<Request> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
         .collect();
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let mut body = data[head_end..].to_vec();
     while body.len() < length {
         let n = socket.read(&mut buf).await.ok()?;
