@@ -1,4 +1,53 @@
-//! Tauri's build step: reads tauri.conf.json, the capabilities and the icons.
+//! Tauri's build step: reads tauri.conf.json, the capabilities and the icons, and declares the
+//! app's commands so that a capability must grant each one (`allow-<command>`) before the
+//! webview may call it.
+
+/// Every command the shell registers; `capabilities/main-window.json` grants them to the window.
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "search_movies",
+    "genres",
+    "movie_detail",
+    "save_review",
+    "delete_review",
+    "review_page",
+    "post_comment",
+    "edit_comment",
+    "delete_comment",
+    "cancel_comment",
+    "like",
+    "home",
+    "session",
+    "sign_up",
+    "log_in",
+    "log_out",
+    "update_profile",
+    "delete_account",
+    "profile",
+    "sync_status",
+    "sync_now",
+    "get_settings",
+    "set_settings",
+    "set_tmdb_key",
+    "has_tmdb_key",
+    "import_wikipedia",
+    "export_data",
+    "join_room",
+    "leave_room",
+    "chat_history",
+    "send_chat",
+    "typing",
+    "list_rooms",
+    "create_room",
+    "unread_counts",
+    "mark_read",
+    "delete_message",
+];
+
 fn main() {
-    tauri_build::build()
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("the Tauri build step failed");
 }

@@ -1017,6 +1017,7 @@ impl Handler {
                 rating,
                 body,
                 spoiler,
+                edited_at_ms,
                 ..
             } => {
                 let checks = validate_client_id(&client_id)
@@ -1041,6 +1042,7 @@ impl Handler {
                     rating,
                     body: &body,
                     spoiler,
+                    edited_at_ms,
                 };
                 write(&|id| {
                     Ok(ServerMessage::ReviewSaved {

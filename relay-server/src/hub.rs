@@ -75,7 +75,12 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(store: Arc<dyn ChatStore>, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        Hub { rooms: Mutex::new(HashMap::new()), store, writes: Mutex::new(HashMap::new()), metrics }
+        Hub {
+            rooms: Mutex::new(HashMap::new()),
+            store,
+            writes: Mutex::new(HashMap::new()),
+            metrics,
+        }
     }
 
     /// Sends `msg` to everyone in `room` but `except`.
@@ -95,7 +100,12 @@ impl Hub {
         let mut rooms = self.rooms();
         let Some(r) = rooms.get_mut(room) else { return };
         let before = r.present();
-        let frame = Utf8Bytes::from(ServerMessage::Kicked { room: room.to_owned() }.to_json());
+        let frame = Utf8Bytes::from(
+            ServerMessage::Kicked {
+                room: room.to_owned(),
+            }
+            .to_json(),
+        );
         r.members.retain(|_, m| {
             if m.name == key {
                 let _ = m.mailbox.frames.try_send(frame.clone());
@@ -106,7 +116,10 @@ impl Hub {
         });
         let present = r.present();
         if present != before {
-            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+            r.broadcast(&ServerMessage::Presence {
+                room: room.to_owned(),
+                present,
+            });
         }
     }
 
@@ -116,11 +129,16 @@ impl Hub {
         let mut rooms = self.rooms();
         let Some(r) = rooms.get_mut(room) else { return };
         let before = r.present();
-        let Some(member) = r.members.get_mut(&conn) else { return };
+        let Some(member) = r.members.get_mut(&conn) else {
+            return;
+        };
         member.name = key.to_owned();
         let present = r.present();
         if present != before {
-            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+            r.broadcast(&ServerMessage::Presence {
+                room: room.to_owned(),
+                present,
+            });
         }
     }
 
@@ -131,17 +149,26 @@ impl Hub {
 
     /// Names of rooms with at least one member.
     pub fn active_rooms(&self) -> Vec<String> {
-        self.rooms().iter().filter(|(_, r)| !r.members.is_empty()).map(|(n, _)| n.clone()).collect()
+        self.rooms()
+            .iter()
+            .filter(|(_, r)| !r.members.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// Rooms with at least one member.
     pub fn room_count(&self) -> usize {
-        self.rooms().values().filter(|r| !r.members.is_empty()).count()
+        self.rooms()
+            .values()
+            .filter(|r| !r.members.is_empty())
+            .count()
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds `conn` to `room` and returns the history after `since` (at most `limit` messages,
@@ -163,16 +190,30 @@ impl Hub {
         let mut rooms = self.rooms();
         let r = rooms.entry(room.to_owned()).or_default();
         let before = r.present();
-        r.members.insert(conn, Member { name: name.to_owned(), mailbox });
+        r.members.insert(
+            conn,
+            Member {
+                name: name.to_owned(),
+                mailbox,
+            },
+        );
         let present = r.present();
         if present != before {
-            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+            r.broadcast(&ServerMessage::Presence {
+                room: room.to_owned(),
+                present,
+            });
         }
         Ok((history, present))
     }
 
     /// Up to `limit` messages of `room` before sequence `before`, oldest first (scrollback).
-    pub fn history(&self, room: &str, before: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    pub fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         self.store.range(room, 0, before, limit)
     }
 
@@ -183,33 +224,50 @@ impl Hub {
         if writes.len() > 100_000 {
             writes.clear();
         }
-        writes.entry(account).or_insert_with(|| crate::connection::Bucket::new(rate, burst)).take()
+        writes
+            .entry(account)
+            .or_insert_with(|| crate::connection::Bucket::new(rate, burst))
+            .take()
     }
 
     /// Removes `conn` from `room`; returns false when it was not there.
     pub fn leave(&self, room: &str, conn: ConnId) -> bool {
         let mut rooms = self.rooms();
-        let Some(r) = rooms.get_mut(room) else { return false };
+        let Some(r) = rooms.get_mut(room) else {
+            return false;
+        };
         let before = r.present();
         if r.members.remove(&conn).is_none() {
             return false;
         }
         let present = r.present();
         if present != before {
-            r.broadcast(&ServerMessage::Presence { room: room.to_owned(), present });
+            r.broadcast(&ServerMessage::Presence {
+                room: room.to_owned(),
+                present,
+            });
         }
         true
     }
 
     /// True when `conn` is a member of `room`.
     pub fn is_member(&self, room: &str, conn: ConnId) -> bool {
-        self.rooms().get(room).is_some_and(|r| r.members.contains_key(&conn))
+        self.rooms()
+            .get(room)
+            .is_some_and(|r| r.members.contains_key(&conn))
     }
 
     /// Stores a message from `author` (a guest's name when `guest`) and sends it to everyone in
     /// the room, unless the same author already posted `client_id` there. The message is
     /// durable before anyone sees it.
-    pub fn post(&self, room: &str, author: &str, guest: bool, client_id: &str, text: &str) -> Result<Posted, StoreError> {
+    pub fn post(
+        &self,
+        room: &str,
+        author: &str,
+        guest: bool,
+        client_id: &str,
+        text: &str,
+    ) -> Result<Posted, StoreError> {
         let key = author_key(author, guest);
         let mut rooms = self.rooms();
         let r = rooms.entry(room.to_owned()).or_default();
@@ -235,13 +293,18 @@ impl Hub {
         r.broadcast(&ServerMessage::Message(msg.clone()));
         use std::sync::atomic::Ordering::Relaxed;
         self.metrics.messages_total.fetch_add(1, Relaxed);
-        self.metrics.deliveries_total.fetch_add(r.members.len() as u64, Relaxed);
+        self.metrics
+            .deliveries_total
+            .fetch_add(r.members.len() as u64, Relaxed);
         Ok(Posted::New(msg.seq))
     }
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -249,13 +312,23 @@ mod tests {
     use super::*;
 
     fn hub() -> Hub {
-        Hub::new(Arc::new(crate::store::SqliteStore::in_memory().unwrap()), Arc::default())
+        Hub::new(
+            Arc::new(crate::store::SqliteStore::in_memory().unwrap()),
+            Arc::default(),
+        )
     }
 
     fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
         let (tx, rx) = mpsc::channel(cap);
         let overflow = Arc::new(Notify::new());
-        (Mailbox { frames: tx, overflow: overflow.clone() }, rx, overflow)
+        (
+            Mailbox {
+                frames: tx,
+                overflow: overflow.clone(),
+            },
+            rx,
+            overflow,
+        )
     }
 
     #[test]
@@ -265,7 +338,11 @@ mod tests {
         let (a2, _r2, _) = mailbox(8);
         let (b, _r3, _) = mailbox(8);
         assert_eq!(hub.join("room", 1, "alice", a1, None, 10).unwrap().1, 1);
-        assert_eq!(hub.join("room", 2, "alice", a2, None, 10).unwrap().1, 1, "a second window of alice is still one person");
+        assert_eq!(
+            hub.join("room", 2, "alice", a2, None, 10).unwrap().1,
+            1,
+            "a second window of alice is still one person"
+        );
         assert_eq!(hub.join("room", 3, "bob", b, None, 10).unwrap().1, 2);
         assert!(hub.leave("room", 1));
         assert!(!hub.leave("room", 1), "leaving twice is refused");
@@ -277,9 +354,17 @@ mod tests {
         let (a, _ra, _) = mailbox(8);
         let (b, _rb, _) = mailbox(8);
         assert_eq!(hub.join("r", 1, "g:minji", a, None, 10).unwrap().1, 1);
-        assert_eq!(hub.join("r", 2, "a:minji", b, None, 10).unwrap().1, 2, "a guest and an account are two people");
+        assert_eq!(
+            hub.join("r", 2, "a:minji", b, None, 10).unwrap().1,
+            2,
+            "a guest and an account are two people"
+        );
         hub.rename_member("r", 1, "a:minji");
-        assert_eq!(hub.present("r"), 1, "after logging in, both windows are the same person");
+        assert_eq!(
+            hub.present("r"),
+            1,
+            "after logging in, both windows are the same person"
+        );
         hub.rename_member("nowhere", 1, "a:x");
         assert_eq!(hub.present("r"), 1);
     }
@@ -289,11 +374,29 @@ mod tests {
         let hub = hub();
         let (m, mut rx, _) = mailbox(8);
         hub.join("r", 1, "alice", m, None, 10).unwrap();
-        assert_eq!(hub.post("r", "alice", false, "c1", "one").unwrap(), Posted::New(1));
-        assert_eq!(hub.post("r", "alice", false, "c2", "two").unwrap(), Posted::New(2));
-        assert_eq!(hub.post("r", "alice", false, "c1", "one").unwrap(), Posted::Duplicate(1));
-        assert_eq!(hub.post("r", "bob", false, "c1", "bob's own c1").unwrap(), Posted::New(3), "ids are per author");
-        assert_eq!(hub.post("r", "alice", true, "c1", "a guest called alice").unwrap(), Posted::New(4), "a guest is not the account");
+        assert_eq!(
+            hub.post("r", "alice", false, "c1", "one").unwrap(),
+            Posted::New(1)
+        );
+        assert_eq!(
+            hub.post("r", "alice", false, "c2", "two").unwrap(),
+            Posted::New(2)
+        );
+        assert_eq!(
+            hub.post("r", "alice", false, "c1", "one").unwrap(),
+            Posted::Duplicate(1)
+        );
+        assert_eq!(
+            hub.post("r", "bob", false, "c1", "bob's own c1").unwrap(),
+            Posted::New(3),
+            "ids are per author"
+        );
+        assert_eq!(
+            hub.post("r", "alice", true, "c1", "a guest called alice")
+                .unwrap(),
+            Posted::New(4),
+            "a guest is not the account"
+        );
         let mut seqs = Vec::new();
         while let Ok(frame) = rx.try_recv() {
             if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
@@ -311,12 +414,27 @@ mod tests {
         }
         let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
         let (m, _rx, _) = mailbox(8);
-        assert_eq!(seqs(hub.join("r", 1, "a", m, Some(3), 10).unwrap().0), vec![4, 5]);
+        assert_eq!(
+            seqs(hub.join("r", 1, "a", m, Some(3), 10).unwrap().0),
+            vec![4, 5]
+        );
         let (m, _rx, _) = mailbox(8);
-        assert_eq!(seqs(hub.join("r", 2, "a", m, Some(1), 2).unwrap().0), vec![2, 3], "resume pages forward, no gap");
+        assert_eq!(
+            seqs(hub.join("r", 2, "a", m, Some(1), 2).unwrap().0),
+            vec![2, 3],
+            "resume pages forward, no gap"
+        );
         let (m, _rx, _) = mailbox(8);
-        assert_eq!(seqs(hub.join("r", 3, "a", m, None, 2).unwrap().0), vec![4, 5], "a fresh join gets the latest");
-        assert_eq!(seqs(hub.history("r", 4, 2).unwrap()), vec![2, 3], "scrollback before seq 4");
+        assert_eq!(
+            seqs(hub.join("r", 3, "a", m, None, 2).unwrap().0),
+            vec![4, 5],
+            "a fresh join gets the latest"
+        );
+        assert_eq!(
+            seqs(hub.history("r", 4, 2).unwrap()),
+            vec![2, 3],
+            "scrollback before seq 4"
+        );
     }
 
     #[test]

@@ -33,14 +33,54 @@ impl Metrics {
         let mut line = |name: &str, kind: &str, help: &str, value: u64| {
             out.push_str(&format!("# HELP movietalk_relay_{name} {help}\n# TYPE movietalk_relay_{name} {kind}\nmovietalk_relay_{name} {value}\n"));
         };
-        line("connections", "gauge", "WebSocket connections open now.", self.connections.load(Relaxed));
-        line("rooms", "gauge", "Chat rooms with at least one member.", rooms as u64);
-        line("connections_total", "counter", "Connections accepted since start.", self.connections_total.load(Relaxed));
-        line("messages_total", "counter", "Chat messages stored.", self.messages_total.load(Relaxed));
-        line("deliveries_total", "counter", "Chat messages queued to members.", self.deliveries_total.load(Relaxed));
-        line("errors_total", "counter", "Error frames sent to clients.", self.errors_total.load(Relaxed));
-        line("slow_readers_total", "counter", "Connections dropped for reading too slowly.", self.slow_readers_total.load(Relaxed));
-        line("rate_limited_total", "counter", "Requests refused by a rate limit.", self.rate_limited_total.load(Relaxed));
+        line(
+            "connections",
+            "gauge",
+            "WebSocket connections open now.",
+            self.connections.load(Relaxed),
+        );
+        line(
+            "rooms",
+            "gauge",
+            "Chat rooms with at least one member.",
+            rooms as u64,
+        );
+        line(
+            "connections_total",
+            "counter",
+            "Connections accepted since start.",
+            self.connections_total.load(Relaxed),
+        );
+        line(
+            "messages_total",
+            "counter",
+            "Chat messages stored.",
+            self.messages_total.load(Relaxed),
+        );
+        line(
+            "deliveries_total",
+            "counter",
+            "Chat messages queued to members.",
+            self.deliveries_total.load(Relaxed),
+        );
+        line(
+            "errors_total",
+            "counter",
+            "Error frames sent to clients.",
+            self.errors_total.load(Relaxed),
+        );
+        line(
+            "slow_readers_total",
+            "counter",
+            "Connections dropped for reading too slowly.",
+            self.slow_readers_total.load(Relaxed),
+        );
+        line(
+            "rate_limited_total",
+            "counter",
+            "Requests refused by a rate limit.",
+            self.rate_limited_total.load(Relaxed),
+        );
         out
     }
 }
@@ -48,12 +88,19 @@ impl Metrics {
 /// Serves `GET /healthz` and `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, hub: Arc<crate::Hub>) {
     loop {
-        let Ok((mut socket, _)) = listener.accept().await else { continue };
+        let Ok((mut socket, _)) = listener.accept().await else {
+            continue;
+        };
         let metrics = metrics.clone();
         let hub = hub.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut buf)).await {
+            let n = match tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                socket.read(&mut buf),
+            )
+            .await
+            {
                 Ok(Ok(n)) => n,
                 _ => return,
             };

@@ -41,36 +41,73 @@ pub struct NewReview<'a> {
     pub rating: f32,
     pub body: &'a str,
     pub spoiler: bool,
+    /// When the author made the edit; clamped to the relay's clock (None: now).
+    pub edited_at_ms: Option<u64>,
 }
 
 /// Where the relay keeps reviews, comments and likes.
 pub trait SocialStore: Send + Sync + std::fmt::Debug + 'static {
     fn put_review(&self, account: u64, review: &NewReview<'_>) -> Result<Review, SocialError>;
     fn delete_review(&self, account: u64, review_id: u64) -> Result<(), SocialError>;
-    fn post_comment(&self, account: u64, client_id: &str, review_id: u64, body: &str) -> Result<Comment, SocialError>;
-    fn edit_comment(&self, account: u64, comment_id: u64, body: &str) -> Result<Comment, SocialError>;
+    fn post_comment(
+        &self,
+        account: u64,
+        client_id: &str,
+        review_id: u64,
+        body: &str,
+    ) -> Result<Comment, SocialError>;
+    fn edit_comment(
+        &self,
+        account: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<Comment, SocialError>;
     fn delete_comment(&self, account: u64, comment_id: u64) -> Result<(), SocialError>;
     fn like(&self, account: u64, target: LikeTarget, on: bool) -> Result<(), SocialError>;
     /// Newest first, before review id `cursor`.
-    fn reviews_of_film(&self, movie_key: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError>;
+    fn reviews_of_film(
+        &self,
+        movie_key: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Review>, SocialError>;
     /// Starts or stops following `handle`.
     fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError>;
     /// Reviews by followed accounts, newest first, before review id `cursor`.
-    fn feed(&self, account: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError>;
+    fn feed(
+        &self,
+        account: u64,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Review>, SocialError>;
     /// Reviews by `handle`, newest first, before review id `cursor`.
-    fn reviews_by_user(&self, handle: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError>;
+    fn reviews_by_user(
+        &self,
+        handle: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Review>, SocialError>;
     /// Number of ratings of a film and their mean.
     fn film_stats(&self, movie_key: &str) -> Result<(u32, Option<f32>), SocialError>;
     /// Oldest first, after comment id `cursor`.
-    fn comments_on(&self, review_id: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Comment>, SocialError>;
+    fn comments_on(
+        &self,
+        review_id: u64,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Comment>, SocialError>;
     fn changes_since(&self, since: u64, limit: usize) -> Result<Vec<Change>, SocialError>;
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
-const REVIEW_SELECT: &str = "SELECT r.id, a.handle, r.movie_key, r.title, r.year, r.rating, r.body, r.spoiler,
+const REVIEW_SELECT: &str =
+    "SELECT r.id, a.handle, r.movie_key, r.title, r.year, r.rating, r.body, r.spoiler,
         (SELECT count(*) FROM likes l WHERE l.kind = 'review' AND l.target_id = r.id),
         (SELECT count(*) FROM comments c WHERE c.review_id = r.id),
         r.created_at_ms, r.updated_at_ms
@@ -111,15 +148,23 @@ fn row_to_comment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Comment> {
 }
 
 fn review(conn: &Connection, id: i64) -> Result<Review, SocialError> {
-    conn.query_row(&format!("{REVIEW_SELECT} WHERE r.id = ?1"), [id], row_to_review)
-        .optional()?
-        .ok_or(SocialError::NotFound("review"))
+    conn.query_row(
+        &format!("{REVIEW_SELECT} WHERE r.id = ?1"),
+        [id],
+        row_to_review,
+    )
+    .optional()?
+    .ok_or(SocialError::NotFound("review"))
 }
 
 fn comment(conn: &Connection, id: i64) -> Result<Comment, SocialError> {
-    conn.query_row(&format!("{COMMENT_SELECT} WHERE c.id = ?1"), [id], row_to_comment)
-        .optional()?
-        .ok_or(SocialError::NotFound("comment"))
+    conn.query_row(
+        &format!("{COMMENT_SELECT} WHERE c.id = ?1"),
+        [id],
+        row_to_comment,
+    )
+    .optional()?
+    .ok_or(SocialError::NotFound("comment"))
 }
 
 /// Appends a numbered change.
@@ -133,20 +178,29 @@ impl SocialStore for SqliteStore {
     fn put_review(&self, account: u64, n: &NewReview<'_>) -> Result<Review, SocialError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let existing: Option<(i64, String)> = tx
+        let existing: Option<(i64, String, i64)> = tx
             .query_row(
-                "SELECT id, client_id FROM reviews WHERE account_id = ?1 AND movie_key = ?2",
+                "SELECT id, client_id, updated_at_ms FROM reviews WHERE account_id = ?1 AND movie_key = ?2",
                 params![account as i64, n.movie_key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
+        // The edit's own time, never in the relay's future (a machine with a fast clock must not
+        // make its edits unbeatable).
         let now = now_ms();
+        let now = n
+            .edited_at_ms
+            .map_or(now, |t| (t.min(i64::MAX as u64) as i64).min(now));
         let id = match existing {
-            Some((id, client_id)) if client_id == n.client_id => {
+            Some((id, client_id, _)) if client_id == n.client_id => {
                 // A resend of a write already stored: answer with what is there.
                 return review(&tx, id);
             }
-            Some((id, _)) => {
+            Some((id, _, stored_at)) if stored_at > now => {
+                // An older edit from another machine arriving late: the later edit stays.
+                return review(&tx, id);
+            }
+            Some((id, _, _)) => {
                 tx.execute(
                     "UPDATE reviews SET title = ?2, year = ?3, rating = ?4, body = ?5, spoiler = ?6, client_id = ?7,
                                         updated_at_ms = ?8 WHERE id = ?1",
@@ -164,7 +218,12 @@ impl SocialStore for SqliteStore {
             }
         };
         let saved = review(&tx, id)?;
-        record(&tx, &ChangeKind::ReviewPut { review: saved.clone() })?;
+        record(
+            &tx,
+            &ChangeKind::ReviewPut {
+                review: saved.clone(),
+            },
+        )?;
         tx.commit()?;
         Ok(saved)
     }
@@ -173,21 +232,34 @@ impl SocialStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let owner: i64 = tx
-            .query_row("SELECT account_id FROM reviews WHERE id = ?1", [review_id as i64], |r| r.get(0))
+            .query_row(
+                "SELECT account_id FROM reviews WHERE id = ?1",
+                [review_id as i64],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or(SocialError::NotFound("review"))?;
         if owner != account as i64 {
             return Err(SocialError::Forbidden("review"));
         }
         tx.execute("DELETE FROM likes WHERE kind = 'comment' AND target_id IN (SELECT id FROM comments WHERE review_id = ?1)", [review_id as i64])?;
-        tx.execute("DELETE FROM likes WHERE kind = 'review' AND target_id = ?1", [review_id as i64])?;
+        tx.execute(
+            "DELETE FROM likes WHERE kind = 'review' AND target_id = ?1",
+            [review_id as i64],
+        )?;
         tx.execute("DELETE FROM reviews WHERE id = ?1", [review_id as i64])?;
         record(&tx, &ChangeKind::ReviewDeleted { review_id })?;
         tx.commit()?;
         Ok(())
     }
 
-    fn post_comment(&self, account: u64, client_id: &str, review_id: u64, body: &str) -> Result<Comment, SocialError> {
+    fn post_comment(
+        &self,
+        account: u64,
+        client_id: &str,
+        review_id: u64,
+        body: &str,
+    ) -> Result<Comment, SocialError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if let Some(id) = tx
@@ -200,7 +272,13 @@ impl SocialStore for SqliteStore {
         {
             return comment(&tx, id);
         }
-        let exists = tx.query_row("SELECT 1 FROM reviews WHERE id = ?1", [review_id as i64], |_| Ok(())).optional()?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM reviews WHERE id = ?1",
+                [review_id as i64],
+                |_| Ok(()),
+            )
+            .optional()?;
         if exists.is_none() {
             return Err(SocialError::NotFound("review"));
         }
@@ -210,24 +288,46 @@ impl SocialStore for SqliteStore {
             params![review_id as i64, account as i64, client_id, body, now],
         )?;
         let saved = comment(&tx, tx.last_insert_rowid())?;
-        record(&tx, &ChangeKind::CommentPut { comment: saved.clone() })?;
+        record(
+            &tx,
+            &ChangeKind::CommentPut {
+                comment: saved.clone(),
+            },
+        )?;
         tx.commit()?;
         Ok(saved)
     }
 
-    fn edit_comment(&self, account: u64, comment_id: u64, body: &str) -> Result<Comment, SocialError> {
+    fn edit_comment(
+        &self,
+        account: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<Comment, SocialError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let owner: i64 = tx
-            .query_row("SELECT account_id FROM comments WHERE id = ?1", [comment_id as i64], |r| r.get(0))
+            .query_row(
+                "SELECT account_id FROM comments WHERE id = ?1",
+                [comment_id as i64],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or(SocialError::NotFound("comment"))?;
         if owner != account as i64 {
             return Err(SocialError::Forbidden("comment"));
         }
-        tx.execute("UPDATE comments SET body = ?2, updated_at_ms = ?3 WHERE id = ?1", params![comment_id as i64, body, now_ms()])?;
+        tx.execute(
+            "UPDATE comments SET body = ?2, updated_at_ms = ?3 WHERE id = ?1",
+            params![comment_id as i64, body, now_ms()],
+        )?;
         let saved = comment(&tx, comment_id as i64)?;
-        record(&tx, &ChangeKind::CommentPut { comment: saved.clone() })?;
+        record(
+            &tx,
+            &ChangeKind::CommentPut {
+                comment: saved.clone(),
+            },
+        )?;
         tx.commit()?;
         Ok(saved)
     }
@@ -246,9 +346,18 @@ impl SocialStore for SqliteStore {
         if author != account as i64 && review_author != account as i64 {
             return Err(SocialError::Forbidden("comment"));
         }
-        tx.execute("DELETE FROM likes WHERE kind = 'comment' AND target_id = ?1", [comment_id as i64])?;
+        tx.execute(
+            "DELETE FROM likes WHERE kind = 'comment' AND target_id = ?1",
+            [comment_id as i64],
+        )?;
         tx.execute("DELETE FROM comments WHERE id = ?1", [comment_id as i64])?;
-        record(&tx, &ChangeKind::CommentDeleted { comment_id, review_id: review_id as u64 })?;
+        record(
+            &tx,
+            &ChangeKind::CommentDeleted {
+                comment_id,
+                review_id: review_id as u64,
+            },
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -259,21 +368,40 @@ impl SocialStore for SqliteStore {
             LikeTarget::Review(id) => ("review", id, "reviews", "review"),
             LikeTarget::Comment(id) => ("comment", id, "comments", "comment"),
         };
-        let exists = conn.query_row(&format!("SELECT 1 FROM {table} WHERE id = ?1"), [id as i64], |_| Ok(())).optional()?;
+        let exists = conn
+            .query_row(
+                &format!("SELECT 1 FROM {table} WHERE id = ?1"),
+                [id as i64],
+                |_| Ok(()),
+            )
+            .optional()?;
         if exists.is_none() {
             return Err(SocialError::NotFound(what));
         }
         if on {
-            conn.execute("INSERT OR IGNORE INTO likes (account_id, kind, target_id) VALUES (?1, ?2, ?3)", params![account as i64, kind, id as i64])?;
+            conn.execute(
+                "INSERT OR IGNORE INTO likes (account_id, kind, target_id) VALUES (?1, ?2, ?3)",
+                params![account as i64, kind, id as i64],
+            )?;
         } else {
-            conn.execute("DELETE FROM likes WHERE account_id = ?1 AND kind = ?2 AND target_id = ?3", params![account as i64, kind, id as i64])?;
+            conn.execute(
+                "DELETE FROM likes WHERE account_id = ?1 AND kind = ?2 AND target_id = ?3",
+                params![account as i64, kind, id as i64],
+            )?;
         }
         Ok(())
     }
 
-    fn reviews_of_film(&self, movie_key: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError> {
+    fn reviews_of_film(
+        &self,
+        movie_key: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Review>, SocialError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{REVIEW_SELECT} WHERE r.movie_key = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{REVIEW_SELECT} WHERE r.movie_key = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"
+        ))?;
         let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![movie_key, before, limit as i64], row_to_review)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -282,18 +410,31 @@ impl SocialStore for SqliteStore {
     fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError> {
         let conn = self.conn();
         let target: i64 = conn
-            .query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| r.get(0))
+            .query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| {
+                r.get(0)
+            })
             .optional()?
             .ok_or(SocialError::NotFound("account"))?;
         if on {
-            conn.execute("INSERT OR IGNORE INTO follows (follower_id, followed_id) VALUES (?1, ?2)", params![account as i64, target])?;
+            conn.execute(
+                "INSERT OR IGNORE INTO follows (follower_id, followed_id) VALUES (?1, ?2)",
+                params![account as i64, target],
+            )?;
         } else {
-            conn.execute("DELETE FROM follows WHERE follower_id = ?1 AND followed_id = ?2", params![account as i64, target])?;
+            conn.execute(
+                "DELETE FROM follows WHERE follower_id = ?1 AND followed_id = ?2",
+                params![account as i64, target],
+            )?;
         }
         Ok(())
     }
 
-    fn feed(&self, account: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError> {
+    fn feed(
+        &self,
+        account: u64,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Review>, SocialError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "{REVIEW_SELECT} WHERE r.account_id IN (SELECT followed_id FROM follows WHERE follower_id = ?1)
@@ -304,9 +445,16 @@ impl SocialStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn reviews_by_user(&self, handle: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<Review>, SocialError> {
+    fn reviews_by_user(
+        &self,
+        handle: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Review>, SocialError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{REVIEW_SELECT} WHERE a.handle = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{REVIEW_SELECT} WHERE a.handle = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"
+        ))?;
         let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![handle, before, limit as i64], row_to_review)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -314,27 +462,49 @@ impl SocialStore for SqliteStore {
 
     fn film_stats(&self, movie_key: &str) -> Result<(u32, Option<f32>), SocialError> {
         let conn = self.conn();
-        let (n, mean): (i64, Option<f64>) =
-            conn.query_row("SELECT count(*), avg(rating) FROM reviews WHERE movie_key = ?1", [movie_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (n, mean): (i64, Option<f64>) = conn.query_row(
+            "SELECT count(*), avg(rating) FROM reviews WHERE movie_key = ?1",
+            [movie_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         Ok((n as u32, mean.map(|m| m as f32)))
     }
 
-    fn comments_on(&self, review_id: u64, cursor: Option<u64>, limit: usize) -> Result<Vec<Comment>, SocialError> {
+    fn comments_on(
+        &self,
+        review_id: u64,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Comment>, SocialError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{COMMENT_SELECT} WHERE c.review_id = ?1 AND c.id > ?2 ORDER BY c.id LIMIT ?3"))?;
-        let rows = stmt.query_map(params![review_id as i64, cursor.unwrap_or(0) as i64, limit as i64], row_to_comment)?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{COMMENT_SELECT} WHERE c.review_id = ?1 AND c.id > ?2 ORDER BY c.id LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(
+            params![review_id as i64, cursor.unwrap_or(0) as i64, limit as i64],
+            row_to_comment,
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn changes_since(&self, since: u64, limit: usize) -> Result<Vec<Change>, SocialError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT seq, payload FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-        let rows = stmt.query_map(params![since as i64, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, payload FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![since as i64, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (seq, payload) = row?;
-            let what: ChangeKind = serde_json::from_str(&payload).map_err(|e| StoreError::from(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
-            out.push(Change { seq: seq as u64, what });
+            let what: ChangeKind = serde_json::from_str(&payload).map_err(|e| {
+                StoreError::from(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+            })?;
+            out.push(Change {
+                seq: seq as u64,
+                what,
+            });
         }
         Ok(out)
     }

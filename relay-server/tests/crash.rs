@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use movietalk_core::relay_client::RelayClient;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The relay process; killed when dropped, so a failing test leaves nothing running.
@@ -34,7 +38,15 @@ fn spawn_relay(db: &std::path::Path, port: u16) -> Relay {
     // The write rate limit is lifted: this test writes as fast as it can on purpose.
     Relay(
         Command::new(env!("CARGO_BIN_EXE_relay-server"))
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--writes-per-sec", "1000000", "--frames-per-sec", "1000000", "--db"])
+            .args([
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--writes-per-sec",
+                "1000000",
+                "--frames-per-sec",
+                "1000000",
+                "--db",
+            ])
             .arg(db)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -88,10 +100,17 @@ async fn acknowledged_messages_survive_sigkill_and_resends_are_stored_once() {
             }
             break;
         }
-        let seq = client.send_with_id("crash", &id, &format!("message {i}")).await.unwrap();
+        let seq = client
+            .send_with_id("crash", &id, &format!("message {i}"))
+            .await
+            .unwrap();
         acked.push((id, seq));
     }
-    assert!(acked.len() as u64 >= kill_after, "sent {} before the kill", acked.len());
+    assert!(
+        acked.len() as u64 >= kill_after,
+        "sent {} before the kill",
+        acked.len()
+    );
 
     let mut relay = spawn_relay(&db, port);
     let client = connect(&url, "sender").await;
@@ -108,16 +127,26 @@ async fn acknowledged_messages_survive_sigkill_and_resends_are_stored_once() {
         stored.extend(page);
     }
     let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "gapless sequence after the crash");
+    assert_eq!(
+        seqs,
+        (1..=stored.len() as u64).collect::<Vec<_>>(),
+        "gapless sequence after the crash"
+    );
     for (id, seq) in &acked {
-        let m = stored.iter().find(|m| &m.client_id == id).unwrap_or_else(|| panic!("acknowledged {id} was lost"));
+        let m = stored
+            .iter()
+            .find(|m| &m.client_id == id)
+            .unwrap_or_else(|| panic!("acknowledged {id} was lost"));
         assert_eq!(m.seq, *seq, "{id} kept its sequence");
     }
 
     // The client resends everything from the kill point on (it cannot know what landed).
     let before = stored.len() as u64;
     for i in kill_after.saturating_sub(5)..=kill_after {
-        client.send_with_id("crash", &format!("msg-{i}"), "resent").await.unwrap();
+        client
+            .send_with_id("crash", &format!("msg-{i}"), "resent")
+            .await
+            .unwrap();
     }
     let after = client.join("crash", Some(0)).await.unwrap();
     let mut total = after.history.len() as u64;
@@ -130,8 +159,14 @@ async fn acknowledged_messages_survive_sigkill_and_resends_are_stored_once() {
         since = page.last().unwrap().seq;
         total += page.len() as u64;
     }
-    let in_flight_landed = stored.iter().any(|m| m.client_id == format!("msg-{kill_after}"));
-    assert_eq!(total, before + u64::from(!in_flight_landed), "resends were stored once");
+    let in_flight_landed = stored
+        .iter()
+        .any(|m| m.client_id == format!("msg-{kill_after}"));
+    assert_eq!(
+        total,
+        before + u64::from(!in_flight_landed),
+        "resends were stored once"
+    );
     relay.kill().unwrap();
     relay.wait().unwrap();
 }
@@ -146,6 +181,7 @@ fn review_request(i: u64) -> impl FnOnce(u64) -> movietalk_protocol::relay::Clie
         rating: 4.0,
         body: format!("review {i}"),
         spoiler: false,
+        edited_at_ms: None,
     }
 }
 
@@ -158,7 +194,12 @@ async fn acknowledged_reviews_survive_sigkill_and_resends_are_stored_once() {
     let url = format!("ws://127.0.0.1:{port}");
     let mut relay = spawn_relay(&db, port);
     let client = connect(&url, "critic").await;
-    let token = client.sign_up("critic", "critic password", None).await.unwrap().token.unwrap();
+    let token = client
+        .sign_up("critic", "critic password", None)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
 
     let kill_after = 60u64;
     let mut acked = Vec::new();
@@ -183,16 +224,31 @@ async fn acknowledged_reviews_survive_sigkill_and_resends_are_stored_once() {
 
     let mut relay = spawn_relay(&db, port);
     let client = connect(&url, "critic").await;
-    client.authenticate(&token).await.expect("the session survives the crash");
+    client
+        .authenticate(&token)
+        .await
+        .expect("the session survives the crash");
     let list = |client: movietalk_core::relay_client::RelayClient| async move {
-        match client.call(|req| ClientMessage::ReviewsByUser { req, handle: "critic".into(), cursor: None, limit: 200 }).await.unwrap() {
+        match client
+            .call(|req| ClientMessage::ReviewsByUser {
+                req,
+                handle: "critic".into(),
+                cursor: None,
+                limit: 200,
+            })
+            .await
+            .unwrap()
+        {
             ServerMessage::Reviews { reviews, .. } => reviews,
             other => panic!("{other:?}"),
         }
     };
     let stored = list(client.clone()).await;
     for id in &acked {
-        assert!(stored.iter().any(|r| r.id == *id), "acknowledged review {id} was lost");
+        assert!(
+            stored.iter().any(|r| r.id == *id),
+            "acknowledged review {id} was lost"
+        );
     }
     let before = stored.len();
     // Resend everything around the kill: nothing is stored twice.
@@ -200,8 +256,14 @@ async fn acknowledged_reviews_survive_sigkill_and_resends_are_stored_once() {
         client.call(review_request(i)).await.unwrap();
     }
     let after = list(client.clone()).await;
-    let in_flight_landed = stored.iter().any(|r| r.movie_key == format!("film-{kill_after}-2000"));
-    assert_eq!(after.len(), before + usize::from(!in_flight_landed), "resent reviews were stored once");
+    let in_flight_landed = stored
+        .iter()
+        .any(|r| r.movie_key == format!("film-{kill_after}-2000"));
+    assert_eq!(
+        after.len(),
+        before + usize::from(!in_flight_landed),
+        "resent reviews were stored once"
+    );
     relay.kill().unwrap();
     relay.wait().unwrap();
 }

@@ -15,20 +15,43 @@ use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
 fn base() -> Config {
-    Config { hash_cost: HashCost { memory_kib: 1024, passes: 1 }, ..Config::default() }
+    Config {
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        },
+        ..Config::default()
+    }
 }
 
 async fn relay(config: Config) -> RunningRelay {
-    start("127.0.0.1:0".parse().unwrap(), config, Arc::new(SqliteStore::in_memory().unwrap())).await.unwrap()
+    start(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        Arc::new(SqliteStore::in_memory().unwrap()),
+    )
+    .await
+    .unwrap()
 }
 
 fn rate_limited<T: std::fmt::Debug>(r: &Result<T, ClientError>) -> bool {
-    matches!(r, Err(ClientError::Rejected { code: ErrorCode::RateLimited, .. }))
+    matches!(
+        r,
+        Err(ClientError::Rejected {
+            code: ErrorCode::RateLimited,
+            ..
+        })
+    )
 }
 
 #[tokio::test]
 async fn a_connection_that_sends_too_fast_is_refused_then_recovers() {
-    let relay = relay(Config { frames_per_sec: 5.0, frame_burst: 5.0, ..base() }).await;
+    let relay = relay(Config {
+        frames_per_sec: 5.0,
+        frame_burst: 5.0,
+        ..base()
+    })
+    .await;
     let (c, _) = RelayClient::connect(&relay.url(), "fast").await.unwrap();
     c.join("r", None).await.unwrap(); // hello and join took two tokens
     let mut results = Vec::new();
@@ -39,13 +62,20 @@ async fn a_connection_that_sends_too_fast_is_refused_then_recovers() {
     assert!(refused >= 5, "{refused} of 10 refused: {results:?}");
     assert!(results.iter().all(|r| r.is_ok() || rate_limited(r)));
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    c.send_with_id("r", "later", "after a pause").await.expect("the bucket refills");
+    c.send_with_id("r", "later", "after a pause")
+        .await
+        .expect("the bucket refills");
     relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_account_is_limited_across_its_connections_and_others_are_not() {
-    let relay = relay(Config { writes_per_sec: 1.0, write_burst: 3.0, ..base() }).await;
+    let relay = relay(Config {
+        writes_per_sec: 1.0,
+        write_burst: 3.0,
+        ..base()
+    })
+    .await;
     let (one, _) = RelayClient::connect(&relay.url(), "x").await.unwrap();
     one.sign_up("busy", "busy password", None).await.unwrap();
     let (two, _) = RelayClient::connect(&relay.url(), "x").await.unwrap();
@@ -59,21 +89,37 @@ async fn an_account_is_limited_across_its_connections_and_others_are_not() {
         assert!(r.is_ok() || rate_limited(&r), "{r:?}");
         ok += usize::from(r.is_ok());
     }
-    assert!((3..=4).contains(&ok), "the account's burst is shared: {ok} of 8 went through");
+    assert!(
+        (3..=4).contains(&ok),
+        "the account's burst is shared: {ok} of 8 went through"
+    );
     let (other, _) = RelayClient::connect(&relay.url(), "x").await.unwrap();
     other.sign_up("calm", "calm password", None).await.unwrap();
     other.join("r", None).await.unwrap();
-    other.send("r", "unaffected").await.expect("another account has its own budget");
+    other
+        .send("r", "unaffected")
+        .await
+        .expect("another account has its own budget");
     relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_oversized_frame_closes_only_that_connection() {
-    let relay = relay(Config { max_message_bytes: 8 * 1024, ..base() }).await;
-    let (bystander, _) = RelayClient::connect(&relay.url(), "bystander").await.unwrap();
+    let relay = relay(Config {
+        max_message_bytes: 8 * 1024,
+        ..base()
+    })
+    .await;
+    let (bystander, _) = RelayClient::connect(&relay.url(), "bystander")
+        .await
+        .unwrap();
     bystander.join("r", None).await.unwrap();
     let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    ws.send(Message::text(r#"{"type":"hello","version":1,"name":"big"}"#)).await.unwrap();
+    ws.send(Message::text(
+        r#"{"type":"hello","version":1,"name":"big"}"#,
+    ))
+    .await
+    .unwrap();
     let _welcome = ws.next().await;
     let _ = ws.send(Message::text("x".repeat(64 * 1024))).await;
     let mut closed = false;
@@ -86,24 +132,47 @@ async fn an_oversized_frame_closes_only_that_connection() {
             Ok(_) => continue,
         }
     }
-    assert!(closed || ws.next().await.is_none(), "the oversized sender is disconnected");
-    assert_eq!(bystander.send("r", "still fine").await.unwrap(), 1, "everyone else is unaffected");
+    assert!(
+        closed || ws.next().await.is_none(),
+        "the oversized sender is disconnected"
+    );
+    assert_eq!(
+        bystander.send("r", "still fine").await.unwrap(),
+        1,
+        "everyone else is unaffected"
+    );
     relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_reader_that_falls_behind_is_disconnected_and_the_room_goes_on() {
-    let relay = relay(Config { send_queue: 8, write_timeout: Duration::from_millis(300), frames_per_sec: 1e6, frame_burst: 1e6, ..base() }).await;
+    let relay = relay(Config {
+        send_queue: 8,
+        write_timeout: Duration::from_millis(300),
+        frames_per_sec: 1e6,
+        frame_burst: 1e6,
+        ..base()
+    })
+    .await;
     // The slow client joins and then never reads its socket.
     let (mut slow, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    slow.send(Message::text(r#"{"type":"hello","version":1,"name":"slow"}"#)).await.unwrap();
-    slow.send(Message::text(r#"{"type":"join","req":1,"room":"busy"}"#)).await.unwrap();
+    slow.send(Message::text(
+        r#"{"type":"hello","version":1,"name":"slow"}"#,
+    ))
+    .await
+    .unwrap();
+    slow.send(Message::text(r#"{"type":"join","req":1,"room":"busy"}"#))
+        .await
+        .unwrap();
     let (talker, mut events) = RelayClient::connect(&relay.url(), "talker").await.unwrap();
     talker.join("busy", None).await.unwrap();
     let mut presence_dropped = false;
     let big = "영".repeat(4000);
     for i in 0..2000 {
-        talker.send_with_id("busy", &format!("m{i}"), &big).await.unwrap();
+        talker
+            .send_with_id("busy", &format!("m{i}"), &big)
+            .await
+            .unwrap();
         while let Ok(e) = events.try_recv() {
             if let RelayEvent::Presence { present: 1, .. } = e {
                 presence_dropped = true;
@@ -113,7 +182,10 @@ async fn a_reader_that_falls_behind_is_disconnected_and_the_room_goes_on() {
             break;
         }
     }
-    assert!(presence_dropped, "the slow reader was dropped from the room");
+    assert!(
+        presence_dropped,
+        "the slow reader was dropped from the room"
+    );
     assert!(talker.send("busy", "the room goes on").await.is_ok());
     drop(slow);
     relay.shutdown().await.unwrap();
@@ -129,14 +201,26 @@ async fn silent_connections_time_out() {
     })
     .await;
     // A TCP connection that never upgrades to WebSocket.
-    let mut raw = tokio::net::TcpStream::connect(relay.local_addr()).await.unwrap();
+    let mut raw = tokio::net::TcpStream::connect(relay.local_addr())
+        .await
+        .unwrap();
     let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await.expect("closed in time").unwrap_or(0);
-    assert_eq!(n, 0, "the relay hung up on a connection without a handshake");
+    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(
+        n, 0,
+        "the relay hung up on a connection without a handshake"
+    );
 
     // A WebSocket that says hello and then nothing at all.
     let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    ws.send(Message::text(r#"{"type":"hello","version":1,"name":"quiet"}"#)).await.unwrap();
+    ws.send(Message::text(
+        r#"{"type":"hello","version":1,"name":"quiet"}"#,
+    ))
+    .await
+    .unwrap();
     let mut ended = false;
     while let Ok(frame) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
         match frame {

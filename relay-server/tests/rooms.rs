@@ -12,8 +12,20 @@ use movietalk_relay::{Config, RunningRelay, start};
 use tokio::sync::mpsc::Receiver;
 
 async fn relay() -> RunningRelay {
-    let config = Config { hash_cost: HashCost { memory_kib: 1024, passes: 1 }, ..Config::default() };
-    start("127.0.0.1:0".parse().unwrap(), config, Arc::new(SqliteStore::in_memory().unwrap())).await.unwrap()
+    let config = Config {
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        },
+        ..Config::default()
+    };
+    start(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        Arc::new(SqliteStore::in_memory().unwrap()),
+    )
+    .await
+    .unwrap()
 }
 
 async fn user(relay: &RunningRelay, handle: &str) -> (RelayClient, Receiver<RelayEvent>) {
@@ -29,9 +41,15 @@ fn code(r: Result<ServerMessage, ClientError>) -> ErrorCode {
     }
 }
 
-async fn next_matching(events: &mut Receiver<RelayEvent>, mut want: impl FnMut(&RelayEvent) -> bool) -> RelayEvent {
+async fn next_matching(
+    events: &mut Receiver<RelayEvent>,
+    mut want: impl FnMut(&RelayEvent) -> bool,
+) -> RelayEvent {
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("event in time").expect("stream open");
+        let e = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("event in time")
+            .expect("stream open");
         if want(&e) {
             return e;
         }
@@ -44,10 +62,41 @@ async fn the_creator_moderates_and_nobody_else_can() {
     let (host, mut host_events) = user(&relay, "host").await;
     let (troll, mut troll_events) = user(&relay, "troll").await;
     let (other, _) = user(&relay, "other").await;
-    let made = host.call(|req| ClientMessage::CreateRoom { req, room: "noir-club".into(), topic: "필름 누아르".into() }).await.unwrap();
-    assert!(matches!(made, ServerMessage::RoomInfo { ref room, .. } if room.creator.as_deref() == Some("host")));
-    assert_eq!(code(other.call(|req| ClientMessage::CreateRoom { req, room: "noir-club".into(), topic: String::new() }).await), ErrorCode::Conflict);
-    assert_eq!(code(other.call(|req| ClientMessage::CreateRoom { req, room: "film:heat-1995".into(), topic: String::new() }).await), ErrorCode::InvalidInput);
+    let made = host
+        .call(|req| ClientMessage::CreateRoom {
+            req,
+            room: "noir-club".into(),
+            topic: "필름 누아르".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(made, ServerMessage::RoomInfo { ref room, .. } if room.creator.as_deref() == Some("host"))
+    );
+    assert_eq!(
+        code(
+            other
+                .call(|req| ClientMessage::CreateRoom {
+                    req,
+                    room: "noir-club".into(),
+                    topic: String::new()
+                })
+                .await
+        ),
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        code(
+            other
+                .call(|req| ClientMessage::CreateRoom {
+                    req,
+                    room: "film:heat-1995".into(),
+                    topic: String::new()
+                })
+                .await
+        ),
+        ErrorCode::InvalidInput
+    );
 
     for c in [&host, &troll, &other] {
         c.join("noir-club", None).await.unwrap();
@@ -56,28 +105,113 @@ async fn the_creator_moderates_and_nobody_else_can() {
     let fine = other.send("noir-club", "a real thought").await.unwrap();
 
     // Only the author or the moderator deletes a message.
-    assert_eq!(code(other.call(|req| ClientMessage::DeleteMessage { req, room: "noir-club".into(), seq: bad }).await), ErrorCode::Forbidden);
-    assert_eq!(code(troll.call(|req| ClientMessage::DeleteMessage { req, room: "noir-club".into(), seq: fine }).await), ErrorCode::Forbidden);
-    host.call(|req| ClientMessage::DeleteMessage { req, room: "noir-club".into(), seq: bad }).await.unwrap();
-    next_matching(&mut host_events, |e| matches!(e, RelayEvent::MessageDeleted { seq, .. } if *seq == bad)).await;
+    assert_eq!(
+        code(
+            other
+                .call(|req| ClientMessage::DeleteMessage {
+                    req,
+                    room: "noir-club".into(),
+                    seq: bad
+                })
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        code(
+            troll
+                .call(|req| ClientMessage::DeleteMessage {
+                    req,
+                    room: "noir-club".into(),
+                    seq: fine
+                })
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
+    host.call(|req| ClientMessage::DeleteMessage {
+        req,
+        room: "noir-club".into(),
+        seq: bad,
+    })
+    .await
+    .unwrap();
+    next_matching(
+        &mut host_events,
+        |e| matches!(e, RelayEvent::MessageDeleted { seq, .. } if *seq == bad),
+    )
+    .await;
     let history = other.history("noir-club", 100, 10).await.unwrap();
     let deleted = history.iter().find(|m| m.seq == bad).unwrap();
     assert!(deleted.deleted && deleted.text.is_empty(), "{deleted:?}");
 
     // Only the moderator kicks; the kicked account is out and stays out.
-    assert_eq!(code(other.call(|req| ClientMessage::Kick { req, room: "noir-club".into(), handle: "troll".into() }).await), ErrorCode::Forbidden);
-    assert_eq!(code(host.call(|req| ClientMessage::Kick { req, room: "noir-club".into(), handle: "nobody".into() }).await), ErrorCode::NotFound);
-    host.call(|req| ClientMessage::Kick { req, room: "noir-club".into(), handle: "troll".into() }).await.unwrap();
-    next_matching(&mut troll_events, |e| matches!(e, RelayEvent::Kicked { .. })).await;
-    assert!(matches!(troll.send("noir-club", "again").await, Err(ClientError::Rejected { code: ErrorCode::NotInRoom, .. })));
-    assert!(matches!(troll.join("noir-club", None).await, Err(ClientError::Rejected { code: ErrorCode::Forbidden, .. })));
+    assert_eq!(
+        code(
+            other
+                .call(|req| ClientMessage::Kick {
+                    req,
+                    room: "noir-club".into(),
+                    handle: "troll".into()
+                })
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        code(
+            host.call(|req| ClientMessage::Kick {
+                req,
+                room: "noir-club".into(),
+                handle: "nobody".into()
+            })
+            .await
+        ),
+        ErrorCode::NotFound
+    );
+    host.call(|req| ClientMessage::Kick {
+        req,
+        room: "noir-club".into(),
+        handle: "troll".into(),
+    })
+    .await
+    .unwrap();
+    next_matching(&mut troll_events, |e| {
+        matches!(e, RelayEvent::Kicked { .. })
+    })
+    .await;
+    assert!(matches!(
+        troll.send("noir-club", "again").await,
+        Err(ClientError::Rejected {
+            code: ErrorCode::NotInRoom,
+            ..
+        })
+    ));
+    assert!(matches!(
+        troll.join("noir-club", None).await,
+        Err(ClientError::Rejected {
+            code: ErrorCode::Forbidden,
+            ..
+        })
+    ));
 
-    let rooms = match other.call(|req| ClientMessage::ListRooms { req }).await.unwrap() {
+    let rooms = match other
+        .call(|req| ClientMessage::ListRooms { req })
+        .await
+        .unwrap()
+    {
         ServerMessage::Rooms { rooms, .. } => rooms,
         other => panic!("{other:?}"),
     };
-    let club = rooms.iter().find(|r| r.name == "noir-club").expect("listed");
-    assert_eq!((club.present, club.topic.as_str()), (2, "필름 누아르"), "host and other remain");
+    let club = rooms
+        .iter()
+        .find(|r| r.name == "noir-club")
+        .expect("listed");
+    assert_eq!(
+        (club.present, club.topic.as_str()),
+        (2, "필름 누아르"),
+        "host and other remain"
+    );
     relay.shutdown().await.unwrap();
 }
 
@@ -90,7 +224,13 @@ async fn typing_reaches_the_others_in_the_room() {
     b.join("film:parasite-2019", None).await.unwrap();
     a.typing("film:parasite-2019").await.unwrap();
     let e = next_matching(&mut eb, |e| matches!(e, RelayEvent::Typing { .. })).await;
-    assert_eq!(e, RelayEvent::Typing { room: "film:parasite-2019".into(), who: "typer".into() });
+    assert_eq!(
+        e,
+        RelayEvent::Typing {
+            room: "film:parasite-2019".into(),
+            who: "typer".into()
+        }
+    );
     relay.shutdown().await.unwrap();
 }
 
@@ -104,21 +244,46 @@ async fn unread_counts_follow_what_was_marked_read() {
         writer.send("r", &format!("m{i}")).await.unwrap();
     }
     reader.join("r", None).await.unwrap();
-    reader.call(|req| ClientMessage::MarkRead { req, room: "r".into(), seq: 3 }).await.unwrap();
-    reader.call(|req| ClientMessage::MarkRead { req, room: "r".into(), seq: 2 }).await.unwrap();
+    reader
+        .call(|req| ClientMessage::MarkRead {
+            req,
+            room: "r".into(),
+            seq: 3,
+        })
+        .await
+        .unwrap();
+    reader
+        .call(|req| ClientMessage::MarkRead {
+            req,
+            room: "r".into(),
+            seq: 2,
+        })
+        .await
+        .unwrap();
     let unread = |c: &RelayClient| {
         let c = c.clone();
         async move {
-            match c.call(|req| ClientMessage::UnreadCounts { req }).await.unwrap() {
+            match c
+                .call(|req| ClientMessage::UnreadCounts { req })
+                .await
+                .unwrap()
+            {
                 ServerMessage::Unread { rooms, .. } => rooms,
                 other => panic!("{other:?}"),
             }
         }
     };
-    assert_eq!(unread(&reader).await, vec![("r".to_owned(), 2)], "read up to 3 of 5; marking an older one does not go back");
+    assert_eq!(
+        unread(&reader).await,
+        vec![("r".to_owned(), 2)],
+        "read up to 3 of 5; marking an older one does not go back"
+    );
     writer.send("r", "m5").await.unwrap();
     assert_eq!(unread(&reader).await, vec![("r".to_owned(), 3)]);
     let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
-    assert_eq!(code(guest.call(|req| ClientMessage::UnreadCounts { req }).await), ErrorCode::Unauthorized);
+    assert_eq!(
+        code(guest.call(|req| ClientMessage::UnreadCounts { req }).await),
+        ErrorCode::Unauthorized
+    );
     relay.shutdown().await.unwrap();
 }

@@ -4,14 +4,28 @@
 use std::sync::Arc;
 
 use movietalk_core::relay_client::{ClientError, RelayClient};
-use movietalk_protocol::relay::{ChangeKind, ClientMessage, Comment, ErrorCode, LikeTarget, Review, ServerMessage};
+use movietalk_protocol::relay::{
+    ChangeKind, ClientMessage, Comment, ErrorCode, LikeTarget, Review, ServerMessage,
+};
 use movietalk_relay::accounts::HashCost;
 use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
 
 async fn relay() -> RunningRelay {
-    let config = Config { hash_cost: HashCost { memory_kib: 1024, passes: 1 }, ..Config::default() };
-    start("127.0.0.1:0".parse().unwrap(), config, Arc::new(SqliteStore::in_memory().unwrap())).await.unwrap()
+    let config = Config {
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        },
+        ..Config::default()
+    };
+    start(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        Arc::new(SqliteStore::in_memory().unwrap()),
+    )
+    .await
+    .unwrap()
 }
 
 async fn user(relay: &RunningRelay, handle: &str) -> RelayClient {
@@ -27,7 +41,13 @@ fn code(r: Result<ServerMessage, ClientError>) -> ErrorCode {
     }
 }
 
-async fn put_review(c: &RelayClient, client_id: &str, key: &str, rating: f32, body: &str) -> Result<ServerMessage, ClientError> {
+async fn put_review(
+    c: &RelayClient,
+    client_id: &str,
+    key: &str,
+    rating: f32,
+    body: &str,
+) -> Result<ServerMessage, ClientError> {
     let (client_id, key, body) = (client_id.to_owned(), key.to_owned(), body.to_owned());
     c.call(move |req| ClientMessage::PutReview {
         req,
@@ -38,8 +58,96 @@ async fn put_review(c: &RelayClient, client_id: &str, key: &str, rating: f32, bo
         rating,
         body,
         spoiler: false,
+        edited_at_ms: None,
     })
     .await
+}
+
+async fn put_edit(c: &RelayClient, client_id: &str, body: &str, edited_at_ms: u64) -> Review {
+    let (client_id, body) = (client_id.to_owned(), body.to_owned());
+    review(
+        c.call(move |req| ClientMessage::PutReview {
+            req,
+            client_id,
+            movie_key: "parasite-2019".into(),
+            title: "Parasite".into(),
+            year: Some(2019),
+            rating: 4.0,
+            body,
+            spoiler: false,
+            edited_at_ms: Some(edited_at_ms),
+        })
+        .await
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn of_two_offline_edits_the_later_edit_wins_whatever_order_they_arrive_in() {
+    let relay = relay().await;
+    let laptop = user(&relay, "minji").await;
+    let (desktop, _) = RelayClient::connect(&relay.url(), "minji").await.unwrap();
+    desktop.log_in("minji", "a long password").await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // Both machines edited offline: the desktop later (now - 1 min) than the laptop (now - 5 min),
+    // but the desktop comes online first.
+    let first = put_edit(&laptop, "laptop-0", "first draft", now - 600_000).await;
+    let desktop_edit = put_edit(&desktop, "desktop-1", "desktop's later edit", now - 60_000).await;
+    assert_eq!(desktop_edit.id, first.id);
+    assert_eq!(desktop_edit.body, "desktop's later edit");
+    let late = put_edit(&laptop, "laptop-1", "laptop's older edit", now - 300_000).await;
+    assert_eq!(
+        late.body, "desktop's later edit",
+        "an older edit arriving late is not applied"
+    );
+    assert_eq!(late.updated_at_ms, now - 60_000);
+    // A newer edit still applies, and a machine whose clock runs ahead cannot claim the future.
+    let ahead = put_edit(&laptop, "laptop-2", "from a fast clock", now + 3_600_000).await;
+    assert_eq!(ahead.body, "from a fast clock");
+    assert!(
+        ahead.updated_at_ms < now + 60_000,
+        "edit times are clamped to the relay's clock"
+    );
+    let after = put_edit(
+        &desktop,
+        "desktop-2",
+        "an edit made just now",
+        ahead.updated_at_ms + 1,
+    )
+    .await;
+    assert_eq!(after.body, "an edit made just now");
+    // Only applied edits reach the change log: the late one left no trace.
+    let changes = match laptop
+        .call(|req| ClientMessage::ChangesSince {
+            req,
+            since: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+    {
+        ServerMessage::Changes { changes, .. } => changes,
+        other => panic!("{other:?}"),
+    };
+    let bodies: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match &c.what {
+            ChangeKind::ReviewPut { review } => Some(review.body.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "first draft",
+            "desktop's later edit",
+            "from a fast clock",
+            "an edit made just now"
+        ]
+    );
 }
 
 fn review(m: ServerMessage) -> Review {
@@ -60,31 +168,70 @@ fn comment(m: ServerMessage) -> Comment {
 async fn one_review_per_account_per_film_and_resends_are_stored_once() {
     let relay = relay().await;
     let minji = user(&relay, "minji").await;
-    let first = review(put_review(&minji, "w1", "parasite-2019", 4.5, "대단한 영화").await.unwrap());
-    assert_eq!((first.author.as_str(), first.rating, first.title.as_str()), ("minji", 4.5, "Parasite"));
-    let again = review(put_review(&minji, "w1", "parasite-2019", 4.5, "대단한 영화").await.unwrap());
-    assert_eq!(again, first, "the same client id is answered, not stored again");
-    let edited = review(put_review(&minji, "w2", "parasite-2019", 5.0, "볼수록 대단한 영화").await.unwrap());
+    let first = review(
+        put_review(&minji, "w1", "parasite-2019", 4.5, "대단한 영화")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (first.author.as_str(), first.rating, first.title.as_str()),
+        ("minji", 4.5, "Parasite")
+    );
+    let again = review(
+        put_review(&minji, "w1", "parasite-2019", 4.5, "대단한 영화")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        again, first,
+        "the same client id is answered, not stored again"
+    );
+    let edited = review(
+        put_review(&minji, "w2", "parasite-2019", 5.0, "볼수록 대단한 영화")
+            .await
+            .unwrap(),
+    );
     assert_eq!(edited.id, first.id, "still one review of this film");
     assert_eq!(edited.rating, 5.0);
 
     let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
     let listed = guest
-        .call(|req| ClientMessage::ReviewsOfFilm { req, movie_key: "parasite-2019".into(), cursor: None, limit: 10 })
+        .call(|req| ClientMessage::ReviewsOfFilm {
+            req,
+            movie_key: "parasite-2019".into(),
+            cursor: None,
+            limit: 10,
+        })
         .await
         .unwrap();
     match listed {
-        ServerMessage::Reviews { reviews, next_cursor, .. } => {
+        ServerMessage::Reviews {
+            reviews,
+            next_cursor,
+            ..
+        } => {
             assert_eq!(reviews.len(), 1);
             assert_eq!(reviews[0].body, "볼수록 대단한 영화");
             assert_eq!(next_cursor, None);
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(code(put_review(&guest, "g1", "parasite-2019", 3.0, "").await), ErrorCode::Unauthorized);
-    assert_eq!(code(put_review(&minji, "w3", "parasite-2019", 3.3, "").await), ErrorCode::InvalidInput);
-    assert_eq!(code(put_review(&minji, "w3", "parasite-2019", 0.0, "").await), ErrorCode::InvalidInput);
-    assert_eq!(code(put_review(&minji, "w3", " ", 3.0, "").await), ErrorCode::InvalidInput);
+    assert_eq!(
+        code(put_review(&guest, "g1", "parasite-2019", 3.0, "").await),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        code(put_review(&minji, "w3", "parasite-2019", 3.3, "").await),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        code(put_review(&minji, "w3", "parasite-2019", 0.0, "").await),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        code(put_review(&minji, "w3", " ", 3.0, "").await),
+        ErrorCode::InvalidInput
+    );
     relay.shutdown().await.unwrap();
 }
 
@@ -94,37 +241,124 @@ async fn nobody_edits_or_deletes_what_is_not_theirs() {
     let author = user(&relay, "author").await;
     let other = user(&relay, "other").await;
     let third = user(&relay, "third").await;
-    let r = review(put_review(&author, "r1", "parasite-2019", 5.0, "mine").await.unwrap());
+    let r = review(
+        put_review(&author, "r1", "parasite-2019", 5.0, "mine")
+            .await
+            .unwrap(),
+    );
     let c = comment(
         other
-            .call(|req| ClientMessage::PostComment { req, client_id: "c1".into(), review_id: r.id, body: "agreed".into() })
+            .call(|req| ClientMessage::PostComment {
+                req,
+                client_id: "c1".into(),
+                review_id: r.id,
+                body: "agreed".into(),
+            })
             .await
             .unwrap(),
     );
     assert_eq!(c.author, "other");
 
     // Someone else's review: cannot delete it.
-    assert_eq!(code(other.call(|req| ClientMessage::DeleteReview { req, review_id: r.id }).await), ErrorCode::Forbidden);
+    assert_eq!(
+        code(
+            other
+                .call(|req| ClientMessage::DeleteReview {
+                    req,
+                    review_id: r.id
+                })
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
     // Someone else's comment: neither a third person nor the review's author may edit it...
     for who in [&third, &author] {
-        let refused = who.call(|req| ClientMessage::EditComment { req, comment_id: c.id, body: "changed".into() }).await;
+        let refused = who
+            .call(|req| ClientMessage::EditComment {
+                req,
+                comment_id: c.id,
+                body: "changed".into(),
+            })
+            .await;
         assert_eq!(code(refused), ErrorCode::Forbidden);
     }
     // ...a third person may not delete it, but the review's author may.
-    assert_eq!(code(third.call(|req| ClientMessage::DeleteComment { req, comment_id: c.id }).await), ErrorCode::Forbidden);
+    assert_eq!(
+        code(
+            third
+                .call(|req| ClientMessage::DeleteComment {
+                    req,
+                    comment_id: c.id
+                })
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
     let c2 = comment(
         other
-            .call(|req| ClientMessage::PostComment { req, client_id: "c2".into(), review_id: r.id, body: "second".into() })
+            .call(|req| ClientMessage::PostComment {
+                req,
+                client_id: "c2".into(),
+                review_id: r.id,
+                body: "second".into(),
+            })
             .await
             .unwrap(),
     );
-    let edited = comment(other.call(|req| ClientMessage::EditComment { req, comment_id: c2.id, body: "edited".into() }).await.unwrap());
+    let edited = comment(
+        other
+            .call(|req| ClientMessage::EditComment {
+                req,
+                comment_id: c2.id,
+                body: "edited".into(),
+            })
+            .await
+            .unwrap(),
+    );
     assert_eq!(edited.body, "edited");
-    author.call(|req| ClientMessage::DeleteComment { req, comment_id: c.id }).await.unwrap();
-    other.call(|req| ClientMessage::DeleteComment { req, comment_id: c2.id }).await.unwrap();
-    assert_eq!(code(other.call(|req| ClientMessage::DeleteComment { req, comment_id: c2.id }).await), ErrorCode::NotFound);
-    author.call(|req| ClientMessage::DeleteReview { req, review_id: r.id }).await.unwrap();
-    assert_eq!(code(author.call(|req| ClientMessage::DeleteReview { req, review_id: r.id }).await), ErrorCode::NotFound);
+    author
+        .call(|req| ClientMessage::DeleteComment {
+            req,
+            comment_id: c.id,
+        })
+        .await
+        .unwrap();
+    other
+        .call(|req| ClientMessage::DeleteComment {
+            req,
+            comment_id: c2.id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            other
+                .call(|req| ClientMessage::DeleteComment {
+                    req,
+                    comment_id: c2.id
+                })
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+    author
+        .call(|req| ClientMessage::DeleteReview {
+            req,
+            review_id: r.id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            author
+                .call(|req| ClientMessage::DeleteReview {
+                    req,
+                    review_id: r.id
+                })
+                .await
+        ),
+        ErrorCode::NotFound
+    );
     relay.shutdown().await.unwrap();
 }
 
@@ -133,22 +367,56 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     let relay = relay().await;
     let a = user(&relay, "alpha").await;
     let b = user(&relay, "bravo").await;
-    let r = review(put_review(&a, "r1", "parasite-2019", 4.0, "good").await.unwrap());
-    for i in 0..5 {
-        b.call(|req| ClientMessage::PostComment { req, client_id: format!("c{i}"), review_id: r.id, body: format!("comment {i}") })
+    let r = review(
+        put_review(&a, "r1", "parasite-2019", 4.0, "good")
             .await
-            .unwrap();
+            .unwrap(),
+    );
+    for i in 0..5 {
+        b.call(|req| ClientMessage::PostComment {
+            req,
+            client_id: format!("c{i}"),
+            review_id: r.id,
+            body: format!("comment {i}"),
+        })
+        .await
+        .unwrap();
     }
     // A resent comment is stored once.
-    b.call(|req| ClientMessage::PostComment { req, client_id: "c0".into(), review_id: r.id, body: "comment 0".into() }).await.unwrap();
-    let page = |cursor| b.call(move |req| ClientMessage::CommentsOn { req, review_id: r.id, cursor, limit: 3 });
+    b.call(|req| ClientMessage::PostComment {
+        req,
+        client_id: "c0".into(),
+        review_id: r.id,
+        body: "comment 0".into(),
+    })
+    .await
+    .unwrap();
+    let page = |cursor| {
+        b.call(move |req| ClientMessage::CommentsOn {
+            req,
+            review_id: r.id,
+            cursor,
+            limit: 3,
+        })
+    };
     let (first, cursor) = match page(None).await.unwrap() {
-        ServerMessage::Comments { comments, next_cursor, .. } => (comments, next_cursor),
+        ServerMessage::Comments {
+            comments,
+            next_cursor,
+            ..
+        } => (comments, next_cursor),
         other => panic!("{other:?}"),
     };
-    assert_eq!(first.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["comment 0", "comment 1", "comment 2"]);
+    assert_eq!(
+        first.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(),
+        ["comment 0", "comment 1", "comment 2"]
+    );
     let rest = match page(cursor).await.unwrap() {
-        ServerMessage::Comments { comments, next_cursor, .. } => {
+        ServerMessage::Comments {
+            comments,
+            next_cursor,
+            ..
+        } => {
             assert_eq!(next_cursor, None);
             comments
         }
@@ -156,21 +424,70 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     };
     assert_eq!(rest.len(), 2);
 
-    b.call(|req| ClientMessage::Like { req, target: LikeTarget::Review(r.id), on: true }).await.unwrap();
-    b.call(|req| ClientMessage::Like { req, target: LikeTarget::Review(r.id), on: true }).await.unwrap();
-    a.call(|req| ClientMessage::Like { req, target: LikeTarget::Comment(first[0].id), on: true }).await.unwrap();
-    assert_eq!(code(a.call(|req| ClientMessage::Like { req, target: LikeTarget::Review(9999), on: true }).await), ErrorCode::NotFound);
-    let listed = match a.call(|req| ClientMessage::ReviewsOfFilm { req, movie_key: "parasite-2019".into(), cursor: None, limit: 5 }).await.unwrap() {
+    b.call(|req| ClientMessage::Like {
+        req,
+        target: LikeTarget::Review(r.id),
+        on: true,
+    })
+    .await
+    .unwrap();
+    b.call(|req| ClientMessage::Like {
+        req,
+        target: LikeTarget::Review(r.id),
+        on: true,
+    })
+    .await
+    .unwrap();
+    a.call(|req| ClientMessage::Like {
+        req,
+        target: LikeTarget::Comment(first[0].id),
+        on: true,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        code(
+            a.call(|req| ClientMessage::Like {
+                req,
+                target: LikeTarget::Review(9999),
+                on: true
+            })
+            .await
+        ),
+        ErrorCode::NotFound
+    );
+    let listed = match a
+        .call(|req| ClientMessage::ReviewsOfFilm {
+            req,
+            movie_key: "parasite-2019".into(),
+            cursor: None,
+            limit: 5,
+        })
+        .await
+        .unwrap()
+    {
         ServerMessage::Reviews { reviews, .. } => reviews,
         other => panic!("{other:?}"),
     };
-    assert_eq!((listed[0].likes, listed[0].comments), (1, 5), "a like counts once");
+    assert_eq!(
+        (listed[0].likes, listed[0].comments),
+        (1, 5),
+        "a like counts once"
+    );
 
     // An offline client catches up from cursor 0 in pages, then from where it stopped.
     let mut seen = Vec::new();
     let mut since = 0;
     loop {
-        match a.call(move |req| ClientMessage::ChangesSince { req, since, limit: 4 }).await.unwrap() {
+        match a
+            .call(move |req| ClientMessage::ChangesSince {
+                req,
+                since,
+                limit: 4,
+            })
+            .await
+            .unwrap()
+        {
             ServerMessage::Changes { changes, last, .. } => {
                 if changes.is_empty() {
                     break;
@@ -183,11 +500,30 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     }
     assert_eq!(seen.len(), 6, "one review and five comments: {seen:?}");
     assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq));
-    b.call(|req| ClientMessage::DeleteComment { req, comment_id: first[1].id }).await.unwrap();
-    match a.call(move |req| ClientMessage::ChangesSince { req, since, limit: 10 }).await.unwrap() {
+    b.call(|req| ClientMessage::DeleteComment {
+        req,
+        comment_id: first[1].id,
+    })
+    .await
+    .unwrap();
+    match a
+        .call(move |req| ClientMessage::ChangesSince {
+            req,
+            since,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+    {
         ServerMessage::Changes { changes, .. } => {
             assert_eq!(changes.len(), 1);
-            assert_eq!(changes[0].what, ChangeKind::CommentDeleted { comment_id: first[1].id, review_id: r.id });
+            assert_eq!(
+                changes[0].what,
+                ChangeKind::CommentDeleted {
+                    comment_id: first[1].id,
+                    review_id: r.id
+                }
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -199,32 +535,83 @@ async fn deleting_an_account_removes_its_reviews_and_says_so_in_the_change_log()
     let relay = relay().await;
     let leaving = user(&relay, "leaving").await;
     let staying = user(&relay, "staying").await;
-    let r = review(put_review(&leaving, "r1", "parasite-2019", 2.0, "meh").await.unwrap());
-    let kept = review(put_review(&staying, "r2", "parasite-2019", 5.0, "wow").await.unwrap());
-    staying.call(|req| ClientMessage::PostComment { req, client_id: "c".into(), review_id: r.id, body: "disagree".into() }).await.unwrap();
+    let r = review(
+        put_review(&leaving, "r1", "parasite-2019", 2.0, "meh")
+            .await
+            .unwrap(),
+    );
+    let kept = review(
+        put_review(&staying, "r2", "parasite-2019", 5.0, "wow")
+            .await
+            .unwrap(),
+    );
+    staying
+        .call(|req| ClientMessage::PostComment {
+            req,
+            client_id: "c".into(),
+            review_id: r.id,
+            body: "disagree".into(),
+        })
+        .await
+        .unwrap();
     let c = comment(
-        leaving.call(|req| ClientMessage::PostComment { req, client_id: "c".into(), review_id: kept.id, body: "hm".into() }).await.unwrap(),
+        leaving
+            .call(|req| ClientMessage::PostComment {
+                req,
+                client_id: "c".into(),
+                review_id: kept.id,
+                body: "hm".into(),
+            })
+            .await
+            .unwrap(),
     );
     leaving.delete_account("a long password").await.unwrap();
-    let reviews = match staying.call(|req| ClientMessage::ReviewsOfFilm { req, movie_key: "parasite-2019".into(), cursor: None, limit: 10 }).await.unwrap() {
+    let reviews = match staying
+        .call(|req| ClientMessage::ReviewsOfFilm {
+            req,
+            movie_key: "parasite-2019".into(),
+            cursor: None,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+    {
         ServerMessage::Reviews { reviews, .. } => reviews,
         other => panic!("{other:?}"),
     };
     assert_eq!(reviews.iter().map(|r| r.id).collect::<Vec<_>>(), [kept.id]);
-    assert_eq!(reviews[0].comments, 0, "its comment on another review is gone too");
-    let changes = match staying.call(|req| ClientMessage::ChangesSince { req, since: 0, limit: 50 }).await.unwrap() {
+    assert_eq!(
+        reviews[0].comments, 0,
+        "its comment on another review is gone too"
+    );
+    let changes = match staying
+        .call(|req| ClientMessage::ChangesSince {
+            req,
+            since: 0,
+            limit: 50,
+        })
+        .await
+        .unwrap()
+    {
         ServerMessage::Changes { changes, .. } => changes,
         other => panic!("{other:?}"),
     };
     let kinds: Vec<&ChangeKind> = changes.iter().map(|c| &c.what).collect();
     assert!(kinds.contains(&&ChangeKind::ReviewDeleted { review_id: r.id }));
-    assert!(kinds.contains(&&ChangeKind::CommentDeleted { comment_id: c.id, review_id: kept.id }));
+    assert!(kinds.contains(&&ChangeKind::CommentDeleted {
+        comment_id: c.id,
+        review_id: kept.id
+    }));
     relay.shutdown().await.unwrap();
 }
 
 fn reviews(m: ServerMessage) -> (Vec<Review>, Option<u64>) {
     match m {
-        ServerMessage::Reviews { reviews, next_cursor, .. } => (reviews, next_cursor),
+        ServerMessage::Reviews {
+            reviews,
+            next_cursor,
+            ..
+        } => (reviews, next_cursor),
         other => panic!("expected reviews, got {other:?}"),
     }
 }
@@ -235,27 +622,112 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
     let fan = user(&relay, "fan").await;
     let critic = user(&relay, "critic").await;
     let stranger = user(&relay, "stranger").await;
-    for (i, key) in ["parasite-2019", "oldboy-2003", "mother-2009"].iter().enumerate() {
-        put_review(&critic, &format!("c{i}"), key, 4.0 + 0.5 * i as f32, "").await.unwrap();
+    for (i, key) in ["parasite-2019", "oldboy-2003", "mother-2009"]
+        .iter()
+        .enumerate()
+    {
+        put_review(&critic, &format!("c{i}"), key, 4.0 + 0.5 * i as f32, "")
+            .await
+            .unwrap();
     }
-    put_review(&stranger, "s1", "parasite-2019", 2.0, "").await.unwrap();
+    put_review(&stranger, "s1", "parasite-2019", 2.0, "")
+        .await
+        .unwrap();
 
-    assert_eq!(code(fan.call(|req| ClientMessage::Follow { req, handle: "nobody".into(), on: true }).await), ErrorCode::NotFound);
-    fan.call(|req| ClientMessage::Follow { req, handle: "critic".into(), on: true }).await.unwrap();
-    let (page1, cursor) = reviews(fan.call(|req| ClientMessage::Feed { req, cursor: None, limit: 2 }).await.unwrap());
-    assert_eq!(page1.iter().map(|r| r.movie_key.as_str()).collect::<Vec<_>>(), ["mother-2009", "oldboy-2003"], "newest first");
-    let (page2, end) = reviews(fan.call(move |req| ClientMessage::Feed { req, cursor, limit: 2 }).await.unwrap());
-    assert_eq!(page2.iter().map(|r| r.movie_key.as_str()).collect::<Vec<_>>(), ["parasite-2019"]);
+    assert_eq!(
+        code(
+            fan.call(|req| ClientMessage::Follow {
+                req,
+                handle: "nobody".into(),
+                on: true
+            })
+            .await
+        ),
+        ErrorCode::NotFound
+    );
+    fan.call(|req| ClientMessage::Follow {
+        req,
+        handle: "critic".into(),
+        on: true,
+    })
+    .await
+    .unwrap();
+    let (page1, cursor) = reviews(
+        fan.call(|req| ClientMessage::Feed {
+            req,
+            cursor: None,
+            limit: 2,
+        })
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        page1
+            .iter()
+            .map(|r| r.movie_key.as_str())
+            .collect::<Vec<_>>(),
+        ["mother-2009", "oldboy-2003"],
+        "newest first"
+    );
+    let (page2, end) = reviews(
+        fan.call(move |req| ClientMessage::Feed {
+            req,
+            cursor,
+            limit: 2,
+        })
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        page2
+            .iter()
+            .map(|r| r.movie_key.as_str())
+            .collect::<Vec<_>>(),
+        ["parasite-2019"]
+    );
     assert_eq!(end, None);
-    assert!(page1.iter().chain(&page2).all(|r| r.author == "critic"), "only followed accounts");
+    assert!(
+        page1.iter().chain(&page2).all(|r| r.author == "critic"),
+        "only followed accounts"
+    );
 
-    fan.call(|req| ClientMessage::Follow { req, handle: "critic".into(), on: false }).await.unwrap();
-    let (empty, _) = reviews(fan.call(|req| ClientMessage::Feed { req, cursor: None, limit: 5 }).await.unwrap());
+    fan.call(|req| ClientMessage::Follow {
+        req,
+        handle: "critic".into(),
+        on: false,
+    })
+    .await
+    .unwrap();
+    let (empty, _) = reviews(
+        fan.call(|req| ClientMessage::Feed {
+            req,
+            cursor: None,
+            limit: 5,
+        })
+        .await
+        .unwrap(),
+    );
     assert!(empty.is_empty());
 
-    let (by_critic, _) = reviews(fan.call(|req| ClientMessage::ReviewsByUser { req, handle: "critic".into(), cursor: None, limit: 10 }).await.unwrap());
+    let (by_critic, _) = reviews(
+        fan.call(|req| ClientMessage::ReviewsByUser {
+            req,
+            handle: "critic".into(),
+            cursor: None,
+            limit: 10,
+        })
+        .await
+        .unwrap(),
+    );
     assert_eq!(by_critic.len(), 3);
-    match fan.call(|req| ClientMessage::FilmStats { req, movie_key: "parasite-2019".into() }).await.unwrap() {
+    match fan
+        .call(|req| ClientMessage::FilmStats {
+            req,
+            movie_key: "parasite-2019".into(),
+        })
+        .await
+        .unwrap()
+    {
         ServerMessage::FilmStats { count, mean, .. } => assert_eq!((count, mean), (2, Some(3.0))),
         other => panic!("{other:?}"),
     }

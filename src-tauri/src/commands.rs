@@ -1,28 +1,69 @@
-//! Tauri commands: each converts its arguments, calls the core, and maps the error to an
-//! [`IpcError`] code. No logic lives here.
+//! Tauri commands: each converts its arguments, calls the core (or the relay connection), and
+//! maps the error to an [`IpcError`] code. No logic lives here.
 
 use movietalk_core::relay_client::ClientError;
+use movietalk_core::sync::{CachedComment, CachedReview, Delivery as CoreDelivery};
 use movietalk_core::{CoreError, Movie};
-use movietalk_protocol::ipc::{AppInfo, IpcError, IpcErrorCode, JoinedRoom, MoviePage, MovieSummary};
-use movietalk_protocol::relay::ErrorCode;
-use tauri::{AppHandle, State};
+use movietalk_protocol::ipc::{
+    AppInfo, CommentView, Delivery, EVENT_IMPORT_PROGRESS, Home, ImportProgress, ImportReport,
+    IpcError, IpcErrorCode, JoinedRoom, MovieDetail, MoviePage, MovieSummary, MyReview, Profile,
+    RecommendedMovie, ReviewPage, ReviewView, RoomSummary, SessionInfo, Settings, SyncStatus,
+};
+use movietalk_protocol::relay::{ChatMessage, ClientMessage, ErrorCode, LikeTarget, ServerMessage};
+use tauri::{AppHandle, Emitter, State};
 
-use crate::state::AppState;
+use crate::state::{AppState, Connection, SESSION_SECRET, TMDB_SECRET};
 
 /// Largest page the UI may ask for.
 const MAX_PAGE: u32 = 200;
 
+type Reply<T> = Result<T, IpcError>;
+
 fn storage_error(e: CoreError) -> IpcError {
-    IpcError::new(IpcErrorCode::Storage, e.to_string())
+    match e {
+        CoreError::InvalidInput(m) => IpcError::new(IpcErrorCode::InvalidInput, m),
+        e => IpcError::new(IpcErrorCode::Storage, e.to_string()),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> IpcError {
+    IpcError::new(IpcErrorCode::InvalidInput, message)
 }
 
 fn relay_error(e: ClientError) -> IpcError {
     let code = match &e {
-        ClientError::Rejected { code: ErrorCode::InvalidInput, .. } => IpcErrorCode::InvalidInput,
-        ClientError::Rejected { .. } => IpcErrorCode::RelayRejected,
+        ClientError::Rejected { code, .. } => match code {
+            ErrorCode::InvalidInput => IpcErrorCode::InvalidInput,
+            ErrorCode::Unauthorized => IpcErrorCode::NotLoggedIn,
+            ErrorCode::InvalidCredentials => IpcErrorCode::InvalidCredentials,
+            ErrorCode::Conflict => IpcErrorCode::Conflict,
+            ErrorCode::NotFound => IpcErrorCode::NotFound,
+            _ => IpcErrorCode::RelayRejected,
+        },
         _ => IpcErrorCode::RelayUnavailable,
     };
     IpcError::new(code, e.to_string())
+}
+
+fn offline() -> IpcError {
+    IpcError::new(
+        IpcErrorCode::RelayUnavailable,
+        "the relay is not reachable right now",
+    )
+}
+
+async fn connection(state: &AppState) -> Reply<Connection> {
+    state.connected().await.ok_or_else(offline)
+}
+
+async fn logged_in(state: &AppState) -> Reply<(Connection, String)> {
+    let c = connection(state).await?;
+    let handle = c
+        .account
+        .as_ref()
+        .map(|a| a.handle.clone())
+        .ok_or_else(|| IpcError::new(IpcErrorCode::NotLoggedIn, "log in first"))?;
+    Ok((c, handle))
 }
 
 fn summary(m: Movie) -> MovieSummary {
@@ -38,52 +79,757 @@ fn summary(m: Movie) -> MovieSummary {
     }
 }
 
+fn delivery(d: CoreDelivery) -> Delivery {
+    match d {
+        CoreDelivery::Pending => Delivery::Pending,
+        CoreDelivery::Sent => Delivery::Sent,
+        CoreDelivery::Failed => Delivery::Failed,
+        CoreDelivery::Superseded => Delivery::Superseded,
+    }
+}
+
+fn my_review(r: movietalk_core::sync::MyReview) -> MyReview {
+    MyReview {
+        movie_key: r.movie_key,
+        title: r.title,
+        year: r.year,
+        rating: r.rating,
+        body: r.body,
+        spoiler: r.spoiler,
+        edited_at_ms: r.edited_at_ms,
+        delivery: delivery(r.delivery),
+        error: r.error,
+    }
+}
+
+fn review_view(r: CachedReview, me: Option<&str>) -> ReviewView {
+    let mine = me == Some(r.review.author.as_str());
+    ReviewView {
+        review: r.review,
+        liked: r.liked,
+        mine,
+    }
+}
+
+fn comment_view(c: CachedComment, me: Option<&str>, review_author: &str) -> CommentView {
+    let mine = c.id.is_none() || me == Some(c.author.as_str());
+    CommentView {
+        id: c.id,
+        author: c.author,
+        body: c.body,
+        likes: c.likes,
+        liked: c.liked,
+        created_at_ms: c.created_at_ms,
+        delivery: delivery(c.delivery),
+        client_id: c.client_id,
+        can_delete: c.id.is_some() && (mine || me == Some(review_author)),
+        mine,
+    }
+}
+
+/// The handle this data folder syncs as (known offline too).
+fn me(state: &AppState) -> Option<String> {
+    state.catalog().sync_account().ok().flatten()
+}
+
 /// Facts about this app: version, data folder, relay, catalog size.
 #[tauri::command(rename_all = "snake_case")]
-pub fn app_info(state: State<'_, AppState>) -> Result<AppInfo, IpcError> {
-    let movie_count = state.catalog.lock().expect("catalog lock").count().map_err(storage_error)?;
+pub async fn app_info(state: State<'_, AppState>) -> Reply<AppInfo> {
+    let movie_count = state.catalog().count().map_err(storage_error)?;
+    let relay_url = state.relay_url().await.unwrap_or_default();
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         data_dir: state.data_dir.display().to_string(),
-        relay_url: state.relay_url.clone(),
-        relay_hosted_here: state.hosted_relay.is_some(),
+        relay_url,
+        relay_hosted_here: state.hosts_relay(),
         user_name: state.user_name.clone(),
         movie_count,
     })
 }
 
-/// One page of the movies matching `query` (all movies when blank).
+/// One page of the movies matching `query` (all movies when blank), filtered and sorted.
 #[tauri::command(rename_all = "snake_case")]
-pub fn search_movies(state: State<'_, AppState>, query: String, limit: u32, offset: u32) -> Result<MoviePage, IpcError> {
-    let catalog = state.catalog.lock().expect("catalog lock");
-    let q = movietalk_core::SearchQuery { text: query, limit: limit.clamp(1, MAX_PAGE), offset, ..Default::default() };
-    let found = catalog.search(&q).map_err(storage_error)?;
-    Ok(MoviePage { movies: found.movies.into_iter().map(summary).collect(), total: found.total, fallback: found.fallback.is_some() })
+#[allow(clippy::too_many_arguments)] // one per search option the window offers
+pub fn search_movies(
+    state: State<'_, AppState>,
+    query: String,
+    limit: u32,
+    offset: u32,
+    genre: Option<String>,
+    year_from: Option<i32>,
+    year_to: Option<i32>,
+    sort: Option<movietalk_core::Sort>,
+) -> Reply<MoviePage> {
+    let years = match (year_from, year_to) {
+        (None, None) => None,
+        (from, to) => Some((from.unwrap_or(i32::MIN), to.unwrap_or(i32::MAX))),
+    };
+    if let Some((from, to)) = years
+        && from > to
+    {
+        return Err(invalid(format!("the year range {from}–{to} is empty")));
+    }
+    let q = movietalk_core::SearchQuery {
+        text: query,
+        genre: genre.filter(|g| !g.is_empty()),
+        years,
+        sort: sort.unwrap_or_default(),
+        limit: limit.clamp(1, MAX_PAGE),
+        offset,
+    };
+    let found = state.catalog().search(&q).map_err(storage_error)?;
+    Ok(MoviePage {
+        movies: found.movies.into_iter().map(summary).collect(),
+        total: found.total,
+        fallback: found.fallback.is_some(),
+    })
 }
 
-/// Joins a chat room on the relay, connecting first if needed.
+/// The catalog's genres with how many films each has.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn join_room(app: AppHandle, state: State<'_, AppState>, room: String) -> Result<JoinedRoom, IpcError> {
+pub fn genres(state: State<'_, AppState>) -> Reply<Vec<(String, u64)>> {
+    state.catalog().genres().map_err(storage_error)
+}
+
+/// Everything the movie page shows; works offline (reviews as last pulled).
+#[tauri::command(rename_all = "snake_case")]
+pub fn movie_detail(state: State<'_, AppState>, key: String) -> Reply<MovieDetail> {
+    let me = me(&state);
+    let recommender = state.recommender().map_err(storage_error)?;
+    let catalog = state.catalog();
+    let movie = catalog
+        .get(&key)
+        .map_err(storage_error)?
+        .ok_or_else(|| IpcError::new(IpcErrorCode::NotFound, format!("no movie {key:?}")))?;
+    let similar = recommender
+        .similar(&catalog, &key, 8)
+        .map_err(storage_error)?;
+    let reviews = catalog.reviews_of(&key).map_err(storage_error)?;
+    Ok(MovieDetail {
+        room: format!("film:{}", movie.key),
+        original_title: movie.original_title.clone(),
+        runtime: movie.runtime,
+        cast: movie.cast.clone(),
+        my_review: catalog
+            .my_review(&key)
+            .map_err(storage_error)?
+            .map(my_review),
+        reviews: reviews
+            .into_iter()
+            .map(|r| review_view(r, me.as_deref()))
+            .collect(),
+        similar: similar.into_iter().map(|s| summary(s.movie)).collect(),
+        movie: summary(movie),
+    })
+}
+
+/// Saves this user's rating and review of a film (locally now, on the relay when reachable).
+#[tauri::command(rename_all = "snake_case")]
+pub fn save_review(
+    state: State<'_, AppState>,
+    key: String,
+    rating: f32,
+    body: String,
+    spoiler: bool,
+) -> Reply<MyReview> {
+    let saved = state
+        .catalog()
+        .save_review(&key, rating, &body, spoiler)
+        .map_err(storage_error)?;
+    state.wake.notify_one();
+    Ok(my_review(saved))
+}
+
+/// Deletes this user's review and rating of a film.
+#[tauri::command(rename_all = "snake_case")]
+pub fn delete_review(state: State<'_, AppState>, key: String) -> Reply<bool> {
+    let deleted = state
+        .catalog()
+        .delete_my_review(&key)
+        .map_err(storage_error)?;
+    state.wake.notify_one();
+    Ok(deleted)
+}
+
+/// A review with its comments, as last pulled plus this user's unsent comments.
+#[tauri::command(rename_all = "snake_case")]
+pub fn review_page(state: State<'_, AppState>, review_id: u64) -> Reply<ReviewPage> {
+    let me = me(&state);
+    let catalog = state.catalog();
+    let review = catalog
+        .cached_review(review_id)
+        .map_err(storage_error)?
+        .ok_or_else(|| IpcError::new(IpcErrorCode::NotFound, format!("no review {review_id}")))?;
+    let author = review.review.author.clone();
+    let comments = catalog.comments_of(review_id).map_err(storage_error)?;
+    Ok(ReviewPage {
+        review: review_view(review, me.as_deref()),
+        comments: comments
+            .into_iter()
+            .map(|c| comment_view(c, me.as_deref(), &author))
+            .collect(),
+    })
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn post_comment(state: State<'_, AppState>, review_id: u64, body: String) -> Reply<String> {
+    let id = state
+        .catalog()
+        .post_comment(review_id, body.trim())
+        .map_err(storage_error)?;
+    state.wake.notify_one();
+    Ok(id)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn edit_comment(state: State<'_, AppState>, comment_id: u64, body: String) -> Reply<()> {
+    state
+        .catalog()
+        .edit_comment(comment_id, body.trim())
+        .map_err(storage_error)?;
+    state.wake.notify_one();
+    Ok(())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn delete_comment(state: State<'_, AppState>, comment_id: u64) -> Reply<()> {
+    state
+        .catalog()
+        .delete_comment(comment_id)
+        .map_err(storage_error)?;
+    state.wake.notify_one();
+    Ok(())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn cancel_comment(state: State<'_, AppState>, client_id: String) -> Reply<bool> {
+    state
+        .catalog()
+        .cancel_comment(&client_id)
+        .map_err(storage_error)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn like(state: State<'_, AppState>, target: LikeTarget, on: bool) -> Reply<()> {
+    state.catalog().like(target, on).map_err(storage_error)?;
+    state.wake.notify_one();
+    Ok(())
+}
+
+/// The home screen: recommendations with reasons (or cold-start picks), popular films, rooms.
+#[tauri::command(rename_all = "snake_case")]
+pub fn home(state: State<'_, AppState>) -> Reply<Home> {
+    use movietalk_core::recommend::Reason;
+    let recommender = state.recommender().map_err(storage_error)?;
+    let catalog = state.catalog();
+    let ratings = catalog.ratings().map_err(storage_error)?;
+    let cold_start = ratings.is_empty();
+    let recs = if cold_start {
+        recommender.cold_start(&catalog, 12)
+    } else {
+        recommender.recommend(&catalog, &ratings, 12)
+    }
+    .map_err(storage_error)?;
+    let popular = catalog
+        .search(&movietalk_core::SearchQuery {
+            sort: movietalk_core::Sort::Popularity,
+            limit: 12,
+            ..Default::default()
+        })
+        .map_err(storage_error)?;
+    let recent_rooms = state
+        .settings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .recent_rooms
+        .clone();
+    Ok(Home {
+        recommendations: recs
+            .into_iter()
+            .map(|r| {
+                let (because, popular_in) = match r.reason {
+                    Reason::BecauseYouLiked { titles } => (titles, None),
+                    Reason::PopularIn { genre } => (Vec::new(), Some(genre)),
+                };
+                RecommendedMovie {
+                    movie: summary(r.movie),
+                    because,
+                    popular_in,
+                }
+            })
+            .collect(),
+        cold_start,
+        popular: popular.movies.into_iter().map(summary).collect(),
+        recent_rooms,
+    })
+}
+
+/// Who is logged in, and whether the keyring keeps the session.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn session(state: State<'_, AppState>) -> Reply<SessionInfo> {
+    let account = state.connected().await.and_then(|c| c.account);
+    Ok(SessionInfo {
+        account,
+        keyring: state.secrets.persistent(),
+        keyring_problem: state.secrets.fallback_reason().map(str::to_owned),
+    })
+}
+
+async fn start_session(
+    state: &AppState,
+    c: Connection,
+    logged: movietalk_core::relay_client::LoggedIn,
+) -> Reply<SessionInfo> {
+    if let Some(token) = &logged.token
+        && let Err(e) = state.secrets.set(SESSION_SECRET, token)
+    {
+        tracing::warn!(error = %e, "the session is kept for this run only");
+    }
+    state
+        .catalog()
+        .set_sync_account(&logged.account.handle)
+        .map_err(storage_error)?;
+    *state.connection.lock().await = Some(Connection {
+        client: c.client,
+        account: Some(logged.account.clone()),
+    });
+    state.wake.notify_one();
+    Ok(SessionInfo {
+        account: Some(logged.account),
+        keyring: state.secrets.persistent(),
+        keyring_problem: state.secrets.fallback_reason().map(str::to_owned),
+    })
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sign_up(
+    state: State<'_, AppState>,
+    handle: String,
+    password: String,
+    display_name: Option<String>,
+) -> Reply<SessionInfo> {
+    let c = connection(&state).await?;
+    let display_name = display_name.filter(|d| !d.trim().is_empty());
+    let logged = c
+        .client
+        .sign_up(handle.trim(), &password, display_name.as_deref())
+        .await
+        .map_err(relay_error)?;
+    start_session(&state, c, logged).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn log_in(
+    state: State<'_, AppState>,
+    handle: String,
+    password: String,
+) -> Reply<SessionInfo> {
+    let c = connection(&state).await?;
+    let logged = c
+        .client
+        .log_in(handle.trim(), &password)
+        .await
+        .map_err(relay_error)?;
+    start_session(&state, c, logged).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn log_out(state: State<'_, AppState>) -> Reply<()> {
+    if let Some(c) = state.connected().await {
+        c.client.log_out().await.map_err(relay_error)?;
+        *state.connection.lock().await = Some(Connection {
+            client: c.client,
+            account: None,
+        });
+    }
+    let _ = state.secrets.delete(SESSION_SECRET);
+    Ok(())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn update_profile(
+    state: State<'_, AppState>,
+    display_name: String,
+    bio: String,
+    avatar_url: String,
+) -> Reply<movietalk_protocol::relay::Account> {
+    let (c, _) = logged_in(&state).await?;
+    let account = c
+        .client
+        .update_profile(
+            Some(display_name.trim()),
+            Some(bio.trim()),
+            Some(avatar_url.trim()),
+        )
+        .await
+        .map_err(relay_error)?;
+    *state.connection.lock().await = Some(Connection {
+        client: c.client,
+        account: Some(account.clone()),
+    });
+    Ok(account)
+}
+
+/// Deletes the account on the relay: its reviews, comments and likes are removed there, its
+/// chat messages stay as "deleted user". Local ratings stay on this machine.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn delete_account(state: State<'_, AppState>, password: String) -> Reply<()> {
+    let (c, _) = logged_in(&state).await?;
+    c.client
+        .delete_account(&password)
+        .await
+        .map_err(relay_error)?;
+    let _ = state.secrets.delete(SESSION_SECRET);
+    *state.connection.lock().await = Some(Connection {
+        client: c.client,
+        account: None,
+    });
+    state.wake.notify_one();
+    Ok(())
+}
+
+/// A profile: reviews as last pulled; this user's own ratings for their own profile.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Reply<Profile> {
+    let account = state.connected().await.and_then(|c| c.account);
+    let me = me(&state);
+    let handle = handle.or_else(|| me.clone()).unwrap_or_default();
+    let own = me.as_deref() == Some(handle.as_str()) || handle.is_empty();
+    let catalog = state.catalog();
+    Ok(Profile {
+        reviews: catalog
+            .reviews_by(&handle)
+            .map_err(storage_error)?
+            .into_iter()
+            .map(|r| review_view(r, me.as_deref()))
+            .collect(),
+        my_reviews: if own {
+            catalog
+                .my_reviews()
+                .map_err(storage_error)?
+                .into_iter()
+                .map(my_review)
+                .collect()
+        } else {
+            Vec::new()
+        },
+        account: account.filter(|a| a.handle == handle),
+        handle,
+    })
+}
+
+/// The relay connection and the outbox.
+#[tauri::command(rename_all = "snake_case")]
+pub fn sync_status(state: State<'_, AppState>) -> SyncStatus {
+    let mut s = state.status();
+    s.pending = state.catalog().pending_writes().unwrap_or(s.pending);
+    s
+}
+
+/// Syncs (or reconnects) now instead of at the next tick.
+#[tauri::command(rename_all = "snake_case")]
+pub fn sync_now(state: State<'_, AppState>) {
+    state.wake.notify_one();
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn get_settings(state: State<'_, AppState>) -> Settings {
+    state
+        .settings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// Saves the settings; a changed relay address takes effect at once (the link reconnects).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Reply<Settings> {
+    let mut settings = settings;
+    settings.relay_url = settings
+        .relay_url
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &settings.relay_url
+        && !(url.starts_with("ws://") || url.starts_with("wss://"))
+    {
+        return Err(invalid(format!(
+            "{url:?} is not a relay address (ws://host:port or wss://host)"
+        )));
+    }
+    if let Some(lang) = &settings.language
+        && !["en", "ko"].contains(&lang.as_str())
+    {
+        return Err(invalid(format!("unknown language {lang:?}")));
+    }
+    let previous = state
+        .settings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    settings.recent_rooms = previous.recent_rooms.clone();
+    state
+        .save_settings(settings.clone())
+        .map_err(|e| IpcError::new(IpcErrorCode::Storage, e.to_string()))?;
+    if previous.relay_url != settings.relay_url
+        && let Some(c) = state.connection.lock().await.take()
+    {
+        // Dropping the last handle closes the connection; the link reconnects to the new address.
+        drop(c);
+        state.wake.notify_one();
+    }
+    Ok(settings)
+}
+
+/// Keeps the TMDB API key in the OS keyring (an empty key forgets it). Returns whether a key is set.
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_tmdb_key(state: State<'_, AppState>, key: String) -> Reply<bool> {
+    let key = key.trim();
+    let result = if key.is_empty() {
+        state.secrets.delete(TMDB_SECRET)
+    } else {
+        state.secrets.set(TMDB_SECRET, key)
+    };
+    result.map_err(|e| IpcError::new(IpcErrorCode::Storage, e.to_string()))?;
+    Ok(!key.is_empty())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn has_tmdb_key(state: State<'_, AppState>) -> bool {
+    state.secrets.get(TMDB_SECRET).ok().flatten().is_some()
+}
+
+/// Imports Wikipedia-format films from a file, a folder or a URL, telling the window how far
+/// it is with [`EVENT_IMPORT_PROGRESS`] events.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn import_wikipedia(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    source: String,
+) -> Reply<ImportReport> {
+    use movietalk_core::import::wikipedia;
+    let source = source.trim().to_owned();
+    if source.is_empty() {
+        return Err(invalid("give a file, a folder or a URL"));
+    }
+    let batches = if source.starts_with("http://") || source.starts_with("https://") {
+        let bytes = movietalk_core::import::fetch_url(&source)
+            .await
+            .map_err(|e| invalid(e.to_string()))?;
+        vec![(source.clone(), bytes)]
+    } else {
+        let files = wikipedia::source_files(std::path::Path::new(&source))
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut batches = Vec::new();
+        for f in files {
+            let bytes = std::fs::read(&f).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+            batches.push((f.display().to_string(), bytes));
+        }
+        batches
+    };
+    let catalog = state.catalog.clone();
+    let progress_app = app.clone();
+    let report = tauri::async_runtime::spawn_blocking(move || {
+        let mut catalog = catalog.lock().unwrap_or_else(|p| p.into_inner());
+        let mut on_progress = |p: movietalk_core::import::Progress| {
+            let _ = progress_app.emit(
+                EVENT_IMPORT_PROGRESS,
+                ImportProgress {
+                    done: p.done,
+                    total: p.total,
+                    finished: false,
+                },
+            );
+        };
+        wikipedia::import_batches(&mut catalog, batches, &mut on_progress)
+    })
+    .await
+    .map_err(|e| IpcError::new(IpcErrorCode::Internal, e.to_string()))?;
+    let _ = app.emit(
+        EVENT_IMPORT_PROGRESS,
+        ImportProgress {
+            done: 0,
+            total: 0,
+            finished: true,
+        },
+    );
+    let report = report.map_err(|e| invalid(e.to_string()))?;
+    Ok(ImportReport {
+        added: report.stats.added,
+        updated: report.stats.updated,
+        unchanged: report.stats.unchanged,
+        skipped: report.duplicates,
+    })
+}
+
+/// Writes this user's ratings and reviews to a JSON file in the data folder; returns its path.
+#[tauri::command(rename_all = "snake_case")]
+pub fn export_data(state: State<'_, AppState>) -> Reply<String> {
+    let mine: Vec<MyReview> = state
+        .catalog()
+        .my_reviews()
+        .map_err(storage_error)?
+        .into_iter()
+        .map(my_review)
+        .collect();
+    let path = state.data_dir.join(format!(
+        "movietalk-export-{}.json",
+        movietalk_core::sync::now_ms()
+    ));
+    let json = serde_json::json!({ "format": "movietalk-export", "version": 1, "reviews": mine });
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&json).expect("export serialises"),
+    )
+    .map_err(|e| IpcError::new(IpcErrorCode::Storage, e.to_string()))?;
+    Ok(path.display().to_string())
+}
+
+/// Joins a chat room on the relay; returns its recent history.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn join_room(state: State<'_, AppState>, room: String) -> Reply<JoinedRoom> {
     let room = room.trim().to_owned();
-    movietalk_protocol::relay::validate_room(&room)
-        .map_err(|e| IpcError::new(IpcErrorCode::InvalidInput, e.to_string()))?;
-    let client = state.chat(&app).await.map_err(relay_error)?;
-    let joined = client.join(&room, None).await.map_err(relay_error)?;
-    Ok(JoinedRoom { room: joined.room, history: joined.history, present: joined.present })
+    movietalk_protocol::relay::validate_room(&room).map_err(|e| invalid(e.to_string()))?;
+    let c = connection(&state).await?;
+    let joined = c.client.join(&room, None).await.map_err(relay_error)?;
+    let last = joined.history.last().map_or(0, |m| m.seq);
+    state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(joined.room.clone(), last);
+    {
+        let mut settings = state
+            .settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        settings.recent_rooms.retain(|r| r != &joined.room);
+        settings.recent_rooms.insert(0, joined.room.clone());
+        settings.recent_rooms.truncate(8);
+        let _ = state.save_settings(settings);
+    }
+    Ok(JoinedRoom {
+        room: joined.room,
+        history: joined.history,
+        present: joined.present,
+    })
 }
 
-/// Leaves a chat room.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn leave_room(app: AppHandle, state: State<'_, AppState>, room: String) -> Result<(), IpcError> {
-    let client = state.chat(&app).await.map_err(relay_error)?;
-    client.leave(&room).await.map_err(relay_error)
+pub async fn leave_room(state: State<'_, AppState>, room: String) -> Reply<()> {
+    state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&room);
+    let c = connection(&state).await?;
+    c.client.leave(&room).await.map_err(relay_error)
+}
+
+/// Older messages of a joined room, before `before`.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn chat_history(
+    state: State<'_, AppState>,
+    room: String,
+    before: u64,
+) -> Reply<Vec<ChatMessage>> {
+    let c = connection(&state).await?;
+    c.client
+        .history(&room, before, 50)
+        .await
+        .map_err(relay_error)
 }
 
 /// Posts a chat message; returns its sequence number in the room.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn send_chat(app: AppHandle, state: State<'_, AppState>, room: String, text: String) -> Result<u64, IpcError> {
-    movietalk_protocol::relay::validate_text(&text)
-        .map_err(|e| IpcError::new(IpcErrorCode::InvalidInput, e.to_string()))?;
-    let client = state.chat(&app).await.map_err(relay_error)?;
-    client.send(&room, &text).await.map_err(relay_error)
+pub async fn send_chat(state: State<'_, AppState>, room: String, text: String) -> Reply<u64> {
+    movietalk_protocol::relay::validate_text(&text).map_err(|e| invalid(e.to_string()))?;
+    let c = connection(&state).await?;
+    c.client.send(&room, &text).await.map_err(relay_error)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn typing(state: State<'_, AppState>, room: String) -> Reply<()> {
+    let c = connection(&state).await?;
+    c.client.typing(&room).await.map_err(relay_error)
+}
+
+/// Rooms with live presence.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn list_rooms(state: State<'_, AppState>) -> Reply<Vec<RoomSummary>> {
+    let c = connection(&state).await?;
+    match c
+        .client
+        .call(|req| ClientMessage::ListRooms { req })
+        .await
+        .map_err(relay_error)?
+    {
+        ServerMessage::Rooms { rooms, .. } => Ok(rooms),
+        other => Err(IpcError::new(
+            IpcErrorCode::Internal,
+            format!("unexpected reply {other:?}"),
+        )),
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn create_room(
+    state: State<'_, AppState>,
+    room: String,
+    topic: String,
+) -> Reply<RoomSummary> {
+    let (c, _) = logged_in(&state).await?;
+    let (room, topic) = (room.trim().to_owned(), topic.trim().to_owned());
+    match c
+        .client
+        .call(move |req| ClientMessage::CreateRoom { req, room, topic })
+        .await
+        .map_err(relay_error)?
+    {
+        ServerMessage::RoomInfo { room, .. } => Ok(room),
+        other => Err(IpcError::new(
+            IpcErrorCode::Internal,
+            format!("unexpected reply {other:?}"),
+        )),
+    }
+}
+
+/// Unread messages per room this account has read before.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn unread_counts(state: State<'_, AppState>) -> Reply<Vec<(String, u64)>> {
+    let (c, _) = logged_in(&state).await?;
+    match c
+        .client
+        .call(|req| ClientMessage::UnreadCounts { req })
+        .await
+        .map_err(relay_error)?
+    {
+        ServerMessage::Unread { rooms, .. } => Ok(rooms),
+        other => Err(IpcError::new(
+            IpcErrorCode::Internal,
+            format!("unexpected reply {other:?}"),
+        )),
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn mark_read(state: State<'_, AppState>, room: String, seq: u64) -> Reply<()> {
+    let Ok((c, _)) = logged_in(&state).await else {
+        return Ok(()); // Guests have no read markers.
+    };
+    c.client
+        .call(move |req| ClientMessage::MarkRead { req, room, seq })
+        .await
+        .map_err(relay_error)
+        .map(|_| ())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn delete_message(state: State<'_, AppState>, room: String, seq: u64) -> Reply<()> {
+    let (c, _) = logged_in(&state).await?;
+    c.client
+        .call(move |req| ClientMessage::DeleteMessage { req, room, seq })
+        .await
+        .map_err(relay_error)
+        .map(|_| ())
 }

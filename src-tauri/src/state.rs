@@ -1,57 +1,94 @@
-//! The app's state: the local catalog, where the relay is, and the chat connection.
+//! The app's state: the local catalog, settings, secrets, and the link to the relay.
+//!
+//! The link is one background task ([`run_link`]): it connects (backing off 1 s, 2 s, 4 s … up
+//! to 30 s while the relay is unreachable), logs in with the session token kept in the OS
+//! keyring, rejoins the chat rooms the window has open from the last message it saw, and syncs
+//! — right away, after every local write ([`AppState::wake`]), and every [`SYNC_EVERY`] while
+//! online. Every change of state reaches the window as an event.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use movietalk_core::relay_client::{RelayClient, RelayEvent};
+use movietalk_core::secrets::Secrets;
 use movietalk_core::{Catalog, paths};
-use movietalk_protocol::ipc::{EVENT_CHAT_MESSAGE, EVENT_PRESENCE, EVENT_RELAY_STATUS, Presence, RelayStatus};
+use movietalk_protocol::ipc::{
+    Account, EVENT_CHAT_MESSAGE, EVENT_MESSAGE_DELETED, EVENT_PRESENCE, EVENT_RELAY_STATUS,
+    EVENT_SYNC, EVENT_TYPING, MessageDeleted, Presence, RelayStatus, Settings, SyncStatus, Typing,
+};
 use movietalk_relay::RunningRelay;
 use tauri::{AppHandle, Emitter, Manager};
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{Mutex as AsyncMutex, Notify};
 
 /// Port the app tries first when it hosts a relay itself; when taken, any free port is used.
 pub const DEFAULT_HOSTED_PORT: u16 = 7340;
+/// How often an online app pulls and pushes without being asked.
+pub const SYNC_EVERY: Duration = Duration::from_secs(15);
+/// Longest wait between two connection attempts.
+const MAX_BACKOFF_SECS: u32 = 30;
+/// Where the session token is filed in the keyring.
+pub const SESSION_SECRET: &str = "relay-session";
+/// Where the TMDB API key is filed in the keyring.
+pub const TMDB_SECRET: &str = "tmdb-api-key";
+
+/// The open connection and who it is logged in as.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub client: RelayClient,
+    pub account: Option<Account>,
+}
 
 /// Everything the commands need, managed by Tauri.
 pub struct AppState {
-    pub catalog: std::sync::Mutex<Catalog>,
+    pub catalog: Arc<Mutex<Catalog>>,
     pub data_dir: PathBuf,
-    pub relay_url: String,
-    /// The relay this app hosts on loopback, when no `MOVIETALK_RELAY_URL` was given. Kept
-    /// here so it lives as long as the app.
-    pub hosted_relay: Option<RunningRelay>,
-    /// Name shown next to this user's chat messages.
+    pub secrets: Secrets,
+    pub settings: Mutex<Settings>,
+    /// `MOVIETALK_RELAY_URL`, which overrides the settings (tests, scripted setups).
+    env_relay: Option<String>,
+    /// The relay this app hosts on loopback, when it hosts one.
+    pub hosted_relay: AsyncMutex<Option<RunningRelay>>,
+    /// Name shown next to this user's chat messages while not logged in.
     pub user_name: String,
-    /// The open relay connection, made on the first join and dropped when it fails.
-    pub chat: AsyncMutex<Option<RelayClient>>,
+    pub connection: AsyncMutex<Option<Connection>>,
+    pub status: Mutex<SyncStatus>,
+    /// Rooms the window has joined, with the last sequence number seen in each (to resume).
+    pub rooms: Mutex<HashMap<String, u64>>,
+    /// Wakes the link: sync now, or reconnect now.
+    pub wake: Notify,
+    /// The recommender, rebuilt when the catalog's generation changes.
+    pub recommender: Mutex<Option<(i64, Arc<movietalk_core::recommend::Recommender>)>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn settings_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("settings.json")
 }
 
 impl AppState {
-    /// Opens (and on first run seeds) the catalog, and hosts a relay unless told where one is.
-    pub async fn start() -> Result<Self, Box<dyn std::error::Error>> {
+    /// Opens (and on first run seeds) the catalog and reads the settings.
+    pub fn open() -> Result<Self, Box<dyn std::error::Error>> {
         let data_dir = paths::data_dir()?;
         let db = paths::ensure_db_path(&data_dir)?;
         let mut catalog = Catalog::open(&db)?;
         let seeded = catalog.seed_if_empty()?;
         tracing::info!(db = %db.display(), seeded, "catalog open");
-
-        let (relay_url, hosted_relay) = match std::env::var("MOVIETALK_RELAY_URL").ok().filter(|u| !u.is_empty()) {
-            Some(url) => (url, None),
-            None => {
-                // The hosted relay keeps its chat history beside the catalog.
-                let store: std::sync::Arc<dyn movietalk_relay::store::RelayStore> =
-                    std::sync::Arc::new(movietalk_relay::store::SqliteStore::open(&data_dir.join("relay.sqlite3"))?);
-                let preferred = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_HOSTED_PORT));
-                let relay = match movietalk_relay::start(preferred, Default::default(), store.clone()).await {
-                    Ok(relay) => relay,
-                    Err(e) => {
-                        tracing::info!(error = %e, "port {DEFAULT_HOSTED_PORT} is taken; hosting the relay on a free port");
-                        movietalk_relay::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Default::default(), store).await?
-                    }
-                };
-                (relay.url(), Some(relay))
-            }
+        let settings = match std::fs::read(settings_path(&data_dir)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "settings.json is unreadable; using the defaults");
+                Settings::default()
+            }),
+            Err(_) => Settings::default(),
         };
         let user_name = std::env::var("MOVIETALK_USER_NAME")
             .or_else(|_| std::env::var("USER"))
@@ -60,52 +97,322 @@ impl AppState {
             .filter(|n| movietalk_protocol::relay::validate_name(n).is_ok())
             .unwrap_or_else(|| "guest".to_owned());
         Ok(AppState {
-            catalog: std::sync::Mutex::new(catalog),
+            catalog: Arc::new(Mutex::new(catalog)),
+            secrets: Secrets::open(&data_dir),
             data_dir,
-            relay_url,
-            hosted_relay,
+            settings: Mutex::new(settings),
+            env_relay: std::env::var("MOVIETALK_RELAY_URL")
+                .ok()
+                .filter(|u| !u.is_empty()),
+            hosted_relay: AsyncMutex::new(None),
             user_name,
-            chat: AsyncMutex::new(None),
+            connection: AsyncMutex::new(None),
+            status: Mutex::new(SyncStatus {
+                relay: RelayStatus::Connecting,
+                pending: 0,
+                last_sync_ms: None,
+                error: None,
+            }),
+            rooms: Mutex::default(),
+            wake: Notify::new(),
+            recommender: Mutex::new(None),
         })
     }
 
-    /// The open relay connection, connecting first when there is none. Events from the relay
-    /// are forwarded to the webview as they arrive.
-    pub async fn chat(&self, app: &AppHandle) -> Result<RelayClient, movietalk_core::relay_client::ClientError> {
-        let mut chat = self.chat.lock().await;
-        if let Some(client) = chat.as_ref() {
-            return Ok(client.clone());
+    pub fn catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {
+        self.catalog.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn save_settings(&self, settings: Settings) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(&settings).expect("settings serialise");
+        // Write then rename: a crash never leaves half a file.
+        let tmp = self.data_dir.join("settings.json.tmp");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, settings_path(&self.data_dir))?;
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
+        Ok(())
+    }
+
+    /// The relay to talk to: the environment's, the settings', or one hosted here (started on
+    /// first need).
+    pub async fn relay_url(&self) -> Result<String, String> {
+        if let Some(url) = &self.env_relay {
+            return Ok(url.clone());
         }
-        let _ = app.emit(EVENT_RELAY_STATUS, RelayStatus::Connecting);
-        let (client, mut events) = match RelayClient::connect(&self.relay_url, &self.user_name).await {
-            Ok(connected) => connected,
-            Err(e) => {
-                let _ = app.emit(EVENT_RELAY_STATUS, RelayStatus::Offline { reason: e.to_string() });
-                return Err(e);
-            }
+        let configured = self
+            .settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .relay_url
+            .clone();
+        if let Some(url) = configured {
+            return Ok(url);
+        }
+        let mut hosted = self.hosted_relay.lock().await;
+        if let Some(relay) = hosted.as_ref() {
+            return Ok(relay.url());
+        }
+        let relay = host_relay(&self.data_dir)
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = relay.url();
+        *hosted = Some(relay);
+        Ok(url)
+    }
+
+    /// True when this app hosts the relay it uses.
+    pub fn hosts_relay(&self) -> bool {
+        self.env_relay.is_none()
+            && self
+                .settings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .relay_url
+                .is_none()
+    }
+
+    /// The open connection, or a "relay unavailable" error.
+    pub async fn connected(&self) -> Option<Connection> {
+        self.connection.lock().await.clone()
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Updates the status and tells the window.
+    pub fn set_status(&self, app: &AppHandle, change: impl FnOnce(&mut SyncStatus)) {
+        let status = {
+            let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            change(&mut s);
+            s.pending = self.catalog().pending_writes().unwrap_or(s.pending);
+            s.clone()
         };
-        let _ = app.emit(EVENT_RELAY_STATUS, RelayStatus::Online);
-        *chat = Some(client.clone());
+        let _ = app.emit(EVENT_RELAY_STATUS, status.relay.clone());
+        let _ = app.emit(EVENT_SYNC, status);
+    }
+
+    /// The recommender for the catalog as it is now.
+    pub fn recommender(
+        &self,
+    ) -> movietalk_core::error::Result<Arc<movietalk_core::recommend::Recommender>> {
+        let mut catalog = self.catalog();
+        let generation = catalog.generation()?;
+        let mut cached = self.recommender.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, r)) = cached.as_ref()
+            && *g == generation
+        {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(catalog.recommender()?);
+        *cached = Some((generation, r.clone()));
+        Ok(r)
+    }
+}
+
+/// Starts the bundled relay on loopback with its data beside the catalog.
+async fn host_relay(
+    data_dir: &std::path::Path,
+) -> Result<RunningRelay, Box<dyn std::error::Error + Send + Sync>> {
+    let store: Arc<dyn movietalk_relay::store::RelayStore> = Arc::new(
+        movietalk_relay::store::SqliteStore::open(&data_dir.join("relay.sqlite3"))?,
+    );
+    let preferred = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_HOSTED_PORT));
+    Ok(
+        match movietalk_relay::start(preferred, Default::default(), store.clone()).await {
+            Ok(relay) => relay,
+            Err(e) => {
+                tracing::info!(error = %e, "port {DEFAULT_HOSTED_PORT} is taken; hosting the relay on a free port");
+                movietalk_relay::start(
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                    Default::default(),
+                    store,
+                )
+                .await?
+            }
+        },
+    )
+}
+
+/// The link to the relay, for the life of the app.
+pub async fn run_link(app: AppHandle) {
+    let state = app.state::<AppState>();
+    let mut backoff = 1u32;
+    loop {
+        state.set_status(&app, |s| s.relay = RelayStatus::Connecting);
+        let attempt = match state.relay_url().await {
+            Ok(url) => RelayClient::connect(&url, &state.user_name)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok((client, events)) => {
+                backoff = 1;
+                serve_connection(&app, client, events).await;
+            }
+            Err(reason) => {
+                state.set_status(&app, |s| {
+                    s.relay = RelayStatus::Reconnecting {
+                        reason,
+                        in_secs: backoff,
+                    }
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(backoff.into())) => {}
+                    () = state.wake.notified() => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF_SECS);
+            }
+        }
+    }
+}
+
+/// Logs in, resumes rooms, forwards events and syncs until the connection drops.
+async fn serve_connection(
+    app: &AppHandle,
+    client: RelayClient,
+    mut events: tokio::sync::mpsc::Receiver<RelayEvent>,
+) {
+    let state = app.state::<AppState>();
+    let account = match state.secrets.get(SESSION_SECRET) {
+        Ok(Some(token)) => match client.authenticate(&token).await {
+            Ok(session) => Some(session.account),
+            Err(e) => {
+                tracing::info!(error = %e, "the saved session is no longer valid");
+                if matches!(
+                    e,
+                    movietalk_core::relay_client::ClientError::Rejected { .. }
+                ) {
+                    let _ = state.secrets.delete(SESSION_SECRET);
+                }
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the session from the keyring");
+            None
+        }
+    };
+    if let Some(a) = &account {
+        let _ = state.catalog().set_sync_account(&a.handle);
+    }
+    *state.connection.lock().await = Some(Connection {
+        client: client.clone(),
+        account,
+    });
+    state.set_status(app, |s| s.relay = RelayStatus::Online);
+
+    // Resume every open room from the last message seen: no gap, no duplicate.
+    let rooms: Vec<(String, u64)> = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(r, s)| (r.clone(), *s))
+        .collect();
+    for (room, since) in rooms {
+        match client.join(&room, Some(since)).await {
+            Ok(joined) => {
+                for m in joined.history {
+                    note_seen(&state, &m.room, m.seq);
+                    let _ = app.emit(EVENT_CHAT_MESSAGE, m);
+                }
+                let _ = app.emit(
+                    EVENT_PRESENCE,
+                    Presence {
+                        room: joined.room,
+                        present: joined.present,
+                    },
+                );
+            }
+            Err(e) => tracing::warn!(%room, error = %e, "cannot rejoin"),
+        }
+    }
+
+    // Events flow to the window on their own task, so a long sync never holds them up.
+    let (ended_tx, mut ended) = tokio::sync::oneshot::channel();
+    let forwarder = {
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
-            while let Some(event) = events.recv().await {
-                match event {
-                    RelayEvent::Message(m) => {
-                        let _ = app.emit(EVENT_CHAT_MESSAGE, m);
-                    }
-                    RelayEvent::Presence { room, present } => {
-                        let _ = app.emit(EVENT_PRESENCE, Presence { room, present });
-                    }
-                    // Not shown by the window yet (the chat screen of the desktop-app issue).
-                    RelayEvent::MessageDeleted { .. } | RelayEvent::Typing { .. } | RelayEvent::Kicked { .. } => {}
-                    RelayEvent::Disconnected { reason } => {
-                        // Forget the dead connection so the next join reconnects.
-                        *app.state::<AppState>().chat.lock().await = None;
-                        let _ = app.emit(EVENT_RELAY_STATUS, RelayStatus::Offline { reason });
-                    }
-                }
+            let _ = ended_tx.send(forward_events(&app, &mut events).await);
+        })
+    };
+    let reason = loop {
+        let me = state
+            .connected()
+            .await
+            .and_then(|c| c.account.map(|a| a.handle));
+        let outcome = movietalk_core::sync::sync(&state.catalog, &client, me.as_deref()).await;
+        let error = match &outcome {
+            Ok(report) => {
+                tracing::debug!(?report, "synced");
+                None
             }
+            Err(e) => Some(e.to_string()),
+        };
+        state.set_status(app, |s| {
+            s.last_sync_ms = Some(movietalk_core::sync::now_ms());
+            s.error = error;
         });
-        Ok(client)
+        tokio::select! {
+            () = tokio::time::sleep(SYNC_EVERY) => {}
+            () = state.wake.notified() => {}
+            reason = &mut ended => break reason.unwrap_or_else(|_| "the connection ended".to_owned()),
+        }
+    };
+    forwarder.abort();
+    *state.connection.lock().await = None;
+    state.set_status(app, |s| s.relay = RelayStatus::Offline { reason });
+}
+
+/// Forwards pushed events to the window until the connection ends; returns why it ended.
+async fn forward_events(
+    app: &AppHandle,
+    events: &mut tokio::sync::mpsc::Receiver<RelayEvent>,
+) -> String {
+    let state = app.state::<AppState>();
+    while let Some(event) = events.recv().await {
+        match event {
+            RelayEvent::Message(m) => {
+                note_seen(&state, &m.room, m.seq);
+                let _ = app.emit(EVENT_CHAT_MESSAGE, m);
+            }
+            RelayEvent::Presence { room, present } => {
+                let _ = app.emit(EVENT_PRESENCE, Presence { room, present });
+            }
+            RelayEvent::Typing { room, who } => {
+                let _ = app.emit(EVENT_TYPING, Typing { room, who });
+            }
+            RelayEvent::MessageDeleted { room, seq } => {
+                let _ = app.emit(EVENT_MESSAGE_DELETED, MessageDeleted { room, seq });
+            }
+            RelayEvent::Kicked { room } => {
+                state
+                    .rooms
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&room);
+                let _ = app.emit(EVENT_PRESENCE, Presence { room, present: 0 });
+            }
+            RelayEvent::Disconnected { reason } => return reason,
+        }
+    }
+    "the connection ended".to_owned()
+}
+
+/// Remembers the newest message seen in a room the window has open.
+pub fn note_seen(state: &AppState, room: &str, seq: u64) {
+    if let Some(last) = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(room)
+    {
+        *last = (*last).max(seq);
     }
 }

@@ -17,7 +17,11 @@ const APP_USER: &str = "e2e-app";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn artifacts_dir() -> PathBuf {
@@ -47,7 +51,11 @@ where
 /// The `data-key` of every movie card on screen.
 async fn card_keys(client: &Client) -> Vec<String> {
     let mut keys = Vec::new();
-    for card in client.find_all(Locator::Css("#movies .movie-card")).await.unwrap_or_default() {
+    for card in client
+        .find_all(Locator::Css("#movies .movie-card"))
+        .await
+        .unwrap_or_default()
+    {
         if let Ok(Some(k)) = card.attr("data-key").await {
             keys.push(k);
         }
@@ -86,7 +94,11 @@ async fn connect_webdriver(port: u16, app: &str) -> Client {
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + WAIT;
     loop {
-        match ClientBuilder::native().capabilities(caps.clone()).connect(&url).await {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
             Ok(client) => return client,
             Err(e) if Instant::now() < deadline => {
                 eprintln!("waiting for tauri-driver: {e}");
@@ -101,12 +113,19 @@ async fn connect_webdriver(port: u16, app: &str) -> Client {
 #[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: run through `cargo xtask test`"]
 async fn movie_list_search_and_chat_in_a_real_window() {
     let store = std::sync::Arc::new(movietalk_relay::store::SqliteStore::in_memory().unwrap());
-    let relay = movietalk_relay::start("127.0.0.1:0".parse().unwrap(), Default::default(), store).await.unwrap();
+    let relay = movietalk_relay::start("127.0.0.1:0".parse().unwrap(), Default::default(), store)
+        .await
+        .unwrap();
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let native_port = free_port();
     let mut driver = tokio::process::Command::new("tauri-driver")
-        .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
         .env("MOVIETALK_DATA_DIR", data.path())
         .env("MOVIETALK_RELAY_URL", relay.url())
         .env("MOVIETALK_USER_NAME", APP_USER)
@@ -122,7 +141,11 @@ async fn movie_list_search_and_chat_in_a_real_window() {
         c
     };
     let keys_for = |q: &str| -> Vec<String> {
-        let q = movietalk_core::SearchQuery { text: q.into(), limit: 120, ..Default::default() };
+        let q = movietalk_core::SearchQuery {
+            text: q.into(),
+            limit: 120,
+            ..Default::default()
+        };
         let found = expected.search(&q).unwrap();
         found.movies.into_iter().map(|m| m.key).collect()
     };
@@ -136,9 +159,22 @@ async fn movie_list_search_and_chat_in_a_real_window() {
             (!keys.is_empty()).then_some(keys)
         })
         .await;
-        assert_eq!(shown.len(), all.len(), "one page of the starter catalog is listed");
-        assert!(data.path().join(movietalk_core::paths::DB_FILE).is_file(), "the app created its database");
-        let count = client.find(Locator::Id("result-count")).await.unwrap().text().await.unwrap();
+        assert_eq!(
+            shown.len(),
+            all.len(),
+            "one page of the starter catalog is listed"
+        );
+        assert!(
+            data.path().join(movietalk_core::paths::DB_FILE).is_file(),
+            "the app created its database"
+        );
+        let count = client
+            .find(Locator::Id("result-count"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let total = expected.count().unwrap().to_string();
         assert!(count.starts_with(&total), "result count {count:?}");
 
@@ -155,29 +191,59 @@ async fn movie_list_search_and_chat_in_a_real_window() {
 
         type_search(&client, "zzqqxx").await;
         // Nothing matches: popular films are shown instead, and the window says so.
-        eventually("the fallback note", || async { client.find(Locator::Id("fallback-note")).await.ok() }).await;
-        assert!(!card_keys(&client).await.is_empty(), "the fallback lists films");
+        eventually("the fallback note", || async {
+            client.find(Locator::Id("fallback-note")).await.ok()
+        })
+        .await;
+        assert!(
+            !card_keys(&client).await.is_empty(),
+            "the fallback lists films"
+        );
 
         type_search(&client, "").await;
         wait_for_cards(&client, "the full list again", &shown).await;
 
         // 3. Chat: the window joins a room; another client's message shows up in it.
-        client.find(Locator::Id("join")).await.unwrap().click().await.unwrap();
+        client
+            .find(Locator::Id("join"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         eventually("the join to complete", || async {
-            let text = client.find(Locator::Id("present")).await.ok()?.text().await.ok()?;
+            let text = client
+                .find(Locator::Id("present"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
             text.starts_with('1').then_some(())
         })
         .await;
         let (bob, mut bob_events) = RelayClient::connect(&relay.url(), "bob").await.unwrap();
         bob.join("lobby", None).await.unwrap();
         eventually("presence to count two people", || async {
-            let text = client.find(Locator::Id("present")).await.ok()?.text().await.ok()?;
+            let text = client
+                .find(Locator::Id("present"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
             text.starts_with('2').then_some(())
         })
         .await;
-        bob.send("lobby", "hello from bob — 안녕하세요").await.unwrap();
+        bob.send("lobby", "hello from bob — 안녕하세요")
+            .await
+            .unwrap();
         eventually("bob's message in the window", || async {
-            for m in client.find_all(Locator::Css("#messages .chat-message")).await.ok()? {
+            for m in client
+                .find_all(Locator::Css("#messages .chat-message"))
+                .await
+                .ok()?
+            {
                 let text = m.text().await.ok()?;
                 if text.contains("bob") && text.contains("hello from bob — 안녕하세요") {
                     return Some(());
@@ -190,11 +256,22 @@ async fn movie_list_search_and_chat_in_a_real_window() {
         // ...and what the window sends reaches the other client.
         let input = client.find(Locator::Id("chat-input")).await.unwrap();
         input.send_keys("hi bob, from the window").await.unwrap();
-        client.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
+        client
+            .find(Locator::Id("send"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let got = loop {
-            match tokio::time::timeout(WAIT, bob_events.recv()).await.expect("bob hears the window in time") {
+            match tokio::time::timeout(WAIT, bob_events.recv())
+                .await
+                .expect("bob hears the window in time")
+            {
                 Some(RelayEvent::Message(m)) if m.author == APP_USER => break m,
-                Some(RelayEvent::Disconnected { reason }) => panic!("bob was disconnected: {reason}"),
+                Some(RelayEvent::Disconnected { reason }) => {
+                    panic!("bob was disconnected: {reason}")
+                }
                 Some(_) => continue,
                 None => panic!("bob's event stream ended"),
             }
@@ -203,14 +280,35 @@ async fn movie_list_search_and_chat_in_a_real_window() {
         assert_eq!(got.room, "lobby");
 
         // 4. The language switch re-renders the UI in Korean.
-        let before = client.find(Locator::Id("search")).await.unwrap().attr("placeholder").await.unwrap();
-        client.find(Locator::Id("lang-toggle")).await.unwrap().click().await.unwrap();
+        let before = client
+            .find(Locator::Id("search"))
+            .await
+            .unwrap()
+            .attr("placeholder")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("lang-toggle"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let after = eventually("Korean text", || async {
-            let p = client.find(Locator::Id("search")).await.ok()?.attr("placeholder").await.ok()??;
+            let p = client
+                .find(Locator::Id("search"))
+                .await
+                .ok()?
+                .attr("placeholder")
+                .await
+                .ok()??;
             (p != before.clone().unwrap_or_default()).then_some(p)
         })
         .await;
-        assert!(after.contains("검색"), "placeholder after switching: {after:?}");
+        assert!(
+            after.contains("검색"),
+            "placeholder after switching: {after:?}"
+        );
 
         let png = client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");

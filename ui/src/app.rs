@@ -71,11 +71,15 @@ pub fn app() -> Html {
             });
             let document = web_sys::window().and_then(|w| w.document());
             if let Some(d) = &document {
-                let _ = d.add_event_listener_with_callback("keydown", handler.as_ref().unchecked_ref());
+                let _ =
+                    d.add_event_listener_with_callback("keydown", handler.as_ref().unchecked_ref());
             }
             move || {
                 if let Some(d) = document {
-                    let _ = d.remove_event_listener_with_callback("keydown", handler.as_ref().unchecked_ref());
+                    let _ = d.remove_event_listener_with_callback(
+                        "keydown",
+                        handler.as_ref().unchecked_ref(),
+                    );
                 }
             }
         });
@@ -83,7 +87,10 @@ pub fn app() -> Html {
     {
         let lang = *lang;
         use_effect_with(lang, |lang| {
-            if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+            if let Some(root) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.document_element())
+            {
                 let _ = root.set_attribute("lang", lang.code());
             }
         });

@@ -14,9 +14,18 @@ impl Lang {
     /// The saved choice, else the OS/browser language (Korean when it starts with `ko`).
     pub fn initial() -> Lang {
         let window = web_sys::window();
-        let saved = window.as_ref().and_then(|w| w.local_storage().ok().flatten()).and_then(|s| s.get_item("lang").ok().flatten());
-        let tag = saved.or_else(|| window.and_then(|w| w.navigator().language())).unwrap_or_default();
-        if tag.starts_with("ko") { Lang::Ko } else { Lang::En }
+        let saved = window
+            .as_ref()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .and_then(|s| s.get_item("lang").ok().flatten());
+        let tag = saved
+            .or_else(|| window.and_then(|w| w.navigator().language()))
+            .unwrap_or_default();
+        if tag.starts_with("ko") {
+            Lang::Ko
+        } else {
+            Lang::En
+        }
     }
 
     pub fn code(self) -> &'static str {
@@ -127,14 +136,24 @@ pub fn t(lang: Lang, key: Text) -> &'static str {
 /// A translated explanation of a command error.
 pub fn error_text(lang: Lang, code: IpcErrorCode) -> &'static str {
     match (lang, code) {
-        (Lang::En, IpcErrorCode::InvalidInput) => "That input was not accepted (empty or too long).",
-        (Lang::Ko, IpcErrorCode::InvalidInput) => "입력을 받아들일 수 없습니다 (비어 있거나 너무 깁니다).",
-        (Lang::En, IpcErrorCode::RelayUnavailable) => "The relay cannot be reached. Your local data is safe.",
-        (Lang::Ko, IpcErrorCode::RelayUnavailable) => "릴레이 서버에 연결할 수 없습니다. 내 컴퓨터의 데이터는 안전합니다.",
+        (Lang::En, IpcErrorCode::InvalidInput) => {
+            "That input was not accepted (empty or too long)."
+        }
+        (Lang::Ko, IpcErrorCode::InvalidInput) => {
+            "입력을 받아들일 수 없습니다 (비어 있거나 너무 깁니다)."
+        }
+        (Lang::En, IpcErrorCode::RelayUnavailable) => {
+            "The relay cannot be reached. Your local data is safe."
+        }
+        (Lang::Ko, IpcErrorCode::RelayUnavailable) => {
+            "릴레이 서버에 연결할 수 없습니다. 내 컴퓨터의 데이터는 안전합니다."
+        }
         (Lang::En, IpcErrorCode::RelayRejected) => "The relay refused this request.",
         (Lang::Ko, IpcErrorCode::RelayRejected) => "릴레이 서버가 요청을 거절했습니다.",
         (Lang::En, IpcErrorCode::Storage) => "The local database failed. Nothing was changed.",
-        (Lang::Ko, IpcErrorCode::Storage) => "로컬 데이터베이스 오류입니다. 아무것도 변경되지 않았습니다.",
+        (Lang::Ko, IpcErrorCode::Storage) => {
+            "로컬 데이터베이스 오류입니다. 아무것도 변경되지 않았습니다."
+        }
         (Lang::En, IpcErrorCode::Internal) => "Something went wrong inside MovieTalk.",
         (Lang::Ko, IpcErrorCode::Internal) => "MovieTalk 내부 오류가 발생했습니다.",
     }
@@ -146,8 +165,19 @@ mod tests {
 
     #[test]
     fn korean_and_english_differ_for_sentences() {
-        for key in [Text::SearchPlaceholder, Text::NoMatches, Text::FallbackNote, Text::Join, Text::Send, Text::NotJoined] {
-            assert_ne!(t(Lang::En, key), t(Lang::Ko, key), "{key:?} is not translated");
+        for key in [
+            Text::SearchPlaceholder,
+            Text::NoMatches,
+            Text::FallbackNote,
+            Text::Join,
+            Text::Send,
+            Text::NotJoined,
+        ] {
+            assert_ne!(
+                t(Lang::En, key),
+                t(Lang::Ko, key),
+                "{key:?} is not translated"
+            );
         }
     }
 }

@@ -2,8 +2,8 @@
 //! these, never `invoke` or `listen` directly.
 
 use movietalk_protocol::ipc::{
-    AppInfo, ChatMessage, EVENT_CHAT_MESSAGE, EVENT_PRESENCE, EVENT_RELAY_STATUS, IpcError, IpcErrorCode, JoinedRoom,
-    MoviePage, Presence, RelayStatus,
+    AppInfo, ChatMessage, EVENT_CHAT_MESSAGE, EVENT_PRESENCE, EVENT_RELAY_STATUS, IpcError,
+    IpcErrorCode, JoinedRoom, MoviePage, Presence, RelayStatus,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -16,7 +16,10 @@ extern "C" {
 
     /// Returns a promise of the function that stops listening.
     #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "event"], catch)]
-    fn listen(event: &str, handler: &Closure<dyn FnMut(JsValue)>) -> Result<js_sys::Promise, JsValue>;
+    fn listen(
+        event: &str,
+        handler: &Closure<dyn FnMut(JsValue)>,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 fn to_js<T: Serialize>(value: &T) -> JsValue {
@@ -31,9 +34,16 @@ fn internal(message: String) -> IpcError {
 
 async fn call<A: Serialize, R: DeserializeOwned>(cmd: &str, args: &A) -> Result<R, IpcError> {
     match invoke(cmd, to_js(args)).await {
-        Ok(value) => serde_wasm_bindgen::from_value(value).map_err(|e| internal(format!("{cmd}: bad reply: {e}"))),
-        Err(err) => Err(serde_wasm_bindgen::from_value::<IpcError>(err.clone())
-            .unwrap_or_else(|_| internal(format!("{cmd}: {}", err.as_string().unwrap_or_else(|| format!("{err:?}")))))),
+        Ok(value) => serde_wasm_bindgen::from_value(value)
+            .map_err(|e| internal(format!("{cmd}: bad reply: {e}"))),
+        Err(err) => Err(
+            serde_wasm_bindgen::from_value::<IpcError>(err.clone()).unwrap_or_else(|_| {
+                internal(format!(
+                    "{cmd}: {}",
+                    err.as_string().unwrap_or_else(|| format!("{err:?}"))
+                ))
+            }),
+        ),
     }
 }
 
@@ -52,7 +62,15 @@ struct SearchArgs<'a> {
 }
 
 pub async fn search_movies(query: &str, limit: u32, offset: u32) -> Result<MoviePage, IpcError> {
-    call("search_movies", &SearchArgs { query, limit, offset }).await
+    call(
+        "search_movies",
+        &SearchArgs {
+            query,
+            limit,
+            offset,
+        },
+    )
+    .await
 }
 
 #[derive(Serialize)]
@@ -92,9 +110,13 @@ impl Drop for Subscription {
     }
 }
 
-fn subscribe<T: DeserializeOwned + 'static>(event: &'static str, mut callback: impl FnMut(T) + 'static) -> Subscription {
+fn subscribe<T: DeserializeOwned + 'static>(
+    event: &'static str,
+    mut callback: impl FnMut(T) + 'static,
+) -> Subscription {
     let handler = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        let payload = js_sys::Reflect::get(&e, &JsValue::from_str("payload")).unwrap_or(JsValue::NULL);
+        let payload =
+            js_sys::Reflect::get(&e, &JsValue::from_str("payload")).unwrap_or(JsValue::NULL);
         match serde_wasm_bindgen::from_value::<T>(payload) {
             Ok(value) => callback(value),
             Err(err) => web_sys::console::error_1(&format!("bad {event} payload: {err}").into()),
@@ -111,10 +133,15 @@ fn subscribe<T: DeserializeOwned + 'static>(event: &'static str, mut callback: i
         };
         match unlisten {
             Ok(f) => *slot.borrow_mut() = f.dyn_into::<js_sys::Function>().ok(),
-            Err(err) => web_sys::console::error_2(&format!("cannot listen to {event}").into(), &err),
+            Err(err) => {
+                web_sys::console::error_2(&format!("cannot listen to {event}").into(), &err)
+            }
         }
     });
-    Subscription { _handler: handler, unlisten }
+    Subscription {
+        _handler: handler,
+        unlisten,
+    }
 }
 
 pub fn on_chat_message(callback: impl FnMut(ChatMessage) + 'static) -> Subscription {

@@ -26,6 +26,8 @@ const RUN_PACKAGES: &[&str] = &[
     "libxdo-dev",
     "libayatana-appindicator3-dev",
     "librsvg2-dev",
+    // The keyring crate talks to the Secret Service through libdbus.
+    "libdbus-1-dev",
     "libsoup-3.0-dev",
     // Hangul glyphs: without a Korean font the UI's Korean text renders as empty boxes.
     "fonts-nanum",
@@ -33,8 +35,16 @@ const RUN_PACKAGES: &[&str] = &[
 
 /// Extra Debian packages for the tests: a virtual X server, the WebKit WebDriver, a D-Bus
 /// session and the Secret Service (gnome-keyring) for keyring tests.
-const TEST_PACKAGES: &[&str] =
-    &["xvfb", "xauth", "webkit2gtk-driver", "dbus", "dbus-x11", "gnome-keyring", "libsecret-1-dev", "libsecret-tools"];
+const TEST_PACKAGES: &[&str] = &[
+    "xvfb",
+    "xauth",
+    "webkit2gtk-driver",
+    "dbus",
+    "dbus-x11",
+    "gnome-keyring",
+    "libsecret-1-dev",
+    "libsecret-tools",
+];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const TAURI_DRIVER_VERSION: &str = "^2";
@@ -54,7 +64,11 @@ fn main() -> Result<()> {
         Some("run") => {
             setup(Purpose::Run)?;
             build_ui(&root)?;
-            step("run the app", || run(cmd(cargo()).args(["run", "-p", "movietalk-app"]).args(&args[1..])))?;
+            step("run the app", || {
+                run(cmd(cargo())
+                    .args(["run", "-p", "movietalk-app"])
+                    .args(&args[1..]))
+            })?;
         }
         Some("test") => {
             setup(Purpose::Test)?;
@@ -77,7 +91,10 @@ fn main() -> Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn cargo() -> String {
@@ -85,7 +102,9 @@ fn cargo() -> String {
 }
 
 fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// PATH for child processes, with `$CARGO_HOME/bin` first: tools that `cargo install` puts
@@ -123,16 +142,24 @@ fn step<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 fn run(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("cannot start {:?}", command.get_program()))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {:?}", command.get_program()))?;
     if !status.success() {
-        bail!("{:?} {:?} exited with {status}", command.get_program(), command.get_args().collect::<Vec<_>>());
+        bail!(
+            "{:?} {:?} exited with {status}",
+            command.get_program(),
+            command.get_args().collect::<Vec<_>>()
+        );
     }
     Ok(())
 }
 
 fn output(command: &mut Command) -> Option<String> {
     let out = command.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,13 +181,17 @@ fn debian_packages(purpose: Purpose) -> Result<()> {
         wanted.extend_from_slice(TEST_PACKAGES);
     }
     if output(cmd("dpkg-query").arg("--version")).is_none() {
-        eprintln!("xtask: not a Debian/Ubuntu system; make sure these are installed: {}", wanted.join(" "));
+        eprintln!(
+            "xtask: not a Debian/Ubuntu system; make sure these are installed: {}",
+            wanted.join(" ")
+        );
         return Ok(());
     }
     let missing: Vec<&str> = wanted
         .into_iter()
         .filter(|p| {
-            output(cmd("dpkg-query").args(["-W", "-f=${db:Status-Status}", p])).as_deref() != Some("installed")
+            output(cmd("dpkg-query").args(["-W", "-f=${db:Status-Status}", p])).as_deref()
+                != Some("installed")
         })
         .collect();
     if missing.is_empty() {
@@ -184,7 +215,8 @@ fn sudo_apt() -> Command {
 }
 
 fn wasm_target() -> Result<()> {
-    let installed = output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    let installed =
+        output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if installed.lines().any(|l| l.trim() == WASM_TARGET) {
         return Ok(());
     }
@@ -198,7 +230,10 @@ fn locked_wasm_bindgen_version() -> Result<String> {
     while let Some(line) = lines.next() {
         if line == r#"name = "wasm-bindgen""# {
             let version = lines.next().unwrap_or_default();
-            if let Some(v) = version.strip_prefix("version = \"").and_then(|v| v.strip_suffix('"')) {
+            if let Some(v) = version
+                .strip_prefix("version = \"")
+                .and_then(|v| v.strip_suffix('"'))
+            {
                 return Ok(v.to_owned());
             }
         }
@@ -220,7 +255,13 @@ fn tauri_driver() -> Result<()> {
     if output(cmd("tauri-driver").arg("--help")).is_some() {
         return Ok(());
     }
-    run(cmd(cargo()).args(["install", "--locked", "tauri-driver", "--version", TAURI_DRIVER_VERSION]))
+    run(cmd(cargo()).args([
+        "install",
+        "--locked",
+        "tauri-driver",
+        "--version",
+        TAURI_DRIVER_VERSION,
+    ]))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,14 +271,31 @@ fn tauri_driver() -> Result<()> {
 /// (so the app, which embeds `ui/dist`, is not rebuilt for nothing).
 fn build_ui(root: &Path) -> Result<()> {
     step("build the UI (wasm)", || {
-        run(cmd(cargo()).args(["build", "-p", "movietalk-ui", "--release", "--target", WASM_TARGET]))?;
+        run(cmd(cargo()).args([
+            "build",
+            "-p",
+            "movietalk-ui",
+            "--release",
+            "--target",
+            WASM_TARGET,
+        ]))?;
         let target = target_dir(root);
-        let wasm = target.join(WASM_TARGET).join("release").join("movietalk-ui.wasm");
+        let wasm = target
+            .join(WASM_TARGET)
+            .join("release")
+            .join("movietalk-ui.wasm");
         let staging = target.join("ui-dist-staging");
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging)?;
         run(cmd("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-name", "movietalk_ui", "--out-dir"])
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                "movietalk_ui",
+                "--out-dir",
+            ])
             .arg(&staging)
             .arg(&wasm))?;
         for file in ["index.html", "boot.js", "styles.css"] {
@@ -271,7 +329,9 @@ fn build_ui(root: &Path) -> Result<()> {
 
 fn test(root: &Path) -> Result<()> {
     let target = target_dir(root);
-    step("build the tests", || run(cmd(cargo()).args(["test", "--workspace", "--no-run"])))?;
+    step("build the tests", || {
+        run(cmd(cargo()).args(["test", "--workspace", "--no-run"]))
+    })?;
 
     // WebKit, the app and gnome-keyring write under the XDG folders: keep them out of $HOME.
     let sandbox = target.join("xtask-test-home");
@@ -282,7 +342,10 @@ fn test(root: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(sandbox.join("runtime"), std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(
+            sandbox.join("runtime"),
+            std::fs::Permissions::from_mode(0o700),
+        )?;
     }
     let artifacts = root.join("artifacts");
     std::fs::create_dir_all(&artifacts)?;
@@ -291,7 +354,18 @@ fn test(root: &Path) -> Result<()> {
     // non-empty dummy password (an empty one creates no collection) for the Secret Service.
     let script = r#"printf %s movietalk-test-keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec "$@""#;
     let mut tests = cmd("xvfb-run");
-    tests.args(["-a", "-s", "-screen 0 1400x900x24", "dbus-run-session", "--", "sh", "-c", script, "sh"])
+    tests
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1400x900x24",
+            "dbus-run-session",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
         .arg(cargo())
         .args(["test", "--workspace", "--", "--include-ignored"])
         .env("XDG_DATA_HOME", sandbox.join("data"))
@@ -301,6 +375,9 @@ fn test(root: &Path) -> Result<()> {
         .env("MOVIETALK_ARTIFACTS_DIR", &artifacts)
         .env("MOVIETALK_E2E", "1");
     step("run every test", || run(&mut tests))?;
-    eprintln!("xtask: screenshots and other artifacts are in {}", artifacts.display());
+    eprintln!(
+        "xtask: screenshots and other artifacts are in {}",
+        artifacts.display()
+    );
     Ok(())
 }

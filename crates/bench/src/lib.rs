@@ -34,15 +34,27 @@ pub fn synthetic(films: &[Movie], count: usize, rng: &mut Rng) -> Vec<Movie> {
         let b = &films[rng.below(films.len())];
         let wa: Vec<&str> = a.title.split_whitespace().collect();
         let wb: Vec<&str> = b.title.split_whitespace().collect();
-        let title = format!("{} {}", wa[..wa.len().div_ceil(2)].join(" "), wb[wb.len() / 2..].join(" "));
+        let title = format!(
+            "{} {}",
+            wa[..wa.len().div_ceil(2)].join(" "),
+            wb[wb.len() / 2..].join(" ")
+        );
         let year = 1900 + rng.below(126) as i32;
-        let cast = (0..3 + rng.below(4)).map(|_| cast_pool[rng.below(cast_pool.len())].clone()).collect();
+        let cast = (0..3 + rng.below(4))
+            .map(|_| cast_pool[rng.below(cast_pool.len())].clone())
+            .collect();
         let overview = films[rng.below(films.len())]
             .overview
             .as_deref()
             .map(|o| o.split(". ").take(2).collect::<Vec<_>>().join(". "));
         let base = Movie::new(&title, Some(year));
-        out.push(Movie { key: format!("{}-s{i}", base.key), genres: a.genres.clone(), cast, overview, ..base });
+        out.push(Movie {
+            key: format!("{}-s{i}", base.key),
+            genres: a.genres.clone(),
+            cast,
+            overview,
+            ..base
+        });
     }
     out
 }
@@ -53,7 +65,12 @@ pub fn all_films(catalog: &Catalog) -> anyhow::Result<Vec<Movie>> {
     let mut films = Vec::new();
     let mut offset = 0;
     while offset < total {
-        let page = catalog.search(&SearchQuery { limit: 500, offset, sort: movietalk_core::Sort::Title, ..Default::default() })?;
+        let page = catalog.search(&SearchQuery {
+            limit: 500,
+            offset,
+            sort: movietalk_core::Sort::Title,
+            ..Default::default()
+        })?;
         offset += 500;
         films.extend(page.movies);
     }
@@ -79,6 +96,13 @@ pub fn ms(d: Duration) -> f64 {
 /// A field of `/proc/self/status` in KiB (`VmHWM` = peak resident memory, `VmRSS` = now).
 pub fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
-    line[field.len() + 1..].trim().trim_end_matches("kB").trim().parse().ok()
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+    line[field.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }

@@ -39,7 +39,10 @@ fn child_build(db: &Path) -> anyhow::Result<()> {
     let films = content::build(&mut catalog, &FeatureWeights::default())?;
     let elapsed = t.elapsed();
     let hwm_after = proc_status_kib("VmHWM").unwrap_or(0);
-    println!("{}", serde_json::json!({ "films": films, "ms": ms(elapsed), "hwm_before": hwm_before, "hwm_after": hwm_after }));
+    println!(
+        "{}",
+        serde_json::json!({ "films": films, "ms": ms(elapsed), "hwm_before": hwm_before, "hwm_after": hwm_after })
+    );
     Ok(())
 }
 
@@ -52,12 +55,18 @@ fn child_load(db: &Path) -> anyhow::Result<()> {
     let elapsed = t.elapsed();
     let rss_after = proc_status_kib("VmRSS").unwrap_or(0);
     std::hint::black_box(&rec);
-    println!("{}", serde_json::json!({ "ms": ms(elapsed), "rss_before": rss_before, "rss_after": rss_after, "hwm": proc_status_kib("VmHWM").unwrap_or(0) }));
+    println!(
+        "{}",
+        serde_json::json!({ "ms": ms(elapsed), "rss_before": rss_before, "rss_after": rss_after, "hwm": proc_status_kib("VmHWM").unwrap_or(0) })
+    );
     Ok(())
 }
 
 fn child(mode: &str, db: &Path) -> anyhow::Result<serde_json::Value> {
-    let out = Command::new(std::env::current_exe()?).arg(mode).arg(db).output()?;
+    let out = Command::new(std::env::current_exe()?)
+        .arg(mode)
+        .arg(db)
+        .output()?;
     if !out.status.success() {
         bail!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -83,12 +92,23 @@ struct Latency {
 
 fn latency(mut samples: Vec<Duration>) -> Latency {
     samples.sort();
-    Latency { p50: percentile(&samples, 0.5), p99: percentile(&samples, 0.99), max: *samples.last().unwrap(), n: samples.len() }
+    Latency {
+        p50: percentile(&samples, 0.5),
+        p99: percentile(&samples, 0.99),
+        max: *samples.last().unwrap(),
+        n: samples.len(),
+    }
 }
 
 /// A Letterboxd `ratings.csv` of `n` films of the catalog with varied half-star ratings.
 fn letterboxd_file(films: &[Movie], n: usize, rng: &mut Rng) -> String {
-    let quote = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() };
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
     let mut out = String::from("Date,Name,Year,Letterboxd URI,Rating\n");
     let with_year: Vec<&Movie> = films.iter().filter(|f| f.year.is_some()).collect();
     for i in 0..n {
@@ -118,11 +138,22 @@ struct Report {
 }
 
 /// Measures the catalog in `dir`; `real` are the real films (for the Letterboxd file).
-fn measure(label: &str, dir: &Path, real: &[Movie], cli: Option<&Path>, rng: &mut Rng) -> anyhow::Result<Report> {
+fn measure(
+    label: &str,
+    dir: &Path,
+    real: &[Movie],
+    cli: Option<&Path>,
+    rng: &mut Rng,
+) -> anyhow::Result<Report> {
     let db = dir.join("movietalk.sqlite3");
     eprintln!("[{label}] building the content index in a child process…");
     let build = build_in_child(&db)?;
-    eprintln!("[{label}] built {} films in {:.2?}, peak RSS {} MiB", build.films, build.elapsed, build.hwm_after / 1024);
+    eprintln!(
+        "[{label}] built {} films in {:.2?}, peak RSS {} MiB",
+        build.films,
+        build.elapsed,
+        build.hwm_after / 1024
+    );
     let load = child("--child-load", &db)?;
     let index_bytes: i64 = rusqlite::Connection::open(&db)?.query_row(
         "SELECT (SELECT coalesce(sum(length(vector)), 0) + 16 * count(*) FROM rec_vectors) + (SELECT coalesce(sum(length(name)), 0) + 8 * count(*) FROM rec_features)",
@@ -136,7 +167,11 @@ fn measure(label: &str, dir: &Path, real: &[Movie], cli: Option<&Path>, rng: &mu
     let ids: &[i64] = &rec.content.ids;
     // Similar films of 300 random films (their keys), 10 each, three rounds.
     let sample: Vec<i64> = (0..300).map(|_| ids[rng.below(ids.len())]).collect();
-    let keys: Vec<String> = catalog.movies_by_id(&sample)?.into_iter().map(|(_, m)| m.key).collect();
+    let keys: Vec<String> = catalog
+        .movies_by_id(&sample)?
+        .into_iter()
+        .map(|(_, m)| m.key)
+        .collect();
     let mut times = Vec::new();
     for _ in 0..3 {
         for key in &keys {
@@ -147,10 +182,18 @@ fn measure(label: &str, dir: &Path, real: &[Movie], cli: Option<&Path>, rng: &mu
         }
     }
     let similar = latency(times);
-    eprintln!("[{label}] similar p50 {:.2} ms p99 {:.2} ms", ms(similar.p50), ms(similar.p99));
+    eprintln!(
+        "[{label}] similar p50 {:.2} ms p99 {:.2} ms",
+        ms(similar.p50),
+        ms(similar.p99)
+    );
     // Personal recommendations for 100 profiles of 200 ratings, three rounds.
     let profiles: Vec<Vec<Rating>> = (0..100)
-        .map(|_| (0..200).map(|_| (ids[rng.below(ids.len())], (1 + rng.below(10)) as f32 / 2.0)).collect())
+        .map(|_| {
+            (0..200)
+                .map(|_| (ids[rng.below(ids.len())], (1 + rng.below(10)) as f32 / 2.0))
+                .collect()
+        })
         .collect();
     let mut times = Vec::new();
     for _ in 0..3 {
@@ -162,7 +205,11 @@ fn measure(label: &str, dir: &Path, real: &[Movie], cli: Option<&Path>, rng: &mu
         }
     }
     let recommend = latency(times);
-    eprintln!("[{label}] recommend p50 {:.2} ms p99 {:.2} ms", ms(recommend.p50), ms(recommend.p99));
+    eprintln!(
+        "[{label}] recommend p50 {:.2} ms p99 {:.2} ms",
+        ms(recommend.p50),
+        ms(recommend.p99)
+    );
     drop(rec);
 
     // The CLI, end to end: a fresh process per call.
@@ -172,13 +219,27 @@ fn measure(label: &str, dir: &Path, real: &[Movie], cli: Option<&Path>, rng: &mu
             std::fs::write(&file, letterboxd_file(real, 50, rng))?;
             let run = || -> anyhow::Result<Duration> {
                 let t = Instant::now();
-                let out = Command::new(bin).arg("--data-dir").arg(dir).args(["recommend", "--ratings"]).arg(&file).arg("--json").output()?;
+                let out = Command::new(bin)
+                    .arg("--data-dir")
+                    .arg(dir)
+                    .args(["recommend", "--ratings"])
+                    .arg(&file)
+                    .arg("--json")
+                    .output()?;
                 let elapsed = t.elapsed();
                 if !out.status.success() {
-                    bail!("movietalk recommend failed: {}", String::from_utf8_lossy(&out.stderr));
+                    bail!(
+                        "movietalk recommend failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-                anyhow::ensure!(v["recommendations"].as_array().is_some_and(|a| !a.is_empty()), "no recommendations: {v}");
+                anyhow::ensure!(
+                    v["recommendations"]
+                        .as_array()
+                        .is_some_and(|a| !a.is_empty()),
+                    "no recommendations: {v}"
+                );
                 Ok(elapsed)
             };
             let first = run()?;
@@ -194,10 +255,20 @@ fn measure(label: &str, dir: &Path, real: &[Movie], cli: Option<&Path>, rng: &mu
                 .arg("--json")
                 .output()
                 .ok()
-                .and_then(|o| String::from_utf8_lossy(&o.stderr).lines().last().and_then(|l| l.trim().parse().ok()))
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .and_then(|l| l.trim().parse().ok())
+                })
                 .unwrap_or(0);
             let l = latency(times);
-            eprintln!("[{label}] CLI p50 {:.0} ms p99 {:.0} ms (first {:.0} ms)", ms(l.p50), ms(l.p99), ms(first));
+            eprintln!(
+                "[{label}] CLI p50 {:.0} ms p99 {:.0} ms (first {:.0} ms)",
+                ms(l.p50),
+                ms(l.p99),
+                ms(first)
+            );
             Some((l, first, peak_kib))
         }
         None => None,
@@ -208,7 +279,11 @@ fn measure(label: &str, dir: &Path, real: &[Movie], cli: Option<&Path>, rng: &mu
         build,
         index_mib: index_bytes as f64 / 1048576.0,
         load_ms: load["ms"].as_f64().unwrap_or(0.0),
-        load_rss_mib: (load["rss_after"].as_u64().unwrap_or(0).saturating_sub(load["rss_before"].as_u64().unwrap_or(0))) as f64 / 1024.0,
+        load_rss_mib: (load["rss_after"]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(load["rss_before"].as_u64().unwrap_or(0))) as f64
+            / 1024.0,
         similar,
         recommend,
         cli,
@@ -238,12 +313,18 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if !data.is_dir() {
-        bail!("{} not found: pass --data DIR (the wikipedia-movies folder)", data.display());
+        bail!(
+            "{} not found: pass --data DIR (the wikipedia-movies folder)",
+            data.display()
+        );
     }
     if let Some(bin) = &cli
         && !bin.is_file()
     {
-        bail!("{} not found: `cargo build --release -p movietalk-cli`, pass --cli PATH, or --no-cli", bin.display());
+        bail!(
+            "{} not found: `cargo build --release -p movietalk-cli`, pass --cli PATH, or --no-cli",
+            bin.display()
+        );
     }
     let mut rng = Rng(20261125);
     let mut reports = Vec::new();
@@ -260,34 +341,66 @@ fn main() -> anyhow::Result<()> {
         eprintln!("imported the Wikipedia set in {:.1?}", t.elapsed());
     }
     let films = all_films(&Catalog::open(&db)?)?;
-    reports.push(measure("36k (Wikipedia + starter)", &small, &films, cli.as_deref(), &mut rng)?);
+    reports.push(measure(
+        "36k (Wikipedia + starter)",
+        &small,
+        &films,
+        cli.as_deref(),
+        &mut rng,
+    )?);
 
     if synthetic_total > 0 {
         let big = work.join(format!("rec-{}k", synthetic_total / 1000));
         std::fs::create_dir_all(&big)?;
         let db = big.join("movietalk.sqlite3");
-        let have = if reuse && db.exists() { Catalog::open(&db)?.count()? } else { 0 };
+        let have = if reuse && db.exists() {
+            Catalog::open(&db)?.count()?
+        } else {
+            0
+        };
         if have < synthetic_total as u64 {
             remove_db(&db);
             let mut catalog = Catalog::open(&db)?;
             let t = Instant::now();
             catalog.import(&films, Source::Wikipedia)?;
             let mut grow = Rng(20261125);
-            let extra = synthetic(&films, synthetic_total.saturating_sub(films.len()), &mut grow);
+            let extra = synthetic(
+                &films,
+                synthetic_total.saturating_sub(films.len()),
+                &mut grow,
+            );
             for chunk in extra.chunks(50_000) {
                 catalog.import(chunk, Source::Wikipedia)?;
                 eprint!(".");
             }
-            eprintln!("\nsynthetic catalog of {} films in {:.1?}", catalog.count()?, t.elapsed());
+            eprintln!(
+                "\nsynthetic catalog of {} films in {:.1?}",
+                catalog.count()?,
+                t.elapsed()
+            );
         }
-        reports.push(measure(&format!("{}k synthetic", synthetic_total / 1000), &big, &films, cli.as_deref(), &mut rng)?);
+        reports.push(measure(
+            &format!("{}k synthetic", synthetic_total / 1000),
+            &big,
+            &films,
+            cli.as_deref(),
+            &mut rng,
+        )?);
     }
 
-    println!("| catalog | films | index build | build peak RSS | index size | index load (RSS added) | similar p50 / p99 | recommend (200 ratings) p50 / p99 | CLI recommend p50 / p99 (first run; peak RSS) |");
+    println!(
+        "| catalog | films | index build | build peak RSS | index size | index load (RSS added) | similar p50 / p99 | recommend (200 ratings) p50 / p99 | CLI recommend p50 / p99 (first run; peak RSS) |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &reports {
         let cli = match &r.cli {
-            Some((l, first, kib)) => format!("{:.0} / {:.0} ms ({:.0} ms; {} MiB)", ms(l.p50), ms(l.p99), ms(*first), kib / 1024),
+            Some((l, first, kib)) => format!(
+                "{:.0} / {:.0} ms ({:.0} ms; {} MiB)",
+                ms(l.p50),
+                ms(l.p99),
+                ms(*first),
+                kib / 1024
+            ),
             None => "—".into(),
         };
         println!(

@@ -42,25 +42,40 @@ struct MlItem {
 
 /// Reads a RecBole atomic file: a header of `name:type` columns, then tab-separated rows.
 fn read_atomic(path: &Path, wanted: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().context("empty file")?.split('\t').map(|h| h.split(':').next().unwrap_or(h)).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .context("empty file")?
+        .split('\t')
+        .map(|h| h.split(':').next().unwrap_or(h))
+        .collect();
     let cols: Vec<usize> = wanted
         .iter()
-        .map(|w| header.iter().position(|h| h == w).with_context(|| format!("{}: no column {w} in {header:?}", path.display())))
+        .map(|w| {
+            header
+                .iter()
+                .position(|h| h == w)
+                .with_context(|| format!("{}: no column {w} in {header:?}", path.display()))
+        })
         .collect::<anyhow::Result<_>>()?;
     Ok(lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let fields: Vec<&str> = l.split('\t').collect();
-            cols.iter().map(|c| fields.get(*c).copied().unwrap_or("").trim().to_owned()).collect()
+            cols.iter()
+                .map(|c| fields.get(*c).copied().unwrap_or("").trim().to_owned())
+                .collect()
         })
         .collect())
 }
 
 /// "Shawshank Redemption, The" → "The Shawshank Redemption"; also for a few foreign articles.
 fn article_first(title: &str) -> String {
-    for article in ["The", "A", "An", "La", "Le", "Les", "L'", "Il", "El", "Die", "Der", "Das", "Los", "Las"] {
+    for article in [
+        "The", "A", "An", "La", "Le", "Les", "L'", "Il", "El", "Die", "Der", "Das", "Los", "Las",
+    ] {
         if let Some(rest) = title.strip_suffix(&format!(", {article}")) {
             let sep = if article.ends_with('\'') { "" } else { " " };
             return format!("{article}{sep}{rest}");
@@ -95,7 +110,11 @@ fn title_variants(raw: &str) -> Vec<String> {
 }
 
 fn folded(title: &str) -> Vec<String> {
-    tokens(title).iter().map(Token::as_str).map(str::to_owned).collect()
+    tokens(title)
+        .iter()
+        .map(Token::as_str)
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -109,7 +128,12 @@ struct MatchReport {
 
 /// Finds the catalog film of a MovieLens film: by key, then by search within the year with
 /// equal folded titles, then the same one year either side (release years differ by country).
-fn match_item(catalog: &Catalog, keys: &HashMap<String, i64>, item: &MlItem, report: &mut MatchReport) -> anyhow::Result<Option<i64>> {
+fn match_item(
+    catalog: &Catalog,
+    keys: &HashMap<String, i64>,
+    item: &MlItem,
+    report: &mut MatchReport,
+) -> anyhow::Result<Option<i64>> {
     let Some(year) = item.year else {
         report.no_year += 1;
         return Ok(None);
@@ -127,9 +151,21 @@ fn match_item(catalog: &Catalog, keys: &HashMap<String, i64>, item: &MlItem, rep
             if want.is_empty() {
                 continue;
             }
-            let q = SearchQuery { text: format!("{v} "), years: Some(years), limit: 10, ..Default::default() };
+            let q = SearchQuery {
+                text: format!("{v} "),
+                years: Some(years),
+                limit: 10,
+                ..Default::default()
+            };
             for m in catalog.search(&q)?.movies {
-                let same = [Some(&m.title), m.title_ko.as_ref(), m.original_title.as_ref()].into_iter().flatten().any(|t| folded(t) == want);
+                let same = [
+                    Some(&m.title),
+                    m.title_ko.as_ref(),
+                    m.original_title.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|t| folded(t) == want);
                 if same && let Some(id) = keys.get(&m.key) {
                     if near {
                         report.by_near_year += 1;
@@ -206,15 +242,136 @@ fn stats(xs: &[f64]) -> (f64, f64, f64) {
 /// Words the classic tutorial's `TfidfVectorizer(stop_words="english")` would drop (the common
 /// part of scikit-learn's list).
 const ENGLISH_STOP: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
-    "became", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do",
-    "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he",
-    "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
-    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only",
-    "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such",
-    "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those",
-    "through", "to", "too", "two", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where",
-    "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "became",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "one",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "two",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
 ];
 
 /// Sparse unit vector.
@@ -256,7 +413,15 @@ fn plot_tfidf(all: &[Movie], wanted: &[&Movie]) -> Vec<Sparse> {
                     *tf.entry(*id).or_default() += 1.0;
                 }
             }
-            let mut v: Sparse = tf.into_iter().map(|(id, c)| (id, c * (((1.0 + n) / (1.0 + df[id as usize] as f32)).ln() + 1.0))).collect();
+            let mut v: Sparse = tf
+                .into_iter()
+                .map(|(id, c)| {
+                    (
+                        id,
+                        c * (((1.0 + n) / (1.0 + df[id as usize] as f32)).ln() + 1.0),
+                    )
+                })
+                .collect();
             let norm = v.iter().map(|x| x.1 * x.1).sum::<f32>().sqrt();
             if norm > 0.0 {
                 v.iter_mut().for_each(|x| x.1 /= norm);
@@ -276,7 +441,11 @@ fn knn_neighbors(users: &[Vec<(i64, f32)>], adjusted: bool) -> HashMap<i64, Vec<
     let mut dots: HashMap<(i64, i64), (f32, u32)> = HashMap::new();
     let mut norms: HashMap<i64, f32> = HashMap::new();
     for ratings in users {
-        let mean = if adjusted { ratings.iter().map(|r| r.1).sum::<f32>() / ratings.len().max(1) as f32 } else { 0.0 };
+        let mean = if adjusted {
+            ratings.iter().map(|r| r.1).sum::<f32>() / ratings.len().max(1) as f32
+        } else {
+            0.0
+        };
         let centred: Vec<(i64, f32)> = ratings.iter().map(|(m, s)| (*m, s - mean)).collect();
         for (i, (a, x)) in centred.iter().enumerate() {
             *norms.entry(*a).or_default() += x * x;
@@ -297,7 +466,11 @@ fn knn_neighbors(users: &[Vec<(i64, f32)>], adjusted: bool) -> HashMap<i64, Vec<
         if denom <= 0.0 {
             continue;
         }
-        let s = if adjusted { dot / denom * (n as f32 / (n as f32 + 10.0)) } else { dot / denom };
+        let s = if adjusted {
+            dot / denom * (n as f32 / (n as f32 + 10.0))
+        } else {
+            dot / denom
+        };
         if s > 0.0 {
             out.entry(a).or_default().push((b, s));
             out.entry(b).or_default().push((a, s));
@@ -313,7 +486,9 @@ fn knn_neighbors(users: &[Vec<(i64, f32)>], adjusted: bool) -> HashMap<i64, Vec<
 fn parse_weights(spec: &str) -> anyhow::Result<FeatureWeights> {
     let mut w = FeatureWeights::default();
     for part in spec.split(',').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').with_context(|| format!("{part:?}: expected name=value"))?;
+        let (k, v) = part
+            .split_once('=')
+            .with_context(|| format!("{part:?}: expected name=value"))?;
         let v: f32 = v.parse()?;
         match k {
             "title" => w.title = v,
@@ -330,7 +505,9 @@ fn parse_weights(spec: &str) -> anyhow::Result<FeatureWeights> {
 
 fn parse_blend(spec: &str, mut b: Blend) -> anyhow::Result<Blend> {
     for part in spec.split(',').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').with_context(|| format!("{part:?}: expected name=value"))?;
+        let (k, v) = part
+            .split_once('=')
+            .with_context(|| format!("{part:?}: expected name=value"))?;
         let v: f32 = v.parse()?;
         match k {
             "content" => b.content = v,
@@ -384,9 +561,13 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other:?}"),
         }
     }
-    let movielens = movielens.context("pass --movielens DIR (the folder holding ml-100k.inter and ml-100k.item)")?;
+    let movielens = movielens
+        .context("pass --movielens DIR (the folder holding ml-100k.inter and ml-100k.item)")?;
     if !data.is_dir() {
-        bail!("{} not found: pass --data DIR (the wikipedia-movies folder)", data.display());
+        bail!(
+            "{} not found: pass --data DIR (the wikipedia-movies folder)",
+            data.display()
+        );
     }
     let dir = work.join("rec-eval");
     std::fs::create_dir_all(&dir)?;
@@ -404,18 +585,26 @@ fn main() -> anyhow::Result<()> {
     }
     {
         let raw = rusqlite::Connection::open(&db)?;
-        raw.execute_batch("DELETE FROM community_ratings; DELETE FROM cf_neighbors; DELETE FROM ratings;")?;
+        raw.execute_batch(
+            "DELETE FROM community_ratings; DELETE FROM cf_neighbors; DELETE FROM ratings;",
+        )?;
     }
     let t = Instant::now();
     let weights = weights.unwrap_or_default();
     content::build(&mut catalog, &weights)?;
-    eprintln!("catalog ready ({} films, content index {:.1?}) after {:.1?}", catalog.count()?, t.elapsed(), started.elapsed());
+    eprintln!(
+        "catalog ready ({} films, content index {:.1?}) after {:.1?}",
+        catalog.count()?,
+        t.elapsed(),
+        started.elapsed()
+    );
 
     // Every film with its row id.
     let keys: HashMap<String, i64> = {
         let raw = rusqlite::Connection::open(&db)?;
         let mut stmt = raw.prepare("SELECT key, id FROM movies")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
     };
     let mut ids: Vec<i64> = keys.values().copied().collect();
     ids.sort_unstable();
@@ -423,10 +612,17 @@ fn main() -> anyhow::Result<()> {
     let all: Vec<Movie> = ids.iter().map(|id| films[id].clone()).collect();
 
     // MovieLens, joined to the catalog.
-    let items: Vec<MlItem> = read_atomic(&movielens.join("ml-100k.item"), &["item_id", "movie_title", "release_year"])?
-        .into_iter()
-        .map(|r| MlItem { id: r[0].clone(), title: r[1].clone(), year: r[2].parse().ok() })
-        .collect();
+    let items: Vec<MlItem> = read_atomic(
+        &movielens.join("ml-100k.item"),
+        &["item_id", "movie_title", "release_year"],
+    )?
+    .into_iter()
+    .map(|r| MlItem {
+        id: r[0].clone(),
+        title: r[1].clone(),
+        year: r[2].parse().ok(),
+    })
+    .collect();
     let mut report = MatchReport::default();
     let mut item_film: HashMap<String, i64> = HashMap::new();
     for item in &items {
@@ -443,23 +639,37 @@ fn main() -> anyhow::Result<()> {
         }
         std::fs::write(path, out)?;
     }
-    let inter = read_atomic(&movielens.join("ml-100k.inter"), &["user_id", "item_id", "rating", "timestamp"])?;
+    let inter = read_atomic(
+        &movielens.join("ml-100k.inter"),
+        &["user_id", "item_id", "rating", "timestamp"],
+    )?;
     let total_ratings = inter.len();
     // user → film → (stars, time); a user who rated two MovieLens entries of one film keeps the later.
     let mut by_user: HashMap<String, HashMap<i64, (f32, u64)>> = HashMap::new();
     let mut matched_ratings = 0usize;
     for r in &inter {
-        let Some(film) = item_film.get(&r[1]) else { continue };
+        let Some(film) = item_film.get(&r[1]) else {
+            continue;
+        };
         matched_ratings += 1;
         let stars: f32 = r[2].parse()?;
         let time: u64 = r[3].parse::<f64>()? as u64;
-        let e = by_user.entry(r[0].clone()).or_default().entry(*film).or_insert((stars, time));
+        let e = by_user
+            .entry(r[0].clone())
+            .or_default()
+            .entry(*film)
+            .or_insert((stars, time));
         if time >= e.1 {
             *e = (stars, time);
         }
     }
     let matched_films: Vec<i64> = {
-        let mut v: Vec<i64> = item_film.values().copied().collect::<HashSet<_>>().into_iter().collect();
+        let mut v: Vec<i64> = item_film
+            .values()
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         v.sort_unstable();
         v
     };
@@ -487,7 +697,8 @@ fn main() -> anyhow::Result<()> {
     let mut skipped = (0usize, 0usize);
     for user in users {
         let ratings = &by_user[user];
-        let mut list: Vec<(i64, f32, u64)> = ratings.iter().map(|(f, (s, t))| (*f, *s, *t)).collect();
+        let mut list: Vec<(i64, f32, u64)> =
+            ratings.iter().map(|(f, (s, t))| (*f, *s, *t)).collect();
         list.sort_by_key(|r| (r.2, r.0));
         if validation {
             // The test film leaves the data altogether; the one before it is held out instead.
@@ -513,8 +724,16 @@ fn main() -> anyhow::Result<()> {
             }
         }
         if let Some(h) = held {
-            let train: Vec<Rating> = list.iter().filter(|r| r.0 != h).map(|r| (r.0, r.1)).collect();
-            cases.push(Case { user: user.clone(), train, held_out: h });
+            let train: Vec<Rating> = list
+                .iter()
+                .filter(|r| r.0 != h)
+                .map(|r| (r.0, r.1))
+                .collect();
+            cases.push(Case {
+                user: user.clone(),
+                train,
+                held_out: h,
+            });
         }
     }
     let eligible = cases.len();
@@ -524,19 +743,30 @@ fn main() -> anyhow::Result<()> {
         skipped.0,
         skipped.1,
         cases.len(),
-        if validation { ", validation protocol" } else { "" },
+        if validation {
+            ", validation protocol"
+        } else {
+            ""
+        },
         matched_films.len(),
         community_triples.len()
     );
 
     // Baselines' inputs.
-    let dense: HashMap<i64, usize> = matched_films.iter().enumerate().map(|(i, f)| (*f, i)).collect();
+    let dense: HashMap<i64, usize> = matched_films
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, i))
+        .collect();
     let mut popularity = vec![0f32; matched_films.len()];
     for (_, f, _) in &community_triples {
         popularity[dense[f]] += 1.0;
     }
     let matched_movies: Vec<&Movie> = matched_films.iter().map(|f| &films[f]).collect();
-    let genre_sets: Vec<HashSet<String>> = matched_movies.iter().map(|m| m.genres.iter().map(|g| g.to_lowercase()).collect()).collect();
+    let genre_sets: Vec<HashSet<String>> = matched_movies
+        .iter()
+        .map(|m| m.genres.iter().map(|g| g.to_lowercase()).collect())
+        .collect();
     let plot = plot_tfidf(&all, &matched_movies);
     let t = Instant::now();
     let mut per_user: HashMap<String, Vec<(i64, f32)>> = HashMap::new();
@@ -552,14 +782,26 @@ fn main() -> anyhow::Result<()> {
     let offline = Recommender {
         content: ContentIndex::load(&catalog)?,
         community: CommunityIndex::default(),
-        blend: parse_blend(&offline_spec, Blend { community: 0.0, ..Blend::default() })?,
+        blend: parse_blend(
+            &offline_spec,
+            Blend {
+                community: 0.0,
+                ..Blend::default()
+            },
+        )?,
     };
     let t = Instant::now();
     community::store(&mut catalog, &community_triples)?;
-    eprintln!("community data stored and neighbours rebuilt in {:.1?}", t.elapsed());
+    eprintln!(
+        "community data stored and neighbours rebuilt in {:.1?}",
+        t.elapsed()
+    );
     let mut online = catalog.recommender()?;
     online.blend = parse_blend(&blend_spec, online.blend)?;
-    eprintln!("offline blend {:?}\ncommunity blend {:?}\nweights {weights:?}", offline.blend, online.blend);
+    eprintln!(
+        "offline blend {:?}\ncommunity blend {:?}\nweights {weights:?}",
+        offline.blend, online.blend
+    );
 
     let methods = [
         "popularity (most rated in training)",
@@ -576,10 +818,25 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     for case in &cases {
         let trained: HashSet<i64> = case.train.iter().map(|r| r.0).collect();
-        let candidates: Vec<usize> = (0..matched_films.len()).filter(|i| !trained.contains(&matched_films[*i])).collect();
+        let candidates: Vec<usize> = (0..matched_films.len())
+            .filter(|i| !trained.contains(&matched_films[*i]))
+            .collect();
         let target = dense[&case.held_out];
-        let liked: Vec<i64> = case.train.iter().filter(|r| r.1 >= 4.0).map(|r| r.0).collect();
-        let eval = |scores: &[f32]| hit(scores[target], candidates.iter().filter(|i| **i != target).map(|i| scores[*i]));
+        let liked: Vec<i64> = case
+            .train
+            .iter()
+            .filter(|r| r.1 >= 4.0)
+            .map(|r| r.0)
+            .collect();
+        let eval = |scores: &[f32]| {
+            hit(
+                scores[target],
+                candidates
+                    .iter()
+                    .filter(|i| **i != target)
+                    .map(|i| scores[*i]),
+            )
+        };
         let mut scores_of: Vec<Vec<f32>> = Vec::new();
         // (a) popularity
         scores_of.push(popularity.clone());
@@ -594,7 +851,16 @@ fn main() -> anyhow::Result<()> {
         scores_of.push(
             genre_sets
                 .iter()
-                .map(|gs| if gs.is_empty() { 0.0 } else { gs.iter().map(|g| hist.get(g.as_str()).copied().unwrap_or(0.0)).sum::<f32>() / (hnorm * (gs.len() as f32).sqrt()) })
+                .map(|gs| {
+                    if gs.is_empty() {
+                        0.0
+                    } else {
+                        gs.iter()
+                            .map(|g| hist.get(g.as_str()).copied().unwrap_or(0.0))
+                            .sum::<f32>()
+                            / (hnorm * (gs.len() as f32).sqrt())
+                    }
+                })
                 .collect(),
         );
         // (c) plain TF-IDF: summed cosine to the liked films.
@@ -604,7 +870,15 @@ fn main() -> anyhow::Result<()> {
                 *profile.entry(*w).or_default() += x;
             }
         }
-        scores_of.push(plot.iter().map(|v| v.iter().map(|(w, x)| x * profile.get(w).copied().unwrap_or(0.0)).sum()).collect());
+        scores_of.push(
+            plot.iter()
+                .map(|v| {
+                    v.iter()
+                        .map(|(w, x)| x * profile.get(w).copied().unwrap_or(0.0))
+                        .sum()
+                })
+                .collect(),
+        );
         // (d) item-kNN: summed similarity to the liked films.
         for nb in [&knn, &knn_adjusted] {
             let mut s = vec![0f32; matched_films.len()];
@@ -636,18 +910,30 @@ fn main() -> anyhow::Result<()> {
             results[slot].1.push(ndcg);
             let list = rec.recommend_ids(&case.train, K, keep);
             let pos = list.iter().position(|(id, _)| *id == case.held_out);
-            results[slot + 1].0.push(if pos.is_some() { 1.0 } else { 0.0 });
-            results[slot + 1].1.push(pos.map(|p| 1.0 / ((p + 2) as f64).log2()).unwrap_or(0.0));
+            results[slot + 1]
+                .0
+                .push(if pos.is_some() { 1.0 } else { 0.0 });
+            results[slot + 1]
+                .1
+                .push(pos.map(|p| 1.0 / ((p + 2) as f64).log2()).unwrap_or(0.0));
         }
     }
-    eprintln!("{} users × {} methods in {:.1?}", cases.len(), methods.len(), t.elapsed());
+    eprintln!(
+        "{} users × {} methods in {:.1?}",
+        cases.len(),
+        methods.len(),
+        t.elapsed()
+    );
 
     println!("\n| method | HR@10 | ± 95% CI | sd | NDCG@10 | ± 95% CI | sd | users |");
     println!("|---|---|---|---|---|---|---|---|");
     for (name, (hr, ndcg)) in methods.iter().zip(&results) {
         let (h, hsd, hci) = stats(hr);
         let (n, nsd, nci) = stats(ndcg);
-        println!("| {name} | {h:.3} | {hci:.3} | {hsd:.3} | {n:.3} | {nci:.3} | {nsd:.3} | {} |", hr.len());
+        println!(
+            "| {name} | {h:.3} | {hci:.3} | {hsd:.3} | {n:.3} | {nci:.3} | {nsd:.3} | {} |",
+            hr.len()
+        );
     }
     // Paired differences over the same users: the comparisons the targets are about.
     println!("\n| comparison (same users) | ΔHR@10 | ± 95% CI | ΔNDCG@10 | ± 95% CI |");
@@ -656,13 +942,19 @@ fn main() -> anyhow::Result<()> {
         let diff = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p - q).collect::<Vec<f64>>();
         let (dh, _, dhci) = stats(&diff(&results[a].0, &results[b].0));
         let (dn, _, dnci) = stats(&diff(&results[a].1, &results[b].1));
-        println!("| {} − {} | {dh:+.3} | {dhci:.3} | {dn:+.3} | {dnci:.3} |", methods[a], methods[b]);
+        println!(
+            "| {} − {} | {dh:+.3} | {dhci:.3} | {dn:+.3} | {dnci:.3} |",
+            methods[a], methods[b]
+        );
     }
     println!();
     for (name, (hr, ndcg)) in methods.iter().zip(&results) {
         let (h, hsd, _) = stats(hr);
         let (n, nsd, _) = stats(ndcg);
-        println!("{}", serde_json::json!({ "method": name, "hr10": h, "hr10_sd": hsd, "ndcg10": n, "ndcg10_sd": nsd, "users": hr.len(), "split": format!("{split:?}") }));
+        println!(
+            "{}",
+            serde_json::json!({ "method": name, "hr10": h, "hr10_sd": hsd, "ndcg10": n, "ndcg10_sd": nsd, "users": hr.len(), "split": format!("{split:?}") })
+        );
     }
     Ok(())
 }

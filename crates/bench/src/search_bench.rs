@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use movietalk_bench::{Rng, all_films, ms, percentile, remove_db, synthetic};
 use movietalk_core::catalog::Source;
 use movietalk_core::import::wikipedia;
 use movietalk_core::text::{Token, tokens};
-use movietalk_bench::{Rng, all_films, ms, percentile, remove_db, synthetic};
 use movietalk_core::{Catalog, Movie, SearchQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +47,21 @@ struct Query {
 }
 
 fn folded_title(title: &str) -> String {
-    tokens(title).iter().map(Token::as_str).collect::<Vec<_>>().join(" ")
+    tokens(title)
+        .iter()
+        .map(Token::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One edit (drop, swap or replace a letter) in the longest word of `title`.
 fn misspell(title: &str, rng: &mut Rng) -> Option<String> {
     let words: Vec<&str> = title.split_whitespace().collect();
-    let (idx, word) = words.iter().enumerate().filter(|(_, w)| w.chars().all(char::is_alphabetic)).max_by_key(|(_, w)| w.len())?;
+    let (idx, word) = words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.chars().all(char::is_alphabetic))
+        .max_by_key(|(_, w)| w.len())?;
     let chars: Vec<char> = word.chars().collect();
     if chars.len() < 6 {
         return None;
@@ -85,17 +93,34 @@ fn query_set(films: &[Movie], rng: &mut Rng) -> Vec<Query> {
     // Titles that name one film only, of two words or more, so "the right film" is defined.
     let unique: Vec<&Movie> = films
         .iter()
-        .filter(|f| title_count[&folded_title(&f.title)] == 1 && f.title.split_whitespace().count() >= 2)
+        .filter(|f| {
+            title_count[&folded_title(&f.title)] == 1 && f.title.split_whitespace().count() >= 2
+        })
         .collect();
     let mut out = Vec::new();
-    while out.iter().filter(|q: &&Query| q.kind == Kind::ExactTitle).count() < 70 {
+    while out
+        .iter()
+        .filter(|q: &&Query| q.kind == Kind::ExactTitle)
+        .count()
+        < 70
+    {
         let f = unique[rng.below(unique.len())];
-        out.push(Query { kind: Kind::ExactTitle, text: f.title.clone(), expect: Some(f.key.clone()), expect_title: Some(folded_title(&f.title)) });
+        out.push(Query {
+            kind: Kind::ExactTitle,
+            text: f.title.clone(),
+            expect: Some(f.key.clone()),
+            expect_title: Some(folded_title(&f.title)),
+        });
     }
     while out.iter().filter(|q| q.kind == Kind::Typo).count() < 60 {
         let f = unique[rng.below(unique.len())];
         if let Some(t) = misspell(&f.title, rng) {
-            out.push(Query { kind: Kind::Typo, text: t, expect: Some(f.key.clone()), expect_title: Some(folded_title(&f.title)) });
+            out.push(Query {
+                kind: Kind::Typo,
+                text: t,
+                expect: Some(f.key.clone()),
+                expect_title: Some(folded_title(&f.title)),
+            });
         }
     }
     while out.iter().filter(|q| q.kind == Kind::PartialTitle).count() < 40 {
@@ -107,21 +132,40 @@ fn query_set(films: &[Movie], rng: &mut Rng) -> Vec<Query> {
             let mut q = words[..words.len() - 1].join(" ");
             q.push(' ');
             q.push_str(&cut);
-            out.push(Query { kind: Kind::PartialTitle, text: q, expect: None, expect_title: None });
+            out.push(Query {
+                kind: Kind::PartialTitle,
+                text: q,
+                expect: None,
+                expect_title: None,
+            });
         }
     }
     let with_cast: Vec<&Movie> = films.iter().filter(|f| !f.cast.is_empty()).collect();
     for _ in 0..30 {
         let f = with_cast[rng.below(with_cast.len())];
-        out.push(Query { kind: Kind::Cast, text: f.cast[rng.below(f.cast.len())].clone(), expect: None, expect_title: None });
+        out.push(Query {
+            kind: Kind::Cast,
+            text: f.cast[rng.below(f.cast.len())].clone(),
+            expect: None,
+            expect_title: None,
+        });
     }
     let korean: Vec<&Movie> = films.iter().filter(|f| f.title_ko.is_some()).collect();
     for i in 0..korean.len().min(24) {
         let f = korean[(i * 7) % korean.len()];
         let ko = f.title_ko.clone().unwrap();
         // Alternate whole Korean titles and their first two syllables (a partial word).
-        let text = if i % 2 == 0 { ko } else { ko.chars().filter(|c| !c.is_whitespace()).take(2).collect() };
-        out.push(Query { kind: Kind::Korean, text, expect: None, expect_title: None });
+        let text = if i % 2 == 0 {
+            ko
+        } else {
+            ko.chars().filter(|c| !c.is_whitespace()).take(2).collect()
+        };
+        out.push(Query {
+            kind: Kind::Korean,
+            text,
+            expect: None,
+            expect_title: None,
+        });
     }
     out
 }
@@ -150,29 +194,42 @@ fn measure(
     ambiguous: &std::collections::HashSet<String>,
 ) -> anyhow::Result<Run> {
     let like = rusqlite::Connection::open(db)?;
-    let mut like_stmt = like.prepare("SELECT key FROM movies WHERE title LIKE ?1 OR overview LIKE ?1 LIMIT 20")?;
+    let mut like_stmt =
+        like.prepare("SELECT key FROM movies WHERE title LIKE ?1 OR overview LIKE ?1 LIMIT 20")?;
     let mut ours = Vec::new();
     let mut slowest: Vec<(Duration, &str)> = Vec::new();
     let mut theirs = Vec::new();
-    let mut accuracy: Vec<(Kind, usize, usize)> = [Kind::ExactTitle, Kind::Typo].iter().map(|k| (*k, 0, 0)).collect();
+    let mut accuracy: Vec<(Kind, usize, usize)> = [Kind::ExactTitle, Kind::Typo]
+        .iter()
+        .map(|k| (*k, 0, 0))
+        .collect();
     let mut excluded = 0usize;
     for round in 0..rounds {
         for q in queries {
-            let sq = SearchQuery { text: q.text.clone(), limit: 20, ..Default::default() };
+            let sq = SearchQuery {
+                text: q.text.clone(),
+                limit: 20,
+                ..Default::default()
+            };
             let t = Instant::now();
             let found = catalog.search(&sq)?;
             ours.push(t.elapsed());
             slowest.push((t.elapsed(), q.text.as_str()));
             let pattern = format!("%{}%", q.text);
             let t = Instant::now();
-            let n = like_stmt.query_map([&pattern], |r| r.get::<_, String>(0))?.count();
+            let n = like_stmt
+                .query_map([&pattern], |r| r.get::<_, String>(0))?
+                .count();
             theirs.push(t.elapsed());
             std::hint::black_box(n);
             if round == 0
                 && let Some(expect) = &q.expect
                 && let Some(slot) = accuracy.iter_mut().find(|a| a.0 == q.kind)
             {
-                if q.expect_title.as_ref().is_some_and(|t| ambiguous.contains(t)) {
+                if q.expect_title
+                    .as_ref()
+                    .is_some_and(|t| ambiguous.contains(t))
+                {
                     excluded += 1;
                     continue;
                 }
@@ -180,8 +237,17 @@ fn measure(
                 if found.movies.first().map(|m| &m.key) == Some(expect) {
                     slot.1 += 1;
                 } else if std::env::var_os("BENCH_VERBOSE").is_some() {
-                    let got: Vec<&str> = found.movies.iter().take(3).map(|m| m.key.as_str()).collect();
-                    eprintln!("miss [{}] {:?}: expected {expect}, got {got:?}", q.kind.name(), q.text);
+                    let got: Vec<&str> = found
+                        .movies
+                        .iter()
+                        .take(3)
+                        .map(|m| m.key.as_str())
+                        .collect();
+                    eprintln!(
+                        "miss [{}] {:?}: expected {expect}, got {got:?}",
+                        q.kind.name(),
+                        q.text
+                    );
                 }
             }
         }
@@ -225,7 +291,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if !data.is_dir() {
-        bail!("{} not found: pass --data DIR (the wikipedia-movies folder)", data.display());
+        bail!(
+            "{} not found: pass --data DIR (the wikipedia-movies folder)",
+            data.display()
+        );
     }
     std::fs::create_dir_all(&work)?;
     let mut runs = Vec::new();
@@ -242,7 +311,15 @@ fn main() -> anyhow::Result<()> {
     let mut rng = Rng(20261125);
     let queries = query_set(&films, &mut rng);
     eprintln!("{} queries", queries.len());
-    runs.push(measure("36k (Wikipedia + starter)", &db, &catalog, &queries, rounds, import, &Default::default())?);
+    runs.push(measure(
+        "36k (Wikipedia + starter)",
+        &db,
+        &catalog,
+        &queries,
+        rounds,
+        import,
+        &Default::default(),
+    )?);
 
     if synthetic_total > films.len() {
         let db = work.join("bench-1m.sqlite3");
@@ -256,17 +333,36 @@ fn main() -> anyhow::Result<()> {
             eprint!(".");
         }
         let import = t.elapsed();
-        eprintln!("\nsynthetic catalog of {} films in {import:.1?}", big.count()?);
+        eprintln!(
+            "\nsynthetic catalog of {} films in {import:.1?}",
+            big.count()?
+        );
         // Synthetic titles are made of real title words, and some equal a query's title.
-        let ambiguous: std::collections::HashSet<String> = extra.iter().map(|m| folded_title(&m.title)).collect();
-        runs.push(measure(&format!("{}k synthetic", synthetic_total / 1000), &db, &big, &queries, rounds, import, &ambiguous)?);
+        let ambiguous: std::collections::HashSet<String> =
+            extra.iter().map(|m| folded_title(&m.title)).collect();
+        runs.push(measure(
+            &format!("{}k synthetic", synthetic_total / 1000),
+            &db,
+            &big,
+            &queries,
+            rounds,
+            import,
+            &ambiguous,
+        )?);
     }
 
-    println!("| catalog | films | import | DB size | search p50 | search p99 | LIKE p50 | LIKE p99 | p50 ratio | p99 ratio | top-1 exact | top-1 typo |");
+    println!(
+        "| catalog | films | import | DB size | search p50 | search p99 | LIKE p50 | LIKE p99 | p50 ratio | p99 ratio | top-1 exact | top-1 typo |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &runs {
         let acc = |k: Kind| {
-            let (_, ok, n) = r.accuracy.iter().find(|a| a.0 == k).copied().unwrap_or((k, 0, 0));
+            let (_, ok, n) = r
+                .accuracy
+                .iter()
+                .find(|a| a.0 == k)
+                .copied()
+                .unwrap_or((k, 0, 0));
             format!("{ok}/{n} ({:.1}%)", 100.0 * ok as f64 / n.max(1) as f64)
         };
         println!(
@@ -286,10 +382,32 @@ fn main() -> anyhow::Result<()> {
         );
     }
     for r in runs.iter().filter(|r| r.excluded > 0) {
-        println!("{}: {} exact-title and typo queries left out of the accuracy count: another film in that catalog has the same title.", r.label, r.excluded);
+        println!(
+            "{}: {} exact-title and typo queries left out of the accuracy count: another film in that catalog has the same title.",
+            r.label, r.excluded
+        );
     }
-    let kinds = [Kind::ExactTitle, Kind::PartialTitle, Kind::Typo, Kind::Cast, Kind::Korean];
-    let counts: Vec<String> = kinds.iter().map(|k| format!("{} {}", queries.iter().filter(|q| q.kind == *k).count(), k.name())).collect();
-    println!("\nQueries: {} ({}), {rounds} rounds each.", queries.len(), counts.join(", "));
+    let kinds = [
+        Kind::ExactTitle,
+        Kind::PartialTitle,
+        Kind::Typo,
+        Kind::Cast,
+        Kind::Korean,
+    ];
+    let counts: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            format!(
+                "{} {}",
+                queries.iter().filter(|q| q.kind == *k).count(),
+                k.name()
+            )
+        })
+        .collect();
+    println!(
+        "\nQueries: {} ({}), {rounds} rounds each.",
+        queries.len(),
+        counts.join(", ")
+    );
     Ok(())
 }

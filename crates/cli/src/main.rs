@@ -153,7 +153,10 @@ impl From<SortArg> for Sort {
 fn parse_years(s: &str) -> anyhow::Result<(i32, i32)> {
     let bad = || format!("--year {s:?}: expected a year like 1999 or a range like 1990..1999");
     match s.split_once("..") {
-        Some((a, b)) => Ok((a.trim().parse().with_context(bad)?, b.trim().parse().with_context(bad)?)),
+        Some((a, b)) => Ok((
+            a.trim().parse().with_context(bad)?,
+            b.trim().parse().with_context(bad)?,
+        )),
         None => {
             let y = s.trim().parse().with_context(bad)?;
             Ok((y, y))
@@ -191,15 +194,22 @@ fn run() -> anyhow::Result<()> {
     let mut catalog = Catalog::open(&db).with_context(|| format!("opening {}", db.display()))?;
     catalog.seed_if_empty()?;
     match cli.command {
-        Command::Import { source: ImportSource::Wikipedia { path, json } } => {
+        Command::Import {
+            source: ImportSource::Wikipedia { path, json },
+        } => {
             let bar = progress_bar(json);
             let mut on_progress = |p: Progress| {
                 bar.set_length(p.total);
                 bar.set_position(p.done);
             };
             let report = if path.starts_with("http://") || path.starts_with("https://") {
-                let bytes = tokio::runtime::Runtime::new()?.block_on(movietalk_core::import::fetch_url(&path))?;
-                wikipedia::import_batches(&mut catalog, vec![(path.clone(), bytes)], &mut on_progress)?
+                let bytes = tokio::runtime::Runtime::new()?
+                    .block_on(movietalk_core::import::fetch_url(&path))?;
+                wikipedia::import_batches(
+                    &mut catalog,
+                    vec![(path.clone(), bytes)],
+                    &mut on_progress,
+                )?
             } else {
                 wikipedia::import_path(&mut catalog, std::path::Path::new(&path), &mut on_progress)?
             };
@@ -218,13 +228,28 @@ fn run() -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Import { source: ImportSource::Tmdb { pages, genre, no_posters, json } } => {
+        Command::Import {
+            source:
+                ImportSource::Tmdb {
+                    pages,
+                    genre,
+                    no_posters,
+                    json,
+                },
+        } => {
             use movietalk_core::import::tmdb;
             // Read here rather than through clap's `env`, which would print the key in `--help`.
-            let key = std::env::var(tmdb::API_KEY_ENV).ok().filter(|k| !k.trim().is_empty()).with_context(|| {
-                format!("no TMDB API key: set {} to your TMDB API v3 key", tmdb::API_KEY_ENV)
-            })?;
-            let base = std::env::var(tmdb::BASE_URL_ENV).unwrap_or_else(|_| tmdb::DEFAULT_BASE_URL.to_owned());
+            let key = std::env::var(tmdb::API_KEY_ENV)
+                .ok()
+                .filter(|k| !k.trim().is_empty())
+                .with_context(|| {
+                    format!(
+                        "no TMDB API key: set {} to your TMDB API v3 key",
+                        tmdb::API_KEY_ENV
+                    )
+                })?;
+            let base = std::env::var(tmdb::BASE_URL_ENV)
+                .unwrap_or_else(|_| tmdb::DEFAULT_BASE_URL.to_owned());
             let mut client = tmdb::TmdbClient::new(key, &base)?;
             if let Ok(image_base) = std::env::var(tmdb::IMAGE_BASE_ENV) {
                 client = client.with_image_base(&image_base)?;
@@ -263,14 +288,22 @@ fn run() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Search { query, filters, json } => {
+        Command::Search {
+            query,
+            filters,
+            json,
+        } => {
             if query.trim().is_empty() {
                 bail!("the query is empty; use `movietalk browse` to list films");
             }
             let results = catalog.search(&filters.query(query)?)?;
             print_results(&results, json)?;
         }
-        Command::Browse { filters, decade, json } => {
+        Command::Browse {
+            filters,
+            decade,
+            json,
+        } => {
             let mut q = filters.query(String::new())?;
             if let Some(d) = decade {
                 if d % 10 != 0 {
@@ -281,7 +314,9 @@ fn run() -> anyhow::Result<()> {
             print_results(&catalog.search(&q)?, json)?;
         }
         Command::Show { key, json } => {
-            let movie = catalog.get(&key)?.with_context(|| format!("no movie with key {key:?}"))?;
+            let movie = catalog
+                .get(&key)?
+                .with_context(|| format!("no movie with key {key:?}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&movie)?);
             } else {
@@ -300,14 +335,24 @@ fn run() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Import { source: ImportSource::CommunityRatings { path, json } } => {
+        Command::Import {
+            source: ImportSource::CommunityRatings { path, json },
+        } => {
             let report = movietalk_core::recommend::community::import_csv(&mut catalog, &path)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("{} rows: {} stored, {} not in the catalog", report.rows, report.stored, report.unmatched.len());
+                println!(
+                    "{} rows: {} stored, {} not in the catalog",
+                    report.rows,
+                    report.stored,
+                    report.unmatched.len()
+                );
                 for (line, title, year) in report.unmatched.iter().take(20) {
-                    println!("  line {line}: {title} ({})", year.map(|y| y.to_string()).unwrap_or_default());
+                    println!(
+                        "  line {line}: {title} ({})",
+                        year.map(|y| y.to_string()).unwrap_or_default()
+                    );
                 }
             }
         }
@@ -343,21 +388,38 @@ fn run() -> anyhow::Result<()> {
             let rec = catalog.recommender()?;
             let picks = rec.recommend(&catalog, &mine, top)?;
             if json {
-                println!("{}", serde_json::json!({ "rated": mine.len(), "unmatched": unmatched, "recommendations": picks }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "rated": mine.len(), "unmatched": unmatched, "recommendations": picks })
+                );
             } else {
                 if !unmatched.is_empty() {
-                    eprintln!("{} rows of the file are not in the catalog:", unmatched.len());
+                    eprintln!(
+                        "{} rows of the file are not in the catalog:",
+                        unmatched.len()
+                    );
                     for u in unmatched.iter().take(20) {
-                        eprintln!("  line {}: {} ({})", u.line, u.name, u.year.map(|y| y.to_string()).unwrap_or_default());
+                        eprintln!(
+                            "  line {}: {} ({})",
+                            u.line,
+                            u.name,
+                            u.year.map(|y| y.to_string()).unwrap_or_default()
+                        );
                     }
                 }
                 for p in &picks {
                     let why = match &p.reason {
-                        movietalk_core::recommend::Reason::BecauseYouLiked { titles } if !titles.is_empty() => {
+                        movietalk_core::recommend::Reason::BecauseYouLiked { titles }
+                            if !titles.is_empty() =>
+                        {
                             format!("because you liked {}", titles.join(" and "))
                         }
-                        movietalk_core::recommend::Reason::BecauseYouLiked { .. } => "close to your taste".to_owned(),
-                        movietalk_core::recommend::Reason::PopularIn { genre } => format!("popular in {genre}"),
+                        movietalk_core::recommend::Reason::BecauseYouLiked { .. } => {
+                            "close to your taste".to_owned()
+                        }
+                        movietalk_core::recommend::Reason::PopularIn { genre } => {
+                            format!("popular in {genre}")
+                        }
                     };
                     println!("{}  — {why}", line(&p.movie));
                 }
@@ -370,10 +432,21 @@ fn run() -> anyhow::Result<()> {
             if json {
                 let genres: serde_json::Map<String, serde_json::Value> =
                     genres.into_iter().map(|(g, n)| (g, n.into())).collect();
-                println!("{}", serde_json::json!({ "movies": count, "database": db, "database_bytes": bytes, "genres": genres }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "movies": count, "database": db, "database_bytes": bytes, "genres": genres })
+                );
             } else {
-                println!("movies: {count}\ndatabase: {} ({:.1} MiB)", db.display(), bytes as f64 / 1048576.0);
-                let top: Vec<String> = genres.iter().take(12).map(|(g, n)| format!("{g} {n}")).collect();
+                println!(
+                    "movies: {count}\ndatabase: {} ({:.1} MiB)",
+                    db.display(),
+                    bytes as f64 / 1048576.0
+                );
+                let top: Vec<String> = genres
+                    .iter()
+                    .take(12)
+                    .map(|(g, n)| format!("{g} {n}"))
+                    .collect();
                 println!("genres: {}", top.join(", "));
             }
         }
@@ -387,7 +460,8 @@ fn progress_bar(hidden: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} films ({eta} left)").expect("a valid template"),
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} films ({eta} left)")
+            .expect("a valid template"),
     );
     bar
 }
@@ -403,7 +477,10 @@ fn print_results(r: &SearchResults, json: bool) -> anyhow::Result<()> {
         println!("No film matched every word; closest matches:");
     }
     for c in &r.corrections {
-        println!("(also searched for {:?} instead of {:?})", c.suggested, c.typed);
+        println!(
+            "(also searched for {:?} instead of {:?})",
+            c.suggested, c.typed
+        );
     }
     for m in &r.movies {
         println!("{}", line(m));
@@ -413,7 +490,14 @@ fn print_results(r: &SearchResults, json: bool) -> anyhow::Result<()> {
 }
 
 fn line(m: &Movie) -> String {
-    let year = m.year.map(|y| y.to_string()).unwrap_or_else(|| "----".into());
-    let ko = m.title_ko.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+    let year = m
+        .year
+        .map(|y| y.to_string())
+        .unwrap_or_else(|| "----".into());
+    let ko = m
+        .title_ko
+        .as_deref()
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
     format!("{:<44} {year}  {}{ko}", m.key, m.title)
 }

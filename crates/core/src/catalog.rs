@@ -129,6 +129,70 @@ fn migrations() -> Migrations<'static> {
             DELETE FROM derived_state WHERE name = 'content';
             "#,
         ),
+        M::up(
+            r#"
+            -- Offline-first sync (crate::sync). This user's own reviews, keyed by film: the
+            -- truth on this machine, pushed to the relay through the outbox.
+            CREATE TABLE my_reviews (
+                movie_key    TEXT PRIMARY KEY,
+                title        TEXT NOT NULL,
+                year         INTEGER,
+                rating       REAL NOT NULL CHECK (rating BETWEEN 0.5 AND 5),
+                body         TEXT NOT NULL DEFAULT '',
+                spoiler      INTEGER NOT NULL DEFAULT 0,
+                -- When it was last edited, milliseconds since the epoch: the conflict rule.
+                edited_at_ms INTEGER NOT NULL,
+                -- The relay's id for it, once the relay has it.
+                remote_id    INTEGER
+            ) STRICT;
+            -- Writes waiting for (or done with) the relay, in the order they were made.
+            CREATE TABLE outbox (
+                id            INTEGER PRIMARY KEY,
+                client_id     TEXT NOT NULL UNIQUE,
+                op            TEXT NOT NULL,            -- JSON of sync::OutboxOp
+                -- What it is about, to find the latest write of a review or comment.
+                subject       TEXT NOT NULL,
+                state         TEXT NOT NULL DEFAULT 'pending'
+                              CHECK (state IN ('pending', 'sent', 'failed', 'superseded')),
+                error         TEXT,
+                created_at_ms INTEGER NOT NULL,
+                done_at_ms    INTEGER
+            ) STRICT;
+            CREATE INDEX outbox_pending ON outbox(state, id);
+            CREATE INDEX outbox_subject ON outbox(subject, id);
+            -- Everyone's reviews and comments as last pulled from the relay: readable offline.
+            CREATE TABLE remote_reviews (
+                id            INTEGER PRIMARY KEY,
+                author        TEXT NOT NULL,
+                movie_key     TEXT NOT NULL,
+                title         TEXT NOT NULL,
+                year          INTEGER,
+                rating        REAL NOT NULL,
+                body          TEXT NOT NULL,
+                spoiler       INTEGER NOT NULL,
+                likes         INTEGER NOT NULL,
+                comments      INTEGER NOT NULL,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                UNIQUE (author, movie_key)
+            ) STRICT;
+            CREATE INDEX remote_reviews_film ON remote_reviews(movie_key, updated_at_ms DESC);
+            CREATE TABLE remote_comments (
+                id            INTEGER PRIMARY KEY,
+                review_id     INTEGER NOT NULL,
+                author        TEXT NOT NULL,
+                body          TEXT NOT NULL,
+                likes         INTEGER NOT NULL,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX remote_comments_review ON remote_comments(review_id, id);
+            -- What this user likes ('review:ID' / 'comment:ID').
+            CREATE TABLE my_likes (target TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+            -- Cursors and the like: the change number pulled up to, the account synced as.
+            CREATE TABLE sync_state (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID;
+            "#,
+        ),
     ])
 }
 
@@ -198,7 +262,10 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut conn)?;
-        Ok(Catalog { conn, spell: std::cell::OnceCell::new() })
+        Ok(Catalog {
+            conn,
+            spell: std::cell::OnceCell::new(),
+        })
     }
 
     /// Loads the starter catalog when the catalog holds no movie yet. Returns how many films
@@ -209,7 +276,10 @@ impl Catalog {
         }
         let movies = starter_movies()?;
         self.import(&movies, Source::Starter)?;
-        tracing::info!(count = movies.len(), "seeded the catalog from the starter catalog");
+        tracing::info!(
+            count = movies.len(),
+            "seeded the catalog from the starter catalog"
+        );
         Ok(movies.len())
     }
 
@@ -243,33 +313,45 @@ impl Catalog {
 
     /// A number that changes whenever an import changes the catalog.
     pub fn generation(&self) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT generation FROM catalog_state", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT generation FROM catalog_state", [], |r| r.get(0))?)
     }
 
     /// The internal row id of a film: what ratings and the recommender refer to.
     pub fn movie_id(&self, key: &str) -> Result<Option<i64>> {
-        Ok(self.conn.prepare_cached("SELECT id FROM movies WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM movies WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
     }
 
     /// Number of movies in the catalog.
     pub fn count(&self) -> Result<u64> {
-        Ok(self.conn.query_row("SELECT count(*) FROM movies", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM movies", [], |r| r.get(0))?)
     }
 
     /// One movie by key.
     pub fn get(&self, key: &str) -> Result<Option<Movie>> {
         let movie = self
             .conn
-            .query_row(&format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.key = ?1"), [key], row_to_movie)
+            .query_row(
+                &format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.key = ?1"),
+                [key],
+                row_to_movie,
+            )
             .optional()?;
         Ok(movie)
     }
 
     /// Genres in the catalog with their film counts, most films first.
     pub fn genres(&self) -> Result<Vec<(String, u64)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT genre, count(*) AS n FROM movie_genres GROUP BY genre ORDER BY n DESC, genre")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT genre, count(*) AS n FROM movie_genres GROUP BY genre ORDER BY n DESC, genre",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -291,13 +373,20 @@ impl Catalog {
 /// and adds cast, posters and longer plots where the starter had none.
 pub fn merge(existing: &Movie, existing_source: &str, incoming: &Movie, source: Source) -> Movie {
     if existing_source == source.as_str() {
-        return Movie { key: existing.key.clone(), ..incoming.clone() };
+        return Movie {
+            key: existing.key.clone(),
+            ..incoming.clone()
+        };
     }
     fn fill<T: Clone>(old: &Option<T>, new: &Option<T>) -> Option<T> {
         old.clone().or_else(|| new.clone())
     }
     fn fill_list(old: &[String], new: &[String]) -> Vec<String> {
-        if old.is_empty() { new.to_vec() } else { old.to_vec() }
+        if old.is_empty() {
+            new.to_vec()
+        } else {
+            old.to_vec()
+        }
     }
     Movie {
         key: existing.key.clone(),
@@ -321,7 +410,9 @@ pub fn merge(existing: &Movie, existing_source: &str, incoming: &Movie, source: 
 
 fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<ImportStats> {
     let mut stats = ImportStats::default();
-    let mut find = tx.prepare_cached(&format!("SELECT m.id, m.source, {MOVIE_COLUMNS} FROM movies m WHERE m.key = ?1"))?;
+    let mut find = tx.prepare_cached(&format!(
+        "SELECT m.id, m.source, {MOVIE_COLUMNS} FROM movies m WHERE m.key = ?1"
+    ))?;
     let mut insert = tx.prepare_cached(
         r#"INSERT INTO movies (key, title, title_ko, original_title, year, runtime, overview, overview_ko,
                                directors, "cast", imdb_id, tmdb_id, wikipedia, poster_url, popularity, source)
@@ -338,19 +429,35 @@ fn import_in(tx: &Transaction<'_>, movies: &[Movie], source: Source) -> Result<I
         let deduped;
         let incoming = if has_duplicates(&incoming.genres) {
             let mut seen = std::collections::HashSet::new();
-            deduped = Movie { genres: incoming.genres.iter().filter(|g| seen.insert(*g)).cloned().collect(), ..incoming.clone() };
+            deduped = Movie {
+                genres: incoming
+                    .genres
+                    .iter()
+                    .filter(|g| seen.insert(*g))
+                    .cloned()
+                    .collect(),
+                ..incoming.clone()
+            };
             &deduped
         } else {
             incoming
         };
         let found = find
-            .query_row([&incoming.key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, row_to_movie_at(r, 2)?)))
+            .query_row([&incoming.key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    row_to_movie_at(r, 2)?,
+                ))
+            })
             .optional()?;
         match found {
             None => {
                 let m = incoming;
                 let source = rusqlite::types::Value::from(source.as_str().to_owned());
-                insert.execute(rusqlite::params_from_iter(row_values(m).into_iter().chain([source])))?;
+                insert.execute(rusqlite::params_from_iter(
+                    row_values(m).into_iter().chain([source]),
+                ))?;
                 stats.added += 1;
                 let id = tx.last_insert_rowid();
                 write_genres(tx, id, &m.genres)?;
@@ -398,12 +505,18 @@ fn row_values(m: &Movie) -> [rusqlite::types::Value; 15] {
 }
 
 fn has_duplicates(items: &[String]) -> bool {
-    items.iter().enumerate().any(|(i, a)| items[..i].contains(a))
+    items
+        .iter()
+        .enumerate()
+        .any(|(i, a)| items[..i].contains(a))
 }
 
 fn write_genres(tx: &Transaction<'_>, id: i64, genres: &[String]) -> Result<()> {
-    tx.prepare_cached("DELETE FROM movie_genres WHERE movie_id = ?1")?.execute([id])?;
-    let mut put = tx.prepare_cached("INSERT OR IGNORE INTO movie_genres (movie_id, genre, position) VALUES (?1, ?2, ?3)")?;
+    tx.prepare_cached("DELETE FROM movie_genres WHERE movie_id = ?1")?
+        .execute([id])?;
+    let mut put = tx.prepare_cached(
+        "INSERT OR IGNORE INTO movie_genres (movie_id, genre, position) VALUES (?1, ?2, ?3)",
+    )?;
     for (position, g) in genres.iter().enumerate() {
         put.execute(params![id, g, position as i64])?;
     }
@@ -412,13 +525,23 @@ fn write_genres(tx: &Transaction<'_>, id: i64, genres: &[String]) -> Result<()> 
 
 /// The four indexed fields of a film.
 fn fts_fields(m: &Movie) -> [String; 4] {
-    let titles = [Some(&m.title), m.title_ko.as_ref(), m.original_title.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|t| index_text(t))
+    let titles = [
+        Some(&m.title),
+        m.title_ko.as_ref(),
+        m.original_title.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| index_text(t))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let people = m
+        .directors
+        .iter()
+        .chain(&m.cast)
+        .map(|p| index_text(p))
         .collect::<Vec<_>>()
         .join(" ");
-    let people = m.directors.iter().chain(&m.cast).map(|p| index_text(p)).collect::<Vec<_>>().join(" ");
     let genres = index_text(&m.genres.join(" "));
     let overview = [m.overview.as_ref(), m.overview_ko.as_ref()]
         .into_iter()
@@ -452,7 +575,8 @@ fn index_movie(tx: &Transaction<'_>, id: i64, m: &Movie, old: Option<&Movie>) ->
         if fts_fields(old) == fields {
             return Ok(());
         }
-        tx.prepare_cached("DELETE FROM movie_fts WHERE rowid = ?1")?.execute([id])?;
+        tx.prepare_cached("DELETE FROM movie_fts WHERE rowid = ?1")?
+            .execute([id])?;
     }
     tx.prepare_cached("INSERT INTO movie_fts (rowid, titles, people, genres, overview) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![id, fields[0], fields[1], fields[2], fields[3]])?;
@@ -498,8 +622,9 @@ pub(crate) fn row_to_movie_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Res
 
 fn parse_list(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Vec<String>> {
     let text: String = r.get(idx)?;
-    serde_json::from_str(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn json_list(items: &[String]) -> String {
@@ -534,6 +659,9 @@ mod tests {
         old.cast = vec!["Al Pacino".into()];
         let mut new = film("Heat", 1995);
         new.cast = vec!["Robert De Niro".into()];
-        assert_eq!(merge(&old, "wikipedia", &new, Source::Wikipedia).cast, vec!["Robert De Niro".to_owned()]);
+        assert_eq!(
+            merge(&old, "wikipedia", &new, Source::Wikipedia).cast,
+            vec!["Robert De Niro".to_owned()]
+        );
     }
 }

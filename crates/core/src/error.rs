@@ -10,7 +10,10 @@ pub enum CoreError {
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("cannot use data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no data directory: set MOVIETALK_DATA_DIR or HOME")]
     NoDataDir,
     #[error("the built-in starter catalog is invalid: {0}")]

@@ -13,7 +13,9 @@ pub mod recommend;
 pub mod relay_client;
 pub mod relay_session;
 pub mod search;
+pub mod secrets;
 pub mod starter;
+pub mod sync;
 pub mod text;
 
 pub use catalog::Catalog;

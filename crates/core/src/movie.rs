@@ -64,7 +64,11 @@ impl Movie {
 /// one `-` (see [`crate::text::tokens`]). Hangul and other scripts are kept (NFC). `The Godfather`, 1972 →
 /// `the-godfather-1972`; `Amélie`, 2001 → `amelie-2001`; `Schindler's List` → `schindlers-list-1993`.
 pub fn movie_key(title: &str, year: Option<i32>) -> String {
-    let mut key = crate::text::tokens(title).iter().map(crate::text::Token::as_str).collect::<Vec<_>>().join("-");
+    let mut key = crate::text::tokens(title)
+        .iter()
+        .map(crate::text::Token::as_str)
+        .collect::<Vec<_>>()
+        .join("-");
     if key.is_empty() {
         key.push_str("untitled");
     }
@@ -83,8 +87,14 @@ mod tests {
     fn keys_fold_case_accents_and_punctuation() {
         assert_eq!(movie_key("The Godfather", Some(1972)), "the-godfather-1972");
         assert_eq!(movie_key("Amélie", Some(2001)), "amelie-2001");
-        assert_eq!(movie_key("Schindler's List", Some(1993)), "schindlers-list-1993");
-        assert_eq!(movie_key("Star Wars: Episode IV – A New Hope", Some(1977)), "star-wars-episode-iv-a-new-hope-1977");
+        assert_eq!(
+            movie_key("Schindler's List", Some(1993)),
+            "schindlers-list-1993"
+        );
+        assert_eq!(
+            movie_key("Star Wars: Episode IV – A New Hope", Some(1977)),
+            "star-wars-episode-iv-a-new-hope-1977"
+        );
         assert_eq!(movie_key("  WALL·E ", Some(2008)), "wall-e-2008");
         assert_eq!(movie_key("!!!", None), "untitled");
     }
@@ -92,13 +102,22 @@ mod tests {
     #[test]
     fn hangul_survives_normalisation() {
         assert_eq!(movie_key("기생충", Some(2019)), "기생충-2019");
-        assert_eq!(movie_key("올드보이 (Oldboy)", Some(2003)), "올드보이-oldboy-2003");
+        assert_eq!(
+            movie_key("올드보이 (Oldboy)", Some(2003)),
+            "올드보이-oldboy-2003"
+        );
     }
 
     #[test]
     fn keys_are_stable_for_equivalent_spellings() {
         // Precomposed and decomposed é give the same key.
-        assert_eq!(movie_key("Am\u{e9}lie", Some(2001)), movie_key("Ame\u{301}lie", Some(2001)));
-        assert_eq!(movie_key("Schindler\u{2019}s List", Some(1993)), movie_key("Schindler's List", Some(1993)));
+        assert_eq!(
+            movie_key("Am\u{e9}lie", Some(2001)),
+            movie_key("Ame\u{301}lie", Some(2001))
+        );
+        assert_eq!(
+            movie_key("Schindler\u{2019}s List", Some(1993)),
+            movie_key("Schindler's List", Some(1993))
+        );
     }
 }

@@ -24,6 +24,9 @@ pub fn data_dir() -> Result<PathBuf> {
 
 /// Creates `dir` if needed and returns the database path inside it.
 pub fn ensure_db_path(dir: &std::path::Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|source| CoreError::DataDir { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| CoreError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     Ok(dir.join(DB_FILE))
 }

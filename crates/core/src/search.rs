@@ -54,7 +54,11 @@ pub struct SearchQuery {
 
 impl SearchQuery {
     pub fn text(text: impl Into<String>) -> Self {
-        SearchQuery { text: text.into(), limit: 20, ..Default::default() }
+        SearchQuery {
+            text: text.into(),
+            limit: 20,
+            ..Default::default()
+        }
     }
 }
 
@@ -95,7 +99,9 @@ const RERANK_POOL: u32 = 200;
 const BM25: &str = "bm25(movie_fts, 10.0, 4.0, 2.0, 1.0)";
 /// English words too common to narrow a search; left out of the match when the query has
 /// other words.
-const STOP_WORDS: &[&str] = &["the", "a", "an", "of", "and", "in", "on", "to", "at", "for", "by", "with", "from", "is"];
+const STOP_WORDS: &[&str] = &[
+    "the", "a", "an", "of", "and", "in", "on", "to", "at", "for", "by", "with", "from", "is",
+];
 /// Spelling candidates kept per typed word.
 const MAX_CORRECTIONS: usize = 3;
 
@@ -123,22 +129,38 @@ impl Catalog {
     /// Searches (or, for an empty `text`, browses) the catalog.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults> {
         if q.limit == 0 || q.limit > MAX_LIMIT {
-            return Err(CoreError::InvalidInput(format!("limit must be between 1 and {MAX_LIMIT}")));
+            return Err(CoreError::InvalidInput(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
         }
         if let Some((a, b)) = q.years
             && a > b
         {
-            return Err(CoreError::InvalidInput(format!("year range {a}..{b} is empty")));
+            return Err(CoreError::InvalidInput(format!(
+                "year range {a}..{b} is empty"
+            )));
         }
         let plan = self.plan(&q.text)?;
         if plan.words.is_empty() {
             let (movies, total) = self.browse(q)?;
-            return Ok(SearchResults { movies, total, matched_all_words: true, corrections: vec![], fallback: None });
+            return Ok(SearchResults {
+                movies,
+                total,
+                matched_all_words: true,
+                corrections: vec![],
+                fallback: None,
+            });
         }
         let all = plan.words.join(" AND ");
         let (movies, total) = self.ranked(&all, &plan, q)?;
         if total > 0 {
-            return Ok(SearchResults { movies, total, matched_all_words: true, corrections: plan.corrections, fallback: None });
+            return Ok(SearchResults {
+                movies,
+                total,
+                matched_all_words: true,
+                corrections: plan.corrections,
+                fallback: None,
+            });
         }
         if plan.words.len() > 1 {
             let any = plan.words.join(" OR ");
@@ -153,7 +175,11 @@ impl Catalog {
                 });
             }
         }
-        let popular = SearchQuery { text: String::new(), sort: Sort::Popularity, ..q.clone() };
+        let popular = SearchQuery {
+            text: String::new(),
+            sort: Sort::Popularity,
+            ..q.clone()
+        };
         let (movies, total) = self.browse(&popular)?;
         Ok(SearchResults {
             movies,
@@ -169,7 +195,12 @@ impl Catalog {
         let toks = tokens(text);
         let typing_last = !text.ends_with(char::is_whitespace);
         let has_content = toks.iter().any(|t| !STOP_WORDS.contains(&t.as_str()));
-        let mut plan = Plan { words: vec![], corrections: vec![], folded: vec![], prefix_last: false };
+        let mut plan = Plan {
+            words: vec![],
+            corrections: vec![],
+            folded: vec![],
+            prefix_last: false,
+        };
         for (i, token) in toks.iter().enumerate() {
             let is_last = i + 1 == toks.len();
             match token {
@@ -182,7 +213,11 @@ impl Catalog {
                     plan.words.push(expr);
                     plan.folded.push(run.clone());
                 }
-                Token::Word(word) if !(is_last && typing_last) && STOP_WORDS.contains(&word.as_str()) && has_content => {
+                Token::Word(word)
+                    if !(is_last && typing_last)
+                        && STOP_WORDS.contains(&word.as_str())
+                        && has_content =>
+                {
                     // Matching "the" and "of" adds nothing but work: every other film has them.
                     // They still count when re-ranking titles.
                     plan.folded.push(word.clone());
@@ -190,13 +225,20 @@ impl Catalog {
                 Token::Word(word) => {
                     let prefix = is_last && typing_last && word.chars().count() >= 2;
                     plan.prefix_last = prefix;
-                    let base = if prefix { format!("{}*", quote(word)) } else { quote(word) };
+                    let base = if prefix {
+                        format!("{}*", quote(word))
+                    } else {
+                        quote(word)
+                    };
                     let mut folded = word.clone();
                     let mut alternatives = vec![base];
                     if word.chars().count() >= MIN_SPELL_TERM && !self.term_known(word, prefix)? {
                         let candidates = self.spelling_candidates(word)?;
                         if let Some(best) = candidates.first() {
-                            plan.corrections.push(Correction { typed: word.clone(), suggested: best.clone() });
+                            plan.corrections.push(Correction {
+                                typed: word.clone(),
+                                suggested: best.clone(),
+                            });
                             folded = best.clone();
                         }
                         alternatives.extend(candidates.iter().map(|c| quote(c)));
@@ -219,10 +261,14 @@ impl Catalog {
             let mut upper = word.to_owned();
             upper.push(char::MAX);
             self.conn
-                .prepare_cached("SELECT 1 FROM movie_fts_vocab WHERE term >= ?1 AND term < ?2 LIMIT 1")?
+                .prepare_cached(
+                    "SELECT 1 FROM movie_fts_vocab WHERE term >= ?1 AND term < ?2 LIMIT 1",
+                )?
                 .exists(rusqlite::params![word, upper])?
         } else {
-            self.conn.prepare_cached("SELECT 1 FROM movie_fts_vocab WHERE term = ?1")?.exists([word])?
+            self.conn
+                .prepare_cached("SELECT 1 FROM movie_fts_vocab WHERE term = ?1")?
+                .exists([word])?
         };
         Ok(found)
     }
@@ -257,7 +303,9 @@ impl Catalog {
 
     fn order_by(sort: Sort) -> &'static str {
         match sort {
-            Sort::Relevance | Sort::Popularity => "coalesce(m.popularity, 0) DESC, m.year DESC, m.title",
+            Sort::Relevance | Sort::Popularity => {
+                "coalesce(m.popularity, 0) DESC, m.year DESC, m.title"
+            }
             Sort::Newest => "m.year DESC, m.title",
             Sort::Oldest => "m.year IS NULL, m.year ASC, m.title",
             Sort::Title => "m.title COLLATE NOCASE, m.year",
@@ -267,10 +315,10 @@ impl Catalog {
     /// Films matching the filters only.
     fn browse(&self, q: &SearchQuery) -> Result<(Vec<Movie>, u64)> {
         let (filter, params) = Self::filters(q);
-        let total: u64 = self.conn.prepare_cached(&format!("SELECT count(*) FROM movies m WHERE 1{filter}"))?.query_row(
-            params_from_iter(&params),
-            |r| r.get(0),
-        )?;
+        let total: u64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM movies m WHERE 1{filter}"))?
+            .query_row(params_from_iter(&params), |r| r.get(0))?;
         let sql = format!(
             "SELECT {MOVIE_COLUMNS} FROM movies m WHERE 1{filter} ORDER BY {} LIMIT {} OFFSET {}",
             Self::order_by(q.sort),
@@ -278,7 +326,9 @@ impl Catalog {
             q.offset
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let movies = stmt.query_map(params_from_iter(&params), |r| row_to_movie_at(r, 0))?.collect::<rusqlite::Result<_>>()?;
+        let movies = stmt
+            .query_map(params_from_iter(&params), |r| row_to_movie_at(r, 0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok((movies, total))
     }
 
@@ -305,7 +355,9 @@ impl Catalog {
                 q.offset
             );
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            let movies = stmt.query_map(params_from_iter(&params), |r| row_to_movie_at(r, 0))?.collect::<rusqlite::Result<_>>()?;
+            let movies = stmt
+                .query_map(params_from_iter(&params), |r| row_to_movie_at(r, 0))?
+                .collect::<rusqlite::Result<_>>()?;
             return Ok((movies, total));
         }
         // Re-rank the best BM25 candidates on their titles alone, then read the page in full.
@@ -331,9 +383,19 @@ impl Catalog {
                 .then_with(|| b.3.unwrap_or(0.0).total_cmp(&a.3.unwrap_or(0.0)))
                 .then_with(|| a.4.cmp(&b.4))
         });
-        let page: Vec<i64> = scored.into_iter().skip(q.offset as usize).take(q.limit as usize).map(|s| s.2).collect();
-        let mut fetch = self.conn.prepare_cached(&format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"))?;
-        let movies = page.iter().map(|id| fetch.query_row([id], |r| row_to_movie_at(r, 0))).collect::<rusqlite::Result<_>>()?;
+        let page: Vec<i64> = scored
+            .into_iter()
+            .skip(q.offset as usize)
+            .take(q.limit as usize)
+            .map(|s| s.2)
+            .collect();
+        let mut fetch = self.conn.prepare_cached(&format!(
+            "SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"
+        ))?;
+        let movies = page
+            .iter()
+            .map(|id| fetch.query_row([id], |r| row_to_movie_at(r, 0)))
+            .collect::<rusqlite::Result<_>>()?;
         Ok((movies, total))
     }
 }
@@ -381,13 +443,20 @@ impl SpellIndex {
             .filter(|(_, n)| *n >= need)
             .filter_map(|(id, _)| {
                 let (term, df) = &self.terms[id as usize];
-                edit_distance(word, term, max).filter(|d| *d > 0).map(|d| (d, -df, term.as_str()))
+                edit_distance(word, term, max)
+                    .filter(|d| *d > 0)
+                    .map(|d| (d, -df, term.as_str()))
             })
             .collect();
         scored.sort();
         // Only the closest spellings: "godfater" means "godfather", not also "godfathers".
         let best = scored.first().map(|s| s.0);
-        scored.into_iter().take_while(|s| Some(s.0) == best).take(MAX_CORRECTIONS).map(|(_, _, t)| t.to_owned()).collect()
+        scored
+            .into_iter()
+            .take_while(|s| Some(s.0) == best)
+            .take(MAX_CORRECTIONS)
+            .map(|(_, _, t)| t.to_owned())
+            .collect()
     }
 }
 
@@ -396,11 +465,18 @@ impl SpellIndex {
 /// ("godfather" and "The Godfather"); 3 when it is up to a last word still being typed; 2 when
 /// it starts with the query; 1 when it holds every query word; 0 otherwise. A film in a higher
 /// tier always ranks first: someone who types a title means that film.
-fn title_tier<'a>(query: &[String], prefix_last: bool, titles: impl Iterator<Item = &'a String>) -> u8 {
+fn title_tier<'a>(
+    query: &[String],
+    prefix_last: bool,
+    titles: impl Iterator<Item = &'a String>,
+) -> u8 {
     let bare_query = strip_article(query);
     let mut best = 0;
     for title in titles {
-        let all: Vec<String> = tokens(title).into_iter().map(|t| t.as_str().to_owned()).collect();
+        let all: Vec<String> = tokens(title)
+            .into_iter()
+            .map(|t| t.as_str().to_owned())
+            .collect();
         let bare = strip_article(&all);
         let typed = |words: &[String], query: &[String]| {
             words.len() >= query.len()
@@ -416,7 +492,10 @@ fn title_tier<'a>(query: &[String], prefix_last: bool, titles: impl Iterator<Ite
             3
         } else if typed(bare, bare_query) {
             2
-        } else if bare_query.iter().all(|q| bare.iter().any(|w| w.contains(q.as_str()))) {
+        } else if bare_query
+            .iter()
+            .all(|q| bare.iter().any(|w| w.contains(q.as_str())))
+        {
             1
         } else {
             0
@@ -450,8 +529,15 @@ mod tests {
         assert_eq!(tier("the godfather", false, "The Godfather"), 5);
         assert_eq!(tier("godfather", false, "The Godfather"), 4);
         assert_eq!(tier("back to the futur", true, "Back to the Future"), 3);
-        assert_eq!(tier("back to the futur", true, "Back to the Future Part II"), 2);
-        assert_eq!(tier("back to the futur", false, "Back to the Future"), 1, "a finished word only counts as contained");
+        assert_eq!(
+            tier("back to the futur", true, "Back to the Future Part II"),
+            2
+        );
+        assert_eq!(
+            tier("back to the futur", false, "Back to the Future"),
+            1,
+            "a finished word only counts as contained"
+        );
         assert_eq!(tier("godfather", false, "The Godfather Part II"), 2);
         assert_eq!(tier("godfather", false, "Disco Godfather"), 1);
         assert_eq!(tier("alien", false, "Aliens"), 1);
@@ -469,7 +555,15 @@ mod tests {
         assert_eq!(plan.words, [r#""기생 생충""#]);
         assert!(!plan.prefix_last);
         assert_eq!(catalog.plan("봄").unwrap().words, [r#""봄"*"#]);
-        assert_eq!(catalog.plan("the").unwrap().words, [r#""the"*"#], "a query of stop words only still searches");
-        assert_eq!(catalog.plan(r#"say "hi""#).unwrap().words, [r#""say""#, r#""hi"*"#], "quotes cannot break out");
+        assert_eq!(
+            catalog.plan("the").unwrap().words,
+            [r#""the"*"#],
+            "a query of stop words only still searches"
+        );
+        assert_eq!(
+            catalog.plan(r#"say "hi""#).unwrap().words,
+            [r#""say""#, r#""hi"*"#],
+            "quotes cannot break out"
+        );
     }
 }

@@ -63,16 +63,34 @@ mod tests {
         let movies = starter_movies().expect("starter catalog parses");
         assert!(movies.len() >= 20, "only {} starter films", movies.len());
         let keys: HashSet<_> = movies.iter().map(|m| m.key.as_str()).collect();
-        assert_eq!(keys.len(), movies.len(), "duplicate keys in the starter catalog");
+        assert_eq!(
+            keys.len(),
+            movies.len(),
+            "duplicate keys in the starter catalog"
+        );
         for m in &movies {
-            assert!(m.title_ko.as_deref().is_some_and(|t| !t.trim().is_empty()), "{} has no Korean title", m.title);
-            assert!(m.overview.as_deref().is_some_and(|t| t.len() > 20), "{} has no English synopsis", m.title);
             assert!(
-                m.overview_ko.as_deref().is_some_and(|t| t.chars().any(|c| ('가'..='힣').contains(&c))),
+                m.title_ko.as_deref().is_some_and(|t| !t.trim().is_empty()),
+                "{} has no Korean title",
+                m.title
+            );
+            assert!(
+                m.overview.as_deref().is_some_and(|t| t.len() > 20),
+                "{} has no English synopsis",
+                m.title
+            );
+            assert!(
+                m.overview_ko
+                    .as_deref()
+                    .is_some_and(|t| t.chars().any(|c| ('가'..='힣').contains(&c))),
                 "{} has no Korean synopsis",
                 m.title
             );
-            assert!(!m.genres.is_empty() && !m.directors.is_empty(), "{} lacks genres or directors", m.title);
+            assert!(
+                !m.genres.is_empty() && !m.directors.is_empty(),
+                "{} lacks genres or directors",
+                m.title
+            );
         }
     }
 }

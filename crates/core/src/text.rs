@@ -14,7 +14,11 @@ use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
 /// Lowercase, accents removed, NFC.
 pub fn fold(text: &str) -> String {
-    text.nfkd().filter(|c| !is_combining_mark(*c)).nfc().flat_map(char::to_lowercase).collect()
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .nfc()
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// True for precomposed Hangul syllables (가–힣).
@@ -50,7 +54,11 @@ pub fn tokens(text: &str) -> Vec<Token> {
     let flush = |cur: &mut String, hangul: bool, out: &mut Vec<Token>| {
         if !cur.is_empty() {
             let s = std::mem::take(cur);
-            out.push(if hangul { Token::Hangul(s) } else { Token::Word(s) });
+            out.push(if hangul {
+                Token::Hangul(s)
+            } else {
+                Token::Word(s)
+            });
         }
     };
     for c in folded.chars() {
@@ -139,7 +147,10 @@ pub fn edit_distance(a: &str, b: &str, max: usize) -> Option<usize> {
 
 /// Character trigrams of a term padded with `^` and `$`, for finding spelling candidates.
 pub fn trigrams(term: &str) -> Vec<String> {
-    let chars: Vec<char> = std::iter::once('^').chain(term.chars()).chain(std::iter::once('$')).collect();
+    let chars: Vec<char> = std::iter::once('^')
+        .chain(term.chars())
+        .chain(std::iter::once('$'))
+        .collect();
     let mut grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
     grams.sort();
     grams.dedup();
@@ -152,9 +163,15 @@ mod tests {
 
     #[test]
     fn tokens_fold_and_split_scripts() {
-        let t: Vec<String> = tokens("Amélie's CAFÉ — 기생충(Parasite) 2019").iter().map(|t| t.as_str().to_owned()).collect();
+        let t: Vec<String> = tokens("Amélie's CAFÉ — 기생충(Parasite) 2019")
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect();
         assert_eq!(t, ["amelies", "cafe", "기생충", "parasite", "2019"]);
-        assert_eq!(tokens("올드보이2"), vec![Token::Hangul("올드보이".into()), Token::Word("2".into())]);
+        assert_eq!(
+            tokens("올드보이2"),
+            vec![Token::Hangul("올드보이".into()), Token::Word("2".into())]
+        );
     }
 
     #[test]
@@ -162,7 +179,11 @@ mod tests {
         assert_eq!(hangul_bigrams("기생충"), ["기생", "생충"]);
         assert_eq!(hangul_bigrams("봄"), ["봄"]);
         assert_eq!(index_text("기생충 The Host"), "기생충 기생 생충 the host");
-        assert_eq!(index_text("괴물"), "괴물", "a two-syllable word is its own bigram");
+        assert_eq!(
+            index_text("괴물"),
+            "괴물",
+            "a two-syllable word is its own bigram"
+        );
     }
 
     #[test]

@@ -5,7 +5,11 @@ use movietalk_core::starter::starter_movies;
 use movietalk_core::{Catalog, SearchQuery, paths};
 
 fn q(text: &str, limit: u32) -> SearchQuery {
-    SearchQuery { text: text.into(), limit, ..Default::default() }
+    SearchQuery {
+        text: text.into(),
+        limit,
+        ..Default::default()
+    }
 }
 
 fn fresh() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -25,10 +29,18 @@ fn first_open_seeds_the_starter_catalog_once() {
     }
     assert!(db.is_file(), "the database is a real file on disk");
     let mut reopened = Catalog::open(&db).unwrap();
-    assert_eq!(reopened.seed_if_empty().unwrap(), 0, "a second start does not seed again");
+    assert_eq!(
+        reopened.seed_if_empty().unwrap(),
+        0,
+        "a second start does not seed again"
+    );
     assert_eq!(reopened.count().unwrap(), starter.len() as u64);
     let first = &starter[0];
-    assert_eq!(reopened.get(&first.key).unwrap().as_ref(), Some(first), "a film reads back exactly as written");
+    assert_eq!(
+        reopened.get(&first.key).unwrap().as_ref(),
+        Some(first),
+        "a film reads back exactly as written"
+    );
 }
 
 #[test]
@@ -43,18 +55,39 @@ fn search_finds_titles_korean_titles_and_people_and_blank_lists_all() {
 
     let hits = catalog.search(&q("godfather", 50)).unwrap().movies;
     assert!(hits.len() >= 3, "the Godfather films: {hits:?}");
-    assert!(hits.iter().all(|m| m.title.to_lowercase().contains("godfather")), "{hits:?}");
-    assert_eq!(hits[0].key, "the-godfather-1972", "the exact title comes first");
+    assert!(
+        hits.iter()
+            .all(|m| m.title.to_lowercase().contains("godfather")),
+        "{hits:?}"
+    );
+    assert_eq!(
+        hits[0].key, "the-godfather-1972",
+        "the exact title comes first"
+    );
 
     let hits = catalog.search(&q("기생", 50)).unwrap().movies;
-    assert_eq!(hits.first().map(|m| m.key.as_str()), Some("parasite-2019"), "기생 finds 기생충: {hits:?}");
+    assert_eq!(
+        hits.first().map(|m| m.key.as_str()),
+        Some("parasite-2019"),
+        "기생 finds 기생충: {hits:?}"
+    );
 
     let hits = catalog.search(&q("Song Kang-ho", 50)).unwrap().movies;
-    assert!(hits.len() >= 2, "Song Kang-ho is in several starter films: {hits:?}");
-    assert!(hits.iter().all(|m| m.cast.iter().any(|c| c == "Song Kang-ho")));
+    assert!(
+        hits.len() >= 2,
+        "Song Kang-ho is in several starter films: {hits:?}"
+    );
+    assert!(
+        hits.iter()
+            .all(|m| m.cast.iter().any(|c| c == "Song Kang-ho"))
+    );
 
     let none = catalog.search(&q("zzqqxx", 50)).unwrap();
-    assert_eq!(none.fallback, Some(movietalk_core::search::Fallback::Popular), "nothing matched: flagged fallback");
+    assert_eq!(
+        none.fallback,
+        Some(movietalk_core::search::Fallback::Popular),
+        "nothing matched: flagged fallback"
+    );
     assert!(!none.movies.is_empty(), "the fallback still shows films");
 }
 
@@ -66,10 +99,19 @@ fn search_pages_do_not_overlap() {
         c
     };
     let p1 = catalog.search(&q("", 10)).unwrap();
-    let p2 = catalog.search(&SearchQuery { offset: 10, ..q("", 10) }).unwrap();
+    let p2 = catalog
+        .search(&SearchQuery {
+            offset: 10,
+            ..q("", 10)
+        })
+        .unwrap();
     assert!(p1.total > 20);
     assert_eq!(p1.movies.len(), 10);
-    assert!(p1.movies.iter().all(|a| p2.movies.iter().all(|b| a.key != b.key)));
+    assert!(
+        p1.movies
+            .iter()
+            .all(|a| p2.movies.iter().all(|b| a.key != b.key))
+    );
 }
 
 #[test]

@@ -17,7 +17,11 @@ fn starter() -> (tempfile::TempDir, Catalog) {
 }
 
 fn similar_keys(rec: &Recommender, catalog: &Catalog, key: &str, k: usize) -> Vec<String> {
-    rec.similar(catalog, key, k).unwrap().into_iter().map(|s| s.movie.key).collect()
+    rec.similar(catalog, key, k)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.movie.key)
+        .collect()
 }
 
 #[test]
@@ -25,31 +29,58 @@ fn similar_films_of_a_series_are_its_other_parts() {
     let (_dir, mut catalog) = starter();
     let rec = catalog.recommender().unwrap();
     for (film, expected) in [
-        ("the-godfather-1972", &["the-godfather-part-ii-1974", "the-godfather-part-iii-1990"][..]),
+        (
+            "the-godfather-1972",
+            &["the-godfather-part-ii-1974", "the-godfather-part-iii-1990"][..],
+        ),
         ("toy-story-1995", &["toy-story-2-1999", "toy-story-3-2010"]),
-        ("back-to-the-future-1985", &["back-to-the-future-part-ii-1989", "back-to-the-future-part-iii-1990"]),
+        (
+            "back-to-the-future-1985",
+            &[
+                "back-to-the-future-part-ii-1989",
+                "back-to-the-future-part-iii-1990",
+            ],
+        ),
         ("alien-1979", &["aliens-1986"]),
-        ("before-sunrise-1995", &["before-sunset-2004", "before-midnight-2013"]),
+        (
+            "before-sunrise-1995",
+            &["before-sunset-2004", "before-midnight-2013"],
+        ),
     ] {
         let top = similar_keys(&rec, &catalog, film, expected.len() + 1);
         for e in expected {
-            assert!(top.contains(&(*e).to_owned()), "{film} → {top:?} should hold {e}");
+            assert!(
+                top.contains(&(*e).to_owned()),
+                "{film} → {top:?} should hold {e}"
+            );
         }
-        assert!(!top.contains(&film.to_owned()), "a film is not similar to itself");
+        assert!(
+            !top.contains(&film.to_owned()),
+            "a film is not similar to itself"
+        );
     }
-    let err = rec.similar(&catalog, "no-such-film", 5).unwrap_err().to_string();
+    let err = rec
+        .similar(&catalog, "no-such-film", 5)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no-such-film"));
 }
 
 #[test]
 fn the_index_is_persisted_and_rebuilt_only_after_an_import() {
     let (dir, mut catalog) = starter();
-    assert!(!content::is_current(&catalog).unwrap(), "no index before first use");
+    assert!(
+        !content::is_current(&catalog).unwrap(),
+        "no index before first use"
+    );
     catalog.recommender().unwrap();
     assert!(content::is_current(&catalog).unwrap());
     drop(catalog);
     let mut catalog = Catalog::open(&dir.path().join("movietalk.sqlite3")).unwrap();
-    assert!(content::is_current(&catalog).unwrap(), "a restart keeps the stored index");
+    assert!(
+        content::is_current(&catalog).unwrap(),
+        "a restart keeps the stored index"
+    );
 
     let sequel = Movie {
         title_ko: Some("기생충 2".into()),
@@ -60,9 +91,16 @@ fn the_index_is_persisted_and_rebuilt_only_after_an_import() {
         ..Movie::new("Parasite 2", Some(2031))
     };
     catalog.import(&[sequel], Source::Wikipedia).unwrap();
-    assert!(!content::is_current(&catalog).unwrap(), "an import makes the index stale");
+    assert!(
+        !content::is_current(&catalog).unwrap(),
+        "an import makes the index stale"
+    );
     let rec = catalog.recommender().unwrap();
-    assert_eq!(similar_keys(&rec, &catalog, "parasite-2019", 1), ["parasite-2-2031"], "the new film is indexed");
+    assert_eq!(
+        similar_keys(&rec, &catalog, "parasite-2019", 1),
+        ["parasite-2-2031"],
+        "the new film is indexed"
+    );
 }
 
 /// Rates films through the public API and returns the ratings as the recommender takes them.
@@ -76,7 +114,14 @@ fn rate(catalog: &mut Catalog, ratings: &[(&str, f32)]) -> Vec<(i64, f32)> {
 #[test]
 fn personal_recommendations_exclude_rated_films_and_say_why() {
     let (_dir, mut catalog) = starter();
-    let mine = rate(&mut catalog, &[("the-godfather-1972", 5.0), ("alien-1979", 4.5), ("toy-story-1995", 2.0)]);
+    let mine = rate(
+        &mut catalog,
+        &[
+            ("the-godfather-1972", 5.0),
+            ("alien-1979", 4.5),
+            ("toy-story-1995", 2.0),
+        ],
+    );
     let rec = catalog.recommender().unwrap();
     let picks = rec.recommend(&catalog, &mine, 10).unwrap();
     assert_eq!(picks.len(), 10);
@@ -85,15 +130,24 @@ fn personal_recommendations_exclude_rated_films_and_say_why() {
         assert!(!keys.contains(&rated), "{rated} was rated: {keys:?}");
     }
     assert!(keys.contains(&"the-godfather-part-ii-1974"), "{keys:?}");
-    let part_two = picks.iter().find(|p| p.movie.key == "the-godfather-part-ii-1974").unwrap();
+    let part_two = picks
+        .iter()
+        .find(|p| p.movie.key == "the-godfather-part-ii-1974")
+        .unwrap();
     match &part_two.reason {
-        Reason::BecauseYouLiked { titles } => assert_eq!(titles.first().map(String::as_str), Some("The Godfather")),
+        Reason::BecauseYouLiked { titles } => {
+            assert_eq!(titles.first().map(String::as_str), Some("The Godfather"))
+        }
         other => panic!("unexpected reason {other:?}"),
     }
     // Toy Story was rated below this user's mean: it is never given as a reason.
     for p in &picks {
         if let Reason::BecauseYouLiked { titles } = &p.reason {
-            assert!(!titles.iter().any(|t| t == "Toy Story"), "{:?} gives Toy Story as a reason", p.movie.key);
+            assert!(
+                !titles.iter().any(|t| t == "Toy Story"),
+                "{:?} gives Toy Story as a reason",
+                p.movie.key
+            );
         }
     }
     assert!(picks.windows(2).all(|w| w[0].movie.key != w[1].movie.key));
@@ -106,13 +160,20 @@ fn a_rating_below_the_mean_counts_against_similar_films() {
     let toy_story = rate(&mut catalog, &[("toy-story-1995", 5.0)]);
     let ts3 = |rec: &Recommender, ratings: &[(i64, f32)], catalog: &Catalog| -> f32 {
         let ts3_id = catalog.recommender_id("toy-story-3-2010");
-        rec.score(ratings).into_iter().find(|(id, _)| *id == ts3_id).map(|s| s.1).unwrap_or(0.0)
+        rec.score(ratings)
+            .into_iter()
+            .find(|(id, _)| *id == ts3_id)
+            .map(|s| s.1)
+            .unwrap_or(0.0)
     };
     let liked_only = ts3(&rec, &toy_story, &catalog);
     let both = rate(&mut catalog, &[("toy-story-2-1999", 1.0)]);
     let with_dislike = ts3(&rec, &both, &catalog);
     assert!(liked_only > 0.0);
-    assert!(with_dislike < liked_only, "disliking Toy Story 2 lowers Toy Story 3: {with_dislike} vs {liked_only}");
+    assert!(
+        with_dislike < liked_only,
+        "disliking Toy Story 2 lowers Toy Story 3: {with_dislike} vs {liked_only}"
+    );
 }
 
 trait RecommenderId {
@@ -121,7 +182,9 @@ trait RecommenderId {
 
 impl RecommenderId for Catalog {
     fn recommender_id(&self, key: &str) -> i64 {
-        self.movie_id(key).unwrap().unwrap_or_else(|| panic!("{key} is in the catalog"))
+        self.movie_id(key)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} is in the catalog"))
     }
 }
 
@@ -135,7 +198,11 @@ fn without_ratings_the_cold_start_offers_well_liked_films_by_genre() {
     for p in &picks {
         match &p.reason {
             Reason::PopularIn { genre } => {
-                assert!(p.movie.genres.contains(genre), "{} is not a {genre} film", p.movie.key);
+                assert!(
+                    p.movie.genres.contains(genre),
+                    "{} is not a {genre} film",
+                    p.movie.key
+                );
                 genres.insert(genre.clone());
             }
             other => panic!("cold start gave {other:?}"),
@@ -171,11 +238,25 @@ fn the_community_signal_recommends_what_like_minded_people_rated_highly() {
     community::store(&mut catalog, &triples).unwrap();
     let online = catalog.recommender().unwrap();
     let after = rank(&online).expect("Past Lives is scored with the community");
-    assert!(before.is_none_or(|b| after < b), "community lifts Past Lives: {before:?} → {after}");
-    assert!(after < 5, "Past Lives is near the top with the community: rank {after}");
+    assert!(
+        before.is_none_or(|b| after < b),
+        "community lifts Past Lives: {before:?} → {after}"
+    );
+    assert!(
+        after < 5,
+        "Past Lives is near the top with the community: rank {after}"
+    );
     let picks = online.recommend(&catalog, &mine, 5).unwrap();
-    let pl = picks.iter().find(|p| p.movie.key == "past-lives-2023").expect("recommended");
-    assert_eq!(pl.reason, Reason::BecauseYouLiked { titles: vec!["Spirited Away".into()] });
+    let pl = picks
+        .iter()
+        .find(|p| p.movie.key == "past-lives-2023")
+        .expect("recommended");
+    assert_eq!(
+        pl.reason,
+        Reason::BecauseYouLiked {
+            titles: vec!["Spirited Away".into()]
+        }
+    );
 }
 
 #[test]
@@ -199,14 +280,31 @@ fn letterboxd_exports_are_matched_and_the_unmatched_reported() {
 
     for (body, needle) in [
         ("Name,Year,Rating\nParasite,2019,5\n", "line 1"),
-        ("Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,11\n", "line 2"),
-        ("Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,3.3\n", "line 2"),
-        ("Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,twenty,u,3\n", "line 2"),
-        ("Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,3\n2024,\"broken,2019,u,3\n", "line 3"),
-        ("Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019\n", "line 2"),
+        (
+            "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,11\n",
+            "line 2",
+        ),
+        (
+            "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,3.3\n",
+            "line 2",
+        ),
+        (
+            "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,twenty,u,3\n",
+            "line 2",
+        ),
+        (
+            "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,3\n2024,\"broken,2019,u,3\n",
+            "line 3",
+        ),
+        (
+            "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019\n",
+            "line 2",
+        ),
     ] {
         std::fs::write(&path, body).unwrap();
-        let err = letterboxd::read(&catalog, &path).expect_err(body).to_string();
+        let err = letterboxd::read(&catalog, &path)
+            .expect_err(body)
+            .to_string();
         assert!(err.contains(needle), "{body:?}: {err}");
     }
     let mut not_utf8 = b"Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Bad ".to_vec();
@@ -225,7 +323,11 @@ fn ratings_must_be_half_stars_of_known_films() {
     assert!(catalog.rate("no-such-film", 3.0).is_err());
     catalog.rate("parasite-2019", 4.5).unwrap();
     catalog.rate("parasite-2019", 5.0).unwrap();
-    assert_eq!(catalog.ratings().unwrap().len(), 1, "a second rating replaces the first");
+    assert_eq!(
+        catalog.ratings().unwrap().len(),
+        1,
+        "a second rating replaces the first"
+    );
     assert!(catalog.unrate("parasite-2019").unwrap());
     assert!(!catalog.unrate("parasite-2019").unwrap());
 }
@@ -263,5 +365,9 @@ fn on_the_wikipedia_set_sequels_and_prequels_are_near_the_top() {
             misses.push(format!("{film} → {top:?} lacks {sequel}"));
         }
     }
-    assert!(misses.is_empty(), "series not found in the top 5:\n{}", misses.join("\n"));
+    assert!(
+        misses.is_empty(),
+        "series not found in the top 5:\n{}",
+        misses.join("\n")
+    );
 }

@@ -30,7 +30,12 @@ struct Seen {
 /// What the mock answers.
 enum Reply {
     Json(u16, Value),
-    Raw { status: u16, content_type: &'static str, headers: Vec<(&'static str, String)>, body: Vec<u8> },
+    Raw {
+        status: u16,
+        content_type: &'static str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
     /// Accept the request and never answer (until the client hangs up).
     Hold,
 }
@@ -51,7 +56,9 @@ impl Mock {
         let log = seen.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
                 tokio::spawn(serve(socket, handler.clone(), log.clone()));
             }
         });
@@ -85,7 +92,12 @@ async fn serve(mut socket: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Seen>
         }
     }
     let head = String::from_utf8_lossy(&head).into_owned();
-    let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("/").to_owned();
+    let target = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("/")
+        .to_owned();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let query = query
         .split('&')
@@ -95,11 +107,24 @@ async fn serve(mut socket: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Seen>
             (decode(k), decode(v))
         })
         .collect();
-    let seen = Seen { path: path.to_owned(), query };
+    let seen = Seen {
+        path: path.to_owned(),
+        query,
+    };
     log.lock().unwrap().push(seen.clone());
     let (status, content_type, headers, body) = match handler(&seen) {
-        Reply::Json(status, v) => (status, "application/json;charset=utf-8", vec![], v.to_string().into_bytes()),
-        Reply::Raw { status, content_type, headers, body } => (status, content_type, headers, body),
+        Reply::Json(status, v) => (
+            status,
+            "application/json;charset=utf-8",
+            vec![],
+            v.to_string().into_bytes(),
+        ),
+        Reply::Raw {
+            status,
+            content_type,
+            headers,
+            body,
+        } => (status, content_type, headers, body),
         Reply::Hold => {
             // Read until the client gives up and closes the connection.
             while let Ok(n) = socket.read(&mut buf).await {
@@ -191,8 +216,18 @@ const PARASITE: Film = Film {
     genres: &[(35, "Comedy"), (53, "Thriller"), (18, "Drama")],
     poster_path: "/7IiTTgloJzvGI1TAYymCfbfl3vT.jpg",
     popularity: 30.512,
-    cast: &[("Lee Sun-kyun", 1), ("Song Kang-ho", 0), ("Cho Yeo-jeong", 2), ("Choi Woo-shik", 3), ("Park So-dam", 4)],
-    crew: &[("Bong Joon-ho", "Director"), ("Bong Joon-ho", "Screenplay"), ("Hong Kyung-pyo", "Director of Photography")],
+    cast: &[
+        ("Lee Sun-kyun", 1),
+        ("Song Kang-ho", 0),
+        ("Cho Yeo-jeong", 2),
+        ("Choi Woo-shik", 3),
+        ("Park So-dam", 4),
+    ],
+    crew: &[
+        ("Bong Joon-ho", "Director"),
+        ("Bong Joon-ho", "Screenplay"),
+        ("Hong Kyung-pyo", "Director of Photography"),
+    ],
 };
 
 const GODFATHER: Film = Film {
@@ -210,7 +245,10 @@ const GODFATHER: Film = Film {
     poster_path: "/3bhkrj58Vtu7enYsRolD1fZdja1.jpg",
     popularity: 25.114,
     cast: &[("Marlon Brando", 0), ("Al Pacino", 1), ("James Caan", 2)],
-    crew: &[("Francis Ford Coppola", "Director"), ("Mario Puzo", "Screenplay")],
+    crew: &[
+        ("Francis Ford Coppola", "Director"),
+        ("Mario Puzo", "Screenplay"),
+    ],
 };
 
 const SPIRITED_AWAY: Film = Film {
@@ -305,16 +343,31 @@ fn poster_bytes(path: &str) -> Vec<u8> {
 fn tmdb(seen: &Seen) -> Reply {
     if seen.path.starts_with("/t/p/w500/") {
         let body = poster_bytes(&seen.path["/t/p/w500".len()..]);
-        return Reply::Raw { status: 200, content_type: "image/jpeg", headers: vec![], body };
+        return Reply::Raw {
+            status: 200,
+            content_type: "image/jpeg",
+            headers: vec![],
+            body,
+        };
     }
     if seen.query.get("api_key").map(String::as_str) != Some(KEY) {
-        return Reply::Json(401, json!({ "success": false, "status_code": 7, "status_message": "Invalid API key: You must be granted a valid key." }));
+        return Reply::Json(
+            401,
+            json!({ "success": false, "status_code": 7, "status_message": "Invalid API key: You must be granted a valid key." }),
+        );
     }
-    let page = seen.query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let page = seen
+        .query
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
     match seen.path.as_str() {
         "/3/movie/popular" => match page {
             1 => Reply::Json(200, list_page(&[&PARASITE, &GODFATHER], 1, 2)),
-            _ => Reply::Json(200, list_page(&[&GODFATHER, &SPIRITED_AWAY, &DUNE_TWO], 2, 2)),
+            _ => Reply::Json(
+                200,
+                list_page(&[&GODFATHER, &SPIRITED_AWAY, &DUNE_TWO], 2, 2),
+            ),
         },
         "/3/genre/movie/list" => Reply::Json(
             200,
@@ -329,13 +382,29 @@ fn tmdb(seen: &Seen) -> Reply {
         }
         "/3/discover/movie" => Reply::Json(200, list_page(&[], 1, 1)),
         path => {
-            let film = path.strip_prefix("/3/movie/").and_then(|id| FILMS.iter().find(|f| f.id.to_string() == id));
+            let film = path
+                .strip_prefix("/3/movie/")
+                .and_then(|id| FILMS.iter().find(|f| f.id.to_string() == id));
             match film {
                 Some(f) => {
-                    let language = seen.query.get("language").map(String::as_str).unwrap_or("en-US");
-                    Reply::Json(200, details(f, language, seen.query.get("append_to_response").map(String::as_str)))
+                    let language = seen
+                        .query
+                        .get("language")
+                        .map(String::as_str)
+                        .unwrap_or("en-US");
+                    Reply::Json(
+                        200,
+                        details(
+                            f,
+                            language,
+                            seen.query.get("append_to_response").map(String::as_str),
+                        ),
+                    )
                 }
-                None => Reply::Json(404, json!({ "success": false, "status_code": 34, "status_message": "The resource you requested could not be found." })),
+                None => Reply::Json(
+                    404,
+                    json!({ "success": false, "status_code": 34, "status_message": "The resource you requested could not be found." }),
+                ),
             }
         }
     }
@@ -356,7 +425,10 @@ async fn import(
     posters: Option<&Path>,
 ) -> (Result<TmdbReport, ImportError>, Vec<Progress>) {
     let mut reports = Vec::new();
-    let result = tmdb::import_popular(catalog, client, pages, genre, posters, &mut |p| reports.push(p)).await;
+    let result = tmdb::import_popular(catalog, client, pages, genre, posters, &mut |p| {
+        reports.push(p)
+    })
+    .await;
     (result, reports)
 }
 
@@ -377,15 +449,35 @@ async fn popular_import_writes_films_in_english_and_korean_with_posters() {
     let (result, progress) = import(&mut catalog, &mock.client(), 2, None, Some(&posters)).await;
     let report = result.unwrap();
 
-    assert_eq!(report.listed, 4, "The Godfather listed on both pages counts once");
+    assert_eq!(
+        report.listed, 4,
+        "The Godfather listed on both pages counts once"
+    );
     assert_eq!(report.skipped, 0);
-    assert_eq!(report.stats, ImportStats { added: 4, updated: 0, unchanged: 0 });
-    assert_eq!((report.posters_downloaded, report.posters_cached, report.posters_failed), (4, 0, 0));
+    assert_eq!(
+        report.stats,
+        ImportStats {
+            added: 4,
+            updated: 0,
+            unchanged: 0
+        }
+    );
+    assert_eq!(
+        (
+            report.posters_downloaded,
+            report.posters_cached,
+            report.posters_failed
+        ),
+        (4, 0, 0)
+    );
     assert_eq!(catalog.count().unwrap(), 4);
     assert_eq!(progress.first(), Some(&Progress { done: 0, total: 4 }));
     assert_eq!(progress.last(), Some(&Progress { done: 4, total: 4 }));
 
-    let parasite = catalog.get("parasite-2019").unwrap().expect("Parasite is keyed by its English title and year");
+    let parasite = catalog
+        .get("parasite-2019")
+        .unwrap()
+        .expect("Parasite is keyed by its English title and year");
     assert_eq!(parasite.title, "Parasite");
     assert_eq!(parasite.title_ko.as_deref(), Some("기생충"));
     assert_eq!(parasite.original_title.as_deref(), Some("기생충"));
@@ -394,10 +486,20 @@ async fn popular_import_writes_films_in_english_and_korean_with_posters() {
     assert_eq!(parasite.year, Some(2019));
     assert_eq!(parasite.runtime, Some(133));
     assert_eq!(parasite.genres, strings(&["Comedy", "Thriller", "Drama"]));
-    assert_eq!(parasite.directors, strings(&["Bong Joon-ho"]), "only the Director job, once");
+    assert_eq!(
+        parasite.directors,
+        strings(&["Bong Joon-ho"]),
+        "only the Director job, once"
+    );
     assert_eq!(
         parasite.cast,
-        strings(&["Song Kang-ho", "Lee Sun-kyun", "Cho Yeo-jeong", "Choi Woo-shik", "Park So-dam"]),
+        strings(&[
+            "Song Kang-ho",
+            "Lee Sun-kyun",
+            "Cho Yeo-jeong",
+            "Choi Woo-shik",
+            "Park So-dam"
+        ]),
         "cast in billing order"
     );
     assert_eq!(parasite.imdb_id.as_deref(), Some("tt6751668"));
@@ -409,40 +511,91 @@ async fn popular_import_writes_films_in_english_and_korean_with_posters() {
     let godfather = catalog.get("the-godfather-1972").unwrap().unwrap();
     assert_eq!(godfather.title_ko.as_deref(), Some("대부"));
     assert_eq!(godfather.directors, strings(&["Francis Ford Coppola"]));
-    assert_eq!(godfather.cast, strings(&["Marlon Brando", "Al Pacino", "James Caan"]));
+    assert_eq!(
+        godfather.cast,
+        strings(&["Marlon Brando", "Al Pacino", "James Caan"])
+    );
 
     let spirited = catalog.get("spirited-away-2001").unwrap().unwrap();
-    assert_eq!(spirited.genres, strings(&["Animated", "Family", "Fantasy"]), "TMDB's Animation is the catalog's Animated");
+    assert_eq!(
+        spirited.genres,
+        strings(&["Animated", "Family", "Fantasy"]),
+        "TMDB's Animation is the catalog's Animated"
+    );
     assert_eq!(spirited.title_ko.as_deref(), Some("센과 치히로의 행방불명"));
-    assert_eq!(spirited.overview_ko, None, "an empty Korean overview is not stored");
+    assert_eq!(
+        spirited.overview_ko, None,
+        "an empty Korean overview is not stored"
+    );
 
     let dune = catalog.get("dune-part-two-2024").unwrap().unwrap();
-    assert_eq!(dune.title_ko, None, "TMDB's fallback to the original title is not a Korean title");
+    assert_eq!(
+        dune.title_ko, None,
+        "TMDB's fallback to the original title is not a Korean title"
+    );
     assert_eq!(dune.cast, strings(&["Timothée Chalamet", "Zendaya"]));
 
     // Posters: one file per film, named by key, holding what the image server sent.
-    for (key, film) in [("parasite-2019", &PARASITE), ("the-godfather-1972", &GODFATHER), ("spirited-away-2001", &SPIRITED_AWAY), ("dune-part-two-2024", &DUNE_TWO)] {
+    for (key, film) in [
+        ("parasite-2019", &PARASITE),
+        ("the-godfather-1972", &GODFATHER),
+        ("spirited-away-2001", &SPIRITED_AWAY),
+        ("dune-part-two-2024", &DUNE_TWO),
+    ] {
         let file = posters.join(format!("{key}.jpg"));
-        assert_eq!(std::fs::read(&file).unwrap(), poster_bytes(film.poster_path), "{}", file.display());
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            poster_bytes(film.poster_path),
+            "{}",
+            file.display()
+        );
     }
-    assert_eq!(std::fs::read_dir(&posters).unwrap().count(), 4, "no partial files left behind");
+    assert_eq!(
+        std::fs::read_dir(&posters).unwrap().count(),
+        4,
+        "no partial files left behind"
+    );
 
     // Korean search finds the imported Korean title.
-    let hits = catalog.search(&movietalk_core::SearchQuery { text: "대부".into(), limit: 5, ..Default::default() }).unwrap();
-    assert_eq!(hits.movies.first().map(|m| m.key.as_str()), Some("the-godfather-1972"));
+    let hits = catalog
+        .search(&movietalk_core::SearchQuery {
+            text: "대부".into(),
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        hits.movies.first().map(|m| m.key.as_str()),
+        Some("the-godfather-1972")
+    );
 
     // Every API request carried the key; the image server never saw it.
     let seen = mock.seen();
     let (images, api): (Vec<_>, Vec<_>) = seen.iter().partition(|s| s.path.starts_with("/t/p/"));
     assert_eq!(images.len(), 4);
     assert!(images.iter().all(|s| !s.query.contains_key("api_key")));
-    assert_eq!(api.len(), 2 + 4 * 2, "two list pages, then each film in en-US and ko-KR");
-    assert!(api.iter().all(|s| s.query.get("api_key").map(String::as_str) == Some(KEY)), "{api:?}");
+    assert_eq!(
+        api.len(),
+        2 + 4 * 2,
+        "two list pages, then each film in en-US and ko-KR"
+    );
+    assert!(
+        api.iter()
+            .all(|s| s.query.get("api_key").map(String::as_str) == Some(KEY)),
+        "{api:?}"
+    );
     let parasite_requests: Vec<_> = api.iter().filter(|s| s.path == "/3/movie/496243").collect();
-    let mut languages: Vec<_> = parasite_requests.iter().map(|s| s.query["language"].as_str()).collect();
+    let mut languages: Vec<_> = parasite_requests
+        .iter()
+        .map(|s| s.query["language"].as_str())
+        .collect();
     languages.sort();
     assert_eq!(languages, ["en-US", "ko-KR"]);
-    assert!(parasite_requests.iter().any(|s| s.query.get("append_to_response").is_some_and(|a| a.contains("credits"))));
+    assert!(parasite_requests.iter().any(|s| {
+        s.query
+            .get("append_to_response")
+            .is_some_and(|a| a.contains("credits"))
+    }));
 }
 
 #[tokio::test]
@@ -456,29 +609,83 @@ async fn importing_twice_changes_nothing_the_second_time() {
     let client = mock.client();
     let posters = dir.path().join("posters");
 
-    let first = import(&mut catalog, &client, 2, None, Some(&posters)).await.0.unwrap();
-    assert_eq!(first.stats, ImportStats { added: 1, updated: 3, unchanged: 0 }, "{first:?}");
+    let first = import(&mut catalog, &client, 2, None, Some(&posters))
+        .await
+        .0
+        .unwrap();
+    assert_eq!(
+        first.stats,
+        ImportStats {
+            added: 1,
+            updated: 3,
+            unchanged: 0
+        },
+        "{first:?}"
+    );
     assert_eq!(catalog.count().unwrap(), seeded + 1);
     let parasite = catalog.get("parasite-2019").unwrap().unwrap();
-    assert_eq!(parasite.overview_ko, starter_parasite.overview_ko, "TMDB fills gaps but never overwrites the starter's text");
+    assert_eq!(
+        parasite.overview_ko, starter_parasite.overview_ko,
+        "TMDB fills gaps but never overwrites the starter's text"
+    );
     assert_eq!(parasite.cast, starter_parasite.cast);
-    assert_eq!(parasite.tmdb_id, Some(496243), "the gap (TMDB id) is filled");
+    assert_eq!(
+        parasite.tmdb_id,
+        Some(496243),
+        "the gap (TMDB id) is filled"
+    );
     assert!(parasite.poster_url.is_some());
-    let after_first: Vec<_> = ["parasite-2019", "the-godfather-1972", "spirited-away-2001", "dune-part-two-2024"]
-        .iter()
-        .map(|k| catalog.get(k).unwrap().unwrap())
-        .collect();
-    let poster_time = std::fs::metadata(posters.join("dune-part-two-2024.jpg")).unwrap().modified().unwrap();
+    let after_first: Vec<_> = [
+        "parasite-2019",
+        "the-godfather-1972",
+        "spirited-away-2001",
+        "dune-part-two-2024",
+    ]
+    .iter()
+    .map(|k| catalog.get(k).unwrap().unwrap())
+    .collect();
+    let poster_time = std::fs::metadata(posters.join("dune-part-two-2024.jpg"))
+        .unwrap()
+        .modified()
+        .unwrap();
 
-    let second = import(&mut catalog, &client, 2, None, Some(&posters)).await.0.unwrap();
-    assert_eq!(second.stats, ImportStats { added: 0, updated: 0, unchanged: 4 }, "{second:?}");
-    assert_eq!((second.posters_downloaded, second.posters_cached), (0, 4), "cached posters are not downloaded again");
+    let second = import(&mut catalog, &client, 2, None, Some(&posters))
+        .await
+        .0
+        .unwrap();
+    assert_eq!(
+        second.stats,
+        ImportStats {
+            added: 0,
+            updated: 0,
+            unchanged: 4
+        },
+        "{second:?}"
+    );
+    assert_eq!(
+        (second.posters_downloaded, second.posters_cached),
+        (0, 4),
+        "cached posters are not downloaded again"
+    );
     assert_eq!(catalog.count().unwrap(), seeded + 1);
     for before in &after_first {
         assert_eq!(catalog.get(&before.key).unwrap().as_ref(), Some(before));
     }
-    assert_eq!(std::fs::metadata(posters.join("dune-part-two-2024.jpg")).unwrap().modified().unwrap(), poster_time);
-    assert_eq!(mock.seen().iter().filter(|s| s.path.starts_with("/t/p/")).count(), 4, "each poster was fetched once");
+    assert_eq!(
+        std::fs::metadata(posters.join("dune-part-two-2024.jpg"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        poster_time
+    );
+    assert_eq!(
+        mock.seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/t/p/"))
+            .count(),
+        4,
+        "each poster was fetched once"
+    );
 }
 
 #[tokio::test]
@@ -505,9 +712,20 @@ async fn rate_limited_requests_wait_for_retry_after_and_succeed() {
     .await;
 
     let started = Instant::now();
-    let report = import(&mut catalog, &mock.client(), 1, None, None).await.0.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(950), "waited the second Retry-After asked for: {:?}", started.elapsed());
-    assert_eq!(*calls.lock().unwrap(), 2, "asked once, refused, asked again");
+    let report = import(&mut catalog, &mock.client(), 1, None, None)
+        .await
+        .0
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited the second Retry-After asked for: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        2,
+        "asked once, refused, asked again"
+    );
     assert_eq!(report.stats.added, 2);
     assert_eq!(catalog.count().unwrap(), 2);
     assert!(catalog.get("parasite-2019").unwrap().is_some());
@@ -521,19 +739,41 @@ async fn endless_rate_limiting_gives_up_with_a_clear_error_and_writes_nothing() 
     let before = catalog.count().unwrap();
     let mock = Mock::start(|seen| {
         if seen.path == "/3/movie/238" {
-            return Reply::Raw { status: 429, content_type: "application/json", headers: vec![("Retry-After", "0".into())], body: b"{}".to_vec() };
+            return Reply::Raw {
+                status: 429,
+                content_type: "application/json",
+                headers: vec![("Retry-After", "0".into())],
+                body: b"{}".to_vec(),
+            };
         }
         tmdb(seen)
     })
     .await;
 
     let client = mock.client().with_rate_limit_retries(2);
-    let err = import(&mut catalog, &client, 1, None, None).await.0.unwrap_err();
-    assert!(matches!(&err, ImportError::RateLimited { attempts: 3, endpoint } if endpoint.starts_with("TMDB /movie/238")), "{err:?}");
+    let err = import(&mut catalog, &client, 1, None, None)
+        .await
+        .0
+        .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::RateLimited { attempts: 3, endpoint } if endpoint.starts_with("TMDB /movie/238")),
+        "{err:?}"
+    );
     let message = err.to_string();
-    assert!(message.contains("429") && message.contains("nothing was imported"), "{message}");
+    assert!(
+        message.contains("429") && message.contains("nothing was imported"),
+        "{message}"
+    );
     assert_eq!(catalog.count().unwrap(), before);
-    assert!(catalog.get("parasite-2019").unwrap().unwrap().tmdb_id.is_none(), "Parasite (fetched fine) was not written either");
+    assert!(
+        catalog
+            .get("parasite-2019")
+            .unwrap()
+            .unwrap()
+            .tmdb_id
+            .is_none(),
+        "Parasite (fetched fine) was not written either"
+    );
 }
 
 #[tokio::test]
@@ -542,18 +782,43 @@ async fn a_server_that_never_answers_times_out_and_leaves_the_database_unchanged
     let mut catalog = open(dir.path());
     catalog.seed_if_empty().unwrap();
     let before = catalog.count().unwrap();
-    let mock = Mock::start(|seen| if seen.path == "/3/movie/popular" { Reply::Hold } else { tmdb(seen) }).await;
+    let mock = Mock::start(|seen| {
+        if seen.path == "/3/movie/popular" {
+            Reply::Hold
+        } else {
+            tmdb(seen)
+        }
+    })
+    .await;
 
-    let client = mock.client().with_timeout(Duration::from_millis(300)).with_retries(1);
+    let client = mock
+        .client()
+        .with_timeout(Duration::from_millis(300))
+        .with_retries(1);
     let started = Instant::now();
-    let err = import(&mut catalog, &client, 1, None, None).await.0.unwrap_err();
+    let err = import(&mut catalog, &client, 1, None, None)
+        .await
+        .0
+        .unwrap_err();
     let elapsed = started.elapsed();
 
-    assert!(matches!(&err, ImportError::Timeout { attempts: 2, .. }), "{err:?}");
+    assert!(
+        matches!(&err, ImportError::Timeout { attempts: 2, .. }),
+        "{err:?}"
+    );
     let message = err.to_string();
-    assert!(message.contains("TMDB /movie/popular") && message.contains("no answer within 0.3 s"), "{message}");
-    assert!(!message.contains(KEY), "the key never appears in errors: {message}");
-    assert!(elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(
+        message.contains("TMDB /movie/popular") && message.contains("no answer within 0.3 s"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(KEY),
+        "the key never appears in errors: {message}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
     assert_eq!(mock.count("/3/movie/popular"), 2, "retried once");
     assert_eq!(catalog.count().unwrap(), before);
 }
@@ -565,26 +830,55 @@ async fn server_errors_are_retried_with_backoff() {
     let failures = Arc::new(Mutex::new(0u32));
     let counter = failures.clone();
     let mock = Mock::start(move |seen| {
-        if seen.path == "/3/movie/496243" && seen.query.get("language").map(String::as_str) == Some("ko-KR") {
+        if seen.path == "/3/movie/496243"
+            && seen.query.get("language").map(String::as_str) == Some("ko-KR")
+        {
             let mut n = counter.lock().unwrap();
             *n += 1;
             if *n <= 2 {
-                return Reply::Json(500, json!({ "status_code": 11, "status_message": "Internal error" }));
+                return Reply::Json(
+                    500,
+                    json!({ "status_code": 11, "status_message": "Internal error" }),
+                );
             }
         }
         tmdb(seen)
     })
     .await;
 
-    let report = import(&mut catalog, &mock.client(), 1, None, None).await.0.unwrap();
+    let report = import(&mut catalog, &mock.client(), 1, None, None)
+        .await
+        .0
+        .unwrap();
     assert_eq!(*failures.lock().unwrap(), 3, "two 500s, then the answer");
     assert_eq!(report.stats.added, 2);
-    assert_eq!(catalog.get("parasite-2019").unwrap().unwrap().title_ko.as_deref(), Some("기생충"));
+    assert_eq!(
+        catalog
+            .get("parasite-2019")
+            .unwrap()
+            .unwrap()
+            .title_ko
+            .as_deref(),
+        Some("기생충")
+    );
 
     // Always 500: a clear error after the retries.
-    let mock = Mock::start(|seen| if seen.path == "/3/movie/popular" { Reply::Json(503, json!({})) } else { tmdb(seen) }).await;
-    let err = import(&mut catalog, &mock.client().with_retries(2), 1, None, None).await.0.unwrap_err();
-    assert!(matches!(&err, ImportError::Unavailable { attempts: 3, .. }), "{err:?}");
+    let mock = Mock::start(|seen| {
+        if seen.path == "/3/movie/popular" {
+            Reply::Json(503, json!({}))
+        } else {
+            tmdb(seen)
+        }
+    })
+    .await;
+    let err = import(&mut catalog, &mock.client().with_retries(2), 1, None, None)
+        .await
+        .0
+        .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Unavailable { attempts: 3, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("503"), "{err}");
 }
 
@@ -595,32 +889,62 @@ async fn malformed_json_names_the_endpoint_and_leaves_the_database_unchanged() {
     catalog.seed_if_empty().unwrap();
     let before = catalog.count().unwrap();
     let mock = Mock::start(|seen| {
-        if seen.path == "/3/movie/238" && seen.query.get("language").map(String::as_str) == Some("en-US") {
-            return Reply::Raw { status: 200, content_type: "application/json", headers: vec![], body: br#"{"id": 238, "title": "The Godf"#.to_vec() };
+        if seen.path == "/3/movie/238"
+            && seen.query.get("language").map(String::as_str) == Some("en-US")
+        {
+            return Reply::Raw {
+                status: 200,
+                content_type: "application/json",
+                headers: vec![],
+                body: br#"{"id": 238, "title": "The Godf"#.to_vec(),
+            };
         }
         tmdb(seen)
     })
     .await;
 
-    let err = import(&mut catalog, &mock.client(), 1, None, None).await.0.unwrap_err();
+    let err = import(&mut catalog, &mock.client(), 1, None, None)
+        .await
+        .0
+        .unwrap_err();
     assert!(matches!(&err, ImportError::Syntax { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("TMDB /movie/238?language=en-US"), "names the endpoint: {message}");
+    assert!(
+        message.contains("TMDB /movie/238?language=en-US"),
+        "names the endpoint: {message}"
+    );
     assert!(message.contains("not valid JSON"), "{message}");
     assert!(!message.contains(KEY), "{message}");
     assert_eq!(catalog.count().unwrap(), before);
-    assert!(catalog.get("parasite-2019").unwrap().unwrap().tmdb_id.is_none(), "nothing of the batch was written");
+    assert!(
+        catalog
+            .get("parasite-2019")
+            .unwrap()
+            .unwrap()
+            .tmdb_id
+            .is_none(),
+        "nothing of the batch was written"
+    );
 
     // Valid JSON of the wrong shape is a clear error too.
     let mock = Mock::start(|seen| {
         if seen.path == "/3/movie/popular" {
-            return Reply::Json(200, json!({ "page": 1, "results": [{ "id": "not a number" }] }));
+            return Reply::Json(
+                200,
+                json!({ "page": 1, "results": [{ "id": "not a number" }] }),
+            );
         }
         tmdb(seen)
     })
     .await;
-    let err = import(&mut catalog, &mock.client(), 1, None, None).await.0.unwrap_err();
-    assert!(matches!(&err, ImportError::Response { endpoint, .. } if endpoint == "TMDB /movie/popular?page=1&language=en-US"), "{err:?}");
+    let err = import(&mut catalog, &mock.client(), 1, None, None)
+        .await
+        .0
+        .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Response { endpoint, .. } if endpoint == "TMDB /movie/popular?page=1&language=en-US"),
+        "{err:?}"
+    );
     assert_eq!(catalog.count().unwrap(), before);
 }
 
@@ -631,16 +955,31 @@ async fn a_refused_api_key_gives_a_clear_error_without_retrying() {
     let mock = Mock::start(tmdb).await;
     let client = TmdbClient::new("wrong-key", &format!("{}/3", mock.base)).unwrap();
 
-    let err = import(&mut catalog, &client, 1, None, None).await.0.unwrap_err();
+    let err = import(&mut catalog, &client, 1, None, None)
+        .await
+        .0
+        .unwrap_err();
     assert!(matches!(&err, ImportError::ApiKeyRefused { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("API key was refused") && message.contains("TMDB /movie/popular"), "{message}");
+    assert!(
+        message.contains("API key was refused") && message.contains("TMDB /movie/popular"),
+        "{message}"
+    );
     assert!(!message.contains("wrong-key"), "{message}");
     assert_eq!(mock.seen().len(), 1, "a refused key is not retried");
     assert_eq!(catalog.count().unwrap(), 0);
 
-    assert!(matches!(TmdbClient::new("  ", &mock.base), Err(ImportError::Catalog(_))), "an empty key is refused up front");
-    assert!(!format!("{:?}", mock.client()).contains(KEY), "Debug output hides the key");
+    assert!(
+        matches!(
+            TmdbClient::new("  ", &mock.base),
+            Err(ImportError::Catalog(_))
+        ),
+        "an empty key is refused up front"
+    );
+    assert!(
+        !format!("{:?}", mock.client()).contains(KEY),
+        "Debug output hides the key"
+    );
 }
 
 #[tokio::test]
@@ -649,16 +988,35 @@ async fn genre_import_resolves_catalog_genre_names_through_discover() {
     let mut catalog = open(dir.path());
     let mock = Mock::start(tmdb).await;
 
-    let report = import(&mut catalog, &mock.client(), 3, Some("animated"), None).await.0.unwrap();
+    let report = import(&mut catalog, &mock.client(), 3, Some("animated"), None)
+        .await
+        .0
+        .unwrap();
     assert_eq!(report.stats.added, 1);
-    assert_eq!(catalog.get("spirited-away-2001").unwrap().unwrap().genres[0], "Animated");
-    let discover: Vec<_> = mock.seen().into_iter().filter(|s| s.path == "/3/discover/movie").collect();
+    assert_eq!(
+        catalog.get("spirited-away-2001").unwrap().unwrap().genres[0],
+        "Animated"
+    );
+    let discover: Vec<_> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/3/discover/movie")
+        .collect();
     assert_eq!(discover.len(), 1, "stops at the last page TMDB has");
-    assert_eq!(discover[0].query.get("with_genres").map(String::as_str), Some("16"));
+    assert_eq!(
+        discover[0].query.get("with_genres").map(String::as_str),
+        Some("16")
+    );
 
-    let err = import(&mut catalog, &mock.client(), 1, Some("Polka"), None).await.0.unwrap_err();
+    let err = import(&mut catalog, &mock.client(), 1, Some("Polka"), None)
+        .await
+        .0
+        .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("\"Polka\"") && message.contains("Animated"), "lists the genres there are: {message}");
+    assert!(
+        message.contains("\"Polka\"") && message.contains("Animated"),
+        "lists the genres there are: {message}"
+    );
 
     assert_eq!(tmdb::catalog_genre("History"), "Historical");
     assert_eq!(tmdb::catalog_genre("Music"), "Musical");

@@ -24,8 +24,18 @@ fn import(catalog: &mut Catalog, path: &Path) -> Result<wikipedia::WikipediaRepo
 }
 
 fn top(catalog: &Catalog, text: &str) -> Vec<String> {
-    let q = SearchQuery { text: text.into(), limit: 10, ..Default::default() };
-    catalog.search(&q).unwrap().movies.into_iter().map(|m| m.key).collect()
+    let q = SearchQuery {
+        text: text.into(),
+        limit: 10,
+        ..Default::default()
+    };
+    catalog
+        .search(&q)
+        .unwrap()
+        .movies
+        .into_iter()
+        .map(|m| m.key)
+        .collect()
 }
 
 #[test]
@@ -33,28 +43,57 @@ fn importing_the_fixtures_merges_dedupes_and_disambiguates() {
     let (_dir, mut catalog) = seeded();
     let before = catalog.count().unwrap();
     let mut reports = Vec::new();
-    let report = wikipedia::import_path(&mut catalog, &fixtures(), &mut |p| reports.push(p)).unwrap();
+    let report =
+        wikipedia::import_path(&mut catalog, &fixtures(), &mut |p| reports.push(p)).unwrap();
     assert_eq!(report.files, 2);
     assert_eq!(report.records, 7);
-    assert_eq!(report.duplicates, 1, "The Godfather is listed twice with the same page");
-    assert_eq!(report.stats.added, 5, "two Harbor Lights, Quiet Orchard, Skyline Sonata, Untitled Project");
-    assert_eq!(report.stats.updated, 1, "The Godfather merged into the starter film");
+    assert_eq!(
+        report.duplicates, 1,
+        "The Godfather is listed twice with the same page"
+    );
+    assert_eq!(
+        report.stats.added, 5,
+        "two Harbor Lights, Quiet Orchard, Skyline Sonata, Untitled Project"
+    );
+    assert_eq!(
+        report.stats.updated, 1,
+        "The Godfather merged into the starter film"
+    );
     assert_eq!(catalog.count().unwrap(), before + 5);
     let last = reports.last().unwrap();
-    assert_eq!((last.done, last.total), (7, 7), "progress ends at the total");
+    assert_eq!(
+        (last.done, last.total),
+        (7, 7),
+        "progress ends at the total"
+    );
 
     // The page the starter catalog already had is the same film: the starter's Korean title and
     // synopsis stay, and its English synopsis is not overwritten; the poster is filled in.
     let godfather = catalog.get("the-godfather-1972").unwrap().unwrap();
     assert_eq!(godfather.title_ko.as_deref(), Some("대부"));
-    assert!(godfather.overview.as_deref().is_some_and(|o| !o.contains("Corleone crime family")));
-    assert_eq!(godfather.poster_url.as_deref(), Some("https://example.invalid/godfather.jpg"));
+    assert!(
+        godfather
+            .overview
+            .as_deref()
+            .is_some_and(|o| !o.contains("Corleone crime family"))
+    );
+    assert_eq!(
+        godfather.poster_url.as_deref(),
+        Some("https://example.invalid/godfather.jpg")
+    );
 
     // Two pages with the same title and year are two films with two keys.
     let noir = catalog.get("harbor-lights-1951").unwrap().unwrap();
     assert_eq!(noir.genres, ["Noir"]);
-    assert_eq!(noir.directors, ["Carla Placeholder"], "director read from the lead");
-    let musical = catalog.get("harbor-lights-1951-harbor-lights-musical-film").unwrap().unwrap();
+    assert_eq!(
+        noir.directors,
+        ["Carla Placeholder"],
+        "director read from the lead"
+    );
+    let musical = catalog
+        .get("harbor-lights-1951-harbor-lights-musical-film")
+        .unwrap()
+        .unwrap();
     assert_eq!(musical.genres, ["Musical"]);
 
     // Missing fields are fine: no page, no year, no cast.
@@ -77,7 +116,11 @@ fn importing_again_changes_nothing_and_a_changed_source_updates() {
     import(&mut catalog, &fixtures()).unwrap();
     let count = catalog.count().unwrap();
     let again = import(&mut catalog, &fixtures()).unwrap();
-    assert_eq!((again.stats.added, again.stats.updated), (0, 0), "{again:?}");
+    assert_eq!(
+        (again.stats.added, again.stats.updated),
+        (0, 0),
+        "{again:?}"
+    );
     assert_eq!(again.stats.unchanged, 6);
     assert_eq!(catalog.count().unwrap(), count);
 
@@ -92,9 +135,22 @@ fn importing_again_changes_nothing_and_a_changed_source_updates() {
     let sonata = catalog.get("skyline-sonata-2003").unwrap().unwrap();
     assert_eq!(sonata.cast, ["Erin Fixture", "New Person"]);
     assert_eq!(sonata.genres, ["Romance"]);
-    assert_eq!(top(&catalog, "New Person")[0], "skyline-sonata-2003", "the index follows the update");
-    let farid = catalog.search(&SearchQuery { text: "Farid Testcase".into(), limit: 5, ..Default::default() }).unwrap();
-    assert!(farid.fallback == Some(Fallback::Popular) || !farid.movies.iter().any(|m| m.key == "skyline-sonata-2003"));
+    assert_eq!(
+        top(&catalog, "New Person")[0],
+        "skyline-sonata-2003",
+        "the index follows the update"
+    );
+    let farid = catalog
+        .search(&SearchQuery {
+            text: "Farid Testcase".into(),
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        farid.fallback == Some(Fallback::Popular)
+            || !farid.movies.iter().any(|m| m.key == "skyline-sonata-2003")
+    );
 }
 
 /// Writes `bytes` as a file, imports it, and checks the error and that nothing changed.
@@ -103,9 +159,14 @@ fn rejects(bytes: &[u8], expect: &[&str]) {
     let count = catalog.count().unwrap();
     let path = dir.path().join("bad.json");
     std::fs::write(&path, bytes).unwrap();
-    let err = import(&mut catalog, &path).expect_err("bad input is refused").to_string();
+    let err = import(&mut catalog, &path)
+        .expect_err("bad input is refused")
+        .to_string();
     for needle in expect {
-        assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
+        assert!(
+            err.contains(needle),
+            "error {err:?} should mention {needle:?}"
+        );
     }
     assert_eq!(catalog.count().unwrap(), count, "the database is as it was");
 }
@@ -114,13 +175,31 @@ fn rejects(bytes: &[u8], expect: &[&str]) {
 fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let good = r#"{"title": "Fine Film", "year": 2001, "href": "Fine_Film"}"#;
     rejects(b"{ this is not json", &["bad.json", "not valid JSON"]);
-    rejects(format!("[{good}, {{\"title\": \"Cut Off\", \"year\": 19").as_bytes(), &["bad.json", "not valid JSON"]);
-    rejects(format!(r#"[{good}, {{"title": "Wrong Year", "year": "nineteen"}}]"#).as_bytes(), &["record 2", "Wrong Year"]);
-    rejects(format!(r#"[{good}, {{"title": 42}}]"#).as_bytes(), &["record 2"]);
-    rejects(format!(r#"[{good}, {{"title": "Old", "year": 1066}}]"#).as_bytes(), &["record 2", "1066"]);
-    rejects(format!(r#"[{good}, {{"title": "", "year": 2000}}]"#).as_bytes(), &["record 2", "title is empty"]);
+    rejects(
+        format!("[{good}, {{\"title\": \"Cut Off\", \"year\": 19").as_bytes(),
+        &["bad.json", "not valid JSON"],
+    );
+    rejects(
+        format!(r#"[{good}, {{"title": "Wrong Year", "year": "nineteen"}}]"#).as_bytes(),
+        &["record 2", "Wrong Year"],
+    );
+    rejects(
+        format!(r#"[{good}, {{"title": 42}}]"#).as_bytes(),
+        &["record 2"],
+    );
+    rejects(
+        format!(r#"[{good}, {{"title": "Old", "year": 1066}}]"#).as_bytes(),
+        &["record 2", "1066"],
+    );
+    rejects(
+        format!(r#"[{good}, {{"title": "", "year": 2000}}]"#).as_bytes(),
+        &["record 2", "title is empty"],
+    );
     let huge = "x".repeat(wikipedia::MAX_TITLE_CHARS + 1);
-    rejects(format!(r#"[{good}, {{"title": "{huge}", "year": 2000}}]"#).as_bytes(), &["record 2", "longer than"]);
+    rejects(
+        format!(r#"[{good}, {{"title": "{huge}", "year": 2000}}]"#).as_bytes(),
+        &["record 2", "longer than"],
+    );
     let mut invalid_utf8 = format!(r#"[{good}, {{"title": "Bad "#).into_bytes();
     invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
     invalid_utf8.extend_from_slice(br#"", "year": 2000}]"#);
@@ -133,10 +212,17 @@ fn a_bad_file_stops_the_whole_import_before_anything_is_written() {
     let count = catalog.count().unwrap();
     let folder = dir.path().join("set");
     std::fs::create_dir(&folder).unwrap();
-    std::fs::copy(fixtures().join("movies-a.json"), folder.join("movies-1.json")).unwrap();
+    std::fs::copy(
+        fixtures().join("movies-a.json"),
+        folder.join("movies-1.json"),
+    )
+    .unwrap();
     std::fs::write(folder.join("movies-2.json"), "[{\"title\": 1}]").unwrap();
     let err = import(&mut catalog, &folder).unwrap_err().to_string();
-    assert!(err.contains("movies-2.json") && err.contains("record 1"), "{err}");
+    assert!(
+        err.contains("movies-2.json") && err.contains("record 1"),
+        "{err}"
+    );
     assert_eq!(catalog.count().unwrap(), count);
     assert!(catalog.get("quiet-orchard-1988").unwrap().is_none());
 }
@@ -144,7 +230,9 @@ fn a_bad_file_stops_the_whole_import_before_anything_is_written() {
 #[test]
 fn a_missing_path_is_a_clear_error() {
     let (_dir, mut catalog) = seeded();
-    let err = import(&mut catalog, Path::new("/no/such/movies.json")).unwrap_err().to_string();
+    let err = import(&mut catalog, Path::new("/no/such/movies.json"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/no/such/movies.json"), "{err}");
 }
 
@@ -164,7 +252,10 @@ fn the_full_wikipedia_set_imports_and_finds_films_by_title_typo_and_cast() {
     let report = import(&mut catalog, &data).unwrap();
     assert_eq!(report.records, 36_273);
     assert!(report.duplicates > 0, "the set lists some pages twice");
-    assert_eq!(report.stats.added + report.stats.updated + report.stats.unchanged + report.duplicates, report.records);
+    assert_eq!(
+        report.stats.added + report.stats.updated + report.stats.unchanged + report.duplicates,
+        report.records
+    );
     let count = catalog.count().unwrap();
     assert!(count > 36_000, "{count} films");
 
@@ -179,18 +270,39 @@ fn the_full_wikipedia_set_imports_and_finds_films_by_title_typo_and_cast() {
         ("대부", "the-godfather-1972"),
     ] {
         let got = top(&catalog, query);
-        assert_eq!(got.first().map(String::as_str), Some(expected), "{query:?} → {got:?}");
+        assert_eq!(
+            got.first().map(String::as_str),
+            Some(expected),
+            "{query:?} → {got:?}"
+        );
     }
-    let hanks = catalog.search(&SearchQuery { text: "Tom Hanks".into(), limit: 500, ..Default::default() }).unwrap();
+    let hanks = catalog
+        .search(&SearchQuery {
+            text: "Tom Hanks".into(),
+            limit: 500,
+            ..Default::default()
+        })
+        .unwrap();
     assert!(hanks.total >= 40, "Tom Hanks films: {}", hanks.total);
     assert!(hanks.movies.iter().any(|m| m.key == "forrest-gump-1994"));
 
     let westerns = catalog
-        .search(&SearchQuery { genre: Some("Western".into()), years: Some((1950, 1959)), limit: 50, ..Default::default() })
+        .search(&SearchQuery {
+            genre: Some("Western".into()),
+            years: Some((1950, 1959)),
+            limit: 50,
+            ..Default::default()
+        })
         .unwrap();
     assert!(westerns.total > 100);
-    assert!(westerns.movies.iter().all(|m| m.genres.iter().any(|g| g == "Western") && (1950..=1959).contains(&m.year.unwrap())));
+    assert!(westerns.movies.iter().all(
+        |m| m.genres.iter().any(|g| g == "Western") && (1950..=1959).contains(&m.year.unwrap())
+    ));
 
     let again = import(&mut catalog, &data).unwrap();
-    assert_eq!((again.stats.added, again.stats.updated), (0, 0), "re-importing the set changes nothing");
+    assert_eq!(
+        (again.stats.added, again.stats.updated),
+        (0, 0),
+        "re-importing the set changes nothing"
+    );
 }

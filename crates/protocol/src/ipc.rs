@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::relay::ChatMessage;
+pub use crate::relay::{Account, ChatMessage, Comment, Review, RoomSummary};
 
 /// Event carrying a [`ChatMessage`] that arrived from the relay.
 pub const EVENT_CHAT_MESSAGE: &str = "chat-message";
@@ -13,6 +13,14 @@ pub const EVENT_CHAT_MESSAGE: &str = "chat-message";
 pub const EVENT_RELAY_STATUS: &str = "relay-status";
 /// Event carrying a [`Presence`] when the number of people in a joined room changes.
 pub const EVENT_PRESENCE: &str = "presence";
+/// Event carrying a [`Typing`] when someone types in a joined room.
+pub const EVENT_TYPING: &str = "typing";
+/// Event carrying a [`MessageDeleted`] when a chat message is deleted.
+pub const EVENT_MESSAGE_DELETED: &str = "message-deleted";
+/// Event carrying a [`SyncStatus`] whenever the outbox or the pull changes something.
+pub const EVENT_SYNC: &str = "sync";
+/// Event carrying an [`ImportProgress`] while an import runs.
+pub const EVENT_IMPORT_PROGRESS: &str = "import-progress";
 
 /// A movie as listed in the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +65,193 @@ pub struct AppInfo {
 pub enum RelayStatus {
     Connecting,
     Online,
-    Offline { reason: String },
+    Offline {
+        reason: String,
+    },
+    /// Offline; the next attempt is in `in_secs` seconds (backing off).
+    Reconnecting {
+        reason: String,
+        in_secs: u32,
+    },
+}
+
+/// Someone is typing in a joined room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    pub room: String,
+    pub who: String,
+}
+
+/// A chat message was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDeleted {
+    pub room: String,
+    pub seq: u64,
+}
+
+/// Where this user's writes are, and the relay connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub relay: RelayStatus,
+    /// Writes waiting for the relay.
+    pub pending: u64,
+    /// When the last sync finished, ms since the epoch.
+    pub last_sync_ms: Option<u64>,
+    /// Why the last sync stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// How far an import is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportProgress {
+    pub done: u64,
+    pub total: u64,
+    /// True once the import has finished (successfully or not).
+    pub finished: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+}
+
+/// Where a write of this user's is on its way to the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Pending,
+    Sent,
+    Failed,
+    Superseded,
+}
+
+/// This user's review of a film, as on this machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MyReview {
+    pub movie_key: String,
+    pub title: String,
+    pub year: Option<i32>,
+    pub rating: f32,
+    pub body: String,
+    pub spoiler: bool,
+    pub edited_at_ms: u64,
+    pub delivery: Delivery,
+    pub error: Option<String>,
+}
+
+/// A review as listed, with this user's relation to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewView {
+    pub review: Review,
+    pub liked: bool,
+    pub mine: bool,
+}
+
+/// A comment as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentView {
+    /// `None` until the relay has it.
+    pub id: Option<u64>,
+    pub author: String,
+    pub body: String,
+    pub likes: u32,
+    pub liked: bool,
+    pub created_at_ms: u64,
+    pub delivery: Delivery,
+    /// For an unsent comment: cancel it with this id.
+    pub client_id: Option<String>,
+    pub mine: bool,
+    /// This user may delete it (its author, or the review's author).
+    pub can_delete: bool,
+}
+
+/// A review with its comments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewPage {
+    pub review: ReviewView,
+    pub comments: Vec<CommentView>,
+}
+
+/// Everything the movie page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovieDetail {
+    pub movie: MovieSummary,
+    pub original_title: Option<String>,
+    pub runtime: Option<i32>,
+    pub cast: Vec<String>,
+    pub my_review: Option<MyReview>,
+    pub reviews: Vec<ReviewView>,
+    pub similar: Vec<MovieSummary>,
+    /// The film's chat room.
+    pub room: String,
+}
+
+/// A recommended film and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendedMovie {
+    pub movie: MovieSummary,
+    /// Titles of rated films that pulled it up ("because you liked …").
+    pub because: Vec<String>,
+    /// For a cold-start pick: the genre it is popular in.
+    pub popular_in: Option<String>,
+}
+
+/// The home screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Home {
+    pub recommendations: Vec<RecommendedMovie>,
+    /// True when there are no ratings yet and these are popular, acclaimed picks.
+    pub cold_start: bool,
+    pub popular: Vec<MovieSummary>,
+    /// Rooms this user has talked in, most recent first.
+    pub recent_rooms: Vec<String>,
+}
+
+/// Who is logged in, and where secrets are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub account: Option<Account>,
+    /// True when the session survives a restart (kept in the OS keyring).
+    pub keyring: bool,
+    /// Why there is no keyring, when there is none.
+    pub keyring_problem: Option<String>,
+}
+
+/// A profile: the account (when it is this user's or known) and its reviews.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub handle: String,
+    pub account: Option<Account>,
+    pub reviews: Vec<ReviewView>,
+    /// This user's own ratings and reviews on this machine (own profile only).
+    pub my_reviews: Vec<MyReview>,
+}
+
+/// Theme choice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+/// Settings kept in the data folder (never a secret: the TMDB key lives in the OS keyring).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The relay to use; `None`: host one on this machine.
+    pub relay_url: Option<String>,
+    pub theme: Theme,
+    /// "en" or "ko"; `None`: from the OS.
+    pub language: Option<String>,
+    /// Rooms joined lately, most recent first (the home screen's "continue the chat").
+    pub recent_rooms: Vec<String>,
 }
 
 /// Presence change in a joined room.
@@ -95,13 +289,24 @@ pub enum IpcErrorCode {
     RelayRejected,
     /// The local database failed.
     Storage,
+    /// The request needs a logged-in account.
+    NotLoggedIn,
+    /// Wrong handle or password.
+    InvalidCredentials,
+    /// The handle is taken.
+    Conflict,
+    /// No such film, review or comment.
+    NotFound,
     /// Anything else.
     Internal,
 }
 
 impl IpcError {
     pub fn new(code: IpcErrorCode, message: impl Into<String>) -> Self {
-        IpcError { code, message: message.into() }
+        IpcError {
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -169,6 +169,12 @@ pub enum ClientMessage {
         body: String,
         #[serde(default)]
         spoiler: bool,
+        /// When the author made this edit (milliseconds since the Unix epoch, the editing
+        /// machine's clock). Of two edits of the same review made offline on two machines, the
+        /// later edit wins whatever order they arrive in: an edit older than the stored review is
+        /// not applied and the reply carries the stored one. Absent: the relay's clock.
+        #[serde(default)]
+        edited_at_ms: Option<u64>,
     },
     /// Delete one of this account's reviews (with its comments); the reply is [`ServerMessage::Ok`].
     DeleteReview { req: u64, review_id: u64 },

@@ -34,7 +34,16 @@ struct Args {
 }
 
 fn parse() -> anyhow::Result<Args> {
-    let mut a = Args { url: String::new(), clients: 0, rooms: 100, rate: 1.0, seconds: 30, idle: 0, storm: 0, relay_pid: None };
+    let mut a = Args {
+        url: String::new(),
+        clients: 0,
+        rooms: 100,
+        rate: 1.0,
+        seconds: 30,
+        idle: 0,
+        storm: 0,
+        relay_pid: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut v = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -57,15 +66,31 @@ fn parse() -> anyhow::Result<Args> {
 }
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
-async fn connect_many(url: &str, n: usize, prefix: &str) -> (Vec<(RelayClient, tokio::sync::mpsc::Receiver<RelayEvent>)>, usize) {
+async fn connect_many(
+    url: &str,
+    n: usize,
+    prefix: &str,
+) -> (
+    Vec<(RelayClient, tokio::sync::mpsc::Receiver<RelayEvent>)>,
+    usize,
+) {
     let mut ok = Vec::with_capacity(n);
     let mut failed = 0;
     // Connect in waves so the OS accept queue is not the thing being measured.
@@ -107,7 +132,12 @@ async fn main() -> anyhow::Result<()> {
                 _ => failed += 1,
             }
         }
-        println!("connect storm: {} connections at once, {} failed, {:.1?}", args.storm, failed, started.elapsed());
+        println!(
+            "connect storm: {} connections at once, {} failed, {:.1?}",
+            args.storm,
+            failed,
+            started.elapsed()
+        );
         return Ok(());
     }
 
@@ -134,7 +164,10 @@ async fn main() -> anyhow::Result<()> {
         println!("idle: {} connected, {} failed", idle.len(), idle_failed);
         if let (Some(a), Some(b)) = (rss_before, rss_idle) {
             let _ = &idle;
-            println!("relay memory: {a} KiB before, {b} KiB with the idle connections: {:.1} KiB per connection", (b.saturating_sub(a)) as f64 / idle.len().max(1) as f64);
+            println!(
+                "relay memory: {a} KiB before, {b} KiB with the idle connections: {:.1} KiB per connection",
+                (b.saturating_sub(a)) as f64 / idle.len().max(1) as f64
+            );
         }
     }
 
@@ -145,7 +178,10 @@ async fn main() -> anyhow::Result<()> {
     let send_errors = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
     for (i, (client, _)) in clients.iter().enumerate() {
-        client.join(&format!("room{}", i % args.rooms), Some(u64::MAX >> 1)).await.ok();
+        client
+            .join(&format!("room{}", i % args.rooms), Some(u64::MAX >> 1))
+            .await
+            .ok();
     }
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut handles = Vec::new();
@@ -187,7 +223,12 @@ async fn main() -> anyhow::Result<()> {
     let idle_got = idle_deliveries.load(Relaxed);
     let mut lat = std::mem::take(&mut *latencies.lock().unwrap());
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     println!(
         "{} senders in {} rooms at {}/s for {:.0} s: {} sent ({} failed), {} deliveries to senders = {:.0}/s (+ {:.0}/s to idle listeners); latency p50 {:.1} ms, p99 {:.1} ms",
         args.clients,

@@ -40,10 +40,18 @@ impl Reducible for ChatState {
     type Action = Action;
 
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
-        let mut next = ChatState { room: self.room.clone(), messages: self.messages.clone(), present: self.present };
+        let mut next = ChatState {
+            room: self.room.clone(),
+            messages: self.messages.clone(),
+            present: self.present,
+        };
         match action {
             Action::Joined(j) => {
-                next = ChatState { room: Some(j.room), messages: j.history, present: j.present };
+                next = ChatState {
+                    room: Some(j.room),
+                    messages: j.history,
+                    present: j.present,
+                };
             }
             Action::Left => next = ChatState::default(),
             Action::Message(m) => {
@@ -145,7 +153,9 @@ pub fn chat_panel(props: &Props) -> Html {
         let error = error.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let Some(room) = state.room.clone() else { return };
+            let Some(room) = state.room.clone() else {
+                return;
+            };
             let text = (*draft).clone();
             if text.trim().is_empty() {
                 return;
@@ -167,11 +177,15 @@ pub fn chat_panel(props: &Props) -> Html {
     };
     let on_room_input = {
         let room_input = room_input.clone();
-        Callback::from(move |e: InputEvent| room_input.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            room_input.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
     };
     let on_draft_input = {
         let draft = draft.clone();
-        Callback::from(move |e: InputEvent| draft.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            draft.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
     };
 
     let messages = if state.room.is_none() {

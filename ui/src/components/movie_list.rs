@@ -18,7 +18,9 @@ pub fn movie_list(props: &Props) -> Html {
     let body = match &props.page {
         None => html! { <p class="empty">{ t(l, Text::Loading) }</p> },
         Some(Err(e)) => html! { <p class="error" role="alert">{ error_text(l, e.code) }</p> },
-        Some(Ok(page)) if page.movies.is_empty() => html! { <p class="empty" id="no-results">{ t(l, Text::NoMatches) }</p> },
+        Some(Ok(page)) if page.movies.is_empty() => {
+            html! { <p class="empty" id="no-results">{ t(l, Text::NoMatches) }</p> }
+        }
         Some(Ok(page)) => html! {
             <>
                 if page.fallback {
@@ -54,12 +56,16 @@ fn movie_card(props: &CardProps) -> Html {
         Lang::En => m.overview.as_ref().or(m.overview_ko.as_ref()),
     };
     let year = m.year.map(|y| y.to_string()).unwrap_or_default();
-    let sub = [Some(year), other, (!m.directors.is_empty()).then(|| m.directors.join(", "))]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" · ");
+    let sub = [
+        Some(year),
+        other,
+        (!m.directors.is_empty()).then(|| m.directors.join(", ")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join(" · ");
     html! {
         <li class="movie-card" data-key={m.key.clone()}>
             <h2 class="title">{ main }</h2>

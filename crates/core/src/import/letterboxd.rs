@@ -34,18 +34,28 @@ pub struct LetterboxdRatings {
 }
 
 fn folded(title: &str) -> Vec<String> {
-    tokens(title).iter().map(Token::as_str).map(str::to_owned).collect()
+    tokens(title)
+        .iter()
+        .map(Token::as_str)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Parses `path` and matches its rows against `catalog`.
 pub fn read(catalog: &Catalog, path: &Path) -> Result<LetterboxdRatings> {
-    let bytes = std::fs::read(path).map_err(|source| CoreError::DataDir { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| CoreError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(catalog, &path.display().to_string(), &bytes)
 }
 
 /// Parses a ratings export held in memory; `name` is used in error messages.
 pub fn parse(catalog: &Catalog, name: &str, bytes: &[u8]) -> Result<LetterboxdRatings> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut out = LetterboxdRatings::default();
     for (i, record) in reader.byte_records().enumerate() {
         let line = i as u64 + 1;
@@ -53,32 +63,60 @@ pub fn parse(catalog: &Catalog, name: &str, bytes: &[u8]) -> Result<LetterboxdRa
         let record = record.map_err(|e| bad(format!("broken CSV ({e})")))?;
         let mut fields = Vec::with_capacity(record.len());
         for raw in record.iter() {
-            fields.push(std::str::from_utf8(raw).map_err(|_| bad("not UTF-8".into()))?.trim().to_owned());
+            fields.push(
+                std::str::from_utf8(raw)
+                    .map_err(|_| bad("not UTF-8".into()))?
+                    .trim()
+                    .to_owned(),
+            );
         }
         if line == 1 {
             if fields.len() < HEADER.len() || fields[..HEADER.len()] != HEADER {
-                return Err(bad(format!("expected the Letterboxd header {}, found {}", HEADER.join(","), fields.join(","))));
+                return Err(bad(format!(
+                    "expected the Letterboxd header {}, found {}",
+                    HEADER.join(","),
+                    fields.join(",")
+                )));
             }
             continue;
         }
         if fields.len() != HEADER.len() {
-            return Err(bad(format!("expected {} columns, found {}", HEADER.len(), fields.len())));
+            return Err(bad(format!(
+                "expected {} columns, found {}",
+                HEADER.len(),
+                fields.len()
+            )));
         }
         let (title, year, rating) = (&fields[1], &fields[2], &fields[4]);
         if title.is_empty() {
             return Err(bad("the Name column is empty".into()));
         }
-        let year: Option<i32> = if year.is_empty() { None } else { Some(year.parse().map_err(|_| bad(format!("Year {year:?} is not a year")))?) };
-        let stars: f32 = rating.parse().map_err(|_| bad(format!("Rating {rating:?} is not a number")))?;
+        let year: Option<i32> = if year.is_empty() {
+            None
+        } else {
+            Some(
+                year.parse()
+                    .map_err(|_| bad(format!("Year {year:?} is not a year")))?,
+            )
+        };
+        let stars: f32 = rating
+            .parse()
+            .map_err(|_| bad(format!("Rating {rating:?} is not a number")))?;
         if !valid_stars(stars) {
-            return Err(bad(format!("Rating {stars} is not a half-star rating from 0.5 to 5")));
+            return Err(bad(format!(
+                "Rating {stars} is not a half-star rating from 0.5 to 5"
+            )));
         }
         match find(catalog, title, year)? {
             Some(id) => {
                 out.matched += 1;
                 out.ratings.push((id, stars));
             }
-            None => out.unmatched.push(Unmatched { line, name: title.clone(), year }),
+            None => out.unmatched.push(Unmatched {
+                line,
+                name: title.clone(),
+                year,
+            }),
         }
     }
     Ok(out)
@@ -91,10 +129,22 @@ fn find(catalog: &Catalog, title: &str, year: Option<i32>) -> Result<Option<i64>
         return Ok(Some(id));
     }
     let Some(year) = year else { return Ok(None) };
-    let q = SearchQuery { text: format!("{title} "), years: Some((year, year)), limit: 10, ..Default::default() };
+    let q = SearchQuery {
+        text: format!("{title} "),
+        years: Some((year, year)),
+        limit: 10,
+        ..Default::default()
+    };
     let want = folded(title);
     for m in catalog.search(&q)?.movies {
-        let same = [Some(&m.title), m.title_ko.as_ref(), m.original_title.as_ref()].into_iter().flatten().any(|t| folded(t) == want);
+        let same = [
+            Some(&m.title),
+            m.title_ko.as_ref(),
+            m.original_title.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|t| folded(t) == want);
         if same && m.year == Some(year) {
             return catalog.movie_id(&m.key);
         }

@@ -10,24 +10,49 @@ pub mod wikipedia;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {source_name}: {message}")]
-    Read { source_name: String, message: String },
+    Read {
+        source_name: String,
+        message: String,
+    },
     #[error("{source_name} is not valid JSON ({message}); nothing was imported from it")]
-    Syntax { source_name: String, message: String },
+    Syntax {
+        source_name: String,
+        message: String,
+    },
     #[error("{source_name}, record {index}{}: {message}; nothing was imported from this file", title.as_ref().map(|t| format!(" ({t:?})")).unwrap_or_default())]
-    Record { source_name: String, index: usize, title: Option<String>, message: String },
+    Record {
+        source_name: String,
+        index: usize,
+        title: Option<String>,
+        message: String,
+    },
     #[error(transparent)]
     Catalog(#[from] crate::CoreError),
     /// A web API answered 401: retrying cannot help, the user has to fix the key.
-    #[error("{endpoint}: the API key was refused (401 Unauthorized); check the key; nothing was imported")]
+    #[error(
+        "{endpoint}: the API key was refused (401 Unauthorized); check the key; nothing was imported"
+    )]
     ApiKeyRefused { endpoint: String },
     /// The server kept answering 429 Too Many Requests after every wait it asked for.
-    #[error("{endpoint}: still rate-limited (429 Too Many Requests) after {attempts} attempts; try again later; nothing was imported")]
+    #[error(
+        "{endpoint}: still rate-limited (429 Too Many Requests) after {attempts} attempts; try again later; nothing was imported"
+    )]
     RateLimited { endpoint: String, attempts: u32 },
-    #[error("{endpoint}: no answer within {seconds:.1} s ({attempts} attempts); nothing was imported")]
-    Timeout { endpoint: String, seconds: f64, attempts: u32 },
+    #[error(
+        "{endpoint}: no answer within {seconds:.1} s ({attempts} attempts); nothing was imported"
+    )]
+    Timeout {
+        endpoint: String,
+        seconds: f64,
+        attempts: u32,
+    },
     /// Server errors (5xx) or connection failures that outlasted the retries.
     #[error("{endpoint}: unavailable after {attempts} attempts ({message}); nothing was imported")]
-    Unavailable { endpoint: String, attempts: u32, message: String },
+    Unavailable {
+        endpoint: String,
+        attempts: u32,
+        message: String,
+    },
     /// Any other unsuccessful HTTP status (not retried: asking again gives the same answer).
     #[error("{endpoint}: the server answered HTTP {status}; nothing was imported")]
     Status { endpoint: String, status: u16 },
@@ -49,7 +74,10 @@ pub const MAX_DOWNLOAD_BYTES: usize = 512 * 1024 * 1024;
 /// Downloads `url` (http or https) into memory, refusing anything larger than
 /// [`MAX_DOWNLOAD_BYTES`].
 pub async fn fetch_url(url: &str) -> Result<Vec<u8>, ImportError> {
-    let fail = |message: String| ImportError::Read { source_name: url.to_owned(), message };
+    let fail = |message: String| ImportError::Read {
+        source_name: url.to_owned(),
+        message,
+    };
     let mut response = reqwest::get(url).await.map_err(|e| fail(e.to_string()))?;
     if !response.status().is_success() {
         return Err(fail(format!("the server answered {}", response.status())));

@@ -176,7 +176,10 @@ impl TmdbClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("MovieTalk/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ImportError::Read { source_name: "TMDB".into(), message: describe(e) })?;
+            .map_err(|e| ImportError::Read {
+                source_name: "TMDB".into(),
+                message: describe(e),
+            })?;
         Ok(TmdbClient {
             base_url: check_base(base_url, "TMDB API base URL")?,
             image_base: DEFAULT_IMAGE_BASE.to_owned(),
@@ -237,13 +240,19 @@ impl TmdbClient {
 
     /// TMDB's movie genres, named in English.
     pub async fn genres(&self) -> Result<Vec<TmdbGenre>, ImportError> {
-        let list: GenreList = self.get_json("/genre/movie/list", &[("language", "en-US")]).await?;
+        let list: GenreList = self
+            .get_json("/genre/movie/list", &[("language", "en-US")])
+            .await?;
         Ok(list.genres)
     }
 
     /// One page (from 1) of `/movie/popular`.
     pub async fn popular_page(&self, page: u32) -> Result<ListPage, ImportError> {
-        self.get_json("/movie/popular", &[("page", &page.to_string()), ("language", "en-US")]).await
+        self.get_json(
+            "/movie/popular",
+            &[("page", &page.to_string()), ("language", "en-US")],
+        )
+        .await
     }
 
     /// One page (from 1) of `/discover/movie` for one genre, most popular first.
@@ -263,13 +272,20 @@ impl TmdbClient {
     /// Its key is [`movie_key`] of the English title and year; [`import_popular`] may change it.
     pub async fn movie(&self, id: i64) -> Result<Option<Movie>, ImportError> {
         let path = format!("/movie/{id}");
-        let en = self.details(&path, &[("language", "en-US"), ("append_to_response", "credits")]);
+        let en = self.details(
+            &path,
+            &[("language", "en-US"), ("append_to_response", "credits")],
+        );
         let ko = self.details(&path, &[("language", "ko-KR")]);
         let (en, ko) = tokio::try_join!(en, ko)?;
         Ok(en.and_then(|en| to_movie(en, ko, &self.image_base)))
     }
 
-    async fn details(&self, path: &str, params: &[(&str, &str)]) -> Result<Option<Details>, ImportError> {
+    async fn details(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Option<Details>, ImportError> {
         match self.get_json(path, params).await {
             Ok(d) => Ok(Some(d)),
             Err(ImportError::Status { status: 404, .. }) => Ok(None),
@@ -284,9 +300,15 @@ impl TmdbClient {
         if file.is_file() {
             return Ok(PosterOutcome::Cached);
         }
-        let parsed = Url::parse(url).map_err(|e| ImportError::Read { source_name: url.to_owned(), message: e.to_string() })?;
+        let parsed = Url::parse(url).map_err(|e| ImportError::Read {
+            source_name: url.to_owned(),
+            message: e.to_string(),
+        })?;
         let bytes = self.get(parsed, url, MAX_POSTER_BYTES).await?;
-        let write_err = |e: std::io::Error| ImportError::Read { source_name: file.display().to_string(), message: format!("cannot write the poster: {e}") };
+        let write_err = |e: std::io::Error| ImportError::Read {
+            source_name: file.display().to_string(),
+            message: format!("cannot write the poster: {e}"),
+        };
         let partial = file.with_extension("jpg.part");
         // Small files: a blocking write costs less than handing it to another thread.
         std::fs::write(&partial, &bytes).map_err(write_err)?;
@@ -296,9 +318,16 @@ impl TmdbClient {
 
     /// GET an API path and parse its JSON. The endpoint named in errors is the path and the
     /// parameters, without the key.
-    async fn get_json<T: DeserializeOwned>(&self, path: &str, params: &[(&str, &str)]) -> Result<T, ImportError> {
-        let mut url = Url::parse(&format!("{}{path}", self.base_url))
-            .map_err(|e| ImportError::Read { source_name: format!("TMDB {path}"), message: e.to_string() })?;
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<T, ImportError> {
+        let mut url =
+            Url::parse(&format!("{}{path}", self.base_url)).map_err(|e| ImportError::Read {
+                source_name: format!("TMDB {path}"),
+                message: e.to_string(),
+            })?;
         if !params.is_empty() {
             url.query_pairs_mut().extend_pairs(params);
         }
@@ -309,13 +338,24 @@ impl TmdbClient {
         url.query_pairs_mut().append_pair("api_key", &self.api_key);
         let body = self.get(url, &endpoint, MAX_RESPONSE_BYTES).await?;
         serde_json::from_slice(&body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ImportError::Response { endpoint, message: e.to_string() },
-            _ => ImportError::Syntax { source_name: endpoint, message: e.to_string() },
+            serde_json::error::Category::Data => ImportError::Response {
+                endpoint,
+                message: e.to_string(),
+            },
+            _ => ImportError::Syntax {
+                source_name: endpoint,
+                message: e.to_string(),
+            },
         })
     }
 
     /// GET with the retry policy (see [`TmdbClient`]). `endpoint` names the request in errors.
-    async fn get(&self, url: Url, endpoint: &str, max_bytes: usize) -> Result<Vec<u8>, ImportError> {
+    async fn get(
+        &self,
+        url: Url,
+        endpoint: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, ImportError> {
         let endpoint = endpoint.to_owned();
         let mut failures = 0u32;
         let mut limited = 0u32;
@@ -325,27 +365,43 @@ impl TmdbClient {
                 Attempt::Refused => return Err(ImportError::ApiKeyRefused { endpoint }),
                 Attempt::Status(status) => return Err(ImportError::Status { endpoint, status }),
                 Attempt::TooLarge(max) => {
-                    return Err(ImportError::Read { source_name: endpoint, message: format!("the answer is larger than {max} bytes") });
+                    return Err(ImportError::Read {
+                        source_name: endpoint,
+                        message: format!("the answer is larger than {max} bytes"),
+                    });
                 }
                 Attempt::RateLimited(retry_after) => {
                     limited += 1;
                     if limited > self.rate_limit_retries {
-                        return Err(ImportError::RateLimited { endpoint, attempts: failures + limited });
+                        return Err(ImportError::RateLimited {
+                            endpoint,
+                            attempts: failures + limited,
+                        });
                     }
-                    retry_after.unwrap_or(self.backoff).min(self.max_retry_after)
+                    retry_after
+                        .unwrap_or(self.backoff)
+                        .min(self.max_retry_after)
                 }
                 Attempt::TimedOut => {
                     failures += 1;
                     if failures > self.retries {
                         let seconds = self.timeout.as_secs_f64();
-                        return Err(ImportError::Timeout { endpoint, seconds, attempts: failures + limited });
+                        return Err(ImportError::Timeout {
+                            endpoint,
+                            seconds,
+                            attempts: failures + limited,
+                        });
                     }
                     self.backoff_after(failures)
                 }
                 Attempt::Failed(message) => {
                     failures += 1;
                     if failures > self.retries {
-                        return Err(ImportError::Unavailable { endpoint, attempts: failures + limited, message });
+                        return Err(ImportError::Unavailable {
+                            endpoint,
+                            attempts: failures + limited,
+                            message,
+                        });
                     }
                     self.backoff_after(failures)
                 }
@@ -356,7 +412,9 @@ impl TmdbClient {
     }
 
     fn backoff_after(&self, failures: u32) -> Duration {
-        self.backoff.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(MAX_BACKOFF)
+        self.backoff
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF)
     }
 
     async fn attempt(&self, url: Url, max_bytes: usize) -> Attempt {
@@ -435,7 +493,10 @@ pub async fn import_popular(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TmdbReport, ImportError> {
     if !(1..=MAX_PAGES).contains(&pages) {
-        return Err(CoreError::InvalidInput(format!("pages must be between 1 and {MAX_PAGES}, not {pages}")).into());
+        return Err(CoreError::InvalidInput(format!(
+            "pages must be between 1 and {MAX_PAGES}, not {pages}"
+        ))
+        .into());
     }
     let genre_id = match genre {
         Some(name) => Some(find_genre(&client.genres().await?, name)?),
@@ -449,14 +510,22 @@ pub async fn import_popular(
             Some(g) => client.discover_page(g, page).await?,
             None => client.popular_page(page).await?,
         };
-        ids.extend(list.results.iter().map(|e| e.id).filter(|id| seen.insert(*id)));
+        ids.extend(
+            list.results
+                .iter()
+                .map(|e| e.id)
+                .filter(|id| seen.insert(*id)),
+        );
         if list.results.is_empty() || list.total_pages.is_some_and(|last| page >= last) {
             break;
         }
     }
 
     let total = ids.len() as u64;
-    let mut report = TmdbReport { listed: total, ..Default::default() };
+    let mut report = TmdbReport {
+        listed: total,
+        ..Default::default()
+    };
     progress(Progress { done: 0, total });
     let mut movies = Vec::with_capacity(ids.len());
     let mut fetches = stream::iter(ids.iter().map(|&id| client.movie(id))).buffered(CONCURRENCY);
@@ -477,9 +546,14 @@ pub async fn import_popular(
         cache_posters(client, &movies, dir, &mut report).await;
     }
 
-    report.stats = catalog.import_with_progress(&movies, Source::Tmdb, movies.len().max(1), &mut |written| {
-        tracing::debug!(written, "TMDB films written");
-    })?;
+    report.stats = catalog.import_with_progress(
+        &movies,
+        Source::Tmdb,
+        movies.len().max(1),
+        &mut |written| {
+            tracing::debug!(written, "TMDB films written");
+        },
+    )?;
     progress(Progress { done: total, total });
     Ok(report)
 }
@@ -501,11 +575,17 @@ pub fn find_genre(genres: &[TmdbGenre], name: &str) -> Result<i64, ImportError> 
     let wanted = name.trim().to_lowercase();
     genres
         .iter()
-        .find(|g| g.name.to_lowercase() == wanted || catalog_genre(&g.name).to_lowercase() == wanted)
+        .find(|g| {
+            g.name.to_lowercase() == wanted || catalog_genre(&g.name).to_lowercase() == wanted
+        })
         .map(|g| g.id)
         .ok_or_else(|| {
             let names: Vec<String> = genres.iter().map(|g| catalog_genre(&g.name)).collect();
-            CoreError::InvalidInput(format!("TMDB has no genre {name:?}; its genres are: {}", names.join(", "))).into()
+            CoreError::InvalidInput(format!(
+                "TMDB has no genre {name:?}; its genres are: {}",
+                names.join(", ")
+            ))
+            .into()
         })
 }
 
@@ -516,10 +596,24 @@ fn to_movie(en: Details, ko: Option<Details>, image_base: &str) -> Option<Movie>
     let mut cast = credits.cast.unwrap_or_default();
     // Billing order; a stable sort keeps TMDB's order where `order` is missing.
     cast.sort_by_key(|c| c.order.unwrap_or(i64::MAX));
-    let cast = distinct(cast.into_iter().map(|c| c.name)).into_iter().take(MAX_CAST).collect();
-    let directors =
-        distinct(credits.crew.unwrap_or_default().into_iter().filter(|c| c.job.as_deref() == Some("Director")).map(|c| c.name));
-    let genres = distinct(en.genres.unwrap_or_default().into_iter().map(|g| catalog_genre(g.name.trim())));
+    let cast = distinct(cast.into_iter().map(|c| c.name))
+        .into_iter()
+        .take(MAX_CAST)
+        .collect();
+    let directors = distinct(
+        credits
+            .crew
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.job.as_deref() == Some("Director"))
+            .map(|c| c.name),
+    );
+    let genres = distinct(
+        en.genres
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| catalog_genre(g.name.trim())),
+    );
     let original_title = non_empty(en.original_title);
     let korean_original = en.original_language.as_deref() == Some("ko");
     // Without a Korean translation TMDB answers ko-KR with the original title: that is not a
@@ -531,7 +625,8 @@ fn to_movie(en: Details, ko: Option<Details>, image_base: &str) -> Option<Movie>
         ),
         None => (None, None),
     };
-    let poster_url = non_empty(en.poster_path).map(|p| format!("{image_base}/{}", p.trim_start_matches('/')));
+    let poster_url =
+        non_empty(en.poster_path).map(|p| format!("{image_base}/{}", p.trim_start_matches('/')));
     Some(Movie {
         key: movie_key(&title, year),
         title,
@@ -562,7 +657,10 @@ fn assign_keys(catalog: &Catalog, movies: &mut [Movie]) -> Result<(), ImportErro
         if let Some(existing) = catalog.key_for_tmdb(id)? {
             m.key = existing;
         } else {
-            let held_by_other = catalog.get(&m.key)?.and_then(|e| e.tmdb_id).is_some_and(|other| other != id);
+            let held_by_other = catalog
+                .get(&m.key)?
+                .and_then(|e| e.tmdb_id)
+                .is_some_and(|other| other != id);
             if held_by_other || taken.get(&m.key).is_some_and(|&other| other != id) {
                 m.key = format!("{}-tmdb-{id}", m.key);
             }
@@ -582,8 +680,11 @@ async fn cache_posters(client: &TmdbClient, movies: &[Movie], dir: &Path, report
         .iter()
         .filter_map(|m| Some((m.poster_url.as_deref()?, poster_file(dir, &m.key)?)))
         .collect();
-    let mut downloads =
-        stream::iter(jobs.iter().map(|(url, file)| client.cache_poster(url, file))).buffer_unordered(CONCURRENCY);
+    let mut downloads = stream::iter(
+        jobs.iter()
+            .map(|(url, file)| client.cache_poster(url, file)),
+    )
+    .buffer_unordered(CONCURRENCY);
     while let Some(outcome) = downloads.next().await {
         match outcome {
             Ok(PosterOutcome::Downloaded) => report.posters_downloaded += 1,
@@ -608,8 +709,13 @@ fn check_base(url: &str, what: &str) -> Result<String, ImportError> {
     let trimmed = url.trim().trim_end_matches('/');
     match Url::parse(trimmed) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(trimmed.to_owned()),
-        Ok(_) => Err(CoreError::InvalidInput(format!("{what} {url:?} is not an http(s) address")).into()),
-        Err(e) => Err(CoreError::InvalidInput(format!("{what} {url:?} is not a valid address: {e}")).into()),
+        Ok(_) => {
+            Err(CoreError::InvalidInput(format!("{what} {url:?} is not an http(s) address")).into())
+        }
+        Err(e) => Err(CoreError::InvalidInput(format!(
+            "{what} {url:?} is not a valid address: {e}"
+        ))
+        .into()),
     }
 }
 
@@ -638,13 +744,19 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 /// The year of a `YYYY-MM-DD` release date; TMDB sends `""` when it has none.
 fn year_of(date: &str) -> Option<i32> {
-    date.get(..4)?.parse().ok().filter(|y| (1870..=2100).contains(y))
+    date.get(..4)?
+        .parse()
+        .ok()
+        .filter(|y| (1870..=2100).contains(y))
 }
 
 /// Non-empty, trimmed, first occurrence kept.
 fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    items.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && seen.insert(s.clone())).collect()
+    items
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && seen.insert(s.clone()))
+        .collect()
 }
 
 impl Catalog {

@@ -53,7 +53,10 @@ pub struct WikipediaReport {
 
 /// The `movies-*.json` files of a folder in name order, or the file itself.
 pub fn source_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
-    let read_err = |e: std::io::Error| ImportError::Read { source_name: path.display().to_string(), message: e.to_string() };
+    let read_err = |e: std::io::Error| ImportError::Read {
+        source_name: path.display().to_string(),
+        message: e.to_string(),
+    };
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(read_err)?
@@ -62,7 +65,10 @@ pub fn source_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(ImportError::Read { source_name: path.display().to_string(), message: "no .json files in this folder".into() });
+            return Err(ImportError::Read {
+                source_name: path.display().to_string(),
+                message: "no .json files in this folder".into(),
+            });
         }
         Ok(files)
     } else {
@@ -73,11 +79,17 @@ pub fn source_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
 
 /// Parses and validates one file's bytes into films. Nothing is written.
 pub fn parse(source_name: &str, bytes: &[u8]) -> Result<Vec<(Movie, Option<String>)>, ImportError> {
-    let values: Vec<serde_json::Value> = serde_json::from_slice(bytes)
-        .map_err(|e| ImportError::Syntax { source_name: source_name.to_owned(), message: e.to_string() })?;
+    let values: Vec<serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| ImportError::Syntax {
+            source_name: source_name.to_owned(),
+            message: e.to_string(),
+        })?;
     let mut films = Vec::with_capacity(values.len());
     for (i, value) in values.into_iter().enumerate() {
-        let title_hint = value.get("title").and_then(|t| t.as_str()).map(|t| t.chars().take(80).collect::<String>());
+        let title_hint = value
+            .get("title")
+            .and_then(|t| t.as_str())
+            .map(|t| t.chars().take(80).collect::<String>());
         let fail = |message: String| ImportError::Record {
             source_name: source_name.to_owned(),
             index: i + 1,
@@ -92,7 +104,9 @@ pub fn parse(source_name: &str, bytes: &[u8]) -> Result<Vec<(Movie, Option<Strin
 }
 
 fn validate(r: &Record) -> Result<(), String> {
-    let too_long = |what: &str, s: &str, max: usize| (s.chars().count() > max).then(|| format!("{what} is longer than {max} characters"));
+    let too_long = |what: &str, s: &str, max: usize| {
+        (s.chars().count() > max).then(|| format!("{what} is longer than {max} characters"))
+    };
     if r.title.trim().is_empty() {
         return Err("title is empty".into());
     }
@@ -105,9 +119,18 @@ fn validate(r: &Record) -> Result<(), String> {
         return Err(format!("year {year} is out of range 1870..2100"));
     }
     if r.cast.len() > MAX_CAST {
-        return Err(format!("cast has {} names; at most {MAX_CAST} are accepted", r.cast.len()));
+        return Err(format!(
+            "cast has {} names; at most {MAX_CAST} are accepted",
+            r.cast.len()
+        ));
     }
-    for s in r.cast.iter().chain(&r.genres).chain(&r.href).chain(&r.thumbnail) {
+    for s in r
+        .cast
+        .iter()
+        .chain(&r.genres)
+        .chain(&r.href)
+        .chain(&r.thumbnail)
+    {
         if let Some(e) = too_long("a name, genre or link", s, MAX_FIELD_CHARS) {
             return Err(e);
         }
@@ -122,8 +145,17 @@ fn validate(r: &Record) -> Result<(), String> {
 
 fn to_movie(r: Record) -> (Movie, Option<String>) {
     let href = r.href.filter(|h| !h.trim().is_empty());
-    let clean = |v: Vec<String>| v.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>();
-    let directors = r.extract.as_deref().map(directors_from_extract).unwrap_or_default();
+    let clean = |v: Vec<String>| {
+        v.into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+    };
+    let directors = r
+        .extract
+        .as_deref()
+        .map(directors_from_extract)
+        .unwrap_or_default();
     let movie = Movie {
         key: movie_key(&r.title, r.year),
         title: r.title.trim().to_owned(),
@@ -148,14 +180,21 @@ fn to_movie(r: Record) -> (Movie, Option<String>) {
 /// Directors named in a Wikipedia lead ("… directed by Francis Ford Coppola, who …"): the
 /// capitalised names after the first "directed by", split on "and" and commas.
 pub fn directors_from_extract(extract: &str) -> Vec<String> {
-    let Some(start) = extract.find("directed by ") else { return vec![] };
+    let Some(start) = extract.find("directed by ") else {
+        return vec![];
+    };
     let rest = &extract[start + "directed by ".len()..];
     let mut names = Vec::new();
     let mut current: Vec<&str> = Vec::new();
     for raw in rest.split_whitespace() {
-        let word = if is_initial(raw) { raw } else { raw.trim_end_matches([',', '.', ';', ':', ')']) };
+        let word = if is_initial(raw) {
+            raw
+        } else {
+            raw.trim_end_matches([',', '.', ';', ':', ')'])
+        };
         let ends_clause = raw.ends_with(['.', ';', ':', ')']) && !is_initial(raw);
-        let capitalised = word.chars().next().is_some_and(|c| c.is_uppercase()) || is_particle(word);
+        let capitalised =
+            word.chars().next().is_some_and(|c| c.is_uppercase()) || is_particle(word);
         if word == "and" || word == "&" {
             push_name(&mut names, &mut current);
             continue;
@@ -181,12 +220,18 @@ fn is_initial(word: &str) -> bool {
 }
 
 fn is_particle(word: &str) -> bool {
-    matches!(word, "de" | "del" | "della" | "van" | "von" | "der" | "da" | "di" | "le" | "la")
+    matches!(
+        word,
+        "de" | "del" | "della" | "van" | "von" | "der" | "da" | "di" | "le" | "la"
+    )
 }
 
 fn push_name(names: &mut Vec<String>, current: &mut Vec<&str>) {
     // A lone particle or a single word that is not a name ("The") is dropped.
-    let keep = current.len() >= 2 || current.first().is_some_and(|w| w.chars().count() > 2 && !matches!(*w, "The" | "A" | "An"));
+    let keep = current.len() >= 2
+        || current
+            .first()
+            .is_some_and(|w| w.chars().count() > 2 && !matches!(*w, "The" | "A" | "An"));
     if keep && !current.is_empty() {
         names.push(current.join(" "));
     }
@@ -195,12 +240,19 @@ fn push_name(names: &mut Vec<String>, current: &mut Vec<&str>) {
 
 /// Imports the Wikipedia JSON at `path` (a file, or a folder of `movies-*.json` files) into
 /// `catalog`, one transaction per file. `progress` is told about every chunk of films.
-pub fn import_path(catalog: &mut Catalog, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<WikipediaReport, ImportError> {
+pub fn import_path(
+    catalog: &mut Catalog,
+    path: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<WikipediaReport, ImportError> {
     let files = source_files(path)?;
     let mut batches = Vec::with_capacity(files.len());
     for file in &files {
         let name = file.display().to_string();
-        let bytes = std::fs::read(file).map_err(|e| ImportError::Read { source_name: name.clone(), message: e.to_string() })?;
+        let bytes = std::fs::read(file).map_err(|e| ImportError::Read {
+            source_name: name.clone(),
+            message: e.to_string(),
+        })?;
         batches.push((name, bytes));
     }
     import_batches(catalog, batches, progress)
@@ -219,7 +271,11 @@ pub fn import_batches(
     }
     drop(batches);
     let total: u64 = parsed.iter().map(|p| p.len() as u64).sum();
-    let mut report = WikipediaReport { files: parsed.len() as u64, records: total, ..Default::default() };
+    let mut report = WikipediaReport {
+        files: parsed.len() as u64,
+        records: total,
+        ..Default::default()
+    };
     let mut seen_pages: HashSet<String> = HashSet::new();
     let mut key_pages: HashMap<String, Option<String>> = HashMap::new();
     let mut done = 0u64;
@@ -248,18 +304,29 @@ pub fn import_batches(
             batch.push(movie);
         }
         let before = done + report.duplicates;
-        let stats = catalog.import_with_progress(&batch, Source::Wikipedia, PROGRESS_STEP, &mut |n| {
-            progress(Progress { done: before + n as u64, total })
-        })?;
+        let stats =
+            catalog.import_with_progress(&batch, Source::Wikipedia, PROGRESS_STEP, &mut |n| {
+                progress(Progress {
+                    done: before + n as u64,
+                    total,
+                })
+            })?;
         report.stats.add(stats);
         done += batch.len() as u64;
-        progress(Progress { done: done + report.duplicates, total });
+        progress(Progress {
+            done: done + report.duplicates,
+            total,
+        });
     }
     Ok(report)
 }
 
 /// `key` when no other page of this import holds it, else `key-<page>`, else `key-2`, `key-3`…
-fn unique_key(key: &str, href: &Option<String>, taken: &mut HashMap<String, Option<String>>) -> String {
+fn unique_key(
+    key: &str,
+    href: &Option<String>,
+    taken: &mut HashMap<String, Option<String>>,
+) -> String {
     let mut candidate = key.to_owned();
     if taken.get(&candidate).is_some_and(|page| page != href) {
         candidate = match href {
@@ -297,7 +364,10 @@ mod tests {
         let godfather = "The Godfather is a 1972 American crime film directed by Francis Ford Coppola, who co-wrote the screenplay.";
         assert_eq!(directors_from_extract(godfather), ["Francis Ford Coppola"]);
         let two = "Everything Everywhere All at Once is a 2022 film written and directed by Daniel Kwan and Daniel Scheinert. It stars";
-        assert_eq!(directors_from_extract(two), ["Daniel Kwan", "Daniel Scheinert"]);
+        assert_eq!(
+            directors_from_extract(two),
+            ["Daniel Kwan", "Daniel Scheinert"]
+        );
         let initials = "It was directed by J. J. Abrams and produced by him.";
         assert_eq!(directors_from_extract(initials), ["J. J. Abrams"]);
         assert!(directors_from_extract("A film with no director named.").is_empty());
@@ -308,11 +378,19 @@ mod tests {
     fn same_title_and_year_on_two_pages_get_two_keys() {
         let mut taken = HashMap::new();
         let a = unique_key("crash-2004", &Some("Crash_(2004_film)".into()), &mut taken);
-        let b = unique_key("crash-2004", &Some("Crash_(2004_TV_film)".into()), &mut taken);
+        let b = unique_key(
+            "crash-2004",
+            &Some("Crash_(2004_TV_film)".into()),
+            &mut taken,
+        );
         let c = unique_key("crash-2004", &None, &mut taken);
         assert_eq!(a, "crash-2004");
         assert_eq!(b, "crash-2004-crash-2004-tv-film");
         assert_eq!(c, "crash-2004-2");
-        assert_eq!(unique_key("crash-2004", &Some("Crash_(2004_film)".into()), &mut taken), "crash-2004", "same page, same key");
+        assert_eq!(
+            unique_key("crash-2004", &Some("Crash_(2004_film)".into()), &mut taken),
+            "crash-2004",
+            "same page, same key"
+        );
     }
 }

@@ -30,20 +30,38 @@ pub struct CommunityReport {
 /// earlier ratings by the same user of the same film; then rebuilds the neighbours. A malformed
 /// row stops the import with its line number and stores nothing.
 pub fn import_csv(catalog: &mut Catalog, path: &Path) -> Result<CommunityReport> {
-    let bytes = std::fs::read(path).map_err(|source| CoreError::DataDir { path: path.to_path_buf(), source })?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(false).from_reader(bytes.as_slice());
+    let bytes = std::fs::read(path).map_err(|source| CoreError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(false)
+        .from_reader(bytes.as_slice());
     let mut rows: Vec<(String, i64, f64)> = Vec::new();
     let mut report = CommunityReport::default();
     for (i, record) in reader.byte_records().enumerate() {
         let line = i as u64 + 1;
-        let bad = |msg: String| CoreError::InvalidInput(format!("{}, line {line}: {msg}", path.display()));
+        let bad = |msg: String| {
+            CoreError::InvalidInput(format!("{}, line {line}: {msg}", path.display()))
+        };
         let record = record.map_err(|e| bad(e.to_string()))?;
         let field = |n: usize| -> Result<&str> {
-            let raw = record.get(n).ok_or_else(|| bad(format!("expected 4 columns (user,title,year,rating), got {}", record.len())))?;
-            std::str::from_utf8(raw).map(str::trim).map_err(|_| bad("not UTF-8".into()))
+            let raw = record.get(n).ok_or_else(|| {
+                bad(format!(
+                    "expected 4 columns (user,title,year,rating), got {}",
+                    record.len()
+                ))
+            })?;
+            std::str::from_utf8(raw)
+                .map(str::trim)
+                .map_err(|_| bad("not UTF-8".into()))
         };
         if record.len() != 4 {
-            return Err(bad(format!("expected 4 columns (user,title,year,rating), got {}", record.len())));
+            return Err(bad(format!(
+                "expected 4 columns (user,title,year,rating), got {}",
+                record.len()
+            )));
         }
         if line == 1 && field(0)?.eq_ignore_ascii_case("user") {
             continue;
@@ -53,8 +71,17 @@ pub fn import_csv(catalog: &mut Catalog, path: &Path) -> Result<CommunityReport>
         if user.is_empty() || title.is_empty() {
             return Err(bad("user and title must not be empty".into()));
         }
-        let year: Option<i32> = if year.is_empty() { None } else { Some(year.parse().map_err(|_| bad(format!("year {year:?} is not a number")))?) };
-        let stars: f64 = rating.parse().map_err(|_| bad(format!("rating {rating:?} is not a number")))?;
+        let year: Option<i32> = if year.is_empty() {
+            None
+        } else {
+            Some(
+                year.parse()
+                    .map_err(|_| bad(format!("year {year:?} is not a number")))?,
+            )
+        };
+        let stars: f64 = rating
+            .parse()
+            .map_err(|_| bad(format!("rating {rating:?} is not a number")))?;
         if !(0.5..=5.0).contains(&stars) {
             return Err(bad(format!("rating {stars} is outside 0.5..5")));
         }
@@ -100,17 +127,24 @@ pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
     // user → [(film, stars)]
     let mut by_user: HashMap<String, Vec<(i64, f32)>> = HashMap::new();
     {
-        let mut stmt = catalog.conn.prepare("SELECT user, movie_id, stars FROM community_ratings")?;
+        let mut stmt = catalog
+            .conn
+            .prepare("SELECT user, movie_id, stars FROM community_ratings")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            by_user.entry(r.get(0)?).or_default().push((r.get(1)?, r.get::<_, f64>(2)? as f32));
+            by_user
+                .entry(r.get(0)?)
+                .or_default()
+                .push((r.get(1)?, r.get::<_, f64>(2)? as f32));
         }
     }
     let neighbors = neighbors(by_user.into_values().collect());
     let tx = catalog.conn.transaction()?;
     tx.execute("DELETE FROM cf_neighbors", [])?;
     {
-        let mut put = tx.prepare("INSERT INTO cf_neighbors (movie_id, neighbor_id, similarity) VALUES (?1, ?2, ?3)")?;
+        let mut put = tx.prepare(
+            "INSERT INTO cf_neighbors (movie_id, neighbor_id, similarity) VALUES (?1, ?2, ?3)",
+        )?;
         for (a, list) in &neighbors {
             for (b, s) in list {
                 put.execute(params![a, b, *s as f64])?;
@@ -176,15 +210,25 @@ pub struct CommunityIndex {
 impl CommunityIndex {
     pub fn load(catalog: &Catalog) -> Result<Self> {
         let mut idx = CommunityIndex::default();
-        let mut stmt = catalog.conn.prepare("SELECT movie_id, neighbor_id, similarity FROM cf_neighbors")?;
+        let mut stmt = catalog
+            .conn
+            .prepare("SELECT movie_id, neighbor_id, similarity FROM cf_neighbors")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            idx.neighbors.entry(r.get(0)?).or_default().push((r.get(1)?, r.get::<_, f64>(2)? as f32));
+            idx.neighbors
+                .entry(r.get(0)?)
+                .or_default()
+                .push((r.get(1)?, r.get::<_, f64>(2)? as f32));
         }
-        let mut stmt = catalog.conn.prepare("SELECT movie_id, count(*), avg(stars) FROM community_ratings GROUP BY movie_id")?;
+        let mut stmt = catalog.conn.prepare(
+            "SELECT movie_id, count(*), avg(stars) FROM community_ratings GROUP BY movie_id",
+        )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            idx.stats.insert(r.get(0)?, (r.get::<_, i64>(1)? as u32, r.get::<_, f64>(2)? as f32));
+            idx.stats.insert(
+                r.get(0)?,
+                (r.get::<_, i64>(1)? as u32, r.get::<_, f64>(2)? as f32),
+            );
         }
         Ok(idx)
     }

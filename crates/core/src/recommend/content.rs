@@ -41,18 +41,27 @@ pub struct FeatureWeights {
 
 impl Default for FeatureWeights {
     fn default() -> Self {
-        FeatureWeights { title: 1.5, director: 2.0, cast: 1.2, genre: 1.0, decade: 0.6, plot: 0.8 }
+        FeatureWeights {
+            title: 1.5,
+            director: 2.0,
+            cast: 1.2,
+            genre: 1.0,
+            decade: 0.6,
+            plot: 0.8,
+        }
     }
 }
 
 /// Words that say nothing about which films are alike.
 const STOP: &[&str] = &[
-    "the", "a", "an", "of", "and", "in", "on", "to", "at", "for", "by", "with", "from", "is", "was", "are", "were", "be",
-    "been", "his", "her", "their", "its", "it", "he", "she", "they", "him", "them", "who", "whom", "which", "that",
-    "this", "these", "those", "as", "but", "or", "not", "no", "after", "before", "into", "when", "while", "where",
-    "film", "films", "movie", "story", "american", "directed", "stars", "starring", "written", "produced", "based",
-    "released", "also", "one", "two", "part", "ii", "iii", "iv", "v", "vi", "chapter", "episode", "has", "had", "have",
-    "about", "than", "then", "there", "what", "all", "out", "up", "new", "first", "only", "other", "over", "more",
+    "the", "a", "an", "of", "and", "in", "on", "to", "at", "for", "by", "with", "from", "is",
+    "was", "are", "were", "be", "been", "his", "her", "their", "its", "it", "he", "she", "they",
+    "him", "them", "who", "whom", "which", "that", "this", "these", "those", "as", "but", "or",
+    "not", "no", "after", "before", "into", "when", "while", "where", "film", "films", "movie",
+    "story", "american", "directed", "stars", "starring", "written", "produced", "based",
+    "released", "also", "one", "two", "part", "ii", "iii", "iv", "v", "vi", "chapter", "episode",
+    "has", "had", "have", "about", "than", "then", "there", "what", "all", "out", "up", "new",
+    "first", "only", "other", "over", "more",
 ];
 
 fn useful(word: &str) -> bool {
@@ -66,7 +75,14 @@ pub fn raw_features(m: &Movie, w: &FeatureWeights) -> HashMap<String, f32> {
         let e = f.entry(name).or_insert(0.0);
         *e = e.max(weight);
     };
-    for title in [Some(&m.title), m.original_title.as_ref(), m.title_ko.as_ref()].into_iter().flatten() {
+    for title in [
+        Some(&m.title),
+        m.original_title.as_ref(),
+        m.title_ko.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         for t in tokens(title) {
             match t {
                 Token::Word(word) if useful(&word) => put(format!("t:{word}"), w.title),
@@ -84,7 +100,10 @@ pub fn raw_features(m: &Movie, w: &FeatureWeights) -> HashMap<String, f32> {
     }
     for (i, c) in m.cast.iter().take(6).enumerate() {
         // Leads count more than the fifth name on the poster.
-        put(format!("c:{}", crate::text::fold(c)), w.cast * (1.0 - 0.1 * i as f32));
+        put(
+            format!("c:{}", crate::text::fold(c)),
+            w.cast * (1.0 - 0.1 * i as f32),
+        );
     }
     for g in &m.genres {
         put(format!("g:{}", crate::text::fold(g)), w.genre);
@@ -93,7 +112,10 @@ pub fn raw_features(m: &Movie, w: &FeatureWeights) -> HashMap<String, f32> {
         put(format!("y:{}", y / 10 * 10), w.decade);
     }
     let mut counts: HashMap<String, u32> = HashMap::new();
-    for text in [m.overview.as_ref(), m.overview_ko.as_ref()].into_iter().flatten() {
+    for text in [m.overview.as_ref(), m.overview_ko.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         for t in tokens(text) {
             match t {
                 Token::Word(word) if useful(&word) => *counts.entry(word).or_default() += 1,
@@ -147,7 +169,12 @@ fn pack(v: &[(u32, f32)]) -> Vec<u8> {
 fn unpack(bytes: &[u8]) -> Vector {
     bytes
         .chunks_exact(8)
-        .map(|c| (u32::from_le_bytes([c[0], c[1], c[2], c[3]]), f32::from_le_bytes([c[4], c[5], c[6], c[7]])))
+        .map(|c| {
+            (
+                u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                f32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+            )
+        })
         .collect()
 }
 
@@ -158,7 +185,12 @@ fn unpack(bytes: &[u8]) -> Vector {
 /// match on a film people have heard of.
 pub fn notability(m: &Movie, starter: bool) -> f32 {
     let cast = (m.cast.len().min(20) as f32).ln_1p() / 21f32.ln();
-    let chars = [m.overview.as_ref(), m.overview_ko.as_ref()].into_iter().flatten().map(|o| o.chars().count()).max().unwrap_or(0);
+    let chars = [m.overview.as_ref(), m.overview_ko.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|o| o.chars().count())
+        .max()
+        .unwrap_or(0);
     let plot = ((chars as f32).ln_1p() / 5001f32.ln()).min(1.0);
     0.4 * cast + 0.4 * plot + if starter { 0.2 } else { 0.0 }
 }
@@ -174,7 +206,9 @@ pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
     type Film = (i64, Option<i32>, f32, Vec<(u32, f32)>);
     let mut films: Vec<Film> = Vec::new();
     {
-        let mut stmt = catalog.conn.prepare(&format!("SELECT m.id, m.source = 'starter', {MOVIE_COLUMNS} FROM movies m"))?;
+        let mut stmt = catalog.conn.prepare(&format!(
+            "SELECT m.id, m.source = 'starter', {MOVIE_COLUMNS} FROM movies m"
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
@@ -203,7 +237,9 @@ pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
         for (name, id) in &ids {
             put_feature.execute(params![*id as i64, name])?;
         }
-        let mut put_vector = tx.prepare("INSERT INTO rec_vectors (movie_id, vector, year, notability) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut put_vector = tx.prepare(
+            "INSERT INTO rec_vectors (movie_id, vector, year, notability) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         for (movie_id, year, notability, features) in &films {
             let mut v: Vector = features
                 .iter()
@@ -237,7 +273,11 @@ pub fn is_current(catalog: &Catalog) -> Result<bool> {
     use rusqlite::OptionalExtension;
     let built: Option<i64> = catalog
         .conn
-        .query_row("SELECT generation FROM derived_state WHERE name = 'content'", [], |r| r.get(0))
+        .query_row(
+            "SELECT generation FROM derived_state WHERE name = 'content'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(built == Some(catalog.generation()?))
 }
@@ -262,10 +302,16 @@ impl ContentIndex {
     /// Loads the stored index.
     pub fn load(catalog: &Catalog) -> Result<Self> {
         let mut idx = ContentIndex::default();
-        let mut stmt = catalog.conn.prepare("SELECT id, name FROM rec_features ORDER BY id")?;
-        idx.feature_names = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = catalog
+            .conn
+            .prepare("SELECT id, name FROM rec_features ORDER BY id")?;
+        idx.feature_names = stmt
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<rusqlite::Result<_>>()?;
         idx.postings = vec![Vec::new(); idx.feature_names.len()];
-        let mut stmt = catalog.conn.prepare("SELECT movie_id, vector, year, notability FROM rec_vectors")?;
+        let mut stmt = catalog
+            .conn
+            .prepare("SELECT movie_id, vector, year, notability FROM rec_vectors")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;

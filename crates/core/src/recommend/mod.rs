@@ -45,7 +45,12 @@ pub struct Blend {
 
 impl Default for Blend {
     fn default() -> Self {
-        Blend { content: 1.0, community: 1.0, prior: 0.15, diversity_lambda: 0.8 }
+        Blend {
+            content: 1.0,
+            community: 1.0,
+            prior: 0.15,
+            diversity_lambda: 0.8,
+        }
     }
 }
 
@@ -100,15 +105,23 @@ impl Catalog {
             let n = content::build(self, &FeatureWeights::default())?;
             tracing::info!(films = n, elapsed = ?started.elapsed(), "content index rebuilt");
         }
-        Ok(Recommender { content: ContentIndex::load(self)?, community: CommunityIndex::load(self)?, blend: Blend::default() })
+        Ok(Recommender {
+            content: ContentIndex::load(self)?,
+            community: CommunityIndex::load(self)?,
+            blend: Blend::default(),
+        })
     }
 
     /// Stores this user's rating of a film (replacing an earlier one).
     pub fn rate(&mut self, key: &str, stars: f32) -> Result<()> {
         if !valid_stars(stars) {
-            return Err(CoreError::InvalidInput(format!("{stars} is not a rating: use half stars from 0.5 to 5")));
+            return Err(CoreError::InvalidInput(format!(
+                "{stars} is not a rating: use half stars from 0.5 to 5"
+            )));
         }
-        let id = self.movie_id(key)?.ok_or_else(|| CoreError::InvalidInput(format!("no movie with key {key:?}")))?;
+        let id = self
+            .movie_id(key)?
+            .ok_or_else(|| CoreError::InvalidInput(format!("no movie with key {key:?}")))?;
         self.conn.execute(
             "INSERT INTO ratings (movie_id, stars) VALUES (?1, ?2)
              ON CONFLICT(movie_id) DO UPDATE SET stars = excluded.stars, rated_at = unixepoch()",
@@ -119,22 +132,31 @@ impl Catalog {
 
     /// Removes this user's rating of a film; false when there was none.
     pub fn unrate(&mut self, key: &str) -> Result<bool> {
-        Ok(self.conn.execute("DELETE FROM ratings WHERE movie_id = (SELECT id FROM movies WHERE key = ?1)", [key])? > 0)
+        Ok(self.conn.execute(
+            "DELETE FROM ratings WHERE movie_id = (SELECT id FROM movies WHERE key = ?1)",
+            [key],
+        )? > 0)
     }
 
     /// This user's ratings.
     pub fn ratings(&self) -> Result<Vec<Rating>> {
-        let mut stmt = self.conn.prepare("SELECT movie_id, stars FROM ratings ORDER BY rated_at, movie_id")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT movie_id, stars FROM ratings ORDER BY rated_at, movie_id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, f64>(1)? as f32)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Films by row id, in the order given (ids not found are skipped).
     pub fn movies_by_id(&self, ids: &[i64]) -> Result<Vec<(i64, Movie)>> {
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MOVIE_COLUMNS} FROM movies m WHERE m.id = ?1"
+        ))?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(m) = rusqlite::OptionalExtension::optional(stmt.query_row([id], |r| row_to_movie_at(r, 0)))? {
+            if let Some(m) = rusqlite::OptionalExtension::optional(
+                stmt.query_row([id], |r| row_to_movie_at(r, 0)),
+            )? {
                 out.push((*id, m));
             }
         }
@@ -150,32 +172,55 @@ struct Scratch {
 
 impl Recommender {
     fn scratch(&self) -> Scratch {
-        Scratch { scores: vec![0.0; self.content.ids.len()], touched: Vec::new() }
+        Scratch {
+            scores: vec![0.0; self.content.ids.len()],
+            touched: Vec::new(),
+        }
     }
 
     fn vector_of(&self, id: i64) -> Option<&Vector> {
-        self.content.by_id.get(&id).map(|n| &self.content.vectors[*n as usize])
+        self.content
+            .by_id
+            .get(&id)
+            .map(|n| &self.content.vectors[*n as usize])
     }
 
     /// The `k` films most like `key`, best first.
     pub fn similar(&self, catalog: &Catalog, key: &str, k: usize) -> Result<Vec<Similar>> {
-        let id = catalog.movie_id(key)?.ok_or_else(|| CoreError::InvalidInput(format!("no movie with key {key:?}")))?;
+        let id = catalog
+            .movie_id(key)?
+            .ok_or_else(|| CoreError::InvalidInput(format!("no movie with key {key:?}")))?;
         let picks = self.similar_ids(id, k);
         let scores: HashMap<i64, f32> = picks.iter().copied().collect();
         let ids: Vec<i64> = picks.iter().map(|p| p.0).collect();
-        Ok(catalog.movies_by_id(&ids)?.into_iter().map(|(id, movie)| Similar { movie, score: scores[&id] }).collect())
+        Ok(catalog
+            .movies_by_id(&ids)?
+            .into_iter()
+            .map(|(id, movie)| Similar {
+                movie,
+                score: scores[&id],
+            })
+            .collect())
     }
 
     /// Row ids and cosine scores of the `k` films most like film `id`.
     pub fn similar_ids(&self, id: i64, k: usize) -> Vec<(i64, f32)> {
-        let Some(v) = self.vector_of(id) else { return vec![] };
+        let Some(v) = self.vector_of(id) else {
+            return vec![];
+        };
         let mut s = self.scratch();
         self.content.score_into(v, &mut s.scores, &mut s.touched);
         let own = self.content.by_id[&id];
-        let mut hits: Vec<(u32, f32)> =
-            s.touched.iter().filter(|n| **n != own).map(|n| (*n, s.scores[*n as usize])).collect();
+        let mut hits: Vec<(u32, f32)> = s
+            .touched
+            .iter()
+            .filter(|n| **n != own)
+            .map(|n| (*n, s.scores[*n as usize]))
+            .collect();
         top_k(&mut hits, k);
-        hits.into_iter().map(|(n, sc)| (self.content.ids[n as usize], sc)).collect()
+        hits.into_iter()
+            .map(|(n, sc)| (self.content.ids[n as usize], sc))
+            .collect()
     }
 
     /// Raw blended scores for every candidate film given `ratings`: (row id, score).
@@ -195,7 +240,8 @@ impl Recommender {
             }
             let norm = profile.values().map(|x| x * x).sum::<f32>().sqrt();
             if norm > 0.0 {
-                let mut q: Vec<(u32, f32)> = profile.into_iter().map(|(f, x)| (f, x / norm)).collect();
+                let mut q: Vec<(u32, f32)> =
+                    profile.into_iter().map(|(f, x)| (f, x / norm)).collect();
                 // The strongest 300 features carry the taste; the long tail only costs time.
                 q.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
                 q.truncate(300);
@@ -232,7 +278,14 @@ impl Recommender {
                 *score += self.blend.prior * self.prior_at(n);
             }
         }
-        let mut out: Vec<(i64, f32)> = self.content.ids.iter().copied().zip(dense).chain(extra).collect();
+        let mut out: Vec<(i64, f32)> = self
+            .content
+            .ids
+            .iter()
+            .copied()
+            .zip(dense)
+            .chain(extra)
+            .collect();
         out.retain(|(id, _)| !rated.contains(id));
         out
     }
@@ -242,13 +295,24 @@ impl Recommender {
         let liked: Vec<(i32, f32)> = weights
             .iter()
             .filter(|w| w.1 > 0.0)
-            .filter_map(|(id, w)| Some((self.content.years[*self.content.by_id.get(id)? as usize]?, *w)))
+            .filter_map(|(id, w)| {
+                Some((
+                    self.content.years[*self.content.by_id.get(id)? as usize]?,
+                    *w,
+                ))
+            })
             .collect();
         let total: f32 = liked.iter().map(|l| l.1).sum();
         let from = liked.iter().map(|l| l.0).min()? - ERA_REACH;
         let to = liked.iter().map(|l| l.0).max()? + ERA_REACH;
         let table = (from..=to)
-            .map(|y| liked.iter().map(|(ly, w)| w * (-(((y - ly) as f32) / ERA_YEARS).powi(2) / 2.0).exp()).sum::<f32>() / total)
+            .map(|y| {
+                liked
+                    .iter()
+                    .map(|(ly, w)| w * (-(((y - ly) as f32) / ERA_YEARS).powi(2) / 2.0).exp())
+                    .sum::<f32>()
+                    / total
+            })
             .collect();
         Some(Era { from, table })
     }
@@ -256,7 +320,11 @@ impl Recommender {
     /// The prior of film number `n`: how well liked it is by the community when there is
     /// community data, else its catalog-only [`content::notability`].
     fn prior_at(&self, n: usize) -> f32 {
-        if self.community.is_empty() { self.content.notability[n] } else { self.prior(self.content.ids[n]) }
+        if self.community.is_empty() {
+            self.content.notability[n]
+        } else {
+            self.prior(self.content.ids[n])
+        }
     }
 
     /// How well liked a film is by the community, in about -1..1 (0 when unknown): the mean
@@ -273,20 +341,36 @@ impl Recommender {
     }
 
     /// Personal recommendations from `ratings` (cold-start picks when there are none).
-    pub fn recommend(&self, catalog: &Catalog, ratings: &[Rating], k: usize) -> Result<Vec<Recommendation>> {
+    pub fn recommend(
+        &self,
+        catalog: &Catalog,
+        ratings: &[Rating],
+        k: usize,
+    ) -> Result<Vec<Recommendation>> {
         if ratings.is_empty() {
             return self.cold_start(catalog, k);
         }
         let picked = self.recommend_ids(ratings, k, |_| true);
         let weights = taste(ratings);
         let ids: Vec<i64> = picked.iter().map(|p| p.0).collect();
-        let rated_titles: HashMap<i64, String> =
-            catalog.movies_by_id(&weights.iter().map(|w| w.0).collect::<Vec<_>>())?.into_iter().map(|(id, m)| (id, m.title)).collect();
+        let rated_titles: HashMap<i64, String> = catalog
+            .movies_by_id(&weights.iter().map(|w| w.0).collect::<Vec<_>>())?
+            .into_iter()
+            .map(|(id, m)| (id, m.title))
+            .collect();
         let scores: HashMap<i64, f32> = picked.iter().copied().collect();
         let mut out = Vec::new();
         for (id, movie) in catalog.movies_by_id(&ids)? {
-            let titles = self.because(id, &weights).into_iter().filter_map(|r| rated_titles.get(&r).cloned()).collect();
-            out.push(Recommendation { movie, score: scores[&id], reason: Reason::BecauseYouLiked { titles } });
+            let titles = self
+                .because(id, &weights)
+                .into_iter()
+                .filter_map(|r| rated_titles.get(&r).cloned())
+                .collect();
+            out.push(Recommendation {
+                movie,
+                score: scores[&id],
+                reason: Reason::BecauseYouLiked { titles },
+            });
         }
         Ok(out)
     }
@@ -294,7 +378,12 @@ impl Recommender {
     /// The ranked, diversified list [`Recommender::recommend`] shows, as (row id, score),
     /// among the films `keep` accepts (all of them in the app; the evaluation's candidate set
     /// in `rec-eval`).
-    pub fn recommend_ids(&self, ratings: &[Rating], k: usize, keep: impl Fn(i64) -> bool) -> Vec<(i64, f32)> {
+    pub fn recommend_ids(
+        &self,
+        ratings: &[Rating],
+        k: usize,
+        keep: impl Fn(i64) -> bool,
+    ) -> Vec<(i64, f32)> {
         let mut scored = self.score(ratings);
         scored.retain(|(id, _)| keep(*id));
         top_k(&mut scored, (k * 5).max(50));
@@ -329,7 +418,11 @@ impl Recommender {
 
     /// Maximal marginal relevance over the best candidates.
     fn diversify(&self, candidates: &[(i64, f32)], k: usize) -> Vec<(i64, f32)> {
-        let max = candidates.iter().map(|c| c.1).fold(f32::MIN, f32::max).max(1e-6);
+        let max = candidates
+            .iter()
+            .map(|c| c.1)
+            .fold(f32::MIN, f32::max)
+            .max(1e-6);
         let mut left: Vec<(i64, f32)> = candidates.to_vec();
         let mut picked: Vec<(i64, f32)> = Vec::new();
         let lambda = self.blend.diversity_lambda;
@@ -353,7 +446,13 @@ impl Recommender {
 
     /// No ratings yet: well-liked films, a few from each of the catalog's leading genres.
     pub fn cold_start(&self, catalog: &Catalog, k: usize) -> Result<Vec<Recommendation>> {
-        let genres: Vec<String> = catalog.genres()?.into_iter().map(|g| g.0).filter(|g| g != "Silent" && g != "Short").take(6).collect();
+        let genres: Vec<String> = catalog
+            .genres()?
+            .into_iter()
+            .map(|g| g.0)
+            .filter(|g| g != "Silent" && g != "Short")
+            .take(6)
+            .collect();
         let per_genre = k.div_ceil(genres.len().max(1)).max(1);
         let mut stmt = catalog.conn.prepare_cached(&format!(
             "SELECT m.id, {MOVIE_COLUMNS} FROM movies m JOIN movie_genres g ON g.movie_id = m.id AND g.genre = ?1
@@ -364,13 +463,21 @@ impl Recommender {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for genre in &genres {
-            let rows = stmt.query_map(rusqlite::params![genre, (per_genre * 3) as i64], |r| Ok((r.get::<_, i64>(0)?, row_to_movie_at(r, 1)?)))?;
+            let rows = stmt.query_map(rusqlite::params![genre, (per_genre * 3) as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, row_to_movie_at(r, 1)?))
+            })?;
             let mut taken = 0;
             for row in rows {
                 let (id, movie) = row?;
                 if taken < per_genre && seen.insert(id) {
                     taken += 1;
-                    out.push(Recommendation { movie, score: 0.0, reason: Reason::PopularIn { genre: genre.clone() } });
+                    out.push(Recommendation {
+                        movie,
+                        score: 0.0,
+                        reason: Reason::PopularIn {
+                            genre: genre.clone(),
+                        },
+                    });
                 }
             }
         }
@@ -394,7 +501,11 @@ struct Era {
 
 impl Era {
     fn at(&self, year: i32) -> f32 {
-        usize::try_from(year - self.from).ok().and_then(|i| self.table.get(i)).copied().unwrap_or(0.0)
+        usize::try_from(year - self.from)
+            .ok()
+            .and_then(|i| self.table.get(i))
+            .copied()
+            .unwrap_or(0.0)
     }
 }
 
@@ -404,7 +515,10 @@ impl Era {
 /// MovieLens evaluation the symmetric [`centred`] weights lost a third of the hit rate with the
 /// community signal (HR@10 0.122 against 0.192, `docs/recommendations.md`).
 pub fn taste(ratings: &[Rating]) -> Vec<(i64, f32)> {
-    centred(ratings).into_iter().map(|(id, c)| (id, if c > 0.0 { 1.0 + 0.3 * c } else { 0.2 * c })).collect()
+    centred(ratings)
+        .into_iter()
+        .map(|(id, c)| (id, if c > 0.0 { 1.0 + 0.3 * c } else { 0.2 * c }))
+        .collect()
 }
 
 /// Ratings as weights: stars minus the user's mean (or minus 3 with fewer than 3 ratings or no
@@ -413,7 +527,11 @@ pub fn centred(ratings: &[Rating]) -> Vec<(i64, f32)> {
     let n = ratings.len() as f32;
     let mean = ratings.iter().map(|r| r.1).sum::<f32>() / n.max(1.0);
     let spread = ratings.iter().any(|r| (r.1 - mean).abs() > f32::EPSILON);
-    let centre = if ratings.len() >= 3 && spread { mean } else { 3.0 };
+    let centre = if ratings.len() >= 3 && spread {
+        mean
+    } else {
+        3.0
+    };
     ratings.iter().map(|(id, s)| (*id, s - centre)).collect()
 }
 
@@ -436,7 +554,10 @@ mod tests {
         assert!(w[0].1 > 0.0 && w[1].1 > 0.0 && w[2].1 < 0.0, "{w:?}");
         // Too few ratings to know the user's mean: the middle of the scale is used.
         assert_eq!(centred(&[(1, 4.0)]), vec![(1, 1.0)]);
-        assert_eq!(centred(&[(1, 2.0), (2, 2.0), (3, 2.0)]), vec![(1, -1.0), (2, -1.0), (3, -1.0)]);
+        assert_eq!(
+            centred(&[(1, 2.0), (2, 2.0), (3, 2.0)]),
+            vec![(1, -1.0), (2, -1.0), (3, -1.0)]
+        );
     }
 
     #[test]
@@ -444,7 +565,10 @@ mod tests {
         // Mean 3.5: the 5 and the 4 count for (the 5 more), the 3 and the 2 against (the 2 more),
         // and a rating below the mean never weighs as much as one above it.
         let w = taste(&[(1, 5.0), (2, 4.0), (3, 3.0), (4, 2.0)]);
-        assert!(w[0].1 > w[1].1 && w[1].1 > 0.0 && w[2].1 < 0.0 && w[3].1 < w[2].1, "{w:?}");
+        assert!(
+            w[0].1 > w[1].1 && w[1].1 > 0.0 && w[2].1 < 0.0 && w[3].1 < w[2].1,
+            "{w:?}"
+        );
         assert!(w[3].1.abs() < w[1].1, "{w:?}");
         // One rating: the middle of the scale is the centre.
         assert!(taste(&[(1, 2.0)])[0].1 < 0.0 && taste(&[(1, 4.0)])[0].1 > 0.0);
@@ -453,7 +577,9 @@ mod tests {
     #[test]
     fn half_stars_only() {
         assert!(valid_stars(0.5) && valid_stars(3.5) && valid_stars(5.0));
-        assert!(!valid_stars(0.0) && !valid_stars(5.5) && !valid_stars(3.3) && !valid_stars(f32::NAN));
+        assert!(
+            !valid_stars(0.0) && !valid_stars(5.5) && !valid_stars(3.3) && !valid_stars(f32::NAN)
+        );
     }
 
     #[test]

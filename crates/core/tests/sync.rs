@@ -1,0 +1,541 @@
+//! Offline-first sync against a real relay started by each test (real WebSocket connections,
+//! real SQLite files on both sides): the outbox delivers every write exactly once — across a
+//! relay restart in the middle of a sync and across rate limiting — pulled reviews and comments
+//! are readable offline, refused writes are kept as failed without blocking the queue, and of
+//! two offline edits of one review the later one wins on every machine.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use movietalk_core::relay_client::RelayClient;
+use movietalk_core::sync::{Delivery, OutboxOp, SyncError, sync};
+use movietalk_core::{Catalog, Movie};
+use movietalk_protocol::relay::{ChangeKind, ClientMessage, LikeTarget, ServerMessage};
+use movietalk_relay::accounts::HashCost;
+use movietalk_relay::store::SqliteStore;
+use movietalk_relay::{Config, RunningRelay, start};
+
+fn config() -> Config {
+    Config {
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        },
+        writes_per_sec: 10_000.0,
+        write_burst: 10_000.0,
+        frames_per_sec: 10_000.0,
+        frame_burst: 10_000.0,
+        ..Config::default()
+    }
+}
+
+async fn relay_at(addr: SocketAddr, db: &Path, config: Config) -> RunningRelay {
+    start(addr, config, Arc::new(SqliteStore::open(db).unwrap()))
+        .await
+        .unwrap()
+}
+
+/// A data folder's catalog holding `n` films (keys `film-<i>-2000`'s normalised form).
+fn catalog(dir: &Path, n: usize) -> Mutex<Catalog> {
+    let mut c = Catalog::open(&dir.join("catalog.sqlite3")).unwrap();
+    let movies: Vec<Movie> = (0..n)
+        .map(|i| Movie::new(&format!("Film {i}"), Some(2000)))
+        .collect();
+    c.import(&movies, movietalk_core::catalog::Source::Starter)
+        .unwrap();
+    Mutex::new(c)
+}
+
+fn key(i: usize) -> String {
+    movietalk_core::movie_key(&format!("Film {i}"), Some(2000))
+}
+
+async fn signed_up(relay: &RunningRelay, handle: &str) -> RelayClient {
+    let (c, _) = RelayClient::connect(&relay.url(), handle).await.unwrap();
+    c.sign_up(handle, "a long password", None).await.unwrap();
+    c
+}
+
+async fn logged_in(url: &str, handle: &str) -> RelayClient {
+    let (c, _) = RelayClient::connect(url, handle).await.unwrap();
+    c.log_in(handle, "a long password").await.unwrap();
+    c
+}
+
+/// The relay's whole change log, paged.
+async fn all_changes(c: &RelayClient) -> Vec<ChangeKind> {
+    let mut all = Vec::new();
+    let mut since = 0;
+    loop {
+        match c
+            .call(|req| ClientMessage::ChangesSince {
+                req,
+                since,
+                limit: 500,
+            })
+            .await
+            .unwrap()
+        {
+            ServerMessage::Changes { changes, last, .. } if !changes.is_empty() => {
+                all.extend(changes.into_iter().map(|c| c.what));
+                since = last;
+            }
+            ServerMessage::Changes { .. } => return all,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn pending(db: &Mutex<Catalog>) -> u64 {
+    db.lock().unwrap().pending_writes().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_writes_reach_the_relay_exactly_once_across_a_restart_in_the_middle_of_a_sync() {
+    const N: usize = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let relay_db = dir.path().join("relay.sqlite3");
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &relay_db, config()).await;
+    let addr = relay.local_addr();
+    let db = Arc::new(catalog(dir.path(), N));
+    // Offline: N ratings and reviews, then one of them edited twice more.
+    for i in 0..N {
+        db.lock()
+            .unwrap()
+            .save_review(&key(i), 3.5, &format!("review {i}"), i % 7 == 0)
+            .unwrap();
+    }
+    db.lock()
+        .unwrap()
+        .save_review(&key(0), 4.0, "second thoughts", false)
+        .unwrap();
+    let last = db
+        .lock()
+        .unwrap()
+        .save_review(&key(0), 4.5, "final word", false)
+        .unwrap();
+    assert_eq!(last.delivery, Delivery::Pending);
+    assert_eq!(
+        pending(&db),
+        N as u64,
+        "an edit of a write still waiting replaces it"
+    );
+
+    let client = signed_up(&relay, "minji").await;
+    db.lock().unwrap().set_sync_account("minji").unwrap();
+    let syncing = {
+        let (db, client) = (db.clone(), client.clone());
+        tokio::spawn(async move { sync(&db, &client, Some("minji")).await })
+    };
+    // Stop the relay once part of the queue is through.
+    let watcher = Catalog::open(&dir.path().join("catalog.sqlite3")).unwrap();
+    while watcher
+        .outbox()
+        .unwrap()
+        .iter()
+        .filter(|o| o.state == Delivery::Sent)
+        .count()
+        < 20
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    relay.shutdown().await.unwrap();
+    let interrupted = syncing.await.unwrap();
+    assert!(
+        matches!(interrupted, Err(SyncError::Relay(_))),
+        "the sync was cut off mid-way: {interrupted:?}"
+    );
+    let left = pending(&db);
+    assert!(
+        left > 0 && left < N as u64,
+        "part of the queue was delivered before the restart ({left} left)"
+    );
+
+    // The relay comes back on the same address with the same database; the app syncs again.
+    let relay = relay_at(addr, &relay_db, config()).await;
+    let client = logged_in(&relay.url(), "minji").await;
+    let report = sync(&db, &client, Some("minji")).await.unwrap();
+    assert_eq!(report.failed, 0);
+    assert_eq!(pending(&db), 0);
+
+    // Exactly once: N reviews on the relay, each stored by a single change (a write whose
+    // acknowledgement was lost was resent and recognised).
+    let changes = all_changes(&client).await;
+    let puts: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match c {
+            ChangeKind::ReviewPut { review } => Some(review),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(puts.len(), N, "every review was stored once");
+    let mut keys: Vec<_> = puts.iter().map(|r| r.movie_key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), N);
+    let first = puts.iter().find(|r| r.movie_key == key(0)).unwrap();
+    assert_eq!(
+        (first.rating, first.body.as_str()),
+        (4.5, "final word"),
+        "only the latest edit travelled"
+    );
+    // The local copy knows the relay's ids and shows everything as sent.
+    let mine = db.lock().unwrap().my_reviews().unwrap();
+    assert_eq!(mine.len(), N);
+    assert!(
+        mine.iter()
+            .all(|r| r.delivery == Delivery::Sent && r.remote_id.is_some())
+    );
+    assert_eq!(
+        db.lock().unwrap().ratings().unwrap().len(),
+        N,
+        "the recommender sees the ratings"
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn others_reviews_and_comments_are_pulled_and_readable_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let relay = relay_at(
+        "127.0.0.1:0".parse().unwrap(),
+        &dir.path().join("relay.sqlite3"),
+        config(),
+    )
+    .await;
+    let (a, b) = (catalog(&a_dir, 5), catalog(&b_dir, 5));
+    let (ca, cb) = (
+        signed_up(&relay, "ari").await,
+        signed_up(&relay, "bora").await,
+    );
+    a.lock().unwrap().set_sync_account("ari").unwrap();
+    b.lock().unwrap().set_sync_account("bora").unwrap();
+
+    // Bora reviews film 1 offline, then comes online.
+    b.lock()
+        .unwrap()
+        .save_review(&key(1), 5.0, "A masterpiece.", true)
+        .unwrap();
+    let report = sync(&b, &cb, Some("bora")).await.unwrap();
+    assert_eq!(report.sent, 1);
+
+    // Ari pulls it, then reads it with no relay at all.
+    let report = sync(&a, &ca, Some("ari")).await.unwrap();
+    assert_eq!(report.pulled, 1);
+    let reviews = a.lock().unwrap().reviews_of(&key(1)).unwrap();
+    assert_eq!(reviews.len(), 1);
+    let review = &reviews[0].review;
+    assert_eq!(
+        (review.author.as_str(), review.body.as_str(), review.spoiler),
+        ("bora", "A masterpiece.", true)
+    );
+    assert!(
+        a.lock().unwrap().my_review(&key(1)).unwrap().is_none(),
+        "bora's review is not ari's"
+    );
+
+    // Ari comments and likes offline: the comment shows as pending until sent.
+    let client_id = a
+        .lock()
+        .unwrap()
+        .post_comment(review.id, "Agreed, the ending!")
+        .unwrap();
+    a.lock()
+        .unwrap()
+        .like(LikeTarget::Review(review.id), true)
+        .unwrap();
+    let comments = a.lock().unwrap().comments_of(review.id).unwrap();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(
+        (
+            comments[0].delivery,
+            comments[0].id,
+            comments[0].client_id.as_deref()
+        ),
+        (Delivery::Pending, None, Some(client_id.as_str()))
+    );
+    assert!(a.lock().unwrap().reviews_of(&key(1)).unwrap()[0].liked);
+    let report = sync(&a, &ca, Some("ari")).await.unwrap();
+    assert_eq!(report.sent, 2);
+    let comments = a.lock().unwrap().comments_of(review.id).unwrap();
+    assert_eq!(
+        comments.len(),
+        1,
+        "the sent comment replaced its pending copy"
+    );
+    assert_eq!(comments[0].delivery, Delivery::Sent);
+    let comment_id = comments[0].id.unwrap();
+
+    // Bora sees the comment and the like; as the review's author, bora may delete the comment.
+    sync(&b, &cb, Some("bora")).await.unwrap();
+    let seen = b.lock().unwrap().comments_of(review.id).unwrap();
+    assert_eq!(
+        (seen.len(), seen[0].author.as_str(), seen[0].body.as_str()),
+        (1, "ari", "Agreed, the ending!")
+    );
+    b.lock().unwrap().delete_comment(comment_id).unwrap();
+    assert_eq!(sync(&b, &cb, Some("bora")).await.unwrap().sent, 1);
+    sync(&a, &ca, Some("ari")).await.unwrap();
+    assert!(
+        a.lock().unwrap().comments_of(review.id).unwrap().is_empty(),
+        "the deletion reached ari"
+    );
+    assert_eq!(
+        a.lock()
+            .unwrap()
+            .cached_review(review.id)
+            .unwrap()
+            .unwrap()
+            .review
+            .comments,
+        0
+    );
+
+    // Bora deletes the review on the relay; ari's cache follows.
+    assert!(b.lock().unwrap().delete_my_review(&key(1)).unwrap());
+    sync(&b, &cb, Some("bora")).await.unwrap();
+    sync(&a, &ca, Some("ari")).await.unwrap();
+    assert!(a.lock().unwrap().reviews_of(&key(1)).unwrap().is_empty());
+    assert!(b.lock().unwrap().reviews_of(&key(1)).unwrap().is_empty());
+    assert!(
+        b.lock().unwrap().ratings().unwrap().is_empty(),
+        "deleting the review removed the rating"
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_offline_edits_on_two_machines_the_later_one_wins_on_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
+    std::fs::create_dir_all(&laptop_dir).unwrap();
+    std::fs::create_dir_all(&desktop_dir).unwrap();
+    let relay = relay_at(
+        "127.0.0.1:0".parse().unwrap(),
+        &dir.path().join("relay.sqlite3"),
+        config(),
+    )
+    .await;
+    let (laptop, desktop) = (catalog(&laptop_dir, 3), catalog(&desktop_dir, 3));
+    let cl = signed_up(&relay, "minji").await;
+    let cd = logged_in(&relay.url(), "minji").await;
+    for db in [&laptop, &desktop] {
+        db.lock().unwrap().set_sync_account("minji").unwrap();
+    }
+    // Both offline: the laptop edits first, the desktop later.
+    laptop
+        .lock()
+        .unwrap()
+        .save_review(&key(2), 2.0, "laptop: meh", false)
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    desktop
+        .lock()
+        .unwrap()
+        .save_review(&key(2), 4.5, "desktop: grew on me", false)
+        .unwrap();
+    // The desktop comes online first, the laptop last: arrival order must not decide.
+    assert_eq!(sync(&desktop, &cd, Some("minji")).await.unwrap().sent, 1);
+    let report = sync(&laptop, &cl, Some("minji")).await.unwrap();
+    assert_eq!(
+        report.superseded, 1,
+        "the laptop's older edit lost: {report:?}"
+    );
+    sync(&desktop, &cd, Some("minji")).await.unwrap();
+    for db in [&laptop, &desktop] {
+        let mine = db.lock().unwrap().my_review(&key(2)).unwrap().unwrap();
+        assert_eq!(
+            (mine.rating, mine.body.as_str()),
+            (4.5, "desktop: grew on me")
+        );
+        assert_eq!(db.lock().unwrap().ratings().unwrap()[0].1, 4.5);
+    }
+    let lost = laptop.lock().unwrap().outbox().unwrap();
+    assert_eq!(lost.last().unwrap().state, Delivery::Superseded);
+    // A newer edit on the laptop then wins everywhere.
+    laptop
+        .lock()
+        .unwrap()
+        .save_review(&key(2), 3.0, "laptop: third viewing", false)
+        .unwrap();
+    sync(&laptop, &cl, Some("minji")).await.unwrap();
+    sync(&desktop, &cd, Some("minji")).await.unwrap();
+    assert_eq!(
+        desktop
+            .lock()
+            .unwrap()
+            .my_review(&key(2))
+            .unwrap()
+            .unwrap()
+            .body,
+        "laptop: third viewing"
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_writes_are_kept_as_failed_and_do_not_hold_up_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_at(
+        "127.0.0.1:0".parse().unwrap(),
+        &dir.path().join("relay.sqlite3"),
+        config(),
+    )
+    .await;
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let (a, b) = (catalog(&a_dir, 2), catalog(&b_dir, 2));
+    let (ca, cb) = (
+        signed_up(&relay, "ari").await,
+        signed_up(&relay, "bora").await,
+    );
+    b.lock()
+        .unwrap()
+        .save_review(&key(0), 4.0, "", false)
+        .unwrap();
+    sync(&b, &cb, Some("bora")).await.unwrap();
+    let review_id = b.lock().unwrap().reviews_of(&key(0)).unwrap()[0].review.id;
+    b.lock()
+        .unwrap()
+        .post_comment(review_id, "my own note")
+        .unwrap();
+    sync(&b, &cb, Some("bora")).await.unwrap();
+    sync(&a, &ca, Some("ari")).await.unwrap();
+    let bora_comment = a.lock().unwrap().comments_of(review_id).unwrap()[0]
+        .id
+        .unwrap();
+
+    // Ari queues: a comment on a review that does not exist, an edit of bora's comment, then a
+    // good review.
+    a.lock()
+        .unwrap()
+        .post_comment(999_999, "into the void")
+        .unwrap();
+    a.lock()
+        .unwrap()
+        .edit_comment(bora_comment, "ari was here")
+        .unwrap();
+    a.lock()
+        .unwrap()
+        .save_review(&key(1), 3.0, "fine", false)
+        .unwrap();
+    let report = sync(&a, &ca, Some("ari")).await.unwrap();
+    assert_eq!((report.failed, report.sent), (2, 1), "{report:?}");
+    let outbox = a.lock().unwrap().outbox().unwrap();
+    let failed: Vec<_> = outbox
+        .iter()
+        .filter(|o| o.state == Delivery::Failed)
+        .collect();
+    assert!(matches!(
+        failed[0].op,
+        OutboxOp::PostComment {
+            review_id: 999_999,
+            ..
+        }
+    ));
+    assert!(
+        failed
+            .iter()
+            .all(|o| o.error.as_deref().is_some_and(|e| !e.is_empty()))
+    );
+    // Bora's comment is untouched on the relay; ari's next pull restores it locally.
+    let on_relay = all_changes(&cb)
+        .await
+        .into_iter()
+        .filter(|c| matches!(c, ChangeKind::CommentPut { .. }))
+        .count();
+    assert_eq!(
+        on_relay, 1,
+        "no edit of someone else's comment reached the relay"
+    );
+    assert_eq!(
+        a.lock().unwrap().pending_writes().unwrap(),
+        0,
+        "failed writes are not retried forever"
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_sync_leaves_the_rest_pending_and_a_later_sync_finishes_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let limited = Config {
+        writes_per_sec: 50.0,
+        write_burst: 4.0,
+        ..config()
+    };
+    let relay = relay_at(
+        "127.0.0.1:0".parse().unwrap(),
+        &dir.path().join("relay.sqlite3"),
+        limited,
+    )
+    .await;
+    let db = catalog(dir.path(), 12);
+    for i in 0..12 {
+        db.lock()
+            .unwrap()
+            .save_review(&key(i), 2.5, "", false)
+            .unwrap();
+    }
+    let client = signed_up(&relay, "minji").await;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match sync(&db, &client, Some("minji")).await {
+            Ok(_) => break,
+            Err(SyncError::Relay(e)) => {
+                assert!(
+                    e.to_string().contains("rate") || e.to_string().contains("Rate"),
+                    "{e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        assert!(attempts < 100);
+    }
+    assert!(
+        attempts > 1,
+        "the burst of 4 could not take 12 writes at once"
+    );
+    let puts = all_changes(&client)
+        .await
+        .into_iter()
+        .filter(|c| matches!(c, ChangeKind::ReviewPut { .. }))
+        .count();
+    assert_eq!(puts, 12);
+    assert_eq!(pending(&db), 0);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_pulls_but_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_at(
+        "127.0.0.1:0".parse().unwrap(),
+        &dir.path().join("relay.sqlite3"),
+        config(),
+    )
+    .await;
+    let db = catalog(dir.path(), 2);
+    db.lock()
+        .unwrap()
+        .save_review(&key(0), 1.0, "waiting for an account", false)
+        .unwrap();
+    let (guest, _) = RelayClient::connect(&relay.url(), "someone").await.unwrap();
+    let report = sync(&db, &guest, None).await.unwrap();
+    assert_eq!(report.sent, 0);
+    assert_eq!(pending(&db), 1);
+    // Logged in later, the same queue goes out.
+    guest
+        .sign_up("someone", "a long password", None)
+        .await
+        .unwrap();
+    assert_eq!(sync(&db, &guest, Some("someone")).await.unwrap().sent, 1);
+    relay.shutdown().await.unwrap();
+}
