@@ -384,6 +384,8 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     fn unlink_provider(&self, account: u64, provider: &str) -> Result<(), AccountError>;
     /// Whether the account has a password, and its linked providers.
     fn login_methods(&self, account: u64) -> Result<(bool, Vec<LinkedProvider>), AccountError>;
+    /// Whether a session still exists and its refresh token has not run out.
+    fn session_alive(&self, session_id: u64, now_ms: u64) -> Result<bool, AccountError>;
 }
 
 impl AccountStore for SqliteStore {
@@ -830,6 +832,18 @@ impl AccountStore for SqliteStore {
 
     fn login_methods(&self, account: u64) -> Result<(bool, Vec<LinkedProvider>), AccountError> {
         Self::login_methods_of(&self.conn(), account as i64)
+    }
+
+    fn session_alive(&self, session_id: u64, now_ms: u64) -> Result<bool, AccountError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM auth_sessions WHERE id = ?1 AND refresh_expires_at_ms > ?2",
+                params![session_id as i64, now_ms as i64],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 }
 

@@ -295,20 +295,29 @@ impl Handler {
                 }
             };
         };
-        if session.account.is_some()
-            && self.config.clock.now_ms() >= session.access_expires_at_ms
-            && !renews_session(&msg)
-        {
-            // The access token ran out: this connection no longer acts for the account until
-            // the client refreshes (or authenticates with a live token).
-            let reply = msg.req().map(|req| {
-                ServerMessage::error(
-                    Some(req),
-                    ErrorCode::SessionExpired,
-                    "the access token expired; send refresh with the refresh token",
-                )
-            });
-            return (reply, None);
+        let now = self.config.clock.now_ms();
+        if session.account.is_some() && now >= session.access_expires_at_ms && !renews_session(&msg) {
+            // The access token this connection logged in with ran out. A live connection is not
+            // cut off for that: it checks that its session still exists (not revoked, refresh
+            // token not expired) and carries on for another access-token lifetime. So a revoked
+            // session stops acting within one lifetime, and no long chat needs a refresh.
+            match session.session_id.map(|id| self.accounts.session_alive(id, now)) {
+                Some(Ok(true)) => {
+                    session.access_expires_at_ms = now + self.config.token_lifetimes.access.as_millis() as u64;
+                }
+                Some(Err(e)) => return (msg.req().map(|req| account_error(req, e)), None),
+                Some(Ok(false)) | None => {
+                    self.switch_identity(session, None);
+                    let reply = msg.req().map(|req| {
+                        ServerMessage::error(
+                            Some(req),
+                            ErrorCode::SessionExpired,
+                            "this session ended (revoked or expired); log in again",
+                        )
+                    });
+                    return (reply, None);
+                }
+            }
         }
         let (author, guest) = session.author(&name);
         if is_write(&msg)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use movietalk_core::relay_client::{ClientError, LoggedIn, RelayClient};
-use movietalk_core::relay_session::needs_refresh;
+use movietalk_core::relay_session::session_ended;
 use movietalk_protocol::relay::{ClientMessage, ErrorCode};
 use movietalk_relay::accounts::{HashCost, Lifetimes};
 use movietalk_relay::clock::ManualClock;
@@ -91,11 +91,10 @@ async fn log_in_returns_an_access_token_and_a_refresh_token_with_their_lifetimes
 }
 
 #[tokio::test]
-async fn an_expired_access_token_is_refused_until_the_client_refreshes() {
+async fn an_expired_access_token_logs_no_new_connection_in_but_a_live_connection_carries_on() {
     let (relay, clock) = relay().await;
     let a = client(&relay).await;
     let s = a.sign_up("jisoo", "jisoo password", None).await.unwrap();
-    a.list_sessions().await.expect("fresh");
     clock.advance(ACCESS + Duration::from_secs(1));
 
     // On a new connection the old access token no longer logs in …
@@ -104,25 +103,34 @@ async fn an_expired_access_token_is_refused_until_the_client_refreshes() {
         code(b.authenticate(s.token.as_deref().unwrap()).await),
         ErrorCode::InvalidCredentials
     );
-    // … and the connection that used it stops acting for the account.
-    let e = a.list_sessions().await.unwrap_err();
-    assert!(needs_refresh(&e), "{e:?}");
-    a.join("lobby", None)
-        .await
-        .expect_err("even reads wait for the refresh");
-    let renewed = a.refresh(&refresh_token(&s)).await.unwrap();
-    assert_eq!(
-        renewed.session_id, s.session_id,
-        "refreshing keeps the session"
-    );
+    // … while the connection that used it goes on: its session is alive.
+    a.list_sessions().await.expect("a live session carries on");
+    // The refresh token gets a new access token that works on a new connection.
+    let renewed = b.refresh(&refresh_token(&s)).await.unwrap();
+    assert_eq!(renewed.session_id, s.session_id, "refreshing keeps the session");
     assert!(renewed.expires_at_ms > s.expires_at_ms);
-    a.list_sessions()
-        .await
-        .expect("acting for the account again");
-    a.join("lobby", None).await.unwrap();
-    b.authenticate(renewed.token.as_deref().unwrap())
+    let c = client(&relay).await;
+    c.authenticate(renewed.token.as_deref().unwrap())
         .await
         .expect("the new access token works");
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_revoked_session_stops_acting_on_live_connections_within_one_access_lifetime() {
+    let (relay, clock) = relay().await;
+    let a = client(&relay).await;
+    a.sign_up("seojun", "seojun password", None).await.unwrap();
+    let b = client(&relay).await;
+    let theirs = b.log_in("seojun", "seojun password").await.unwrap();
+    b.join("lobby", None).await.unwrap();
+    a.revoke_session(theirs.session_id).await.unwrap();
+    b.send("lobby", "still me, for now").await.expect("within the access token's lifetime");
+    clock.advance(ACCESS + Duration::from_secs(1));
+    let e = b.list_sessions().await.unwrap_err();
+    assert!(session_ended(&e), "{e:?}");
+    assert_eq!(code(b.list_sessions().await), ErrorCode::Unauthorized, "a guest now");
+    a.list_sessions().await.expect("the session that was not revoked carries on");
     relay.shutdown().await.unwrap();
 }
 

@@ -3,10 +3,12 @@
 //!
 //! Token handling for the app: `sign_up`, `log_in`, [`RelayClient::provider_login`] and
 //! [`RelayClient::refresh`] return a [`LoggedIn`] with an access token (15 minutes) and a
-//! refresh token (30 days). Keep both in the OS keyring. Before the access token runs out — or
-//! when a request fails with [`ErrorCode::SessionExpired`] — call `refresh` with the refresh
-//! token and store the new pair: the old refresh token is dead, and presenting it again
-//! revokes the session ([`ErrorCode::TokenReused`]), which means "log in again".
+//! refresh token (30 days). Keep both in the OS keyring. On a new connection, `authenticate`
+//! with the access token; when that is refused (expired), `refresh` with the refresh token and
+//! store the new pair before using it: the old refresh token is dead, and presenting it again
+//! revokes the session ([`ErrorCode::TokenReused`]), which means "log in again". A connection
+//! that stays open keeps its log-in as long as the session lives; when the session is revoked
+//! or runs out, requests fail with [`ErrorCode::SessionExpired`] ([`session_ended`]).
 
 use movietalk_protocol::relay::{
     ClientMessage, ErrorCode, LinkedProvider, ServerMessage, SessionInfo,
@@ -151,12 +153,13 @@ impl RelayClient {
     }
 }
 
-/// Whether an error means "refresh, then retry".
-pub fn needs_refresh(e: &ClientError) -> bool {
+/// Whether an error means this connection's session ended (revoked, its refresh token ran
+/// out, or a spent refresh token was reused): forget the tokens and log in again.
+pub fn session_ended(e: &ClientError) -> bool {
     matches!(
         e,
         ClientError::Rejected {
-            code: ErrorCode::SessionExpired,
+            code: ErrorCode::SessionExpired | ErrorCode::TokenReused,
             ..
         }
     )

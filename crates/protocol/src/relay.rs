@@ -527,8 +527,8 @@ pub enum ErrorCode {
     /// Wrong handle or password, or an expired or revoked token, or a provider token that failed
     /// verification (signature, issuer, audience, expiry, nonce).
     InvalidCredentials,
-    /// This connection's access token expired: send `refresh` (or `authenticate` with a live
-    /// access token) and retry.
+    /// The session this connection was logged in with ended (revoked, or its refresh token
+    /// expired); the connection now acts as a guest. Log in again.
     SessionExpired,
     /// A refresh token that had already been traded was presented again: the session it belongs
     /// to is revoked (someone else may hold its tokens). Log in again.
