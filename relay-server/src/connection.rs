@@ -296,14 +296,19 @@ impl Handler {
             };
         };
         let now = self.config.clock.now_ms();
-        if session.account.is_some() && now >= session.access_expires_at_ms && !renews_session(&msg) {
+        if session.account.is_some() && now >= session.access_expires_at_ms && !renews_session(&msg)
+        {
             // The access token this connection logged in with ran out. A live connection is not
             // cut off for that: it checks that its session still exists (not revoked, refresh
             // token not expired) and carries on for another access-token lifetime. So a revoked
             // session stops acting within one lifetime, and no long chat needs a refresh.
-            match session.session_id.map(|id| self.accounts.session_alive(id, now)) {
+            match session
+                .session_id
+                .map(|id| self.accounts.session_alive(id, now))
+            {
                 Some(Ok(true)) => {
-                    session.access_expires_at_ms = now + self.config.token_lifetimes.access.as_millis() as u64;
+                    session.access_expires_at_ms =
+                        now + self.config.token_lifetimes.access.as_millis() as u64;
                 }
                 Some(Err(e)) => return (msg.req().map(|req| account_error(req, e)), None),
                 Some(Ok(false)) | None => {

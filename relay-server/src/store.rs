@@ -37,6 +37,9 @@ pub trait RelayStore:
 }
 impl<T: ChatStore + crate::accounts::AccountStore + crate::social::SocialStore> RelayStore for T {}
 
+/// A created room's topic and its creator's (account id, handle).
+pub type RoomRecord = (String, Option<(u64, String)>);
+
 /// Where the relay keeps chat messages.
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// The highest sequence number used in `room` (0 for a new room).
@@ -70,7 +73,7 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates a moderated room; false when the name is taken.
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError>;
     /// A created room's topic and its creator's (account id, handle).
-    fn room(&self, name: &str) -> Result<Option<(String, Option<(u64, String)>)>, StoreError>;
+    fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError>;
     /// Every created room: (name, topic, creator handle).
     fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError>;
     /// Keeps `handle` out of `room`; returns its account id, or `None` when there is no such account.
@@ -375,7 +378,7 @@ impl ChatStore for SqliteStore {
         Ok(n == 1)
     }
 
-    fn room(&self, name: &str) -> Result<Option<(String, Option<(u64, String)>)>, StoreError> {
+    fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
         let conn = self.conn();
         let found = conn
             .query_row(

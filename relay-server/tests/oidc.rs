@@ -86,12 +86,12 @@ impl World {
     }
 }
 
+/// The status and text of the page the "browser" ended on.
+type Page = oneshot::Receiver<(u16, String)>;
+
 /// A "browser" that follows the authorization URL (and its redirect back to the app's loopback
 /// listener) with an HTTP client, and reports the page it ended on.
-fn browser() -> (
-    impl FnOnce(&Url) -> Result<(), String>,
-    oneshot::Receiver<(u16, String)>,
-) {
+fn browser() -> (impl FnOnce(&Url) -> Result<(), String>, Page) {
     let (tx, rx) = oneshot::channel();
     let open = move |url: &Url| {
         let url = url.clone();

@@ -107,7 +107,10 @@ async fn an_expired_access_token_logs_no_new_connection_in_but_a_live_connection
     a.list_sessions().await.expect("a live session carries on");
     // The refresh token gets a new access token that works on a new connection.
     let renewed = b.refresh(&refresh_token(&s)).await.unwrap();
-    assert_eq!(renewed.session_id, s.session_id, "refreshing keeps the session");
+    assert_eq!(
+        renewed.session_id, s.session_id,
+        "refreshing keeps the session"
+    );
     assert!(renewed.expires_at_ms > s.expires_at_ms);
     let c = client(&relay).await;
     c.authenticate(renewed.token.as_deref().unwrap())
@@ -125,12 +128,20 @@ async fn a_revoked_session_stops_acting_on_live_connections_within_one_access_li
     let theirs = b.log_in("seojun", "seojun password").await.unwrap();
     b.join("lobby", None).await.unwrap();
     a.revoke_session(theirs.session_id).await.unwrap();
-    b.send("lobby", "still me, for now").await.expect("within the access token's lifetime");
+    b.send("lobby", "still me, for now")
+        .await
+        .expect("within the access token's lifetime");
     clock.advance(ACCESS + Duration::from_secs(1));
     let e = b.list_sessions().await.unwrap_err();
     assert!(session_ended(&e), "{e:?}");
-    assert_eq!(code(b.list_sessions().await), ErrorCode::Unauthorized, "a guest now");
-    a.list_sessions().await.expect("the session that was not revoked carries on");
+    assert_eq!(
+        code(b.list_sessions().await),
+        ErrorCode::Unauthorized,
+        "a guest now"
+    );
+    a.list_sessions()
+        .await
+        .expect("the session that was not revoked carries on");
     relay.shutdown().await.unwrap();
 }
 
