@@ -367,7 +367,15 @@ pub fn home(state: State<'_, AppState>) -> Reply<Home> {
 /// Who is logged in, and whether the keyring keeps the session.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn session(state: State<'_, AppState>) -> Reply<SessionInfo> {
-    let account = state.connected().await.and_then(|c| c.account);
+    // Offline, the account last logged in is still who this user is (its token stays in the keyring).
+    let account = match state.connected().await {
+        Some(c) => c.account,
+        None => state
+            .known_account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+    };
     Ok(SessionInfo {
         account,
         keyring: state.secrets.persistent(),
@@ -393,6 +401,7 @@ async fn start_session(
         client: c.client,
         account: Some(logged.account.clone()),
     });
+    state.set_known_account(Some(logged.account.clone()));
     state.wake.notify_one();
     Ok(SessionInfo {
         account: Some(logged.account),
@@ -443,6 +452,7 @@ pub async fn log_out(state: State<'_, AppState>) -> Reply<()> {
         });
     }
     let _ = state.secrets.delete(SESSION_SECRET);
+    state.set_known_account(None);
     Ok(())
 }
 
@@ -467,6 +477,7 @@ pub async fn update_profile(
         client: c.client,
         account: Some(account.clone()),
     });
+    state.set_known_account(Some(account.clone()));
     Ok(account)
 }
 
@@ -480,6 +491,7 @@ pub async fn delete_account(state: State<'_, AppState>, password: String) -> Rep
         .await
         .map_err(relay_error)?;
     let _ = state.secrets.delete(SESSION_SECRET);
+    state.set_known_account(None);
     *state.connection.lock().await = Some(Connection {
         client: c.client,
         account: None,
@@ -491,7 +503,11 @@ pub async fn delete_account(state: State<'_, AppState>, password: String) -> Rep
 /// A profile: reviews as last pulled; this user's own ratings for their own profile.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Reply<Profile> {
-    let account = state.connected().await.and_then(|c| c.account);
+    let account = state
+        .known_account
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let me = me(&state);
     let handle = handle.or_else(|| me.clone()).unwrap_or_default();
     let own = me.as_deref() == Some(handle.as_str()) || handle.is_empty();

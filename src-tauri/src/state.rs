@@ -54,6 +54,8 @@ pub struct AppState {
     /// Name shown next to this user's chat messages while not logged in.
     pub user_name: String,
     pub connection: AsyncMutex<Option<Connection>>,
+    /// The account this app was last logged in as, shown while offline too.
+    pub known_account: Mutex<Option<Account>>,
     pub status: Mutex<SyncStatus>,
     /// Rooms the window has joined, with the last sequence number seen in each (to resume).
     pub rooms: Mutex<HashMap<String, u64>>,
@@ -107,6 +109,7 @@ impl AppState {
             hosted_relay: AsyncMutex::new(None),
             user_name,
             connection: AsyncMutex::new(None),
+            known_account: Mutex::new(None),
             status: Mutex::new(SyncStatus {
                 relay: RelayStatus::Connecting,
                 pending: 0,
@@ -174,6 +177,11 @@ impl AppState {
     /// The open connection, or a "relay unavailable" error.
     pub async fn connected(&self) -> Option<Connection> {
         self.connection.lock().await.clone()
+    }
+
+    /// Remembers who is logged in (or, with `None`, that nobody is).
+    pub fn set_known_account(&self, account: Option<Account>) {
+        *self.known_account.lock().unwrap_or_else(|p| p.into_inner()) = account;
     }
 
     pub fn status(&self) -> SyncStatus {
@@ -301,6 +309,7 @@ async fn serve_connection(
     if let Some(a) = &account {
         let _ = state.catalog().set_sync_account(&a.handle);
     }
+    state.set_known_account(account.clone());
     *state.connection.lock().await = Some(Connection {
         client: client.clone(),
         account,

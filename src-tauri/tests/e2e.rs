@@ -1,20 +1,29 @@
-//! End to end: the built app in a real WebKitGTK window, driven through tauri-driver and
-//! WebKitWebDriver, against a relay started by the test. Needs an X display (Xvfb), so it is
-//! ignored by a plain `cargo test`; `cargo xtask test` runs it with `--include-ignored`.
+//! End to end: two instances of the built app (two data folders, two users), each in a real
+//! WebKitGTK window driven through its own tauri-driver and WebKitWebDriver, against a relay
+//! started by the test. Needs an X display (Xvfb), a D-Bus session and the Secret Service, so it
+//! is ignored by a plain `cargo test`; `cargo xtask test` runs it with `--include-ignored`.
+//!
+//! The story: Ari and Bora sign up. The relay goes down. Ari, offline, finds "godfater" (a typo),
+//! rates and reviews The Godfather — saved locally, waiting to send. The relay comes back; Ari's
+//! review reaches it without Ari doing anything more, Bora sees it and comments, Ari sees the
+//! comment. They chat in the film's room. Bora switches to Korean. Every main screen is saved as
+//! a screenshot in `artifacts/`.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
-use movietalk_core::Catalog;
-use movietalk_core::relay_client::{RelayClient, RelayEvent};
+use movietalk_relay::store::SqliteStore;
+use movietalk_relay::{Config, RunningRelay};
 use serde_json::json;
 
-const APP_USER: &str = "e2e-app";
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(40);
+const GODFATHER: &str = "the-godfather-1972";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -44,292 +53,433 @@ where
             return v;
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 
-/// The `data-key` of every movie card on screen.
-async fn card_keys(client: &Client) -> Vec<String> {
-    let mut keys = Vec::new();
-    for card in client
-        .find_all(Locator::Css("#movies .movie-card"))
-        .await
-        .unwrap_or_default()
-    {
-        if let Ok(Some(k)) = card.attr("data-key").await {
-            keys.push(k);
+async fn relay_at(addr: SocketAddr, db: &Path) -> RunningRelay {
+    movietalk_relay::start(
+        addr,
+        Config::default(),
+        Arc::new(SqliteStore::open(db).unwrap()),
+    )
+    .await
+    .unwrap()
+}
+
+/// One running app: its window, its tauri-driver, its data folder.
+struct App {
+    name: &'static str,
+    client: Client,
+    driver: tokio::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl App {
+    async fn start(name: &'static str, relay_url: &str) -> App {
+        let data = tempfile::tempdir().unwrap();
+        let (port, native_port) = (free_port(), free_port());
+        let driver = tokio::process::Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("MOVIETALK_DATA_DIR", data.path())
+            .env("MOVIETALK_RELAY_URL", relay_url)
+            .env("MOVIETALK_USER_NAME", name)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("tauri-driver is installed (cargo xtask setup)");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            json!({ "application": env!("CARGO_BIN_EXE_movietalk-app") }),
+        );
+        caps.insert("browserName".into(), json!("wry"));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        let client = loop {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("{name}: waiting for tauri-driver: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("tauri-driver did not come up: {e}"),
+            }
+        };
+        App {
+            name,
+            client,
+            driver,
+            _data: data,
         }
     }
-    keys
-}
 
-/// Waits until the cards on screen are exactly `expected` (in any order).
-async fn wait_for_cards(client: &Client, what: &str, expected: &[String]) {
-    let mut want = expected.to_vec();
-    want.sort();
-    eventually(what, || async {
-        let mut got = card_keys(client).await;
-        got.sort();
-        (got == want).then_some(())
-    })
-    .await;
-}
-
-async fn type_search(client: &Client, text: &str) {
-    let search = client.find(Locator::Id("search")).await.unwrap();
-    search.clear().await.unwrap();
-    if text.is_empty() {
-        // WebKitWebDriver refuses empty key sequences; `clear` does not fire `input`, so
-        // send a character and erase it to make the UI see the empty box.
-        search.send_keys("x\u{E003}").await.unwrap();
-    } else {
-        search.send_keys(text).await.unwrap();
+    async fn find(&self, what: &str, css: &str) -> Element {
+        eventually(&format!("{}: {what} ({css})", self.name), || async {
+            self.client.find(Locator::Css(css)).await.ok()
+        })
+        .await
     }
-}
 
-async fn connect_webdriver(port: u16, app: &str) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert("tauri:options".into(), json!({ "application": app }));
-    caps.insert("browserName".into(), json!("wry"));
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&url)
+    async fn click(&self, css: &str) {
+        let el = self.find("something to click", css).await;
+        el.click()
             .await
+            .unwrap_or_else(|e| panic!("{}: cannot click {css}: {e}", self.name));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find("a field", css).await;
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find("text", css)
+            .await
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Waits until the element's text satisfies `ok`; returns it.
+    async fn wait_text(&self, what: &str, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        eventually(&format!("{}: {what}", self.name), || async {
+            let t = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            ok(&t).then_some(t)
+        })
+        .await
+    }
+
+    /// Texts of every element matching `css`.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for el in self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_default()
         {
-            Ok(client) => return client,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("waiting for tauri-driver: {e}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("tauri-driver did not come up: {e}"),
+            out.push(el.text().await.unwrap_or_default());
+        }
+        out
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+        let path = artifacts_dir().join(format!("screen-{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        eprintln!("screenshot saved to {}", path.display());
+    }
+
+    async fn sign_up(&self, handle: &str, display: &str) {
+        self.click("#nav-account").await;
+        self.click("#account-mode").await;
+        self.type_into("#handle", handle).await;
+        self.type_into("#display-name", display).await;
+        self.type_into("#password", "a long password").await;
+        self.click("#signup").await;
+        self.wait_text("logged in", "#logged-in-as", |t| t.contains(handle))
+            .await;
+    }
+
+    /// Types into the header's search box and opens the first result's page.
+    async fn open_first_result(&self, query: &str) -> String {
+        self.type_into("#search", query).await;
+        let first = self
+            .find("a search result", "#search-page #movies .movie-card")
+            .await;
+        let key = first.attr("data-key").await.unwrap().unwrap_or_default();
+        first.click().await.unwrap();
+        self.find("the movie page", "#movie-title").await;
+        key
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+
+    async fn leave_evidence(&self) {
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(
+                artifacts_dir().join(format!("e2e-failure-{}.png", self.name)),
+                png,
+            );
+        }
+        if let Ok(html) = self.client.source().await {
+            let _ = std::fs::write(
+                artifacts_dir().join(format!("e2e-failure-{}.html", self.name)),
+                html,
+            );
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: run through `cargo xtask test`"]
-async fn movie_list_search_and_chat_in_a_real_window() {
-    let store = std::sync::Arc::new(movietalk_relay::store::SqliteStore::in_memory().unwrap());
-    let relay = movietalk_relay::start("127.0.0.1:0".parse().unwrap(), Default::default(), store)
-        .await
-        .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let native_port = free_port();
-    let mut driver = tokio::process::Command::new("tauri-driver")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--native-port",
-            &native_port.to_string(),
-        ])
-        .env("MOVIETALK_DATA_DIR", data.path())
-        .env("MOVIETALK_RELAY_URL", relay.url())
-        .env("MOVIETALK_USER_NAME", APP_USER)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("tauri-driver is installed (cargo xtask setup)");
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and a Secret Service: run through `cargo xtask test`"]
+async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_db = dir.path().join("relay.sqlite3");
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &relay_db).await;
+    let addr = relay.local_addr();
+    let url = relay.url();
+    let ari = App::start("ari", &url).await;
+    let bora = App::start("bora", &url).await;
+    let mut relay = Some(relay);
 
-    // What the window should show, computed from the same starter catalog by the core.
-    let expected = {
-        let mut c = Catalog::open_in_memory().unwrap();
-        c.seed_if_empty().unwrap();
-        c
-    };
-    let keys_for = |q: &str| -> Vec<String> {
-        let q = movietalk_core::SearchQuery {
-            text: q.into(),
-            limit: 120,
-            ..Default::default()
-        };
-        let found = expected.search(&q).unwrap();
-        found.movies.into_iter().map(|m| m.key).collect()
-    };
-
-    let client = connect_webdriver(port, env!("CARGO_BIN_EXE_movietalk-app")).await;
     let outcome = async {
-        // 1. The movie list renders from the SQLite file the app seeded in its data folder.
-        let all = keys_for("");
-        let shown = eventually("the movie list", || async {
-            let keys = card_keys(&client).await;
-            (!keys.is_empty()).then_some(keys)
+        // The home screen renders from the catalog each app seeded in its own data folder.
+        for app in [&ari, &bora] {
+            app.find(
+                "the home screen's popular films",
+                "#home-page #popular .movie-card",
+            )
+            .await;
+            app.wait_text("online", "#relay-status", |t| {
+                t == "Online" || t == "온라인"
+            })
+            .await;
+        }
+        ari.screenshot("home").await;
+        ari.sign_up("ari", "Ari").await;
+        bora.sign_up("bora", "Bora").await;
+        ari.screenshot("account").await;
+
+        // The relay goes down: Ari is offline, and says so.
+        relay.take().unwrap().shutdown().await.unwrap();
+        ari.wait_text("offline", "#relay-status", |t| {
+            t.contains("Offline") || t.contains("오프라인")
         })
         .await;
+
+        // Offline: a search with a typo finds The Godfather; Ari rates and reviews it.
+        let key = ari.open_first_result("godfater").await;
+        assert_eq!(key, GODFATHER, "a typo still finds the film first");
+        ari.wait_text("the title", "#movie-title", |t| t == "The Godfather")
+            .await;
+        ari.click("#star-9").await; // 4.5 stars
+        ari.type_into("#review-body", "An offer nobody should refuse. 명작!")
+            .await;
+        ari.click("#review-save").await;
+        ari.wait_text("the review saved locally", "#my-review-state", |t| {
+            t.contains("Saved here")
+        })
+        .await;
+        ari.wait_text("one write waiting", "#pending-count", |t| t.contains('1'))
+            .await;
+        ari.screenshot("movie-offline").await;
+
+        // The relay comes back on the same address with the same database; Ari's review goes
+        // out without Ari doing anything (the link retries with backoff; "sync now" skips the wait).
+        relay = Some(relay_at(addr, &relay_db).await);
+        ari.click("#sync-now").await;
+        ari.wait_text("online again", "#relay-status", |t| t == "Online")
+            .await;
+        ari.wait_text("the review shared", "#my-review-state", |t| t == "Shared")
+            .await;
+        ari.wait_text("nothing waiting", "#pending-count", |t| {
+            !t.chars().any(|c| c.is_ascii_digit())
+        })
+        .await;
+
+        // Bora finds the film and sees Ari's review.
+        bora.click("#sync-now").await;
+        bora.wait_text("online again", "#relay-status", |t| t == "Online")
+            .await;
+        bora.open_first_result("godfather").await;
+        bora.click("#sync-now").await;
+        let review = bora
+            .wait_text("Ari's review", "#reviews .review", |t| {
+                t.contains("An offer nobody should refuse")
+            })
+            .await;
+        assert!(
+            review.contains("ari"),
+            "the review names its author: {review:?}"
+        );
+        bora.screenshot("movie").await;
+
+        // Bora comments on it.
+        bora.click("#reviews .review .open-review").await;
+        bora.find("the review page", "#review-page").await;
+        bora.type_into("#comment-input", "Agreed — and Part II is even better.")
+            .await;
+        bora.click("#comment-send").await;
+        bora.wait_text("the comment", "#comments .comment", |t| {
+            t.contains("Part II is even better")
+        })
+        .await;
+        eventually("bora's comment to be sent", || async {
+            let sent = bora
+                .client
+                .find(Locator::Css("#comments .comment .like"))
+                .await
+                .is_ok();
+            sent.then_some(())
+        })
+        .await;
+        bora.screenshot("review").await;
+
+        // Ari sees the comment.
+        ari.click("#sync-now").await;
+        ari.click("#reviews .review .open-review").await;
+        ari.click("#sync-now").await;
+        ari.wait_text("Bora's comment", "#comments .comment", |t| {
+            t.contains("bora") && t.contains("Part II is even better")
+        })
+        .await;
+
+        // They chat in the film's room.
+        ari.click("#review-film").await;
+        ari.click("#open-chat").await;
+        let room = format!("film:{GODFATHER}");
+        ari.wait_text("the film's room", "#chat-room", |t| t == room)
+            .await;
+        bora.click("#nav-chat").await;
+        bora.type_into("#room", &room).await;
+        bora.click("#join").await;
+        ari.wait_text("two people present", "#present", |t| t.starts_with('2'))
+            .await;
+        bora.type_into("#chat-input", "안녕 Ari — Michael's last scene!")
+            .await;
+        bora.click("#send").await;
+        ari.wait_text(
+            "Bora's message",
+            "#messages .chat-message:last-child",
+            |t| t.contains("bora") && t.contains("Michael's last scene"),
+        )
+        .await;
+        ari.type_into("#chat-input", "The door closing on Kay, yes.")
+            .await;
+        ari.click("#send").await;
+        bora.wait_text("Ari's message", "#messages .chat-message:last-child", |t| {
+            t.contains("ari") && t.contains("door closing on Kay")
+        })
+        .await;
+        let ari_sees = ari.texts("#messages .chat-message").await;
         assert_eq!(
-            shown.len(),
-            all.len(),
-            "one page of the starter catalog is listed"
+            ari_sees.len(),
+            2,
+            "each message once, in order: {ari_sees:?}"
         );
         assert!(
-            data.path().join(movietalk_core::paths::DB_FILE).is_file(),
-            "the app created its database"
+            ari_sees[0].contains("Michael's last scene")
+                && ari_sees[1].contains("door closing on Kay")
         );
-        let count = client
-            .find(Locator::Id("result-count"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let total = expected.count().unwrap().to_string();
-        assert!(count.starts_with(&total), "result count {count:?}");
+        ari.screenshot("chat").await;
 
-        // 2. Typing filters the list: English, then a partial Korean title.
-        type_search(&client, "godfather").await;
-        let godfather = keys_for("godfather");
-        assert!(godfather.contains(&"the-godfather-1972".to_owned()));
-        wait_for_cards(&client, "the Godfather films", &godfather).await;
-
-        type_search(&client, "기생").await;
-        let parasite = keys_for("기생");
-        assert!(parasite.contains(&"parasite-2019".to_owned()));
-        wait_for_cards(&client, "기생충 (Parasite)", &parasite).await;
-
-        type_search(&client, "zzqqxx").await;
-        // Nothing matches: popular films are shown instead, and the window says so.
-        eventually("the fallback note", || async {
-            client.find(Locator::Id("fallback-note")).await.ok()
+        // Profile: Ari's rating, shared.
+        ari.click("#nav-profile").await;
+        ari.wait_text("Ari's rating", "#my-ratings .my-rating", |t| {
+            t.contains("The Godfather") && t.contains("Shared")
         })
         .await;
+        ari.screenshot("profile").await;
+
+        // Browse: a virtualised list — rows laid out one under the other, only those near the
+        // view in the page, the rest fetched as they scroll into view.
+        ari.click("#nav-browse").await;
+        ari.find("the browse list", "#browse-list .vrow[data-key]")
+            .await;
+        let rows = ari
+            .client
+            .find_all(Locator::Css("#browse-list .vrow"))
+            .await
+            .unwrap();
+        let (first, second) = (
+            rows[0].rectangle().await.unwrap(),
+            rows[1].rectangle().await.unwrap(),
+        );
         assert!(
-            !card_keys(&client).await.is_empty(),
-            "the fallback lists films"
+            second.1 >= first.1 + first.3 - 1.0,
+            "row 2 sits under row 1: {first:?} {second:?}"
         );
-
-        type_search(&client, "").await;
-        wait_for_cards(&client, "the full list again", &shown).await;
-
-        // 3. Chat: the window joins a room; another client's message shows up in it.
-        client
-            .find(Locator::Id("join"))
+        let total: usize = ari
+            .text("#browse-count")
             .await
+            .split_whitespace()
+            .next()
             .unwrap()
-            .click()
+            .parse()
+            .unwrap();
+        assert!(
+            rows.len() < total,
+            "{} rows in the page for {total} films",
+            rows.len()
+        );
+        ari.client
+            .execute(
+                "document.getElementById('browse-list').scrollTop = 1e9; return null;",
+                vec![],
+            )
             .await
             .unwrap();
-        eventually("the join to complete", || async {
-            let text = client
-                .find(Locator::Id("present"))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            text.starts_with('1').then_some(())
+        ari.find(
+            "the last film, fetched on scrolling",
+            &format!("#browse-list .vrow[data-index='{}'][data-key]", total - 1),
+        )
+        .await;
+        ari.click("#genre-Drama").await;
+        ari.wait_text("the drama count", "#browse-count", |t| {
+            t.chars().next().is_some_and(|c| c.is_ascii_digit())
         })
         .await;
-        let (bob, mut bob_events) = RelayClient::connect(&relay.url(), "bob").await.unwrap();
-        bob.join("lobby", None).await.unwrap();
-        eventually("presence to count two people", || async {
-            let text = client
-                .find(Locator::Id("present"))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            text.starts_with('2').then_some(())
-        })
-        .await;
-        bob.send("lobby", "hello from bob — 안녕하세요")
-            .await
-            .unwrap();
-        eventually("bob's message in the window", || async {
-            for m in client
-                .find_all(Locator::Css("#messages .chat-message"))
-                .await
-                .ok()?
-            {
-                let text = m.text().await.ok()?;
-                if text.contains("bob") && text.contains("hello from bob — 안녕하세요") {
-                    return Some(());
-                }
-            }
-            None
-        })
-        .await;
+        ari.screenshot("browse").await;
 
-        // ...and what the window sends reaches the other client.
-        let input = client.find(Locator::Id("chat-input")).await.unwrap();
-        input.send_keys("hi bob, from the window").await.unwrap();
-        client
-            .find(Locator::Id("send"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let got = loop {
-            match tokio::time::timeout(WAIT, bob_events.recv())
-                .await
-                .expect("bob hears the window in time")
-            {
-                Some(RelayEvent::Message(m)) if m.author == APP_USER => break m,
-                Some(RelayEvent::Disconnected { reason }) => {
-                    panic!("bob was disconnected: {reason}")
-                }
-                Some(_) => continue,
-                None => panic!("bob's event stream ended"),
-            }
-        };
-        assert_eq!(got.text, "hi bob, from the window");
-        assert_eq!(got.room, "lobby");
+        // Settings.
+        ari.click("#nav-settings").await;
+        ari.find("the settings", "#settings-page #save-settings")
+            .await;
+        ari.screenshot("settings").await;
 
-        // 4. The language switch re-renders the UI in Korean.
-        let before = client
-            .find(Locator::Id("search"))
+        // Bora switches to Korean: the window re-renders in Korean.
+        bora.click("#lang-toggle").await;
+        bora.wait_text("Korean navigation", "#nav-home", |t| t == "홈")
+            .await;
+        let placeholder = bora
+            .find("the search box", "#search")
             .await
-            .unwrap()
             .attr("placeholder")
             .await
-            .unwrap();
-        client
-            .find(Locator::Id("lang-toggle"))
-            .await
             .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let after = eventually("Korean text", || async {
-            let p = client
-                .find(Locator::Id("search"))
-                .await
-                .ok()?
-                .attr("placeholder")
-                .await
-                .ok()??;
-            (p != before.clone().unwrap_or_default()).then_some(p)
-        })
-        .await;
+            .unwrap_or_default();
         assert!(
-            after.contains("검색"),
-            "placeholder after switching: {after:?}"
+            placeholder.contains("검색"),
+            "placeholder after switching: {placeholder:?}"
         );
-
-        let png = client.screenshot().await.unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
-        let path = artifacts_dir().join("e2e-main-window.png");
-        std::fs::write(&path, png).unwrap();
-        eprintln!("screenshot saved to {}", path.display());
+        bora.click("#nav-home").await;
+        bora.find("the home screen", "#home-page .movie-card").await;
+        bora.screenshot("home-ko").await;
     };
-    // Close the session (and the app) whether or not the checks passed, then report.
+    // Close the sessions (and the apps) whether or not the checks passed, then report.
     let result = std::panic::AssertUnwindSafe(outcome).catch_unwind().await;
     if result.is_err() {
-        // Leave evidence of what the window showed when a check failed.
-        if let Ok(png) = client.screenshot().await {
-            let _ = std::fs::write(artifacts_dir().join("e2e-failure.png"), png);
-        }
-        if let Ok(html) = client.source().await {
-            let _ = std::fs::write(artifacts_dir().join("e2e-failure.html"), html);
-        }
+        ari.leave_evidence().await;
+        bora.leave_evidence().await;
     }
-    let _ = client.close().await;
-    let _ = driver.kill().await;
-    relay.shutdown().await.unwrap();
+    ari.close().await;
+    bora.close().await;
+    if let Some(relay) = relay {
+        relay.shutdown().await.unwrap();
+    }
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }

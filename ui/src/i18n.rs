@@ -50,87 +50,167 @@ impl Lang {
     }
 }
 
-/// Keys of the UI's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Text {
-    AppName,
-    SearchPlaceholder,
-    SearchLabel,
-    SwitchLanguage,
-    Loading,
-    NoMatches,
-    FallbackNote,
-    ResultCount,
-    Chat,
-    RoomPlaceholder,
-    Join,
-    Leave,
-    MessagePlaceholder,
-    Send,
-    NotJoined,
-    NoMessagesYet,
-    Present,
-    Online,
-    Offline,
-    Connecting,
-    HostedRelay,
-    Relay,
-    Movies,
-    DataFolder,
+/// Declares the text keys with their English and Korean: one line per key keeps the two
+/// languages side by side, and a key without both cannot compile.
+macro_rules! texts {
+    ($($key:ident => $en:expr, $ko:expr;)*) => {
+        /// Keys of the UI's text.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Text { $($key),* }
+
+        /// Every key, for checks.
+        #[cfg(test)]
+        const ALL: &[Text] = &[$(Text::$key),*];
+
+        /// The text for `key` in `lang`.
+        pub fn t(lang: Lang, key: Text) -> &'static str {
+            match (lang, key) {
+                $((Lang::En, Text::$key) => $en, (Lang::Ko, Text::$key) => $ko,)*
+            }
+        }
+    };
 }
 
-/// The text for `key` in `lang`.
-pub fn t(lang: Lang, key: Text) -> &'static str {
-    use Text::*;
-    match (lang, key) {
-        (_, AppName) => "MovieTalk",
-        (Lang::En, SearchPlaceholder) => "Search titles, people, stories… (Ctrl+K)",
-        (Lang::Ko, SearchPlaceholder) => "제목, 인물, 줄거리 검색… (Ctrl+K)",
-        (Lang::En, SearchLabel) => "Search movies",
-        (Lang::Ko, SearchLabel) => "영화 검색",
-        (Lang::En, SwitchLanguage) => "한국어",
-        (Lang::Ko, SwitchLanguage) => "English",
-        (Lang::En, Loading) => "Loading…",
-        (Lang::Ko, Loading) => "불러오는 중…",
-        (Lang::En, NoMatches) => "No movie matches your search.",
-        (Lang::Ko, NoMatches) => "검색과 일치하는 영화가 없습니다.",
-        (Lang::En, FallbackNote) => "Nothing matched your search — here are popular films instead.",
-        (Lang::Ko, FallbackNote) => "검색과 일치하는 영화가 없어 인기 영화를 대신 보여 드립니다.",
-        (Lang::En, ResultCount) => "movies",
-        (Lang::Ko, ResultCount) => "편",
-        (Lang::En, Chat) => "Chat",
-        (Lang::Ko, Chat) => "채팅",
-        (Lang::En, RoomPlaceholder) => "Room name",
-        (Lang::Ko, RoomPlaceholder) => "방 이름",
-        (Lang::En, Join) => "Join",
-        (Lang::Ko, Join) => "입장",
-        (Lang::En, Leave) => "Leave",
-        (Lang::Ko, Leave) => "나가기",
-        (Lang::En, MessagePlaceholder) => "Say something about movies…",
-        (Lang::Ko, MessagePlaceholder) => "영화 이야기를 나눠 보세요…",
-        (Lang::En, Send) => "Send",
-        (Lang::Ko, Send) => "보내기",
-        (Lang::En, NotJoined) => "Join a room to start talking.",
-        (Lang::Ko, NotJoined) => "방에 입장하면 대화를 시작할 수 있습니다.",
-        (Lang::En, NoMessagesYet) => "No messages yet. Say hello!",
-        (Lang::Ko, NoMessagesYet) => "아직 메시지가 없습니다. 먼저 인사해 보세요!",
-        (Lang::En, Present) => "here",
-        (Lang::Ko, Present) => "명 참여 중",
-        (Lang::En, Online) => "Online",
-        (Lang::Ko, Online) => "온라인",
-        (Lang::En, Offline) => "Offline",
-        (Lang::Ko, Offline) => "오프라인",
-        (Lang::En, Connecting) => "Connecting…",
-        (Lang::Ko, Connecting) => "연결 중…",
-        (Lang::En, HostedRelay) => "hosted on this computer",
-        (Lang::Ko, HostedRelay) => "이 컴퓨터에서 실행 중",
-        (Lang::En, Relay) => "Relay",
-        (Lang::Ko, Relay) => "릴레이",
-        (Lang::En, Movies) => "Movies",
-        (Lang::Ko, Movies) => "영화",
-        (Lang::En, DataFolder) => "Data",
-        (Lang::Ko, DataFolder) => "데이터",
+texts! {
+    AppName => "MovieTalk", "MovieTalk";
+    SearchPlaceholder => "Search titles, people, stories… (Ctrl+K)", "제목, 인물, 줄거리 검색… (Ctrl+K)";
+    SearchLabel => "Search movies", "영화 검색";
+    SwitchLanguage => "한국어", "English";
+    Loading => "Loading…", "불러오는 중…";
+    NoMatches => "No movie matches your search.", "검색과 일치하는 영화가 없습니다.";
+    FallbackNote => "Nothing matched your search — here are recommended films instead.", "검색과 일치하는 영화가 없어 추천 영화를 대신 보여 드립니다.";
+    ResultCount => "movies", "편";
+    Chat => "Chat", "채팅";
+    Rooms => "Rooms", "채팅방";
+    NoRooms => "No rooms yet — join one by name.", "아직 채팅방이 없습니다. 이름으로 입장해 보세요.";
+    CreateRoom => "Create a room", "채팅방 만들기";
+    Create => "Create", "만들기";
+    Topic => "Topic", "주제";
+    Unread => "unread", "읽지 않음";
+    RoomPlaceholder => "Room name", "방 이름";
+    Join => "Join", "입장";
+    Leave => "Leave", "나가기";
+    MessagePlaceholder => "Say something about movies…", "영화 이야기를 나눠 보세요…";
+    Send => "Send", "보내기";
+    NotJoined => "Join a room to start talking.", "방에 입장하면 대화를 시작할 수 있습니다.";
+    NoMessagesYet => "No messages yet. Say hello!", "아직 메시지가 없습니다. 먼저 인사해 보세요!";
+    LoadOlder => "Load older messages", "이전 메시지 불러오기";
+    IsTyping => "{} is typing…", "{} 님이 입력 중…";
+    MessageDeleted => "(message deleted)", "(삭제된 메시지)";
+    Present => "here", "명 참여 중";
+    Online => "Online", "온라인";
+    Offline => "Offline", "오프라인";
+    Connecting => "Connecting…", "연결 중…";
+    ReconnectingIn => "Offline — retrying in {} s", "오프라인 — {}초 후 다시 연결";
+    PendingWrites => "{} waiting to send", "전송 대기 {}건";
+    AllSent => "All changes shared", "모든 변경 사항 공유됨";
+    SyncProblem => "Sync problem", "동기화 문제";
+    SyncNow => "Sync now", "지금 동기화";
+    HostedRelay => "hosted on this computer", "이 컴퓨터에서 실행 중";
+    Relay => "Relay", "릴레이";
+    Movies => "Movies", "영화";
+    DataFolder => "Data folder", "데이터 폴더";
+    Home => "Home", "홈";
+    Browse => "Browse", "둘러보기";
+    Profile => "Profile", "프로필";
+    Settings => "Settings", "설정";
+    Back => "Back", "뒤로";
+    Navigation => "Main", "주 메뉴";
+    RecommendedForYou => "Recommended for you", "추천 영화";
+    StartHere => "Popular and acclaimed — rate a few to get your own picks", "인기작과 호평작 — 몇 편 평가하면 나만의 추천이 생깁니다";
+    ColdStartHint => "Open a film and give it stars: recommendations follow your taste.", "영화를 열어 별점을 주면 취향에 맞춘 추천을 보여 드립니다.";
+    BecauseYouLiked => "Because you liked {}", "{}을(를) 좋아하셔서";
+    PopularIn => "Popular in {}", "{} 인기작";
+    ContinueChat => "Continue the chat", "대화 이어가기";
+    Popular => "Popular", "인기";
+    Filters => "Filters", "필터";
+    Genre => "Genre", "장르";
+    AllGenres => "All genres", "모든 장르";
+    YearFrom => "From", "시작 연도";
+    YearTo => "To", "끝 연도";
+    SortBy => "Sort", "정렬";
+    SortRelevance => "Best match", "관련도순";
+    SortPopularity => "Popularity", "인기순";
+    SortNewest => "Newest", "최신순";
+    SortOldest => "Oldest", "오래된순";
+    SortTitle => "Title", "제목순";
+    ShowMore => "Show more", "더 보기";
+    Minutes => "min", "분";
+    Directors => "Directed by", "감독";
+    Cast => "Cast", "출연";
+    OpenFilmChat => "Chat about this film", "이 영화 채팅방";
+    Reviews => "Reviews", "리뷰";
+    NoReviewsYet => "No reviews yet.", "아직 리뷰가 없습니다.";
+    Similar => "Similar films", "비슷한 영화";
+    YourReview => "Your review", "내 리뷰";
+    YourRating => "Your rating", "내 별점";
+    Stars => "stars", "점";
+    NotRated => "Not rated", "평가 안 함";
+    ReviewPlaceholder => "What did you think? (optional)", "어떠셨나요? (선택)";
+    ContainsSpoilers => "Contains spoilers", "스포일러 포함";
+    ShowSpoiler => "Contains spoilers — show", "스포일러 포함 — 보기";
+    Save => "Save", "저장";
+    Saved => "Saved", "저장됨";
+    Delete => "Delete", "삭제";
+    Edit => "Edit", "수정";
+    Cancel => "Cancel", "취소";
+    DeliveryPending => "Saved here — will be shared when online", "이 컴퓨터에 저장됨 — 연결되면 공유됩니다";
+    DeliverySent => "Shared", "공유됨";
+    DeliveryFailed => "Not accepted by the relay", "릴레이가 받아들이지 않음";
+    DeliverySuperseded => "Replaced by a later edit", "나중에 한 수정으로 대체됨";
+    Comments => "Comments", "댓글";
+    NoCommentsYet => "No comments yet.", "아직 댓글이 없습니다.";
+    WriteComment => "Write a comment…", "댓글 쓰기…";
+    Account => "Account", "계정";
+    AccountHint => "An account on the relay shares your reviews and comments. Everything works without one, on this computer.", "릴레이 계정이 있으면 리뷰와 댓글을 공유합니다. 계정이 없어도 이 컴퓨터에서는 모두 쓸 수 있습니다.";
+    LogIn => "Log in", "로그인";
+    LogOut => "Log out", "로그아웃";
+    SignUp => "Sign up", "가입하기";
+    LoggedInAs => "Logged in as", "로그인 계정:";
+    HaveAccount => "I already have an account", "이미 계정이 있습니다";
+    NeedAccount => "Create an account", "계정 만들기";
+    Handle => "Handle (a-z, 0-9, _ . -)", "아이디 (a-z, 0-9, _ . -)";
+    DisplayName => "Display name", "표시 이름";
+    Password => "Password (8 characters or more)", "비밀번호 (8자 이상)";
+    NoKeyring => "No system keyring is available: you will need to log in again after restarting.", "시스템 키링을 쓸 수 없어 다시 시작하면 다시 로그인해야 합니다.";
+    YourRatings => "Your ratings and reviews", "내 별점과 리뷰";
+    NoRatingsYet => "You have not rated anything yet.", "아직 평가한 영화가 없습니다.";
+    EditProfile => "Edit profile", "프로필 수정";
+    Bio => "About you", "소개";
+    AvatarUrl => "Avatar image address", "프로필 이미지 주소";
+    DeleteAccount => "Delete account", "계정 삭제";
+    DeleteAccountWhat => "This deletes your account on the relay: your profile, your sessions, your reviews (with their comments), your comments and your likes. Your chat messages stay, shown as written by \"deleted user\". Your ratings on this computer stay. This cannot be undone.", "릴레이에서 계정을 삭제합니다: 프로필, 로그인 세션, 리뷰(달린 댓글 포함), 내가 쓴 댓글과 좋아요가 지워집니다. 채팅 메시지는 \"deleted user\"가 쓴 것으로 남습니다. 이 컴퓨터의 별점은 남습니다. 되돌릴 수 없습니다.";
+    DeleteForever => "Delete my account", "계정 영구 삭제";
+    HostRelay => "Host a relay on this computer", "이 컴퓨터에서 릴레이 실행";
+    RelayAddress => "Relay address", "릴레이 주소";
+    Language => "Language", "언어";
+    Theme => "Theme", "테마";
+    FromSystem => "Same as the system", "시스템 설정 따르기";
+    Light => "Light", "밝게";
+    Dark => "Dark", "어둡게";
+    TmdbKey => "TMDB API key", "TMDB API 키";
+    TmdbKeyHint => "Kept in the system keyring, never in a file.", "파일이 아닌 시스템 키링에 보관됩니다.";
+    KeySet => "A key is saved.", "키가 저장되어 있습니다.";
+    Import => "Import films", "영화 가져오기";
+    ImportHint => "A Wikipedia-format JSON file, a folder of them, or a URL.", "위키백과 형식 JSON 파일, 그런 파일이 든 폴더, 또는 URL.";
+    Importing => "Importing", "가져오는 중";
+    ImportDone => "Imported: {} new, {} updated, {} unchanged.", "가져오기 완료: 새 영화 {}편, 갱신 {}편, 변경 없음 {}편.";
+    Export => "Export my data", "내 데이터 내보내기";
+    ExportedTo => "Saved to {}", "{}에 저장했습니다";
+}
+
+/// The text for `key` with each `{}` replaced by the next argument.
+pub fn tf(lang: Lang, key: Text, args: &[&str]) -> String {
+    let mut out = String::new();
+    let mut args = args.iter();
+    let mut parts = t(lang, key).split("{}").peekable();
+    while let Some(part) = parts.next() {
+        out.push_str(part);
+        if parts.peek().is_some() {
+            out.push_str(args.next().copied().unwrap_or(""));
+        }
     }
+    out
 }
 
 /// A translated explanation of a command error.
@@ -154,6 +234,14 @@ pub fn error_text(lang: Lang, code: IpcErrorCode) -> &'static str {
         (Lang::Ko, IpcErrorCode::Storage) => {
             "로컬 데이터베이스 오류입니다. 아무것도 변경되지 않았습니다."
         }
+        (Lang::En, IpcErrorCode::NotLoggedIn) => "Log in to a relay account first.",
+        (Lang::Ko, IpcErrorCode::NotLoggedIn) => "먼저 릴레이 계정에 로그인하세요.",
+        (Lang::En, IpcErrorCode::InvalidCredentials) => "Wrong handle or password.",
+        (Lang::Ko, IpcErrorCode::InvalidCredentials) => "아이디 또는 비밀번호가 틀렸습니다.",
+        (Lang::En, IpcErrorCode::Conflict) => "That handle or name is already taken.",
+        (Lang::Ko, IpcErrorCode::Conflict) => "이미 사용 중인 아이디나 이름입니다.",
+        (Lang::En, IpcErrorCode::NotFound) => "It is not there (any more).",
+        (Lang::Ko, IpcErrorCode::NotFound) => "찾을 수 없습니다 (삭제되었을 수 있습니다).",
         (Lang::En, IpcErrorCode::Internal) => "Something went wrong inside MovieTalk.",
         (Lang::Ko, IpcErrorCode::Internal) => "MovieTalk 내부 오류가 발생했습니다.",
     }
@@ -163,21 +251,31 @@ pub fn error_text(lang: Lang, code: IpcErrorCode) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Names, symbols and the language switch itself may read the same in both languages.
+    const SAME_IN_BOTH: &[Text] = &[Text::AppName];
+
     #[test]
-    fn korean_and_english_differ_for_sentences() {
-        for key in [
-            Text::SearchPlaceholder,
-            Text::NoMatches,
-            Text::FallbackNote,
-            Text::Join,
-            Text::Send,
-            Text::NotJoined,
-        ] {
-            assert_ne!(
-                t(Lang::En, key),
-                t(Lang::Ko, key),
-                "{key:?} is not translated"
+    fn every_text_is_translated() {
+        for key in ALL {
+            let (en, ko) = (t(Lang::En, *key), t(Lang::Ko, *key));
+            assert!(!en.is_empty() && !ko.is_empty(), "{key:?} is empty");
+            if !SAME_IN_BOTH.contains(key) {
+                assert_ne!(en, ko, "{key:?} is not translated");
+            }
+            assert_eq!(
+                en.matches("{}").count(),
+                ko.matches("{}").count(),
+                "{key:?}: the two languages take different arguments"
             );
         }
+    }
+
+    #[test]
+    fn placeholders_are_filled_in_order() {
+        assert_eq!(
+            tf(Lang::En, Text::ImportDone, &["1", "2", "3"]),
+            "Imported: 1 new, 2 updated, 3 unchanged."
+        );
+        assert_eq!(tf(Lang::Ko, Text::PendingWrites, &["4"]), "전송 대기 4건");
     }
 }

@@ -4,6 +4,8 @@ mod app;
 mod components;
 mod i18n;
 mod ipc;
+mod pages;
+mod route;
 
 fn main() {
     yew::Renderer::<app::App>::new().render();

@@ -1,5 +1,5 @@
-//! Reusable view pieces, one per file.
+//! Pieces shared by several screens.
 
-pub mod chat;
 pub mod movie_list;
+pub mod stars;
 pub mod status_bar;

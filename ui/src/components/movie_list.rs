@@ -1,21 +1,139 @@
-//! The list of movies for the current search, with loading, empty and error states.
+//! Movie cards and grids, with a drawn poster placeholder (the catalog carries no images for
+//! most films, and the window never loads one from the network).
 
 use movietalk_protocol::ipc::{IpcError, MoviePage, MovieSummary};
 use yew::prelude::*;
 
 use crate::i18n::{Lang, Text, error_text, t};
+use crate::route::{Route, use_ctx};
+
+/// The title to lead with and the other one: in Korean the Korean title leads.
+pub fn titles(lang: Lang, m: &MovieSummary) -> (String, Option<String>) {
+    match (lang, &m.title_ko) {
+        (Lang::Ko, Some(ko)) => (ko.clone(), Some(m.title.clone())),
+        (_, ko) => (m.title.clone(), ko.clone()),
+    }
+}
+
+/// The synopsis in the user's language when there is one, else the other.
+pub fn overview(lang: Lang, m: &MovieSummary) -> Option<&String> {
+    match lang {
+        Lang::Ko => m.overview_ko.as_ref().or(m.overview.as_ref()),
+        Lang::En => m.overview.as_ref().or(m.overview_ko.as_ref()),
+    }
+}
 
 #[derive(Properties, PartialEq)]
-pub struct Props {
-    pub lang: Lang,
+pub struct PosterProps {
+    pub title: String,
+    pub movie_key: String,
+}
+
+/// Colours a placeholder poster may take (`.hue-0` … in the stylesheet). A class, not an inline
+/// style: the Content-Security-Policy allows no inline styles.
+const POSTER_HUES: u32 = 12;
+
+/// A placeholder poster: the title's first letter on a colour chosen from the film's key.
+#[function_component(Poster)]
+pub fn poster(props: &PosterProps) -> Html {
+    let hue = props
+        .movie_key
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+        % POSTER_HUES;
+    let initial = props
+        .title
+        .chars()
+        .find(|c| c.is_alphanumeric())
+        .map(String::from)
+        .unwrap_or_default();
+    html! {
+        <div class={classes!("poster", format!("hue-{hue}"))} aria-hidden="true">
+            <span>{ initial }</span>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct CardProps {
+    pub movie: MovieSummary,
+    /// A line under the title: why it is recommended.
+    #[prop_or_default]
+    pub note: Option<String>,
+}
+
+/// A film as a card; Enter or a click opens its page.
+#[function_component(MovieCard)]
+pub fn movie_card(props: &CardProps) -> Html {
+    let ctx = use_ctx();
+    let l = ctx.lang;
+    let m = &props.movie;
+    let (main, other) = titles(l, m);
+    let sub = [
+        m.year.map(|y| y.to_string()),
+        other,
+        (!m.directors.is_empty()).then(|| m.directors.join(", ")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let open = {
+        let go = ctx.go.clone();
+        let key = m.key.clone();
+        Callback::from(move |_| go.emit(Route::Movie(key.clone())))
+    };
+    let on_key = {
+        let open = open.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Enter" {
+                open.emit(());
+            }
+        })
+    };
+    html! {
+        <li class="movie-card" data-key={m.key.clone()} tabindex="0" role="link" aria-label={main.clone()}
+            onclick={open.reform(|_: MouseEvent| ())} onkeydown={on_key}>
+            <Poster title={main.clone()} movie_key={m.key.clone()} />
+            <div class="card-body">
+                <h3 class="title">{ main }</h3>
+                <p class="sub">{ sub }</p>
+                if let Some(note) = &props.note { <p class="note">{ note }</p> }
+                <div class="genres">{ for m.genres.iter().take(4).map(|g| html! { <span class="genre">{ g }</span> }) }</div>
+                if let Some(o) = overview(l, m) { <p class="overview">{ o }</p> }
+            </div>
+        </li>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct GridProps {
+    pub movies: Vec<MovieSummary>,
+    #[prop_or_default]
+    pub id: Option<AttrValue>,
+}
+
+#[function_component(MovieGrid)]
+pub fn movie_grid(props: &GridProps) -> Html {
+    html! {
+        <ul class="movies" id={props.id.clone()}>
+            { for props.movies.iter().map(|m| html! { <MovieCard key={m.key.clone()} movie={m.clone()} /> }) }
+        </ul>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct ResultsProps {
     /// `None` while the first search runs.
     pub page: Option<Result<MoviePage, IpcError>>,
 }
 
-#[function_component(MovieList)]
-pub fn movie_list(props: &Props) -> Html {
-    let l = props.lang;
-    let body = match &props.page {
+/// Search results with loading, empty, error and "recommended instead" states.
+#[function_component(SearchResults)]
+pub fn search_results(props: &ResultsProps) -> Html {
+    let l = use_ctx().lang;
+    match &props.page {
         None => html! { <p class="empty">{ t(l, Text::Loading) }</p> },
         Some(Err(e)) => html! { <p class="error" role="alert">{ error_text(l, e.code) }</p> },
         Some(Ok(page)) if page.movies.is_empty() => {
@@ -28,50 +146,8 @@ pub fn movie_list(props: &Props) -> Html {
                 } else {
                     <p class="result-count" id="result-count">{ format!("{} {}", page.total, t(l, Text::ResultCount)) }</p>
                 }
-                <ul class="movies" id="movies">
-                    { for page.movies.iter().map(|m| html! { <MovieCard key={m.key.clone()} lang={l} movie={m.clone()} /> }) }
-                </ul>
+                <MovieGrid movies={page.movies.clone()} id="movies" />
             </>
         },
-    };
-    html! { <section class="catalog" aria-label={ t(l, Text::Movies) }>{ body }</section> }
-}
-
-#[derive(Properties, PartialEq)]
-struct CardProps {
-    lang: Lang,
-    movie: MovieSummary,
-}
-
-#[function_component(MovieCard)]
-fn movie_card(props: &CardProps) -> Html {
-    let m = &props.movie;
-    // In Korean, the Korean title leads and the English one follows; in English, the reverse.
-    let (main, other) = match (props.lang, &m.title_ko) {
-        (Lang::Ko, Some(ko)) => (ko.clone(), Some(m.title.clone())),
-        (_, ko) => (m.title.clone(), ko.clone()),
-    };
-    let overview = match props.lang {
-        Lang::Ko => m.overview_ko.as_ref().or(m.overview.as_ref()),
-        Lang::En => m.overview.as_ref().or(m.overview_ko.as_ref()),
-    };
-    let year = m.year.map(|y| y.to_string()).unwrap_or_default();
-    let sub = [
-        Some(year),
-        other,
-        (!m.directors.is_empty()).then(|| m.directors.join(", ")),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|s| !s.is_empty())
-    .collect::<Vec<_>>()
-    .join(" · ");
-    html! {
-        <li class="movie-card" data-key={m.key.clone()}>
-            <h2 class="title">{ main }</h2>
-            <p class="sub">{ sub }</p>
-            <div class="genres">{ for m.genres.iter().map(|g| html! { <span class="genre">{ g }</span> }) }</div>
-            if let Some(o) = overview { <p class="overview">{ o }</p> }
-        </li>
     }
 }

@@ -1,40 +1,63 @@
-//! The status bar: relay connection, catalog size, data folder.
+//! The status bar: relay connection (online / offline / reconnecting with backoff), writes
+//! waiting to be sent, catalog size.
 
-use movietalk_protocol::ipc::{AppInfo, RelayStatus};
+use movietalk_protocol::ipc::{AppInfo, RelayStatus, SyncStatus};
 use yew::prelude::*;
 
-use crate::i18n::{Lang, Text, t};
+use crate::i18n::{Text, t, tf};
+use crate::ipc;
+use crate::route::use_ctx;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
-    pub lang: Lang,
     pub info: Option<AppInfo>,
-    pub status: Option<RelayStatus>,
+    pub sync: Option<SyncStatus>,
 }
 
 #[function_component(StatusBar)]
 pub fn status_bar(props: &Props) -> Html {
-    let l = props.lang;
-    let (class, label) = match &props.status {
-        Some(RelayStatus::Online) => ("status-online", t(l, Text::Online)),
-        Some(RelayStatus::Connecting) => ("", t(l, Text::Connecting)),
-        Some(RelayStatus::Offline { .. }) => ("status-offline", t(l, Text::Offline)),
-        None => ("", ""),
+    let l = use_ctx().lang;
+    let (class, label, title) = match props.sync.as_ref().map(|s| &s.relay) {
+        Some(RelayStatus::Online) => (
+            "status-online",
+            t(l, Text::Online).to_owned(),
+            String::new(),
+        ),
+        Some(RelayStatus::Connecting) | None => {
+            ("", t(l, Text::Connecting).to_owned(), String::new())
+        }
+        Some(RelayStatus::Offline { reason }) => (
+            "status-offline",
+            t(l, Text::Offline).to_owned(),
+            reason.clone(),
+        ),
+        Some(RelayStatus::Reconnecting { reason, in_secs }) => (
+            "status-offline",
+            tf(l, Text::ReconnectingIn, &[&in_secs.to_string()]),
+            reason.clone(),
+        ),
     };
-    let title = match &props.status {
-        Some(RelayStatus::Offline { reason }) => reason.clone(),
-        _ => String::new(),
-    };
+    let pending = props.sync.as_ref().map_or(0, |s| s.pending);
+    let sync_error = props.sync.as_ref().and_then(|s| s.error.clone());
+    let sync_now = Callback::from(|_| {
+        wasm_bindgen_futures::spawn_local(async {
+            let _ = ipc::sync_now().await;
+        })
+    });
     html! {
         <footer>
+            <span id="relay-status" class={class} title={title} role="status">{ label }</span>
+            <span id="pending-count" class={classes!((pending > 0).then_some("pending"))}>
+                { if pending > 0 { tf(l, Text::PendingWrites, &[&pending.to_string()]) } else { t(l, Text::AllSent).to_owned() } }
+            </span>
+            if let Some(e) = sync_error { <span class="sync-error" title={e}>{ t(l, Text::SyncProblem) }</span> }
+            <button class="link" id="sync-now" onclick={sync_now}>{ t(l, Text::SyncNow) }</button>
             if let Some(info) = &props.info {
                 <span id="relay-info">
                     { format!("{}: {}", t(l, Text::Relay), info.relay_url) }
                     if info.relay_hosted_here { { format!(" ({})", t(l, Text::HostedRelay)) } }
                 </span>
-                <span id="relay-status" class={class} title={title}>{ label }</span>
                 <span>{ format!("{}: {}", t(l, Text::Movies), info.movie_count) }</span>
-                <span>{ format!("{}: {}", t(l, Text::DataFolder), info.data_dir) }</span>
             }
         </footer>
     }

@@ -1,0 +1,63 @@
+//! Home: personal recommendations with their reasons (popular picks before any rating),
+//! popular films, and the rooms to continue chatting in.
+
+use yew::prelude::*;
+
+use crate::components::movie_list::{MovieCard, MovieGrid};
+use crate::i18n::{Text, t, tf};
+use crate::ipc;
+use crate::pages::{loaded, use_load};
+use crate::route::{Route, use_ctx};
+
+#[function_component(HomePage)]
+pub fn home_page() -> Html {
+    let ctx = use_ctx();
+    let l = ctx.lang;
+    let home = use_load(ctx.synced, |_| ipc::home());
+    let body = loaded(l, &home, |home| {
+        let recs = home.recommendations.iter().map(|r| {
+            let note = if let Some(genre) = &r.popular_in {
+                Some(tf(l, Text::PopularIn, &[genre]))
+            } else if !r.because.is_empty() {
+                Some(tf(
+                    l,
+                    Text::BecauseYouLiked,
+                    &[&r.because.join(if l == crate::i18n::Lang::Ko {
+                        ", "
+                    } else {
+                        " and "
+                    })],
+                ))
+            } else {
+                None
+            };
+            html! { <MovieCard key={r.movie.key.clone()} movie={r.movie.clone()} note={note} /> }
+        });
+        html! {
+            <>
+                <section aria-labelledby="recs-title">
+                    <h2 id="recs-title">{ t(l, if home.cold_start { Text::StartHere } else { Text::RecommendedForYou }) }</h2>
+                    if home.cold_start { <p class="hint">{ t(l, Text::ColdStartHint) }</p> }
+                    <ul class="movies" id="recommendations">{ for recs }</ul>
+                </section>
+                if !home.recent_rooms.is_empty() {
+                    <section aria-labelledby="rooms-title">
+                        <h2 id="rooms-title">{ t(l, Text::ContinueChat) }</h2>
+                        <div class="chips" id="recent-rooms">
+                            { for home.recent_rooms.iter().map(|room| {
+                                let go = ctx.go.clone();
+                                let r = room.clone();
+                                html! { <button class="chip" onclick={Callback::from(move |_| go.emit(Route::Chat(Some(r.clone()))))}>{ room }</button> }
+                            }) }
+                        </div>
+                    </section>
+                }
+                <section aria-labelledby="popular-title">
+                    <h2 id="popular-title">{ t(l, Text::Popular) }</h2>
+                    <MovieGrid movies={home.popular.clone()} id="popular" />
+                </section>
+            </>
+        }
+    });
+    html! { <div class="page home" id="home-page">{ body }</div> }
+}

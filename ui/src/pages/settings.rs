@@ -1,0 +1,276 @@
+//! Settings: relay address or hosting one here, language, theme, the TMDB key (kept in the OS
+//! keyring), the data folder, importing films with a progress bar, and exporting your data.
+
+use movietalk_protocol::ipc::{AppInfo, ImportProgress, ImportReport, IpcError, Settings, Theme};
+use yew::prelude::*;
+
+use crate::i18n::{Lang, Text, t, tf};
+use crate::ipc;
+use crate::pages::{checked, error_note, input_value, loaded, select_value, use_load};
+use crate::route::use_ctx;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub info: Option<AppInfo>,
+    /// Told when the saved settings change (language, theme).
+    pub on_saved: Callback<Settings>,
+}
+
+#[function_component(SettingsPage)]
+pub fn settings_page(props: &Props) -> Html {
+    let ctx = use_ctx();
+    let l = ctx.lang;
+    let loaded_settings = use_load((), |()| ipc::get_settings());
+    let has_key = use_load((), |()| ipc::has_tmdb_key());
+    let draft = use_state(|| None::<Settings>);
+    let relay_text = use_state(|| None::<String>);
+    let error = use_state(|| None::<IpcError>);
+    let saved = use_state(|| false);
+    let tmdb = use_state(String::new);
+    let tmdb_saved = use_state(|| None::<bool>);
+    let import_source = use_state(String::new);
+    let progress = use_state(|| None::<ImportProgress>);
+    let import_result = use_state(|| None::<Result<ImportReport, IpcError>>);
+    let exported = use_state(|| None::<Result<String, IpcError>>);
+    {
+        let progress = progress.clone();
+        use_effect_with((), move |()| {
+            let sub = ipc::on_import_progress(move |p| progress.set(Some(p)));
+            move || drop(sub)
+        });
+    }
+    let current: Settings = (*draft)
+        .clone()
+        .or_else(|| {
+            loaded_settings
+                .as_ref()
+                .and_then(|r| r.as_ref().ok().cloned())
+        })
+        .unwrap_or_default();
+    let hosting = current.relay_url.is_none();
+    let save = {
+        let (current, relay_text, error, saved, on_saved, draft) = (
+            current.clone(),
+            relay_text.clone(),
+            error.clone(),
+            saved.clone(),
+            props.on_saved.clone(),
+            draft.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let mut s = current.clone();
+            if let Some(text) = (*relay_text).clone()
+                && s.relay_url.is_some()
+            {
+                s.relay_url = Some(text);
+            }
+            let (error, saved, on_saved, draft) = (
+                error.clone(),
+                saved.clone(),
+                on_saved.clone(),
+                draft.clone(),
+            );
+            wasm_bindgen_futures::spawn_local(async move {
+                match ipc::set_settings(&s).await {
+                    Ok(s) => {
+                        error.set(None);
+                        saved.set(true);
+                        draft.set(Some(s.clone()));
+                        on_saved.emit(s);
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        })
+    };
+    let edit = |change: fn(&mut Settings, String)| {
+        let (draft, current, saved) = (draft.clone(), current.clone(), saved.clone());
+        Callback::from(move |e: Event| {
+            let mut s = current.clone();
+            change(&mut s, select_value(&e));
+            saved.set(false);
+            draft.set(Some(s));
+        })
+    };
+    let on_host = {
+        let (draft, current, relay_text, saved) = (
+            draft.clone(),
+            current.clone(),
+            relay_text.clone(),
+            saved.clone(),
+        );
+        Callback::from(move |e: Event| {
+            let mut s = current.clone();
+            s.relay_url = if checked(&e) {
+                None
+            } else {
+                Some((*relay_text).clone().unwrap_or_else(|| "ws://".to_owned()))
+            };
+            saved.set(false);
+            draft.set(Some(s));
+        })
+    };
+    let on_relay = {
+        let (relay_text, saved) = (relay_text.clone(), saved.clone());
+        Callback::from(move |e: InputEvent| {
+            saved.set(false);
+            relay_text.set(Some(input_value(&e)));
+        })
+    };
+    let save_tmdb = {
+        let (tmdb, tmdb_saved, error) = (tmdb.clone(), tmdb_saved.clone(), error.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (key, tmdb, tmdb_saved, error) = (
+                (*tmdb).clone(),
+                tmdb.clone(),
+                tmdb_saved.clone(),
+                error.clone(),
+            );
+            wasm_bindgen_futures::spawn_local(async move {
+                match ipc::set_tmdb_key(&key).await {
+                    Ok(set) => {
+                        tmdb.set(String::new());
+                        tmdb_saved.set(Some(set));
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        })
+    };
+    let on_tmdb = {
+        let tmdb = tmdb.clone();
+        Callback::from(move |e: InputEvent| tmdb.set(input_value(&e)))
+    };
+    let start_import = {
+        let (source, progress, import_result) = (
+            import_source.clone(),
+            progress.clone(),
+            import_result.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (source, progress, import_result) =
+                ((*source).clone(), progress.clone(), import_result.clone());
+            progress.set(Some(ImportProgress {
+                done: 0,
+                total: 0,
+                finished: false,
+            }));
+            import_result.set(None);
+            wasm_bindgen_futures::spawn_local(async move {
+                import_result.set(Some(ipc::import_wikipedia(&source).await));
+            });
+        })
+    };
+    let on_source = {
+        let s = import_source.clone();
+        Callback::from(move |e: InputEvent| s.set(input_value(&e)))
+    };
+    let export = {
+        let exported = exported.clone();
+        Callback::from(move |_| {
+            let exported = exported.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                exported.set(Some(ipc::export_data().await))
+            });
+        })
+    };
+    let importing = matches!(&*progress, Some(p) if !p.finished) && import_result.is_none();
+    let form = loaded(l, &loaded_settings, |_| {
+        html! {
+            <form class="stack" onsubmit={save.clone()}>
+                <fieldset>
+                    <legend>{ t(l, Text::Relay) }</legend>
+                    <label class="row"><input type="checkbox" id="host-relay" checked={hosting} onchange={on_host.clone()} />{ t(l, Text::HostRelay) }</label>
+                    if !hosting {
+                        <label>{ t(l, Text::RelayAddress) }
+                            <input id="relay-url" placeholder="wss://relay.example.org" value={(*relay_text).clone().or(current.relay_url.clone()).unwrap_or_default()}
+                                oninput={on_relay.clone()} />
+                        </label>
+                    }
+                </fieldset>
+                <label>{ t(l, Text::Language) }
+                    <select id="language" onchange={edit(|s, v| s.language = (!v.is_empty()).then_some(v))}>
+                        <option value="" selected={current.language.is_none()}>{ t(l, Text::FromSystem) }</option>
+                        <option value="ko" selected={current.language.as_deref() == Some("ko")}>{ "한국어" }</option>
+                        <option value="en" selected={current.language.as_deref() == Some("en")}>{ "English" }</option>
+                    </select>
+                </label>
+                <label>{ t(l, Text::Theme) }
+                    <select id="theme" onchange={edit(|s, v| s.theme = match v.as_str() { "light" => Theme::Light, "dark" => Theme::Dark, _ => Theme::System })}>
+                        <option value="system" selected={current.theme == Theme::System}>{ t(l, Text::FromSystem) }</option>
+                        <option value="light" selected={current.theme == Theme::Light}>{ t(l, Text::Light) }</option>
+                        <option value="dark" selected={current.theme == Theme::Dark}>{ t(l, Text::Dark) }</option>
+                    </select>
+                </label>
+                <div class="row">
+                    <button type="submit" class="primary" id="save-settings">{ t(l, Text::Save) }</button>
+                    if *saved { <span class="ok" role="status" id="settings-saved">{ t(l, Text::Saved) }</span> }
+                </div>
+            </form>
+        }
+    });
+    let import_status = match (&*import_result, &*progress) {
+        (Some(Ok(r)), _) => html! {
+            <p class="ok" id="import-result" role="status">
+                { tf(l, Text::ImportDone, &[&r.added.to_string(), &r.updated.to_string(), &r.unchanged.to_string()]) }
+            </p>
+        },
+        (Some(Err(e)), _) => error_note(l, e),
+        (None, Some(p)) if !p.finished => html! {
+            <progress id="import-progress" max={p.total.max(1).to_string()} value={p.done.to_string()}
+                aria-label={ t(l, Text::Importing) }>{ format!("{}/{}", p.done, p.total) }</progress>
+        },
+        _ => Html::default(),
+    };
+    html! {
+        <div class="page settings" id="settings-page">
+            <h1>{ t(l, Text::Settings) }</h1>
+            { form }
+            if let Some(e) = &*error { { error_note(l, e) } }
+            <section>
+                <h2>{ t(l, Text::TmdbKey) }</h2>
+                <p class="hint">{ t(l, Text::TmdbKeyHint) }
+                    { match (&*tmdb_saved, &*has_key) {
+                        (Some(true), _) | (None, Some(Ok(true))) => format!(" {}", t(l, Text::KeySet)),
+                        _ => String::new(),
+                    } }
+                </p>
+                <form class="row" onsubmit={save_tmdb}>
+                    <input id="tmdb-key" type="password" autocomplete="off" aria-label={ t(l, Text::TmdbKey) } value={(*tmdb).clone()} oninput={on_tmdb} />
+                    <button type="submit" id="save-tmdb">{ t(l, Text::Save) }</button>
+                </form>
+            </section>
+            <section>
+                <h2>{ t(l, Text::Import) }</h2>
+                <p class="hint">{ t(l, Text::ImportHint) }</p>
+                <form class="row" onsubmit={start_import}>
+                    <input id="import-source" aria-label={ t(l, Text::Import) } placeholder="/path/to/movies.json" value={(*import_source).clone()} oninput={on_source} />
+                    <button type="submit" id="import-start" disabled={importing}>{ t(l, Text::Import) }</button>
+                </form>
+                { import_status }
+            </section>
+            <section>
+                <h2>{ t(l, Text::DataFolder) }</h2>
+                <p id="data-dir"><code>{ props.info.as_ref().map(|i| i.data_dir.clone()).unwrap_or_default() }</code></p>
+                <button id="export" onclick={export}>{ t(l, Text::Export) }</button>
+                { match &*exported {
+                    Some(Ok(path)) => html! { <p class="ok" id="export-path">{ tf(l, Text::ExportedTo, &[path]) }</p> },
+                    Some(Err(e)) => error_note(l, e),
+                    None => Html::default(),
+                } }
+            </section>
+        </div>
+    }
+}
+
+/// The language the settings choose, else the one detected at start.
+pub fn settings_lang(s: &Settings, detected: Lang) -> Lang {
+    match s.language.as_deref() {
+        Some("ko") => Lang::Ko,
+        Some("en") => Lang::En,
+        _ => detected,
+    }
+}
