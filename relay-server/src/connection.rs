@@ -21,8 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::Config;
-use crate::accounts::{AccountError, AccountStore};
+use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, SessionParams};
 use crate::hub::{ConnId, Hub, Mailbox, Posted};
+use crate::oidc::{Identity, Providers, VerifyError};
 use crate::social::{NewReview, SocialError, SocialStore};
 use crate::store::author_key;
 use movietalk_protocol::relay::{
@@ -38,6 +39,8 @@ pub struct Handler {
     pub chat: Arc<dyn crate::store::ChatStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub social: Arc<dyn SocialStore>,
+    /// The identity providers people may log in with, and their cached keys.
+    pub providers: Arc<Providers>,
     pub config: Arc<Config>,
     pub peer: SocketAddr,
     /// Fires (by closing) when the relay shuts down.
@@ -89,8 +92,10 @@ impl Handler {
         let mut session = Session {
             conn,
             name: None,
+            client: String::new(),
             account: None,
-            token: None,
+            session_id: None,
+            access_expires_at_ms: 0,
             rooms: HashSet::new(),
         };
         let end = self.converse(ws, &mut session).await;
@@ -177,7 +182,7 @@ impl Handler {
                         Some(Ok(_)) => continue, // ping / pong: tungstenite answers pings itself
                     };
                     let (reply, fatal) = if frames.take() {
-                        self.handle(&text, session, &mailbox)
+                        self.handle(&text, session, &mailbox).await
                     } else {
                         strikes += 1;
                         if strikes > MAX_STRIKES {
@@ -221,7 +226,9 @@ impl Handler {
     }
 
     /// Answers one text frame. Returns the reply to send, and an error that ends the connection.
-    fn handle(
+    /// Provider log-ins wait here for the provider (bounded by its HTTP timeout), which keeps
+    /// this connection's answers in request order.
+    async fn handle(
         &self,
         text: &str,
         session: &mut Session,
@@ -253,9 +260,18 @@ impl Handler {
                         Some((ErrorCode::UnsupportedVersion, m)),
                     )
                 }
-                ClientMessage::Hello { name, .. } => match validate_name(&name) {
+                ClientMessage::Hello { name, client, .. } => match validate_name(&name) {
                     Ok(()) => {
                         session.name = Some(name.trim().to_owned());
+                        session.client = client
+                            .map(|c| {
+                                c.chars()
+                                    .filter(|c| !c.is_control())
+                                    .take(80)
+                                    .collect::<String>()
+                            })
+                            .filter(|c| !c.trim().is_empty())
+                            .unwrap_or_else(|| "unnamed client".to_owned());
                         let welcome = ServerMessage::Welcome {
                             version: PROTOCOL_VERSION,
                             server: format!("movietalk-relay {}", env!("CARGO_PKG_VERSION")),
@@ -279,6 +295,35 @@ impl Handler {
                 }
             };
         };
+        let now = self.config.clock.now_ms();
+        if session.account.is_some() && now >= session.access_expires_at_ms && !renews_session(&msg)
+        {
+            // The access token this connection logged in with ran out. A live connection is not
+            // cut off for that: it checks that its session still exists (not revoked, refresh
+            // token not expired) and carries on for another access-token lifetime. So a revoked
+            // session stops acting within one lifetime, and no long chat needs a refresh.
+            match session
+                .session_id
+                .map(|id| self.accounts.session_alive(id, now))
+            {
+                Some(Ok(true)) => {
+                    session.access_expires_at_ms =
+                        now + self.config.token_lifetimes.access.as_millis() as u64;
+                }
+                Some(Err(e)) => return (msg.req().map(|req| account_error(req, e)), None),
+                Some(Ok(false)) | None => {
+                    self.switch_identity(session, None);
+                    let reply = msg.req().map(|req| {
+                        ServerMessage::error(
+                            Some(req),
+                            ErrorCode::SessionExpired,
+                            "this session ended (revoked or expired); log in again",
+                        )
+                    });
+                    return (reply, None);
+                }
+            }
+        }
         let (author, guest) = session.author(&name);
         if is_write(&msg)
             && let Some(account) = &session.account
@@ -318,14 +363,9 @@ impl Handler {
                         &password,
                         display.trim(),
                         self.config.hash_cost,
+                        &self.params(session),
                     ) {
-                        Ok((account, new)) => self.logged_in(
-                            req,
-                            session,
-                            account,
-                            Some(new.token),
-                            new.expires_at_ms,
-                        ),
+                        Ok((account, new)) => self.started(req, session, account, new),
                         Err(e) => account_error(req, e),
                     },
                 }
@@ -334,30 +374,112 @@ impl Handler {
                 req,
                 handle,
                 password,
-            } => match self.accounts.log_in(&handle.to_lowercase(), &password) {
-                Ok((account, new)) => {
-                    self.logged_in(req, session, account, Some(new.token), new.expires_at_ms)
-                }
-                Err(e) => account_error(req, e),
-            },
-            ClientMessage::Authenticate { req, token } => {
-                match self.accounts.authenticate(&token) {
-                    Ok((account, expires)) => {
-                        session.token = Some(token);
-                        self.logged_in(req, session, account, None, expires)
-                    }
+            } => {
+                match self
+                    .accounts
+                    .log_in(&handle.to_lowercase(), &password, &self.params(session))
+                {
+                    Ok((account, new)) => self.started(req, session, account, new),
                     Err(e) => account_error(req, e),
                 }
             }
-            ClientMessage::LogOut { req } => match (&session.account, session.token.clone()) {
+            ClientMessage::Authenticate { req, token } => match self
+                .accounts
+                .authenticate(&token, self.config.clock.now_ms())
+            {
+                Ok((account, live)) => self.resumed(req, session, account, live),
+                Err(e) => account_error(req, e),
+            },
+            ClientMessage::Refresh { req, refresh_token } => {
+                match self.accounts.refresh(&refresh_token, &self.params(session)) {
+                    Ok((account, new)) => self.started(req, session, account, new),
+                    Err(e) => account_error(req, e),
+                }
+            }
+            ClientMessage::ListSessions { req } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match self
+                    .accounts
+                    .sessions(account.id, self.config.clock.now_ms())
+                {
+                    Ok(mut sessions) => {
+                        for s in &mut sessions {
+                            s.current = Some(s.id) == session.session_id;
+                        }
+                        ServerMessage::Sessions { req, sessions }
+                    }
+                    Err(e) => account_error(req, e),
+                },
+            },
+            ClientMessage::RevokeSession { req, session_id } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match self.accounts.revoke_session(account.id, session_id) {
+                    Ok(()) => {
+                        if session.session_id == Some(session_id) {
+                            self.switch_identity(session, None);
+                        }
+                        ServerMessage::Ok { req }
+                    }
+                    Err(e) => account_error(req, e),
+                },
+            },
+            ClientMessage::ProviderLogin {
+                req,
+                provider,
+                id_token,
+                access_token,
+                nonce,
+                handle,
+            } => match self.verify(&provider, id_token, access_token, nonce).await {
+                Err(e) => verify_error(req, e),
+                Ok(identity) => self.provider_login(req, session, identity, handle),
+            },
+            ClientMessage::LinkProvider {
+                req,
+                provider,
+                id_token,
+                access_token,
+                nonce,
+            } => match session.account.clone() {
+                None => not_logged_in(req),
+                Some(account) => {
+                    match self.verify(&provider, id_token, access_token, nonce).await {
+                        Err(e) => verify_error(req, e),
+                        Ok(identity) => {
+                            match self.accounts.link_provider(
+                                account.id,
+                                &identity.provider,
+                                &identity.subject,
+                                self.config.clock.now_ms(),
+                            ) {
+                                Ok(()) => self.login_methods(req, account.id),
+                                Err(e) => account_error(req, e),
+                            }
+                        }
+                    }
+                }
+            },
+            ClientMessage::UnlinkProvider { req, provider } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => match self.accounts.unlink_provider(account.id, &provider) {
+                    Ok(()) => self.login_methods(req, account.id),
+                    Err(e) => account_error(req, e),
+                },
+            },
+            ClientMessage::LoginMethods { req } => match &session.account {
+                None => not_logged_in(req),
+                Some(account) => self.login_methods(req, account.id),
+            },
+            ClientMessage::LogOut { req } => match (&session.account, session.session_id) {
                 (None, _) => not_logged_in(req),
-                (Some(_), token) => {
-                    if let Some(token) = token
-                        && let Err(e) = self.accounts.revoke(&token)
+                (Some(account), id) => {
+                    if let Some(id) = id
+                        && let Err(e) = self.accounts.revoke_session(account.id, id)
+                        && !matches!(e, AccountError::NotFound)
                     {
                         return (Some(account_error(req, e)), None);
                     }
-                    self.switch_identity(session, None, None);
+                    self.switch_identity(session, None);
                     ServerMessage::Ok { req }
                 }
             },
@@ -413,7 +535,8 @@ impl Handler {
                         account.id,
                         &current,
                         &new,
-                        session.token.as_deref(),
+                        session.session_id,
+                        self.config.clock.now_ms(),
                         self.config.hash_cost,
                     ) {
                         Ok(()) => ServerMessage::Ok { req },
@@ -423,9 +546,14 @@ impl Handler {
             },
             ClientMessage::DeleteAccount { req, password } => match &session.account {
                 None => not_logged_in(req),
-                Some(account) => match self.accounts.delete_account(account.id, &password) {
+                Some(account) => match self.accounts.delete_account(
+                    account.id,
+                    &password,
+                    session.session_id,
+                    self.config.clock.now_ms(),
+                ) {
                     Ok(()) => {
-                        self.switch_identity(session, None, None);
+                        self.switch_identity(session, None);
                         ServerMessage::Ok { req }
                     }
                     Err(e) => account_error(req, e),
@@ -568,40 +696,157 @@ impl Handler {
 }
 
 impl Handler {
-    /// Makes `account` this connection's identity and answers with a session.
-    fn logged_in(
+    /// What a session opened on this connection is stamped with.
+    fn params<'a>(&self, session: &'a Session) -> SessionParams<'a> {
+        SessionParams {
+            now_ms: self.config.clock.now_ms(),
+            lifetimes: self.config.token_lifetimes,
+            client: &session.client,
+        }
+    }
+
+    /// Makes `account` this connection's identity with a new session and answers with its tokens.
+    fn started(
         &self,
         req: u64,
         session: &mut Session,
         account: Account,
-        token: Option<String>,
-        expires_at_ms: u64,
+        new: NewSession,
     ) -> ServerMessage {
-        if token.is_some() {
-            session.token = token.clone();
-        }
-        self.switch_identity(session, Some(account.clone()), session.token.clone());
+        session.session_id = Some(new.session_id);
+        session.access_expires_at_ms = new.access_expires_at_ms;
+        self.switch_identity(session, Some(account.clone()));
         ServerMessage::Session {
             req,
             account,
-            token,
-            expires_at_ms,
+            session_id: new.session_id,
+            token: Some(new.access_token),
+            expires_at_ms: new.access_expires_at_ms,
+            refresh_token: Some(new.refresh_token),
+            refresh_expires_at_ms: Some(new.refresh_expires_at_ms),
+        }
+    }
+
+    /// Makes `account` this connection's identity within an existing session (no new tokens).
+    fn resumed(
+        &self,
+        req: u64,
+        session: &mut Session,
+        account: Account,
+        live: LiveSession,
+    ) -> ServerMessage {
+        session.session_id = Some(live.session_id);
+        session.access_expires_at_ms = live.access_expires_at_ms;
+        self.switch_identity(session, Some(account.clone()));
+        ServerMessage::Session {
+            req,
+            account,
+            session_id: live.session_id,
+            token: None,
+            expires_at_ms: live.access_expires_at_ms,
+            refresh_token: None,
+            refresh_expires_at_ms: None,
+        }
+    }
+
+    /// Verifies a provider credential.
+    async fn verify(
+        &self,
+        provider: &str,
+        id_token: Option<String>,
+        access_token: Option<String>,
+        nonce: Option<String>,
+    ) -> Result<Identity, VerifyError> {
+        self.providers
+            .verify(
+                provider,
+                id_token.as_deref(),
+                access_token.as_deref(),
+                nonce.as_deref(),
+            )
+            .await
+    }
+
+    /// Logs a verified identity in: its linked account, or a new account under `handle`, or
+    /// asks for a handle.
+    fn provider_login(
+        &self,
+        req: u64,
+        session: &mut Session,
+        identity: Identity,
+        handle: Option<String>,
+    ) -> ServerMessage {
+        match self.accounts.provider_log_in(
+            &identity.provider,
+            &identity.subject,
+            &self.params(session),
+        ) {
+            Err(e) => account_error(req, e),
+            Ok(Some((account, new))) => self.started(req, session, account, new),
+            Ok(None) => match handle {
+                None => ServerMessage::HandleNeeded {
+                    req,
+                    provider: identity.provider.clone(),
+                    suggested: self.suggest_handle(&identity),
+                },
+                Some(handle) => {
+                    let handle = handle.trim().to_lowercase();
+                    if let Err(e) = validate_handle(&handle) {
+                        return ServerMessage::error(
+                            Some(req),
+                            ErrorCode::InvalidInput,
+                            e.to_string(),
+                        );
+                    }
+                    let display = identity
+                        .display_name
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|d| validate_name(d).is_ok())
+                        .unwrap_or(&handle);
+                    match self.accounts.provider_sign_up(
+                        &identity.provider,
+                        &identity.subject,
+                        &handle,
+                        display,
+                        &self.params(session),
+                    ) {
+                        Ok((account, new)) => self.started(req, session, account, new),
+                        Err(e) => account_error(req, e),
+                    }
+                }
+            },
+        }
+    }
+
+    /// A free handle derived from the provider's profile, if one can be found quickly.
+    fn suggest_handle(&self, identity: &Identity) -> Option<String> {
+        let base = crate::oidc::handle_candidate(identity.handle_hint.as_deref()?)?;
+        std::iter::once(base.clone())
+            .chain((2..10).map(|n| format!("{base}{n}")))
+            .find(|h| {
+                validate_handle(h).is_ok() && matches!(self.accounts.handle_taken(h), Ok(false))
+            })
+    }
+
+    fn login_methods(&self, req: u64, account: u64) -> ServerMessage {
+        match self.accounts.login_methods(account) {
+            Ok((password, providers)) => ServerMessage::LoginMethods {
+                req,
+                password,
+                providers,
+            },
+            Err(e) => account_error(req, e),
         }
     }
 
     /// Changes who this connection is, moving its room memberships (and so presence) along.
-    fn switch_identity(
-        &self,
-        session: &mut Session,
-        account: Option<Account>,
-        token: Option<String>,
-    ) {
+    fn switch_identity(&self, session: &mut Session, account: Option<Account>) {
         session.account = account;
-        session.token = if session.account.is_some() {
-            token
-        } else {
-            None
-        };
+        if session.account.is_none() {
+            session.session_id = None;
+            session.access_expires_at_ms = 0;
+        }
         let (author, guest) = session.author(session.name.as_deref().unwrap_or_default());
         let key = author_key(&author, guest);
         for room in &session.rooms {
@@ -1011,15 +1256,48 @@ fn not_logged_in(req: u64) -> ServerMessage {
 }
 
 fn account_error(req: u64, e: AccountError) -> ServerMessage {
-    match e {
-        AccountError::HandleTaken => {
-            ServerMessage::error(Some(req), ErrorCode::Conflict, e.to_string())
-        }
-        AccountError::InvalidCredentials | AccountError::InvalidToken => {
-            ServerMessage::error(Some(req), ErrorCode::InvalidCredentials, e.to_string())
-        }
-        AccountError::Store(e) => internal(req, e),
+    let code = match e {
+        AccountError::HandleTaken
+        | AccountError::IdentityTaken
+        | AccountError::ProviderAlreadyLinked => ErrorCode::Conflict,
+        AccountError::InvalidCredentials
+        | AccountError::InvalidToken
+        | AccountError::RecentLoginRequired => ErrorCode::InvalidCredentials,
+        AccountError::TokenReused => ErrorCode::TokenReused,
+        AccountError::NotFound => ErrorCode::NotFound,
+        AccountError::LastLoginMethod => ErrorCode::LastLoginMethod,
+        AccountError::Store(e) => return internal(req, e),
+    };
+    ServerMessage::error(Some(req), code, e.to_string())
+}
+
+fn verify_error(req: u64, e: VerifyError) -> ServerMessage {
+    let code = match e {
+        VerifyError::UnknownProvider(_) => ErrorCode::NotFound,
+        VerifyError::MissingCredential(_) => ErrorCode::InvalidInput,
+        VerifyError::Rejected(_) => ErrorCode::InvalidCredentials,
+        VerifyError::Unavailable(_) => ErrorCode::ProviderUnavailable,
+    };
+    if code == ErrorCode::ProviderUnavailable {
+        tracing::warn!(error = %e, "identity provider unavailable");
+    } else {
+        tracing::debug!(error = %e, "provider credential refused");
     }
+    ServerMessage::error(Some(req), code, e.to_string())
+}
+
+/// Requests a connection whose access token expired may still make: those that log in anew
+/// or end the session.
+fn renews_session(msg: &ClientMessage) -> bool {
+    matches!(
+        msg,
+        ClientMessage::Refresh { .. }
+            | ClientMessage::Authenticate { .. }
+            | ClientMessage::LogIn { .. }
+            | ClientMessage::SignUp { .. }
+            | ClientMessage::ProviderLogin { .. }
+            | ClientMessage::LogOut { .. }
+    )
 }
 
 /// A storage failure, logged here and reported to the client as retryable.
@@ -1121,10 +1399,15 @@ struct Session {
     conn: ConnId,
     /// The display name from `hello`; `None` until then.
     name: Option<String>,
+    /// What the client called itself in `hello`, for the session list.
+    client: String,
     /// The logged-in account, if any.
     account: Option<Account>,
-    /// The session token this connection logged in with (revoked by `log_out`).
-    token: Option<String>,
+    /// The session this connection is logged in with (revoked by `log_out`).
+    session_id: Option<u64>,
+    /// When the access token this connection logged in with runs out (relay clock); after that
+    /// it must refresh before acting for the account again.
+    access_expires_at_ms: u64,
     rooms: HashSet<String>,
 }
 

@@ -6,12 +6,15 @@
 //!
 //! Layers: [`connection`] speaks the protocol on one socket; [`hub`] holds rooms (members,
 //! sequence numbers, fan-out); [`store`] keeps messages durably (SQLite by default, behind the
-//! [`store::ChatStore`] trait).
+//! [`store::ChatStore`] trait). [`accounts`] holds accounts and sessions, [`oidc`] verifies
+//! identities from OpenID Connect and OAuth2 providers, [`clock`] is the injectable "now".
 
 pub mod accounts;
+pub mod clock;
 pub mod connection;
 pub mod hub;
 pub mod metrics;
+pub mod oidc;
 pub mod social;
 pub mod store;
 
@@ -61,6 +64,13 @@ pub struct Config {
     /// Whether clients that are not logged in may post chat messages (the desktop app's own
     /// hosted relay allows it until the app signs people in).
     pub guests_may_write: bool,
+    /// How long access and refresh tokens live.
+    pub token_lifetimes: accounts::Lifetimes,
+    /// Identity providers people may log in with (none by default).
+    pub providers: Vec<oidc::ProviderConfig>,
+    /// "Now" for every expiry decision (tokens, ID tokens, key caches); tests move a
+    /// [`clock::ManualClock`] instead of waiting.
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl Default for Config {
@@ -80,6 +90,9 @@ impl Default for Config {
             writes_per_sec: 5.0,
             write_burst: 30.0,
             guests_may_write: true,
+            token_lifetimes: accounts::Lifetimes::default(),
+            providers: Vec::new(),
+            clock: Arc::new(clock::SystemClock),
             metrics_listener: None,
             metrics: Arc::default(),
         }
@@ -94,8 +107,16 @@ pub async fn run(
     store: Arc<dyn store::RelayStore>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let providers = providers(&config)?;
     let http = bind_metrics(&config).await?;
-    serve(listener, http, config, store, shutdown).await
+    serve(listener, http, providers, config, store, shutdown).await
+}
+
+/// The configured identity providers; a bad configuration is refused before serving anything.
+fn providers(config: &Config) -> std::io::Result<Arc<oidc::Providers>> {
+    oidc::Providers::new(config.providers.clone(), config.clock.clone())
+        .map(Arc::new)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
 }
 
 async fn bind_metrics(config: &Config) -> std::io::Result<Option<TcpListener>> {
@@ -112,6 +133,7 @@ async fn bind_metrics(config: &Config) -> std::io::Result<Option<TcpListener>> {
 async fn serve(
     listener: TcpListener,
     http: Option<TcpListener>,
+    providers: Arc<oidc::Providers>,
     config: Config,
     store: Arc<dyn store::RelayStore>,
     shutdown: impl Future<Output = ()>,
@@ -156,6 +178,7 @@ async fn serve(
                 chat: store.clone(),
                 accounts: store.clone(),
                 social: store.clone(),
+                providers: providers.clone(),
                 config: config.clone(),
                 peer,
                 shutdown: notify_shutdown.subscribe(),
@@ -202,13 +225,21 @@ pub async fn start(
     config: Config,
     store: Arc<dyn store::RelayStore>,
 ) -> std::io::Result<RunningRelay> {
+    let providers = providers(&config)?;
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let http = bind_metrics(&config).await?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, http, config, store, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve(
+        listener,
+        http,
+        providers,
+        config,
+        store,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     tracing::info!(%addr, "relay listening");
     Ok(RunningRelay {
         addr,

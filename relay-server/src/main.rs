@@ -1,11 +1,14 @@
 //! `relay-server`: runs a MovieTalk relay until Ctrl-C / SIGTERM.
 //!
-//! `relay-server [--bind ADDR] [--db PATH] [--metrics ADDR]`, or `MOVIETALK_RELAY_BIND` / `MOVIETALK_RELAY_DB`;
-//! defaults `127.0.0.1:7340` and `movietalk-relay.sqlite3` in the working directory.
+//! `relay-server [--bind ADDR] [--db PATH] [--metrics ADDR] [--google ID] [--kakao ID] [--github ID]
+//! [--oidc NAME ISSUER ID]`, or `MOVIETALK_RELAY_BIND` / `MOVIETALK_RELAY_DB`; defaults
+//! `127.0.0.1:7340` and `movietalk-relay.sqlite3` in the working directory. Provider client ids
+//! are public identifiers, not secrets; the relay holds no provider secret.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use movietalk_relay::oidc::ProviderConfig;
 use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, run};
 
@@ -32,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var("MOVIETALK_RELAY_GUESTS_READ_ONLY").is_ok_and(|v| v == "1") {
         config.guests_may_write = false;
     }
+    let mut github_api: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -46,6 +50,38 @@ async fn main() -> anyhow::Result<()> {
             "--writes-per-sec" => config.writes_per_sec = number(&mut args, "--writes-per-sec")?,
             "--frames-per-sec" => config.frames_per_sec = number(&mut args, "--frames-per-sec")?,
             "--guests-read-only" => config.guests_may_write = false,
+            "--google" => config.providers.push(ProviderConfig::google(&value(
+                &mut args,
+                "--google",
+                "a client id",
+            )?)),
+            "--kakao" => config.providers.push(ProviderConfig::kakao(&value(
+                &mut args,
+                "--kakao",
+                "a client id (REST API key)",
+            )?)),
+            "--github" => config.providers.push(ProviderConfig::github(&value(
+                &mut args,
+                "--github",
+                "a client id",
+            )?)),
+            "--github-api" => github_api = Some(value(&mut args, "--github-api", "a URL")?),
+            "--oidc" => {
+                let name = value(&mut args, "--oidc", "NAME ISSUER CLIENT_ID")?;
+                let issuer = value(&mut args, "--oidc", "NAME ISSUER CLIENT_ID")?;
+                let client = value(&mut args, "--oidc", "NAME ISSUER CLIENT_ID")?;
+                config
+                    .providers
+                    .push(ProviderConfig::oidc(&name, &issuer, &client));
+            }
+            "--access-ttl" => {
+                config.token_lifetimes.access =
+                    std::time::Duration::from_secs(number(&mut args, "--access-ttl")?)
+            }
+            "--refresh-ttl" => {
+                config.token_lifetimes.refresh =
+                    std::time::Duration::from_secs(number(&mut args, "--refresh-ttl")?)
+            }
             "--metrics" => {
                 let a = args
                     .next()
@@ -78,10 +114,36 @@ async fn main() -> anyhow::Result<()> {
                     "  --guests-read-only    clients that are not logged in may read but not post"
                 );
                 println!("                        (env MOVIETALK_RELAY_GUESTS_READ_ONLY=1)");
+                println!("  --google CLIENT_ID    allow log-in with Google (OpenID Connect)");
+                println!(
+                    "  --kakao CLIENT_ID     allow log-in with Kakao (OpenID Connect; the app's REST API key)"
+                );
+                println!(
+                    "  --github CLIENT_ID    allow log-in with GitHub (OAuth2; --github-api URL for Enterprise)"
+                );
+                println!(
+                    "  --oidc NAME ISSUER CLIENT_ID  allow log-in with any OpenID Connect issuer (https)"
+                );
+                println!("  --access-ttl SECS     access token lifetime (default 900)");
+                println!(
+                    "  --refresh-ttl SECS    refresh token lifetime, renewed by each refresh (default 2592000)"
+                );
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument {other:?}; try --help"),
         }
+    }
+    if let Some(api) = github_api {
+        let github = config
+            .providers
+            .iter_mut()
+            .find(|p| p.name == "github")
+            .context("--github-api needs --github")?;
+        *github = ProviderConfig::github_at(&github.client_ids[0], &api);
+    }
+    for p in &config.providers {
+        p.check().map_err(anyhow::Error::msg)?;
+        tracing::info!(provider = %p.name, "log-in with provider enabled");
     }
     let addr: SocketAddr = bind
         .parse()
@@ -102,6 +164,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+fn value(
+    args: &mut impl Iterator<Item = String>,
+    flag: &str,
+    what: &str,
+) -> anyhow::Result<String> {
+    args.next().with_context(|| format!("{flag} needs {what}"))
 }
 
 fn number<T: std::str::FromStr>(

@@ -37,6 +37,9 @@ pub trait RelayStore:
 }
 impl<T: ChatStore + crate::accounts::AccountStore + crate::social::SocialStore> RelayStore for T {}
 
+/// A created room's topic and its creator's (account id, handle).
+pub type RoomRecord = (String, Option<(u64, String)>);
+
 /// Where the relay keeps chat messages.
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// The highest sequence number used in `room` (0 for a new room).
@@ -70,7 +73,7 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates a moderated room; false when the name is taken.
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError>;
     /// A created room's topic and its creator's (account id, handle).
-    fn room(&self, name: &str) -> Result<Option<(String, Option<(u64, String)>)>, StoreError>;
+    fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError>;
     /// Every created room: (name, topic, creator handle).
     fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError>;
     /// Keeps `handle` out of `room`; returns its account id, or `None` when there is no such account.
@@ -86,7 +89,7 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The relay's schema, oldest first. Never edit a released migration: append a new one.
-fn migrations() -> rusqlite_migration::Migrations<'static> {
+pub(crate) fn migrations() -> rusqlite_migration::Migrations<'static> {
     use rusqlite_migration::M;
     rusqlite_migration::Migrations::new(vec![
         M::up(
@@ -187,6 +190,47 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
                  room       TEXT NOT NULL,
                  seq        INTEGER NOT NULL,
                  PRIMARY KEY (account_id, room)
+             ) STRICT, WITHOUT ROWID;",
+        ),
+        // Sessions with a short-lived access token and a rotating refresh token (see
+        // accounts.rs), and provider identities linked to accounts. A session token of the
+        // earlier schema becomes its session's refresh token: the client trades it with
+        // `refresh` and carries on.
+        M::up(
+            "CREATE TABLE auth_sessions (
+                 id                    INTEGER PRIMARY KEY,
+                 account_id            INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 client                TEXT NOT NULL,
+                 method                TEXT NOT NULL,
+                 created_at_ms         INTEGER NOT NULL,
+                 last_used_at_ms       INTEGER NOT NULL,
+                 access_hash           TEXT UNIQUE,
+                 access_expires_at_ms  INTEGER NOT NULL,
+                 refresh_hash          TEXT NOT NULL UNIQUE,
+                 refresh_expires_at_ms INTEGER NOT NULL
+             ) STRICT;
+             CREATE INDEX auth_sessions_account ON auth_sessions(account_id);
+             -- Refresh tokens already traded, kept while their session lives: presenting one
+             -- again revokes the session.
+             CREATE TABLE spent_refresh_tokens (
+                 token_hash TEXT PRIMARY KEY,
+                 session_id INTEGER NOT NULL REFERENCES auth_sessions(id) ON DELETE CASCADE
+             ) STRICT, WITHOUT ROWID;
+             CREATE INDEX spent_refresh_tokens_session ON spent_refresh_tokens(session_id);
+             INSERT INTO auth_sessions (account_id, client, method, created_at_ms, last_used_at_ms, access_hash,
+                                        access_expires_at_ms, refresh_hash, refresh_expires_at_ms)
+                 SELECT account_id, 'earlier version', 'password', created_at_ms, created_at_ms, NULL, 0,
+                        token_hash, expires_at_ms
+                 FROM sessions;
+             DROP TABLE sessions;
+             -- (provider name in the relay's configuration, the provider's stable subject id).
+             CREATE TABLE provider_links (
+                 provider     TEXT NOT NULL,
+                 subject      TEXT NOT NULL,
+                 account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 linked_at_ms INTEGER NOT NULL,
+                 PRIMARY KEY (provider, subject),
+                 UNIQUE (account_id, provider)
              ) STRICT, WITHOUT ROWID;",
         ),
     ])
@@ -334,7 +378,7 @@ impl ChatStore for SqliteStore {
         Ok(n == 1)
     }
 
-    fn room(&self, name: &str) -> Result<Option<(String, Option<(u64, String)>)>, StoreError> {
+    fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
         let conn = self.conn();
         let found = conn
             .query_row(

@@ -67,9 +67,26 @@ pub enum RelayEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedIn {
     pub account: Account,
-    /// Present after sign-up and log-in: keep it in the OS keyring, never in a file.
+    /// The session's id on the relay (as listed by `list_sessions`).
+    pub session_id: u64,
+    /// The short-lived access token, present after sign-up, log-in, provider log-in and
+    /// refresh: keep it in the OS keyring, never in a file.
     pub token: Option<String>,
+    /// When the access token expires (relay clock, ms since the Unix epoch).
     pub expires_at_ms: u64,
+    /// The refresh token that comes with a new `token` (keyring too); trade it with `refresh`
+    /// before `expires_at_ms`. It works once: the answer carries its successor.
+    pub refresh_token: Option<String>,
+    pub refresh_expires_at_ms: Option<u64>,
+}
+
+/// How this client names itself in `hello` (shown in the account's session list).
+fn client_label() -> String {
+    format!(
+        "MovieTalk {} on {}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS
+    )
 }
 
 /// What a join returned.
@@ -108,6 +125,7 @@ impl RelayClient {
         let hello = ClientMessage::Hello {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
+            client: Some(client_label()),
         };
         ws.send(Message::text(hello.to_json()))
             .await
@@ -264,18 +282,9 @@ impl RelayClient {
         .await
     }
 
-    async fn session(&self, msg: ClientMessage) -> Result<LoggedIn, ClientError> {
+    pub(crate) async fn session(&self, msg: ClientMessage) -> Result<LoggedIn, ClientError> {
         match self.request(msg).await? {
-            ServerMessage::Session {
-                account,
-                token,
-                expires_at_ms,
-                ..
-            } => Ok(LoggedIn {
-                account,
-                token,
-                expires_at_ms,
-            }),
+            reply @ ServerMessage::Session { .. } => logged_in(reply),
             other => Err(ClientError::Protocol(format!(
                 "expected session, got {other:?}"
             ))),
@@ -381,6 +390,31 @@ impl RelayClient {
                 "expected sent, got {other:?}"
             ))),
         }
+    }
+}
+
+/// Reads a `session` answer.
+pub(crate) fn logged_in(reply: ServerMessage) -> Result<LoggedIn, ClientError> {
+    match reply {
+        ServerMessage::Session {
+            account,
+            session_id,
+            token,
+            expires_at_ms,
+            refresh_token,
+            refresh_expires_at_ms,
+            ..
+        } => Ok(LoggedIn {
+            account,
+            session_id,
+            token,
+            expires_at_ms,
+            refresh_token,
+            refresh_expires_at_ms,
+        }),
+        other => Err(ClientError::Protocol(format!(
+            "expected session, got {other:?}"
+        ))),
     }
 }
 

@@ -25,6 +25,9 @@ use crate::error::{CoreError, Result};
 use crate::movie::Movie;
 use crate::text::{Token, edit_distance, hangul_bigrams, tokens, trigrams};
 
+/// A search candidate: (title tier, bm25, id, popularity, year).
+type Scored = (u8, f64, i64, Option<f64>, Option<i32>);
+
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -370,7 +373,7 @@ impl Catalog {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         // (title tier, bm25, id, popularity, year): the title tier decides first, then BM25
         // (lower is better), then popularity, then the older film.
-        let mut scored: Vec<(u8, f64, i64, Option<f64>, Option<i32>)> = stmt
+        let mut scored: Vec<Scored> = stmt
             .query_map(params_from_iter(&params), |r| {
                 let titles: [Option<String>; 3] = [r.get(2)?, r.get(3)?, r.get(4)?];
                 let tier = title_tier(&plan.folded, plan.prefix_last, titles.iter().flatten());

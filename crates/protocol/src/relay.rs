@@ -30,6 +30,9 @@ pub enum ClientMessage {
         version: u32,
         /// The name shown next to this client's messages.
         name: String,
+        /// What this client is ("MovieTalk 0.1 on Linux"), shown in the account's session list.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
     },
     /// Enter a room; the reply is [`ServerMessage::Joined`] with the history after `since`.
     Join {
@@ -80,16 +83,60 @@ pub enum ClientMessage {
         password: String,
         display_name: Option<String>,
     },
-    /// Log in with a handle and password; the reply is [`ServerMessage::Session`] with a token.
+    /// Log in with a handle and password; the reply is [`ServerMessage::Session`] with tokens.
     LogIn {
         req: u64,
         handle: String,
         password: String,
     },
-    /// Log this connection in with a token from an earlier session; the reply is
-    /// [`ServerMessage::Session`] (without a new token).
+    /// Log this connection in with a live access token; the reply is [`ServerMessage::Session`]
+    /// (without new tokens).
     Authenticate { req: u64, token: String },
-    /// Revoke this connection's session token; the reply is [`ServerMessage::Ok`].
+    /// Trade a refresh token for a new access token and a new refresh token (the one presented
+    /// stops working), and log this connection in. Presenting a refresh token that was already
+    /// traded revokes the whole session. The reply is [`ServerMessage::Session`] with tokens.
+    Refresh { req: u64, refresh_token: String },
+    /// The logged-in account's sessions; the reply is [`ServerMessage::Sessions`].
+    ListSessions { req: u64 },
+    /// Revoke one of the logged-in account's sessions (its tokens stop working); the reply is
+    /// [`ServerMessage::Ok`].
+    RevokeSession { req: u64, session_id: u64 },
+    /// Log in with an identity from a configured provider: an OpenID Connect `id_token` (with the
+    /// `nonce` the client put in its authorization request), or for plain OAuth2 providers
+    /// (GitHub) an `access_token`. An identity not linked to any account yet needs a `handle` to
+    /// create one; without it the reply is [`ServerMessage::HandleNeeded`]. Otherwise the reply
+    /// is [`ServerMessage::Session`] with tokens.
+    ProviderLogin {
+        req: u64,
+        provider: String,
+        #[serde(default)]
+        id_token: Option<String>,
+        #[serde(default)]
+        access_token: Option<String>,
+        #[serde(default)]
+        nonce: Option<String>,
+        #[serde(default)]
+        handle: Option<String>,
+    },
+    /// Link a provider identity (same fields as [`ClientMessage::ProviderLogin`]) to the
+    /// logged-in account; the reply is [`ServerMessage::LoginMethods`].
+    LinkProvider {
+        req: u64,
+        provider: String,
+        #[serde(default)]
+        id_token: Option<String>,
+        #[serde(default)]
+        access_token: Option<String>,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// Unlink a provider from the logged-in account; refused with
+    /// [`ErrorCode::LastLoginMethod`] when it is the account's only way to log in. The reply is
+    /// [`ServerMessage::LoginMethods`].
+    UnlinkProvider { req: u64, provider: String },
+    /// How the logged-in account can log in; the reply is [`ServerMessage::LoginMethods`].
+    LoginMethods { req: u64 },
+    /// Revoke this connection's session (access and refresh token); the reply is [`ServerMessage::Ok`].
     LogOut { req: u64 },
     /// Change the logged-in account's profile (absent fields stay); the reply is [`ServerMessage::Profile`].
     UpdateProfile {
@@ -213,13 +260,41 @@ pub enum ServerMessage {
         /// Distinct people in the room now.
         present: u32,
     },
-    /// Logged in: the account, and for sign-up and log-in a new session token to keep (in the
-    /// OS keyring) and present with [`ClientMessage::Authenticate`] later.
+    /// Logged in: the account and its session. After sign-up, log-in, provider log-in and
+    /// refresh it carries new tokens to keep in the OS keyring: `token`, the short-lived access
+    /// token for [`ClientMessage::Authenticate`], valid until `expires_at_ms`, and
+    /// `refresh_token` for [`ClientMessage::Refresh`], valid until `refresh_expires_at_ms`.
     Session {
         req: u64,
         account: Account,
+        /// The session's id, as in [`ServerMessage::Sessions`].
+        session_id: u64,
         token: Option<String>,
+        /// When the access token expires (milliseconds since the Unix epoch, relay clock).
         expires_at_ms: u64,
+        #[serde(default)]
+        refresh_token: Option<String>,
+        #[serde(default)]
+        refresh_expires_at_ms: Option<u64>,
+    },
+    /// The answer to [`ClientMessage::ListSessions`], most recently used first.
+    Sessions {
+        req: u64,
+        sessions: Vec<SessionInfo>,
+    },
+    /// A provider identity is not linked to any account: send [`ClientMessage::ProviderLogin`]
+    /// again with a `handle` to create one. `suggested` is a free handle derived from the
+    /// provider's profile, when one could be.
+    HandleNeeded {
+        req: u64,
+        provider: String,
+        suggested: Option<String>,
+    },
+    /// How an account can log in.
+    LoginMethods {
+        req: u64,
+        password: bool,
+        providers: Vec<LinkedProvider>,
     },
     /// The account after a profile change.
     Profile { req: u64, account: Account },
@@ -286,6 +361,30 @@ pub enum ServerMessage {
         code: ErrorCode,
         message: String,
     },
+}
+
+/// One session of an account, as listed (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: u64,
+    /// What the client called itself in `hello`.
+    pub client: String,
+    /// How the session began: `password`, `sign_up`, or `provider:<name>`.
+    pub method: String,
+    pub created_at_ms: u64,
+    pub last_used_at_ms: u64,
+    /// When the refresh token runs out unless the session is refreshed before.
+    pub expires_at_ms: u64,
+    /// The session this connection is logged in with.
+    pub current: bool,
+}
+
+/// A provider identity linked to an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedProvider {
+    /// The provider's name in the relay's configuration (`google`, `kakao`, `github`, …).
+    pub provider: String,
+    pub linked_at_ms: u64,
 }
 
 /// A chat room as listed.
@@ -425,8 +524,20 @@ pub enum ErrorCode {
     Unauthorized,
     /// The account may not do this (it is not theirs).
     Forbidden,
-    /// Wrong handle or password, or an expired or revoked token.
+    /// Wrong handle or password, or an expired or revoked token, or a provider token that failed
+    /// verification (signature, issuer, audience, expiry, nonce).
     InvalidCredentials,
+    /// The session this connection was logged in with ended (revoked, or its refresh token
+    /// expired); the connection now acts as a guest. Log in again.
+    SessionExpired,
+    /// A refresh token that had already been traded was presented again: the session it belongs
+    /// to is revoked (someone else may hold its tokens). Log in again.
+    TokenReused,
+    /// Unlinking this would leave the account with no way to log in (no password, no other
+    /// provider).
+    LastLoginMethod,
+    /// The relay could not reach the identity provider; retry later.
+    ProviderUnavailable,
     /// The handle is taken.
     Conflict,
     /// The review, comment or room named does not exist.
@@ -624,6 +735,13 @@ impl ClientMessage {
             | SignUp { req, .. }
             | LogIn { req, .. }
             | Authenticate { req, .. }
+            | Refresh { req, .. }
+            | ListSessions { req }
+            | RevokeSession { req, .. }
+            | ProviderLogin { req, .. }
+            | LinkProvider { req, .. }
+            | UnlinkProvider { req, .. }
+            | LoginMethods { req }
             | LogOut { req }
             | UpdateProfile { req, .. }
             | ChangePassword { req, .. }
@@ -658,6 +776,9 @@ impl ServerMessage {
         match self {
             Joined { req, .. }
             | Session { req, .. }
+            | Sessions { req, .. }
+            | HandleNeeded { req, .. }
+            | LoginMethods { req, .. }
             | Profile { req, .. }
             | History { req, .. }
             | Sent { req, .. }
@@ -724,6 +845,58 @@ mod tests {
         );
         assert_eq!(decode_client("[1,2").unwrap_err().req, None);
         assert!(decode_client(r#"{"type":"leave","req":1,"room":"r"}"#).is_ok());
+    }
+
+    #[test]
+    fn hello_without_a_client_label_still_reads() {
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"type":"hello","version":1,"name":"n"}"#).unwrap();
+        assert_eq!(
+            msg,
+            ClientMessage::Hello {
+                version: 1,
+                name: "n".into(),
+                client: None
+            }
+        );
+        let json = ClientMessage::Hello {
+            version: 1,
+            name: "n".into(),
+            client: Some("app".into()),
+        }
+        .to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"hello","version":1,"name":"n","client":"app"}"#
+        );
+    }
+
+    #[test]
+    fn provider_login_fields_are_optional_and_error_codes_are_snake_case() {
+        let msg: ClientMessage = serde_json::from_str(
+            r#"{"type":"provider_login","req":3,"provider":"github","access_token":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg,
+            ClientMessage::ProviderLogin {
+                req: 3,
+                provider: "github".into(),
+                id_token: None,
+                access_token: Some("t".into()),
+                nonce: None,
+                handle: None
+            }
+        );
+        assert_eq!(msg.req(), Some(3));
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::LastLoginMethod).unwrap(),
+            r#""last_login_method""#
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::TokenReused).unwrap(),
+            r#""token_reused""#
+        );
     }
 
     #[test]
