@@ -43,6 +43,14 @@ const COMMANDS: &[&str] = &[
     "unread_counts",
     "mark_read",
     "delete_message",
+    "provider_log_in",
+    "provider_choose_handle",
+    "cancel_provider_log_in",
+    "login_methods",
+    "link_provider",
+    "unlink_provider",
+    "list_sessions",
+    "revoke_session",
 ];
 
 fn main() {

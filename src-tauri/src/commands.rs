@@ -6,13 +6,14 @@ use movietalk_core::sync::{CachedComment, CachedReview, Delivery as CoreDelivery
 use movietalk_core::{CoreError, Movie};
 use movietalk_protocol::ipc::{
     AppInfo, CommentView, Delivery, EVENT_IMPORT_PROGRESS, Home, ImportProgress, ImportReport,
-    IpcError, IpcErrorCode, JoinedRoom, MovieDetail, MoviePage, MovieSummary, MyReview, Profile,
-    RecommendedMovie, ReviewPage, ReviewView, RoomSummary, SessionInfo, Settings, SyncStatus,
+    IpcError, IpcErrorCode, JoinedRoom, LoginMethodsView, MovieDetail, MoviePage, MovieSummary,
+    MyReview, Profile, ProviderOutcome, RecommendedMovie, RelaySession, ReviewPage, ReviewView,
+    RoomSummary, SessionInfo, Settings, SyncStatus,
 };
 use movietalk_protocol::relay::{ChatMessage, ClientMessage, ErrorCode, LikeTarget, ServerMessage};
 use tauri::{AppHandle, Emitter, State};
 
-use crate::state::{AppState, Connection, SESSION_SECRET, TMDB_SECRET};
+use crate::state::{AppState, Connection, TMDB_SECRET};
 
 /// Largest page the UI may ask for.
 const MAX_PAGE: u32 = 200;
@@ -38,6 +39,9 @@ fn relay_error(e: ClientError) -> IpcError {
             ErrorCode::InvalidCredentials => IpcErrorCode::InvalidCredentials,
             ErrorCode::Conflict => IpcErrorCode::Conflict,
             ErrorCode::NotFound => IpcErrorCode::NotFound,
+            ErrorCode::SessionExpired | ErrorCode::TokenReused => IpcErrorCode::SessionEnded,
+            ErrorCode::LastLoginMethod => IpcErrorCode::LastLoginMethod,
+            ErrorCode::ProviderUnavailable => IpcErrorCode::ProviderLogin,
             _ => IpcErrorCode::RelayRejected,
         },
         _ => IpcErrorCode::RelayUnavailable,
@@ -395,11 +399,7 @@ async fn start_session(
     c: Connection,
     logged: movietalk_core::relay_client::LoggedIn,
 ) -> Reply<SessionInfo> {
-    if let Some(token) = &logged.token
-        && let Err(e) = state.secrets.set(SESSION_SECRET, token)
-    {
-        tracing::warn!(error = %e, "the session is kept for this run only");
-    }
+    state.store_session(&logged);
     state
         .catalog()
         .set_sync_account(&logged.account.handle)
@@ -408,7 +408,6 @@ async fn start_session(
         client: c.client,
         account: Some(logged.account.clone()),
     });
-    state.set_known_account(Some(logged.account.clone()));
     state.wake.notify_one();
     Ok(SessionInfo {
         account: Some(logged.account),
@@ -458,8 +457,7 @@ pub async fn log_out(state: State<'_, AppState>) -> Reply<()> {
             account: None,
         });
     }
-    let _ = state.secrets.delete(SESSION_SECRET);
-    state.set_known_account(None);
+    state.forget_session();
     Ok(())
 }
 
@@ -497,8 +495,7 @@ pub async fn delete_account(state: State<'_, AppState>, password: String) -> Rep
         .delete_account(&password)
         .await
         .map_err(relay_error)?;
-    let _ = state.secrets.delete(SESSION_SECRET);
-    state.set_known_account(None);
+    state.forget_session();
     *state.connection.lock().await = Some(Connection {
         client: c.client,
         account: None,
@@ -927,4 +924,242 @@ pub async fn delete_message(state: State<'_, AppState>, room: String, seq: u64) 
         .await
         .map_err(relay_error)
         .map(|_| ())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider log-in (RFC 8252: the system browser, a loopback redirect, PKCE) and sessions.
+
+fn login_provider(
+    c: &movietalk_protocol::ipc::LoginProviderConfig,
+) -> movietalk_core::oauth::LoginProvider {
+    use movietalk_core::oauth::LoginProvider;
+    match (c.name.as_str(), &c.issuer, &c.authorize_url, &c.token_url) {
+        (_, _, Some(authorize), Some(token)) => {
+            LoginProvider::github_at(&c.client_id, authorize, token)
+        }
+        ("github", None, _, _) => LoginProvider::github(&c.client_id),
+        ("google", None, _, _) => LoginProvider::google(&c.client_id),
+        ("kakao", None, _, _) => LoginProvider::kakao(&c.client_id),
+        (name, Some(issuer), _, _) => LoginProvider::oidc(name, issuer, &c.client_id),
+        (name, None, _, _) => LoginProvider::oidc(name, "", &c.client_id),
+    }
+}
+
+/// Opens `url` in the system browser (`MOVIETALK_BROWSER`, a command taking the URL, overrides
+/// it — scripted setups and tests). Never an embedded webview.
+fn open_browser(url: &movietalk_core::oauth::Url) -> Result<(), String> {
+    let mut command = match std::env::var("MOVIETALK_BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+    {
+        Some(b) => {
+            let mut words = b.split_whitespace();
+            let mut c = std::process::Command::new(words.next().unwrap_or_default());
+            c.args(words);
+            c
+        }
+        None if cfg!(target_os = "macos") => std::process::Command::new("open"),
+        None if cfg!(target_os = "windows") => {
+            let mut c = std::process::Command::new("rundll32");
+            c.arg("url.dll,FileProtocolHandler");
+            c
+        }
+        None => std::process::Command::new("xdg-open"),
+    };
+    command
+        .arg(url.as_str())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("cannot open the browser: {e}"))
+}
+
+/// Runs the provider's page in the system browser and waits (cancellable) for its answer.
+async fn provider_tokens(
+    state: &AppState,
+    provider: &str,
+) -> Reply<movietalk_core::oauth::ProviderTokens> {
+    use movietalk_core::oauth;
+    let configured = state
+        .settings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .login_providers
+        .iter()
+        .find(|p| p.name == provider)
+        .cloned()
+        .ok_or_else(|| invalid(format!("no login provider {provider:?} is configured")))?;
+    let cancel = oauth::CancellationToken::new();
+    if let Some(previous) = state
+        .provider_cancel
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(cancel.clone())
+    {
+        previous.cancel();
+    }
+    let result = oauth::log_in(
+        &login_provider(&configured),
+        open_browser,
+        oauth::DEFAULT_TIMEOUT,
+        cancel,
+    )
+    .await;
+    state
+        .provider_cancel
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    result.map_err(|e| IpcError::new(IpcErrorCode::ProviderLogin, e.to_string()))
+}
+
+async fn finish_provider_login(
+    state: &AppState,
+    c: Connection,
+    tokens: movietalk_core::oauth::ProviderTokens,
+    handle: Option<&str>,
+) -> Reply<ProviderOutcome> {
+    use movietalk_core::relay_session::ProviderLogin;
+    match c
+        .client
+        .provider_login(&tokens, handle)
+        .await
+        .map_err(relay_error)?
+    {
+        ProviderLogin::LoggedIn(logged) => {
+            state
+                .pending_identity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let session = start_session(state, c, logged).await?;
+            Ok(ProviderOutcome {
+                session: Some(session),
+                handle_needed: false,
+                suggested_handle: None,
+            })
+        }
+        ProviderLogin::HandleNeeded { suggested, .. } => {
+            *state
+                .pending_identity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(tokens);
+            Ok(ProviderOutcome {
+                session: None,
+                handle_needed: true,
+                suggested_handle: suggested,
+            })
+        }
+    }
+}
+
+/// Logs in with a configured provider through the system browser. A new identity answers
+/// `handle_needed`; then call [`provider_choose_handle`].
+#[tauri::command(rename_all = "snake_case")]
+pub async fn provider_log_in(
+    state: State<'_, AppState>,
+    provider: String,
+) -> Reply<ProviderOutcome> {
+    let c = connection(&state).await?;
+    let tokens = provider_tokens(&state, &provider).await?;
+    finish_provider_login(&state, c, tokens, None).await
+}
+
+/// Creates the account for the identity waiting for a handle.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn provider_choose_handle(
+    state: State<'_, AppState>,
+    handle: String,
+) -> Reply<ProviderOutcome> {
+    let c = connection(&state).await?;
+    let tokens = state
+        .pending_identity
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(|| invalid("no provider log-in is waiting for a handle"))?;
+    finish_provider_login(&state, c, tokens, Some(handle.trim())).await
+}
+
+/// Stops waiting for the browser.
+#[tauri::command(rename_all = "snake_case")]
+pub fn cancel_provider_log_in(state: State<'_, AppState>) {
+    if let Some(cancel) = state
+        .provider_cancel
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        cancel.cancel();
+    }
+    state
+        .pending_identity
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+}
+
+fn methods_view(m: movietalk_core::relay_session::LoginMethods) -> LoginMethodsView {
+    LoginMethodsView {
+        password: m.password,
+        providers: m.providers,
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn login_methods(state: State<'_, AppState>) -> Reply<LoginMethodsView> {
+    let (c, _) = logged_in(&state).await?;
+    c.client
+        .login_methods()
+        .await
+        .map(methods_view)
+        .map_err(relay_error)
+}
+
+/// Links another provider to the logged-in account (through the system browser).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn link_provider(
+    state: State<'_, AppState>,
+    provider: String,
+) -> Reply<LoginMethodsView> {
+    let (c, _) = logged_in(&state).await?;
+    let tokens = provider_tokens(&state, &provider).await?;
+    c.client
+        .link_provider(&tokens)
+        .await
+        .map(methods_view)
+        .map_err(relay_error)
+}
+
+/// Unlinks a provider; the relay refuses to remove the last way to log in.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn unlink_provider(
+    state: State<'_, AppState>,
+    provider: String,
+) -> Reply<LoginMethodsView> {
+    let (c, _) = logged_in(&state).await?;
+    c.client
+        .unlink_provider(&provider)
+        .await
+        .map(methods_view)
+        .map_err(relay_error)
+}
+
+/// The account's sessions (no secrets), this one marked.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn list_sessions(state: State<'_, AppState>) -> Reply<Vec<RelaySession>> {
+    let (c, _) = logged_in(&state).await?;
+    c.client.list_sessions().await.map_err(relay_error)
+}
+
+/// Ends one of the account's sessions (another device's, or this one: then log in again).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn revoke_session(state: State<'_, AppState>, session_id: u64) -> Reply<()> {
+    let (c, _) = logged_in(&state).await?;
+    c.client
+        .revoke_session(session_id)
+        .await
+        .map_err(relay_error)
 }

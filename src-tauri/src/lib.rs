@@ -69,6 +69,14 @@ pub fn run() {
             commands::unread_counts,
             commands::mark_read,
             commands::delete_message,
+            commands::provider_log_in,
+            commands::provider_choose_handle,
+            commands::cancel_provider_log_in,
+            commands::login_methods,
+            commands::link_provider,
+            commands::unlink_provider,
+            commands::list_sessions,
+            commands::revoke_session,
         ])
         .run(tauri::generate_context!())
         .expect("the MovieTalk window failed to start");

@@ -33,6 +33,8 @@ const MAX_BACKOFF_SECS: u32 = 30;
 pub const SESSION_SECRET: &str = "relay-session";
 /// Cached posters, in the data folder, as `<movie key>.jpg`.
 pub const POSTERS_DIR: &str = "posters";
+/// Where the refresh token is filed in the keyring.
+pub const REFRESH_SECRET: &str = "relay-refresh";
 /// Where the TMDB API key is filed in the keyring.
 pub const TMDB_SECRET: &str = "tmdb-api-key";
 
@@ -63,6 +65,10 @@ pub struct AppState {
     pub rooms: Mutex<HashMap<String, u64>>,
     /// Wakes the link: sync now, or reconnect now.
     pub wake: Notify,
+    /// A provider log-in in progress: cancel it with this.
+    pub provider_cancel: Mutex<Option<movietalk_core::oauth::CancellationToken>>,
+    /// A provider identity waiting for the person to pick a handle (memory only, never stored).
+    pub pending_identity: Mutex<Option<movietalk_core::oauth::ProviderTokens>>,
     /// The recommender, rebuilt when the catalog's generation changes.
     pub recommender: Mutex<Option<(i64, Arc<movietalk_core::recommend::Recommender>)>>,
 }
@@ -120,6 +126,8 @@ impl AppState {
             }),
             rooms: Mutex::default(),
             wake: Notify::new(),
+            provider_cancel: Mutex::new(None),
+            pending_identity: Mutex::new(None),
             recommender: Mutex::new(None),
         })
     }
@@ -179,6 +187,28 @@ impl AppState {
     /// The open connection, or a "relay unavailable" error.
     pub async fn connected(&self) -> Option<Connection> {
         self.connection.lock().await.clone()
+    }
+
+    /// Keeps a new session's tokens in the keyring (in memory where there is none).
+    pub fn store_session(&self, logged: &movietalk_core::relay_client::LoggedIn) {
+        for (name, value) in [
+            (SESSION_SECRET, &logged.token),
+            (REFRESH_SECRET, &logged.refresh_token),
+        ] {
+            if let Some(v) = value
+                && let Err(e) = self.secrets.set(name, v)
+            {
+                tracing::warn!(error = %e, "the session is kept for this run only");
+            }
+        }
+        self.set_known_account(Some(logged.account.clone()));
+    }
+
+    /// Forgets the session: its tokens and who it was.
+    pub fn forget_session(&self) {
+        let _ = self.secrets.delete(SESSION_SECRET);
+        let _ = self.secrets.delete(REFRESH_SECRET);
+        self.set_known_account(None);
     }
 
     /// Remembers who is logged in (or, with `None`, that nobody is).
@@ -288,26 +318,7 @@ async fn serve_connection(
     mut events: tokio::sync::mpsc::Receiver<RelayEvent>,
 ) {
     let state = app.state::<AppState>();
-    let account = match state.secrets.get(SESSION_SECRET) {
-        Ok(Some(token)) => match client.authenticate(&token).await {
-            Ok(session) => Some(session.account),
-            Err(e) => {
-                tracing::info!(error = %e, "the saved session is no longer valid");
-                if matches!(
-                    e,
-                    movietalk_core::relay_client::ClientError::Rejected { .. }
-                ) {
-                    let _ = state.secrets.delete(SESSION_SECRET);
-                }
-                None
-            }
-        },
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the session from the keyring");
-            None
-        }
-    };
+    let account = restore_session(&state, &client).await;
     if let Some(a) = &account {
         let _ = state.catalog().set_sync_account(&a.handle);
     }
@@ -379,6 +390,48 @@ async fn serve_connection(
     forwarder.abort();
     *state.connection.lock().await = None;
     state.set_status(app, |s| s.relay = RelayStatus::Offline { reason });
+}
+
+/// Logs a new connection in with the session kept in the keyring: the access token, or when
+/// that has run out, the refresh token (whose successor is stored before it is used). A session
+/// the relay has ended is forgotten; a relay that cannot answer leaves it for the next try.
+async fn restore_session(state: &AppState, client: &RelayClient) -> Option<Account> {
+    use movietalk_core::relay_client::ClientError;
+    let read = |name| match state.secrets.get(name) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the session from the keyring");
+            None
+        }
+    };
+    if let Some(token) = read(SESSION_SECRET) {
+        match client.authenticate(&token).await {
+            Ok(session) => return Some(session.account),
+            Err(ClientError::Rejected { .. }) => {
+                tracing::info!("the saved access token has run out; refreshing")
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "cannot log in now");
+                return None;
+            }
+        }
+    }
+    let refresh = read(REFRESH_SECRET)?;
+    match client.refresh(&refresh).await {
+        Ok(logged) => {
+            state.store_session(&logged);
+            Some(logged.account)
+        }
+        Err(e @ ClientError::Rejected { .. }) => {
+            tracing::info!(error = %e, "the saved session has ended: log in again");
+            state.forget_session();
+            None
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "cannot refresh the session now");
+            None
+        }
+    }
 }
 
 /// Forwards pushed events to the window until the connection ends; returns why it ended.

@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::relay::{Account, ChatMessage, Comment, Review, RoomSummary};
+pub use crate::relay::{
+    Account, ChatMessage, Comment, LinkedProvider, Review, RoomSummary, SessionInfo as RelaySession,
+};
 
 /// Event carrying a [`ChatMessage`] that arrived from the relay.
 pub const EVENT_CHAT_MESSAGE: &str = "chat-message";
@@ -255,6 +257,40 @@ pub struct Settings {
     pub language: Option<String>,
     /// Rooms joined lately, most recent first (the home screen's "continue the chat").
     pub recent_rooms: Vec<String>,
+    /// Providers offered for logging in (their public client ids; never a secret).
+    pub login_providers: Vec<LoginProviderConfig>,
+}
+
+/// A provider the app offers for logging in: Google, Kakao, GitHub, or any OpenID Connect issuer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginProviderConfig {
+    /// The name the relay knows it by: `google`, `kakao`, `github`, or a configured OIDC name.
+    pub name: String,
+    /// The app's public client id at the provider.
+    pub client_id: String,
+    /// The OpenID Connect issuer; absent for Google and Kakao (known) and GitHub (plain OAuth2).
+    pub issuer: Option<String>,
+    /// GitHub-style endpoints elsewhere (GitHub Enterprise): authorize and token URLs.
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+}
+
+/// Where a provider log-in ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderOutcome {
+    /// Logged in.
+    pub session: Option<SessionInfo>,
+    /// The identity is new: ask for a handle (this one is free) and call again.
+    pub handle_needed: bool,
+    pub suggested_handle: Option<String>,
+}
+
+/// How the logged-in account can log in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginMethodsView {
+    pub password: bool,
+    pub providers: Vec<LinkedProvider>,
 }
 
 /// Presence change in a joined room.
@@ -300,6 +336,12 @@ pub enum IpcErrorCode {
     Conflict,
     /// No such film, review or comment.
     NotFound,
+    /// The session ran out or was revoked: log in again.
+    SessionEnded,
+    /// The provider log-in was cancelled, timed out, refused or failed.
+    ProviderLogin,
+    /// This is the account's last way to log in.
+    LastLoginMethod,
     /// Anything else.
     Internal,
 }
