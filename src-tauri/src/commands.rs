@@ -581,6 +581,30 @@ pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Rep
     {
         return Err(invalid(format!("unknown language {lang:?}")));
     }
+    for p in &settings.login_providers {
+        let loopback =
+            |u: &str| u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost");
+        if p.name.trim().is_empty() || p.client_id.trim().is_empty() {
+            return Err(invalid("a login provider needs a name and a client id"));
+        }
+        for url in [&p.issuer, &p.authorize_url, &p.token_url]
+            .into_iter()
+            .flatten()
+        {
+            if !(url.starts_with("https://") || loopback(url)) {
+                return Err(invalid(format!("{url:?} must be an https address")));
+            }
+        }
+        if p.issuer.is_none()
+            && p.authorize_url.is_none()
+            && !["google", "kakao", "github"].contains(&p.name.as_str())
+        {
+            return Err(invalid(format!(
+                "the provider {:?} needs an issuer URL",
+                p.name
+            )));
+        }
+    }
     let previous = state
         .settings
         .lock()

@@ -20,6 +20,11 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay};
+
+// The mock OpenID Connect provider the relay's own tests use (a test-only HTTP server on
+// loopback with test-only signing keys): one file, shared rather than copied.
+#[path = "../../relay-server/tests/support/mock_provider.rs"]
+mod mock_provider;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -72,14 +77,24 @@ struct App {
     name: &'static str,
     client: Client,
     driver: tokio::process::Child,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl App {
     async fn start(name: &'static str, relay_url: &str) -> App {
-        let data = tempfile::tempdir().unwrap();
+        Self::start_in(name, relay_url, tempfile::tempdir().unwrap(), &[]).await
+    }
+
+    /// Starts the app on an existing data folder, with extra environment.
+    async fn start_in(
+        name: &'static str,
+        relay_url: &str,
+        data: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> App {
         let (port, native_port) = (free_port(), free_port());
         let driver = tokio::process::Command::new("tauri-driver")
+            .envs(env.iter().copied())
             .args([
                 "--port",
                 &port.to_string(),
@@ -119,7 +134,7 @@ impl App {
             name,
             client,
             driver,
-            _data: data,
+            data,
         }
     }
 
@@ -212,9 +227,12 @@ impl App {
         key
     }
 
-    async fn close(mut self) {
+    /// Closes the window and the app; returns the data folder for a restart.
+    async fn close(mut self) -> tempfile::TempDir {
         let _ = self.client.close().await;
         let _ = self.driver.kill().await;
+        let _ = self.driver.wait().await;
+        self.data
     }
 
     async fn leave_evidence(&self) {
@@ -505,6 +523,127 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
     if let Some(relay) = relay {
         relay.shutdown().await.unwrap();
     }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and a Secret Service: run through `cargo xtask test`"]
+async fn social_login_through_the_system_browser_with_the_session_kept_in_the_keyring() {
+    use movietalk_relay::clock::ManualClock;
+    use movietalk_relay::oidc::ProviderConfig;
+    let clock = Arc::new(ManualClock::at_system_now());
+    let idp = mock_provider::MockProvider::start(clock.clone()).await;
+    let config = Config {
+        clock: clock.clone(),
+        providers: vec![ProviderConfig::oidc(
+            "mockid",
+            &idp.issuer,
+            mock_provider::CLIENT_ID,
+        )],
+        ..Config::default()
+    };
+    let relay = movietalk_relay::start(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        Arc::new(SqliteStore::in_memory().unwrap()),
+    )
+    .await
+    .unwrap();
+    let url = relay.url();
+    // The app offers the provider (its public client id only) ...
+    let data = tempfile::tempdir().unwrap();
+    let settings = json!({ "login_providers": [{ "name": "mockid", "client_id": mock_provider::CLIENT_ID, "issuer": idp.issuer }] });
+    std::fs::write(data.path().join("settings.json"), settings.to_string()).unwrap();
+    // ... and "the system browser" is curl following the provider's redirect back to the app's
+    // loopback listener (the mock signs the person in without a form).
+    let browser = [("MOVIETALK_BROWSER", "curl -s -L -o /dev/null")];
+    let mut app = Some(App::start_in("minsu", &url, data, &browser).await);
+
+    let outcome = async {
+        let a = app.as_ref().unwrap();
+        a.wait_text("online", "#relay-status", |t| t == "Online")
+            .await;
+        a.click("#nav-account").await;
+        a.click("#provider-mockid").await;
+        // A new identity: the relay asks for a handle, suggesting a free one.
+        let suggested = a
+            .find("the handle form", "#provider-handle")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(!suggested.is_empty(), "a handle is suggested");
+        a.type_into("#provider-handle", "minsu").await;
+        a.click("#provider-create").await;
+        a.wait_text("logged in", "#logged-in-as", |t| t.contains("@minsu"))
+            .await;
+        let authorize = idp.authorize_requests();
+        assert_eq!(authorize.len(), 1);
+        assert_eq!(
+            authorize[0]
+                .get("code_challenge_method")
+                .map(String::as_str),
+            Some("S256"),
+            "PKCE"
+        );
+        assert!(
+            authorize[0]
+                .get("redirect_uri")
+                .is_some_and(|r| r.starts_with("http://127.0.0.1:")),
+            "loopback redirect"
+        );
+        assert!(authorize[0].get("client_secret").is_none());
+
+        // Settings list this session and the linked provider.
+        a.click("#nav-settings").await;
+        a.wait_text("this session", "#sessions .session", |t| {
+            t.contains("this device")
+        })
+        .await;
+        a.wait_text(
+            "the linked provider",
+            "#login-methods li[data-provider='mockid']",
+            |t| t.contains("mockid"),
+        )
+        .await;
+        a.screenshot("settings-sessions").await;
+
+        // A restart 16 minutes later: the access token has run out; the refresh token kept in
+        // the OS keyring logs the app back in without asking.
+        let data = app.take().unwrap().close().await;
+        clock.advance(Duration::from_secs(16 * 60));
+        app = Some(App::start_in("minsu", &url, data, &browser).await);
+        let a = app.as_ref().unwrap();
+        a.wait_text("logged in again after the restart", "#nav-account", |t| {
+            t == "@minsu"
+        })
+        .await;
+
+        // Logging out forgets the session: after another restart nobody is logged in.
+        a.click("#nav-account").await;
+        a.click("#logout").await;
+        a.wait_text("logged out", "#nav-account", |t| t == "Log in")
+            .await;
+        let data = app.take().unwrap().close().await;
+        app = Some(App::start_in("minsu", &url, data, &browser).await);
+        let a = app.as_ref().unwrap();
+        a.wait_text("online", "#relay-status", |t| t == "Online")
+            .await;
+        a.click("#nav-account").await;
+        a.find("the log-in form", "#login").await;
+        assert_eq!(a.text("#nav-account").await, "Log in");
+    };
+    let result = std::panic::AssertUnwindSafe(outcome).catch_unwind().await;
+    if let Some(a) = app.take() {
+        if result.is_err() {
+            a.leave_evidence().await;
+        }
+        a.close().await;
+    }
+    relay.shutdown().await.unwrap();
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }

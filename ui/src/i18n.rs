@@ -196,6 +196,26 @@ texts! {
     Importing => "Importing", "가져오는 중";
     ImportDone => "Imported: {} new, {} updated, {} unchanged.", "가져오기 완료: 새 영화 {}편, 갱신 {}편, 변경 없음 {}편.";
     Export => "Export my data", "내 데이터 내보내기";
+    OrContinueWith => "Or log in through your browser with", "또는 브라우저에서 다음 계정으로 로그인";
+    ContinueWith => "Continue with {}", "{}(으)로 계속하기";
+    WaitingForBrowser => "Finish logging in with {} in your browser…", "브라우저에서 {} 로그인을 마쳐 주세요…";
+    ChooseHandle => "Welcome! Pick a handle for your new MovieTalk account.", "환영합니다! 새 MovieTalk 계정의 아이디를 정해 주세요.";
+    CreateAccount => "Create account", "계정 만들기";
+    Sessions => "Where you are logged in", "로그인된 기기";
+    ThisDevice => "this device", "이 기기";
+    LastUsed => "last used", "마지막 사용";
+    Revoke => "Log out there", "로그아웃시키기";
+    LoginMethods => "Ways to log in", "로그인 방법";
+    PasswordMethod => "Password", "비밀번호";
+    Link => "Link", "연결";
+    Unlink => "Unlink", "연결 해제";
+    LoginProviders => "Login providers", "로그인 제공자";
+    LoginProvidersHint => "Add an OpenID Connect issuer (or google, kakao, github) with this app's client id at it. The relay must be configured with the same provider.", "OpenID Connect 발급자(또는 google, kakao, github)와 이 앱의 클라이언트 ID를 추가하세요. 릴레이에도 같은 제공자가 설정되어 있어야 합니다.";
+    ProviderName => "Name", "이름";
+    Issuer => "Issuer URL (blank for google, kakao, github)", "발급자 URL (google, kakao, github는 비워 두기)";
+    ClientId => "Client id", "클라이언트 ID";
+    Add => "Add", "추가";
+    Remove => "Remove", "삭제";
     TmdbPages => "Pages of popular films (20 each)", "인기 영화 페이지 수 (페이지당 20편)";
     ImportFromTmdb => "Import from TMDB", "TMDB에서 가져오기";
     RelayFromEnvironment => "This run uses the relay {} (set by MOVIETALK_RELAY_URL).", "이번 실행은 릴레이 {}를 사용합니다 (MOVIETALK_RELAY_URL로 지정됨).";
@@ -245,6 +265,18 @@ pub fn error_text(lang: Lang, code: IpcErrorCode) -> &'static str {
         (Lang::Ko, IpcErrorCode::Conflict) => "이미 사용 중인 아이디나 이름입니다.",
         (Lang::En, IpcErrorCode::NotFound) => "It is not there (any more).",
         (Lang::Ko, IpcErrorCode::NotFound) => "찾을 수 없습니다 (삭제되었을 수 있습니다).",
+        (Lang::En, IpcErrorCode::SessionEnded) => "Your session has ended. Please log in again.",
+        (Lang::Ko, IpcErrorCode::SessionEnded) => "로그인 세션이 끝났습니다. 다시 로그인해 주세요.",
+        (Lang::En, IpcErrorCode::ProviderLogin) => {
+            "The log-in through the browser did not complete."
+        }
+        (Lang::Ko, IpcErrorCode::ProviderLogin) => "브라우저 로그인이 완료되지 않았습니다.",
+        (Lang::En, IpcErrorCode::LastLoginMethod) => {
+            "This is your last way to log in; add another first."
+        }
+        (Lang::Ko, IpcErrorCode::LastLoginMethod) => {
+            "마지막 로그인 방법입니다. 다른 방법을 먼저 추가하세요."
+        }
         (Lang::En, IpcErrorCode::Internal) => "Something went wrong inside MovieTalk.",
         (Lang::Ko, IpcErrorCode::Internal) => "MovieTalk 내부 오류가 발생했습니다.",
     }

@@ -7,6 +7,7 @@ use movietalk_protocol::ipc::{
     IpcErrorCode, JoinedRoom, MessageDeleted, MovieDetail, MoviePage, MyReview, Presence, Profile,
     ReviewPage, RoomSummary, SessionInfo, Settings, SyncStatus, Typing,
 };
+use movietalk_protocol::ipc::{LoginMethodsView, ProviderOutcome, RelaySession};
 use movietalk_protocol::relay::{Account, LikeTarget};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -397,6 +398,53 @@ struct SendArgs<'a> {
 
 pub async fn send_chat(room: &str, text: &str) -> Result<u64, IpcError> {
     call("send_chat", &SendArgs { room, text }).await
+}
+
+#[derive(Serialize)]
+struct ProviderArgs<'a> {
+    provider: &'a str,
+}
+
+pub async fn provider_log_in(provider: &str) -> Result<ProviderOutcome, IpcError> {
+    call("provider_log_in", &ProviderArgs { provider }).await
+}
+
+#[derive(Serialize)]
+struct ChooseHandleArgs<'a> {
+    handle: &'a str,
+}
+
+pub async fn provider_choose_handle(handle: &str) -> Result<ProviderOutcome, IpcError> {
+    call("provider_choose_handle", &ChooseHandleArgs { handle }).await
+}
+
+pub async fn cancel_provider_log_in() -> Result<(), IpcError> {
+    call("cancel_provider_log_in", &NoArgs {}).await
+}
+
+pub async fn login_methods() -> Result<LoginMethodsView, IpcError> {
+    call("login_methods", &NoArgs {}).await
+}
+
+pub async fn link_provider(provider: &str) -> Result<LoginMethodsView, IpcError> {
+    call("link_provider", &ProviderArgs { provider }).await
+}
+
+pub async fn unlink_provider(provider: &str) -> Result<LoginMethodsView, IpcError> {
+    call("unlink_provider", &ProviderArgs { provider }).await
+}
+
+pub async fn list_sessions() -> Result<Vec<RelaySession>, IpcError> {
+    call("list_sessions", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct SessionIdArgs {
+    session_id: u64,
+}
+
+pub async fn revoke_session(session_id: u64) -> Result<(), IpcError> {
+    call("revoke_session", &SessionIdArgs { session_id }).await
 }
 
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, IpcError> {

@@ -4,7 +4,7 @@
 use movietalk_protocol::ipc::{IpcError, SessionInfo};
 use yew::prelude::*;
 
-use crate::i18n::{Text, t};
+use crate::i18n::{Text, t, tf};
 use crate::ipc;
 use crate::pages::{error_note, input_value, use_load};
 use crate::route::use_ctx;
@@ -99,6 +99,117 @@ pub fn account_page(props: &Props) -> Html {
         },
         _ => Html::default(),
     };
+    let settings = use_load((), |()| ipc::get_settings());
+    let providers: Vec<String> = match &*settings {
+        Some(Ok(s)) => s.login_providers.iter().map(|p| p.name.clone()).collect(),
+        _ => Vec::new(),
+    };
+    let waiting = use_state(|| None::<String>);
+    let handle_needed = use_state(|| None::<String>);
+    let with_provider = {
+        let (waiting, handle_needed, error, on_session) = (
+            waiting.clone(),
+            handle_needed.clone(),
+            error.clone(),
+            props.on_session.clone(),
+        );
+        Callback::from(move |provider: String| {
+            let (waiting, handle_needed, error, on_session) = (
+                waiting.clone(),
+                handle_needed.clone(),
+                error.clone(),
+                on_session.clone(),
+            );
+            waiting.set(Some(provider.clone()));
+            error.set(None);
+            wasm_bindgen_futures::spawn_local(async move {
+                let outcome = ipc::provider_log_in(&provider).await;
+                waiting.set(None);
+                match outcome {
+                    Ok(o) if o.handle_needed => {
+                        handle_needed.set(Some(o.suggested_handle.unwrap_or_default()))
+                    }
+                    Ok(o) => {
+                        if let Some(s) = o.session {
+                            on_session.emit(s);
+                        }
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        })
+    };
+    let cancel = Callback::from(|_| {
+        wasm_bindgen_futures::spawn_local(async {
+            let _ = ipc::cancel_provider_log_in().await;
+        })
+    });
+    let choose_handle = {
+        let (handle_needed, error, on_session) = (
+            handle_needed.clone(),
+            error.clone(),
+            props.on_session.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let chosen = (*handle_needed).clone().unwrap_or_default();
+            let (handle_needed, error, on_session) =
+                (handle_needed.clone(), error.clone(), on_session.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match ipc::provider_choose_handle(&chosen).await {
+                    Ok(o) if o.handle_needed => error.set(Some(IpcError::new(
+                        movietalk_protocol::ipc::IpcErrorCode::Conflict,
+                        "taken",
+                    ))),
+                    Ok(o) => {
+                        handle_needed.set(None);
+                        if let Some(s) = o.session {
+                            on_session.emit(s);
+                        }
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        })
+    };
+    let on_chosen = {
+        let handle_needed = handle_needed.clone();
+        Callback::from(move |e: InputEvent| handle_needed.set(Some(input_value(&e))))
+    };
+    let provider_section = if let Some(chosen) = &*handle_needed {
+        html! {
+            <form class="stack" id="choose-handle" onsubmit={choose_handle}>
+                <p>{ t(l, Text::ChooseHandle) }</p>
+                <label>{ t(l, Text::Handle) }
+                    <input id="provider-handle" required=true minlength="3" maxlength="30" value={chosen.clone()} oninput={on_chosen} />
+                </label>
+                <button type="submit" class="primary" id="provider-create">{ t(l, Text::CreateAccount) }</button>
+            </form>
+        }
+    } else if let Some(provider) = &*waiting {
+        html! {
+            <div class="stack" id="provider-waiting" role="status">
+                <p>{ tf(l, Text::WaitingForBrowser, &[provider]) }</p>
+                <button id="provider-cancel" onclick={cancel}>{ t(l, Text::Cancel) }</button>
+            </div>
+        }
+    } else if providers.is_empty() {
+        Html::default()
+    } else {
+        html! {
+            <div class="stack providers">
+                <p class="hint">{ t(l, Text::OrContinueWith) }</p>
+                { for providers.iter().map(|p| {
+                    let (with_provider, name) = (with_provider.clone(), p.clone());
+                    html! {
+                        <button id={format!("provider-{p}")} class="provider" onclick={Callback::from(move |_| with_provider.emit(name.clone()))}>
+                            { tf(l, Text::ContinueWith, &[&provider_label(p)]) }
+                        </button>
+                    }
+                }) }
+            </div>
+        }
+    };
     if let Some(account) = &ctx.account {
         return html! {
             <div class="page account" id="account-page">
@@ -135,8 +246,19 @@ pub fn account_page(props: &Props) -> Html {
             <button class="link" id="account-mode" onclick={toggle}>
                 { t(l, if *signing_up { Text::HaveAccount } else { Text::NeedAccount }) }
             </button>
+            { provider_section }
             { keyring_note }
             if let Some(e) = &*error { <div id="account-error">{ error_note(l, e) }</div> }
         </div>
+    }
+}
+
+/// A provider's name as people know it.
+pub fn provider_label(name: &str) -> String {
+    match name {
+        "google" => "Google".into(),
+        "github" => "GitHub".into(),
+        "kakao" => "Kakao".into(),
+        other => other.to_owned(),
     }
 }

@@ -203,6 +203,22 @@ pub fn settings_page(props: &Props) -> Html {
             });
         })
     };
+    let save_providers = {
+        let (error, draft, on_saved) = (error.clone(), draft.clone(), props.on_saved.clone());
+        Callback::from(move |s: Settings| {
+            let (error, draft, on_saved) = (error.clone(), draft.clone(), on_saved.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match ipc::set_settings(&s).await {
+                    Ok(s) => {
+                        error.set(None);
+                        draft.set(Some(s.clone()));
+                        on_saved.emit(s);
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        })
+    };
     let importing = matches!(&*progress, Some(p) if !p.finished) && import_result.is_none();
     let form = loaded(l, &loaded_settings, |_| {
         html! {
@@ -259,6 +275,8 @@ pub fn settings_page(props: &Props) -> Html {
             <h1>{ t(l, Text::Settings) }</h1>
             { form }
             if let Some(e) = &*error { { error_note(l, e) } }
+            if ctx.account.is_some() { <AccountSecurity /> }
+            <LoginProviders settings={current.clone()} on_change={save_providers} />
             <section>
                 <h2>{ t(l, Text::TmdbKey) }</h2>
                 <p class="hint">{ t(l, Text::TmdbKeyHint) }
@@ -307,5 +325,195 @@ pub fn settings_lang(s: &Settings, detected: Lang) -> Lang {
         Some("ko") => Lang::Ko,
         Some("en") => Lang::En,
         _ => detected,
+    }
+}
+
+/// Where the account is logged in (each session revocable) and how it can log in (providers
+/// linked and unlinked; the relay keeps at least one way in).
+#[function_component(AccountSecurity)]
+pub fn account_security() -> Html {
+    let ctx = use_ctx();
+    let l = ctx.lang;
+    let changed = use_state(|| 0u32);
+    let sessions = use_load(*changed, |_| ipc::list_sessions());
+    let methods = use_load(*changed, |_| ipc::login_methods());
+    let configured = use_load((), |()| ipc::get_settings());
+    let error = use_state(|| None::<IpcError>);
+    let run = {
+        let (changed, error) = (changed.clone(), error.clone());
+        move |fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), IpcError>>>>| {
+            let (changed, error) = (changed.clone(), error.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match fut.await {
+                    Ok(()) => {
+                        error.set(None);
+                        changed.set(*changed + 1);
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+    };
+    let session_list = loaded(
+        l,
+        &sessions,
+        |list: &Vec<movietalk_protocol::ipc::RelaySession>| {
+            html! {
+                <ul class="sessions" id="sessions">
+                    { for list.iter().map(|s| {
+                        let (run, id) = (run.clone(), s.id);
+                        let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(s.last_used_at_ms as f64))
+                            .to_locale_string(l.code(), &wasm_bindgen::JsValue::UNDEFINED);
+                        html! {
+                            <li class="session" data-id={s.id.to_string()}>
+                                <span>{ if s.client.is_empty() { s.method.clone() } else { format!("{} · {}", s.client, s.method) } }</span>
+                                if s.current { <span class="delivery sent">{ t(l, Text::ThisDevice) }</span> }
+                                <span class="sub">{ format!("{} {}", t(l, Text::LastUsed), String::from(when)) }</span>
+                                if !s.current {
+                                    <button class="link revoke" onclick={Callback::from(move |_| run(Box::pin(ipc::revoke_session(id))))}>{ t(l, Text::Revoke) }</button>
+                                }
+                            </li>
+                        }
+                    }) }
+                </ul>
+            }
+        },
+    );
+    let linked: Vec<String> = match &*methods {
+        Some(Ok(m)) => m.providers.iter().map(|p| p.provider.clone()).collect(),
+        _ => Vec::new(),
+    };
+    let offered: Vec<String> = match &*configured {
+        Some(Ok(s)) => s
+            .login_providers
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|n| !linked.contains(n))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let method_list = loaded(
+        l,
+        &methods,
+        |m: &movietalk_protocol::ipc::LoginMethodsView| {
+            html! {
+                <ul class="sessions" id="login-methods">
+                    if m.password { <li>{ t(l, Text::PasswordMethod) }</li> }
+                    { for m.providers.iter().map(|p| {
+                        let (run, name) = (run.clone(), p.provider.clone());
+                        html! {
+                            <li data-provider={p.provider.clone()}>
+                                { crate::pages::account::provider_label(&p.provider) }
+                                <button class="link" onclick={Callback::from(move |_| {
+                                    let name = name.clone();
+                                    run(Box::pin(async move { ipc::unlink_provider(&name).await.map(|_| ()) }))
+                                })}>{ t(l, Text::Unlink) }</button>
+                            </li>
+                        }
+                    }) }
+                </ul>
+            }
+        },
+    );
+    html! {
+        <>
+            <section>
+                <h2>{ t(l, Text::Sessions) }</h2>
+                { session_list }
+            </section>
+            <section>
+                <h2>{ t(l, Text::LoginMethods) }</h2>
+                { method_list }
+                <div class="row">
+                    { for offered.iter().map(|p| {
+                        let (run, name) = (run.clone(), p.clone());
+                        html! {
+                            <button onclick={Callback::from(move |_| {
+                                let name = name.clone();
+                                run(Box::pin(async move { ipc::link_provider(&name).await.map(|_| ()) }))
+                            })}>{ format!("{} {}", t(l, Text::Link), crate::pages::account::provider_label(p)) }</button>
+                        }
+                    }) }
+                </div>
+                if let Some(e) = &*error { { error_note(l, e) } }
+            </section>
+        </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct ProvidersProps {
+    pub settings: Settings,
+    pub on_change: Callback<Settings>,
+}
+
+/// The login providers this app offers: a name, an issuer and the app's public client id each.
+#[function_component(LoginProviders)]
+pub fn login_providers(props: &ProvidersProps) -> Html {
+    let l = use_ctx().lang;
+    let name = use_state(String::new);
+    let issuer = use_state(String::new);
+    let client_id = use_state(String::new);
+    let add = {
+        let (name, issuer, client_id, settings, on_change) = (
+            name.clone(),
+            issuer.clone(),
+            client_id.clone(),
+            props.settings.clone(),
+            props.on_change.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let mut s = settings.clone();
+            let n = name.trim().to_lowercase();
+            s.login_providers.retain(|p| p.name != n);
+            s.login_providers
+                .push(movietalk_protocol::ipc::LoginProviderConfig {
+                    name: n,
+                    client_id: client_id.trim().to_owned(),
+                    issuer: Some(issuer.trim().to_owned()).filter(|i| !i.is_empty()),
+                    authorize_url: None,
+                    token_url: None,
+                });
+            name.set(String::new());
+            issuer.set(String::new());
+            client_id.set(String::new());
+            on_change.emit(s);
+        })
+    };
+    let field = |s: &UseStateHandle<String>| {
+        let s = s.clone();
+        Callback::from(move |e: InputEvent| s.set(input_value(&e)))
+    };
+    html! {
+        <section>
+            <h2>{ t(l, Text::LoginProviders) }</h2>
+            <p class="hint">{ t(l, Text::LoginProvidersHint) }</p>
+            <ul class="sessions" id="login-providers">
+                { for props.settings.login_providers.iter().map(|p| {
+                    let (settings, on_change, n) = (props.settings.clone(), props.on_change.clone(), p.name.clone());
+                    html! {
+                        <li>
+                            <strong>{ crate::pages::account::provider_label(&p.name) }</strong>
+                            <span class="sub">{ format!(" {} · {}", p.issuer.clone().unwrap_or_default(), p.client_id) }</span>
+                            <button class="link" onclick={Callback::from(move |_| {
+                                let mut s = settings.clone();
+                                s.login_providers.retain(|x| x.name != n);
+                                on_change.emit(s);
+                            })}>{ t(l, Text::Remove) }</button>
+                        </li>
+                    }
+                }) }
+            </ul>
+            <form class="row" onsubmit={add}>
+                <input id="provider-name" required=true maxlength="40" placeholder={ t(l, Text::ProviderName) } aria-label={ t(l, Text::ProviderName) }
+                    value={(*name).clone()} oninput={field(&name)} />
+                <input id="provider-issuer" type="url" placeholder={ t(l, Text::Issuer) } aria-label={ t(l, Text::Issuer) }
+                    value={(*issuer).clone()} oninput={field(&issuer)} />
+                <input id="provider-client-id" required=true placeholder={ t(l, Text::ClientId) } aria-label={ t(l, Text::ClientId) }
+                    value={(*client_id).clone()} oninput={field(&client_id)} />
+                <button type="submit">{ t(l, Text::Add) }</button>
+            </form>
+        </section>
     }
 }
