@@ -327,7 +327,7 @@ pub fn like(state: State<'_, AppState>, target: LikeTarget, on: bool) -> Reply<(
     Ok(())
 }
 
-/// The home screen: recommendations with reasons (or cold-start picks), popular films, rooms.
+/// The home screen: recommendations with reasons (or cold-start picks) and recent rooms.
 #[tauri::command(rename_all = "snake_case")]
 pub fn home(state: State<'_, AppState>) -> Reply<Home> {
     use movietalk_core::recommend::Reason;
@@ -341,13 +341,6 @@ pub fn home(state: State<'_, AppState>) -> Reply<Home> {
         recommender.recommend(&catalog, &ratings, 12)
     }
     .map_err(storage_error)?;
-    let popular = catalog
-        .search(&movietalk_core::SearchQuery {
-            sort: movietalk_core::Sort::Popularity,
-            limit: 12,
-            ..Default::default()
-        })
-        .map_err(storage_error)?;
     let recent_rooms = state
         .settings
         .lock()
@@ -370,7 +363,6 @@ pub fn home(state: State<'_, AppState>) -> Reply<Home> {
             })
             .collect(),
         cold_start,
-        popular: popular.movies.into_iter().map(summaries(&state)).collect(),
         recent_rooms,
     })
 }

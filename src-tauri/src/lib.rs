@@ -25,6 +25,17 @@ pub fn run() {
         })
         .setup(|app| {
             app.manage(state::AppState::open()?);
+            // Bring the recommendation index up to date on its own connection and thread (after
+            // an import it is rebuilt), so the window never waits for it on the first screen.
+            let db =
+                movietalk_core::paths::ensure_db_path(&app.state::<state::AppState>().data_dir)?;
+            std::thread::spawn(move || {
+                let ready = movietalk_core::Catalog::open(&db)
+                    .and_then(|mut c| c.recommender().map(|_| ()));
+                if let Err(e) = ready {
+                    tracing::warn!(error = %e, "cannot prepare the recommendation index");
+                }
+            });
             // The link to the relay runs for the life of the app (connect, log in, sync).
             tauri::async_runtime::spawn(state::run_link(app.handle().clone()));
             Ok(())

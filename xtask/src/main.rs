@@ -81,8 +81,17 @@ fn main() -> Result<()> {
             Some(other) => bail!("unknown setup purpose {other:?}: use run or test"),
         },
         Some("ui") => build_ui(&root)?,
+        Some("bench-window") => {
+            setup(Purpose::Test)?;
+            build_ui(&root)?;
+            let mut bench = windowed(
+                &root,
+                &["bench", "-p", "movietalk-app", "--bench", "window"],
+            )?;
+            step("measure the window", || run(&mut bench))?;
+        }
         _ => {
-            eprintln!("usage: cargo xtask <run|test|setup [run|test]|ui>");
+            eprintln!("usage: cargo xtask <run|test|setup [run|test]|ui|bench-window>");
             std::process::exit(2);
         }
     }
@@ -328,11 +337,22 @@ fn build_ui(root: &Path) -> Result<()> {
 // Tests
 
 fn test(root: &Path) -> Result<()> {
-    let target = target_dir(root);
     step("build the tests", || {
         run(cmd(cargo()).args(["test", "--workspace", "--no-run"]))
     })?;
+    let mut tests = windowed(root, &["test", "--workspace", "--", "--include-ignored"])?;
+    step("run every test", || run(&mut tests))?;
+    eprintln!(
+        "xtask: screenshots and other artifacts are in {}",
+        root.join("artifacts").display()
+    );
+    Ok(())
+}
 
+/// `cargo ARGS` inside Xvfb (for the real app window) and a private D-Bus session with
+/// gnome-keyring unlocked (for the Secret Service), with the XDG folders in `target/`.
+fn windowed(root: &Path, cargo_args: &[&str]) -> Result<Command> {
+    let target = target_dir(root);
     // WebKit, the app and gnome-keyring write under the XDG folders: keep them out of $HOME.
     let sandbox = target.join("xtask-test-home");
     let _ = std::fs::remove_dir_all(&sandbox);
@@ -350,11 +370,10 @@ fn test(root: &Path) -> Result<()> {
     let artifacts = root.join("artifacts");
     std::fs::create_dir_all(&artifacts)?;
 
-    // Xvfb for the real app window; a private D-Bus session with gnome-keyring unlocked by a
-    // non-empty dummy password (an empty one creates no collection) for the Secret Service.
+    // A non-empty dummy password: an empty one creates no keyring collection.
     let script = r#"printf %s movietalk-test-keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec "$@""#;
-    let mut tests = cmd("xvfb-run");
-    tests
+    let mut command = cmd("xvfb-run");
+    command
         .args([
             "-a",
             "-s",
@@ -367,17 +386,12 @@ fn test(root: &Path) -> Result<()> {
             "sh",
         ])
         .arg(cargo())
-        .args(["test", "--workspace", "--", "--include-ignored"])
+        .args(cargo_args)
         .env("XDG_DATA_HOME", sandbox.join("data"))
         .env("XDG_CACHE_HOME", sandbox.join("cache"))
         .env("XDG_CONFIG_HOME", sandbox.join("config"))
         .env("XDG_RUNTIME_DIR", sandbox.join("runtime"))
         .env("MOVIETALK_ARTIFACTS_DIR", &artifacts)
         .env("MOVIETALK_E2E", "1");
-    step("run every test", || run(&mut tests))?;
-    eprintln!(
-        "xtask: screenshots and other artifacts are in {}",
-        artifacts.display()
-    );
-    Ok(())
+    Ok(command)
 }

@@ -211,7 +211,6 @@ pub struct Home {
     pub recommendations: Vec<RecommendedMovie>,
     /// True when there are no ratings yet and these are popular, acclaimed picks.
     pub cold_start: bool,
-    pub popular: Vec<MovieSummary>,
     /// Rooms this user has talked in, most recent first.
     pub recent_rooms: Vec<String>,
 }

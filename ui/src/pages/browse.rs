@@ -74,8 +74,9 @@ pub fn browse_page() -> Html {
     let pages = use_mut_ref(Pages::default);
     // Bumped when a page arrives, to re-render.
     let arrived = use_state(|| 0u32);
-    let scroll_top = use_state(|| 0.0f64);
-    let viewport = use_state(|| 800.0f64);
+    // The first row in view and the view's height, in rows: re-rendered only when they change.
+    let top_row = use_state_eq(|| 0usize);
+    let viewport = use_state_eq(|| 13usize);
     let list_ref = use_node_ref();
 
     let fetch = {
@@ -109,17 +110,17 @@ pub fn browse_page() -> Html {
     };
     {
         // A new shelf starts over at the top.
-        let (pages, fetch, list_ref, scroll_top, total) = (
+        let (pages, fetch, list_ref, top_row, total) = (
             pages.clone(),
             fetch.clone(),
             list_ref.clone(),
-            scroll_top.clone(),
+            top_row.clone(),
             total.clone(),
         );
         use_effect_with((*shelf).clone(), move |_| {
             *pages.borrow_mut() = Pages::default();
             total.set(None);
-            scroll_top.set(0.0);
+            top_row.set(0);
             if let Some(el) = list_ref.cast::<web_sys::Element>() {
                 el.set_scroll_top(0);
             }
@@ -127,8 +128,8 @@ pub fn browse_page() -> Html {
         });
     }
 
-    let first = ((*scroll_top / ROW) as usize).saturating_sub(MARGIN);
-    let count = (*viewport / ROW) as usize + 2 * MARGIN + 1;
+    let first = top_row.saturating_sub(MARGIN);
+    let count = *viewport + 2 * MARGIN + 1;
     let n = total.unwrap_or(0) as usize;
     let last = (first + count).min(n);
     for page in (first as u32 / FETCH)..=((last.max(1) as u32 - 1) / FETCH) {
@@ -174,15 +175,15 @@ pub fn browse_page() -> Html {
         });
     }
     let on_scroll = {
-        let (scroll_top, viewport) = (scroll_top.clone(), viewport.clone());
+        let (top_row, viewport) = (top_row.clone(), viewport.clone());
         Callback::from(move |e: Event| {
             use wasm_bindgen::JsCast;
             if let Some(el) = e
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
             {
-                scroll_top.set(el.scroll_top() as f64);
-                viewport.set(el.client_height() as f64);
+                top_row.set((el.scroll_top() as f64 / ROW) as usize);
+                viewport.set((el.client_height() as f64 / ROW).ceil() as usize);
             }
         })
     };

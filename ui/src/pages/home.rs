@@ -13,7 +13,23 @@ use crate::route::{Route, use_ctx};
 pub fn home_page() -> Html {
     let ctx = use_ctx();
     let l = ctx.lang;
+    // Popular films come straight from the catalog; recommendations may first need the content
+    // index (rebuilt after an import), so they load on their own and never hold up the list.
+    let popular = use_load((), |()| async {
+        ipc::search_movies(&ipc::Search {
+            limit: 12,
+            sort: Some("popularity".into()),
+            ..ipc::Search::default()
+        })
+        .await
+    });
     let home = use_load(ctx.synced, |_| ipc::home());
+    let popular_section = html! {
+        <section aria-labelledby="popular-title">
+            <h2 id="popular-title">{ t(l, Text::Popular) }</h2>
+            { loaded(l, &popular, |page: &movietalk_protocol::ipc::MoviePage| html! { <MovieGrid movies={page.movies.clone()} id="popular" /> }) }
+        </section>
+    };
     let body = loaded(l, &home, |home| {
         let recs = home.recommendations.iter().map(|r| {
             let note = if let Some(genre) = &r.popular_in {
@@ -52,12 +68,8 @@ pub fn home_page() -> Html {
                         </div>
                     </section>
                 }
-                <section aria-labelledby="popular-title">
-                    <h2 id="popular-title">{ t(l, Text::Popular) }</h2>
-                    <MovieGrid movies={home.popular.clone()} id="popular" />
-                </section>
             </>
         }
     });
-    html! { <div class="page home" id="home-page">{ body }</div> }
+    html! { <div class="page home" id="home-page">{ body }{ popular_section }</div> }
 }

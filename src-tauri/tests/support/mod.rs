@@ -1,0 +1,3 @@
+//! What the end-to-end tests share (the window benchmark includes `window.rs` too).
+
+pub mod window;
