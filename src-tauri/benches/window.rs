@@ -102,6 +102,17 @@ fn command(pid: u32) -> String {
         .to_owned()
 }
 
+/// Frame intervals (ms) from a list of them, the first dropped (it measures the wait for the
+/// first frame), sorted.
+fn sorted_frames(v: &serde_json::Value) -> Vec<f64> {
+    let mut frames: Vec<f64> = v
+        .as_array()
+        .map(|a| a.iter().skip(1).filter_map(|f| f.as_f64()).collect())
+        .unwrap_or_default();
+    frames.sort_by(f64::total_cmp);
+    frames
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -187,14 +198,7 @@ async fn main() {
         )
         .await
         .unwrap();
-    let mut home: Vec<f64> = home
-        .as_array()
-        .unwrap()
-        .iter()
-        .skip(1)
-        .filter_map(|f| f.as_f64())
-        .collect();
-    home.sort_by(f64::total_cmp);
+    let home = sorted_frames(&home);
     println!(
         "home page scrolled 240 px per frame (no re-render): p50 {:.1} ms, p95 {:.1} ms",
         percentile(&home, 0.5),
@@ -214,14 +218,6 @@ async fn main() {
     app.find("the first row", "#browse-list .vrow[data-key]")
         .await;
     println!("scrolling {label:?}: {count}");
-    app.client
-        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-            Some(Duration::from_secs(600)),
-            None,
-            None,
-        ))
-        .await
-        .unwrap();
     // Frame intervals while the page sits still: what Xvfb's software rendering allows at best.
     let idle = app
         .client
@@ -233,14 +229,7 @@ async fn main() {
         )
         .await
         .unwrap();
-    let mut idle: Vec<f64> = idle
-        .as_array()
-        .unwrap()
-        .iter()
-        .skip(1)
-        .filter_map(|f| f.as_f64())
-        .collect();
-    idle.sort_by(f64::total_cmp);
+    let idle = sorted_frames(&idle);
     println!(
         "idle frames: p50 {:.1} ms, p95 {:.1} ms",
         percentile(&idle, 0.5),
@@ -295,14 +284,7 @@ async fn scroll(app: &App, step_px: u32) {
         .await
         .unwrap();
     let elapsed = t.elapsed();
-    let mut frames: Vec<f64> = result["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .skip(1)
-        .filter_map(|f| f.as_f64())
-        .collect();
-    frames.sort_by(f64::total_cmp);
+    let frames = sorted_frames(&result["frames"]);
     let slow = frames.iter().filter(|f| **f > 50.0).count();
     println!(
         "{step_px} px per frame: scrolled {} px in {} frames ({:.1} s): frame interval p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms, {} frames over 50 ms; at most {} rows in the page",
