@@ -235,7 +235,7 @@ async fn main() {
         percentile(&idle, 0.5),
         percentile(&idle, 0.95)
     );
-    for step_px in [240] {
+    for step_px in [64, 240] {
         scroll(&app, step_px).await;
     }
     let last = app
