@@ -25,7 +25,10 @@ fn prepare(dir: &std::path::Path) -> String {
     catalog.seed_if_empty().unwrap();
     let wikipedia =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/wikipedia-movies");
-    let what = if wikipedia.is_dir() {
+    // `MOVIETALK_BENCH_STARTER=1`: the 191 starter films only, to see the app's own baseline.
+    let what = if std::env::var_os("MOVIETALK_BENCH_STARTER").is_some() {
+        "the 191 starter films only".into()
+    } else if wikipedia.is_dir() {
         let report =
             movietalk_core::import::wikipedia::import_path(&mut catalog, &wikipedia, &mut |_| {})
                 .unwrap();
