@@ -348,7 +348,10 @@ async fn social_login_through_the_system_browser_with_the_session_kept_in_the_ke
     std::fs::write(data.path().join("settings.json"), settings.to_string()).unwrap();
     // ... and "the system browser" is curl following the provider's redirect back to the app's
     // loopback listener (the mock signs the person in without a form).
-    let browser = [("MOVIETALK_BROWSER", "curl -s -L -o /dev/null")];
+    let browser = [
+        ("MOVIETALK_BROWSER", "curl -s -L -o /dev/null"),
+        support::window::GPU,
+    ];
     let mut app = Some(App::start_in("minsu", &url, data, &browser).await);
 
     let outcome = async {
