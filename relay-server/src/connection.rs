@@ -682,7 +682,11 @@ impl Handler {
                 {
                     ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                 } else {
-                    match self.hub.post(&room, &author, guest, &client_id, &text) {
+                    match self
+                        .hub
+                        .post(&room, &author, guest, &client_id, &text)
+                        .await
+                    {
                         Ok(Posted::New(seq) | Posted::Duplicate(seq)) => {
                             ServerMessage::Sent { req, room, seq }
                         }

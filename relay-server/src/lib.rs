@@ -140,7 +140,7 @@ async fn serve(
 ) -> std::io::Result<()> {
     let config = Arc::new(config);
     let metrics = config.metrics.clone();
-    let hub = Arc::new(Hub::new(store.clone(), metrics.clone()));
+    let hub = Arc::new(Hub::new(store.clone(), metrics.clone()).map_err(std::io::Error::other)?);
     let _metrics_server = http.map(|l| {
         AbortOnDrop(tokio::spawn(metrics::serve(
             l,
