@@ -1369,19 +1369,54 @@ fn is_write(msg: &ClientMessage) -> bool {
     )
 }
 
-/// Writes one frame, giving up on a client that does not take it within `limit` (a slow reader).
+/// Writes one message, giving up on a client that does not take it within `limit` (a slow
+/// reader).
 async fn send<S>(sink: &mut S, msg: Message, limit: std::time::Duration) -> Result<(), End>
 where
     S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
-    match tokio::time::timeout(limit, sink.send(msg)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(End::Io(e.to_string())),
-        Err(_) => Err(End::SlowReader),
-    }
+    send_all(sink, vec![msg], limit).await
 }
 
-/// Writes several frames with one flush, within `limit` in all.
+/// The largest frame the relay writes. tungstenite copies each outgoing frame into a
+/// per-connection buffer that keeps its largest size for the life of the connection (and offers
+/// no way to shrink it): one 40 KB history page would cost every connection that received one
+/// 40 KB for good. Larger messages are sent in fragments of this size instead.
+const MAX_FRAME_OUT: usize = 4 * 1024;
+
+/// `msg` as frames of at most [`MAX_FRAME_OUT`] bytes of payload: a longer text message becomes
+/// a fragmented one (RFC 6455 §5.4: a text frame, then continuation frames, the last marked
+/// final), which every WebSocket client reassembles. Split on character boundaries.
+fn fragments(msg: Message) -> Vec<Message> {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let text = match msg {
+        Message::Text(text) if text.len() > MAX_FRAME_OUT => text,
+        other => return vec![other],
+    };
+    let mut cuts = vec![0];
+    let mut at = 0;
+    while text.len() - at > MAX_FRAME_OUT {
+        let mut end = at + MAX_FRAME_OUT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        cuts.push(end);
+        at = end;
+    }
+    cuts.push(text.len());
+    let bytes = tokio_tungstenite::tungstenite::Bytes::from(text);
+    cuts.windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            let last = w[1] == bytes.len();
+            Message::Frame(Frame::message(bytes.slice(w[0]..w[1]), opcode, last))
+        })
+        .collect()
+}
+
+/// Writes several messages with one flush, within `limit` in all.
 async fn send_all<S>(
     sink: &mut S,
     msgs: Vec<Message>,
@@ -1392,7 +1427,9 @@ where
 {
     let write = async {
         for m in msgs {
-            sink.feed(m).await?;
+            for frame in fragments(m) {
+                sink.feed(frame).await?;
+            }
         }
         sink.flush().await
     };
