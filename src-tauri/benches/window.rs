@@ -25,7 +25,10 @@ fn prepare(dir: &std::path::Path) -> String {
     catalog.seed_if_empty().unwrap();
     let wikipedia =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/wikipedia-movies");
-    let what = if wikipedia.is_dir() {
+    // `MOVIETALK_BENCH_STARTER=1`: the 191 starter films only, to see the app's own baseline.
+    let what = if std::env::var_os("MOVIETALK_BENCH_STARTER").is_some() {
+        "the 191 starter films only".into()
+    } else if wikipedia.is_dir() {
         let report =
             movietalk_core::import::wikipedia::import_path(&mut catalog, &wikipedia, &mut |_| {})
                 .unwrap();
@@ -102,6 +105,17 @@ fn command(pid: u32) -> String {
         .to_owned()
 }
 
+/// Frame intervals (ms) from a list of them, the first dropped (it measures the wait for the
+/// first frame), sorted.
+fn sorted_frames(v: &serde_json::Value) -> Vec<f64> {
+    let mut frames: Vec<f64> = v
+        .as_array()
+        .map(|a| a.iter().skip(1).filter_map(|f| f.as_f64()).collect())
+        .unwrap_or_default();
+    frames.sort_by(f64::total_cmp);
+    frames
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -162,6 +176,38 @@ async fn main() {
         pss as f64 / 1024.0
     );
 
+    // For comparison: the home page scrolled the same way — a static page no code re-renders,
+    // so its frame intervals are WebKit's own layout and paint cost on this display.
+    app.client
+        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+            Some(Duration::from_secs(600)),
+            None,
+            None,
+        ))
+        .await
+        .unwrap();
+    let home = app
+        .client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1]; const page = document.getElementById('home-page');
+               const f = []; let last = performance.now(), dir = 240;
+               function step(now) { f.push(now - last); last = now;
+                 if (f.length > 200) { done(f); return; }
+                 if (page.scrollTop + page.clientHeight >= page.scrollHeight - 1) dir = -240;
+                 if (page.scrollTop <= 0) dir = 240;
+                 page.scrollTop += dir; requestAnimationFrame(step); }
+               requestAnimationFrame(step);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let home = sorted_frames(&home);
+    println!(
+        "home page scrolled 240 px per frame (no re-render): p50 {:.1} ms, p95 {:.1} ms",
+        percentile(&home, 0.5),
+        percentile(&home, 0.95)
+    );
+
     // Scrolling the largest genre.
     app.click("#nav-browse").await;
     let chip = app.find("a genre chip", ".genres-row .chip").await;
@@ -175,14 +221,6 @@ async fn main() {
     app.find("the first row", "#browse-list .vrow[data-key]")
         .await;
     println!("scrolling {label:?}: {count}");
-    app.client
-        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-            Some(Duration::from_secs(600)),
-            None,
-            None,
-        ))
-        .await
-        .unwrap();
     // Frame intervals while the page sits still: what Xvfb's software rendering allows at best.
     let idle = app
         .client
@@ -194,20 +232,13 @@ async fn main() {
         )
         .await
         .unwrap();
-    let mut idle: Vec<f64> = idle
-        .as_array()
-        .unwrap()
-        .iter()
-        .skip(1)
-        .filter_map(|f| f.as_f64())
-        .collect();
-    idle.sort_by(f64::total_cmp);
+    let idle = sorted_frames(&idle);
     println!(
         "idle frames: p50 {:.1} ms, p95 {:.1} ms",
         percentile(&idle, 0.5),
         percentile(&idle, 0.95)
     );
-    for step_px in [240, 1200] {
+    for step_px in [64, 240] {
         scroll(&app, step_px).await;
     }
     let last = app
@@ -220,7 +251,7 @@ async fn main() {
     relay.shutdown().await.unwrap();
 }
 
-/// Scrolls the browse list from the top by `step_px` per animation frame (at most 1,500 frames)
+/// Scrolls the browse list from the top by `step_px` per animation frame (at most 300 frames)
 /// and prints the frame intervals.
 async fn scroll(app: &App, step_px: u32) {
     app.client
@@ -240,7 +271,7 @@ async fn scroll(app: &App, step_px: u32) {
         function step(now) {
             frames.push(now - last); last = now;
             maxRows = Math.max(maxRows, list.querySelectorAll('.vrow').length);
-            if (frames.length > 1500 || list.scrollTop + list.clientHeight >= list.scrollHeight - 1) {
+            if (frames.length > 300 || list.scrollTop + list.clientHeight >= list.scrollHeight - 1) {
                 done({ frames, maxRows, height: list.scrollTop });
                 return;
             }
@@ -256,14 +287,7 @@ async fn scroll(app: &App, step_px: u32) {
         .await
         .unwrap();
     let elapsed = t.elapsed();
-    let mut frames: Vec<f64> = result["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .skip(1)
-        .filter_map(|f| f.as_f64())
-        .collect();
-    frames.sort_by(f64::total_cmp);
+    let frames = sorted_frames(&result["frames"]);
     let slow = frames.iter().filter(|f| **f > 50.0).count();
     println!(
         "{step_px} px per frame: scrolled {} px in {} frames ({:.1} s): frame interval p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms, {} frames over 50 ms; at most {} rows in the page",

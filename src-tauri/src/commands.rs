@@ -10,7 +10,7 @@ use movietalk_protocol::ipc::{
     MyReview, Profile, ProviderOutcome, RecommendedMovie, RelaySession, ReviewPage, ReviewView,
     RoomSummary, SessionInfo, Settings, SyncStatus,
 };
-use movietalk_protocol::relay::{ChatMessage, ClientMessage, ErrorCode, LikeTarget, ServerMessage};
+use movietalk_protocol::relay::{ChatMessage, ErrorCode, LikeTarget};
 use tauri::{AppHandle, Emitter, State};
 
 use crate::state::{AppState, Connection, TMDB_SECRET};
@@ -866,20 +866,10 @@ pub async fn typing(state: State<'_, AppState>, room: String) -> Reply<()> {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn list_rooms(state: State<'_, AppState>) -> Reply<Vec<RoomSummary>> {
     let c = connection(&state).await?;
-    match c
-        .client
-        .call(|req| ClientMessage::ListRooms { req })
-        .await
-        .map_err(relay_error)?
-    {
-        ServerMessage::Rooms { rooms, .. } => Ok(rooms),
-        other => Err(IpcError::new(
-            IpcErrorCode::Internal,
-            format!("unexpected reply {other:?}"),
-        )),
-    }
+    c.client.list_rooms().await.map_err(relay_error)
 }
 
+/// Creates a room; its creator moderates it.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn create_room(
     state: State<'_, AppState>,
@@ -887,37 +877,17 @@ pub async fn create_room(
     topic: String,
 ) -> Reply<RoomSummary> {
     let (c, _) = logged_in(&state).await?;
-    let (room, topic) = (room.trim().to_owned(), topic.trim().to_owned());
-    match c
-        .client
-        .call(move |req| ClientMessage::CreateRoom { req, room, topic })
+    c.client
+        .create_room(room.trim(), topic.trim())
         .await
-        .map_err(relay_error)?
-    {
-        ServerMessage::RoomInfo { room, .. } => Ok(room),
-        other => Err(IpcError::new(
-            IpcErrorCode::Internal,
-            format!("unexpected reply {other:?}"),
-        )),
-    }
+        .map_err(relay_error)
 }
 
 /// Unread messages per room this account has read before.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn unread_counts(state: State<'_, AppState>) -> Reply<Vec<(String, u64)>> {
     let (c, _) = logged_in(&state).await?;
-    match c
-        .client
-        .call(|req| ClientMessage::UnreadCounts { req })
-        .await
-        .map_err(relay_error)?
-    {
-        ServerMessage::Unread { rooms, .. } => Ok(rooms),
-        other => Err(IpcError::new(
-            IpcErrorCode::Internal,
-            format!("unexpected reply {other:?}"),
-        )),
-    }
+    c.client.unread_counts().await.map_err(relay_error)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -925,21 +895,16 @@ pub async fn mark_read(state: State<'_, AppState>, room: String, seq: u64) -> Re
     let Ok((c, _)) = logged_in(&state).await else {
         return Ok(()); // Guests have no read markers.
     };
-    c.client
-        .call(move |req| ClientMessage::MarkRead { req, room, seq })
-        .await
-        .map_err(relay_error)
-        .map(|_| ())
+    c.client.mark_read(&room, seq).await.map_err(relay_error)
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn delete_message(state: State<'_, AppState>, room: String, seq: u64) -> Reply<()> {
     let (c, _) = logged_in(&state).await?;
     c.client
-        .call(move |req| ClientMessage::DeleteMessage { req, room, seq })
+        .delete_message(&room, seq)
         .await
         .map_err(relay_error)
-        .map(|_| ())
 }
 
 // ---------------------------------------------------------------------------------------------

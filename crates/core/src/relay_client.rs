@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use movietalk_protocol::relay::{
-    Account, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage,
+    Account, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, RoomSummary, ServerMessage,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -390,6 +390,56 @@ impl RelayClient {
                 "expected sent, got {other:?}"
             ))),
         }
+    }
+
+    /// Rooms that were created or have people in them, with live presence.
+    pub async fn list_rooms(&self) -> Result<Vec<RoomSummary>, ClientError> {
+        match self.call(|req| ClientMessage::ListRooms { req }).await? {
+            ServerMessage::Rooms { rooms, .. } => Ok(rooms),
+            other => Err(ClientError::Protocol(format!(
+                "expected rooms, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Creates a room with a topic, moderated by the logged-in account.
+    pub async fn create_room(&self, room: &str, topic: &str) -> Result<RoomSummary, ClientError> {
+        let (room, topic) = (room.to_owned(), topic.to_owned());
+        match self
+            .call(move |req| ClientMessage::CreateRoom { req, room, topic })
+            .await?
+        {
+            ServerMessage::RoomInfo { room, .. } => Ok(room),
+            other => Err(ClientError::Protocol(format!(
+                "expected room_info, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Unread messages per room the logged-in account has read before.
+    pub async fn unread_counts(&self) -> Result<Vec<(String, u64)>, ClientError> {
+        match self.call(|req| ClientMessage::UnreadCounts { req }).await? {
+            ServerMessage::Unread { rooms, .. } => Ok(rooms),
+            other => Err(ClientError::Protocol(format!(
+                "expected unread, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Remembers that the logged-in account has read `room` up to `seq`.
+    pub async fn mark_read(&self, room: &str, seq: u64) -> Result<(), ClientError> {
+        let room = room.to_owned();
+        self.call(move |req| ClientMessage::MarkRead { req, room, seq })
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes a message (its author or the room's moderator may).
+    pub async fn delete_message(&self, room: &str, seq: u64) -> Result<(), ClientError> {
+        let room = room.to_owned();
+        self.call(move |req| ClientMessage::DeleteMessage { req, room, seq })
+            .await
+            .map(|_| ())
     }
 }
 

@@ -19,8 +19,11 @@ use crate::route::{Route, use_ctx};
 const ROW: f64 = 64.0;
 /// Films fetched per request.
 const FETCH: u32 = 100;
-/// Rows kept above and below the visible ones.
-const MARGIN: usize = 8;
+/// The rendered window moves in steps of this many rows, so most scroll frames change nothing
+/// in the page and only the browser's own scrolling runs.
+const CHUNK: usize = 8;
+/// Rows kept above and below the visible ones (more than a chunk, so a step never shows a gap).
+const MARGIN: usize = CHUNK + 4;
 const DECADES: [i32; 11] = [
     1920, 1930, 1940, 1950, 1960, 1970, 1980, 1990, 2000, 2010, 2020,
 ];
@@ -182,7 +185,7 @@ pub fn browse_page() -> Html {
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
             {
-                top_row.set((el.scroll_top() as f64 / ROW) as usize);
+                top_row.set((el.scroll_top() as f64 / ROW) as usize / CHUNK * CHUNK);
                 viewport.set((el.client_height() as f64 / ROW).ceil() as usize);
             }
         })

@@ -97,14 +97,22 @@ pub fn valid_stars(stars: f32) -> bool {
 }
 
 impl Catalog {
+    /// Rebuilds the stored content index if an import changed the catalog since it was built,
+    /// without loading it; true when it was rebuilt.
+    pub fn prepare_recommendations(&mut self) -> Result<bool> {
+        if content::is_current(self)? {
+            return Ok(false);
+        }
+        let started = std::time::Instant::now();
+        let n = content::build(self, &FeatureWeights::default())?;
+        tracing::info!(films = n, elapsed = ?started.elapsed(), "content index rebuilt");
+        Ok(true)
+    }
+
     /// Loads the recommender, first rebuilding the content index if an import changed the
     /// catalog since it was built (never on a plain start).
     pub fn recommender(&mut self) -> Result<Recommender> {
-        if !content::is_current(self)? {
-            let started = std::time::Instant::now();
-            let n = content::build(self, &FeatureWeights::default())?;
-            tracing::info!(films = n, elapsed = ?started.elapsed(), "content index rebuilt");
-        }
+        self.prepare_recommendations()?;
         Ok(Recommender {
             content: ContentIndex::load(self)?,
             community: CommunityIndex::load(self)?,
