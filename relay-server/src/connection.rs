@@ -41,6 +41,9 @@ pub struct Handler {
     pub social: Arc<dyn SocialStore>,
     /// The identity providers people may log in with, and their cached keys.
     pub providers: Arc<Providers>,
+    /// Password hashes (argon2id) computed at once, relay-wide: each takes tens of milliseconds
+    /// of CPU and `hash_cost` of memory, so a log-in storm waits here instead of using more.
+    pub hashing: Arc<tokio::sync::Semaphore>,
     pub config: Arc<Config>,
     pub peer: SocketAddr,
     /// Fires (by closing) when the relay shuts down.
@@ -358,16 +361,19 @@ impl Handler {
                     Err(e) => {
                         ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                     }
-                    Ok(()) => match self.accounts.sign_up(
-                        &handle,
-                        &password,
-                        display.trim(),
-                        self.config.hash_cost,
-                        &self.params(session),
-                    ) {
-                        Ok((account, new)) => self.started(req, session, account, new),
-                        Err(e) => account_error(req, e),
-                    },
+                    Ok(()) => {
+                        let (cost, at) = (self.config.hash_cost, self.owned_params(session));
+                        let display = display.trim().to_owned();
+                        let signed_up = self
+                            .hashing_call(move |a| {
+                                a.sign_up(&handle, &password, &display, cost, &at.params())
+                            })
+                            .await;
+                        match signed_up {
+                            Ok((account, new)) => self.started(req, session, account, new),
+                            Err(e) => account_error(req, e),
+                        }
+                    }
                 }
             }
             ClientMessage::LogIn {
@@ -375,9 +381,12 @@ impl Handler {
                 handle,
                 password,
             } => {
+                let at = self.owned_params(session);
                 match self
-                    .accounts
-                    .log_in(&handle.to_lowercase(), &password, &self.params(session))
+                    .hashing_call(move |a| {
+                        a.log_in(&handle.to_lowercase(), &password, &at.params())
+                    })
+                    .await
                 {
                     Ok((account, new)) => self.started(req, session, account, new),
                     Err(e) => account_error(req, e),
@@ -531,33 +540,37 @@ impl Handler {
                     Err(e) => {
                         ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                     }
-                    Ok(()) => match self.accounts.change_password(
-                        account.id,
-                        &current,
-                        &new,
-                        session.session_id,
-                        self.config.clock.now_ms(),
-                        self.config.hash_cost,
-                    ) {
-                        Ok(()) => ServerMessage::Ok { req },
-                        Err(e) => account_error(req, e),
-                    },
+                    Ok(()) => {
+                        let (id, keep) = (account.id, session.session_id);
+                        let (now, cost) = (self.config.clock.now_ms(), self.config.hash_cost);
+                        let changed = self
+                            .hashing_call(move |a| {
+                                a.change_password(id, &current, &new, keep, now, cost)
+                            })
+                            .await;
+                        match changed {
+                            Ok(()) => ServerMessage::Ok { req },
+                            Err(e) => account_error(req, e),
+                        }
+                    }
                 },
             },
             ClientMessage::DeleteAccount { req, password } => match &session.account {
                 None => not_logged_in(req),
-                Some(account) => match self.accounts.delete_account(
-                    account.id,
-                    &password,
-                    session.session_id,
-                    self.config.clock.now_ms(),
-                ) {
-                    Ok(()) => {
-                        self.switch_identity(session, None);
-                        ServerMessage::Ok { req }
+                Some(account) => {
+                    let (id, keep) = (account.id, session.session_id);
+                    let now = self.config.clock.now_ms();
+                    let deleted = self
+                        .hashing_call(move |a| a.delete_account(id, &password, keep, now))
+                        .await;
+                    match deleted {
+                        Ok(()) => {
+                            self.switch_identity(session, None);
+                            ServerMessage::Ok { req }
+                        }
+                        Err(e) => account_error(req, e),
                     }
-                    Err(e) => account_error(req, e),
-                },
+                }
             },
             ClientMessage::Join { req, room, .. }
                 if session
@@ -682,7 +695,11 @@ impl Handler {
                 {
                     ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                 } else {
-                    match self.hub.post(&room, &author, guest, &client_id, &text) {
+                    match self
+                        .hub
+                        .post(&room, &author, guest, &client_id, &text)
+                        .await
+                    {
                         Ok(Posted::New(seq) | Posted::Duplicate(seq)) => {
                             ServerMessage::Sent { req, room, seq }
                         }
@@ -702,6 +719,35 @@ impl Handler {
             now_ms: self.config.clock.now_ms(),
             lifetimes: self.config.token_lifetimes,
             client: &session.client,
+        }
+    }
+
+    /// [`Handler::params`] to move to another thread.
+    fn owned_params(&self, session: &Session) -> OwnedParams {
+        OwnedParams {
+            now_ms: self.config.clock.now_ms(),
+            lifetimes: self.config.token_lifetimes,
+            client: session.client.clone(),
+        }
+    }
+
+    /// Runs an account call that hashes or verifies a password (argon2id: deliberately slow)
+    /// on tokio's blocking pool, at most [`Handler::hashing`] at once, so it never stalls the
+    /// async workers every other connection shares.
+    async fn hashing_call<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn AccountStore) -> Result<T, AccountError> + Send + 'static,
+    ) -> Result<T, AccountError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .expect("the hashing semaphore is never closed");
+        let accounts = self.accounts.clone();
+        match tokio::task::spawn_blocking(move || call(&*accounts)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(AccountError::Store(crate::store::StoreError(e.to_string()))),
         }
     }
 
@@ -1323,19 +1369,54 @@ fn is_write(msg: &ClientMessage) -> bool {
     )
 }
 
-/// Writes one frame, giving up on a client that does not take it within `limit` (a slow reader).
+/// Writes one message, giving up on a client that does not take it within `limit` (a slow
+/// reader).
 async fn send<S>(sink: &mut S, msg: Message, limit: std::time::Duration) -> Result<(), End>
 where
     S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
-    match tokio::time::timeout(limit, sink.send(msg)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(End::Io(e.to_string())),
-        Err(_) => Err(End::SlowReader),
-    }
+    send_all(sink, vec![msg], limit).await
 }
 
-/// Writes several frames with one flush, within `limit` in all.
+/// The largest frame the relay writes. tungstenite copies each outgoing frame into a
+/// per-connection buffer that keeps its largest size for the life of the connection (and offers
+/// no way to shrink it): one 40 KB history page would cost every connection that received one
+/// 40 KB for good. Larger messages are sent in fragments of this size instead.
+const MAX_FRAME_OUT: usize = 4 * 1024;
+
+/// `msg` as frames of at most [`MAX_FRAME_OUT`] bytes of payload: a longer text message becomes
+/// a fragmented one (RFC 6455 §5.4: a text frame, then continuation frames, the last marked
+/// final), which every WebSocket client reassembles. Split on character boundaries.
+fn fragments(msg: Message) -> Vec<Message> {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let text = match msg {
+        Message::Text(text) if text.len() > MAX_FRAME_OUT => text,
+        other => return vec![other],
+    };
+    let mut cuts = vec![0];
+    let mut at = 0;
+    while text.len() - at > MAX_FRAME_OUT {
+        let mut end = at + MAX_FRAME_OUT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        cuts.push(end);
+        at = end;
+    }
+    cuts.push(text.len());
+    let bytes = tokio_tungstenite::tungstenite::Bytes::from(text);
+    cuts.windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            let last = w[1] == bytes.len();
+            Message::Frame(Frame::message(bytes.slice(w[0]..w[1]), opcode, last))
+        })
+        .collect()
+}
+
+/// Writes several messages with one flush, within `limit` in all.
 async fn send_all<S>(
     sink: &mut S,
     msgs: Vec<Message>,
@@ -1346,7 +1427,9 @@ where
 {
     let write = async {
         for m in msgs {
-            sink.feed(m).await?;
+            for frame in fragments(m) {
+                sink.feed(frame).await?;
+            }
         }
         sink.flush().await
     };
@@ -1390,6 +1473,23 @@ impl Bucket {
             true
         } else {
             false
+        }
+    }
+}
+
+/// [`SessionParams`] that own their client name.
+struct OwnedParams {
+    now_ms: u64,
+    lifetimes: crate::accounts::Lifetimes,
+    client: String,
+}
+
+impl OwnedParams {
+    fn params(&self) -> SessionParams<'_> {
+        SessionParams {
+            now_ms: self.now_ms,
+            lifetimes: self.lifetimes,
+            client: &self.client,
         }
     }
 }

@@ -1,18 +1,27 @@
 //! Rooms: who is in each, per-room sequence numbers, fan-out. Messages themselves live in the
-//! [`ChatStore`]: a message is stored before it is fanned out or acknowledged.
+//! [`ChatStore`]. New messages go through one writer thread (see [`Hub::post`]) that stores
+//! whatever is queued in one transaction (group commit), and only then fans each message out and
+//! acknowledges it: a message is durable before anyone sees it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::store::{ChatStore, StoreError, author_key};
+use crate::store::{ChatAppender, ChatStore, StoreError, author_key};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Identifies one connection inside the hub.
 pub type ConnId = u64;
+
+/// Most messages stored in one transaction; under load the queue holds about one message per
+/// sending connection (each waits for its acknowledgement), so groups rarely reach this.
+const MAX_GROUP: usize = 1024;
+
+/// Messages waiting for the writer; a full queue makes posters wait (backpressure).
+const WRITER_QUEUE: usize = 4096;
 
 /// How the hub reaches a member connection.
 #[derive(Debug, Clone)]
@@ -33,8 +42,12 @@ struct Member {
 
 #[derive(Debug, Default)]
 struct Room {
-    /// The last sequence number used, read from the store the first time the room is used.
-    last_seq: Option<u64>,
+    /// The room's last sequence number in the store when the writer first stored a message in
+    /// it since the relay started; `None` until then. Messages up to here were never fanned out.
+    base: Option<u64>,
+    /// The last sequence number fanned out (every member was sent it); meaningful once `base`
+    /// is known. A joining member gets history up to here and everything after it live.
+    fanned: u64,
     members: HashMap<ConnId, Member>,
 }
 
@@ -45,13 +58,27 @@ impl Room {
     }
 
     fn broadcast(&self, msg: &ServerMessage) {
-        let frame = Utf8Bytes::from(msg.to_json());
+        self.send_frame(&Utf8Bytes::from(msg.to_json()));
+    }
+
+    fn send_frame(&self, frame: &Utf8Bytes) {
         for member in self.members.values() {
             if member.mailbox.frames.try_send(frame.clone()).is_err() {
                 member.mailbox.overflow.notify_one();
             }
         }
     }
+}
+
+/// Rooms by name, shared by the connections (join, leave, presence) and the writer (fan-out).
+/// Held only for in-memory work, never across disk I/O.
+type Rooms = Arc<Mutex<HashMap<String, Room>>>;
+
+fn lock(rooms: &Rooms) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
+    // A panic while holding the lock leaves plain data behind; keep serving.
+    rooms
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The result of [`Hub::post`].
@@ -63,24 +90,53 @@ pub enum Posted {
     Duplicate(u64),
 }
 
+/// A message waiting for the writer.
+struct PostRequest {
+    room: String,
+    author: String,
+    guest: bool,
+    client_id: String,
+    text: String,
+    reply: oneshot::Sender<Result<Posted, StoreError>>,
+}
+
 /// All rooms of one relay.
 #[derive(Debug)]
 pub struct Hub {
-    rooms: Mutex<HashMap<String, Room>>,
+    rooms: Rooms,
+    /// Reads (history); new messages go through `writer`.
     store: Arc<dyn ChatStore>,
+    /// The writer thread's queue. It owns the store's [`ChatAppender`] and ends when the hub
+    /// is dropped, after storing everything already queued.
+    writer: mpsc::Sender<PostRequest>,
     /// Per-account write buckets, shared by all of an account's connections.
     writes: Mutex<HashMap<u64, crate::connection::Bucket>>,
-    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Hub {
-    pub fn new(store: Arc<dyn ChatStore>, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        Hub {
-            rooms: Mutex::new(HashMap::new()),
-            store,
-            writes: Mutex::new(HashMap::new()),
+    /// The hub of `store`'s rooms, and its writer thread.
+    pub fn new(
+        store: Arc<dyn ChatStore>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Self, StoreError> {
+        let rooms = Rooms::default();
+        let (writer, queue) = mpsc::channel(WRITER_QUEUE);
+        let mut w = Writer {
+            appender: store.appender()?,
+            rooms: rooms.clone(),
             metrics,
-        }
+            last_seq: HashMap::new(),
+        };
+        std::thread::Builder::new()
+            .name("chat-writer".into())
+            .spawn(move || w.run(queue))
+            .map_err(|e| StoreError(format!("starting the chat writer: {e}")))?;
+        Ok(Hub {
+            rooms,
+            store,
+            writer,
+            writes: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Sends `msg` to everyone in `room` but `except`.
@@ -165,15 +221,15 @@ impl Hub {
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
-        // A panic while holding the lock leaves plain data behind; keep serving.
-        self.rooms
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.rooms)
     }
 
     /// Adds `conn` to `room` and returns the history after `since` (at most `limit` messages,
     /// the oldest first, so a resuming client pages forward from there) or the last `limit`
     /// messages, and the presence count. Others are told when the count changes.
+    ///
+    /// The history ends exactly where live delivery starts: every message is either in it or
+    /// sent to `mailbox` later, never both, never neither.
     pub fn join(
         &self,
         room: &str,
@@ -183,27 +239,51 @@ impl Hub {
         since: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<ChatMessage>, u32), StoreError> {
-        let history = match since {
-            Some(since) => self.store.range_forward(room, since, limit)?,
-            None => self.store.range(room, 0, u64::MAX, limit)?,
+        // Membership first: from here on this connection is sent every message fanned out.
+        let (present, cut) = {
+            let mut rooms = self.rooms();
+            let r = rooms.entry(room.to_owned()).or_default();
+            let before = r.present();
+            r.members.insert(
+                conn,
+                Member {
+                    name: name.to_owned(),
+                    mailbox,
+                },
+            );
+            let present = r.present();
+            if present != before {
+                r.broadcast(&ServerMessage::Presence {
+                    room: room.to_owned(),
+                    present,
+                });
+            }
+            (present, r.base.map(|_| r.fanned))
         };
-        let mut rooms = self.rooms();
-        let r = rooms.entry(room.to_owned()).or_default();
-        let before = r.present();
-        r.members.insert(
-            conn,
-            Member {
-                name: name.to_owned(),
-                mailbox,
-            },
-        );
-        let present = r.present();
-        if present != before {
-            r.broadcast(&ServerMessage::Presence {
-                room: room.to_owned(),
-                present,
-            });
-        }
+        let read = || match since {
+            Some(since) => self.store.range_forward(room, since, limit),
+            None => self.store.range(
+                room,
+                0,
+                cut.map_or(u64::MAX, |c| c.saturating_add(1)),
+                limit,
+            ),
+        };
+        let history = match read() {
+            Ok(history) => history,
+            Err(e) => {
+                self.leave(room, conn);
+                return Err(e);
+            }
+        };
+        // Messages after the cut reach the mailbox live. With no cut yet, the writer had not
+        // stored anything in this room since start when we joined: everything it stores from
+        // then on (after `base`) is sent live.
+        let cut = cut.or_else(|| self.rooms().get(room).and_then(|r| r.base));
+        let history = match cut {
+            Some(cut) => history.into_iter().filter(|m| m.seq <= cut).collect(),
+            None => history,
+        };
         Ok((history, present))
     }
 
@@ -259,8 +339,8 @@ impl Hub {
 
     /// Stores a message from `author` (a guest's name when `guest`) and sends it to everyone in
     /// the room, unless the same author already posted `client_id` there. The message is
-    /// durable before anyone sees it.
-    pub fn post(
+    /// durable before anyone sees it; this returns once it is (or failed).
+    pub async fn post(
         &self,
         room: &str,
         author: &str,
@@ -268,35 +348,182 @@ impl Hub {
         client_id: &str,
         text: &str,
     ) -> Result<Posted, StoreError> {
-        let key = author_key(author, guest);
-        let mut rooms = self.rooms();
-        let r = rooms.entry(room.to_owned()).or_default();
-        if let Some(seq) = self.store.find_client_id(room, &key, client_id)? {
-            return Ok(Posted::Duplicate(seq));
-        }
-        let last = match r.last_seq {
-            Some(last) => last,
-            None => self.store.last_seq(room)?,
-        };
-        let msg = ChatMessage {
+        let (reply, posted) = oneshot::channel();
+        let request = PostRequest {
             room: room.to_owned(),
-            seq: last + 1,
-            client_id: client_id.to_owned(),
             author: author.to_owned(),
             guest,
+            client_id: client_id.to_owned(),
             text: text.to_owned(),
-            sent_at_ms: now_ms(),
-            deleted: false,
+            reply,
         };
-        self.store.append(&msg, &key)?;
-        r.last_seq = Some(msg.seq);
-        r.broadcast(&ServerMessage::Message(msg.clone()));
+        let stopped = || StoreError("the chat writer stopped".into());
+        self.writer.send(request).await.map_err(|_| stopped())?;
+        posted.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer thread: the only place new messages are numbered and stored.
+struct Writer {
+    appender: Box<dyn ChatAppender>,
+    rooms: Rooms,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// The last sequence number stored in each room the writer has touched (read from the store
+    /// the first time; forgotten when a commit fails, so it is read again).
+    last_seq: HashMap<String, u64>,
+}
+
+/// What becomes of one request of a group.
+enum Outcome {
+    /// Stored as `group[i]`.
+    New(usize),
+    /// Already stored before this group.
+    Stored(u64),
+    /// The same author and client id as an earlier request of this group.
+    SameAs(u64),
+    Failed(StoreError),
+}
+
+impl Writer {
+    fn run(&mut self, mut queue: mpsc::Receiver<PostRequest>) {
+        let mut batch = Vec::new();
+        while let Some(first) = queue.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_GROUP
+                && let Ok(more) = queue.try_recv()
+            {
+                batch.push(more);
+            }
+            self.commit(&mut batch);
+        }
+    }
+
+    /// Numbers and stores `batch` in one transaction, then fans each new message out and
+    /// answers every request.
+    fn commit(&mut self, batch: &mut Vec<PostRequest>) {
+        let mut group: Vec<(ChatMessage, String)> = Vec::with_capacity(batch.len());
+        let mut outcomes = Vec::with_capacity(batch.len());
+        // (room, author key, client id) → sequence, for resends within the group.
+        let mut in_group: HashMap<(&str, String, &str), u64> = HashMap::new();
+        let now = now_ms();
+        for req in batch.iter() {
+            let key = author_key(&req.author, req.guest);
+            if let Some(&seq) =
+                in_group.get(&(req.room.as_str(), key.clone(), req.client_id.as_str()))
+            {
+                outcomes.push(Outcome::SameAs(seq));
+                continue;
+            }
+            match self
+                .appender
+                .find_client_id(&req.room, &key, &req.client_id)
+            {
+                Ok(Some(seq)) => {
+                    outcomes.push(Outcome::Stored(seq));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    outcomes.push(Outcome::Failed(e));
+                    continue;
+                }
+            }
+            let last = match self.last_seq.get(&req.room) {
+                Some(&last) => last,
+                None => match self.appender.last_seq(&req.room) {
+                    Ok(last) => last,
+                    Err(e) => {
+                        outcomes.push(Outcome::Failed(e));
+                        continue;
+                    }
+                },
+            };
+            let seq = last + 1;
+            self.last_seq.insert(req.room.clone(), seq);
+            in_group.insert(
+                (req.room.as_str(), key.clone(), req.client_id.as_str()),
+                seq,
+            );
+            outcomes.push(Outcome::New(group.len()));
+            group.push((
+                ChatMessage {
+                    room: req.room.clone(),
+                    seq,
+                    client_id: req.client_id.clone(),
+                    author: req.author.clone(),
+                    guest: req.guest,
+                    text: req.text.clone(),
+                    sent_at_ms: now,
+                    deleted: false,
+                },
+                key,
+            ));
+        }
+        drop(in_group);
+
+        let stored = if group.is_empty() {
+            Ok(())
+        } else {
+            self.mark_bases(&group);
+            self.appender.append_group(&group)
+        };
+        if let Err(e) = &stored {
+            tracing::error!(error = %e, messages = group.len(), "storing a group of chat messages failed");
+            for (m, _) in &group {
+                self.last_seq.remove(&m.room);
+            }
+        } else if !group.is_empty() {
+            self.fan_out(&group);
+        }
+        for (req, outcome) in batch.drain(..).zip(outcomes) {
+            let answer = match (outcome, &stored) {
+                (Outcome::Stored(seq), _) => Ok(Posted::Duplicate(seq)),
+                (Outcome::Failed(e), _) => Err(e),
+                (_, Err(e)) => Err(StoreError(e.0.clone())),
+                (Outcome::New(i), Ok(())) => Ok(Posted::New(group[i].0.seq)),
+                (Outcome::SameAs(seq), Ok(())) => Ok(Posted::Duplicate(seq)),
+            };
+            // The poster may have gone away; the message is stored all the same.
+            let _ = req.reply.send(answer);
+        }
+    }
+
+    /// Before the first message of a room is stored since start, records where its stored
+    /// history ends (so [`Hub::join`] knows where live delivery begins).
+    fn mark_bases(&self, group: &[(ChatMessage, String)]) {
+        let mut rooms = lock(&self.rooms);
+        for (m, _) in group {
+            let r = rooms.entry(m.room.clone()).or_default();
+            if r.base.is_none() {
+                // The group is numbered in order: its first message in this room comes first.
+                r.base = Some(m.seq - 1);
+                r.fanned = m.seq - 1;
+            }
+        }
+    }
+
+    /// Sends each stored message to its room, in sequence order.
+    fn fan_out(&self, group: &[(ChatMessage, String)]) {
+        // Encode outside the lock.
+        let frames: Vec<Utf8Bytes> = group
+            .iter()
+            .map(|(m, _)| Utf8Bytes::from(ServerMessage::Message(m.clone()).to_json()))
+            .collect();
+        let mut deliveries = 0u64;
+        {
+            let mut rooms = lock(&self.rooms);
+            for ((m, _), frame) in group.iter().zip(&frames) {
+                let r = rooms.entry(m.room.clone()).or_default();
+                r.send_frame(frame);
+                r.fanned = m.seq;
+                deliveries += r.members.len() as u64;
+            }
+        }
         use std::sync::atomic::Ordering::Relaxed;
-        self.metrics.messages_total.fetch_add(1, Relaxed);
         self.metrics
-            .deliveries_total
-            .fetch_add(r.members.len() as u64, Relaxed);
-        Ok(Posted::New(msg.seq))
+            .messages_total
+            .fetch_add(group.len() as u64, Relaxed);
+        self.metrics.deliveries_total.fetch_add(deliveries, Relaxed);
     }
 }
 
@@ -316,6 +543,7 @@ mod tests {
             Arc::new(crate::store::SqliteStore::in_memory().unwrap()),
             Arc::default(),
         )
+        .unwrap()
     }
 
     fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
@@ -369,30 +597,33 @@ mod tests {
         assert_eq!(hub.present("r"), 1);
     }
 
-    #[test]
-    fn sequence_numbers_are_gapless_and_resends_are_stored_once() {
+    #[tokio::test]
+    async fn sequence_numbers_are_gapless_and_resends_are_stored_once() {
         let hub = hub();
         let (m, mut rx, _) = mailbox(8);
         hub.join("r", 1, "alice", m, None, 10).unwrap();
         assert_eq!(
-            hub.post("r", "alice", false, "c1", "one").unwrap(),
+            hub.post("r", "alice", false, "c1", "one").await.unwrap(),
             Posted::New(1)
         );
         assert_eq!(
-            hub.post("r", "alice", false, "c2", "two").unwrap(),
+            hub.post("r", "alice", false, "c2", "two").await.unwrap(),
             Posted::New(2)
         );
         assert_eq!(
-            hub.post("r", "alice", false, "c1", "one").unwrap(),
+            hub.post("r", "alice", false, "c1", "one").await.unwrap(),
             Posted::Duplicate(1)
         );
         assert_eq!(
-            hub.post("r", "bob", false, "c1", "bob's own c1").unwrap(),
+            hub.post("r", "bob", false, "c1", "bob's own c1")
+                .await
+                .unwrap(),
             Posted::New(3),
             "ids are per author"
         );
         assert_eq!(
             hub.post("r", "alice", true, "c1", "a guest called alice")
+                .await
                 .unwrap(),
             Posted::New(4),
             "a guest is not the account"
@@ -406,11 +637,13 @@ mod tests {
         assert_eq!(seqs, vec![1, 2, 3, 4]);
     }
 
-    #[test]
-    fn history_resumes_after_since_pages_back_and_is_bounded() {
+    #[tokio::test]
+    async fn history_resumes_after_since_pages_back_and_is_bounded() {
         let hub = hub();
         for i in 1..=5 {
-            hub.post("r", "a", false, &format!("c{i}"), "x").unwrap();
+            hub.post("r", "a", false, &format!("c{i}"), "x")
+                .await
+                .unwrap();
         }
         let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
         let (m, _rx, _) = mailbox(8);
@@ -437,16 +670,241 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_full_mailbox_signals_overflow() {
+    #[tokio::test]
+    async fn a_full_mailbox_signals_overflow() {
         let hub = hub();
         let (m, _rx, overflow) = mailbox(1);
         hub.join("r", 1, "slow", m, None, 10).unwrap();
-        hub.post("r", "x", true, "c1", "fills the queue").unwrap();
-        hub.post("r", "x", true, "c2", "overflows it").unwrap();
+        hub.post("r", "x", true, "c1", "fills the queue")
+            .await
+            .unwrap();
+        hub.post("r", "x", true, "c2", "overflows it")
+            .await
+            .unwrap();
         let notified = overflow.notified();
         tokio::pin!(notified);
         // notify_one stored a permit, so the future completes at once.
         assert!(futures_util::FutureExt::now_or_never(notified).is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_posts_are_numbered_gaplessly_per_room_and_fanned_out_in_order() {
+        let hub = Arc::new(hub());
+        let mut inboxes = Vec::new();
+        for room in 0..4 {
+            let (m, rx, _) = mailbox(1024);
+            hub.join(&format!("r{room}"), room, "listener", m, None, 10)
+                .unwrap();
+            inboxes.push(rx);
+        }
+        // 40 posters at once, each sending 10 messages and resending each one right away.
+        let tasks: Vec<_> = (0..40)
+            .map(|p| {
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    let room = format!("r{}", p % 4);
+                    let mut seqs = Vec::new();
+                    for i in 0..10 {
+                        let id = format!("c{i}");
+                        let author = format!("p{p}");
+                        let (a, b) = tokio::join!(
+                            hub.post(&room, &author, true, &id, "x"),
+                            hub.post(&room, &author, true, &id, "x")
+                        );
+                        let (a, b) = (a.unwrap(), b.unwrap());
+                        let seq = match (a, b) {
+                            (Posted::New(s), Posted::Duplicate(d))
+                            | (Posted::Duplicate(d), Posted::New(s)) => {
+                                assert_eq!(s, d, "a resend is acknowledged with the same sequence");
+                                s
+                            }
+                            other => panic!("one new and one duplicate, got {other:?}"),
+                        };
+                        seqs.push(seq);
+                    }
+                    (room, seqs)
+                })
+            })
+            .collect();
+        let mut by_room: HashMap<String, Vec<u64>> = HashMap::new();
+        for t in tasks {
+            let (room, seqs) = t.await.unwrap();
+            by_room.entry(room).or_default().extend(seqs);
+        }
+        for (room, mut seqs) in by_room {
+            seqs.sort_unstable();
+            assert_eq!(
+                seqs,
+                (1..=100).collect::<Vec<_>>(),
+                "{room}: gapless, none twice"
+            );
+        }
+        for (room, rx) in inboxes.iter_mut().enumerate() {
+            let mut got = Vec::new();
+            while let Ok(frame) = rx.try_recv() {
+                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+                    got.push(m.seq);
+                }
+            }
+            assert_eq!(
+                got,
+                (1..=100).collect::<Vec<_>>(),
+                "r{room} fanned out in order, once"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_joiner_gets_every_message_once_between_history_and_live() {
+        let hub = Arc::new(hub());
+        for i in 0..20 {
+            hub.post("r", "a", true, &format!("before{i}"), "x")
+                .await
+                .unwrap();
+        }
+        let poster = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    hub.post("r", "a", true, &format!("during{i}"), "x")
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        // Join (with and without a resume point) while messages are being posted.
+        let mut joiners = Vec::new();
+        for conn in 1..=30u64 {
+            let (m, rx, _) = mailbox(1024);
+            let since = (conn % 2 == 0).then_some(5);
+            let (history, _) = hub.join("r", conn, "b", m, since, 1000).unwrap();
+            joiners.push((since, history, rx));
+            tokio::task::yield_now().await;
+        }
+        poster.await.unwrap();
+        for (since, history, mut rx) in joiners {
+            let mut seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+            while let Ok(frame) = rx.try_recv() {
+                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+                    seqs.push(m.seq);
+                }
+            }
+            let first = since.map_or(1, |s| s + 1);
+            assert_eq!(
+                seqs,
+                (first..=320).collect::<Vec<_>>(),
+                "no gap, no duplicate"
+            );
+        }
+    }
+
+    /// An appender whose commits fail while `failing` is set.
+    struct Flaky {
+        stored: Vec<(ChatMessage, String)>,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl ChatAppender for Flaky {
+        fn last_seq(&mut self, room: &str) -> Result<u64, StoreError> {
+            Ok(self
+                .stored
+                .iter()
+                .filter(|(m, _)| m.room == room)
+                .map(|(m, _)| m.seq)
+                .max()
+                .unwrap_or(0))
+        }
+        fn find_client_id(
+            &mut self,
+            room: &str,
+            key: &str,
+            id: &str,
+        ) -> Result<Option<u64>, StoreError> {
+            Ok(self
+                .stored
+                .iter()
+                .find(|(m, k)| m.room == room && k == key && m.client_id == id)
+                .map(|(m, _)| m.seq))
+        }
+        fn append_group(&mut self, group: &[(ChatMessage, String)]) -> Result<(), StoreError> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError("disk full".into()));
+            }
+            self.stored.extend(group.iter().cloned());
+            Ok(())
+        }
+    }
+
+    fn request(
+        room: &str,
+        id: &str,
+    ) -> (PostRequest, oneshot::Receiver<Result<Posted, StoreError>>) {
+        let (reply, rx) = oneshot::channel();
+        let req = PostRequest {
+            room: room.into(),
+            author: "a".into(),
+            guest: false,
+            client_id: id.into(),
+            text: "x".into(),
+            reply,
+        };
+        (req, rx)
+    }
+
+    #[test]
+    fn a_failed_group_acknowledges_and_fans_out_nothing_and_leaves_no_gap() {
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let rooms = Rooms::default();
+        let (m, mut inbox, _) = mailbox(16);
+        lock(&rooms).entry("r".into()).or_default().members.insert(
+            1,
+            Member {
+                name: "l".into(),
+                mailbox: m,
+            },
+        );
+        let mut w = Writer {
+            appender: Box::new(Flaky {
+                stored: Vec::new(),
+                failing: failing.clone(),
+            }),
+            rooms: rooms.clone(),
+            metrics: Arc::default(),
+            last_seq: HashMap::new(),
+        };
+        let mut commit = |ids: &[&str]| {
+            let (mut batch, rxs): (Vec<_>, Vec<_>) = ids.iter().map(|id| request("r", id)).unzip();
+            w.commit(&mut batch);
+            rxs.into_iter()
+                .map(|mut rx| rx.try_recv().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let ok = commit(&["c1", "c2", "c1"]);
+        assert_eq!(
+            ok.iter().map(|r| *r.as_ref().unwrap()).collect::<Vec<_>>(),
+            vec![Posted::New(1), Posted::New(2), Posted::Duplicate(1)]
+        );
+        failing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = commit(&["c3", "c4", "c3", "c1"]);
+        assert!(failed[0].is_err() && failed[1].is_err() && failed[2].is_err());
+        assert_eq!(
+            *failed[3].as_ref().unwrap(),
+            Posted::Duplicate(1),
+            "c1 was stored before"
+        );
+        failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        let retried = commit(&["c3"]);
+        assert_eq!(
+            *retried[0].as_ref().unwrap(),
+            Posted::New(3),
+            "no gap left by the failed group"
+        );
+        let mut seqs = Vec::new();
+        while let Ok(frame) = inbox.try_recv() {
+            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+                seqs.push(m.seq);
+            }
+        }
+        assert_eq!(seqs, vec![1, 2, 3], "only stored messages were fanned out");
     }
 }

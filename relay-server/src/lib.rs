@@ -140,7 +140,7 @@ async fn serve(
 ) -> std::io::Result<()> {
     let config = Arc::new(config);
     let metrics = config.metrics.clone();
-    let hub = Arc::new(Hub::new(store.clone(), metrics.clone()));
+    let hub = Arc::new(Hub::new(store.clone(), metrics.clone()).map_err(std::io::Error::other)?);
     let _metrics_server = http.map(|l| {
         AbortOnDrop(tokio::spawn(metrics::serve(
             l,
@@ -149,6 +149,9 @@ async fn serve(
         )))
     });
     let limit = Arc::new(Semaphore::new(config.max_connections));
+    let hashing = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ));
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a clone; when all are dropped, every connection has ended.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -179,6 +182,7 @@ async fn serve(
                 accounts: store.clone(),
                 social: store.clone(),
                 providers: providers.clone(),
+                hashing: hashing.clone(),
                 config: config.clone(),
                 peer,
                 shutdown: notify_shutdown.subscribe(),

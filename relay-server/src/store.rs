@@ -1,11 +1,12 @@
 //! Durable chat storage behind a small trait, so SQLite (the default) and PostgreSQL (for
 //! several relay instances) both fit without touching the hub.
 //!
-//! The hub calls [`ChatStore::append`] before it fans a message out or acknowledges it: a
-//! message that was acknowledged is on disk.
+//! New chat messages go through a [`ChatAppender`] (see [`ChatStore::appender`]), owned by the
+//! hub's writer thread, which stores a whole group of them in one transaction before it fans
+//! any of them out or acknowledges them: a message that was acknowledged is on disk.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use movietalk_protocol::relay::ChatMessage;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -13,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
 #[error("chat storage failed: {0}")]
-pub struct StoreError(String);
+pub struct StoreError(pub(crate) String);
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -42,18 +43,9 @@ pub type RoomRecord = (String, Option<(u64, String)>);
 
 /// Where the relay keeps chat messages.
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
-    /// The highest sequence number used in `room` (0 for a new room).
-    fn last_seq(&self, room: &str) -> Result<u64, StoreError>;
-    /// Stores `msg` from `author_key` (see [`author_key`]); returns once it is durable. Fails
-    /// if the sequence is already used.
-    fn append(&self, msg: &ChatMessage, author_key: &str) -> Result<(), StoreError>;
-    /// The sequence under which `author_key` already posted `client_id` in `room`, if any.
-    fn find_client_id(
-        &self,
-        room: &str,
-        author_key: &str,
-        client_id: &str,
-    ) -> Result<Option<u64>, StoreError>;
+    /// The writer of new messages. The hub takes one at start and is its only user: new
+    /// messages are stored through nothing else, which is what keeps sequence numbers gapless.
+    fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError>;
     /// Messages of `room` with sequence numbers in `after+1 ..= before-1`, the newest `limit`
     /// of them, oldest first.
     fn range(
@@ -86,6 +78,22 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError>;
     /// (room, messages after the last read) for every room the account marked read.
     fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError>;
+}
+
+/// Stores new chat messages, a group at a time; owned by one thread (the hub's writer).
+pub trait ChatAppender: Send + 'static {
+    /// The highest sequence number used in `room` (0 for a new room).
+    fn last_seq(&mut self, room: &str) -> Result<u64, StoreError>;
+    /// The sequence under which `author_key` already posted `client_id` in `room`, if any.
+    fn find_client_id(
+        &mut self,
+        room: &str,
+        author_key: &str,
+        client_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Stores every `(message, author key)` of `group` in one transaction; returns once all of
+    /// them are durable, or stores none of them. Fails if a sequence is already used.
+    fn append_group(&mut self, group: &[(ChatMessage, String)]) -> Result<(), StoreError>;
 }
 
 /// The relay's schema, oldest first. Never edit a released migration: append a new one.
@@ -239,38 +247,57 @@ pub(crate) fn migrations() -> rusqlite_migration::Migrations<'static> {
 /// SQLite storage: one file, WAL journal. `synchronous = NORMAL` in WAL mode makes a committed
 /// message survive the relay process being killed (the tested guarantee); surviving power loss
 /// as well needs `synchronous = FULL` ([`SqliteStore::open_with_full_sync`]) at a throughput cost.
+///
+/// Chat messages are appended through a second connection to the same file, owned by the hub's
+/// writer thread ([`ChatStore::appender`]), so a group commit never waits for (or holds up) the
+/// lock on the connection that serves accounts, reviews and history reads; WAL lets both work
+/// at once. An in-memory store has only one connection, shared by both under its lock.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    /// The database file (`None` in memory), for the appender's own connection.
+    path: Option<PathBuf>,
+    /// The `synchronous` setting every connection to the file uses.
+    synchronous: &'static str,
 }
 
 impl SqliteStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::init(Connection::open(path)?, "NORMAL")
+        Self::init(Connection::open(path)?, Some(path), "NORMAL")
     }
 
     /// Like [`SqliteStore::open`], but every commit is flushed to the disk.
     pub fn open_with_full_sync(path: &Path) -> Result<Self, StoreError> {
-        Self::init(Connection::open(path)?, "FULL")
+        Self::init(Connection::open(path)?, Some(path), "FULL")
     }
 
     /// A store that forgets everything when the relay stops (tests, throwaway relays).
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, "OFF")
+        Self::init(Connection::open_in_memory()?, None, "OFF")
     }
 
-    fn init(conn: Connection, synchronous: &str) -> Result<Self, StoreError> {
+    fn configure(conn: &Connection, synchronous: &str) -> Result<(), StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut conn = conn;
+        Ok(())
+    }
+
+    fn init(
+        mut conn: Connection,
+        path: Option<&Path>,
+        synchronous: &'static str,
+    ) -> Result<Self, StoreError> {
+        Self::configure(&conn, synchronous)?;
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError(format!("migrating the relay database: {e}")))?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.map(Path::to_path_buf),
+            synchronous,
         })
     }
 
@@ -313,36 +340,16 @@ impl SqliteStore {
 }
 
 impl ChatStore for SqliteStore {
-    fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let seq: Option<i64> = conn
-            .prepare_cached("SELECT max(seq) FROM chat_messages WHERE room = ?1")?
-            .query_row([room], |r| r.get(0))?;
-        Ok(seq.unwrap_or(0) as u64)
-    }
-
-    fn append(&self, m: &ChatMessage, author_key: &str) -> Result<(), StoreError> {
-        let conn = self.conn();
-        conn.prepare_cached(
-            "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![m.room, m.seq as i64, m.client_id, m.author, author_key, m.guest, m.text, m.sent_at_ms as i64])?;
-        Ok(())
-    }
-
-    fn find_client_id(
-        &self,
-        room: &str,
-        author_key: &str,
-        client_id: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        let conn = self.conn();
-        let seq: Option<i64> = conn
-            .prepare_cached("SELECT seq FROM chat_messages WHERE room = ?1 AND author_key = ?2 AND client_id = ?3")?
-            .query_row(params![room, author_key, client_id], |r| r.get(0))
-            .optional()?;
-        Ok(seq.map(|s| s as u64))
+    fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError> {
+        let conn = match &self.path {
+            Some(path) => {
+                let conn = Connection::open(path)?;
+                Self::configure(&conn, self.synchronous)?;
+                Arc::new(Mutex::new(conn))
+            }
+            None => self.conn.clone(),
+        };
+        Ok(Box::new(SqliteAppender { conn }))
     }
 
     fn range(
@@ -463,5 +470,67 @@ impl ChatStore for SqliteStore {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Appends chat messages on its own connection (or the in-memory store's only one).
+struct SqliteAppender {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteAppender {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ChatAppender for SqliteAppender {
+    fn last_seq(&mut self, room: &str) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let seq: Option<i64> = conn
+            .prepare_cached("SELECT max(seq) FROM chat_messages WHERE room = ?1")?
+            .query_row([room], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    fn find_client_id(
+        &mut self,
+        room: &str,
+        author_key: &str,
+        client_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let conn = self.conn();
+        let seq: Option<i64> = conn
+            .prepare_cached("SELECT seq FROM chat_messages WHERE room = ?1 AND author_key = ?2 AND client_id = ?3")?
+            .query_row(params![room, author_key, client_id], |r| r.get(0))
+            .optional()?;
+        Ok(seq.map(|s| s as u64))
+    }
+
+    fn append_group(&mut self, group: &[(ChatMessage, String)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: take the write lock now rather than upgrade later (no SQLITE_BUSY
+        // half-way through the group when the other connection writes).
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (m, author_key) in group {
+                insert.execute(params![
+                    m.room,
+                    m.seq as i64,
+                    m.client_id,
+                    m.author,
+                    author_key,
+                    m.guest,
+                    m.text,
+                    m.sent_at_ms as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 }

@@ -521,3 +521,28 @@ impl tokio::io::AsyncWrite for ReadOnly {
         std::task::Poll::Ready(Ok(()))
     }
 }
+
+#[tokio::test]
+async fn a_large_history_page_of_multibyte_text_arrives_intact() {
+    // A page far larger than one outgoing frame: the relay sends it as a fragmented message,
+    // cut on character boundaries, and the client reassembles it.
+    let relay = relay().await;
+    let (alice, _a) = RelayClient::connect(&relay.url(), "alice").await.unwrap();
+    alice.join("big", None).await.unwrap();
+    let texts: Vec<String> = (0..40)
+        .map(|i| format!("{i} {}", "é한🎬 ".repeat(150 + i)))
+        .collect();
+    for t in &texts {
+        alice.send("big", t).await.unwrap();
+    }
+    let (bob, _b) = RelayClient::connect(&relay.url(), "bob").await.unwrap();
+    let history = bob.join("big", None).await.unwrap().history;
+    let got: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(got, texts.iter().map(String::as_str).collect::<Vec<_>>());
+    // Live messages after the large page still arrive whole.
+    let (carol, mut carol_events) = RelayClient::connect(&relay.url(), "carol").await.unwrap();
+    carol.join("big", None).await.unwrap();
+    alice.send("big", &texts[39]).await.unwrap();
+    assert_eq!(next_message(&mut carol_events).await.text, texts[39]);
+    relay.shutdown().await.unwrap();
+}
