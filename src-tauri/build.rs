@@ -51,6 +51,8 @@ const COMMANDS: &[&str] = &[
     "unlink_provider",
     "list_sessions",
     "revoke_session",
+    "follows",
+    "follow",
 ];
 
 fn main() {

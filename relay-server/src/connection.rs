@@ -670,6 +670,7 @@ impl Handler {
             | ClientMessage::Follow { .. }
             | ClientMessage::Feed { .. }
             | ClientMessage::ReviewsByUser { .. }
+            | ClientMessage::Follows { .. }
             | ClientMessage::FilmStats { .. }
             | ClientMessage::CommentsOn { .. }
             | ClientMessage::ChangesSince { .. }) => {
@@ -1195,6 +1196,15 @@ impl Handler {
                     .follow(id, &handle, on)
                     .map(|()| ServerMessage::Ok { req })
             }),
+            ClientMessage::Follows { handle, .. } => match self.social.follows(&handle) {
+                Ok((followers, following)) => ServerMessage::Follows {
+                    req,
+                    handle,
+                    followers,
+                    following,
+                },
+                Err(e) => social_error(req, e),
+            },
             ClientMessage::FilmStats { movie_key, .. } => {
                 match self.social.film_stats(&movie_key) {
                     Ok((count, mean)) => ServerMessage::FilmStats {

@@ -73,6 +73,8 @@ pub trait SocialStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<Review>, SocialError>;
     /// Starts or stops following `handle`.
     fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError>;
+    /// Handles following `handle`, and handles it follows, alphabetically.
+    fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), SocialError>;
     /// Reviews by followed accounts, newest first, before review id `cursor`.
     fn feed(
         &self,
@@ -405,6 +407,30 @@ impl SocialStore for SqliteStore {
         let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![movie_key, before, limit as i64], row_to_review)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), SocialError> {
+        let conn = self.conn();
+        let id: i64 = conn
+            .query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or(SocialError::NotFound("account"))?;
+        let list = |sql: &str| -> Result<Vec<String>, SocialError> {
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([id], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        let followers = list(
+            "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.follower_id
+             WHERE f.followed_id = ?1 ORDER BY a.handle",
+        )?;
+        let following = list(
+            "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.followed_id
+             WHERE f.follower_id = ?1 ORDER BY a.handle",
+        )?;
+        Ok((followers, following))
     }
 
     fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError> {

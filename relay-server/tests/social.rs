@@ -733,3 +733,59 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
     }
     relay.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn followers_and_following_are_listed_for_anyone_and_change_with_follow() {
+    let relay = relay().await;
+    let (ari, bora, chul) = (
+        user(&relay, "ari").await,
+        user(&relay, "bora").await,
+        user(&relay, "chul").await,
+    );
+    ari.follow("bora", true).await.unwrap();
+    chul.follow("bora", true).await.unwrap();
+    bora.follow("ari", true).await.unwrap();
+    // A guest may read the lists.
+    let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
+    assert_eq!(
+        guest.follows("bora").await.unwrap(),
+        (
+            vec!["ari".to_owned(), "chul".to_owned()],
+            vec!["ari".to_owned()]
+        )
+    );
+    assert_eq!(
+        guest.follows("ari").await.unwrap(),
+        (vec!["bora".to_owned()], vec!["bora".to_owned()])
+    );
+    chul.follow("bora", false).await.unwrap();
+    assert_eq!(
+        guest.follows("bora").await.unwrap().0,
+        vec!["ari".to_owned()]
+    );
+    // Only a logged-in account follows; an unknown handle is not found.
+    assert_eq!(
+        code(
+            guest
+                .call(|req| ClientMessage::Follow {
+                    req,
+                    handle: "bora".into(),
+                    on: true
+                })
+                .await
+        ),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        code(
+            guest
+                .call(|req| ClientMessage::Follows {
+                    req,
+                    handle: "nobody".into()
+                })
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+    relay.shutdown().await.unwrap();
+}

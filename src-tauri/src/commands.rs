@@ -5,10 +5,10 @@ use movietalk_core::relay_client::ClientError;
 use movietalk_core::sync::{CachedComment, CachedReview, Delivery as CoreDelivery};
 use movietalk_core::{CoreError, Movie};
 use movietalk_protocol::ipc::{
-    AppInfo, CommentView, Delivery, EVENT_IMPORT_PROGRESS, Home, ImportProgress, ImportReport,
-    IpcError, IpcErrorCode, JoinedRoom, LoginMethodsView, MovieDetail, MoviePage, MovieSummary,
-    MyReview, Profile, ProviderOutcome, RecommendedMovie, RelaySession, ReviewPage, ReviewView,
-    RoomSummary, SessionInfo, Settings, SyncStatus,
+    AppInfo, CommentView, Delivery, EVENT_IMPORT_PROGRESS, FollowsView, Home, ImportProgress,
+    ImportReport, IpcError, IpcErrorCode, JoinedRoom, LoginMethodsView, MovieDetail, MoviePage,
+    MovieSummary, MyReview, Profile, ProviderOutcome, RecommendedMovie, RelaySession, ReviewPage,
+    ReviewView, RoomSummary, SessionInfo, Settings, SyncStatus,
 };
 use movietalk_protocol::relay::{ChatMessage, ErrorCode, LikeTarget};
 use tauri::{AppHandle, Emitter, State};
@@ -528,6 +528,28 @@ pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Repl
         account: account.filter(|a| a.handle == handle),
         handle,
     })
+}
+
+/// Who follows `handle` and whom it follows.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn follows(state: State<'_, AppState>, handle: String) -> Reply<FollowsView> {
+    let c = connection(&state).await?;
+    let (followers, following) = c.client.follows(handle.trim()).await.map_err(relay_error)?;
+    Ok(FollowsView {
+        handle,
+        followers,
+        following,
+    })
+}
+
+/// Follows (or stops following) another account.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn follow(state: State<'_, AppState>, handle: String, on: bool) -> Reply<()> {
+    let (c, _) = logged_in(&state).await?;
+    c.client
+        .follow(handle.trim(), on)
+        .await
+        .map_err(relay_error)
 }
 
 /// The relay connection and the outbox.

@@ -90,6 +90,8 @@ pub fn run() {
             commands::unlink_provider,
             commands::list_sessions,
             commands::revoke_session,
+            commands::follows,
+            commands::follow,
         ])
         .run(tauri::generate_context!())
         .expect("the MovieTalk window failed to start");

@@ -125,6 +125,19 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         );
         bora.screenshot("movie").await;
 
+        // Bora opens Ari's profile from the review and follows Ari; then back to the film.
+        bora.click("#reviews .review .author").await;
+        bora.wait_text("Ari's profile", "#profile-handle", |t| t.contains("@ari"))
+            .await;
+        bora.click("#follow-toggle").await;
+        bora.wait_text("Bora among Ari's followers", "#followers", |t| {
+            t.contains("@bora")
+        })
+        .await;
+        bora.click("#back").await;
+        bora.find("the film again", "#reviews .review .open-review")
+            .await;
+
         // Bora comments on it.
         bora.click("#reviews .review .open-review").await;
         bora.find("the review page", "#review-page").await;

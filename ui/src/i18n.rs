@@ -216,6 +216,10 @@ texts! {
     ClientId => "Client id", "클라이언트 ID";
     Add => "Add", "추가";
     Remove => "Remove", "삭제";
+    Followers => "Followers", "팔로워";
+    Following => "Following", "팔로잉";
+    Follow => "Follow", "팔로우";
+    Unfollow => "Unfollow", "팔로우 취소";
     TmdbPages => "Pages of popular films (20 each)", "인기 영화 페이지 수 (페이지당 20편)";
     ImportFromTmdb => "Import from TMDB", "TMDB에서 가져오기";
     RelayFromEnvironment => "This run uses the relay {} (set by MOVIETALK_RELAY_URL).", "이번 실행은 릴레이 {}를 사용합니다 (MOVIETALK_RELAY_URL로 지정됨).";

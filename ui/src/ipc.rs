@@ -7,7 +7,7 @@ use movietalk_protocol::ipc::{
     IpcErrorCode, JoinedRoom, MessageDeleted, MovieDetail, MoviePage, MyReview, Presence, Profile,
     ReviewPage, RoomSummary, SessionInfo, Settings, SyncStatus, Typing,
 };
-use movietalk_protocol::ipc::{LoginMethodsView, ProviderOutcome, RelaySession};
+use movietalk_protocol::ipc::{FollowsView, LoginMethodsView, ProviderOutcome, RelaySession};
 use movietalk_protocol::relay::{Account, LikeTarget};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -445,6 +445,28 @@ struct SessionIdArgs {
 
 pub async fn revoke_session(session_id: u64) -> Result<(), IpcError> {
     call("revoke_session", &SessionIdArgs { session_id }).await
+}
+
+#[derive(Serialize)]
+struct FollowArgs<'a> {
+    handle: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on: Option<bool>,
+}
+
+pub async fn follows(handle: &str) -> Result<FollowsView, IpcError> {
+    call("follows", &FollowArgs { handle, on: None }).await
+}
+
+pub async fn follow(handle: &str, on: bool) -> Result<(), IpcError> {
+    call(
+        "follow",
+        &FollowArgs {
+            handle,
+            on: Some(on),
+        },
+    )
+    .await
 }
 
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, IpcError> {

@@ -434,6 +434,32 @@ impl RelayClient {
             .map(|_| ())
     }
 
+    /// Follows (or, with `on: false`, stops following) another account.
+    pub async fn follow(&self, handle: &str, on: bool) -> Result<(), ClientError> {
+        let handle = handle.to_owned();
+        self.call(move |req| ClientMessage::Follow { req, handle, on })
+            .await
+            .map(|_| ())
+    }
+
+    /// Who follows `handle`, and whom it follows (handles, alphabetically).
+    pub async fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), ClientError> {
+        let handle = handle.to_owned();
+        match self
+            .call(move |req| ClientMessage::Follows { req, handle })
+            .await?
+        {
+            ServerMessage::Follows {
+                followers,
+                following,
+                ..
+            } => Ok((followers, following)),
+            other => Err(ClientError::Protocol(format!(
+                "expected follows, got {other:?}"
+            ))),
+        }
+    }
+
     /// Deletes a message (its author or the room's moderator may).
     pub async fn delete_message(&self, room: &str, seq: u64) -> Result<(), ClientError> {
         let room = room.to_owned();

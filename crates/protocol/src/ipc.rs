@@ -235,6 +235,14 @@ pub struct Profile {
     pub my_reviews: Vec<MyReview>,
 }
 
+/// Who follows an account and whom it follows (from the relay; needs a connection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowsView {
+    pub handle: String,
+    pub followers: Vec<String>,
+    pub following: Vec<String>,
+}
+
 /// Theme choice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -207,6 +207,8 @@ pub enum ClientMessage {
         cursor: Option<u64>,
         limit: u32,
     },
+    /// Who follows `handle` and whom it follows; the reply is [`ServerMessage::Follows`].
+    Follows { req: u64, handle: String },
     /// Reviews by one account, newest first, a page at a time.
     ReviewsByUser {
         req: u64,
@@ -314,6 +316,13 @@ pub enum ServerMessage {
         movie_key: String,
         count: u32,
         mean: Option<f32>,
+    },
+    /// The answer to [`ClientMessage::Follows`]: handles, in alphabetical order.
+    Follows {
+        req: u64,
+        handle: String,
+        followers: Vec<String>,
+        following: Vec<String>,
     },
     /// A page of comments.
     Comments {
@@ -756,6 +765,7 @@ impl ClientMessage {
             | Follow { req, .. }
             | Feed { req, .. }
             | ReviewsByUser { req, .. }
+            | Follows { req, .. }
             | FilmStats { req, .. }
             | CommentsOn { req, .. }
             | ChangesSince { req, .. }
@@ -791,6 +801,7 @@ impl ServerMessage {
             | Rooms { req, .. }
             | Unread { req, .. }
             | Comments { req, .. }
+            | Follows { req, .. }
             | Changes { req, .. } => Some(*req),
             Error { req, .. } => *req,
             Welcome { .. }

@@ -78,9 +78,14 @@ pub fn profile_page(props: &Props) -> Html {
             </>
         }
     });
+    let shown = match &*profile {
+        Some(Ok(p)) if !p.handle.is_empty() => Some(p.handle.clone()),
+        _ => None,
+    };
     html! {
         <div class="page profile" id="profile-page">
             { body }
+            if let Some(handle) = shown { <Follows handle={handle} own={own} /> }
             if own && ctx.account.is_some() {
                 <EditProfile on_change={props.on_account_change.clone()} />
                 <DeleteAccount on_deleted={props.on_account_change.clone()} />
@@ -212,6 +217,71 @@ fn delete_account(props: &DeleteProps) -> Html {
             } else {
                 <button class="danger" id="delete-account" onclick={ask}>{ t(l, Text::DeleteAccount) }</button>
             }
+            if let Some(e) = &*error { { error_note(l, e) } }
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct FollowsProps {
+    handle: String,
+    own: bool,
+}
+
+/// Followers and following (from the relay: shown when online), and Follow / Unfollow on
+/// someone else's profile.
+#[function_component(Follows)]
+fn follows(props: &FollowsProps) -> Html {
+    let ctx = use_ctx();
+    let l = ctx.lang;
+    let changed = use_state(|| 0u32);
+    let lists = use_load(
+        (props.handle.clone(), *changed, ctx.online),
+        |(h, _, _)| async move { ipc::follows(&h).await },
+    );
+    let error = use_state(|| None::<IpcError>);
+    let me = ctx.account.as_ref().map(|a| a.handle.clone());
+    let body = loaded(l, &lists, |f: &movietalk_protocol::ipc::FollowsView| {
+        let i_follow = me.as_ref().is_some_and(|m| f.followers.contains(m));
+        let toggle = {
+            let (handle, changed, error) = (props.handle.clone(), changed.clone(), error.clone());
+            Callback::from(move |_| {
+                let (handle, changed, error) = (handle.clone(), changed.clone(), error.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    match ipc::follow(&handle, !i_follow).await {
+                        Ok(()) => changed.set(*changed + 1),
+                        Err(e) => error.set(Some(e)),
+                    }
+                });
+            })
+        };
+        let people = |list: &Vec<String>, id: &'static str| {
+            html! {
+                <ul class="chips" id={id}>
+                    { for list.iter().map(|h| {
+                        let (go, h2) = (ctx.go.clone(), h.clone());
+                        html! { <li><button class="chip" onclick={Callback::from(move |_| go.emit(Route::Profile(Some(h2.clone()))))}>{ format!("@{h}") }</button></li> }
+                    }) }
+                </ul>
+            }
+        };
+        html! {
+            <>
+                if !props.own && me.is_some() {
+                    <button id="follow-toggle" class={classes!(if i_follow { "" } else { "primary" })} onclick={toggle}>
+                        { t(l, if i_follow { Text::Unfollow } else { Text::Follow }) }
+                    </button>
+                }
+                <h3>{ format!("{} ({})", t(l, Text::Followers), f.followers.len()) }</h3>
+                { people(&f.followers, "followers") }
+                <h3>{ format!("{} ({})", t(l, Text::Following), f.following.len()) }</h3>
+                { people(&f.following, "following") }
+            </>
+        }
+    });
+    html! {
+        <section class="follows">
+            { body }
             if let Some(e) = &*error { { error_note(l, e) } }
         </section>
     }
