@@ -828,6 +828,38 @@ impl Catalog {
             Settled::Refused(message) => {
                 state = Delivery::Failed;
                 error = Some(message);
+                // Undo what the write changed here ahead of the relay.
+                match &item.op {
+                    // The cache showed the edit or the deletion at once: pull everything again
+                    // on the next sync (replaying the log restores the relay's state).
+                    OutboxOp::EditComment { .. } | OutboxOp::DeleteComment { .. } => {
+                        state_set(&tx, "cursor", "0")?;
+                    }
+                    OutboxOp::Like { target, on } => {
+                        let key = like_key(*target);
+                        let delta = if *on {
+                            tx.execute("DELETE FROM my_likes WHERE target = ?1", [&key])?;
+                            -1
+                        } else {
+                            tx.execute(
+                                "INSERT OR IGNORE INTO my_likes (target) VALUES (?1)",
+                                [&key],
+                            )?;
+                            1
+                        };
+                        match target {
+                            LikeTarget::Review(id) => tx.execute(
+                                "UPDATE remote_reviews SET likes = max(0, likes + ?2) WHERE id = ?1",
+                                params![*id as i64, delta],
+                            )?,
+                            LikeTarget::Comment(id) => tx.execute(
+                                "UPDATE remote_comments SET likes = max(0, likes + ?2) WHERE id = ?1",
+                                params![*id as i64, delta],
+                            )?,
+                        };
+                    }
+                    _ => {}
+                }
             }
         }
         tx.execute(

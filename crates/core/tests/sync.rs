@@ -458,6 +458,14 @@ async fn refused_writes_are_kept_as_failed_and_do_not_hold_up_the_queue() {
         0,
         "failed writes are not retried forever"
     );
+    // The refused edit was shown here at once; the next sync puts the relay's text back.
+    sync(&a, &ca, Some("ari")).await.unwrap();
+    let restored = a.lock().unwrap().comments_of(review_id).unwrap();
+    assert_eq!(restored.len(), 1);
+    assert_eq!(
+        restored[0].body, "my own note",
+        "the refused edit is undone locally"
+    );
     relay.shutdown().await.unwrap();
 }
 
