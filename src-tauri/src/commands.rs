@@ -201,7 +201,9 @@ pub fn genres(state: State<'_, AppState>) -> Reply<Vec<(String, u64)>> {
 
 /// Everything the movie page shows; works offline (reviews as last pulled).
 #[tauri::command(rename_all = "snake_case")]
-pub fn movie_detail(state: State<'_, AppState>, key: String) -> Reply<MovieDetail> {
+// Async, so it runs off the window's main thread: loading the recommender may first rebuild its
+// index after an import (seconds at 36k films), and the window must not freeze meanwhile.
+pub async fn movie_detail(state: State<'_, AppState>, key: String) -> Reply<MovieDetail> {
     let me = me(&state);
     let recommender = state.recommender().map_err(storage_error)?;
     let catalog = state.catalog();
@@ -329,7 +331,8 @@ pub fn like(state: State<'_, AppState>, target: LikeTarget, on: bool) -> Reply<(
 
 /// The home screen: recommendations with reasons (or cold-start picks) and recent rooms.
 #[tauri::command(rename_all = "snake_case")]
-pub fn home(state: State<'_, AppState>) -> Reply<Home> {
+// Async for the same reason as `movie_detail`.
+pub async fn home(state: State<'_, AppState>) -> Reply<Home> {
     use movietalk_core::recommend::Reason;
     let recommender = state.recommender().map_err(storage_error)?;
     let catalog = state.catalog();
@@ -711,6 +714,7 @@ pub async fn import_wikipedia(
         },
     );
     let report = report.map_err(|e| invalid(e.to_string()))?;
+    prepare_recommendations_in_background(&state);
     Ok(ImportReport {
         added: report.stats.added,
         updated: report.stats.updated,
@@ -783,12 +787,28 @@ pub async fn import_tmdb(
     );
     let report = report.map_err(storage_error)?;
     state.catalog().forget_caches();
+    prepare_recommendations_in_background(&state);
     Ok(ImportReport {
         added: report.stats.added,
         updated: report.stats.updated,
         unchanged: report.stats.unchanged,
         skipped: report.skipped,
     })
+}
+
+/// Rebuilds the recommendation index after an import on its own connection and thread, so the
+/// next screen that needs it does not wait.
+fn prepare_recommendations_in_background(state: &AppState) {
+    let Ok(db) = movietalk_core::paths::ensure_db_path(&state.data_dir) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let ready =
+            movietalk_core::Catalog::open(&db).and_then(|mut c| c.prepare_recommendations());
+        if let Err(e) = ready {
+            tracing::warn!(error = %e, "cannot prepare the recommendation index");
+        }
+    });
 }
 
 /// Writes this user's ratings and reviews to a JSON file in the data folder; returns its path.
