@@ -714,7 +714,7 @@ pub async fn import_wikipedia(
         },
     );
     let report = report.map_err(|e| invalid(e.to_string()))?;
-    prepare_recommendations_in_background(&state);
+    crate::state::prepare_recommendations_in_background(&state.data_dir);
     Ok(ImportReport {
         added: report.stats.added,
         updated: report.stats.updated,
@@ -787,28 +787,13 @@ pub async fn import_tmdb(
     );
     let report = report.map_err(storage_error)?;
     state.catalog().forget_caches();
-    prepare_recommendations_in_background(&state);
+    crate::state::prepare_recommendations_in_background(&state.data_dir);
     Ok(ImportReport {
         added: report.stats.added,
         updated: report.stats.updated,
         unchanged: report.stats.unchanged,
         skipped: report.skipped,
     })
-}
-
-/// Rebuilds the recommendation index after an import on its own connection and thread, so the
-/// next screen that needs it does not wait.
-fn prepare_recommendations_in_background(state: &AppState) {
-    let Ok(db) = movietalk_core::paths::ensure_db_path(&state.data_dir) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        let ready =
-            movietalk_core::Catalog::open(&db).and_then(|mut c| c.prepare_recommendations());
-        if let Err(e) = ready {
-            tracing::warn!(error = %e, "cannot prepare the recommendation index");
-        }
-    });
 }
 
 /// Writes this user's ratings and reviews to a JSON file in the data folder; returns its path.

@@ -27,17 +27,8 @@ pub fn run() {
             app.manage(state::AppState::open()?);
             #[cfg(target_os = "linux")]
             software_rendering(app)?;
-            // Bring the recommendation index up to date on its own connection and thread (after
-            // an import it is rebuilt), so the window never waits for it on the first screen.
-            let db =
-                movietalk_core::paths::ensure_db_path(&app.state::<state::AppState>().data_dir)?;
-            std::thread::spawn(move || {
-                let ready = movietalk_core::Catalog::open(&db)
-                    .and_then(|mut c| c.prepare_recommendations().map(|_| ()));
-                if let Err(e) = ready {
-                    tracing::warn!(error = %e, "cannot prepare the recommendation index");
-                }
-            });
+            // The first screen never waits for the recommendation index.
+            state::prepare_recommendations_in_background(&app.state::<state::AppState>().data_dir);
             // The link to the relay runs for the life of the app (connect, log in, sync).
             tauri::async_runtime::spawn(state::run_link(app.handle().clone()));
             Ok(())

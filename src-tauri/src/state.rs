@@ -480,3 +480,17 @@ pub fn note_seen(state: &AppState, room: &str, seq: u64) {
         *last = (*last).max(seq);
     }
 }
+
+/// Brings the recommendation index up to date (it is rebuilt after an import) on its own
+/// connection and thread, so no screen waits for it.
+pub fn prepare_recommendations_in_background(data_dir: &std::path::Path) {
+    let Ok(db) = paths::ensure_db_path(data_dir) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let ready = Catalog::open(&db).and_then(|mut c| c.prepare_recommendations());
+        if let Err(e) = ready {
+            tracing::warn!(error = %e, "cannot prepare the recommendation index");
+        }
+    });
+}

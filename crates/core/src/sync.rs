@@ -307,11 +307,45 @@ fn cache_comment(tx: &Transaction<'_>, c: &Comment) -> rusqlite::Result<()> {
         params![c.id as i64, c.review_id as i64, c.author, c.body, c.likes, c.created_at_ms as i64, c.updated_at_ms as i64],
     )?;
     // Keep the review's comment count true between pulls.
+    recount_comments(tx, c.review_id)
+}
+
+/// Sets a cached review's comment count from the cached comments.
+fn recount_comments(tx: &Transaction<'_>, review_id: u64) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE remote_reviews SET comments = (SELECT count(*) FROM remote_comments WHERE review_id = ?1) WHERE id = ?1",
-        [c.review_id as i64],
+        [review_id as i64],
     )?;
     Ok(())
+}
+
+/// Marks `target` liked (or not) by this user and moves its cached like count with it; false
+/// when it already was so.
+fn set_liked(tx: &Transaction<'_>, target: LikeTarget, on: bool) -> rusqlite::Result<bool> {
+    let key = like_key(target);
+    let changed = if on {
+        tx.execute(
+            "INSERT OR IGNORE INTO my_likes (target) VALUES (?1)",
+            [&key],
+        )?
+    } else {
+        tx.execute("DELETE FROM my_likes WHERE target = ?1", [&key])?
+    };
+    if changed == 0 {
+        return Ok(false);
+    }
+    let delta = if on { 1 } else { -1 };
+    match target {
+        LikeTarget::Review(id) => tx.execute(
+            "UPDATE remote_reviews SET likes = max(0, likes + ?2) WHERE id = ?1",
+            params![id as i64, delta],
+        )?,
+        LikeTarget::Comment(id) => tx.execute(
+            "UPDATE remote_comments SET likes = max(0, likes + ?2) WHERE id = ?1",
+            params![id as i64, delta],
+        )?,
+    };
+    Ok(true)
 }
 
 /// True when a write about `subject` is still waiting for the relay.
@@ -549,27 +583,7 @@ impl Catalog {
     /// Likes (or unlikes) a review or comment.
     pub fn like(&mut self, target: LikeTarget, on: bool) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let key = like_key(target);
-        let changed = if on {
-            tx.execute(
-                "INSERT OR IGNORE INTO my_likes (target) VALUES (?1)",
-                [&key],
-            )?
-        } else {
-            tx.execute("DELETE FROM my_likes WHERE target = ?1", [&key])?
-        };
-        if changed > 0 {
-            let delta = if on { 1 } else { -1 };
-            match target {
-                LikeTarget::Review(id) => tx.execute(
-                    "UPDATE remote_reviews SET likes = max(0, likes + ?2) WHERE id = ?1",
-                    params![id as i64, delta],
-                )?,
-                LikeTarget::Comment(id) => tx.execute(
-                    "UPDATE remote_comments SET likes = max(0, likes + ?2) WHERE id = ?1",
-                    params![id as i64, delta],
-                )?,
-            };
+        if set_liked(&tx, target, on)? {
             enqueue(&tx, &OutboxOp::Like { target, on })?;
         }
         tx.commit()?;
@@ -783,10 +797,7 @@ impl Catalog {
                         "DELETE FROM remote_comments WHERE id = ?1",
                         [*comment_id as i64],
                     )?;
-                    tx.execute(
-                        "UPDATE remote_reviews SET comments = (SELECT count(*) FROM remote_comments WHERE review_id = ?1) WHERE id = ?1",
-                        [*review_id as i64],
-                    )?;
+                    recount_comments(&tx, *review_id)?;
                 }
             }
         }
@@ -836,27 +847,7 @@ impl Catalog {
                         state_set(&tx, "cursor", "0")?;
                     }
                     OutboxOp::Like { target, on } => {
-                        let key = like_key(*target);
-                        let delta = if *on {
-                            tx.execute("DELETE FROM my_likes WHERE target = ?1", [&key])?;
-                            -1
-                        } else {
-                            tx.execute(
-                                "INSERT OR IGNORE INTO my_likes (target) VALUES (?1)",
-                                [&key],
-                            )?;
-                            1
-                        };
-                        match target {
-                            LikeTarget::Review(id) => tx.execute(
-                                "UPDATE remote_reviews SET likes = max(0, likes + ?2) WHERE id = ?1",
-                                params![*id as i64, delta],
-                            )?,
-                            LikeTarget::Comment(id) => tx.execute(
-                                "UPDATE remote_comments SET likes = max(0, likes + ?2) WHERE id = ?1",
-                                params![*id as i64, delta],
-                            )?,
-                        };
+                        set_liked(&tx, *target, !*on)?;
                     }
                     _ => {}
                 }
