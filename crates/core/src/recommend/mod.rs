@@ -30,7 +30,7 @@ use crate::catalog::{Catalog, MOVIE_COLUMNS, row_to_movie_at};
 use crate::error::{CoreError, Result};
 use crate::movie::Movie;
 use community::CommunityIndex;
-use content::{ContentIndex, FeatureWeights, Vector, dot};
+use content::{ContentIndex, FeatureWeights, dot};
 
 /// How the sources are blended. Defaults chosen by the offline evaluation
 /// (`docs/recommendations.md`).
@@ -186,11 +186,8 @@ impl Recommender {
         }
     }
 
-    fn vector_of(&self, id: i64) -> Option<&Vector> {
-        self.content
-            .by_id
-            .get(&id)
-            .map(|n| &self.content.vectors[*n as usize])
+    fn vector_of(&self, id: i64) -> Option<&[(u32, f32)]> {
+        self.content.by_id.get(&id).map(|n| self.content.vector(*n))
     }
 
     /// The `k` films most like `key`, best first.
