@@ -284,14 +284,15 @@ fn build_ui(root: &Path) -> Result<()> {
             "build",
             "-p",
             "movietalk-ui",
-            "--release",
+            "--profile",
+            "wasm-release",
             "--target",
             WASM_TARGET,
         ]))?;
         let target = target_dir(root);
         let wasm = target
             .join(WASM_TARGET)
-            .join("release")
+            .join("wasm-release")
             .join("movietalk-ui.wasm");
         let staging = target.join("ui-dist-staging");
         let _ = std::fs::remove_dir_all(&staging);
