@@ -176,6 +176,19 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
 
+/// The account with this handle, if there is one.
+pub(crate) fn account_by_handle(
+    conn: &rusqlite::Connection,
+    handle: &str,
+) -> rusqlite::Result<Option<Account>> {
+    conn.query_row(
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE handle = ?1"),
+        [handle],
+        row_to_account,
+    )
+    .optional()
+}
+
 fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
         id: r.get::<_, i64>(0)? as u64,

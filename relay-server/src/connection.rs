@@ -671,6 +671,7 @@ impl Handler {
             | ClientMessage::Feed { .. }
             | ClientMessage::ReviewsByUser { .. }
             | ClientMessage::Follows { .. }
+            | ClientMessage::GetProfile { .. }
             | ClientMessage::FilmStats { .. }
             | ClientMessage::CommentsOn { .. }
             | ClientMessage::ChangesSince { .. }) => {
@@ -1203,6 +1204,10 @@ impl Handler {
                     followers,
                     following,
                 },
+                Err(e) => social_error(req, e),
+            },
+            ClientMessage::GetProfile { handle, .. } => match self.social.profile(&handle) {
+                Ok(account) => ServerMessage::Profile { req, account },
                 Err(e) => social_error(req, e),
             },
             ClientMessage::FilmStats { movie_key, .. } => {

@@ -9,7 +9,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use movietalk_protocol::relay::{Change, ChangeKind, Comment, LikeTarget, Review};
+use movietalk_protocol::relay::{Account, Change, ChangeKind, Comment, LikeTarget, Review};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::{SqliteStore, StoreError};
@@ -75,6 +75,8 @@ pub trait SocialStore: Send + Sync + std::fmt::Debug + 'static {
     fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError>;
     /// Handles following `handle`, and handles it follows, alphabetically.
     fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), SocialError>;
+    /// The public profile of `handle`.
+    fn profile(&self, handle: &str) -> Result<Account, SocialError>;
     /// Reviews by followed accounts, newest first, before review id `cursor`.
     fn feed(
         &self,
@@ -407,6 +409,11 @@ impl SocialStore for SqliteStore {
         let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![movie_key, before, limit as i64], row_to_review)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn profile(&self, handle: &str) -> Result<Account, SocialError> {
+        crate::accounts::account_by_handle(&self.conn(), handle)?
+            .ok_or(SocialError::NotFound("account"))
     }
 
     fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), SocialError> {

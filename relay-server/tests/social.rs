@@ -789,3 +789,47 @@ async fn followers_and_following_are_listed_for_anyone_and_change_with_follow() 
     );
     relay.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn anyone_reads_a_profile_and_a_deleted_account_has_none() {
+    let relay = relay().await;
+    let bora = user(&relay, "bora").await;
+    bora.update_profile(
+        Some("Bora K."),
+        Some("Noir, mostly."),
+        Some("https://img.example/b.png"),
+    )
+    .await
+    .unwrap();
+    let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
+    let seen = guest.profile("bora").await.unwrap();
+    assert_eq!(
+        (
+            seen.handle.as_str(),
+            seen.display_name.as_str(),
+            seen.bio.as_str(),
+            seen.avatar_url.as_deref()
+        ),
+        (
+            "bora",
+            "Bora K.",
+            "Noir, mostly.",
+            Some("https://img.example/b.png")
+        )
+    );
+    let profile = |handle: &'static str| {
+        let guest = &guest;
+        async move {
+            guest
+                .call(move |req| ClientMessage::GetProfile {
+                    req,
+                    handle: handle.into(),
+                })
+                .await
+        }
+    };
+    assert_eq!(code(profile("nobody").await), ErrorCode::NotFound);
+    bora.delete_account("a long password").await.unwrap();
+    assert_eq!(code(profile("bora").await), ErrorCode::NotFound);
+    relay.shutdown().await.unwrap();
+}

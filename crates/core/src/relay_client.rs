@@ -460,6 +460,20 @@ impl RelayClient {
         }
     }
 
+    /// The public profile of `handle`.
+    pub async fn profile(&self, handle: &str) -> Result<Account, ClientError> {
+        let handle = handle.to_owned();
+        match self
+            .call(move |req| ClientMessage::GetProfile { req, handle })
+            .await?
+        {
+            ServerMessage::Profile { account, .. } => Ok(account),
+            other => Err(ClientError::Protocol(format!(
+                "expected a profile, got {other:?}"
+            ))),
+        }
+    }
+
     /// Deletes a message (its author or the room's moderator may).
     pub async fn delete_message(&self, room: &str, seq: u64) -> Result<(), ClientError> {
         let room = room.to_owned();

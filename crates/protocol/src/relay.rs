@@ -209,6 +209,8 @@ pub enum ClientMessage {
     },
     /// Who follows `handle` and whom it follows; the reply is [`ServerMessage::Follows`].
     Follows { req: u64, handle: String },
+    /// An account's public profile (anyone may read it); the reply is [`ServerMessage::Profile`].
+    GetProfile { req: u64, handle: String },
     /// Reviews by one account, newest first, a page at a time.
     ReviewsByUser {
         req: u64,
@@ -766,6 +768,7 @@ impl ClientMessage {
             | Feed { req, .. }
             | ReviewsByUser { req, .. }
             | Follows { req, .. }
+            | GetProfile { req, .. }
             | FilmStats { req, .. }
             | CommentsOn { req, .. }
             | ChangesSince { req, .. }
