@@ -381,7 +381,10 @@ fn adopt_own_review(tx: &Transaction<'_>, r: &Review) -> Result<()> {
     set_rating(tx, &r.movie_key, Some(r.rating))
 }
 
-fn state_get(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn state_get(
+    conn: &rusqlite::Connection,
+    name: &str,
+) -> rusqlite::Result<Option<String>> {
     conn.query_row(
         "SELECT value FROM sync_state WHERE name = ?1",
         [name],
@@ -390,7 +393,11 @@ fn state_get(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option
     .optional()
 }
 
-fn state_set(conn: &rusqlite::Connection, name: &str, value: &str) -> rusqlite::Result<()> {
+pub(crate) fn state_set(
+    conn: &rusqlite::Connection,
+    name: &str,
+    value: &str,
+) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO sync_state (name, value) VALUES (?1, ?2)",
         [name, value],
@@ -613,7 +620,7 @@ impl Catalog {
     }
 
     /// `limit` -1: all.
-    fn cached_reviews<P: rusqlite::Params>(
+    pub(crate) fn cached_reviews<P: rusqlite::Params>(
         &self,
         filter: &str,
         p: P,

@@ -547,3 +547,114 @@ async fn a_guest_pulls_but_sends_nothing() {
     assert_eq!(sync(&db, &guest, Some("someone")).await.unwrap().sent, 1);
     relay.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_and_others_profiles_read_offline_from_what_was_last_pulled() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_at(
+        "127.0.0.1:0".parse().unwrap(),
+        &dir.path().join("relay.sqlite3"),
+        config(),
+    )
+    .await;
+    let a = catalog(dir.path(), 30);
+    let ca = signed_up(&relay, "ari").await;
+    let cb = signed_up(&relay, "bora").await;
+    let cc = signed_up(&relay, "chan").await;
+    cb.update_profile(
+        Some("Bora K."),
+        Some("Noir, mostly."),
+        Some("https://img.example/b.png"),
+    )
+    .await
+    .unwrap();
+    a.lock().unwrap().set_sync_account("ari").unwrap();
+    ca.follow("bora", true).await.unwrap();
+
+    // Bora writes 25 reviews, Chan (not followed) one; Ari pulls them all.
+    for i in 0..25 {
+        put(&cb, i, &format!("Bora on film {i}")).await;
+    }
+    put(&cc, 0, "Chan on film 0").await;
+    sync(&a, &ca, Some("ari")).await.unwrap();
+    let (_, following) = ca.follows("ari").await.unwrap();
+    assert_eq!(following, ["bora"]);
+    let bora = ca.profile("bora").await.unwrap();
+    assert_eq!(
+        (
+            bora.display_name.as_str(),
+            bora.bio.as_str(),
+            bora.avatar_url.as_deref()
+        ),
+        (
+            "Bora K.",
+            "Noir, mostly.",
+            Some("https://img.example/b.png")
+        )
+    );
+    {
+        let c = a.lock().unwrap();
+        c.remember_following("ari", &following).unwrap();
+        c.remember_profile(&bora).unwrap();
+    }
+    let missing = ca.profile("nobody-here").await.unwrap_err();
+    assert!(
+        matches!(&missing, movietalk_core::relay_client::ClientError::Rejected { code, .. } if *code == movietalk_protocol::relay::ErrorCode::NotFound),
+        "{missing:?}"
+    );
+    drop((ca, cb, cc));
+    relay.shutdown().await.unwrap();
+
+    // Offline: the feed pages through Bora's reviews, newest first, never Chan's.
+    let c = a.lock().unwrap();
+    assert_eq!(c.cached_profile("bora").unwrap(), Some(bora));
+    assert_eq!(c.cached_profile("chan").unwrap(), None);
+    let following = c.cached_following("ari").unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = c.feed(&following, cursor, 10).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        let last = &page.last().unwrap().review;
+        cursor = Some(movietalk_core::people::FeedCursor {
+            updated_at_ms: last.updated_at_ms,
+            id: last.id,
+        });
+        seen.extend(page.into_iter().map(|r| r.review));
+    }
+    assert_eq!(seen.len(), 25, "every review by bora, once");
+    assert!(seen.iter().all(|r| r.author == "bora"));
+    assert!(
+        seen.windows(2)
+            .all(|w| (w[0].updated_at_ms, w[0].id) > (w[1].updated_at_ms, w[1].id)),
+        "newest first"
+    );
+    assert_eq!(seen[0].body, "Bora on film 24");
+    assert!(
+        c.feed(&[], None, 10).unwrap().is_empty(),
+        "following nobody"
+    );
+}
+
+/// A review of film `i` written straight to the relay.
+async fn put(c: &RelayClient, i: usize, body: &str) {
+    c.call(|req| ClientMessage::PutReview {
+        req,
+        client_id: format!("put-{i}-{body}")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect(),
+        movie_key: key(i),
+        title: format!("Film {i}"),
+        year: Some(2000),
+        rating: 4.0,
+        body: body.to_owned(),
+        spoiler: false,
+        edited_at_ms: None,
+    })
+    .await
+    .unwrap();
+}

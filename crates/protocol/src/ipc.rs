@@ -235,6 +235,25 @@ pub struct Profile {
     pub my_reviews: Vec<MyReview>,
 }
 
+/// Where the next feed page starts: the last review shown (its update time and id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedCursor {
+    pub updated_at_ms: u64,
+    pub id: u64,
+}
+
+/// A page of the feed: reviews by the people this user follows, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedPage {
+    pub reviews: Vec<ReviewView>,
+    /// `None` on the last page.
+    pub next: Option<FeedCursor>,
+    /// Whom the user follows (as of `live`, or as last seen).
+    pub following: Vec<String>,
+    /// The following list came from the relay just now (false: remembered from before).
+    pub live: bool,
+}
+
 /// Who follows an account and whom it follows (from the relay; needs a connection).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowsView {

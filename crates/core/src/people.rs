@@ -1,0 +1,81 @@
+//! Other people as this app last saw them: their public profiles and whom the user follows,
+//! kept beside the sync cursor so that profiles and the feed read offline.
+//!
+//! The feed is built locally: [`crate::sync`] pulls everyone's reviews into the cache, so the
+//! reviews by the people the user follows are a query away, with or without the relay.
+
+pub use movietalk_protocol::ipc::FeedCursor;
+use movietalk_protocol::relay::Account;
+
+use crate::catalog::Catalog;
+use crate::error::Result;
+use crate::sync::{CachedReview, state_get, state_set};
+
+fn profile_name(handle: &str) -> String {
+    format!("profile:{handle}")
+}
+
+fn following_name(me: &str) -> String {
+    format!("following:{me}")
+}
+
+impl Catalog {
+    /// Remembers a profile as the relay last showed it.
+    pub fn remember_profile(&self, account: &Account) -> Result<()> {
+        let json = serde_json::to_string(account).expect("an account always serialises");
+        state_set(&self.conn, &profile_name(&account.handle), &json)?;
+        Ok(())
+    }
+
+    /// Forgets a profile (the relay no longer has the account).
+    pub fn forget_profile(&self, handle: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM sync_state WHERE name = ?1",
+            [profile_name(handle)],
+        )?;
+        Ok(())
+    }
+
+    /// The profile of `handle` as last seen, if it was ever seen.
+    pub fn cached_profile(&self, handle: &str) -> Result<Option<Account>> {
+        Ok(state_get(&self.conn, &profile_name(handle))?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Remembers whom `me` follows.
+    pub fn remember_following(&self, me: &str, handles: &[String]) -> Result<()> {
+        let json = serde_json::to_string(handles).expect("handles always serialise");
+        state_set(&self.conn, &following_name(me), &json)?;
+        Ok(())
+    }
+
+    /// Whom `me` followed when last asked (empty if never asked).
+    pub fn cached_following(&self, me: &str) -> Result<Vec<String>> {
+        Ok(state_get(&self.conn, &following_name(me))?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default())
+    }
+
+    /// Reviews by `authors`, newest first, `limit` at a time, after `cursor`; from the local
+    /// cache of everyone's reviews.
+    pub fn feed(
+        &self,
+        authors: &[String],
+        cursor: Option<FeedCursor>,
+        limit: u32,
+    ) -> Result<Vec<CachedReview>> {
+        let authors = serde_json::to_string(authors).expect("handles always serialise");
+        let (updated, id) = cursor.map_or((i64::MAX, i64::MAX), |c| {
+            (
+                i64::try_from(c.updated_at_ms).unwrap_or(i64::MAX),
+                i64::try_from(c.id).unwrap_or(i64::MAX),
+            )
+        });
+        self.cached_reviews(
+            "WHERE r.author IN (SELECT value FROM json_each(?1))
+               AND (r.updated_at_ms < ?2 OR (r.updated_at_ms = ?2 AND r.id < ?3))",
+            rusqlite::params![authors, updated, id],
+            i64::from(limit.clamp(1, 200)),
+        )
+    }
+}
