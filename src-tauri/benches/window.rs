@@ -36,8 +36,7 @@ fn prepare(dir: &std::path::Path) -> String {
     } else {
         let movies: Vec<Movie> = (0..20_000)
             .map(|i| {
-                let mut m =
-                    Movie::new(&format!("Synthetic Film {i}"), Some(1950 + (i % 70) as i32));
+                let mut m = Movie::new(&format!("Synthetic Film {i}"), Some(1950 + (i % 70)));
                 m.genres = vec!["Drama".into()];
                 m
             })
