@@ -53,6 +53,7 @@ const COMMANDS: &[&str] = &[
     "revoke_session",
     "follows",
     "follow",
+    "feed",
 ];
 
 fn main() {

@@ -5,10 +5,10 @@ use movietalk_core::relay_client::ClientError;
 use movietalk_core::sync::{CachedComment, CachedReview, Delivery as CoreDelivery};
 use movietalk_core::{CoreError, Movie};
 use movietalk_protocol::ipc::{
-    AppInfo, CommentView, Delivery, EVENT_IMPORT_PROGRESS, FollowsView, Home, ImportProgress,
-    ImportReport, IpcError, IpcErrorCode, JoinedRoom, LoginMethodsView, MovieDetail, MoviePage,
-    MovieSummary, MyReview, Profile, ProviderOutcome, RecommendedMovie, RelaySession, ReviewPage,
-    ReviewView, RoomSummary, SessionInfo, Settings, SyncStatus,
+    AppInfo, CommentView, Delivery, EVENT_IMPORT_PROGRESS, FeedCursor, FeedPage, FollowsView, Home,
+    ImportProgress, ImportReport, IpcError, IpcErrorCode, JoinedRoom, LoginMethodsView,
+    MovieDetail, MoviePage, MovieSummary, MyReview, Profile, ProviderOutcome, RecommendedMovie,
+    RelaySession, ReviewPage, ReviewView, RoomSummary, SessionInfo, Settings, SyncStatus,
 };
 use movietalk_protocol::relay::{ChatMessage, ErrorCode, LikeTarget};
 use tauri::{AppHandle, Emitter, State};
@@ -502,7 +502,7 @@ pub async fn delete_account(state: State<'_, AppState>, password: String) -> Rep
 /// A profile: reviews as last pulled; this user's own ratings for their own profile.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Reply<Profile> {
-    let account = state
+    let known = state
         .known_account
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -510,6 +510,43 @@ pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Repl
     let me = me(&state);
     let handle = handle.or_else(|| me.clone()).unwrap_or_default();
     let own = me.as_deref() == Some(handle.as_str()) || handle.is_empty();
+    let account = match known.filter(|a| a.handle == handle) {
+        Some(mine) => Some(mine),
+        None if handle.is_empty() => None,
+        // Someone else: as the relay shows them now, else as last seen.
+        None => match state.connected().await {
+            Some(c) => match c.client.profile(&handle).await {
+                Ok(account) => {
+                    state
+                        .catalog()
+                        .remember_profile(&account)
+                        .map_err(storage_error)?;
+                    Some(account)
+                }
+                Err(ClientError::Rejected {
+                    code: ErrorCode::NotFound,
+                    ..
+                }) => {
+                    state
+                        .catalog()
+                        .forget_profile(&handle)
+                        .map_err(storage_error)?;
+                    None
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "profile from the cache");
+                    state
+                        .catalog()
+                        .cached_profile(&handle)
+                        .map_err(storage_error)?
+                }
+            },
+            None => state
+                .catalog()
+                .cached_profile(&handle)
+                .map_err(storage_error)?,
+        },
+    };
     let catalog = state.catalog();
     Ok(Profile {
         reviews: catalog
@@ -528,8 +565,58 @@ pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Repl
         } else {
             Vec::new()
         },
-        account: account.filter(|a| a.handle == handle),
+        account,
         handle,
+    })
+}
+
+/// Reviews by the people this user follows, newest first, a page at a time, from the local
+/// cache of everyone's reviews (so it reads offline); whom the user follows is asked of the
+/// relay when it is reachable and remembered for when it is not.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn feed(
+    state: State<'_, AppState>,
+    cursor: Option<FeedCursor>,
+    limit: u32,
+) -> Reply<FeedPage> {
+    let me = me(&state)
+        .ok_or_else(|| IpcError::new(IpcErrorCode::NotLoggedIn, "log in to see your feed"))?;
+    let mut live = false;
+    if cursor.is_none()
+        && let Some(c) = state.connected().await
+    {
+        match c.client.follows(&me).await {
+            Ok((_, following)) => {
+                state
+                    .catalog()
+                    .remember_following(&me, &following)
+                    .map_err(storage_error)?;
+                live = true;
+            }
+            Err(e) => tracing::debug!(error = %e, "following list from the cache"),
+        }
+    }
+    let catalog = state.catalog();
+    let following = catalog.cached_following(&me).map_err(storage_error)?;
+    let limit = limit.clamp(1, 100);
+    let reviews: Vec<ReviewView> = catalog
+        .feed(&following, cursor, limit)
+        .map_err(storage_error)?
+        .into_iter()
+        .map(|r| review_view(r, Some(&me)))
+        .collect();
+    let next = (reviews.len() == limit as usize).then(|| {
+        let last = &reviews[reviews.len() - 1].review;
+        FeedCursor {
+            updated_at_ms: last.updated_at_ms,
+            id: last.id,
+        }
+    });
+    Ok(FeedPage {
+        reviews,
+        next,
+        following,
+        live,
     })
 }
 

@@ -23,6 +23,16 @@ pub fn run() {
                 request.uri().path(),
             )
         })
+        // Other people's avatars (`avatar://localhost/<the address, URI-encoded>`): from the
+        // data folder, fetched the first time; 404 when there is none, and the window draws
+        // initials instead.
+        .register_asynchronous_uri_scheme_protocol("avatar", |ctx, request, responder| {
+            let cache = ctx.app_handle().state::<state::AppState>().avatars.clone();
+            let path = request.uri().path().to_owned();
+            tauri::async_runtime::spawn(async move {
+                responder.respond(avatar_response(&cache, &path).await);
+            });
+        })
         .setup(|app| {
             app.manage(state::AppState::open()?);
             #[cfg(target_os = "linux")]
@@ -83,6 +93,7 @@ pub fn run() {
             commands::revoke_session,
             commands::follows,
             commands::follow,
+            commands::feed,
         ])
         .run(tauri::generate_context!())
         .expect("the MovieTalk window failed to start");
@@ -97,6 +108,28 @@ fn poster_response(dir: &std::path::Path, path: &str) -> tauri::http::Response<V
             .header("Content-Type", "image/jpeg")
             .header("Cache-Control", "max-age=3600")
             .body(bytes)
+            .expect("a valid response"),
+        None => tauri::http::Response::builder()
+            .status(404)
+            .body(Vec::new())
+            .expect("a valid response"),
+    }
+}
+
+async fn avatar_response(
+    cache: &movietalk_core::avatars::AvatarCache,
+    path: &str,
+) -> tauri::http::Response<Vec<u8>> {
+    let url = percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8();
+    let image = match url {
+        Ok(url) => cache.get(&url).await.ok(),
+        Err(_) => None,
+    };
+    match image {
+        Some(image) => tauri::http::Response::builder()
+            .header("Content-Type", image.media_type)
+            .header("Cache-Control", "max-age=3600")
+            .body(image.bytes)
             .expect("a valid response"),
         None => tauri::http::Response::builder()
             .status(404)

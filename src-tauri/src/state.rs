@@ -46,9 +46,14 @@ pub struct Connection {
 }
 
 /// Everything the commands need, managed by Tauri.
+/// The avatar cache, inside the data folder.
+pub const AVATARS_DIR: &str = "avatars";
+
 pub struct AppState {
     pub catalog: Arc<Mutex<Catalog>>,
     pub data_dir: PathBuf,
+    /// Other people's avatars, fetched once and kept in the data folder.
+    pub avatars: Arc<movietalk_core::avatars::AvatarCache>,
     pub secrets: Secrets,
     pub settings: Mutex<Settings>,
     /// `MOVIETALK_RELAY_URL`, which overrides the settings (tests, scripted setups).
@@ -106,6 +111,11 @@ impl AppState {
             .ok()
             .filter(|n| movietalk_protocol::relay::validate_name(n).is_ok())
             .unwrap_or_else(|| "guest".to_owned());
+        let avatars = Arc::new(movietalk_core::avatars::AvatarCache::new(
+            &data_dir.join(AVATARS_DIR),
+            // Avatars on this machine or the local network: tests, a relay at home.
+            std::env::var_os("MOVIETALK_PRIVATE_AVATARS").is_some(),
+        ));
         Ok(AppState {
             catalog: Arc::new(Mutex::new(catalog)),
             secrets: Secrets::open(&data_dir),
@@ -129,6 +139,7 @@ impl AppState {
             provider_cancel: Mutex::new(None),
             pending_identity: Mutex::new(None),
             recommender: Mutex::new(None),
+            avatars,
         })
     }
 

@@ -71,6 +71,14 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         bora.sign_up("bora", "Bora").await;
         ari.screenshot("account").await;
 
+        // Ari gives the profile a picture (served on loopback; the apps run with
+        // MOVIETALK_PRIVATE_AVATARS, as they would not by default) and sees it.
+        let avatar_url = serve_picture().await;
+        ari.click("#nav-profile").await;
+        ari.type_into("#profile-avatar", &avatar_url).await;
+        ari.click("#profile-save").await;
+        ari.avatar_shown("Ari's picture on Ari's profile").await;
+
         // The relay goes down: Ari is offline, and says so.
         relay.take().unwrap().shutdown().await.unwrap();
         ari.wait_text("offline", "#relay-status", |t| {
@@ -129,11 +137,34 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         bora.click("#reviews .review .author").await;
         bora.wait_text("Ari's profile", "#profile-handle", |t| t.contains("@ari"))
             .await;
+        bora.wait_text("Ari's display name", "#profile-handle", |t| {
+            t.contains("Ari (@ari)")
+        })
+        .await;
+        bora.avatar_shown("Ari's picture, fetched by Bora's app")
+            .await;
         bora.click("#follow-toggle").await;
         bora.wait_text("Bora among Ari's followers", "#followers", |t| {
             t.contains("@bora")
         })
         .await;
+        bora.click("#back").await;
+        bora.find("the film again", "#reviews .review .open-review")
+            .await;
+
+        // Bora's feed holds Ari's review, naming the film.
+        bora.click("#nav-feed").await;
+        bora.wait_text(
+            "Ari's review in Bora's feed",
+            "#feed-reviews .review",
+            |t| {
+                t.contains("ari")
+                    && t.contains("The Godfather (1972)")
+                    && t.contains("An offer nobody")
+            },
+        )
+        .await;
+        bora.screenshot("feed").await;
         bora.click("#back").await;
         bora.find("the film again", "#reviews .review .open-review")
             .await;
@@ -401,7 +432,7 @@ async fn social_login_through_the_system_browser_with_the_session_kept_in_the_ke
                 .is_some_and(|r| r.starts_with("http://127.0.0.1:")),
             "loopback redirect"
         );
-        assert!(authorize[0].get("client_secret").is_none());
+        assert!(!authorize[0].contains_key("client_secret"));
 
         // Settings list this session and the linked provider.
         a.click("#nav-settings").await;
@@ -453,4 +484,29 @@ async fn social_login_through_the_system_browser_with_the_session_kept_in_the_ke
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Serves the app's own icon as a profile picture on loopback; returns its address.
+async fn serve_picture() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let png = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../icons/32x32.png"))
+        .expect("the app icon");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ari.png", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let png = png.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    png.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&png).await;
+            });
+        }
+    });
+    url
 }

@@ -14,6 +14,7 @@ use crate::ipc;
 use crate::pages::account::AccountPage;
 use crate::pages::browse::BrowsePage;
 use crate::pages::chat::ChatPage;
+use crate::pages::feed::FeedScreen;
 use crate::pages::home::HomePage;
 use crate::pages::movie::MoviePage;
 use crate::pages::profile::ProfilePage;
@@ -217,6 +218,7 @@ pub fn app() -> Html {
     let page = match &*route {
         Route::Home => html! { <HomePage /> },
         Route::Browse => html! { <BrowsePage /> },
+        Route::Feed => html! { <FeedScreen /> },
         Route::Search => html! { <SearchPage /> },
         Route::Movie(key) => html! { <MoviePage key={key.clone()} movie_key={key.clone()} /> },
         Route::Review(id) => html! { <ReviewScreen key={*id} review_id={*id} /> },
@@ -242,6 +244,7 @@ pub fn app() -> Html {
                     <nav aria-label={ t(l, Text::Navigation) }>
                         { nav(Route::Home, "nav-home", Text::Home) }
                         { nav(Route::Browse, "nav-browse", Text::Browse) }
+                        { nav(Route::Feed, "nav-feed", Text::Feed) }
                         { nav(Route::Chat(None), "nav-chat", Text::Chat) }
                         { nav(Route::Profile(None), "nav-profile", Text::Profile) }
                         { nav(Route::Settings, "nav-settings", Text::Settings) }

@@ -7,7 +7,9 @@ use movietalk_protocol::ipc::{
     IpcErrorCode, JoinedRoom, MessageDeleted, MovieDetail, MoviePage, MyReview, Presence, Profile,
     ReviewPage, RoomSummary, SessionInfo, Settings, SyncStatus, Typing,
 };
-use movietalk_protocol::ipc::{FollowsView, LoginMethodsView, ProviderOutcome, RelaySession};
+use movietalk_protocol::ipc::{
+    FeedCursor, FeedPage, FollowsView, LoginMethodsView, ProviderOutcome, RelaySession,
+};
 use movietalk_protocol::relay::{Account, LikeTarget};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -452,6 +454,17 @@ struct FollowArgs<'a> {
     handle: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     on: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct FeedArgs {
+    cursor: Option<FeedCursor>,
+    limit: u32,
+}
+
+/// A page of reviews by the people this user follows.
+pub async fn feed(cursor: Option<FeedCursor>, limit: u32) -> Result<FeedPage, IpcError> {
+    call("feed", &FeedArgs { cursor, limit }).await
 }
 
 pub async fn follows(handle: &str) -> Result<FollowsView, IpcError> {

@@ -11,6 +11,8 @@ use crate::i18n::Lang;
 pub enum Route {
     Home,
     Browse,
+    /// Reviews by the people this user follows.
+    Feed,
     /// Results for the header's search box.
     Search,
     Movie(String),

@@ -16,6 +16,8 @@ use serde_json::json;
 /// of a window rendered without it never came back here (the app renders without it by default,
 /// see `software_rendering` in src-tauri/src/lib.rs; the window benchmark measures that mode).
 pub const GPU: (&str, &str) = ("MOVIETALK_GPU", "1");
+/// Lets the app fetch avatars from loopback, where the tests serve them.
+pub const PRIVATE_AVATARS: (&str, &str) = ("MOVIETALK_PRIVATE_AVATARS", "1");
 
 /// How long a wait may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(40);
@@ -63,7 +65,13 @@ pub struct App {
 
 impl App {
     pub async fn start(name: &'static str, relay_url: &str) -> App {
-        Self::start_in(name, relay_url, tempfile::tempdir().unwrap(), &[GPU]).await
+        Self::start_in(
+            name,
+            relay_url,
+            tempfile::tempdir().unwrap(),
+            &[GPU, PRIVATE_AVATARS],
+        )
+        .await
     }
 
     /// Starts the app on an existing data folder, with extra environment.
@@ -177,7 +185,33 @@ impl App {
         out
     }
 
+    /// Waits for the profile's picture to be loaded and drawn (not the initials stand-in).
+    pub async fn avatar_shown(&self, what: &str) {
+        eventually(&format!("{}: {what}", self.name), || async {
+            let width = self
+                .client
+                .execute(
+                    "const i = document.querySelector('.profile-head img.avatar');
+                     return i && i.complete ? i.naturalWidth : 0;",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (width.as_u64()? > 0).then_some(())
+        })
+        .await
+    }
+
     pub async fn screenshot(&self, name: &str) {
+        // Two animation frames: what the page now shows has been painted, not only laid out.
+        let _ = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await;
         let png = tokio::time::timeout(WAIT, self.client.screenshot())
             .await
             .unwrap_or_else(|_| panic!("{}: the screenshot {name} did not come back", self.name))

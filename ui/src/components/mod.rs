@@ -1,5 +1,6 @@
 //! Pieces shared by several screens.
 
+pub mod avatar;
 pub mod movie_list;
 pub mod stars;
 pub mod status_bar;

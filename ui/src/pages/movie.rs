@@ -6,6 +6,7 @@ use movietalk_protocol::ipc::{Delivery, IpcError, MovieDetail, MyReview, ReviewV
 use movietalk_protocol::relay::LikeTarget;
 use yew::prelude::*;
 
+use crate::components::avatar::Avatar;
 use crate::components::movie_list::{MovieGrid, Poster, overview, titles};
 use crate::components::stars::{StarInput, stars_text};
 use crate::i18n::{Lang, Text, t};
@@ -226,6 +227,9 @@ pub struct ItemProps {
     /// On the review's own page: no "open" link.
     #[prop_or_default]
     pub standalone: bool,
+    /// Name the film (lists mixing films: a profile, the feed).
+    #[prop_or_default]
+    pub show_film: bool,
 }
 
 /// One review: author, stars, text (a spoiler hidden until asked), likes, comments.
@@ -258,10 +262,20 @@ pub fn review_item(props: &ItemProps) -> Html {
         let revealed = revealed.clone();
         Callback::from(move |_| revealed.set(true))
     };
+    let film = {
+        let (go, key) = (ctx.go.clone(), r.movie_key.clone());
+        Callback::from(move |_| go.emit(Route::Movie(key.clone())))
+    };
     html! {
         <li class={classes!("review", props.review.mine.then_some("mine"))} data-id={r.id.to_string()}>
             <div class="review-head">
+                <Avatar handle={r.author.clone()} />
                 <button class="link author" onclick={author}>{ &r.author }</button>
+                if props.show_film {
+                    <button class="link film" onclick={film}>
+                        { match r.year { Some(y) => format!("{} ({y})", r.title), None => r.title.clone() } }
+                    </button>
+                }
                 <span class="stars" aria-label={format!("{} {}", r.rating, t(l, Text::Stars))}>{ stars_text(r.rating) }</span>
             </div>
             if r.spoiler && !*revealed {

@@ -4,6 +4,7 @@
 use movietalk_protocol::ipc::{IpcError, Profile};
 use yew::prelude::*;
 
+use crate::components::avatar::Avatar;
 use crate::components::stars::stars_text;
 use crate::i18n::{Text, t};
 use crate::ipc;
@@ -57,8 +58,15 @@ pub fn profile_page(props: &Props) -> Html {
         });
         html! {
             <>
-                <h1 id="profile-handle">{ p.account.as_ref().map(|a| format!("{} (@{})", a.display_name, a.handle))
-                    .unwrap_or_else(|| if p.handle.is_empty() { t(l, Text::Profile).to_owned() } else { format!("@{}", p.handle) }) }</h1>
+                <div class="profile-head">
+                    if !p.handle.is_empty() {
+                        <Avatar large=true handle={p.handle.clone()}
+                            name={p.account.as_ref().map(|a| a.display_name.clone())}
+                            url={p.account.as_ref().and_then(|a| a.avatar_url.clone())} />
+                    }
+                    <h1 id="profile-handle">{ p.account.as_ref().map(|a| format!("{} (@{})", a.display_name, a.handle))
+                        .unwrap_or_else(|| if p.handle.is_empty() { t(l, Text::Profile).to_owned() } else { format!("@{}", p.handle) }) }</h1>
+                </div>
                 if let Some(bio) = p.account.as_ref().map(|a| a.bio.clone()).filter(|b| !b.is_empty()) { <p class="bio">{ bio }</p> }
                 if own {
                     <section>
@@ -71,7 +79,7 @@ pub fn profile_page(props: &Props) -> Html {
                         <h2>{ t(l, Text::Reviews) }</h2>
                         if p.reviews.is_empty() { <p class="empty">{ t(l, Text::NoReviewsYet) }</p> }
                         <ul class="reviews" id="profile-reviews">
-                            { for p.reviews.iter().map(|r| html! { <ReviewItem key={r.review.id} review={r.clone()} on_change={bump.clone()} /> }) }
+                            { for p.reviews.iter().map(|r| html! { <ReviewItem key={r.review.id} review={r.clone()} on_change={bump.clone()} show_film=true /> }) }
                         </ul>
                     </section>
                 }
