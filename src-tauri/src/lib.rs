@@ -41,6 +41,15 @@ pub fn run() {
             state::prepare_recommendations_in_background(&app.state::<state::AppState>().data_dir);
             // The link to the relay runs for the life of the app (connect, log in, sync).
             tauri::async_runtime::spawn(state::run_link(app.handle().clone()));
+            // An idle app gives its recommendation index back.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let mut tick = tokio::time::interval(state::RELEASE_RECOMMENDER_AFTER / 4);
+                loop {
+                    tick.tick().await;
+                    handle.state::<state::AppState>().release_idle_recommender();
+                }
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -74,8 +74,21 @@ pub struct AppState {
     pub provider_cancel: Mutex<Option<movietalk_core::oauth::CancellationToken>>,
     /// A provider identity waiting for the person to pick a handle (memory only, never stored).
     pub pending_identity: Mutex<Option<movietalk_core::oauth::ProviderTokens>>,
-    /// The recommender, rebuilt when the catalog's generation changes.
-    pub recommender: Mutex<Option<(i64, Arc<movietalk_core::recommend::Recommender>)>>,
+    /// The recommender, rebuilt when the catalog's generation changes and let go when unused
+    /// for [`RELEASE_RECOMMENDER_AFTER`].
+    pub recommender: Mutex<Option<LoadedRecommender>>,
+}
+
+/// How long the recommender stays in memory unused. Reloading it takes about 60 ms at 36,000
+/// films; holding it costs about 20 MiB (docs/benchmarks.md), which an app sitting idle in the
+/// background gives back.
+pub const RELEASE_RECOMMENDER_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The recommender in memory: for which catalog generation, and when it was last asked for.
+pub struct LoadedRecommender {
+    generation: i64,
+    recommender: Arc<movietalk_core::recommend::Recommender>,
+    last_used: std::time::Instant,
 }
 
 impl std::fmt::Debug for AppState {
@@ -132,6 +145,7 @@ impl AppState {
                 relay: RelayStatus::Connecting,
                 pending: 0,
                 last_sync_ms: None,
+                changes: 0,
                 error: None,
             }),
             rooms: Mutex::default(),
@@ -253,14 +267,32 @@ impl AppState {
         let mut catalog = self.catalog();
         let generation = catalog.generation()?;
         let mut cached = self.recommender.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((g, r)) = cached.as_ref()
-            && *g == generation
+        if let Some(loaded) = cached.as_mut()
+            && loaded.generation == generation
         {
-            return Ok(r.clone());
+            loaded.last_used = std::time::Instant::now();
+            return Ok(loaded.recommender.clone());
         }
-        let r = Arc::new(catalog.recommender()?);
-        *cached = Some((generation, r.clone()));
-        Ok(r)
+        let recommender = Arc::new(catalog.recommender()?);
+        *cached = Some(LoadedRecommender {
+            generation,
+            recommender: recommender.clone(),
+            last_used: std::time::Instant::now(),
+        });
+        Ok(recommender)
+    }
+
+    /// Lets the recommender go if nobody asked for it for [`RELEASE_RECOMMENDER_AFTER`]; the
+    /// next request loads it again.
+    pub fn release_idle_recommender(&self) {
+        let mut cached = self.recommender.lock().unwrap_or_else(|p| p.into_inner());
+        if cached
+            .as_ref()
+            .is_some_and(|l| l.last_used.elapsed() >= RELEASE_RECOMMENDER_AFTER)
+        {
+            *cached = None;
+            tracing::debug!("recommender released after a minute unused");
+        }
     }
 }
 
@@ -381,15 +413,18 @@ async fn serve_connection(
             .await
             .and_then(|c| c.account.map(|a| a.handle));
         let outcome = movietalk_core::sync::sync(&state.catalog, &client, me.as_deref()).await;
-        let error = match &outcome {
+        let (error, changed) = match &outcome {
             Ok(report) => {
                 tracing::debug!(?report, "synced");
-                None
+                let changed = report.pulled + report.sent + report.failed + report.superseded > 0;
+                (None, changed)
             }
-            Err(e) => Some(e.to_string()),
+            // Part of it may have been done before it stopped.
+            Err(e) => (Some(e.to_string()), true),
         };
         state.set_status(app, |s| {
             s.last_sync_ms = Some(movietalk_core::sync::now_ms());
+            s.changes += u64::from(changed);
             s.error = error;
         });
         tokio::select! {

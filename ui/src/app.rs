@@ -99,14 +99,18 @@ pub fn app() -> Html {
                 }
             });
             refresh_session.emit(());
-            // Each sync may have brought others' reviews; the login state may have changed with
-            // a reconnect.
+            // A sync that pulled or delivered something moves `synced` (screens showing relay
+            // data reload); after any sync the login state may have changed with a reconnect.
             let last_sync = std::rc::Rc::new(std::cell::Cell::new(None::<u64>));
+            let last_changes = std::rc::Rc::new(std::cell::Cell::new(0u64));
             let subscription = ipc::on_sync(move |s: SyncStatus| {
                 if s.last_sync_ms != last_sync.get() {
                     last_sync.set(s.last_sync_ms);
-                    synced.set(s.last_sync_ms.unwrap_or(0));
                     refresh_session.emit(());
+                }
+                if s.changes != last_changes.get() {
+                    last_changes.set(s.changes);
+                    synced.set(s.changes);
                 }
                 sync.set(Some(s));
             });

@@ -102,6 +102,10 @@ pub struct SyncStatus {
     pub pending: u64,
     /// When the last sync finished, ms since the epoch.
     pub last_sync_ms: Option<u64>,
+    /// Moves whenever a sync pulled or delivered something: screens showing relay data reload
+    /// on it (and not on every quiet sync).
+    #[serde(default)]
+    pub changes: u64,
     /// Why the last sync stopped early, if it did.
     pub error: Option<String>,
 }
