@@ -4,7 +4,9 @@
 //!
 //! - **cold start**: from asking tauri-driver for a session (which launches the app) to the first
 //!   movie card on screen — an upper bound, since it includes starting WebKitWebDriver;
-//! - **idle memory**: after 5 s idle, RSS and PSS summed over the app and its WebKit processes;
+//! - **idle memory**: 5 s and 85 s after the first list (by then the unused recommendation
+//!   index was let go), RSS and PSS summed over the app and its WebKit processes
+//!   (`MOVIETALK_BENCH_QUICK=1` skips the second);
 //! - **scrolling**: the Browse list on its largest genre, scrolled top to bottom in 1,200 px steps (about 19 rows),
 //!   one step per animation frame; frame intervals and the most rows ever in the page.
 //!
@@ -119,6 +121,33 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Prints RSS and PSS of the app and its WebKit processes (not the driver's).
+fn idle_memory(driver: u32, when: &str) {
+    let tree: Vec<u32> = process_tree(driver)
+        .into_iter()
+        .filter(|p| *p != driver && !command(*p).contains("WebKitWebDriver"))
+        .collect();
+    let (mut rss, mut pss) = (0, 0);
+    for pid in &tree {
+        let (r, p) = (memory_kib(*pid, "VmRSS:"), memory_kib(*pid, "Pss:"));
+        println!(
+            "  {:>7} {:<24} RSS {:>7} KiB  PSS {:>7} KiB",
+            pid,
+            command(*pid),
+            r,
+            p
+        );
+        rss += r;
+        pss += p;
+    }
+    println!(
+        "idle memory {when}: RSS {:.0} MiB, PSS {:.0} MiB = {:.0} MB (app + WebKit processes)",
+        rss as f64 / 1024.0,
+        pss as f64 / 1024.0,
+        pss as f64 * 1024.0 / 1e6
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let data = tempfile::tempdir().unwrap();
@@ -149,31 +178,15 @@ async fn main() {
         first_list.as_secs_f64() * 1000.0
     );
 
-    // Idle memory of the app and its WebKit processes.
+    // Idle memory of the app and its WebKit processes: 5 s after the first list, and again
+    // once the unused recommendation index was let go (after a minute; checked every 15 s).
     tokio::time::sleep(Duration::from_secs(5)).await;
     let driver = app.driver.id().unwrap();
-    let tree: Vec<u32> = process_tree(driver)
-        .into_iter()
-        .filter(|p| *p != driver && !command(*p).contains("WebKitWebDriver"))
-        .collect();
-    let (mut rss, mut pss) = (0, 0);
-    for pid in &tree {
-        let (r, p) = (memory_kib(*pid, "VmRSS:"), memory_kib(*pid, "Pss:"));
-        println!(
-            "  {:>7} {:<24} RSS {:>7} KiB  PSS {:>7} KiB",
-            pid,
-            command(*pid),
-            r,
-            p
-        );
-        rss += r;
-        pss += p;
+    idle_memory(driver, "5 s after start");
+    if std::env::var_os("MOVIETALK_BENCH_QUICK").is_none() {
+        tokio::time::sleep(Duration::from_secs(80)).await;
+        idle_memory(driver, "after 85 s idle");
     }
-    println!(
-        "idle memory: RSS {:.0} MiB, PSS {:.0} MiB (app + WebKit processes)",
-        rss as f64 / 1024.0,
-        pss as f64 / 1024.0
-    );
 
     // For comparison: the home page scrolled the same way — a static page no code re-renders,
     // so its frame intervals are WebKit's own layout and paint cost on this display.
