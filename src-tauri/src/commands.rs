@@ -3,12 +3,13 @@
 
 use movietalk_core::relay_client::ClientError;
 use movietalk_core::sync::{CachedComment, CachedReview, Delivery as CoreDelivery};
-use movietalk_core::{CoreError, Movie};
+use movietalk_core::{Catalog, CoreError, Movie};
 use movietalk_protocol::ipc::{
-    AppInfo, CommentView, Delivery, EVENT_IMPORT_PROGRESS, FeedCursor, FeedPage, FollowsView, Home,
-    ImportProgress, ImportReport, IpcError, IpcErrorCode, JoinedRoom, LoginMethodsView,
-    MovieDetail, MoviePage, MovieSummary, MyReview, Profile, ProviderOutcome, RecommendedMovie,
-    RelaySession, ReviewPage, ReviewView, RoomSummary, SessionInfo, Settings, SyncStatus,
+    AppInfo, Author, CommentView, Delivery, EVENT_IMPORT_PROGRESS, FeedCursor, FeedPage,
+    FollowsView, Home, ImportProgress, ImportReport, IpcError, IpcErrorCode, JoinedRoom,
+    LoginMethodsView, MovieDetail, MoviePage, MovieSummary, MyReview, Profile, ProviderOutcome,
+    RecommendedMovie, RelaySession, ReviewPage, ReviewView, RoomSummary, SessionInfo, Settings,
+    SyncStatus,
 };
 use movietalk_protocol::relay::{ChatMessage, ErrorCode, LikeTarget};
 use tauri::{AppHandle, Emitter, State};
@@ -110,18 +111,34 @@ fn my_review(r: movietalk_core::sync::MyReview) -> MyReview {
     }
 }
 
-fn review_view(r: CachedReview, me: Option<&str>) -> ReviewView {
+/// The author's display name and picture, as last seen (`None` until the profile was fetched).
+fn author(catalog: &Catalog, handle: &str) -> Option<Author> {
+    let account = catalog.cached_profile(handle).ok().flatten()?;
+    Some(Author {
+        display_name: account.display_name,
+        avatar_url: account.avatar_url,
+    })
+}
+
+fn review_view(r: CachedReview, me: Option<&str>, catalog: &Catalog) -> ReviewView {
     let mine = me == Some(r.review.author.as_str());
     ReviewView {
+        author: author(catalog, &r.review.author),
         review: r.review,
         liked: r.liked,
         mine,
     }
 }
 
-fn comment_view(c: CachedComment, me: Option<&str>, review_author: &str) -> CommentView {
+fn comment_view(
+    c: CachedComment,
+    me: Option<&str>,
+    review_author: &str,
+    catalog: &Catalog,
+) -> CommentView {
     let mine = c.id.is_none() || me == Some(c.author.as_str());
     CommentView {
+        author_profile: author(catalog, &c.author),
         id: c.id,
         author: c.author,
         body: c.body,
@@ -226,7 +243,7 @@ pub async fn movie_detail(state: State<'_, AppState>, key: String) -> Reply<Movi
             .map(my_review),
         reviews: reviews
             .into_iter()
-            .map(|r| review_view(r, me.as_deref()))
+            .map(|r| review_view(r, me.as_deref(), &catalog))
             .collect(),
         similar: similar
             .into_iter()
@@ -276,10 +293,10 @@ pub fn review_page(state: State<'_, AppState>, review_id: u64) -> Reply<ReviewPa
     let author = review.review.author.clone();
     let comments = catalog.comments_of(review_id).map_err(storage_error)?;
     Ok(ReviewPage {
-        review: review_view(review, me.as_deref()),
+        review: review_view(review, me.as_deref(), &catalog),
         comments: comments
             .into_iter()
-            .map(|c| comment_view(c, me.as_deref(), &author))
+            .map(|c| comment_view(c, me.as_deref(), &author, &catalog))
             .collect(),
     })
 }
@@ -553,7 +570,7 @@ pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Repl
             .reviews_by(&handle)
             .map_err(storage_error)?
             .into_iter()
-            .map(|r| review_view(r, me.as_deref()))
+            .map(|r| review_view(r, me.as_deref(), &catalog))
             .collect(),
         my_reviews: if own {
             catalog
@@ -603,7 +620,7 @@ pub async fn feed(
         .feed(&following, cursor, limit)
         .map_err(storage_error)?
         .into_iter()
-        .map(|r| review_view(r, Some(&me)))
+        .map(|r| review_view(r, Some(&me), &catalog))
         .collect();
     let next = (reviews.len() == limit as usize).then(|| {
         let last = &reviews[reviews.len() - 1].review;

@@ -422,9 +422,10 @@ async fn serve_connection(
             // Part of it may have been done before it stopped.
             Err(e) => (Some(e.to_string()), true),
         };
+        let learned = learn_authors(&state, &client).await;
         state.set_status(app, |s| {
             s.last_sync_ms = Some(movietalk_core::sync::now_ms());
-            s.changes += u64::from(changed);
+            s.changes += u64::from(changed || learned);
             s.error = error;
         });
         tokio::select! {
@@ -436,6 +437,35 @@ async fn serve_connection(
     forwarder.abort();
     *state.connection.lock().await = None;
     state.set_status(app, |s| s.relay = RelayStatus::Offline { reason });
+}
+
+/// Asks the relay for the profiles (names and pictures) of up to 20 authors of cached reviews and
+/// comments this app has not seen yet; true when it learned any.
+async fn learn_authors(state: &AppState, client: &RelayClient) -> bool {
+    let Ok(handles) = state.catalog().authors_without_profile(20) else {
+        return false;
+    };
+    let mut learned = false;
+    for handle in handles {
+        let result = match client.profile(&handle).await {
+            Ok(account) => {
+                learned = true;
+                state.catalog().remember_profile(&account)
+            }
+            Err(movietalk_core::relay_client::ClientError::Rejected {
+                code: movietalk_protocol::relay::ErrorCode::NotFound,
+                ..
+            }) => state.catalog().forget_profile(&handle),
+            Err(e) => {
+                tracing::debug!(error = %e, "profiles left for the next sync");
+                return learned;
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot keep a profile");
+        }
+    }
+    learned
 }
 
 /// Logs a new connection in with the session kept in the keyring: the access token, or when

@@ -77,7 +77,8 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         ari.click("#nav-profile").await;
         ari.type_into("#profile-avatar", &avatar_url).await;
         ari.click("#profile-save").await;
-        ari.avatar_shown("Ari's picture on Ari's profile").await;
+        ari.picture_shown("Ari's picture on Ari's profile", ".profile-head img.avatar")
+            .await;
 
         // The relay goes down: Ari is offline, and says so.
         relay.take().unwrap().shutdown().await.unwrap();
@@ -141,8 +142,11 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
             t.contains("Ari (@ari)")
         })
         .await;
-        bora.avatar_shown("Ari's picture, fetched by Bora's app")
-            .await;
+        bora.picture_shown(
+            "Ari's picture, fetched by Bora's app",
+            ".profile-head img.avatar",
+        )
+        .await;
         bora.click("#follow-toggle").await;
         bora.wait_text("Bora among Ari's followers", "#followers", |t| {
             t.contains("@bora")
@@ -151,6 +155,11 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         bora.click("#back").await;
         bora.find("the film again", "#reviews .review .open-review")
             .await;
+        bora.picture_shown(
+            "Ari's picture beside the review",
+            "#reviews .review img.avatar",
+        )
+        .await;
 
         // Bora's feed holds Ari's review, naming the film.
         bora.click("#nav-feed").await;

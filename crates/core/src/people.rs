@@ -27,13 +27,23 @@ impl Catalog {
         Ok(())
     }
 
-    /// Forgets a profile (the relay no longer has the account).
+    /// Notes that the relay has no account `handle` (deleted): no profile, and
+    /// [`Catalog::authors_without_profile`] stops asking for it.
     pub fn forget_profile(&self, handle: &str) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM sync_state WHERE name = ?1",
-            [profile_name(handle)],
-        )?;
+        state_set(&self.conn, &profile_name(handle), "null")?;
         Ok(())
+    }
+
+    /// Up to `limit` authors of cached reviews and comments whose profile this app has never
+    /// asked for (their names and pictures are fetched in the background).
+    pub fn authors_without_profile(&self, limit: u32) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT author FROM (SELECT author FROM remote_reviews UNION SELECT author FROM remote_comments)
+             WHERE 'profile:' || author NOT IN (SELECT name FROM sync_state WHERE name LIKE 'profile:%')
+             ORDER BY author LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The profile of `handle` as last seen, if it was ever seen.

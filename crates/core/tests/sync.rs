@@ -609,6 +609,11 @@ async fn the_feed_and_others_profiles_read_offline_from_what_was_last_pulled() {
     let c = a.lock().unwrap();
     assert_eq!(c.cached_profile("bora").unwrap(), Some(bora));
     assert_eq!(c.cached_profile("chan").unwrap(), None);
+    // Chan's profile was never asked for; once the relay says there is none, it is not asked again.
+    assert_eq!(c.authors_without_profile(10).unwrap(), ["chan"]);
+    c.forget_profile("chan").unwrap();
+    assert!(c.authors_without_profile(10).unwrap().is_empty());
+    assert_eq!(c.cached_profile("chan").unwrap(), None);
     let following = c.cached_following("ari").unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;

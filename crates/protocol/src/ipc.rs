@@ -156,8 +156,18 @@ pub struct MyReview {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewView {
     pub review: Review,
+    /// The author's name and picture, once this app has seen their profile.
+    #[serde(default)]
+    pub author: Option<Author>,
     pub liked: bool,
     pub mine: bool,
+}
+
+/// How a person shows next to what they wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    pub display_name: String,
+    pub avatar_url: Option<String>,
 }
 
 /// A comment as listed.
@@ -166,6 +176,9 @@ pub struct CommentView {
     /// `None` until the relay has it.
     pub id: Option<u64>,
     pub author: String,
+    /// The author's name and picture, once this app has seen their profile.
+    #[serde(default)]
+    pub author_profile: Option<Author>,
     pub body: String,
     pub likes: u32,
     pub liked: bool,

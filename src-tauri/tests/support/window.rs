@@ -185,15 +185,15 @@ impl App {
         out
     }
 
-    /// Waits for the profile's picture to be loaded and drawn (not the initials stand-in).
-    pub async fn avatar_shown(&self, what: &str) {
-        eventually(&format!("{}: {what}", self.name), || async {
+    /// Waits for the picture `css` (an `img`) to be loaded and drawn (not the initials stand-in).
+    pub async fn picture_shown(&self, what: &str, css: &str) {
+        eventually(&format!("{}: {what} ({css})", self.name), || async {
             let width = self
                 .client
                 .execute(
-                    "const i = document.querySelector('.profile-head img.avatar');
+                    "const i = document.querySelector(arguments[0]);
                      return i && i.complete ? i.naturalWidth : 0;",
-                    vec![],
+                    vec![serde_json::Value::from(css)],
                 )
                 .await
                 .ok()?;

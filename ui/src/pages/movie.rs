@@ -269,7 +269,9 @@ pub fn review_item(props: &ItemProps) -> Html {
     html! {
         <li class={classes!("review", props.review.mine.then_some("mine"))} data-id={r.id.to_string()}>
             <div class="review-head">
-                <Avatar handle={r.author.clone()} />
+                <Avatar handle={r.author.clone()}
+                    name={props.review.author.as_ref().map(|a| a.display_name.clone())}
+                    url={props.review.author.as_ref().and_then(|a| a.avatar_url.clone())} />
                 <button class="link author" onclick={author}>{ &r.author }</button>
                 if props.show_film {
                     <button class="link film" onclick={film}>

@@ -5,6 +5,7 @@ use movietalk_protocol::ipc::{CommentView, IpcError, ReviewPage};
 use movietalk_protocol::relay::LikeTarget;
 use yew::prelude::*;
 
+use crate::components::avatar::Avatar;
 use crate::i18n::{Text, t};
 use crate::ipc;
 use crate::pages::movie::{ReviewItem, delivery_text};
@@ -158,6 +159,9 @@ fn comment_item(props: &CommentProps) -> Html {
     };
     html! {
         <li class={classes!("comment", c.mine.then_some("mine"))} data-id={c.id.map(|i| i.to_string()).unwrap_or_default()}>
+            <Avatar handle={c.author.clone()}
+                name={c.author_profile.as_ref().map(|a| a.display_name.clone())}
+                url={c.author_profile.as_ref().and_then(|a| a.avatar_url.clone())} />
             <span class="author">{ &c.author }</span>
             if let Some(text) = &*editing {
                 <form onsubmit={save_edit}>
