@@ -54,6 +54,7 @@ const COMMANDS: &[&str] = &[
     "follows",
     "follow",
     "feed",
+    "authors",
 ];
 
 fn main() {

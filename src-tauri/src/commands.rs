@@ -587,6 +587,55 @@ pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Repl
     })
 }
 
+/// Names and pictures of these people (at most 50): as last seen, else asked of the relay when
+/// it is reachable and remembered. People with no profile are left out.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn authors(
+    state: State<'_, AppState>,
+    handles: Vec<String>,
+) -> Reply<std::collections::HashMap<String, Author>> {
+    let mut found = std::collections::HashMap::new();
+    let mut unknown = Vec::new();
+    for handle in handles.into_iter().take(50) {
+        let catalog = state.catalog();
+        match author(&catalog, &handle) {
+            Some(a) => {
+                found.insert(handle, a);
+            }
+            None if catalog.authors_known(&handle).map_err(storage_error)? => {}
+            None => unknown.push(handle),
+        }
+    }
+    if let (false, Some(c)) = (unknown.is_empty(), state.connected().await) {
+        for handle in unknown {
+            match c.client.profile(&handle).await {
+                Ok(account) => {
+                    state
+                        .catalog()
+                        .remember_profile(&account)
+                        .map_err(storage_error)?;
+                    found.insert(
+                        handle,
+                        Author {
+                            display_name: account.display_name,
+                            avatar_url: account.avatar_url,
+                        },
+                    );
+                }
+                Err(ClientError::Rejected {
+                    code: ErrorCode::NotFound,
+                    ..
+                }) => state
+                    .catalog()
+                    .forget_profile(&handle)
+                    .map_err(storage_error)?,
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Reviews by the people this user follows, newest first, a page at a time, from the local
 /// cache of everyone's reviews (so it reads offline); whom the user follows is asked of the
 /// relay when it is reachable and remembered for when it is not.

@@ -103,6 +103,7 @@ pub fn run() {
             commands::follows,
             commands::follow,
             commands::feed,
+            commands::authors,
         ])
         .run(tauri::generate_context!())
         .expect("the MovieTalk window failed to start");

@@ -235,6 +235,11 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
             t.contains("ari") && t.contains("door closing on Kay")
         })
         .await;
+        bora.picture_shown(
+            "Ari's picture in the chat",
+            "#messages .chat-message img.avatar",
+        )
+        .await;
         let ari_sees = ari.texts("#messages .chat-message").await;
         assert_eq!(
             ari_sees.len(),

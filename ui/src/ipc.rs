@@ -7,8 +7,10 @@ use movietalk_protocol::ipc::{
     IpcErrorCode, JoinedRoom, MessageDeleted, MovieDetail, MoviePage, MyReview, Presence, Profile,
     ReviewPage, RoomSummary, SessionInfo, Settings, SyncStatus, Typing,
 };
+use std::collections::HashMap;
+
 use movietalk_protocol::ipc::{
-    FeedCursor, FeedPage, FollowsView, LoginMethodsView, ProviderOutcome, RelaySession,
+    Author, FeedCursor, FeedPage, FollowsView, LoginMethodsView, ProviderOutcome, RelaySession,
 };
 use movietalk_protocol::relay::{Account, LikeTarget};
 use serde::Serialize;
@@ -460,6 +462,16 @@ struct FollowArgs<'a> {
 struct FeedArgs {
     cursor: Option<FeedCursor>,
     limit: u32,
+}
+
+#[derive(Serialize)]
+struct AuthorsArgs<'a> {
+    handles: &'a [String],
+}
+
+/// Names and pictures of these people, where known.
+pub async fn authors(handles: &[String]) -> Result<HashMap<String, Author>, IpcError> {
+    call("authors", &AuthorsArgs { handles }).await
 }
 
 /// A page of reviews by the people this user follows.

@@ -34,6 +34,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// Whether this app asked the relay for `handle`'s profile before (found or not).
+    pub fn authors_known(&self, handle: &str) -> Result<bool> {
+        Ok(state_get(&self.conn, &profile_name(handle))?.is_some())
+    }
+
     /// Up to `limit` authors of cached reviews and comments whose profile this app has never
     /// asked for (their names and pictures are fetched in the background).
     pub fn authors_without_profile(&self, limit: u32) -> Result<Vec<String>> {

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use movietalk_protocol::ipc::{ChatMessage, IpcError, JoinedRoom, RoomSummary};
 use yew::prelude::*;
 
+use crate::components::avatar::Avatar;
 use crate::i18n::{Text, t, tf};
 use crate::ipc;
 use crate::pages::{error_note, input_value};
@@ -21,6 +22,20 @@ const TYPING_MS: f64 = 4000.0;
 pub struct Props {
     /// The room to open.
     pub room: Option<String>,
+}
+
+/// Names and pictures of the people in the room; each answer adds to what is known.
+#[derive(Debug, Default, PartialEq)]
+struct Authors(HashMap<String, movietalk_protocol::ipc::Author>);
+
+impl Reducible for Authors {
+    type Action = HashMap<String, movietalk_protocol::ipc::Author>;
+
+    fn reduce(self: Rc<Self>, found: Self::Action) -> Rc<Self> {
+        let mut all = self.0.clone();
+        all.extend(found);
+        Rc::new(Authors(all))
+    }
 }
 
 /// What the room panel shows.
@@ -138,6 +153,27 @@ pub fn chat_page(props: &Props) -> Html {
     let ctx = use_ctx();
     let l = ctx.lang;
     let room = use_reducer(Room::default);
+    // Names and pictures of the people in the room, asked for once per new name.
+    let authors = use_reducer(Authors::default);
+    let asked = use_mut_ref(std::collections::HashSet::<String>::new);
+    {
+        let (authors, asked) = (authors.clone(), asked.clone());
+        let names: Vec<String> = room.messages.iter().map(|m| m.author.clone()).collect();
+        use_effect_with(names, move |names| {
+            let new: Vec<String> = names
+                .iter()
+                .filter(|n| asked.borrow_mut().insert((*n).clone()))
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(found) = ipc::authors(&new).await {
+                        authors.dispatch(found);
+                    }
+                });
+            }
+        });
+    }
     let room_input = use_state(|| {
         props
             .room
@@ -343,6 +379,9 @@ pub fn chat_page(props: &Props) -> Html {
                 });
                 html! {
                     <li key={m.seq} class={classes!("chat-message", mine.then_some("mine"), m.deleted.then_some("deleted"))} data-seq={m.seq.to_string()}>
+                        <Avatar handle={m.author.clone()}
+                            name={authors.0.get(&m.author).map(|a| a.display_name.clone())}
+                            url={authors.0.get(&m.author).and_then(|a| a.avatar_url.clone())} />
                         <span class="author">{ &m.author }</span>
                         if m.deleted { <span class="text">{ t(l, Text::MessageDeleted) }</span> } else { <span class="text">{ &m.text }</span> }
                         if let Some(delete) = delete { <button class="link delete" aria-label={ t(l, Text::Delete) } onclick={delete}>{ "×" }</button> }
