@@ -36,6 +36,16 @@ async fn relay_at(addr: SocketAddr, db: &Path, config: Config) -> RunningRelay {
         .unwrap()
 }
 
+/// A relay on a free loopback port with its database in `dir`.
+async fn relay_in(dir: &Path) -> RunningRelay {
+    relay_at(
+        "127.0.0.1:0".parse().unwrap(),
+        &dir.join("relay.sqlite3"),
+        config(),
+    )
+    .await
+}
+
 /// A data folder's catalog holding `n` films (keys `film-<i>-2000`'s normalised form).
 fn catalog(dir: &Path, n: usize) -> Mutex<Catalog> {
     let mut c = Catalog::open(&dir.join("catalog.sqlite3")).unwrap();
@@ -201,12 +211,7 @@ async fn others_reviews_and_comments_are_pulled_and_readable_offline() {
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&a_dir).unwrap();
     std::fs::create_dir_all(&b_dir).unwrap();
-    let relay = relay_at(
-        "127.0.0.1:0".parse().unwrap(),
-        &dir.path().join("relay.sqlite3"),
-        config(),
-    )
-    .await;
+    let relay = relay_in(dir.path()).await;
     let (a, b) = (catalog(&a_dir, 5), catalog(&b_dir, 5));
     let (ca, cb) = (
         signed_up(&relay, "ari").await,
@@ -314,12 +319,7 @@ async fn of_two_offline_edits_on_two_machines_the_later_one_wins_on_both() {
     let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
     std::fs::create_dir_all(&laptop_dir).unwrap();
     std::fs::create_dir_all(&desktop_dir).unwrap();
-    let relay = relay_at(
-        "127.0.0.1:0".parse().unwrap(),
-        &dir.path().join("relay.sqlite3"),
-        config(),
-    )
-    .await;
+    let relay = relay_in(dir.path()).await;
     let (laptop, desktop) = (catalog(&laptop_dir, 3), catalog(&desktop_dir, 3));
     let cl = signed_up(&relay, "minji").await;
     let cd = logged_in(&relay.url(), "minji").await;
@@ -380,12 +380,7 @@ async fn of_two_offline_edits_on_two_machines_the_later_one_wins_on_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_writes_are_kept_as_failed_and_do_not_hold_up_the_queue() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at(
-        "127.0.0.1:0".parse().unwrap(),
-        &dir.path().join("relay.sqlite3"),
-        config(),
-    )
-    .await;
+    let relay = relay_in(dir.path()).await;
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&a_dir).unwrap();
     std::fs::create_dir_all(&b_dir).unwrap();
@@ -524,12 +519,7 @@ async fn a_rate_limited_sync_leaves_the_rest_pending_and_a_later_sync_finishes_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_pulls_but_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at(
-        "127.0.0.1:0".parse().unwrap(),
-        &dir.path().join("relay.sqlite3"),
-        config(),
-    )
-    .await;
+    let relay = relay_in(dir.path()).await;
     let db = catalog(dir.path(), 2);
     db.lock()
         .unwrap()
@@ -551,12 +541,7 @@ async fn a_guest_pulls_but_sends_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_and_others_profiles_read_offline_from_what_was_last_pulled() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at(
-        "127.0.0.1:0".parse().unwrap(),
-        &dir.path().join("relay.sqlite3"),
-        config(),
-    )
-    .await;
+    let relay = relay_in(dir.path()).await;
     let a = catalog(dir.path(), 30);
     let ca = signed_up(&relay, "ari").await;
     let cb = signed_up(&relay, "bora").await;
