@@ -221,6 +221,7 @@ texts! {
     Feed => "Feed", "피드";
     FeedFollowNobody => "Reviews by the people you follow appear here. Follow someone from their profile — open a review's author to find them.", "팔로우하는 사람들의 리뷰가 여기에 나타납니다. 프로필에서 팔로우하세요 — 리뷰 작성자를 누르면 프로필이 열립니다.";
     FeedNothingYet => "The people you follow have not reviewed anything yet.", "팔로우하는 사람들이 아직 리뷰를 쓰지 않았습니다.";
+    FeedLogIn => "Log in to follow people and see their reviews here.", "로그인하면 사람들을 팔로우하고 그들의 리뷰를 여기에서 볼 수 있습니다.";
     FeedOffline => "Offline: showing what was last synced.", "오프라인: 마지막으로 동기화된 내용을 보여 줍니다.";
     Follow => "Follow", "팔로우";
     Unfollow => "Unfollow", "팔로우 취소";

@@ -2,7 +2,7 @@
 //! from the local cache of everyone's reviews, so it works offline (saying so); whom the user
 //! follows is refreshed from the relay when it is reachable.
 
-use movietalk_protocol::ipc::{FeedCursor, FeedPage, IpcError, ReviewView};
+use movietalk_protocol::ipc::{FeedCursor, FeedPage, IpcError, IpcErrorCode, ReviewView};
 use yew::prelude::*;
 
 use crate::i18n::{Text, t};
@@ -61,6 +61,20 @@ pub fn feed_screen() -> Html {
             });
         })
     };
+    if let Some(Err(e)) = &*first
+        && e.code == IpcErrorCode::NotLoggedIn
+    {
+        let go = ctx.go.clone();
+        return html! {
+            <div class="page feed" id="feed-page">
+                <h1>{ t(l, Text::Feed) }</h1>
+                <div class="empty" id="feed-log-in">
+                    <p>{ t(l, Text::FeedLogIn) }</p>
+                    <button class="primary" onclick={Callback::from(move |_| go.emit(Route::Account))}>{ t(l, Text::LogIn) }</button>
+                </div>
+            </div>
+        };
+    }
     let body = loaded(l, &first, |page: &FeedPage| {
         if page.following.is_empty() {
             let go = ctx.go.clone();
