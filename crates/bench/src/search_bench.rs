@@ -255,7 +255,7 @@ fn measure(
     ours.sort();
     theirs.sort();
     if std::env::var_os("BENCH_VERBOSE").is_some() {
-        slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        slowest.sort_by_key(|a| std::cmp::Reverse(a.0));
         for (d, q) in slowest.iter().take(10) {
             eprintln!("slow: {:.2} ms {q:?}", ms(*d));
         }
