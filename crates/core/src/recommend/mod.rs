@@ -23,6 +23,7 @@
 
 pub mod community;
 pub mod content;
+pub mod ease;
 
 use std::collections::{HashMap, HashSet};
 
