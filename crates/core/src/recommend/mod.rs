@@ -7,9 +7,9 @@
 //! - **Content:** films are sparse TF-IDF vectors ([`content`]); a user's profile is the sum of
 //!   the vectors of the films they rated, times their taste weights; a film scores its cosine
 //!   with the profile, plus how close its year is to the years of the liked films (the era).
-//! - **Community:** item-to-item cosine neighbours from everyone's ratings ([`community`]): a
-//!   film scores the similarities to the rated films times their taste weights, per liked
-//!   film; one more weighted source, absent without data.
+//! - **Community:** item-to-item EASE weights from who rated what ([`community`], [`ease`]): a
+//!   film scores Σ over the rated films of their taste weight × the weight from that film to
+//!   it; one more weighted source, absent without data.
 //! - **Prior:** how well liked a film is by the community (a damped mean and how many rated
 //!   it) when there is community data; otherwise a catalog-only notability
 //!   ([`content::notability`]: credits and plot length, starter catalog).
@@ -48,7 +48,7 @@ impl Default for Blend {
     fn default() -> Self {
         Blend {
             content: 1.0,
-            community: 1.0,
+            community: 2.0,
             prior: 0.15,
             diversity_lambda: 0.8,
         }
@@ -98,9 +98,16 @@ pub fn valid_stars(stars: f32) -> bool {
 }
 
 impl Catalog {
-    /// Rebuilds the stored content index if an import changed the catalog since it was built,
-    /// without loading it; true when it was rebuilt.
+    /// Rebuilds the stored content index if an import changed the catalog since it was built
+    /// (and the community weights if they are missing), without loading it; true when the
+    /// content index was rebuilt.
     pub fn prepare_recommendations(&mut self) -> Result<bool> {
+        if !community::is_current(self)? {
+            // Stored ratings without weights: the upgrade from cosine neighbours.
+            let started = std::time::Instant::now();
+            community::rebuild(self)?;
+            tracing::info!(elapsed = ?started.elapsed(), "community weights rebuilt");
+        }
         if content::is_current(self)? {
             return Ok(false);
         }
@@ -269,12 +276,11 @@ impl Recommender {
                 }
             }
         }
-        // Community: neighbours of the rated films, weighted by taste, per liked film.
+        // Community: the EASE weights of the rated films, times their taste weights.
         if self.blend.community > 0.0 && !self.community.is_empty() {
-            let liked = weights.iter().filter(|w| w.1 > 0.0).count().max(1) as f32;
             for (id, w) in &weights {
                 for (other, sim) in self.community.neighbors.get(id).into_iter().flatten() {
-                    let add = self.blend.community * sim * w / liked;
+                    let add = self.blend.community * sim * w;
                     match self.content.by_id.get(other) {
                         Some(n) => dense[*n as usize] += add,
                         None => *extra.entry(*other).or_default() += add,
