@@ -1,12 +1,14 @@
 //! `rec-bench`: speed and memory of the recommender on the 36k Wikipedia set and on a synthetic
 //! 1M catalog — content index build time and peak memory (measured in a child process, so the
 //! figure is the build's own), "similar movies" and personal-recommendation latency (p50/p99),
-//! and a whole `movietalk recommend --ratings FILE --json` process. Run by hand, never in CI.
+//! and a whole `movietalk recommend --ratings FILE --json` process; then, on the 36k catalog,
+//! the community signal: fitting its EASE weights from synthetic community ratings (time and
+//! peak memory, in a child process) and recommending with them. Run by hand, never in CI.
 //!
 //! ```sh
 //! cargo build --release -p movietalk-bench -p movietalk-cli
 //! target/release/rec-bench [--data DIR] [--work DIR] [--cli target/release/movietalk]
-//!   [--synthetic N (0 skips the big catalog)] [--reuse]
+//!   [--synthetic N (0 skips the big catalog)] [--community-users N (0 skips)] [--reuse]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use anyhow::{Context, bail};
 use movietalk_bench::{Rng, all_films, ms, percentile, proc_status_kib, remove_db, synthetic};
 use movietalk_core::catalog::Source;
 use movietalk_core::import::wikipedia;
+use movietalk_core::recommend::community;
 use movietalk_core::recommend::content::{self, FeatureWeights};
 use movietalk_core::recommend::{Rating, Recommender};
 use movietalk_core::{Catalog, Movie};
@@ -58,6 +61,21 @@ fn child_load(db: &Path) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({ "ms": ms(elapsed), "rss_before": rss_before, "rss_after": rss_after, "hwm": proc_status_kib("VmHWM").unwrap_or(0) })
+    );
+    Ok(())
+}
+
+/// In the child: rebuilds the community weights from the stored community ratings.
+fn child_community(db: &Path) -> anyhow::Result<()> {
+    let mut catalog = Catalog::open(db)?;
+    let hwm_before = proc_status_kib("VmHWM").unwrap_or(0);
+    let t = Instant::now();
+    community::rebuild(&mut catalog)?;
+    let elapsed = t.elapsed();
+    let hwm_after = proc_status_kib("VmHWM").unwrap_or(0);
+    println!(
+        "{}",
+        serde_json::json!({ "ms": ms(elapsed), "hwm_before": hwm_before, "hwm_after": hwm_after })
     );
     Ok(())
 }
@@ -125,6 +143,105 @@ fn letterboxd_file(films: &[Movie], n: usize, rng: &mut Rng) -> String {
     out
 }
 
+/// Personal recommendations for 100 random profiles of 200 ratings, three rounds.
+fn recommend_latency(
+    rec: &Recommender,
+    catalog: &Catalog,
+    rng: &mut Rng,
+) -> anyhow::Result<Latency> {
+    let ids: &[i64] = &rec.content.ids;
+    let profiles: Vec<Vec<Rating>> = (0..100)
+        .map(|_| {
+            (0..200)
+                .map(|_| (ids[rng.below(ids.len())], (1 + rng.below(10)) as f32 / 2.0))
+                .collect()
+        })
+        .collect();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        for p in &profiles {
+            let t = Instant::now();
+            let r = rec.recommend(catalog, p, 10)?;
+            times.push(t.elapsed());
+            assert!(!r.is_empty());
+        }
+    }
+    Ok(latency(times))
+}
+
+/// The community signal on the catalog in `dir`: `users` synthetic users of 50 ratings each,
+/// films drawn with a steep popularity skew (a few films rated by thousands, most by nobody),
+/// stored directly; the weights are then fitted in a child process, and recommendations timed
+/// with them. Returns a Markdown row.
+fn measure_community(dir: &Path, users: usize, rng: &mut Rng) -> anyhow::Result<String> {
+    let db = dir.join("movietalk.sqlite3");
+    let mut raw = rusqlite::Connection::open(&db)?;
+    let ids: Vec<i64> = raw
+        .prepare("SELECT movie_id FROM rec_vectors ORDER BY movie_id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let t = Instant::now();
+    let tx = raw.transaction()?;
+    tx.execute_batch("DELETE FROM community_ratings;")?;
+    let mut triples = 0usize;
+    {
+        let mut put = tx.prepare(
+            "INSERT OR IGNORE INTO community_ratings (user, movie_id, stars) VALUES (?1, ?2, ?3)",
+        )?;
+        for u in 0..users {
+            let user = format!("u{u}");
+            for _ in 0..50 {
+                // u⁴ skews towards the first films of a fixed random order.
+                let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                let film = ids[((x.powi(4) * ids.len() as f64) as usize * 7919) % ids.len()];
+                triples += put.execute(rusqlite::params![
+                    user,
+                    film,
+                    (1 + rng.below(10)) as f64 / 2.0
+                ])?;
+            }
+        }
+    }
+    tx.commit()?;
+    let rated: i64 = raw.query_row(
+        "SELECT count(*) FROM (SELECT movie_id FROM community_ratings GROUP BY movie_id HAVING count(*) >= 3)",
+        [],
+        |r| r.get(0),
+    )?;
+    eprintln!(
+        "[community] stored {triples} ratings by {users} users ({rated} films with 3+) in {:.1?}",
+        t.elapsed()
+    );
+    let v = child("--child-community", &db)?;
+    let rows: i64 = raw.query_row("SELECT count(*) FROM cf_neighbors", [], |r| r.get(0))?;
+    let fitted: i64 = raw.query_row(
+        "SELECT count(DISTINCT movie_id) FROM cf_neighbors",
+        [],
+        |r| r.get(0),
+    )?;
+    let build_s = v["ms"].as_f64().unwrap_or(0.0) / 1000.0;
+    let peak = v["hwm_after"].as_u64().unwrap_or(0) / 1024;
+    eprintln!(
+        "[community] weights for {fitted} films ({rows} rows) in {build_s:.2} s, peak RSS {peak} MiB"
+    );
+    let mut catalog = Catalog::open(&db)?;
+    let rec = catalog.recommender()?;
+    let l = recommend_latency(&rec, &catalog, rng)?;
+    eprintln!(
+        "[community] recommend p50 {:.2} ms p99 {:.2} ms",
+        ms(l.p50),
+        ms(l.p99)
+    );
+    // Leave the catalog as it was found: no community data.
+    raw.execute_batch("DELETE FROM community_ratings; DELETE FROM cf_neighbors;")?;
+    Ok(format!(
+        "| {users} users × 50 ratings ({triples} stored, {rated} films with 3+ raters) | {fitted} | {build_s:.2} s | {peak} MiB (at start {} MiB) | {rows} | {:.2} / {:.2} ms |",
+        v["hwm_before"].as_u64().unwrap_or(0) / 1024,
+        ms(l.p50),
+        ms(l.p99)
+    ))
+}
+
 struct Report {
     label: String,
     films: u64,
@@ -187,24 +304,7 @@ fn measure(
         ms(similar.p50),
         ms(similar.p99)
     );
-    // Personal recommendations for 100 profiles of 200 ratings, three rounds.
-    let profiles: Vec<Vec<Rating>> = (0..100)
-        .map(|_| {
-            (0..200)
-                .map(|_| (ids[rng.below(ids.len())], (1 + rng.below(10)) as f32 / 2.0))
-                .collect()
-        })
-        .collect();
-    let mut times = Vec::new();
-    for _ in 0..3 {
-        for p in &profiles {
-            let t = Instant::now();
-            let r = rec.recommend(&catalog, p, 10)?;
-            times.push(t.elapsed());
-            assert!(!r.is_empty());
-        }
-    }
-    let recommend = latency(times);
+    let recommend = recommend_latency(&rec, &catalog, rng)?;
     eprintln!(
         "[{label}] recommend p50 {:.2} ms p99 {:.2} ms",
         ms(recommend.p50),
@@ -297,16 +397,19 @@ fn main() -> anyhow::Result<()> {
     let mut cli: Option<PathBuf> = Some(PathBuf::from("target/release/movietalk"));
     let mut synthetic_total = 1_000_000usize;
     let mut reuse = false;
+    let mut community_users = 20_000usize;
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
         match a.as_str() {
             "--child-build" => return child_build(Path::new(&value()?)),
             "--child-load" => return child_load(Path::new(&value()?)),
+            "--child-community" => return child_community(Path::new(&value()?)),
             "--data" => data = value()?.into(),
             "--work" => work = value()?.into(),
             "--cli" => cli = Some(value()?.into()),
             "--no-cli" => cli = None,
             "--synthetic" => synthetic_total = value()?.parse()?,
+            "--community-users" => community_users = value()?.parse()?,
             // Keeps catalogs imported by an earlier run (the index is rebuilt regardless).
             "--reuse" => reuse = true,
             other => bail!("unknown argument {other:?}"),
@@ -340,6 +443,9 @@ fn main() -> anyhow::Result<()> {
         wikipedia::import_path(&mut catalog, &data, &mut |_| {})?;
         eprintln!("imported the Wikipedia set in {:.1?}", t.elapsed());
     }
+    // Without community data (an earlier run may have left some).
+    rusqlite::Connection::open(&db)?
+        .execute_batch("DELETE FROM community_ratings; DELETE FROM cf_neighbors;")?;
     let films = all_films(&Catalog::open(&db)?)?;
     reports.push(measure(
         "36k (Wikipedia + starter)",
@@ -348,6 +454,11 @@ fn main() -> anyhow::Result<()> {
         cli.as_deref(),
         &mut rng,
     )?);
+    let community_row = if community_users > 0 {
+        Some(measure_community(&small, community_users, &mut rng)?)
+    } else {
+        None
+    };
 
     if synthetic_total > 0 {
         let big = work.join(format!("rec-{}k", synthetic_total / 1000));
@@ -418,6 +529,13 @@ fn main() -> anyhow::Result<()> {
             ms(r.recommend.p50),
             ms(r.recommend.p99),
         );
+    }
+    if let Some(row) = &community_row {
+        println!(
+            "\n| community (36k catalog) | films fitted | weights build | build peak RSS | weights stored | recommend (200 ratings) p50 / p99 |"
+        );
+        println!("|---|---|---|---|---|---|");
+        println!("{row}\n");
     }
     for r in &reports {
         println!(

@@ -193,6 +193,15 @@ fn migrations() -> Migrations<'static> {
             CREATE TABLE sync_state (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID;
             "#,
         ),
+        M::up(
+            r#"
+            -- The community signal is EASE weights (recommend::community), no longer cosine
+            -- neighbours: the old rows go, and the weights are rebuilt from the stored ratings
+            -- when the recommender is next prepared ('community' in derived_state marks them).
+            DELETE FROM cf_neighbors;
+            DELETE FROM derived_state WHERE name = 'community';
+            "#,
+        ),
     ])
 }
 

@@ -1,21 +1,32 @@
 //! The community signal: everyone's ratings as (user, film, stars) triples — from the relay in
 //! production, from a CSV file (`user,title,year,rating`) to bootstrap a community or evaluate —
-//! turned into item-to-item neighbours (cosine over co-rating users), cached in SQLite
-//! so it works offline.
+//! turned into item-to-item weights by EASE ([`super::ease`]) over who rated what, cached in
+//! SQLite (`cf_neighbors`, the strongest [`NEIGHBORS`] weights of each film) so it works
+//! offline.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::params;
 
+use super::ease::{Ease, EaseParams};
 use crate::catalog::Catalog;
 use crate::error::{CoreError, Result};
 use crate::movie::movie_key;
 
-/// Neighbours kept per film.
-pub const NEIGHBORS: usize = 50;
-/// Users two films must share before their similarity counts.
-pub const MIN_CO_RATERS: usize = 3;
+/// Weights kept per film (those of largest magnitude).
+pub const NEIGHBORS: usize = 100;
+
+/// The EASE fit of the community signal, chosen on the MovieLens validation protocol
+/// (`docs/recommendations.md`): λ = 4 × the mean number of raters of a film (≈ 290 there;
+/// 2× and 8× within noise; a fixed λ would drown a small community); films need 3 ratings; the
+/// 3,000 most-rated films at most, which bounds the dense inverse (`n³/2` multiply-adds, two
+/// `n²/2` triangles of `f64` in memory: 72 MB at 3,000).
+pub const EASE: EaseParams = EaseParams {
+    lambda: 4.0,
+    min_raters: 3,
+    max_items: 3000,
+};
 
 /// What a community-ratings import did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -122,86 +133,88 @@ pub fn store(catalog: &mut Catalog, triples: &[(String, i64, f64)]) -> Result<()
     rebuild(catalog)
 }
 
-/// Recomputes the item-to-item neighbours from all community ratings.
+/// Recomputes the item-to-item weights from all community ratings.
 pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
-    // user → [(film, stars)]
-    let mut by_user: HashMap<String, Vec<(i64, f32)>> = HashMap::new();
+    // user → [film]
+    let mut by_user: HashMap<String, Vec<i64>> = HashMap::new();
     {
         let mut stmt = catalog
             .conn
-            .prepare("SELECT user, movie_id, stars FROM community_ratings")?;
+            .prepare("SELECT user, movie_id FROM community_ratings")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            by_user
-                .entry(r.get(0)?)
-                .or_default()
-                .push((r.get(1)?, r.get::<_, f64>(2)? as f32));
+            by_user.entry(r.get(0)?).or_default().push(r.get(1)?);
         }
     }
-    let neighbors = neighbors(by_user.into_values().collect());
+    let started = std::time::Instant::now();
+    let users: Vec<Vec<i64>> = by_user.into_values().collect();
+    let weights = weights(users);
+    tracing::info!(films = weights.len(), elapsed = ?started.elapsed(), "community weights fitted");
+    let generation = catalog.generation()?;
     let tx = catalog.conn.transaction()?;
     tx.execute("DELETE FROM cf_neighbors", [])?;
     {
         let mut put = tx.prepare(
             "INSERT INTO cf_neighbors (movie_id, neighbor_id, similarity) VALUES (?1, ?2, ?3)",
         )?;
-        for (a, list) in &neighbors {
+        for (a, list) in &weights {
             for (b, s) in list {
                 put.execute(params![a, b, *s as f64])?;
             }
         }
     }
+    tx.execute(
+        "INSERT INTO derived_state (name, generation) VALUES ('community', ?1)
+         ON CONFLICT(name) DO UPDATE SET generation = excluded.generation",
+        [generation],
+    )?;
     tx.commit()?;
     Ok(())
 }
 
-/// Cosine neighbours over the films' star vectors (one dimension per user who rated them),
-/// over the users who rated both, keeping positive similarities.
+/// True when the stored weights were built by this version from the stored ratings (false
+/// after the upgrade from cosine neighbours, which dropped them).
+pub fn is_current(catalog: &Catalog) -> Result<bool> {
+    let built: bool = catalog.conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM derived_state WHERE name = 'community')
+             OR NOT EXISTS (SELECT 1 FROM community_ratings)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(built)
+}
+
+/// EASE weights from who rated what: each user's films (the stars are not used: that a user
+/// chose to watch two films is what a top-10 list has to predict, and on the MovieLens
+/// evaluation binary rows beat star values clearly — `docs/recommendations.md`). For each film
+/// the [`NEIGHBORS`] weights of largest magnitude, as (other film, weight): positive when
+/// having rated the film speaks for the other one, negative when against. Empty when no film
+/// has [`EASE`]`.min_raters` ratings.
 ///
-/// The stars are not centred on each user's mean (adjusted cosine): centring measures whether
-/// two films get the same *marks*, which suits predicting a rating but ranks poorly, while the
-/// plain cosine also says that the same people *watch* both films — what a top-10 list has to
-/// get right. On the MovieLens evaluation this doubled the hit rate of the community signal
-/// (`docs/recommendations.md`).
-pub fn neighbors(users: Vec<Vec<(i64, f32)>>) -> HashMap<i64, Vec<(i64, f32)>> {
-    let mut dots: HashMap<(i64, i64), (f32, u32)> = HashMap::new();
-    let mut norms: HashMap<i64, f32> = HashMap::new();
-    for ratings in users {
-        for (i, (a, x)) in ratings.iter().enumerate() {
-            *norms.entry(*a).or_default() += x * x;
-            for (b, y) in &ratings[i + 1..] {
-                let key = if a < b { (*a, *b) } else { (*b, *a) };
-                let e = dots.entry(key).or_default();
-                e.0 += x * y;
-                e.1 += 1;
-            }
-        }
-    }
-    let mut out: HashMap<i64, Vec<(i64, f32)>> = HashMap::new();
-    for ((a, b), (dot, n)) in dots {
-        if (n as usize) < MIN_CO_RATERS {
-            continue;
-        }
-        let denom = (norms[&a] * norms[&b]).sqrt();
-        if denom <= 0.0 {
-            continue;
-        }
-        let s = dot / denom;
-        if s > 0.0 {
-            out.entry(a).or_default().push((b, s));
-            out.entry(b).or_default().push((a, s));
-        }
-    }
-    for list in out.values_mut() {
-        list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-        list.truncate(NEIGHBORS);
-    }
-    out
+/// A user's score for a film is then Σ over the films they rated of their taste weight × the
+/// weight; unlike cosine neighbours, the weights are fitted jointly, so a film that goes with
+/// everything (a blockbuster) is not counted once per film it goes with.
+pub fn weights(users: Vec<Vec<i64>>) -> HashMap<i64, Vec<(i64, f32)>> {
+    let binary: Vec<Vec<(i64, f32)>> = users
+        .into_iter()
+        .map(|u| u.into_iter().map(|f| (f, 1.0)).collect())
+        .collect();
+    let Some(model) = Ease::fit(&binary, &EASE) else {
+        return HashMap::new();
+    };
+    model
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, model.row(i, NEIGHBORS)))
+        .filter(|(_, row)| !row.is_empty())
+        .collect()
 }
 
 /// The community signal in memory.
 #[derive(Debug, Default)]
 pub struct CommunityIndex {
+    /// film → (other film, EASE weight): how much having rated the film speaks for the other.
     pub neighbors: HashMap<i64, Vec<(i64, f32)>>,
     /// film → (ratings, mean stars)
     pub stats: HashMap<i64, (u32, f32)>,
@@ -235,5 +248,54 @@ impl CommunityIndex {
 
     pub fn is_empty(&self) -> bool {
         self.stats.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_weights_are_rebuilt_from_the_stored_ratings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(&dir.path().join("movietalk.sqlite3")).unwrap();
+        catalog.seed_if_empty().unwrap();
+        let ids: Vec<i64> = [
+            "spirited-away-2001",
+            "past-lives-2023",
+            "the-godfather-1972",
+        ]
+        .iter()
+        .map(|k| catalog.movie_id(k).unwrap().unwrap())
+        .collect();
+        let mut triples = Vec::new();
+        for u in 0..10 {
+            for (i, id) in ids.iter().enumerate() {
+                if (u + i) % 3 != 0 {
+                    triples.push((format!("u{u}"), *id, 4.0));
+                }
+            }
+        }
+        store(&mut catalog, &triples).unwrap();
+        let count = |c: &Catalog| -> i64 {
+            c.conn
+                .query_row("SELECT count(*) FROM cf_neighbors", [], |r| r.get(0))
+                .unwrap()
+        };
+        let built = count(&catalog);
+        assert_eq!(built, 6, "every pair of the three films, both ways");
+        assert!(is_current(&catalog).unwrap());
+        // As after the upgrade from cosine neighbours (the migration drops them).
+        catalog
+            .conn
+            .execute_batch(
+                "DELETE FROM cf_neighbors; DELETE FROM derived_state WHERE name = 'community';",
+            )
+            .unwrap();
+        assert!(!is_current(&catalog).unwrap());
+        let rec = catalog.recommender().unwrap();
+        assert_eq!(count(&catalog), built);
+        assert_eq!(rec.community.neighbors.len(), 3);
+        assert!(is_current(&catalog).unwrap());
     }
 }
