@@ -350,15 +350,19 @@ pub fn like(state: State<'_, AppState>, target: LikeTarget, on: bool) -> Reply<(
 #[tauri::command(rename_all = "snake_case")]
 // Async for the same reason as `movie_detail`.
 pub async fn home(state: State<'_, AppState>) -> Reply<Home> {
-    use movietalk_core::recommend::Reason;
-    let recommender = state.recommender().map_err(storage_error)?;
-    let catalog = state.catalog();
-    let ratings = catalog.ratings().map_err(storage_error)?;
+    use movietalk_core::recommend::{Reason, Recommender};
+    let ratings = state.catalog().ratings().map_err(storage_error)?;
     let cold_start = ratings.is_empty();
-    let recs = if cold_start {
-        recommender.cold_start(&catalog, 12)
+    // Before any rating the picks come from the catalog alone: the index is not loaded.
+    let recommender = if cold_start {
+        None
     } else {
-        recommender.recommend(&catalog, &ratings, 12)
+        Some(state.recommender().map_err(storage_error)?)
+    };
+    let catalog = state.catalog();
+    let recs = match &recommender {
+        None => Recommender::cold_start(&catalog, 12),
+        Some(r) => r.recommend(&catalog, &ratings, 12),
     }
     .map_err(storage_error)?;
     let recent_rooms = state

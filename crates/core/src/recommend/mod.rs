@@ -312,7 +312,7 @@ impl Recommender {
             query.clear();
             query.extend(
                 v.iter()
-                    .filter(|(f, _)| self.content.postings[*f as usize].len() <= CONTENT_POSTINGS),
+                    .filter(|(f, _)| self.content.posting(*f).len() <= CONTENT_POSTINGS),
             );
             self.content
                 .score_into(&query, &mut s.scores, &mut s.touched);
@@ -406,7 +406,7 @@ impl Recommender {
         k: usize,
     ) -> Result<Vec<Recommendation>> {
         if ratings.is_empty() {
-            return self.cold_start(catalog, k);
+            return Self::cold_start(catalog, k);
         }
         let picked = self.recommend_ids(ratings, k, |_| true);
         let weights = taste(ratings);
@@ -502,8 +502,9 @@ impl Recommender {
         picked
     }
 
-    /// No ratings yet: well-liked films, a few from each of the catalog's leading genres.
-    pub fn cold_start(&self, catalog: &Catalog, k: usize) -> Result<Vec<Recommendation>> {
+    /// No ratings yet: well-liked films, a few from each of the catalog's leading genres. Needs
+    /// only the catalog (and the community's ratings in it), not the loaded index.
+    pub fn cold_start(catalog: &Catalog, k: usize) -> Result<Vec<Recommendation>> {
         let genres: Vec<String> = catalog
             .genres()?
             .into_iter()
