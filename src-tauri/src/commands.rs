@@ -351,8 +351,30 @@ pub fn like(state: State<'_, AppState>, target: LikeTarget, on: bool) -> Reply<(
 // Async for the same reason as `movie_detail`.
 pub async fn home(state: State<'_, AppState>) -> Reply<Home> {
     use movietalk_core::recommend::{Reason, Recommender};
-    let ratings = state.catalog().ratings().map_err(storage_error)?;
+    let (generation, ratings) = {
+        let catalog = state.catalog();
+        (
+            catalog.generation().map_err(storage_error)?,
+            catalog.ratings().map_err(storage_error)?,
+        )
+    };
     let cold_start = ratings.is_empty();
+    let recent_rooms = state
+        .settings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .recent_rooms
+        .clone();
+    // The picks stay what they were while neither the ratings nor the catalog changed: a start
+    // then shows them without loading the recommendation index.
+    let key = crate::state::picks_key(generation, &ratings);
+    if !cold_start && let Some(recommendations) = state.cached_picks(&key) {
+        return Ok(Home {
+            recommendations,
+            cold_start,
+            recent_rooms,
+        });
+    }
     // Before any rating the picks come from the catalog alone: the index is not loaded.
     let recommender = if cold_start {
         None
@@ -365,27 +387,26 @@ pub async fn home(state: State<'_, AppState>) -> Reply<Home> {
         Some(r) => r.recommend(&catalog, &ratings, 12),
     }
     .map_err(storage_error)?;
-    let recent_rooms = state
-        .settings
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .recent_rooms
-        .clone();
+    drop(catalog);
+    let recommendations: Vec<RecommendedMovie> = recs
+        .into_iter()
+        .map(|r| {
+            let (because, popular_in) = match r.reason {
+                Reason::BecauseYouLiked { titles } => (titles, None),
+                Reason::PopularIn { genre } => (Vec::new(), Some(genre)),
+            };
+            RecommendedMovie {
+                movie: summaries(&state)(r.movie),
+                because,
+                popular_in,
+            }
+        })
+        .collect();
+    if !cold_start {
+        state.remember_picks(&key, &recommendations);
+    }
     Ok(Home {
-        recommendations: recs
-            .into_iter()
-            .map(|r| {
-                let (because, popular_in) = match r.reason {
-                    Reason::BecauseYouLiked { titles } => (titles, None),
-                    Reason::PopularIn { genre } => (Vec::new(), Some(genre)),
-                };
-                RecommendedMovie {
-                    movie: summaries(&state)(r.movie),
-                    because,
-                    popular_in,
-                }
-            })
-            .collect(),
+        recommendations,
         cold_start,
         recent_rooms,
     })

@@ -17,7 +17,8 @@ use movietalk_core::secrets::Secrets;
 use movietalk_core::{Catalog, paths};
 use movietalk_protocol::ipc::{
     Account, EVENT_CHAT_MESSAGE, EVENT_MESSAGE_DELETED, EVENT_PRESENCE, EVENT_RELAY_STATUS,
-    EVENT_SYNC, EVENT_TYPING, MessageDeleted, Presence, RelayStatus, Settings, SyncStatus, Typing,
+    EVENT_SYNC, EVENT_TYPING, MessageDeleted, Presence, RecommendedMovie, RelayStatus, Settings,
+    SyncStatus, Typing,
 };
 use movietalk_relay::RunningRelay;
 use tauri::{AppHandle, Emitter, Manager};
@@ -79,7 +80,33 @@ pub struct AppState {
     pub recommender: Mutex<Option<LoadedRecommender>>,
 }
 
-/// How long the recommender stays in memory unused. Reloading it takes about 60 ms at 36,000
+/// Home's last personal picks, beside the catalog.
+const PICKS_FILE: &str = "home-picks.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredPicks {
+    key: String,
+    picks: Vec<RecommendedMovie>,
+}
+
+/// What home's picks depend on: this app's version, the catalog's generation (imports) and this
+/// user's ratings. (Community ratings imported with the CLI do not move it: the picks catch up
+/// with the next rating.)
+pub fn picks_key(generation: i64, ratings: &[movietalk_core::recommend::Rating]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (id, stars) in ratings {
+        (id, stars.to_bits()).hash(&mut h);
+    }
+    format!(
+        "{}:{generation}:{}:{:016x}",
+        env!("CARGO_PKG_VERSION"),
+        ratings.len(),
+        h.finish()
+    )
+}
+
+/// How long the recommender stays in memory unused. Reloading it takes about 30 ms at 36,000
 /// films; holding it costs about 20 MiB (docs/benchmarks.md), which an app sitting idle in the
 /// background gives back.
 pub const RELEASE_RECOMMENDER_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
@@ -280,6 +307,30 @@ impl AppState {
             last_used: std::time::Instant::now(),
         });
         Ok(recommender)
+    }
+
+    /// Home's last personal picks, if they were made for `key` (see [`picks_key`]).
+    pub fn cached_picks(&self, key: &str) -> Option<Vec<RecommendedMovie>> {
+        let bytes = std::fs::read(self.data_dir.join(PICKS_FILE)).ok()?;
+        let stored: StoredPicks = serde_json::from_slice(&bytes).ok()?;
+        (stored.key == key).then_some(stored.picks)
+    }
+
+    /// Keeps home's picks for the next start (a failure only costs a recomputation).
+    pub fn remember_picks(&self, key: &str, picks: &[RecommendedMovie]) {
+        let stored = StoredPicks {
+            key: key.to_owned(),
+            picks: picks.to_vec(),
+        };
+        let path = self.data_dir.join(PICKS_FILE);
+        let tmp = path.with_extension("json.part");
+        let written = serde_json::to_vec(&stored)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&tmp, json))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "home's picks not kept");
+        }
     }
 
     /// Lets the recommender go if nobody asked for it for [`RELEASE_RECOMMENDER_AFTER`]; the
@@ -569,4 +620,20 @@ pub fn prepare_recommendations_in_background(data_dir: &std::path::Path) {
             tracing::warn!(error = %e, "cannot prepare the recommendation index");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::picks_key;
+
+    #[test]
+    fn home_picks_are_made_again_when_a_rating_or_the_catalog_changes() {
+        let ratings = [(1, 4.0), (2, 3.5)];
+        let key = picks_key(3, &ratings);
+        assert_eq!(key, picks_key(3, &[(1, 4.0), (2, 3.5)]));
+        assert_ne!(key, picks_key(4, &ratings), "an import");
+        assert_ne!(key, picks_key(3, &[(1, 4.0), (2, 4.0)]), "a changed rating");
+        assert_ne!(key, picks_key(3, &[(1, 4.0)]), "a removed rating");
+        assert_ne!(key, picks_key(3, &[(2, 3.5), (1, 4.0)]), "another order");
+    }
 }
