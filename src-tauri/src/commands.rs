@@ -2,14 +2,13 @@
 //! maps the error to an [`IpcError`] code. No logic lives here.
 
 use movietalk_core::relay_client::ClientError;
-use movietalk_core::sync::{CachedComment, CachedReview, Delivery as CoreDelivery};
+use movietalk_core::sync::{CachedComment, CachedReview, SyncError};
 use movietalk_core::{Catalog, CoreError, Movie};
 use movietalk_protocol::ipc::{
-    AppInfo, Author, CommentView, Delivery, EVENT_IMPORT_PROGRESS, FeedCursor, FeedPage,
-    FollowsView, Home, ImportProgress, ImportReport, IpcError, IpcErrorCode, JoinedRoom,
-    LoginMethodsView, MovieDetail, MoviePage, MovieSummary, MyReview, Profile, ProviderOutcome,
-    RecommendedMovie, RelaySession, ReviewPage, ReviewView, RoomSummary, SessionInfo, Settings,
-    SyncStatus,
+    AppInfo, Author, CommentView, EVENT_IMPORT_PROGRESS, FeedCursor, FeedPage, FollowsView, Home,
+    ImportProgress, ImportReport, IpcError, IpcErrorCode, JoinedRoom, LoginMethodsView,
+    MovieDetail, MoviePage, MovieSummary, MyReview, Profile, ProviderOutcome, RecommendedMovie,
+    RelaySession, ReviewPage, ReviewView, RoomSummary, SessionInfo, Settings, SyncStatus,
 };
 use movietalk_protocol::relay::{ChatMessage, ErrorCode, LikeTarget};
 use tauri::{AppHandle, Emitter, State};
@@ -88,15 +87,6 @@ fn summaries(state: &AppState) -> impl Fn(Movie) -> MovieSummary + use<> {
     }
 }
 
-fn delivery(d: CoreDelivery) -> Delivery {
-    match d {
-        CoreDelivery::Pending => Delivery::Pending,
-        CoreDelivery::Sent => Delivery::Sent,
-        CoreDelivery::Failed => Delivery::Failed,
-        CoreDelivery::Superseded => Delivery::Superseded,
-    }
-}
-
 fn my_review(r: movietalk_core::sync::MyReview) -> MyReview {
     MyReview {
         movie_key: r.movie_key,
@@ -106,18 +96,21 @@ fn my_review(r: movietalk_core::sync::MyReview) -> MyReview {
         body: r.body,
         spoiler: r.spoiler,
         edited_at_ms: r.edited_at_ms,
-        delivery: delivery(r.delivery),
+        delivery: r.delivery,
         error: r.error,
     }
 }
 
 /// The author's display name and picture, as last seen (`None` until the profile was fetched).
 fn author(catalog: &Catalog, handle: &str) -> Option<Author> {
-    let account = catalog.cached_profile(handle).ok().flatten()?;
-    Some(Author {
+    catalog.cached_profile(handle).ok().flatten().map(author_of)
+}
+
+fn author_of(account: movietalk_protocol::relay::Account) -> Author {
+    Author {
         display_name: account.display_name,
         avatar_url: account.avatar_url,
-    })
+    }
 }
 
 fn review_view(r: CachedReview, me: Option<&str>, catalog: &Catalog) -> ReviewView {
@@ -145,7 +138,7 @@ fn comment_view(
         likes: c.likes,
         liked: c.liked,
         created_at_ms: c.created_at_ms,
-        delivery: delivery(c.delivery),
+        delivery: c.delivery,
         client_id: c.client_id,
         can_delete: c.id.is_some() && (mine || me == Some(review_author)),
         mine,
@@ -556,25 +549,16 @@ pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Repl
         Some(mine) => Some(mine),
         None if handle.is_empty() => None,
         // Someone else: as the relay shows them now, else as last seen.
-        None => match state.connected().await {
-            Some(c) => match c.client.profile(&handle).await {
-                Ok(account) => {
-                    state
-                        .catalog()
-                        .remember_profile(&account)
-                        .map_err(storage_error)?;
-                    Some(account)
+        None => {
+            let live = match state.connected().await {
+                Some(c) => {
+                    movietalk_core::people::fetch_profile(&state.catalog, &c.client, &handle).await
                 }
-                Err(ClientError::Rejected {
-                    code: ErrorCode::NotFound,
-                    ..
-                }) => {
-                    state
-                        .catalog()
-                        .forget_profile(&handle)
-                        .map_err(storage_error)?;
-                    None
-                }
+                None => Err(ClientError::Closed.into()),
+            };
+            match live {
+                Ok(found) => found,
+                Err(SyncError::Local(e)) => return Err(storage_error(e)),
                 Err(e) => {
                     tracing::debug!(error = %e, "profile from the cache");
                     state
@@ -582,12 +566,8 @@ pub async fn profile(state: State<'_, AppState>, handle: Option<String>) -> Repl
                         .cached_profile(&handle)
                         .map_err(storage_error)?
                 }
-            },
-            None => state
-                .catalog()
-                .cached_profile(&handle)
-                .map_err(storage_error)?,
-        },
+            }
+        }
     };
     let catalog = state.catalog();
     Ok(Profile {
@@ -633,27 +613,12 @@ pub async fn authors(
     }
     if let (false, Some(c)) = (unknown.is_empty(), state.connected().await) {
         for handle in unknown {
-            match c.client.profile(&handle).await {
-                Ok(account) => {
-                    state
-                        .catalog()
-                        .remember_profile(&account)
-                        .map_err(storage_error)?;
-                    found.insert(
-                        handle,
-                        Author {
-                            display_name: account.display_name,
-                            avatar_url: account.avatar_url,
-                        },
-                    );
+            match movietalk_core::people::fetch_profile(&state.catalog, &c.client, &handle).await {
+                Ok(Some(account)) => {
+                    found.insert(handle, author_of(account));
                 }
-                Err(ClientError::Rejected {
-                    code: ErrorCode::NotFound,
-                    ..
-                }) => state
-                    .catalog()
-                    .forget_profile(&handle)
-                    .map_err(storage_error)?,
+                Ok(None) => {}
+                Err(SyncError::Local(e)) => return Err(storage_error(e)),
                 Err(_) => break,
             }
         }

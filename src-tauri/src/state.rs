@@ -498,22 +498,15 @@ async fn learn_authors(state: &AppState, client: &RelayClient) -> bool {
     };
     let mut learned = false;
     for handle in handles {
-        let result = match client.profile(&handle).await {
-            Ok(account) => {
-                learned = true;
-                state.catalog().remember_profile(&account)
+        match movietalk_core::people::fetch_profile(&state.catalog, client, &handle).await {
+            Ok(found) => learned |= found.is_some(),
+            Err(movietalk_core::sync::SyncError::Local(e)) => {
+                tracing::warn!(error = %e, "cannot keep a profile");
             }
-            Err(movietalk_core::relay_client::ClientError::Rejected {
-                code: movietalk_protocol::relay::ErrorCode::NotFound,
-                ..
-            }) => state.catalog().forget_profile(&handle),
             Err(e) => {
                 tracing::debug!(error = %e, "profiles left for the next sync");
                 return learned;
             }
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot keep a profile");
         }
     }
     learned

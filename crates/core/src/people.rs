@@ -5,11 +5,14 @@
 //! reviews by the people the user follows are a query away, with or without the relay.
 
 pub use movietalk_protocol::ipc::FeedCursor;
-use movietalk_protocol::relay::Account;
+use std::sync::Mutex;
+
+use movietalk_protocol::relay::{Account, ErrorCode};
 
 use crate::catalog::Catalog;
 use crate::error::Result;
-use crate::sync::{CachedReview, state_get, state_set};
+use crate::relay_client::{ClientError, RelayClient};
+use crate::sync::{CachedReview, SyncError, state_get, state_set};
 
 fn profile_name(handle: &str) -> String {
     format!("profile:{handle}")
@@ -29,7 +32,7 @@ impl Catalog {
 
     /// Notes that the relay has no account `handle` (deleted): no profile, and
     /// [`Catalog::authors_without_profile`] stops asking for it.
-    pub fn forget_profile(&self, handle: &str) -> Result<()> {
+    pub fn remember_no_profile(&self, handle: &str) -> Result<()> {
         state_set(&self.conn, &profile_name(handle), "null")?;
         Ok(())
     }
@@ -92,5 +95,30 @@ impl Catalog {
             rusqlite::params![authors, updated, id],
             i64::from(limit.clamp(1, 200)),
         )
+    }
+}
+
+/// Asks the relay for `handle`'s profile and remembers the answer: the profile, or — when the
+/// relay has no such account — that there is none (`Ok(None)`). Any other failure changes
+/// nothing. The catalog is not locked across the request.
+pub async fn fetch_profile(
+    db: &Mutex<Catalog>,
+    client: &RelayClient,
+    handle: &str,
+) -> std::result::Result<Option<Account>, SyncError> {
+    let lock = || db.lock().unwrap_or_else(|p| p.into_inner());
+    match client.profile(handle).await {
+        Ok(account) => {
+            lock().remember_profile(&account)?;
+            Ok(Some(account))
+        }
+        Err(ClientError::Rejected {
+            code: ErrorCode::NotFound,
+            ..
+        }) => {
+            lock().remember_no_profile(handle)?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -86,39 +86,8 @@ impl OutboxOp {
     }
 }
 
-/// Where a write is on its way to the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Delivery {
-    /// Waiting for the relay.
-    Pending,
-    /// The relay has it.
-    Sent,
-    /// The relay refused it (the error says why); it will not be retried.
-    Failed,
-    /// A later write replaced it before it was sent, or a later edit on another machine won.
-    Superseded,
-}
-
-impl Delivery {
-    fn as_str(self) -> &'static str {
-        match self {
-            Delivery::Pending => "pending",
-            Delivery::Sent => "sent",
-            Delivery::Failed => "failed",
-            Delivery::Superseded => "superseded",
-        }
-    }
-
-    fn parse(s: &str) -> Delivery {
-        match s {
-            "sent" => Delivery::Sent,
-            "failed" => Delivery::Failed,
-            "superseded" => Delivery::Superseded,
-            _ => Delivery::Pending,
-        }
-    }
-}
+/// Where a write is on its way to the relay (the window shows the same type).
+pub use movietalk_protocol::ipc::Delivery;
 
 /// One outbox entry.
 #[derive(Debug, Clone, PartialEq)]

@@ -587,6 +587,18 @@ async fn the_feed_and_others_profiles_read_offline_from_what_was_last_pulled() {
         matches!(&missing, movietalk_core::relay_client::ClientError::Rejected { code, .. } if *code == movietalk_protocol::relay::ErrorCode::NotFound),
         "{missing:?}"
     );
+    // Asked through the catalog: the profile is remembered, and so is the absence of one.
+    let fetched = movietalk_core::people::fetch_profile(&a, &ca, "bora")
+        .await
+        .unwrap();
+    assert_eq!(fetched.as_ref(), Some(&bora));
+    assert_eq!(
+        movietalk_core::people::fetch_profile(&a, &ca, "nobody-here")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(a.lock().unwrap().authors_known("nobody-here").unwrap());
     drop((ca, cb, cc));
     relay.shutdown().await.unwrap();
 
@@ -596,7 +608,7 @@ async fn the_feed_and_others_profiles_read_offline_from_what_was_last_pulled() {
     assert_eq!(c.cached_profile("chan").unwrap(), None);
     // Chan's profile was never asked for; once the relay says there is none, it is not asked again.
     assert_eq!(c.authors_without_profile(10).unwrap(), ["chan"]);
-    c.forget_profile("chan").unwrap();
+    c.remember_no_profile("chan").unwrap();
     assert!(c.authors_without_profile(10).unwrap().is_empty());
     assert_eq!(c.cached_profile("chan").unwrap(), None);
     let following = c.cached_following("ari").unwrap();

@@ -132,10 +132,36 @@ pub struct ImportReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
+    /// Waiting for the relay.
     Pending,
+    /// The relay has it.
     Sent,
+    /// The relay refused it (the error says why); it will not be retried.
     Failed,
+    /// A later write replaced it before it was sent, or a later edit on another machine won.
     Superseded,
+}
+
+impl Delivery {
+    /// The state's name, as serialised (and as the outbox stores it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Pending => "pending",
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+            Delivery::Superseded => "superseded",
+        }
+    }
+
+    /// The state named `s`; an unknown name is taken as still pending.
+    pub fn parse(s: &str) -> Delivery {
+        match s {
+            "sent" => Delivery::Sent,
+            "failed" => Delivery::Failed,
+            "superseded" => Delivery::Superseded,
+            _ => Delivery::Pending,
+        }
+    }
 }
 
 /// This user's review of a film, as on this machine.
