@@ -8,18 +8,35 @@
 //! ```
 //!
 //! Every sending client posts `rate` messages a second to its room (client `i` is in room
-//! `i % rooms`); every client in the room receives them. A message carries its send time, so the
-//! receiver measures delivery latency (send → the relay stores it → fan-out → receipt). With
-//! `--idle N`, N more connections join rooms and only listen. `--relay-pid` reads the relay's
-//! resident memory before and after the idle connections. `--storm N` opens N connections at
-//! once and counts failures.
+//! `i % rooms`); every client in the room receives them. A message carries its send time, so
+//! every receiver — senders and listeners alike — measures delivery latency (send → the relay
+//! stores it → fan-out → receipt). With `--idle N`, N more connections join rooms and only
+//! listen. `--relay-pid` reads the relay's resident memory before and after the idle
+//! connections, and the CPU time it used while the messages flowed. `--storm N` opens N
+//! connections at once and counts failures.
+//!
+//! The generator should cost as little CPU as it can: on a two-core machine it shares the cores
+//! with the relay it measures. Senders speak the protocol over tokio-tungstenite and read each
+//! incoming frame with a borrowing parse of the two fields they need; listeners read frames
+//! themselves ([`listener`]) after a tungstenite handshake.
+
+mod listener;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use movietalk_core::relay_client::{RelayClient, RelayEvent};
+use futures_util::{SinkExt, StreamExt};
+use movietalk_protocol::relay::{ClientMessage, PROTOCOL_VERSION};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use listener::{Frame, Listener};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -62,6 +79,9 @@ fn parse() -> anyhow::Result<Args> {
     if a.url.is_empty() {
         bail!("--url ws://HOST:PORT is required");
     }
+    if a.rooms == 0 || a.rate <= 0.0 {
+        bail!("--rooms and --rate must be above 0");
+    }
     Ok(a)
 }
 
@@ -83,24 +103,93 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system) a process has used, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Clock ticks per second; 100 on Linux.
+const TICKS: f64 = 100.0;
+
+/// The two fields of a relay frame a load client looks at, borrowed from the frame.
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    text: Option<&'a str>,
+}
+
+/// Opens a connection, says hello and waits for the welcome.
+async fn connect(url: &str, name: &str) -> anyhow::Result<Ws> {
+    // tungstenite zero-fills its whole read buffer (128 KiB by default) before every read: a
+    // quarter of this generator's CPU until the buffer was made small.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(config), false).await?;
+    let hello = ClientMessage::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.to_owned(),
+        client: Some("relay-load".into()),
+    };
+    ws.send(Message::text(hello.to_json())).await?;
+    expect(&mut ws, "welcome").await?;
+    Ok(ws)
+}
+
+/// Reads frames until one of type `kind` (events before it are skipped); an `error` fails.
+async fn expect(ws: &mut Ws, kind: &str) -> anyhow::Result<()> {
+    while let Some(frame) = ws.next().await {
+        if let Message::Text(text) = frame? {
+            let got: Incoming = serde_json::from_str(&text)?;
+            if got.kind == kind {
+                return Ok(());
+            }
+            if got.kind == "error" {
+                bail!("relay refused: {text}");
+            }
+        }
+    }
+    bail!("connection closed while waiting for {kind}")
+}
+
+/// Joins `room`; `since` as in the protocol (a large one skips the history).
+async fn join(ws: &mut Ws, room: &str, since: Option<u64>) -> anyhow::Result<()> {
+    let join = ClientMessage::Join {
+        req: 1,
+        room: room.to_owned(),
+        since,
+    };
+    ws.send(Message::text(join.to_json())).await?;
+    expect(ws, "joined").await
+}
+
+/// Connects `n` clients, each joined to room `i % rooms`, in waves so that the OS accept queue
+/// is not the thing being measured.
 async fn connect_many(
     url: &str,
     n: usize,
+    rooms: usize,
     prefix: &str,
-) -> (
-    Vec<(RelayClient, tokio::sync::mpsc::Receiver<RelayEvent>)>,
-    usize,
-) {
+    since: Option<u64>,
+) -> (Vec<(usize, Ws)>, usize) {
     let mut ok = Vec::with_capacity(n);
     let mut failed = 0;
-    // Connect in waves so the OS accept queue is not the thing being measured.
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let tasks: Vec<_> = chunk
             .iter()
-            .map(|i| {
+            .map(|&i| {
                 let url = url.to_owned();
                 let name = format!("{prefix}{i}");
-                tokio::spawn(async move { RelayClient::connect(&url, &name).await })
+                tokio::spawn(async move {
+                    let mut ws = connect(&url, &name).await?;
+                    join(&mut ws, &format!("room{}", i % rooms), since).await?;
+                    anyhow::Ok((i, ws))
+                })
             })
             .collect();
         for t in tasks {
@@ -113,115 +202,294 @@ async fn connect_many(
     (ok, failed)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = parse()?;
-    if args.storm > 0 {
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..args.storm)
-            .map(|i| {
-                let url = args.url.clone();
-                tokio::spawn(async move { RelayClient::connect(&url, &format!("storm{i}")).await })
+/// Connects `n` listeners, each joined to room `i % rooms` with no cursor (so each gets the
+/// room's latest history page, as an app does), in waves like [`connect_many`].
+async fn connect_listeners(url: &str, n: usize, rooms: usize) -> (Vec<Listener>, usize) {
+    let mut ok = Vec::with_capacity(n);
+    let mut failed = 0;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let url = url.to_owned();
+                tokio::spawn(async move {
+                    let ws = connect(&url, &format!("idle{i}")).await?;
+                    // After `welcome` the relay says nothing until asked: nothing is left in
+                    // tungstenite's buffers when the socket is taken over.
+                    let MaybeTlsStream::Plain(tcp) = ws.into_inner() else {
+                        bail!("only ws:// is supported");
+                    };
+                    let mut l = Listener::new(tcp, i as u32);
+                    let join = ClientMessage::Join {
+                        req: 1,
+                        room: format!("room{}", i % rooms),
+                        since: None,
+                    };
+                    l.send_text(&join.to_json()).await?;
+                    loop {
+                        match l.next().await? {
+                            None => bail!("closed while joining"),
+                            Some(Frame::Text(t)) => {
+                                let got: Incoming = serde_json::from_slice(t)?;
+                                match got.kind {
+                                    "joined" => break,
+                                    "error" => bail!("join refused"),
+                                    _ => {}
+                                }
+                            }
+                            Some(Frame::Control) => {}
+                        }
+                    }
+                    anyhow::Ok(l)
+                })
             })
             .collect();
-        let mut kept = Vec::new();
-        let mut failed = 0;
         for t in tasks {
             match t.await {
-                Ok(Ok(c)) => kept.push(c),
+                Ok(Ok(c)) => ok.push(c),
                 _ => failed += 1,
             }
         }
-        println!(
-            "connect storm: {} connections at once, {} failed, {:.1?}",
-            args.storm,
-            failed,
-            started.elapsed()
-        );
+    }
+    (ok, failed)
+}
+
+/// The send time (µs) a load message carries, if `frame` is one: `{"type":"message",…,
+/// "text":"<µs> load",…}` as the relay encodes it.
+fn sent_at(frame: &[u8]) -> Option<Option<u64>> {
+    if !frame.starts_with(br#"{"type":"message""#) {
+        return None;
+    }
+    let key = br#""text":""#;
+    let at = frame.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = frame[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    Some(
+        std::str::from_utf8(&frame[at..at + digits])
+            .ok()?
+            .parse()
+            .ok(),
+    )
+}
+
+/// Like [`receive`], for a raw listener.
+async fn listen(
+    mut l: Listener,
+    deadline: tokio::time::Instant,
+    counter: &AtomicU64,
+    closed_early: &AtomicU64,
+) -> Vec<u32> {
+    let mut latencies = Vec::new();
+    let end = tokio::time::sleep_until(deadline);
+    tokio::pin!(end);
+    loop {
+        let next = tokio::select! {
+            biased;
+            next = l.next() => next,
+            () = &mut end => break,
+        };
+        match next {
+            Ok(Some(Frame::Text(t))) => {
+                if let Some(sent) = sent_at(t) {
+                    counter.fetch_add(1, Relaxed);
+                    if let Some(sent) = sent {
+                        latencies.push(now_us().saturating_sub(sent).min(u32::MAX as u64) as u32);
+                    }
+                }
+            }
+            Ok(Some(Frame::Control)) => {}
+            Ok(None) | Err(_) => {
+                closed_early.fetch_add(1, Relaxed);
+                break;
+            }
+        }
+    }
+    latencies
+}
+
+/// What the receivers counted.
+#[derive(Default)]
+struct Counts {
+    to_senders: AtomicU64,
+    to_listeners: AtomicU64,
+    sent: AtomicU64,
+    send_errors: AtomicU64,
+    closed_early: AtomicU64,
+}
+
+/// Reads `stream` until `deadline`, counting messages and recording their latency in µs.
+async fn receive(
+    mut stream: futures_util::stream::SplitStream<Ws>,
+    deadline: tokio::time::Instant,
+    counter: &AtomicU64,
+    closed_early: &AtomicU64,
+) -> Vec<u32> {
+    let mut latencies = Vec::new();
+    // One timer for the whole run (a timeout per frame would add and remove a timer each time).
+    let end = tokio::time::sleep_until(deadline);
+    tokio::pin!(end);
+    loop {
+        let next = tokio::select! {
+            biased;
+            next = stream.next() => next,
+            () = &mut end => break,
+        };
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                let Ok(got) = serde_json::from_str::<Incoming>(&text) else {
+                    continue;
+                };
+                if got.kind != "message" {
+                    continue;
+                }
+                counter.fetch_add(1, Relaxed);
+                if let Some(t) = got
+                    .text
+                    .and_then(|t| t.split(' ').next())
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
+                    latencies.push(now_us().saturating_sub(t).min(u32::MAX as u64) as u32);
+                }
+            }
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => {
+                closed_early.fetch_add(1, Relaxed);
+                break;
+            }
+        }
+    }
+    latencies
+}
+
+async fn storm(args: &Args) {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.storm)
+        .map(|i| {
+            let url = args.url.clone();
+            tokio::spawn(async move { connect(&url, &format!("storm{i}")).await })
+        })
+        .collect();
+    let mut kept = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(c)) => kept.push(c),
+            _ => failed += 1,
+        }
+    }
+    println!(
+        "connect storm: {} connections at once, {} failed, {:.1?}",
+        args.storm,
+        failed,
+        started.elapsed()
+    );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = parse()?;
+    if args.storm > 0 {
+        storm(&args).await;
         return Ok(());
     }
 
     let rss_before = args.relay_pid.and_then(rss_kib);
-    let (idle, idle_failed) = connect_many(&args.url, args.idle, "idle").await;
-    let idle_deliveries = Arc::new(AtomicU64::new(0));
-    let mut idle_clients = Vec::new();
-    for (i, (c, mut events)) in idle.into_iter().enumerate() {
-        c.join(&format!("room{}", i % args.rooms), None).await.ok();
-        // Listeners read everything (a client that stops reading is rightly dropped as slow).
-        let counter = idle_deliveries.clone();
-        tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                if matches!(e, RelayEvent::Message(_)) {
-                    counter.fetch_add(1, Relaxed);
-                }
-            }
-        });
-        idle_clients.push(c);
-    }
-    let idle = idle_clients;
+    let (idle, idle_failed) = connect_listeners(&args.url, args.idle, args.rooms).await;
     let rss_idle = args.relay_pid.and_then(rss_kib);
     if args.idle > 0 {
         println!("idle: {} connected, {} failed", idle.len(), idle_failed);
         if let (Some(a), Some(b)) = (rss_before, rss_idle) {
-            let _ = &idle;
             println!(
                 "relay memory: {a} KiB before, {b} KiB with the idle connections: {:.1} KiB per connection",
                 (b.saturating_sub(a)) as f64 / idle.len().max(1) as f64
             );
         }
     }
+    let (senders, failed) = connect_many(
+        &args.url,
+        args.clients,
+        args.rooms,
+        "load",
+        Some(u64::MAX >> 1),
+    )
+    .await;
+    println!("senders: {} connected, {} failed", senders.len(), failed);
 
-    let (clients, failed) = connect_many(&args.url, args.clients, "load").await;
-    println!("senders: {} connected, {} failed", clients.len(), failed);
-    let deliveries = Arc::new(AtomicU64::new(0));
-    let sent = Arc::new(AtomicU64::new(0));
-    let send_errors = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
-    for (i, (client, _)) in clients.iter().enumerate() {
-        client
-            .join(&format!("room{}", i % args.rooms), Some(u64::MAX >> 1))
-            .await
-            .ok();
-    }
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let mut handles = Vec::new();
-    for (i, (client, mut events)) in clients.into_iter().enumerate() {
-        let room = format!("room{}", i % args.rooms);
-        let (deliveries, latencies) = (deliveries.clone(), latencies.clone());
-        handles.push(tokio::spawn(async move {
-            let mut local = Vec::new();
-            while let Ok(Some(e)) = tokio::time::timeout_at(deadline.into(), events.recv()).await {
-                if let RelayEvent::Message(m) = e
-                    && let Some(t) = m.text.split(' ').next().and_then(|t| t.parse::<u64>().ok())
-                {
-                    local.push(now_us().saturating_sub(t).min(u32::MAX as u64) as u32);
-                    deliveries.fetch_add(1, Relaxed);
-                }
-            }
-            latencies.lock().unwrap().extend(local);
+    let counts = Arc::new(Counts::default());
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds);
+    // Receivers read a little past the last send, so the last messages are counted.
+    let read_until = deadline + Duration::from_millis(500);
+    let cpu_before = (
+        args.relay_pid.and_then(|p| cpu_ticks(&p.to_string())),
+        cpu_ticks("self"),
+    );
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for l in idle {
+        let counts = counts.clone();
+        readers.push(tokio::spawn(async move {
+            listen(l, read_until, &counts.to_listeners, &counts.closed_early).await
         }));
-        let (sent, send_errors) = (sent.clone(), send_errors.clone());
-        let period = Duration::from_secs_f64(1.0 / args.rate);
-        handles.push(tokio::spawn(async move {
+    }
+    let period = Duration::from_secs_f64(1.0 / args.rate);
+    // Client ids unique to this run: the relay answers a client id it has seen from the same
+    // author as a resend, without storing or delivering it again.
+    let run = now_us();
+    for (i, ws) in senders {
+        let (mut sink, stream) = ws.split();
+        let counts_r = counts.clone();
+        readers.push(tokio::spawn(async move {
+            receive(
+                stream,
+                read_until,
+                &counts_r.to_senders,
+                &counts_r.closed_early,
+            )
+            .await
+        }));
+        let counts = counts.clone();
+        let room = format!("room{}", i % args.rooms);
+        writers.push(tokio::spawn(async move {
             // Spread the senders over the first period.
             tokio::time::sleep(period.mul_f64((i % 1000) as f64 / 1000.0)).await;
             let mut tick = tokio::time::interval(period);
-            while Instant::now() + period < deadline {
+            let mut n = 0u64;
+            while tokio::time::Instant::now() + period < deadline {
                 tick.tick().await;
-                match client.send(&room, &format!("{} load", now_us())).await {
-                    Ok(_) => sent.fetch_add(1, Relaxed),
-                    Err(_) => send_errors.fetch_add(1, Relaxed),
+                n += 1;
+                let msg = ClientMessage::Send {
+                    req: n + 1,
+                    room: room.clone(),
+                    client_id: format!("{run}-{i}-{n}"),
+                    text: format!("{} load", now_us()),
+                };
+                match sink.send(Message::text(msg.to_json())).await {
+                    Ok(()) => counts.sent.fetch_add(1, Relaxed),
+                    Err(_) => counts.send_errors.fetch_add(1, Relaxed),
                 };
             }
+            // Keep the connection open until the readers are done.
+            tokio::time::sleep_until(read_until).await;
+            drop(sink);
         }));
     }
-    let started = Instant::now();
-    for h in handles {
-        let _ = h.await;
+    let mut lat: Vec<u32> = Vec::new();
+    for r in readers {
+        if let Ok(l) = r.await {
+            lat.extend(l);
+        }
+    }
+    for w in writers {
+        let _ = w.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let idle_got = idle_deliveries.load(Relaxed);
-    let mut lat = std::mem::take(&mut *latencies.lock().unwrap());
+    let cpu_after = (
+        args.relay_pid.and_then(|p| cpu_ticks(&p.to_string())),
+        cpu_ticks("self"),
+    );
     lat.sort_unstable();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 - 1.0) * p) as usize)
@@ -229,20 +497,37 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(0) as f64
             / 1000.0
     };
+    let (to_senders, to_listeners) = (
+        counts.to_senders.load(Relaxed),
+        counts.to_listeners.load(Relaxed),
+    );
     println!(
-        "{} senders in {} rooms at {}/s for {:.0} s: {} sent ({} failed), {} deliveries to senders = {:.0}/s (+ {:.0}/s to idle listeners); latency p50 {:.1} ms, p99 {:.1} ms",
+        "{} senders in {} rooms at {}/s for {:.0} s: {} sent ({} failed); {} deliveries = {:.0}/s ({:.0}/s to senders, {:.0}/s to listeners); latency over all deliveries p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms; {} connections closed early",
         args.clients,
         args.rooms,
         args.rate,
         elapsed,
-        sent.load(Relaxed),
-        send_errors.load(Relaxed),
-        deliveries.load(Relaxed),
-        deliveries.load(Relaxed) as f64 / elapsed,
-        idle_got as f64 / elapsed,
+        counts.sent.load(Relaxed),
+        counts.send_errors.load(Relaxed),
+        to_senders + to_listeners,
+        (to_senders + to_listeners) as f64 / elapsed,
+        to_senders as f64 / elapsed,
+        to_listeners as f64 / elapsed,
         pct(0.5),
-        pct(0.99)
+        pct(0.99),
+        pct(0.999),
+        pct(1.0),
+        counts.closed_early.load(Relaxed),
     );
-    drop(idle);
+    let busy = |a: Option<u64>, b: Option<u64>| {
+        a.zip(b)
+            .map(|(a, b)| format!("{:.0}%", (b - a) as f64 / TICKS / elapsed * 100.0))
+            .unwrap_or_else(|| "?".into())
+    };
+    println!(
+        "CPU while sending (100% = one core): relay {}, load generator {}",
+        busy(cpu_before.0, cpu_after.0),
+        busy(cpu_before.1, cpu_after.1)
+    );
     Ok(())
 }
