@@ -121,8 +121,7 @@ impl Handler {
         }
     }
 
-    async fn converse(&mut self, ws: WebSocketStream<TcpStream>, session: &mut Session) -> End {
-        let (mut sink, mut stream) = ws.split();
+    async fn converse(&mut self, mut ws: WebSocketStream<TcpStream>, session: &mut Session) -> End {
         let (frames_tx, mut frames_rx) = mpsc::channel::<Utf8Bytes>(self.config.send_queue);
         let overflow = Arc::new(Notify::new());
         let mailbox = Mailbox {
@@ -136,48 +135,65 @@ impl Handler {
         // Frames refused for the rate limit in a row; a client that ignores the errors is dropped.
         let mut strikes = 0u32;
         let mut last_heard = Instant::now();
+        // The futures that wait for the rare events are made once, not at every turn of the
+        // loop: each turn is one frame in or out, and under fan-out load there are a hundred
+        // thousand turns a second; registering a timer and two waiters at each was measurable.
+        let mut stop = self.shutdown.resubscribe();
+        let stop = stop.recv();
+        tokio::pin!(stop);
+        let overflowed = overflow.notified();
+        tokio::pin!(overflowed);
+        // Fires at the handshake deadline; once `hello` is done, it is moved on to the idle
+        // deadline each time it fires and the client was heard from since (so it fires about
+        // once per idle timeout instead of being made anew for every frame).
+        let quiet = tokio::time::sleep_until(handshake_deadline);
+        tokio::pin!(quiet);
+        let write_timeout = self.config.write_timeout;
 
         let end = loop {
-            let deadline = if session.name.is_none() {
-                handshake_deadline
-            } else {
-                last_heard + self.config.idle_timeout
-            };
             tokio::select! {
-                _ = self.shutdown.recv() => break End::Shutdown,
-                () = overflow.notified() => break End::SlowReader,
-                () = tokio::time::sleep_until(deadline) => break End::Idle,
+                _ = &mut stop => break End::Shutdown,
+                () = &mut overflowed => break End::SlowReader,
+                () = &mut quiet => {
+                    let deadline = if session.name.is_none() {
+                        handshake_deadline
+                    } else {
+                        last_heard + self.config.idle_timeout
+                    };
+                    if Instant::now() >= deadline {
+                        break End::Idle;
+                    }
+                    quiet.as_mut().reset(deadline);
+                }
                 _ = ping.tick() => {
-                    if let Err(end) = send(&mut sink, Message::Ping(Default::default()), self.config.write_timeout).await {
+                    if let Err(end) = send(&mut ws, Message::Ping(Default::default()), write_timeout).await {
                         break end;
                     }
                 }
                 Some(frame) = frames_rx.recv() => {
                     // Write every frame already queued, then flush once: under load this turns
                     // many small writes into one.
-                    let mut batch = vec![Message::Text(frame)];
-                    while batch.len() < 64 && let Ok(more) = frames_rx.try_recv() {
-                        batch.push(Message::Text(more));
-                    }
-                    if let Err(end) = send_all(&mut sink, batch, self.config.write_timeout).await {
+                    let queued = std::iter::from_fn(|| frames_rx.try_recv().ok()).take(63);
+                    let batch = std::iter::once(frame).chain(queued).map(Message::Text);
+                    if let Err(end) = send_all(&mut ws, batch, write_timeout).await {
                         break end;
                     }
                 }
-                incoming = stream.next() => {
+                incoming = ws.next() => {
                     last_heard = Instant::now();
                     let text = match incoming {
                         None | Some(Ok(Message::Close(_))) => break End::ClientClosed,
                         Some(Err(tokio_tungstenite::tungstenite::Error::Utf8(_))) => {
                             // RFC 6455 requires failing the connection (close code 1007); say why first.
                             let err = ServerMessage::error(None, ErrorCode::Malformed, "text frames must be UTF-8");
-                            let _ = send(&mut sink, Message::text(err.to_json()), self.config.write_timeout).await;
+                            let _ = send(&mut ws, Message::text(err.to_json()), write_timeout).await;
                             break End::InvalidUtf8;
                         }
                         Some(Err(e)) => break End::Io(e.to_string()),
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => {
                             let err = ServerMessage::error(None, ErrorCode::Malformed, "binary frames are not supported; send JSON text");
-                            if let Err(end) = send(&mut sink, Message::text(err.to_json()), self.config.write_timeout).await {
+                            if let Err(end) = send(&mut ws, Message::text(err.to_json()), write_timeout).await {
                                 break end;
                             }
                             continue;
@@ -199,7 +215,7 @@ impl Handler {
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
                     if let Some(reply) = reply
-                        && let Err(end) = send(&mut sink, Message::text(reply.to_json()), self.config.write_timeout).await
+                        && let Err(end) = send(&mut ws, Message::text(reply.to_json()), write_timeout).await
                     {
                         break end;
                     }
@@ -223,7 +239,7 @@ impl Handler {
                 code,
                 reason: reason.into(),
             }));
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(close)).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.send(close)).await;
         }
         end
     }
@@ -1390,7 +1406,7 @@ async fn send<S>(sink: &mut S, msg: Message, limit: std::time::Duration) -> Resu
 where
     S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
-    send_all(sink, vec![msg], limit).await
+    send_all(sink, std::iter::once(msg), limit).await
 }
 
 /// The largest frame the relay writes. tungstenite copies each outgoing frame into a
@@ -1434,7 +1450,7 @@ fn fragments(msg: Message) -> Vec<Message> {
 /// Writes several messages with one flush, within `limit` in all.
 async fn send_all<S>(
     sink: &mut S,
-    msgs: Vec<Message>,
+    msgs: impl Iterator<Item = Message>,
     limit: std::time::Duration,
 ) -> Result<(), End>
 where
@@ -1442,8 +1458,13 @@ where
 {
     let write = async {
         for m in msgs {
-            for frame in fragments(m) {
-                sink.feed(frame).await?;
+            match m {
+                Message::Text(text) if text.len() > MAX_FRAME_OUT => {
+                    for frame in fragments(Message::Text(text)) {
+                        sink.feed(frame).await?;
+                    }
+                }
+                small => sink.feed(small).await?,
             }
         }
         sink.flush().await

@@ -234,3 +234,76 @@ async fn silent_connections_time_out() {
     assert!(ended, "an idle connection is closed");
     relay.shutdown().await.unwrap();
 }
+
+/// Reads frames until the connection ends (true) or nothing comes for `wait` (false).
+async fn ends_within<S>(ws: &mut S, wait: Duration) -> bool
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    while let Ok(frame) = tokio::time::timeout(wait, ws.next()).await {
+        match frame {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+            Some(Ok(_)) => continue,
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_websocket_without_hello_is_dropped_and_a_talking_one_is_not() {
+    let relay = relay(Config {
+        handshake_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(400),
+        ping_interval: Duration::from_secs(60),
+        ..base()
+    })
+    .await;
+    // Upgraded to WebSocket, but no hello: dropped at the handshake deadline.
+    let (mut mute, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+    assert!(
+        ends_within(&mut mute, Duration::from_secs(5)).await,
+        "a connection that never says hello is closed"
+    );
+
+    // One that keeps talking, past the handshake deadline and several idle timeouts, stays.
+    let (mut talker, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+    talker
+        .send(Message::text(
+            r#"{"type":"hello","version":1,"name":"talker"}"#,
+        ))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut req = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        req += 1;
+        talker
+            .send(Message::text(format!(
+                r#"{{"type":"list_rooms","req":{req}}}"#
+            )))
+            .await
+            .unwrap();
+        // The answer comes, and the connection is still there 150 ms later.
+        let mut answered = false;
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_millis(150), talker.next()).await
+        {
+            if let Message::Text(t) = frame
+                && t.contains(&format!(r#""req":{req}"#))
+            {
+                answered = true;
+            }
+        }
+        assert!(
+            answered,
+            "request {req} was answered at {:?}",
+            started.elapsed()
+        );
+    }
+    // Then silence: closed after the idle timeout.
+    assert!(
+        ends_within(&mut talker, Duration::from_secs(5)).await,
+        "closed once it fell silent"
+    );
+    relay.shutdown().await.unwrap();
+}
