@@ -12,13 +12,14 @@ use movietalk_protocol::relay::{
     validate_room, validate_text,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, SessionParams};
@@ -46,8 +47,8 @@ pub struct Handler {
     pub hashing: Arc<tokio::sync::Semaphore>,
     pub config: Arc<Config>,
     pub peer: SocketAddr,
-    /// Fires (by closing) when the relay shuts down.
-    pub shutdown: broadcast::Receiver<()>,
+    /// Cancelled when the relay shuts down.
+    pub shutdown: CancellationToken,
     /// Dropped when this connection ends, so `run` knows when all are done.
     pub _done: mpsc::Sender<()>,
 }
@@ -71,7 +72,7 @@ impl Handler {
             .max_message_size(Some(self.config.max_message_bytes))
             .max_frame_size(Some(self.config.max_message_bytes))
             .read_buffer_size(4 * 1024)
-            .write_buffer_size(0)
+            .write_buffer_size(4 * 1024)
             .max_write_buffer_size(self.config.max_message_bytes * 4);
         let accepted = tokio::time::timeout(
             self.config.handshake_timeout,
@@ -138,8 +139,8 @@ impl Handler {
         // The futures that wait for the rare events are made once, not at every turn of the
         // loop: each turn is one frame in or out, and under fan-out load there are a hundred
         // thousand turns a second; registering a timer and two waiters at each was measurable.
-        let mut stop = self.shutdown.resubscribe();
-        let stop = stop.recv();
+        let shutdown = self.shutdown.clone();
+        let stop = shutdown.cancelled();
         tokio::pin!(stop);
         let overflowed = overflow.notified();
         tokio::pin!(overflowed);
@@ -152,7 +153,7 @@ impl Handler {
 
         let end = loop {
             tokio::select! {
-                _ = &mut stop => break End::Shutdown,
+                () = &mut stop => break End::Shutdown,
                 () = &mut overflowed => break End::SlowReader,
                 () = &mut quiet => {
                     let deadline = if session.name.is_none() {
@@ -1469,7 +1470,14 @@ where
         }
         sink.flush().await
     };
-    match tokio::time::timeout(limit, write).await {
+    // Most writes finish at once: only a write that has to wait gets a timer.
+    let mut write = std::pin::pin!(write);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(write.as_mut().poll(cx))).await;
+    let done = match first {
+        std::task::Poll::Ready(done) => Ok(done),
+        std::task::Poll::Pending => tokio::time::timeout(limit, write).await,
+    };
+    match done {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(End::Io(e.to_string())),
         Err(_) => Err(End::SlowReader),

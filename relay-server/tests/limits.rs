@@ -307,3 +307,54 @@ async fn a_websocket_without_hello_is_dropped_and_a_talking_one_is_not() {
     );
     relay.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn shutting_down_tells_every_connection_and_waits_for_them() {
+    let relay = relay(base()).await;
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+        ws.send(Message::text(format!(
+            r#"{{"type":"hello","version":1,"name":"c{i}"}}"#
+        )))
+        .await
+        .unwrap();
+        ws.send(Message::text(r#"{"type":"join","req":1,"room":"r"}"#))
+            .await
+            .unwrap();
+        clients.push(ws);
+    }
+    // Every connection is in the room before the relay stops.
+    for ws in &mut clients {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .expect("joined in time")
+                .unwrap()
+                .unwrap();
+            if matches!(&frame, Message::Text(t) if t.contains(r#""type":"joined""#)) {
+                break;
+            }
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(5), relay.shutdown())
+        .await
+        .expect("the relay stopped in time")
+        .unwrap();
+    for ws in &mut clients {
+        let mut reason = None;
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        {
+            if let Message::Close(Some(close)) = frame {
+                reason = Some(close.code);
+                break;
+            }
+        }
+        assert_eq!(
+            reason,
+            Some(tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away),
+            "each client was told the relay is going away"
+        );
+    }
+}
