@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use movietalk_protocol::relay::{
@@ -12,7 +12,7 @@ use movietalk_protocol::relay::{
     validate_room, validate_text,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -124,52 +124,55 @@ impl Handler {
 
     async fn converse(&mut self, mut ws: WebSocketStream<TcpStream>, session: &mut Session) -> End {
         let (frames_tx, mut frames_rx) = mpsc::channel::<Utf8Bytes>(self.config.send_queue);
-        let overflow = Arc::new(Notify::new());
+        // Cancelled by the relay's shutdown, or by the hub when this connection's queue
+        // overflowed (`overflowed` tells which).
+        let ends = self.shutdown.child_token();
+        let overflowed = Arc::new(AtomicBool::new(false));
         let mailbox = Mailbox {
             frames: frames_tx,
-            overflow: overflow.clone(),
+            ends: ends.clone(),
+            overflowed: overflowed.clone(),
         };
-        let mut ping = tokio::time::interval(self.config.ping_interval);
-        ping.reset();
         let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let mut next_ping = Instant::now() + self.config.ping_interval;
         let mut frames = Bucket::new(self.config.frames_per_sec, self.config.frame_burst);
         // Frames refused for the rate limit in a row; a client that ignores the errors is dropped.
         let mut strikes = 0u32;
         let mut last_heard = Instant::now();
-        // The futures that wait for the rare events are made once, not at every turn of the
-        // loop: each turn is one frame in or out, and under fan-out load there are a hundred
-        // thousand turns a second; registering a timer and two waiters at each was measurable.
-        let shutdown = self.shutdown.clone();
-        let stop = shutdown.cancelled();
+        // The loop turns once per frame in or out — a hundred thousand times a second under
+        // fan-out load — and each turn polls every branch. So the rare events are few futures,
+        // made once: one for the end (shutdown or overflow), one timer for the handshake
+        // deadline, the next ping and the idle deadline, moved on each time it fires.
+        let stop = ends.cancelled();
         tokio::pin!(stop);
-        let overflowed = overflow.notified();
-        tokio::pin!(overflowed);
-        // Fires at the handshake deadline; once `hello` is done, it is moved on to the idle
-        // deadline each time it fires and the client was heard from since (so it fires about
-        // once per idle timeout instead of being made anew for every frame).
-        let quiet = tokio::time::sleep_until(handshake_deadline);
-        tokio::pin!(quiet);
+        let timer = tokio::time::sleep_until(handshake_deadline.min(next_ping));
+        tokio::pin!(timer);
         let write_timeout = self.config.write_timeout;
 
         let end = loop {
             tokio::select! {
-                () = &mut stop => break End::Shutdown,
-                () = &mut overflowed => break End::SlowReader,
-                () = &mut quiet => {
+                () = &mut stop => break if overflowed.load(Ordering::Relaxed) {
+                    End::SlowReader
+                } else {
+                    End::Shutdown
+                },
+                () = &mut timer => {
+                    let now = Instant::now();
                     let deadline = if session.name.is_none() {
                         handshake_deadline
                     } else {
                         last_heard + self.config.idle_timeout
                     };
-                    if Instant::now() >= deadline {
+                    if now >= deadline {
                         break End::Idle;
                     }
-                    quiet.as_mut().reset(deadline);
-                }
-                _ = ping.tick() => {
-                    if let Err(end) = send(&mut ws, Message::Ping(Default::default()), write_timeout).await {
-                        break end;
+                    if now >= next_ping {
+                        if let Err(end) = send(&mut ws, Message::Ping(Default::default()), write_timeout).await {
+                            break end;
+                        }
+                        next_ping = now + self.config.ping_interval;
                     }
+                    timer.as_mut().reset(deadline.min(next_ping));
                 }
                 Some(frame) = frames_rx.recv() => {
                     // Write every frame already queued, then flush once: under load this turns

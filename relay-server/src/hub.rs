@@ -4,14 +4,16 @@
 //! acknowledges it: a message is durable before anyone sees it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::store::{ChatAppender, ChatStore, StoreError, author_key};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
 
 /// Identifies one connection inside the hub.
 pub type ConnId = u64;
@@ -28,9 +30,20 @@ const WRITER_QUEUE: usize = 4096;
 pub struct Mailbox {
     /// Bounded queue of encoded frames for the connection's writer.
     pub frames: mpsc::Sender<Utf8Bytes>,
-    /// Signalled when the queue overflowed: the connection must close (a slow reader never
-    /// makes the relay buffer without bound).
-    pub overflow: Arc<Notify>,
+    /// Ends the connection: cancelled when the queue overflowed (a slow reader never makes the
+    /// relay buffer without bound), and by the relay's shutdown. One token for both, so the
+    /// connection's event loop waits on one future for them.
+    pub ends: CancellationToken,
+    /// Set before `ends` is cancelled for an overflow, so the connection knows why it ends.
+    pub overflowed: Arc<AtomicBool>,
+}
+
+impl Mailbox {
+    /// The queue is full: the connection must close.
+    pub fn overflow(&self) {
+        self.overflowed.store(true, Ordering::Relaxed);
+        self.ends.cancel();
+    }
 }
 
 #[derive(Debug)]
@@ -64,7 +77,7 @@ impl Room {
     fn send_frame(&self, frame: &Utf8Bytes) {
         for member in self.members.values() {
             if member.mailbox.frames.try_send(frame.clone()).is_err() {
-                member.mailbox.overflow.notify_one();
+                member.mailbox.overflow();
             }
         }
     }
@@ -145,7 +158,7 @@ impl Hub {
             let frame = Utf8Bytes::from(msg.to_json());
             for (conn, member) in &r.members {
                 if Some(*conn) != except && member.mailbox.frames.try_send(frame.clone()).is_err() {
-                    member.mailbox.overflow.notify_one();
+                    member.mailbox.overflow();
                 }
             }
         }
@@ -546,16 +559,17 @@ mod tests {
         .unwrap()
     }
 
-    fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
+    fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, CancellationToken) {
         let (tx, rx) = mpsc::channel(cap);
-        let overflow = Arc::new(Notify::new());
+        let ends = CancellationToken::new();
         (
             Mailbox {
                 frames: tx,
-                overflow: overflow.clone(),
+                ends: ends.clone(),
+                overflowed: Arc::default(),
             },
             rx,
-            overflow,
+            ends,
         )
     }
 
@@ -673,7 +687,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_mailbox_signals_overflow() {
         let hub = hub();
-        let (m, _rx, overflow) = mailbox(1);
+        let (m, _rx, ends) = mailbox(1);
+        let overflowed = m.overflowed.clone();
         hub.join("r", 1, "slow", m, None, 10).unwrap();
         hub.post("r", "x", true, "c1", "fills the queue")
             .await
@@ -681,10 +696,7 @@ mod tests {
         hub.post("r", "x", true, "c2", "overflows it")
             .await
             .unwrap();
-        let notified = overflow.notified();
-        tokio::pin!(notified);
-        // notify_one stored a permit, so the future completes at once.
-        assert!(futures_util::FutureExt::now_or_never(notified).is_some());
+        assert!(ends.is_cancelled() && overflowed.load(Ordering::Relaxed));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

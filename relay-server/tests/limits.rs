@@ -358,3 +358,33 @@ async fn shutting_down_tells_every_connection_and_waits_for_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_relay_pings_and_a_client_that_answers_stays_connected() {
+    let relay = relay(Config {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(400),
+        ..base()
+    })
+    .await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+    ws.send(Message::text(
+        r#"{"type":"hello","version":1,"name":"pinged"}"#,
+    ))
+    .await
+    .unwrap();
+    // Reading lets tungstenite answer each ping with a pong; nothing else is sent.
+    let started = std::time::Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < Duration::from_millis(1300) {
+        match tokio::time::timeout(Duration::from_millis(300), ws.next()).await {
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => {
+                panic!("closed after {:?} and {pings} pings", started.elapsed())
+            }
+            Ok(Some(Ok(_))) | Err(_) => {}
+        }
+    }
+    assert!(pings >= 8, "pinged every 100 ms: {pings} pings in 1.3 s");
+    relay.shutdown().await.unwrap();
+}
