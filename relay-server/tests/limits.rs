@@ -253,7 +253,7 @@ where
 async fn a_websocket_without_hello_is_dropped_and_a_talking_one_is_not() {
     let relay = relay(Config {
         handshake_timeout: Duration::from_millis(300),
-        idle_timeout: Duration::from_millis(400),
+        idle_timeout: Duration::from_millis(800),
         ping_interval: Duration::from_secs(60),
         ..base()
     })
@@ -363,7 +363,7 @@ async fn shutting_down_tells_every_connection_and_waits_for_them() {
 async fn the_relay_pings_and_a_client_that_answers_stays_connected() {
     let relay = relay(Config {
         ping_interval: Duration::from_millis(100),
-        idle_timeout: Duration::from_millis(400),
+        idle_timeout: Duration::from_millis(600),
         ..base()
     })
     .await;
