@@ -34,6 +34,20 @@ async fn relay(config: Config) -> RunningRelay {
     .unwrap()
 }
 
+type RawClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A plain WebSocket client of `relay` that has said hello as `name`.
+async fn said_hello(relay: &RunningRelay, name: &str) -> RawClient {
+    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+    ws.send(Message::text(format!(
+        r#"{{"type":"hello","version":1,"name":"{name}"}}"#
+    )))
+    .await
+    .unwrap();
+    ws
+}
+
 fn rate_limited<T: std::fmt::Debug>(r: &Result<T, ClientError>) -> bool {
     matches!(
         r,
@@ -114,12 +128,7 @@ async fn an_oversized_frame_closes_only_that_connection() {
         .await
         .unwrap();
     bystander.join("r", None).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    ws.send(Message::text(
-        r#"{"type":"hello","version":1,"name":"big"}"#,
-    ))
-    .await
-    .unwrap();
+    let mut ws = said_hello(&relay, "big").await;
     let _welcome = ws.next().await;
     let _ = ws.send(Message::text("x".repeat(64 * 1024))).await;
     let mut closed = false;
@@ -155,12 +164,7 @@ async fn a_reader_that_falls_behind_is_disconnected_and_the_room_goes_on() {
     })
     .await;
     // The slow client joins and then never reads its socket.
-    let (mut slow, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    slow.send(Message::text(
-        r#"{"type":"hello","version":1,"name":"slow"}"#,
-    ))
-    .await
-    .unwrap();
+    let mut slow = said_hello(&relay, "slow").await;
     slow.send(Message::text(r#"{"type":"join","req":1,"room":"busy"}"#))
         .await
         .unwrap();
@@ -215,12 +219,7 @@ async fn silent_connections_time_out() {
     );
 
     // A WebSocket that says hello and then nothing at all.
-    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    ws.send(Message::text(
-        r#"{"type":"hello","version":1,"name":"quiet"}"#,
-    ))
-    .await
-    .unwrap();
+    let mut ws = said_hello(&relay, "quiet").await;
     let mut ended = false;
     while let Ok(frame) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
         match frame {
@@ -266,13 +265,7 @@ async fn a_websocket_without_hello_is_dropped_and_a_talking_one_is_not() {
     );
 
     // One that keeps talking, past the handshake deadline and several idle timeouts, stays.
-    let (mut talker, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    talker
-        .send(Message::text(
-            r#"{"type":"hello","version":1,"name":"talker"}"#,
-        ))
-        .await
-        .unwrap();
+    let mut talker = said_hello(&relay, "talker").await;
     let started = std::time::Instant::now();
     let mut req = 0;
     while started.elapsed() < Duration::from_millis(1500) {
@@ -313,12 +306,7 @@ async fn shutting_down_tells_every_connection_and_waits_for_them() {
     let relay = relay(base()).await;
     let mut clients = Vec::new();
     for i in 0..3 {
-        let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-        ws.send(Message::text(format!(
-            r#"{{"type":"hello","version":1,"name":"c{i}"}}"#
-        )))
-        .await
-        .unwrap();
+        let mut ws = said_hello(&relay, &format!("c{i}")).await;
         ws.send(Message::text(r#"{"type":"join","req":1,"room":"r"}"#))
             .await
             .unwrap();
@@ -367,12 +355,7 @@ async fn the_relay_pings_and_a_client_that_answers_stays_connected() {
         ..base()
     })
     .await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-    ws.send(Message::text(
-        r#"{"type":"hello","version":1,"name":"pinged"}"#,
-    ))
-    .await
-    .unwrap();
+    let mut ws = said_hello(&relay, "pinged").await;
     // Reading lets tungstenite answer each ping with a pong; nothing else is sent.
     let started = std::time::Instant::now();
     let mut pings = 0;

@@ -17,7 +17,7 @@
 //!
 //! The generator should cost as little CPU as it can: on a two-core machine it shares the cores
 //! with the relay it measures. Senders speak the protocol over tokio-tungstenite and read each
-//! incoming frame with a borrowing parse of the two fields they need; listeners read frames
+//! incoming frame with a look at its type and send time only; listeners read frames
 //! themselves ([`listener`]) after a tungstenite handshake.
 
 mod listener;
@@ -115,13 +115,11 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
 /// Clock ticks per second; 100 on Linux.
 const TICKS: f64 = 100.0;
 
-/// The two fields of a relay frame a load client looks at, borrowed from the frame.
+/// The type of a relay frame, borrowed from it (replies during set-up).
 #[derive(serde::Deserialize)]
 struct Incoming<'a> {
     #[serde(rename = "type", borrow)]
     kind: &'a str,
-    #[serde(default, borrow)]
-    text: Option<&'a str>,
 }
 
 /// Opens a connection, says hello and waits for the welcome.
@@ -168,8 +166,29 @@ async fn join(ws: &mut Ws, room: &str, since: Option<u64>) -> anyhow::Result<()>
     expect(ws, "joined").await
 }
 
-/// Connects `n` clients, each joined to room `i % rooms`, in waves so that the OS accept queue
-/// is not the thing being measured.
+/// Runs `make(0..n)`, 500 at a time so that the OS accept queue is not the thing being
+/// measured; returns what succeeded and how many failed.
+async fn in_waves<T, F, Fut>(n: usize, make: F) -> (Vec<T>, usize)
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+{
+    let mut ok = Vec::with_capacity(n);
+    let mut failed = 0;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let tasks: Vec<_> = chunk.iter().map(|&i| tokio::spawn(make(i))).collect();
+        for t in tasks {
+            match t.await {
+                Ok(Ok(c)) => ok.push(c),
+                _ => failed += 1,
+            }
+        }
+    }
+    (ok, failed)
+}
+
+/// Connects `n` clients, each joined to room `i % rooms`.
 async fn connect_many(
     url: &str,
     n: usize,
@@ -177,101 +196,85 @@ async fn connect_many(
     prefix: &str,
     since: Option<u64>,
 ) -> (Vec<(usize, Ws)>, usize) {
-    let mut ok = Vec::with_capacity(n);
-    let mut failed = 0;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let tasks: Vec<_> = chunk
-            .iter()
-            .map(|&i| {
-                let url = url.to_owned();
-                let name = format!("{prefix}{i}");
-                tokio::spawn(async move {
-                    let mut ws = connect(&url, &name).await?;
-                    join(&mut ws, &format!("room{}", i % rooms), since).await?;
-                    anyhow::Ok((i, ws))
-                })
-            })
-            .collect();
-        for t in tasks {
-            match t.await {
-                Ok(Ok(c)) => ok.push(c),
-                _ => failed += 1,
-            }
+    in_waves(n, |i| {
+        let url = url.to_owned();
+        let name = format!("{prefix}{i}");
+        async move {
+            let mut ws = connect(&url, &name).await?;
+            join(&mut ws, &format!("room{}", i % rooms), since).await?;
+            anyhow::Ok((i, ws))
         }
-    }
-    (ok, failed)
+    })
+    .await
 }
 
 /// Connects `n` listeners, each joined to room `i % rooms` with no cursor (so each gets the
-/// room's latest history page, as an app does), in waves like [`connect_many`].
+/// room's latest history page, as an app does).
 async fn connect_listeners(url: &str, n: usize, rooms: usize) -> (Vec<Listener>, usize) {
-    let mut ok = Vec::with_capacity(n);
-    let mut failed = 0;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let tasks: Vec<_> = chunk
-            .iter()
-            .map(|&i| {
-                let url = url.to_owned();
-                tokio::spawn(async move {
-                    let ws = connect(&url, &format!("idle{i}")).await?;
-                    // After `welcome` the relay says nothing until asked: nothing is left in
-                    // tungstenite's buffers when the socket is taken over.
-                    let MaybeTlsStream::Plain(tcp) = ws.into_inner() else {
-                        bail!("only ws:// is supported");
-                    };
-                    let mut l = Listener::new(tcp, i as u32);
-                    let join = ClientMessage::Join {
-                        req: 1,
-                        room: format!("room{}", i % rooms),
-                        since: None,
-                    };
-                    l.send_text(&join.to_json()).await?;
-                    loop {
-                        match l.next().await? {
-                            None => bail!("closed while joining"),
-                            Some(Frame::Text(t)) => {
-                                let got: Incoming = serde_json::from_slice(t)?;
-                                match got.kind {
-                                    "joined" => break,
-                                    "error" => bail!("join refused"),
-                                    _ => {}
-                                }
-                            }
-                            Some(Frame::Control) => {}
+    in_waves(n, |i| {
+        let url = url.to_owned();
+        async move {
+            let ws = connect(&url, &format!("idle{i}")).await?;
+            // After `welcome` the relay says nothing until asked: nothing is left in
+            // tungstenite's buffers when the socket is taken over.
+            let MaybeTlsStream::Plain(tcp) = ws.into_inner() else {
+                bail!("only ws:// is supported");
+            };
+            let mut l = Listener::new(tcp, i as u32);
+            let join = ClientMessage::Join {
+                req: 1,
+                room: format!("room{}", i % rooms),
+                since: None,
+            };
+            l.send_text(&join.to_json()).await?;
+            loop {
+                match l.next().await? {
+                    None => bail!("closed while joining"),
+                    Some(Frame::Text(t)) => {
+                        let got: Incoming = serde_json::from_slice(t)?;
+                        match got.kind {
+                            "joined" => break,
+                            "error" => bail!("join refused"),
+                            _ => {}
                         }
                     }
-                    anyhow::Ok(l)
-                })
-            })
-            .collect();
-        for t in tasks {
-            match t.await {
-                Ok(Ok(c)) => ok.push(c),
-                _ => failed += 1,
+                    Some(Frame::Control) => {}
+                }
             }
+            anyhow::Ok(l)
         }
-    }
-    (ok, failed)
+    })
+    .await
 }
 
-/// The send time (µs) a load message carries, if `frame` is one: `{"type":"message",…,
-/// "text":"<µs> load",…}` as the relay encodes it.
-fn sent_at(frame: &[u8]) -> Option<Option<u64>> {
-    if !frame.starts_with(br#"{"type":"message""#) {
-        return None;
+/// One receiver's count and latencies (µs).
+struct Tally<'a> {
+    counter: &'a AtomicU64,
+    latencies: Vec<u32>,
+}
+
+impl Tally<'_> {
+    /// Counts `frame` if it is a chat message event (`{"type":"message",…` as the relay encodes
+    /// it) and records its latency from the send time a load message starts its text with.
+    fn frame(&mut self, frame: &[u8]) {
+        if !frame.starts_with(br#"{"type":"message""#) {
+            return;
+        }
+        self.counter.fetch_add(1, Relaxed);
+        let key = br#""text":""#;
+        let sent = frame
+            .windows(key.len())
+            .position(|w| w == key)
+            .map(|at| &frame[at + key.len()..])
+            .and_then(|t| {
+                let digits = t.iter().take_while(|b| b.is_ascii_digit()).count();
+                std::str::from_utf8(&t[..digits]).ok()?.parse::<u64>().ok()
+            });
+        if let Some(sent) = sent {
+            self.latencies
+                .push(now_us().saturating_sub(sent).min(u32::MAX as u64) as u32);
+        }
     }
-    let key = br#""text":""#;
-    let at = frame.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits = frame[at..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    Some(
-        std::str::from_utf8(&frame[at..at + digits])
-            .ok()?
-            .parse()
-            .ok(),
-    )
 }
 
 /// Like [`receive`], for a raw listener.
@@ -281,7 +284,10 @@ async fn listen(
     counter: &AtomicU64,
     closed_early: &AtomicU64,
 ) -> Vec<u32> {
-    let mut latencies = Vec::new();
+    let mut tally = Tally {
+        counter,
+        latencies: Vec::new(),
+    };
     let end = tokio::time::sleep_until(deadline);
     tokio::pin!(end);
     loop {
@@ -291,14 +297,7 @@ async fn listen(
             () = &mut end => break,
         };
         match next {
-            Ok(Some(Frame::Text(t))) => {
-                if let Some(sent) = sent_at(t) {
-                    counter.fetch_add(1, Relaxed);
-                    if let Some(sent) = sent {
-                        latencies.push(now_us().saturating_sub(sent).min(u32::MAX as u64) as u32);
-                    }
-                }
-            }
+            Ok(Some(Frame::Text(t))) => tally.frame(t),
             Ok(Some(Frame::Control)) => {}
             Ok(None) | Err(_) => {
                 closed_early.fetch_add(1, Relaxed);
@@ -306,7 +305,7 @@ async fn listen(
             }
         }
     }
-    latencies
+    tally.latencies
 }
 
 /// What the receivers counted.
@@ -326,7 +325,10 @@ async fn receive(
     counter: &AtomicU64,
     closed_early: &AtomicU64,
 ) -> Vec<u32> {
-    let mut latencies = Vec::new();
+    let mut tally = Tally {
+        counter,
+        latencies: Vec::new(),
+    };
     // One timer for the whole run (a timeout per frame would add and remove a timer each time).
     let end = tokio::time::sleep_until(deadline);
     tokio::pin!(end);
@@ -337,22 +339,7 @@ async fn receive(
             () = &mut end => break,
         };
         match next {
-            Some(Ok(Message::Text(text))) => {
-                let Ok(got) = serde_json::from_str::<Incoming>(&text) else {
-                    continue;
-                };
-                if got.kind != "message" {
-                    continue;
-                }
-                counter.fetch_add(1, Relaxed);
-                if let Some(t) = got
-                    .text
-                    .and_then(|t| t.split(' ').next())
-                    .and_then(|t| t.parse::<u64>().ok())
-                {
-                    latencies.push(now_us().saturating_sub(t).min(u32::MAX as u64) as u32);
-                }
-            }
+            Some(Ok(Message::Text(text))) => tally.frame(text.as_bytes()),
             Some(Ok(_)) => {}
             None | Some(Err(_)) => {
                 closed_early.fetch_add(1, Relaxed);
@@ -360,7 +347,7 @@ async fn receive(
             }
         }
     }
-    latencies
+    tally.latencies
 }
 
 async fn storm(args: &Args) {
@@ -530,4 +517,52 @@ async fn main() -> anyhow::Result<()> {
         busy(cpu_before.1, cpu_after.1)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use movietalk_protocol::relay::{ChatMessage, ServerMessage};
+
+    #[test]
+    fn counts_message_events_as_the_relay_encodes_them_and_reads_their_send_time() {
+        let counter = AtomicU64::new(0);
+        let mut tally = Tally {
+            counter: &counter,
+            latencies: Vec::new(),
+        };
+        let sent = now_us() - 5_000;
+        let event = |text: String| {
+            ServerMessage::Message(ChatMessage {
+                room: "room1".into(),
+                seq: 7,
+                client_id: "c".into(),
+                author: "load1".into(),
+                guest: true,
+                text,
+                deleted: false,
+                sent_at_ms: 0,
+            })
+            .to_json()
+        };
+        tally.frame(event(format!("{sent} load")).as_bytes());
+        // A message that is not the generator's counts, without a latency.
+        tally.frame(event("hello".into()).as_bytes());
+        // Other events are not deliveries.
+        tally.frame(
+            ServerMessage::Presence {
+                room: "room1".into(),
+                present: 3,
+            }
+            .to_json()
+            .as_bytes(),
+        );
+        assert_eq!(counter.load(Relaxed), 2);
+        assert_eq!(tally.latencies.len(), 1);
+        assert!(
+            (5_000..1_000_000).contains(&tally.latencies[0]),
+            "{:?}",
+            tally.latencies
+        );
+    }
 }
