@@ -277,35 +277,33 @@ impl Tally<'_> {
     }
 }
 
-/// Like [`receive`], for a raw listener.
-async fn listen(
-    mut l: Listener,
-    deadline: tokio::time::Instant,
-    counter: &AtomicU64,
-    closed_early: &AtomicU64,
-) -> Vec<u32> {
-    let mut tally = Tally {
-        counter,
-        latencies: Vec::new(),
-    };
-    let end = tokio::time::sleep_until(deadline);
-    tokio::pin!(end);
-    loop {
-        let next = tokio::select! {
-            biased;
-            next = l.next() => next,
-            () = &mut end => break,
-        };
-        match next {
+/// A connection that receives: senders' tungstenite streams and raw listeners.
+trait Receiving {
+    /// Waits for the next frame and hands a text one to `tally`; false once the connection is
+    /// gone.
+    async fn next_into(&mut self, tally: &mut Tally<'_>) -> bool;
+}
+
+impl Receiving for Listener {
+    async fn next_into(&mut self, tally: &mut Tally<'_>) -> bool {
+        match self.next().await {
             Ok(Some(Frame::Text(t))) => tally.frame(t),
             Ok(Some(Frame::Control)) => {}
-            Ok(None) | Err(_) => {
-                closed_early.fetch_add(1, Relaxed);
-                break;
-            }
+            Ok(None) | Err(_) => return false,
         }
+        true
     }
-    tally.latencies
+}
+
+impl Receiving for futures_util::stream::SplitStream<Ws> {
+    async fn next_into(&mut self, tally: &mut Tally<'_>) -> bool {
+        match self.next().await {
+            Some(Ok(Message::Text(text))) => tally.frame(text.as_bytes()),
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return false,
+        }
+        true
+    }
 }
 
 /// What the receivers counted.
@@ -318,9 +316,9 @@ struct Counts {
     closed_early: AtomicU64,
 }
 
-/// Reads `stream` until `deadline`, counting messages and recording their latency in µs.
+/// Reads `from` until `deadline`, counting messages and recording their latency in µs.
 async fn receive(
-    mut stream: futures_util::stream::SplitStream<Ws>,
+    mut from: impl Receiving,
     deadline: tokio::time::Instant,
     counter: &AtomicU64,
     closed_early: &AtomicU64,
@@ -333,18 +331,13 @@ async fn receive(
     let end = tokio::time::sleep_until(deadline);
     tokio::pin!(end);
     loop {
-        let next = tokio::select! {
+        tokio::select! {
             biased;
-            next = stream.next() => next,
-            () = &mut end => break,
-        };
-        match next {
-            Some(Ok(Message::Text(text))) => tally.frame(text.as_bytes()),
-            Some(Ok(_)) => {}
-            None | Some(Err(_)) => {
+            open = from.next_into(&mut tally) => if !open {
                 closed_early.fetch_add(1, Relaxed);
                 break;
-            }
+            },
+            () = &mut end => break,
         }
     }
     tally.latencies
@@ -418,7 +411,7 @@ async fn main() -> anyhow::Result<()> {
     for l in idle {
         let counts = counts.clone();
         readers.push(tokio::spawn(async move {
-            listen(l, read_until, &counts.to_listeners, &counts.closed_early).await
+            receive(l, read_until, &counts.to_listeners, &counts.closed_early).await
         }));
     }
     let period = Duration::from_secs_f64(1.0 / args.rate);
