@@ -39,10 +39,12 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
-    /// The queue is full: the connection must close.
-    pub fn overflow(&self) {
-        self.overflowed.store(true, Ordering::Relaxed);
-        self.ends.cancel();
+    /// Queues `frame`; when the queue is full, the connection must close instead.
+    fn deliver(&self, frame: &Utf8Bytes) {
+        if self.frames.try_send(frame.clone()).is_err() {
+            self.overflowed.store(true, Ordering::Relaxed);
+            self.ends.cancel();
+        }
     }
 }
 
@@ -76,9 +78,7 @@ impl Room {
 
     fn send_frame(&self, frame: &Utf8Bytes) {
         for member in self.members.values() {
-            if member.mailbox.frames.try_send(frame.clone()).is_err() {
-                member.mailbox.overflow();
-            }
+            member.mailbox.deliver(frame);
         }
     }
 }
@@ -157,8 +157,8 @@ impl Hub {
         if let Some(r) = self.rooms().get(room) {
             let frame = Utf8Bytes::from(msg.to_json());
             for (conn, member) in &r.members {
-                if Some(*conn) != except && member.mailbox.frames.try_send(frame.clone()).is_err() {
-                    member.mailbox.overflow();
+                if Some(*conn) != except {
+                    member.mailbox.deliver(&frame);
                 }
             }
         }
