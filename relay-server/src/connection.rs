@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use movietalk_protocol::relay::{
@@ -18,13 +18,14 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, SessionParams};
 use crate::hub::{ConnId, Hub, Mailbox, Posted};
 use crate::oidc::{Identity, Providers, VerifyError};
+use crate::outlet::Stream;
 use crate::social::{NewReview, SocialError, SocialStore};
 use crate::store::author_key;
 use movietalk_protocol::relay::{
@@ -74,9 +75,16 @@ impl Handler {
             .read_buffer_size(4 * 1024)
             .write_buffer_size(4 * 1024)
             .max_write_buffer_size(self.config.max_message_bytes * 4);
+        // The fan-out writes to the socket too (see `outlet`): the connection's side of it is
+        // its mailbox, which owns the socket; tungstenite reads and writes through it.
+        let (mailbox, frames_rx) = Mailbox::new(
+            Some(socket),
+            self.config.send_queue,
+            self.shutdown.child_token(),
+        );
         let accepted = tokio::time::timeout(
             self.config.handshake_timeout,
-            tokio_tungstenite::accept_async_with_config(socket, Some(ws_config)),
+            tokio_tungstenite::accept_async_with_config(Stream(mailbox.clone()), Some(ws_config)),
         )
         .await;
         let ws = match accepted {
@@ -102,7 +110,7 @@ impl Handler {
             access_expires_at_ms: 0,
             rooms: HashSet::new(),
         };
-        let end = self.converse(ws, &mut session).await;
+        let end = self.converse(ws, mailbox, frames_rx, &mut session).await;
         for room in &session.rooms {
             self.hub.leave(room, conn);
         }
@@ -122,17 +130,16 @@ impl Handler {
         }
     }
 
-    async fn converse(&mut self, mut ws: WebSocketStream<TcpStream>, session: &mut Session) -> End {
-        let (frames_tx, mut frames_rx) = mpsc::channel::<Utf8Bytes>(self.config.send_queue);
+    async fn converse(
+        &mut self,
+        mut ws: WebSocketStream<Stream>,
+        mailbox: Mailbox,
+        mut frames_rx: mpsc::Receiver<Bytes>,
+        session: &mut Session,
+    ) -> End {
         // Cancelled by the relay's shutdown, or by the hub when this connection's queue
-        // overflowed (`overflowed` tells which).
-        let ends = self.shutdown.child_token();
-        let overflowed = Arc::new(AtomicBool::new(false));
-        let mailbox = Mailbox {
-            frames: frames_tx,
-            ends: ends.clone(),
-            overflowed: overflowed.clone(),
-        };
+        // overflowed (`mailbox.overflowed()` tells which).
+        let ends = mailbox.ends().clone();
         let handshake_deadline = Instant::now() + self.config.handshake_timeout;
         let mut next_ping = Instant::now() + self.config.ping_interval;
         let mut frames = Bucket::new(self.config.frames_per_sec, self.config.frame_burst);
@@ -151,7 +158,7 @@ impl Handler {
 
         let end = loop {
             tokio::select! {
-                () = &mut stop => break if overflowed.load(Ordering::Relaxed) {
+                () = &mut stop => break if mailbox.overflowed() {
                     End::SlowReader
                 } else {
                     End::Shutdown
@@ -167,68 +174,90 @@ impl Handler {
                         break End::Idle;
                     }
                     if now >= next_ping {
-                        if let Err(end) = send(&mut ws, Message::Ping(Default::default()), write_timeout).await {
+                        let ping = async {
+                            take(&mailbox, &mut frames_rx, write_timeout).await?;
+                            send(&mut ws, Message::Ping(Default::default()), write_timeout).await?;
+                            give_back(&mut ws, &mailbox, &mut frames_rx, write_timeout).await
+                        };
+                        if let Err(end) = ping.await {
                             break end;
                         }
                         next_ping = now + self.config.ping_interval;
                     }
                     timer.as_mut().reset(deadline.min(next_ping));
                 }
+                // Frames the fan-out could not write itself (this task was writing, or the
+                // socket was full): write them, and whatever else is queued, then give the
+                // socket's write side back.
                 Some(frame) = frames_rx.recv() => {
-                    // Write every frame already queued, then flush once: under load this turns
-                    // many small writes into one.
-                    let queued = std::iter::from_fn(|| frames_rx.try_recv().ok()).take(63);
-                    let batch = std::iter::once(frame).chain(queued).map(Message::Text);
-                    if let Err(end) = send_all(&mut ws, batch, write_timeout).await {
+                    mailbox.acquire();
+                    let written = async {
+                        write_queued(&mailbox, frame, &mut frames_rx, write_timeout).await?;
+                        give_back(&mut ws, &mailbox, &mut frames_rx, write_timeout).await
+                    };
+                    if let Err(end) = written.await {
                         break end;
                     }
                 }
                 incoming = ws.next() => {
                     last_heard = Instant::now();
-                    let text = match incoming {
-                        None | Some(Ok(Message::Close(_))) => break End::ClientClosed,
-                        Some(Err(tokio_tungstenite::tungstenite::Error::Utf8(_))) => {
-                            // RFC 6455 requires failing the connection (close code 1007); say why first.
-                            let err = ServerMessage::error(None, ErrorCode::Malformed, "text frames must be UTF-8");
-                            let _ = send(&mut ws, Message::text(err.to_json()), write_timeout).await;
-                            break End::InvalidUtf8;
-                        }
-                        Some(Err(e)) => break End::Io(e.to_string()),
-                        Some(Ok(Message::Text(text))) => text,
-                        Some(Ok(Message::Binary(_))) => {
-                            let err = ServerMessage::error(None, ErrorCode::Malformed, "binary frames are not supported; send JSON text");
-                            if let Err(end) = send(&mut ws, Message::text(err.to_json()), write_timeout).await {
-                                break end;
-                            }
-                            continue;
-                        }
-                        Some(Ok(_)) => continue, // ping / pong: tungstenite answers pings itself
-                    };
-                    let (reply, fatal) = if frames.take() {
-                        self.handle(&text, session, &mailbox).await
-                    } else {
-                        strikes += 1;
-                        if strikes > MAX_STRIKES {
-                            break End::Fatal(ErrorCode::RateLimited, "kept sending after being rate limited".into());
-                        }
-                        let req = movietalk_protocol::relay::request_id(&text);
-                        (Some(ServerMessage::error(req, ErrorCode::RateLimited, "too many frames; slow down")), None)
-                    };
-                    if let Some(ServerMessage::Error { code, .. }) = &reply {
-                        let counter = if *code == ErrorCode::RateLimited { &self.config.metrics.rate_limited_total } else { &self.config.metrics.errors_total };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if let Some(reply) = reply
-                        && let Err(end) = send(&mut ws, Message::text(reply.to_json()), write_timeout).await
-                    {
+                    // This task writes now (an answer, tungstenite's pong): the fan-out queues.
+                    if let Err(end) = take(&mailbox, &mut frames_rx, write_timeout).await {
                         break end;
                     }
-                    if let Some((code, msg)) = fatal {
-                        break End::Fatal(code, msg);
+                    let answered: Result<(), End> = 'frame: {
+                        let text = match incoming {
+                            None | Some(Ok(Message::Close(_))) => break 'frame Err(End::ClientClosed),
+                            Some(Err(tokio_tungstenite::tungstenite::Error::Utf8(_))) => {
+                                // RFC 6455 requires failing the connection (close code 1007); say why first.
+                                let err = ServerMessage::error(None, ErrorCode::Malformed, "text frames must be UTF-8");
+                                let _ = send(&mut ws, Message::text(err.to_json()), write_timeout).await;
+                                break 'frame Err(End::InvalidUtf8);
+                            }
+                            Some(Err(e)) => break 'frame Err(End::Io(e.to_string())),
+                            Some(Ok(Message::Text(text))) => text,
+                            Some(Ok(Message::Binary(_))) => {
+                                let err = ServerMessage::error(None, ErrorCode::Malformed, "binary frames are not supported; send JSON text");
+                                break 'frame send(&mut ws, Message::text(err.to_json()), write_timeout).await;
+                            }
+                            // Ping / pong: tungstenite queued the pong, `give_back` flushes it.
+                            Some(Ok(_)) => break 'frame Ok(()),
+                        };
+                        let (reply, fatal) = if frames.take() {
+                            self.handle(&text, session, &mailbox).await
+                        } else {
+                            strikes += 1;
+                            if strikes > MAX_STRIKES {
+                                break 'frame Err(End::Fatal(ErrorCode::RateLimited, "kept sending after being rate limited".into()));
+                            }
+                            let req = movietalk_protocol::relay::request_id(&text);
+                            (Some(ServerMessage::error(req, ErrorCode::RateLimited, "too many frames; slow down")), None)
+                        };
+                        if let Some(ServerMessage::Error { code, .. }) = &reply {
+                            let counter = if *code == ErrorCode::RateLimited { &self.config.metrics.rate_limited_total } else { &self.config.metrics.errors_total };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if let Some(reply) = reply
+                            && let Err(end) = send(&mut ws, Message::text(reply.to_json()), write_timeout).await
+                        {
+                            break 'frame Err(end);
+                        }
+                        match fatal {
+                            Some((code, msg)) => Err(End::Fatal(code, msg)),
+                            None => Ok(()),
+                        }
+                    };
+                    if let Err(end) = answered {
+                        break end;
+                    }
+                    if let Err(end) = give_back(&mut ws, &mailbox, &mut frames_rx, write_timeout).await {
+                        break end;
                     }
                 }
             }
         };
+        // The write side stays with this task from here on: nothing more is written directly.
+        mailbox.acquire();
         let close = match &end {
             End::Shutdown => Some((CloseCode::Away, "relay shutting down")),
             End::Idle => Some((CloseCode::Policy, "idle timeout")),
@@ -239,11 +268,18 @@ impl Handler {
         };
         if let Some((code, reason)) = close {
             // A client that stopped reading would never take the close frame: do not wait long.
-            let close = Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            }));
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.send(close)).await;
+            let limit = std::time::Duration::from_secs(1);
+            let closing = async {
+                // Finish a frame the fan-out began, so the close frame is read as one.
+                if take(&mailbox, &mut frames_rx, limit).await.is_ok() {
+                    let close = Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    }));
+                    let _ = ws.send(close).await;
+                }
+            };
+            let _ = tokio::time::timeout(limit, closing).await;
         }
         end
     }
@@ -1485,6 +1521,53 @@ where
         Ok(Err(e)) => Err(End::Io(e.to_string())),
         Err(_) => Err(End::SlowReader),
     }
+}
+
+/// The connection's task takes the socket's write side (`outlet`), writing first what the
+/// fan-out queued for it — perhaps the rest of a frame it began — so that its own frames
+/// follow whole frames.
+async fn take(
+    mailbox: &Mailbox,
+    queue: &mut mpsc::Receiver<Bytes>,
+    limit: std::time::Duration,
+) -> Result<(), End> {
+    mailbox.acquire();
+    match queue.try_recv() {
+        Ok(first) => write_queued(mailbox, first, queue, limit).await,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Writes `first` and what else is queued (up to a batch), with one system call where it fits.
+async fn write_queued(
+    mailbox: &Mailbox,
+    first: Bytes,
+    queue: &mut mpsc::Receiver<Bytes>,
+    limit: std::time::Duration,
+) -> Result<(), End> {
+    let batch: Vec<Bytes> = std::iter::once(first)
+        .chain(std::iter::from_fn(|| queue.try_recv().ok()).take(63))
+        .collect();
+    match mailbox.write(&batch, limit).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(End::SlowReader),
+        Err(e) => Err(End::Io(e.to_string())),
+    }
+}
+
+/// Flushes what tungstenite holds (a pong it owes), then gives the write side back to the
+/// fan-out — after writing whatever was queued meanwhile.
+async fn give_back(
+    ws: &mut WebSocketStream<Stream>,
+    mailbox: &Mailbox,
+    queue: &mut mpsc::Receiver<Bytes>,
+    limit: std::time::Duration,
+) -> Result<(), End> {
+    send_all(ws, std::iter::empty(), limit).await?;
+    while let Some(first) = mailbox.release(queue) {
+        write_queued(mailbox, first, queue, limit).await?;
+    }
+    Ok(())
 }
 
 /// Rate-limited frames a client may send in a row before it is disconnected.

@@ -4,7 +4,6 @@
 //! acknowledges it: a message is durable before anyone sees it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,8 +11,7 @@ use crate::store::{ChatAppender, ChatStore, StoreError, author_key};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_util::sync::CancellationToken;
+use tokio_tungstenite::tungstenite::Bytes;
 
 /// Identifies one connection inside the hub.
 pub type ConnId = u64;
@@ -25,28 +23,12 @@ const MAX_GROUP: usize = 1024;
 /// Messages waiting for the writer; a full queue makes posters wait (backpressure).
 const WRITER_QUEUE: usize = 4096;
 
-/// How the hub reaches a member connection.
-#[derive(Debug, Clone)]
-pub struct Mailbox {
-    /// Bounded queue of encoded frames for the connection's writer.
-    pub frames: mpsc::Sender<Utf8Bytes>,
-    /// Ends the connection: cancelled when the queue overflowed (a slow reader never makes the
-    /// relay buffer without bound), and by the relay's shutdown. One token for both, so the
-    /// connection's event loop waits on one future for them.
-    pub ends: CancellationToken,
-    /// Set before `ends` is cancelled for an overflow, so the connection knows why it ends.
-    pub overflowed: Arc<AtomicBool>,
-}
+pub use crate::outlet::Mailbox;
+use crate::outlet::text_frame;
 
-impl Mailbox {
-    /// Queues `frame`; when the queue is full, the connection must close instead.
-    fn deliver(&self, frame: &Utf8Bytes) {
-        if self.frames.try_send(frame.clone()).is_err() {
-            self.overflowed.store(true, Ordering::Relaxed);
-            self.ends.cancel();
-        }
-    }
-}
+/// Fan-outs with fewer deliveries than this are written by the writer thread alone; larger ones
+/// are split with the fan-out thread, so both cores make the system calls.
+const SPLIT_FANOUT: usize = 64;
 
 #[derive(Debug)]
 struct Member {
@@ -72,13 +54,11 @@ impl Room {
         u32::try_from(names.len()).unwrap_or(u32::MAX)
     }
 
+    /// Queues `msg` for every member (under the rooms' lock: no system calls here).
     fn broadcast(&self, msg: &ServerMessage) {
-        self.send_frame(&Utf8Bytes::from(msg.to_json()));
-    }
-
-    fn send_frame(&self, frame: &Utf8Bytes) {
+        let frame = text_frame(&msg.to_json());
         for member in self.members.values() {
-            member.mailbox.deliver(frame);
+            member.mailbox.enqueue(&frame);
         }
     }
 }
@@ -139,6 +119,7 @@ impl Hub {
             rooms: rooms.clone(),
             metrics,
             last_seq: HashMap::new(),
+            fanout: Fanout::start(),
         };
         std::thread::Builder::new()
             .name("chat-writer".into())
@@ -155,10 +136,10 @@ impl Hub {
     /// Sends `msg` to everyone in `room` but `except`.
     pub fn broadcast(&self, room: &str, msg: &ServerMessage, except: Option<ConnId>) {
         if let Some(r) = self.rooms().get(room) {
-            let frame = Utf8Bytes::from(msg.to_json());
+            let frame = text_frame(&msg.to_json());
             for (conn, member) in &r.members {
                 if Some(*conn) != except {
-                    member.mailbox.deliver(&frame);
+                    member.mailbox.enqueue(&frame);
                 }
             }
         }
@@ -169,15 +150,15 @@ impl Hub {
         let mut rooms = self.rooms();
         let Some(r) = rooms.get_mut(room) else { return };
         let before = r.present();
-        let frame = Utf8Bytes::from(
-            ServerMessage::Kicked {
+        let frame = text_frame(
+            &ServerMessage::Kicked {
                 room: room.to_owned(),
             }
             .to_json(),
         );
         r.members.retain(|_, m| {
             if m.name == key {
-                let _ = m.mailbox.frames.try_send(frame.clone());
+                m.mailbox.enqueue(&frame);
                 false
             } else {
                 true
@@ -384,6 +365,8 @@ struct Writer {
     /// The last sequence number stored in each room the writer has touched (read from the store
     /// the first time; forgotten when a commit fails, so it is read again).
     last_seq: HashMap<String, u64>,
+    /// Writes half of each large fan-out.
+    fanout: Option<Fanout>,
 }
 
 /// What becomes of one request of a group.
@@ -515,28 +498,103 @@ impl Writer {
         }
     }
 
-    /// Sends each stored message to its room, in sequence order.
+    /// Sends each stored message to its room, in sequence order: one job per room (its frames
+    /// in order, and the members at this moment), written outside the rooms' lock. A large
+    /// fan-out is split with the fan-out thread by members, and both halves are written before
+    /// the writer moves on (and acknowledges), so every member gets the rooms' messages in
+    /// order and an acknowledged message has been sent to everyone.
     fn fan_out(&self, group: &[(ChatMessage, String)]) {
-        // Encode outside the lock.
-        let frames: Vec<Utf8Bytes> = group
+        // Encode outside the lock, once per message for all members.
+        let frames: Vec<Bytes> = group
             .iter()
-            .map(|(m, _)| Utf8Bytes::from(ServerMessage::Message(m.clone()).to_json()))
+            .map(|(m, _)| text_frame(&ServerMessage::Message(m.clone()).to_json()))
             .collect();
-        let mut deliveries = 0u64;
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut deliveries = 0usize;
         {
+            let mut by_room: HashMap<&str, usize> = HashMap::new();
             let mut rooms = lock(&self.rooms);
             for ((m, _), frame) in group.iter().zip(&frames) {
                 let r = rooms.entry(m.room.clone()).or_default();
-                r.send_frame(frame);
                 r.fanned = m.seq;
-                deliveries += r.members.len() as u64;
+                let job = *by_room.entry(m.room.as_str()).or_insert_with(|| {
+                    jobs.push(Job {
+                        frames: Vec::new(),
+                        to: r.members.values().map(|m| m.mailbox.clone()).collect(),
+                    });
+                    jobs.len() - 1
+                });
+                jobs[job].frames.push(frame.clone());
+                deliveries += jobs[job].to.len();
             }
+        }
+        let helped = match &self.fanout {
+            Some(fanout) if deliveries >= SPLIT_FANOUT => {
+                let half: Vec<Job> = jobs
+                    .iter_mut()
+                    .map(|job| Job {
+                        frames: job.frames.clone(),
+                        to: job.to.split_off(job.to.len() / 2),
+                    })
+                    .collect();
+                fanout.jobs.send(half).is_ok()
+            }
+            _ => false,
+        };
+        run_jobs(&jobs);
+        if helped {
+            // Its half is written too before anyone is acknowledged.
+            let _ = self.fanout.as_ref().map(|f| f.done.recv());
         }
         use std::sync::atomic::Ordering::Relaxed;
         self.metrics
             .messages_total
             .fetch_add(group.len() as u64, Relaxed);
-        self.metrics.deliveries_total.fetch_add(deliveries, Relaxed);
+        self.metrics
+            .deliveries_total
+            .fetch_add(deliveries as u64, Relaxed);
+    }
+}
+
+/// Frames of one room, in order, for some of its members.
+struct Job {
+    frames: Vec<Bytes>,
+    to: Vec<Mailbox>,
+}
+
+fn run_jobs(jobs: &[Job]) {
+    for job in jobs {
+        for mailbox in &job.to {
+            mailbox.deliver(&job.frames);
+        }
+    }
+}
+
+/// The writer's helper thread: writes its share of a fan-out, then says so.
+struct Fanout {
+    jobs: std::sync::mpsc::Sender<Vec<Job>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Fanout {
+    /// Starts the thread; `None` if it could not be started (the writer then does it all).
+    fn start() -> Option<Fanout> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Vec<Job>>();
+        let (tell, done) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("chat-fanout".into())
+            .spawn(move || {
+                for jobs in queue {
+                    run_jobs(&jobs);
+                    drop(jobs);
+                    if tell.send(()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "no fan-out thread; the writer fans out alone"))
+            .ok()?;
+        Some(Fanout { jobs, done })
     }
 }
 
@@ -550,6 +608,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::sync::CancellationToken;
 
     fn hub() -> Hub {
         Hub::new(
@@ -559,18 +618,42 @@ mod tests {
         .unwrap()
     }
 
-    fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Utf8Bytes>, CancellationToken) {
-        let (tx, rx) = mpsc::channel(cap);
-        let ends = CancellationToken::new();
-        (
-            Mailbox {
-                frames: tx,
-                ends: ends.clone(),
-                overflowed: Arc::default(),
-            },
-            rx,
-            ends,
-        )
+    /// A mailbox without a socket: every delivery lands in the returned queue.
+    fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Bytes>, CancellationToken) {
+        let (m, rx) = Mailbox::new(None, cap, CancellationToken::new());
+        let ends = m.ends().clone();
+        (m, rx, ends)
+    }
+
+    /// The JSON text of a frame made by [`text_frame`].
+    fn text(frame: &[u8]) -> &str {
+        let at = match frame[1] {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        std::str::from_utf8(&frame[at..]).unwrap()
+    }
+
+    #[test]
+    fn text_frames_are_what_tungstenite_reads() {
+        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
+        for len in [0, 5, 125, 126, 127, 65_535, 65_536, 200_000] {
+            let body = "가".repeat(len / 3) + &"x".repeat(len % 3);
+            let frame = text_frame(&body);
+            assert_eq!(text(&frame), body);
+            let mut ws = WebSocket::from_raw_socket(
+                std::io::Cursor::new(frame.to_vec()),
+                Role::Client,
+                None,
+            );
+            match ws.read().unwrap() {
+                tokio_tungstenite::tungstenite::Message::Text(t) => {
+                    assert_eq!(t.as_str(), body, "{len} bytes")
+                }
+                other => panic!("{len} bytes: a text frame, got {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -644,7 +727,7 @@ mod tests {
         );
         let mut seqs = Vec::new();
         while let Ok(frame) = rx.try_recv() {
-            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
                 seqs.push(m.seq);
             }
         }
@@ -688,15 +771,14 @@ mod tests {
     async fn a_full_mailbox_signals_overflow() {
         let hub = hub();
         let (m, _rx, ends) = mailbox(1);
-        let overflowed = m.overflowed.clone();
-        hub.join("r", 1, "slow", m, None, 10).unwrap();
+        hub.join("r", 1, "slow", m.clone(), None, 10).unwrap();
         hub.post("r", "x", true, "c1", "fills the queue")
             .await
             .unwrap();
         hub.post("r", "x", true, "c2", "overflows it")
             .await
             .unwrap();
-        assert!(ends.is_cancelled() && overflowed.load(Ordering::Relaxed));
+        assert!(ends.is_cancelled() && m.overflowed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -754,7 +836,7 @@ mod tests {
         for (room, rx) in inboxes.iter_mut().enumerate() {
             let mut got = Vec::new();
             while let Ok(frame) = rx.try_recv() {
-                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
                     got.push(m.seq);
                 }
             }
@@ -797,7 +879,7 @@ mod tests {
         for (since, history, mut rx) in joiners {
             let mut seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
             while let Ok(frame) = rx.try_recv() {
-                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
                     seqs.push(m.seq);
                 }
             }
@@ -883,6 +965,7 @@ mod tests {
             rooms: rooms.clone(),
             metrics: Arc::default(),
             last_seq: HashMap::new(),
+            fanout: None,
         };
         let mut commit = |ids: &[&str]| {
             let (mut batch, rxs): (Vec<_>, Vec<_>) = ids.iter().map(|id| request("r", id)).unzip();
@@ -913,7 +996,7 @@ mod tests {
         );
         let mut seqs = Vec::new();
         while let Ok(frame) = inbox.try_recv() {
-            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(&frame) {
+            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
                 seqs.push(m.seq);
             }
         }

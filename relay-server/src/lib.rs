@@ -15,6 +15,7 @@ pub mod connection;
 pub mod hub;
 pub mod metrics;
 pub mod oidc;
+pub mod outlet;
 pub mod social;
 pub mod store;
 
