@@ -537,7 +537,14 @@ impl Writer {
                         to: job.to.split_off(job.to.len() / 2),
                     })
                     .collect();
-                fanout.jobs.send(half).is_ok()
+                match fanout.jobs.send(half) {
+                    Ok(()) => true,
+                    // The fan-out thread is gone: the writer writes its half too.
+                    Err(std::sync::mpsc::SendError(half)) => {
+                        run_jobs(&half);
+                        false
+                    }
+                }
             }
             _ => false,
         };
@@ -844,6 +851,48 @@ mod tests {
                 got,
                 (1..=100).collect::<Vec<_>>(),
                 "r{room} fanned out in order, once"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_room_split_between_two_fan_out_threads_gets_every_message_in_order() {
+        let hub = Arc::new(hub());
+        // 150 members: each commit's fan-out is split between the writer and the fan-out thread.
+        let inboxes: Vec<_> = (0..150)
+            .map(|i| {
+                let (m, rx, _) = mailbox(512);
+                hub.join("big", i, &format!("m{i}"), m, None, 10).unwrap();
+                rx
+            })
+            .collect();
+        let posters: Vec<_> = (0..20)
+            .map(|p| {
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    for i in 0..10 {
+                        hub.post("big", &format!("p{p}"), true, &format!("c{i}"), "x")
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for p in posters {
+            p.await.unwrap();
+        }
+        // Every post was acknowledged, so every member already has every message.
+        for (i, mut rx) in inboxes.into_iter().enumerate() {
+            let mut got = Vec::new();
+            while let Ok(frame) = rx.try_recv() {
+                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
+                    got.push(m.seq);
+                }
+            }
+            assert_eq!(
+                got,
+                (1..=200).collect::<Vec<_>>(),
+                "member {i}: all, in order, once"
             );
         }
     }
