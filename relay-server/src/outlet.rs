@@ -54,8 +54,8 @@ pub fn text_frame(text: &str) -> Bytes {
 struct Outlet {
     /// `None` only in tests of the hub: then every delivery is queued.
     socket: Option<TcpStream>,
-    /// True while the connection's task owns the write side (and while anything is queued for
-    /// it to write); deliveries then queue instead of writing.
+    /// True while the connection's task owns the write side, and whenever anything is queued
+    /// for it to write; deliveries then queue instead of writing.
     owned: Mutex<bool>,
     /// Encoded frames waiting for the connection's task. Pushed only under `owned`'s lock.
     frames: mpsc::Sender<Bytes>,
@@ -152,9 +152,12 @@ impl Mailbox {
     }
 
     /// Queues `frame` for the connection's task without writing it here: for deliveries made
-    /// under the hub's lock, which must not wait for system calls.
+    /// under the hub's lock, which must not wait for system calls. The write side passes to the
+    /// task with it: a later delivery must not write before it (nor, stopping inside a frame,
+    /// have the rest of that frame queued behind it).
     pub fn enqueue(&self, frame: &Bytes) {
-        let _owned = self.lock();
+        let mut owned = self.lock();
+        *owned = true;
         self.push(frame.clone());
     }
 
@@ -339,10 +342,21 @@ mod tests {
         let queued = rx.try_recv().expect("queued while the task writes");
         assert!(m.write(&[queued], Duration::from_secs(5)).await.unwrap());
         assert!(m.release(&mut rx).is_none());
-        let got = tokio::task::spawn_blocking(move || read_texts(client, 3))
+        // A frame queued under the hub's lock goes first: the delivery after it queues too.
+        m.enqueue(&text_frame("four"));
+        m.deliver(&[text_frame("five")]);
+        let four = rx.try_recv().unwrap();
+        let five = rx.try_recv().expect("queued behind the enqueued frame");
+        assert!(
+            m.write(&[four, five], Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+        assert!(m.release(&mut rx).is_none());
+        let got = tokio::task::spawn_blocking(move || read_texts(client, 5))
             .await
             .unwrap();
-        assert_eq!(got, ["one", "two", "three"]);
+        assert_eq!(got, ["one", "two", "three", "four", "five"]);
     }
 
     #[tokio::test]
