@@ -642,6 +642,16 @@ mod tests {
         std::str::from_utf8(&frame[at..]).unwrap()
     }
 
+    /// The sequence numbers of the chat messages queued in `rx`, in the order queued.
+    fn delivered(rx: &mut mpsc::Receiver<Bytes>) -> Vec<u64> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|frame| match serde_json::from_str(text(&frame)) {
+                Ok(ServerMessage::Message(m)) => Some(m.seq),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn text_frames_are_what_tungstenite_reads() {
         use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
@@ -732,13 +742,7 @@ mod tests {
             Posted::New(4),
             "a guest is not the account"
         );
-        let mut seqs = Vec::new();
-        while let Ok(frame) = rx.try_recv() {
-            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
-                seqs.push(m.seq);
-            }
-        }
-        assert_eq!(seqs, vec![1, 2, 3, 4]);
+        assert_eq!(delivered(&mut rx), vec![1, 2, 3, 4]);
     }
 
     #[tokio::test]
@@ -841,14 +845,8 @@ mod tests {
             );
         }
         for (room, rx) in inboxes.iter_mut().enumerate() {
-            let mut got = Vec::new();
-            while let Ok(frame) = rx.try_recv() {
-                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
-                    got.push(m.seq);
-                }
-            }
             assert_eq!(
-                got,
+                delivered(rx),
                 (1..=100).collect::<Vec<_>>(),
                 "r{room} fanned out in order, once"
             );
@@ -883,14 +881,8 @@ mod tests {
         }
         // Every post was acknowledged, so every member already has every message.
         for (i, mut rx) in inboxes.into_iter().enumerate() {
-            let mut got = Vec::new();
-            while let Ok(frame) = rx.try_recv() {
-                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
-                    got.push(m.seq);
-                }
-            }
             assert_eq!(
-                got,
+                delivered(&mut rx),
                 (1..=200).collect::<Vec<_>>(),
                 "member {i}: all, in order, once"
             );
@@ -927,11 +919,7 @@ mod tests {
         poster.await.unwrap();
         for (since, history, mut rx) in joiners {
             let mut seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
-            while let Ok(frame) = rx.try_recv() {
-                if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
-                    seqs.push(m.seq);
-                }
-            }
+            seqs.extend(delivered(&mut rx));
             let first = since.map_or(1, |s| s + 1);
             assert_eq!(
                 seqs,
@@ -1043,12 +1031,10 @@ mod tests {
             Posted::New(3),
             "no gap left by the failed group"
         );
-        let mut seqs = Vec::new();
-        while let Ok(frame) = inbox.try_recv() {
-            if let Ok(ServerMessage::Message(m)) = serde_json::from_str(text(&frame)) {
-                seqs.push(m.seq);
-            }
-        }
-        assert_eq!(seqs, vec![1, 2, 3], "only stored messages were fanned out");
+        assert_eq!(
+            delivered(&mut inbox),
+            vec![1, 2, 3],
+            "only stored messages were fanned out"
+        );
     }
 }
