@@ -278,6 +278,28 @@ fn letterboxd_exports_are_matched_and_the_unmatched_reported() {
     let unmatched: Vec<u64> = read.unmatched.iter().map(|u| u.line).collect();
     assert_eq!(unmatched, [3, 5], "{:?}", read.unmatched);
 
+    // The ratings come out oldest first whatever the file's order: the recommender weighs
+    // the latest most.
+    std::fs::write(
+        &path,
+        "Date,Name,Year,Letterboxd URI,Rating\n\
+         2024-03-01,Parasite,2019,https://boxd.it/1,5\n\
+         2023-12-31,The Godfather,1972,https://boxd.it/3,4.5\n\
+         2024-01-15,Spirited Away,2001,https://boxd.it/5,4\n",
+    )
+    .unwrap();
+    let read = letterboxd::read(&catalog, &path).unwrap();
+    let order: Vec<i64> = read.ratings.iter().map(|r| r.0).collect();
+    let id = |key: &str| catalog.movie_id(key).unwrap().unwrap();
+    assert_eq!(
+        order,
+        [
+            id("the-godfather-1972"),
+            id("spirited-away-2001"),
+            id("parasite-2019")
+        ]
+    );
+
     for (body, needle) in [
         ("Name,Year,Rating\nParasite,2019,5\n", "line 1"),
         (
@@ -291,6 +313,10 @@ fn letterboxd_exports_are_matched_and_the_unmatched_reported() {
         (
             "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,twenty,u,3\n",
             "line 2",
+        ),
+        (
+            "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,3\n01/02/2024,Parasite,2019,u,3\n",
+            "line 3",
         ),
         (
             "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,3\n2024,\"broken,2019,u,3\n",

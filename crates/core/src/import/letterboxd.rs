@@ -26,7 +26,8 @@ pub struct Unmatched {
 /// What a Letterboxd file held.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LetterboxdRatings {
-    /// (film row id, stars), in file order.
+    /// (film row id, stars), oldest first by the Date column (file order within a day; rows
+    /// without a date first), as the recommender wants them.
     #[serde(skip)]
     pub ratings: Vec<Rating>,
     pub matched: u64,
@@ -57,6 +58,8 @@ pub fn parse(catalog: &Catalog, name: &str, bytes: &[u8]) -> Result<LetterboxdRa
         .flexible(true)
         .from_reader(bytes);
     let mut out = LetterboxdRatings::default();
+    // (date, film, stars) of the matched rows, to be put in date order.
+    let mut dated: Vec<(String, i64, f32)> = Vec::new();
     for (i, record) in reader.byte_records().enumerate() {
         let line = i as u64 + 1;
         let bad = |msg: String| CoreError::InvalidInput(format!("{name}, line {line}: {msg}"));
@@ -87,7 +90,10 @@ pub fn parse(catalog: &Catalog, name: &str, bytes: &[u8]) -> Result<LetterboxdRa
                 fields.len()
             )));
         }
-        let (title, year, rating) = (&fields[1], &fields[2], &fields[4]);
+        let (date, title, year, rating) = (&fields[0], &fields[1], &fields[2], &fields[4]);
+        if !date.is_empty() && !is_iso_date(date) {
+            return Err(bad(format!("Date {date:?} is not a date like 2024-01-31")));
+        }
         if title.is_empty() {
             return Err(bad("the Name column is empty".into()));
         }
@@ -110,7 +116,7 @@ pub fn parse(catalog: &Catalog, name: &str, bytes: &[u8]) -> Result<LetterboxdRa
         match find(catalog, title, year)? {
             Some(id) => {
                 out.matched += 1;
-                out.ratings.push((id, stars));
+                dated.push((date.clone(), id, stars));
             }
             None => out.unmatched.push(Unmatched {
                 line,
@@ -119,7 +125,31 @@ pub fn parse(catalog: &Catalog, name: &str, bytes: &[u8]) -> Result<LetterboxdRa
             }),
         }
     }
+    // Letterboxd writes its export oldest first, but an edited file need not be.
+    dated.sort_by(|a, b| a.0.cmp(&b.0));
+    out.ratings = dated
+        .into_iter()
+        .map(|(_, id, stars)| (id, stars))
+        .collect();
     Ok(out)
+}
+
+/// `YYYY-MM-DD`, as Letterboxd writes its dates (month 01–12, day 01–31).
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return false;
+    }
+    let month = (b[5] - b'0') * 10 + (b[6] - b'0');
+    let day = (b[8] - b'0') * 10 + (b[9] - b'0');
+    (1..=12).contains(&month) && (1..=31).contains(&day)
 }
 
 /// The catalog film with this title and year: by key first, else a film of that year whose
