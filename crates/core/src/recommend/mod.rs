@@ -591,7 +591,8 @@ impl Era {
 /// e^(−later / [`RECENT_SPAN`])), where `later` is how many ratings came after it — the last
 /// liked film three times, one fifteen ratings back about 1.1 times. Taste moves, and what
 /// someone rated last says most about what they want next (validation HR@10 offline
-/// 0.075 → 0.085, with the community 0.210 → 0.232). A rating against is not weighted by age.
+/// 0.075 → 0.085, with the community 0.210 → 0.232; on the test users 0.053 → 0.054 and
+/// 0.175 → 0.183). A rating against is not weighted by age.
 pub fn taste(ratings: &[Rating]) -> Vec<(i64, f32)> {
     let last = ratings.len().saturating_sub(1);
     centred(ratings)
