@@ -89,8 +89,8 @@ struct StoredPicks {
     picks: Vec<RecommendedMovie>,
 }
 
-/// What home's picks depend on: this app's version, the catalog's generation (imports) and this
-/// user's ratings. (Community ratings imported with the CLI do not move it: the picks catch up
+/// What home's picks depend on: this app's version and the recommender's scoring revision, the
+/// catalog's generation (imports) and this user's ratings. (Community ratings imported with the CLI do not move it: the picks catch up
 /// with the next rating.)
 pub fn picks_key(generation: i64, ratings: &[movietalk_core::recommend::Rating]) -> String {
     use std::hash::{Hash, Hasher};
@@ -99,8 +99,9 @@ pub fn picks_key(generation: i64, ratings: &[movietalk_core::recommend::Rating])
         (id, stars.to_bits()).hash(&mut h);
     }
     format!(
-        "{}:{generation}:{}:{:016x}",
+        "{}:{}:{generation}:{}:{:016x}",
         env!("CARGO_PKG_VERSION"),
+        movietalk_core::recommend::SCORING_REVISION,
         ratings.len(),
         h.finish()
     )
@@ -628,5 +629,7 @@ mod tests {
         assert_ne!(key, picks_key(3, &[(1, 4.0), (2, 4.0)]), "a changed rating");
         assert_ne!(key, picks_key(3, &[(1, 4.0)]), "a removed rating");
         assert_ne!(key, picks_key(3, &[(2, 3.5), (1, 4.0)]), "another order");
+        let revision = format!(":{}:3:", movietalk_core::recommend::SCORING_REVISION);
+        assert!(key.contains(&revision), "a new way of scoring: {key}");
     }
 }

@@ -82,6 +82,10 @@ pub struct Similar {
     pub score: f32,
 }
 
+/// Changes whenever the same ratings would give different recommendations (the scoring or its
+/// settings changed), so results kept between starts are made again. 2: recency in [`taste`].
+pub const SCORING_REVISION: u32 = 2;
+
 /// A rating: film row id and stars (0.5..5 in halves). Lists of ratings are oldest first: the
 /// recommender weighs the recent ones more ([`taste`]).
 pub type Rating = (i64, f32);
