@@ -54,12 +54,27 @@ impl Room {
         u32::try_from(names.len()).unwrap_or(u32::MAX)
     }
 
-    /// Queues `msg` for every member (under the rooms' lock: no system calls here).
-    fn broadcast(&self, msg: &ServerMessage) {
+    /// Queues `msg` for every member but `except` (under the rooms' lock: no system calls here).
+    fn broadcast(&self, msg: &ServerMessage, except: Option<ConnId>) {
         let frame = text_frame(&msg.to_json());
-        for member in self.members.values() {
-            member.mailbox.enqueue(&frame);
+        for (conn, member) in &self.members {
+            if Some(*conn) != except {
+                member.mailbox.enqueue(&frame);
+            }
         }
+    }
+
+    /// How many people are in room `name` now; when that is not `before`, everyone is told.
+    fn tell_presence(&self, name: &str, before: u32) -> u32 {
+        let present = self.present();
+        if present != before {
+            let msg = ServerMessage::Presence {
+                room: name.to_owned(),
+                present,
+            };
+            self.broadcast(&msg, None);
+        }
+        present
     }
 }
 
@@ -136,12 +151,7 @@ impl Hub {
     /// Sends `msg` to everyone in `room` but `except`.
     pub fn broadcast(&self, room: &str, msg: &ServerMessage, except: Option<ConnId>) {
         if let Some(r) = self.rooms().get(room) {
-            let frame = text_frame(&msg.to_json());
-            for (conn, member) in &r.members {
-                if Some(*conn) != except {
-                    member.mailbox.enqueue(&frame);
-                }
-            }
+            r.broadcast(msg, except);
         }
     }
 
@@ -164,13 +174,7 @@ impl Hub {
                 true
             }
         });
-        let present = r.present();
-        if present != before {
-            r.broadcast(&ServerMessage::Presence {
-                room: room.to_owned(),
-                present,
-            });
-        }
+        r.tell_presence(room, before);
     }
 
     /// Gives `conn`'s membership of `room` a new identity (log-in or log-out), telling the room
@@ -183,13 +187,7 @@ impl Hub {
             return;
         };
         member.name = key.to_owned();
-        let present = r.present();
-        if present != before {
-            r.broadcast(&ServerMessage::Presence {
-                room: room.to_owned(),
-                present,
-            });
-        }
+        r.tell_presence(room, before);
     }
 
     /// Distinct people in `room` now.
@@ -245,14 +243,7 @@ impl Hub {
                     mailbox,
                 },
             );
-            let present = r.present();
-            if present != before {
-                r.broadcast(&ServerMessage::Presence {
-                    room: room.to_owned(),
-                    present,
-                });
-            }
-            (present, r.base.map(|_| r.fanned))
+            (r.tell_presence(room, before), r.base.map(|_| r.fanned))
         };
         let read = || match since {
             Some(since) => self.store.range_forward(room, since, limit),
@@ -314,13 +305,7 @@ impl Hub {
         if r.members.remove(&conn).is_none() {
             return false;
         }
-        let present = r.present();
-        if present != before {
-            r.broadcast(&ServerMessage::Presence {
-                room: room.to_owned(),
-                present,
-            });
-        }
+        r.tell_presence(room, before);
         true
     }
 
