@@ -151,7 +151,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
@@ -174,7 +174,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
 
 /// The account with this handle, if there is one.
 pub(crate) fn account_by_handle(
@@ -292,7 +292,7 @@ impl SqliteStore {
 
 /// A new access token and refresh token, and when each expires (the access token never
 /// outlives the refresh token).
-fn fresh_tokens(at: &SessionParams<'_>) -> (String, u64, String, u64) {
+pub(crate) fn fresh_tokens(at: &SessionParams<'_>) -> (String, u64, String, u64) {
     let refresh_expires = at.now_ms + at.lifetimes.refresh.as_millis() as u64;
     let access_expires = (at.now_ms + at.lifetimes.access.as_millis() as u64).min(refresh_expires);
     (

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::store::{ChatAppender, ChatStore, StoreError, author_key};
+use crate::store::{AppendError, ChatAppender, ChatStore, Elsewhere, StoreError, author_key};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +19,8 @@ pub type ConnId = u64;
 /// Most messages stored in one transaction; under load the queue holds about one message per
 /// sending connection (each waits for its acknowledgement), so groups rarely reach this.
 const MAX_GROUP: usize = 1024;
+/// Times a batch is sorted out again when other writers keep storing its client ids first.
+const TAKEN_RETRIES: u32 = 8;
 
 /// Messages waiting for the writer; a full queue makes posters wait (backpressure).
 const WRITER_QUEUE: usize = 4096;
@@ -98,6 +100,13 @@ pub enum Posted {
     Duplicate(u64),
 }
 
+/// What the writer thread is asked to do.
+enum ToWriter {
+    Post(PostRequest),
+    /// Another writer stored messages (see [`ChatStore::watch_other_writers`]).
+    Elsewhere(Elsewhere),
+}
+
 /// A message waiting for the writer.
 struct PostRequest {
     room: String,
@@ -116,7 +125,7 @@ pub struct Hub {
     store: Arc<dyn ChatStore>,
     /// The writer thread's queue. It owns the store's [`ChatAppender`] and ends when the hub
     /// is dropped, after storing everything already queued.
-    writer: mpsc::Sender<PostRequest>,
+    writer: mpsc::Sender<ToWriter>,
     /// Per-account write buckets, shared by all of an account's connections.
     writes: Mutex<HashMap<u64, crate::connection::Bucket>>,
 }
@@ -131,6 +140,7 @@ impl Hub {
         let (writer, queue) = mpsc::channel(WRITER_QUEUE);
         let mut w = Writer {
             appender: store.appender()?,
+            store: store.clone(),
             rooms: rooms.clone(),
             metrics,
             last_seq: HashMap::new(),
@@ -140,6 +150,15 @@ impl Hub {
             .name("chat-writer".into())
             .spawn(move || w.run(queue))
             .map_err(|e| StoreError(format!("starting the chat writer: {e}")))?;
+        // What other relay instances store reaches the members here through the writer too,
+        // in order. A weak handle: the watch ends with the hub.
+        let weak = writer.downgrade();
+        store.watch_other_writers(Box::new(move |what| match weak.upgrade() {
+            Some(writer) => {
+                what == Elsewhere::Quiet || writer.blocking_send(ToWriter::Elsewhere(what)).is_ok()
+            }
+            None => false,
+        }))?;
         Ok(Hub {
             rooms,
             store,
@@ -243,6 +262,24 @@ impl Hub {
                     mailbox,
                 },
             );
+            if r.base.is_none() {
+                // Where live delivery begins, before reading any history: the newest stored
+                // number. No message of this room is being stored here (the writer marks the
+                // base first), and what other writers store later reaches the writer's catch-up
+                // after this. Read under the rooms' lock, once per room.
+                let newest = self.store.range(room, 0, u64::MAX, 1);
+                match newest {
+                    Ok(newest) => {
+                        let seq = newest.last().map_or(0, |m| m.seq);
+                        r.base = Some(seq);
+                        r.fanned = seq;
+                    }
+                    Err(e) => {
+                        r.members.remove(&conn);
+                        return Err(e);
+                    }
+                }
+            }
             (r.tell_presence(room, before), r.base.map(|_| r.fanned))
         };
         let read = || match since {
@@ -337,7 +374,10 @@ impl Hub {
             reply,
         };
         let stopped = || StoreError("the chat writer stopped".into());
-        self.writer.send(request).await.map_err(|_| stopped())?;
+        self.writer
+            .send(ToWriter::Post(request))
+            .await
+            .map_err(|_| stopped())?;
         posted.await.map_err(|_| stopped())?
     }
 }
@@ -345,6 +385,8 @@ impl Hub {
 /// The writer thread: the only place new messages are numbered and stored.
 struct Writer {
     appender: Box<dyn ChatAppender>,
+    /// For the messages other writers stored (see [`Writer::missed_before`]).
+    store: Arc<dyn ChatStore>,
     rooms: Rooms,
     metrics: Arc<crate::metrics::Metrics>,
     /// The last sequence number stored in each room the writer has touched (read from the store
@@ -360,39 +402,166 @@ enum Outcome {
     New(usize),
     /// Already stored before this group.
     Stored(u64),
-    /// The same author and client id as an earlier request of this group.
-    SameAs(u64),
+    /// The same author and client id as an earlier request of this group, stored as `group[i]`.
+    SameAs(usize),
     Failed(StoreError),
 }
 
 impl Writer {
-    fn run(&mut self, mut queue: mpsc::Receiver<PostRequest>) {
+    fn run(&mut self, mut queue: mpsc::Receiver<ToWriter>) {
         let mut batch = Vec::new();
+        let mut elsewhere = Vec::new();
         while let Some(first) = queue.blocking_recv() {
-            batch.push(first);
-            while batch.len() < MAX_GROUP
-                && let Ok(more) = queue.try_recv()
-            {
-                batch.push(more);
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    ToWriter::Post(post) => batch.push(post),
+                    ToWriter::Elsewhere(what) => elsewhere.push(what),
+                }
+                if batch.len() < MAX_GROUP {
+                    next = queue.try_recv().ok();
+                }
             }
-            self.commit(&mut batch);
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            if !elsewhere.is_empty() {
+                self.catch_up(&mut elsewhere);
+            }
+        }
+    }
+
+    /// Sends the members here what other writers stored in their rooms, in order after what
+    /// was fanned out here (nothing for rooms no one here has joined: their first join reads
+    /// the store).
+    fn catch_up(&mut self, news: &mut Vec<Elsewhere>) {
+        let mut upto: HashMap<String, u64> = HashMap::new();
+        for what in news.drain(..) {
+            match what {
+                Elsewhere::Stored { room, seq } => {
+                    let known = self.last_seq.entry(room.clone()).or_insert(0);
+                    *known = (*known).max(seq);
+                    let up = upto.entry(room).or_insert(0);
+                    *up = (*up).max(seq);
+                }
+                Elsewhere::MayHaveMissed => {
+                    self.last_seq.clear();
+                    for room in lock(&self.rooms).keys() {
+                        upto.insert(room.clone(), u64::MAX);
+                    }
+                }
+                Elsewhere::Quiet => {}
+            }
+        }
+        for (room, upto) in upto {
+            let Some(fanned) = lock(&self.rooms)
+                .get(&room)
+                .and_then(|r| r.base.map(|_| r.fanned))
+            else {
+                continue;
+            };
+            if fanned >= upto {
+                continue;
+            }
+            let page = usize::try_from(upto - fanned)
+                .unwrap_or(usize::MAX)
+                .min(MAX_GROUP);
+            let mut after = fanned;
+            loop {
+                match self.store.range_forward(&room, after, page) {
+                    Ok(found) if !found.is_empty() => {
+                        let found: Vec<ChatMessage> =
+                            found.into_iter().filter(|m| m.seq <= upto).collect();
+                        let Some(last) = found.last().map(|m| m.seq) else {
+                            break;
+                        };
+                        self.fan_out(found.iter());
+                        after = last;
+                        if after >= upto || found.len() < page {
+                            break;
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, room, "reading the messages another writer stored failed");
+                        break;
+                    }
+                }
+            }
         }
     }
 
     /// Numbers and stores `batch` in one transaction, then fans each new message out and
-    /// answers every request.
+    /// answers every request. The store numbers the group for good: another relay instance on
+    /// the same database may have stored messages in its rooms since this writer last looked
+    /// (they are fanned out first, [`Writer::missed_before`]). When another writer stored one of
+    /// the group's (author, client id) first, the batch is sorted out again — that request is
+    /// now a duplicate — and retried.
     fn commit(&mut self, batch: &mut Vec<PostRequest>) {
+        let mut attempts = 0;
+        let (group, outcomes, stored) = loop {
+            attempts += 1;
+            let (mut group, outcomes) = self.number(batch);
+            let stored = if group.is_empty() {
+                Ok(())
+            } else {
+                self.mark_bases(&group);
+                match self.appender.append_group(&mut group) {
+                    Ok(()) => {
+                        for (m, _) in &group {
+                            self.last_seq.insert(m.room.clone(), m.seq);
+                        }
+                        Ok(())
+                    }
+                    Err(AppendError::Taken) if attempts < TAKEN_RETRIES => {
+                        tracing::debug!(attempts, "another writer stored a client id first");
+                        continue;
+                    }
+                    Err(AppendError::Taken) => Err(StoreError(format!(
+                        "other writers kept storing this group's client ids first ({attempts} attempts)"
+                    ))),
+                    Err(AppendError::Store(e)) => Err(e),
+                }
+            };
+            break (group, outcomes, stored);
+        };
+        if let Err(e) = &stored {
+            tracing::error!(error = %e, messages = group.len(), "storing a group of chat messages failed");
+            for (m, _) in &group {
+                self.last_seq.remove(&m.room);
+            }
+        } else if !group.is_empty() {
+            let messages: Vec<&ChatMessage> = group.iter().map(|(m, _)| m).collect();
+            let missed = self.missed_before(&messages);
+            self.fan_out(missed.iter().chain(messages.iter().copied()));
+        }
+        for (req, outcome) in batch.drain(..).zip(outcomes) {
+            let answer = match (outcome, &stored) {
+                (Outcome::Stored(seq), _) => Ok(Posted::Duplicate(seq)),
+                (Outcome::Failed(e), _) => Err(e),
+                (_, Err(e)) => Err(StoreError(e.0.clone())),
+                (Outcome::New(i), Ok(())) => Ok(Posted::New(group[i].0.seq)),
+                (Outcome::SameAs(i), Ok(())) => Ok(Posted::Duplicate(group[i].0.seq)),
+            };
+            // The poster may have gone away; the message is stored all the same.
+            let _ = req.reply.send(answer);
+        }
+    }
+
+    /// Gives each request of `batch` its sequence number (or finds it already stored): the
+    /// group to store and what becomes of each request.
+    fn number(&mut self, batch: &[PostRequest]) -> (Vec<(ChatMessage, String)>, Vec<Outcome>) {
         let mut group: Vec<(ChatMessage, String)> = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         // (room, author key, client id) → sequence, for resends within the group.
-        let mut in_group: HashMap<(&str, String, &str), u64> = HashMap::new();
+        let mut in_group: HashMap<(&str, String, &str), usize> = HashMap::new();
         let now = now_ms();
         for req in batch.iter() {
             let key = author_key(&req.author, req.guest);
-            if let Some(&seq) =
+            if let Some(&i) =
                 in_group.get(&(req.room.as_str(), key.clone(), req.client_id.as_str()))
             {
-                outcomes.push(Outcome::SameAs(seq));
+                outcomes.push(Outcome::SameAs(i));
                 continue;
             }
             match self
@@ -423,7 +592,7 @@ impl Writer {
             self.last_seq.insert(req.room.clone(), seq);
             in_group.insert(
                 (req.room.as_str(), key.clone(), req.client_id.as_str()),
-                seq,
+                group.len(),
             );
             outcomes.push(Outcome::New(group.len()));
             group.push((
@@ -441,36 +610,14 @@ impl Writer {
             ));
         }
         drop(in_group);
-
-        let stored = if group.is_empty() {
-            Ok(())
-        } else {
-            self.mark_bases(&group);
-            self.appender.append_group(&group)
-        };
-        if let Err(e) = &stored {
-            tracing::error!(error = %e, messages = group.len(), "storing a group of chat messages failed");
-            for (m, _) in &group {
-                self.last_seq.remove(&m.room);
-            }
-        } else if !group.is_empty() {
-            self.fan_out(&group);
-        }
-        for (req, outcome) in batch.drain(..).zip(outcomes) {
-            let answer = match (outcome, &stored) {
-                (Outcome::Stored(seq), _) => Ok(Posted::Duplicate(seq)),
-                (Outcome::Failed(e), _) => Err(e),
-                (_, Err(e)) => Err(StoreError(e.0.clone())),
-                (Outcome::New(i), Ok(())) => Ok(Posted::New(group[i].0.seq)),
-                (Outcome::SameAs(seq), Ok(())) => Ok(Posted::Duplicate(seq)),
-            };
-            // The poster may have gone away; the message is stored all the same.
-            let _ = req.reply.send(answer);
-        }
+        (group, outcomes)
     }
 
     /// Before the first message of a room is stored since start, records where its stored
     /// history ends (so [`Hub::join`] knows where live delivery begins).
+    /// The store may still give the group later numbers (another writer's messages came
+    /// between): those are fanned out from the store first, so live delivery still begins
+    /// right after `base`.
     fn mark_bases(&self, group: &[(ChatMessage, String)]) {
         let mut rooms = lock(&self.rooms);
         for (m, _) in group {
@@ -483,23 +630,56 @@ impl Writer {
         }
     }
 
+    /// The messages other writers (relay instances on the same database) stored in the rooms
+    /// of `messages` between the last one fanned out here and the first of `messages`, read
+    /// from the store, oldest first: members get every number in order, whoever wrote it.
+    fn missed_before(&self, messages: &[&ChatMessage]) -> Vec<ChatMessage> {
+        let gaps: Vec<(String, u64, u64)> = {
+            let rooms = lock(&self.rooms);
+            let mut seen = HashSet::new();
+            messages
+                .iter()
+                .filter(|m| seen.insert(m.room.as_str()))
+                .filter_map(|m| {
+                    let r = rooms.get(&m.room)?;
+                    (r.base.is_some() && r.fanned + 1 < m.seq)
+                        .then(|| (m.room.clone(), r.fanned, m.seq))
+                })
+                .collect()
+        };
+        let mut missed = Vec::new();
+        for (room, fanned, next) in gaps {
+            match self
+                .store
+                .range_forward(&room, fanned, (next - fanned - 1) as usize)
+            {
+                Ok(found) => missed.extend(found.into_iter().filter(|m| m.seq < next)),
+                Err(e) => {
+                    tracing::warn!(error = %e, room, "reading the messages another writer stored failed");
+                }
+            }
+        }
+        missed
+    }
+
     /// Sends each stored message to its room, in sequence order: one job per room (its frames
     /// in order, and the members at this moment), written outside the rooms' lock. A large
     /// fan-out is split with the fan-out thread by members, and both halves are written before
     /// the writer moves on (and acknowledges), so every member gets the rooms' messages in
     /// order and an acknowledged message has been sent to everyone.
-    fn fan_out(&self, group: &[(ChatMessage, String)]) {
+    fn fan_out<'a>(&self, messages: impl Iterator<Item = &'a ChatMessage>) {
+        let group: Vec<&ChatMessage> = messages.collect();
         // Encode outside the lock, once per message for all members.
         let frames: Vec<Bytes> = group
             .iter()
-            .map(|(m, _)| text_frame(&ServerMessage::Message(m.clone()).to_json()))
+            .map(|m| text_frame(&ServerMessage::Message((*m).clone()).to_json()))
             .collect();
         let mut jobs: Vec<Job> = Vec::new();
         let mut deliveries = 0usize;
         {
             let mut by_room: HashMap<&str, usize> = HashMap::new();
             let mut rooms = lock(&self.rooms);
-            for ((m, _), frame) in group.iter().zip(&frames) {
+            for (m, frame) in group.iter().zip(&frames) {
                 let r = rooms.entry(m.room.clone()).or_default();
                 r.fanned = m.seq;
                 let job = *by_room.entry(m.room.as_str()).or_insert_with(|| {
@@ -942,9 +1122,9 @@ mod tests {
                 .find(|(m, k)| m.room == room && k == key && m.client_id == id)
                 .map(|(m, _)| m.seq))
         }
-        fn append_group(&mut self, group: &[(ChatMessage, String)]) -> Result<(), StoreError> {
+        fn append_group(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
             if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(StoreError("disk full".into()));
+                return Err(StoreError("disk full".into()).into());
             }
             self.stored.extend(group.iter().cloned());
             Ok(())
@@ -984,6 +1164,7 @@ mod tests {
                 stored: Vec::new(),
                 failing: failing.clone(),
             }),
+            store: Arc::new(crate::store::SqliteStore::in_memory().unwrap()),
             rooms: rooms.clone(),
             metrics: Arc::default(),
             last_seq: HashMap::new(),

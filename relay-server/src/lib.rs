@@ -16,6 +16,8 @@ pub mod hub;
 pub mod metrics;
 pub mod oidc;
 pub mod outlet;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod social;
 pub mod store;
 

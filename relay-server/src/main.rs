@@ -2,14 +2,17 @@
 //!
 //! `relay-server [--bind ADDR] [--db PATH] [--metrics ADDR] [--google ID] [--kakao ID] [--github ID]
 //! [--oidc NAME ISSUER ID]`, or `MOVIETALK_RELAY_BIND` / `MOVIETALK_RELAY_DB`; defaults
-//! `127.0.0.1:7340` and `movietalk-relay.sqlite3` in the working directory. Provider client ids
+//! `127.0.0.1:7340` and `movietalk-relay.sqlite3` in the working directory; `--db postgres://…`
+//! stores in PostgreSQL, where any number of relay instances can share one database. Provider client ids
 //! are public identifiers, not secrets; the relay holds no provider secret.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use movietalk_relay::oidc::ProviderConfig;
-use movietalk_relay::store::SqliteStore;
+use std::sync::Arc;
+
+use movietalk_relay::store::{RelayStore, SqliteStore};
 use movietalk_relay::{Config, run};
 
 const DEFAULT_BIND: &str = "127.0.0.1:7340";
@@ -97,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
                     "  --bind  address to listen on (env MOVIETALK_RELAY_BIND, default {DEFAULT_BIND})"
                 );
                 println!(
-                    "  --db    SQLite file for chat history (env MOVIETALK_RELAY_DB, default {DEFAULT_DB})"
+                    "  --db    SQLite file, or postgres://USER@HOST/DB for several instances on one\n          database (env MOVIETALK_RELAY_DB, better for a password; default {DEFAULT_DB})"
                 );
                 println!(
                     "  --metrics ADDR  serve /healthz and /metrics (Prometheus) over HTTP on ADDR"
@@ -152,18 +155,31 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
-    let store =
-        SqliteStore::open(std::path::Path::new(&db)).with_context(|| format!("opening {db}"))?;
-    tracing::info!(db = %db, "chat history");
+    let store = open_store(&db)?;
     config.metrics_listener = metrics;
-    run(
-        listener,
-        config,
-        std::sync::Arc::new(store),
-        shutdown_signal(),
-    )
-    .await?;
+    run(listener, config, store, shutdown_signal()).await?;
     Ok(())
+}
+
+/// SQLite at a file path, or PostgreSQL at a `postgres://` address (for several instances).
+fn open_store(db: &str) -> anyhow::Result<Arc<dyn RelayStore>> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            // The address may hold a password: log where, never the address itself.
+            let store = movietalk_relay::pg::PgStore::open(db).context(
+                "opening the PostgreSQL store (the address in --db / MOVIETALK_RELAY_DB)",
+            )?;
+            tracing::info!(?store, "storing in PostgreSQL");
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "postgres"))]
+        anyhow::bail!("this relay-server was built without PostgreSQL (cargo feature `postgres`)");
+    }
+    let store =
+        SqliteStore::open(std::path::Path::new(db)).with_context(|| format!("opening {db}"))?;
+    tracing::info!(db = %db, "storing in SQLite");
+    Ok(Arc::new(store))
 }
 
 fn value(

@@ -22,6 +22,51 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Why a group of chat messages was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer — another relay instance on the same database — stored a message with
+    /// the same author and client id as one of the group first. Nothing of the group was
+    /// stored; look the client ids up again and retry.
+    #[error("a client id of the group was stored by another writer first")]
+    Taken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for AppendError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            // Two relays on one file (WAL allows it) raced for the same number or client id.
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                AppendError::Taken
+            }
+            _ => AppendError::Store(e.into()),
+        }
+    }
+}
+
+/// Numbers each room's messages of `group`, in order, after `stored_max(room)` (asked once
+/// per room).
+pub(crate) fn renumber<E>(
+    group: &mut [(ChatMessage, String)],
+    mut stored_max: impl FnMut(&str) -> Result<u64, E>,
+) -> Result<(), E> {
+    let mut next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for (m, _) in group.iter_mut() {
+        let seq = match next.get_mut(&m.room) {
+            Some(n) => n,
+            None => next.entry(m.room.clone()).or_insert(stored_max(&m.room)?),
+        };
+        *seq += 1;
+        m.seq = *seq;
+    }
+    Ok(())
+}
+
 /// The identity a message's idempotency and presence hang on: accounts and guests never clash.
 pub fn author_key(author: &str, guest: bool) -> String {
     if guest {
@@ -78,6 +123,28 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError>;
     /// (room, messages after the last read) for every room the account marked read.
     fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Tells `tell` whenever another writer — another relay instance on the same database —
+    /// stores chat messages, until `tell` returns false (it is also called with
+    /// [`Elsewhere::Quiet`] now and then, to ask whether to go on). The default does nothing:
+    /// a store no other relay writes to.
+    fn watch_other_writers(
+        &self,
+        tell: Box<dyn FnMut(Elsewhere) -> bool + Send>,
+    ) -> Result<(), StoreError> {
+        drop(tell);
+        Ok(())
+    }
+}
+
+/// What another writer did, for [`ChatStore::watch_other_writers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elsewhere {
+    /// Messages up to `seq` are stored in `room`.
+    Stored { room: String, seq: u64 },
+    /// The watch was interrupted: messages may have been stored in any room meanwhile.
+    MayHaveMissed,
+    /// Nothing new.
+    Quiet,
 }
 
 /// Stores new chat messages, a group at a time; owned by one thread (the hub's writer).
@@ -92,8 +159,12 @@ pub trait ChatAppender: Send + 'static {
         client_id: &str,
     ) -> Result<Option<u64>, StoreError>;
     /// Stores every `(message, author key)` of `group` in one transaction; returns once all of
-    /// them are durable, or stores none of them. Fails if a sequence is already used.
-    fn append_group(&mut self, group: &[(ChatMessage, String)]) -> Result<(), StoreError>;
+    /// them are durable, or stores none of them. Inside the transaction each room's messages
+    /// are numbered for good, in the group's order, after the highest number stored in that
+    /// room — the numbers the writer proposed, unless another writer (another relay instance
+    /// on the same database) stored messages there since. Fails with [`AppendError::Taken`]
+    /// if another writer stored an (author, client id) of the group first.
+    fn append_group(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError>;
 }
 
 /// The relay's schema, oldest first. Never edit a released migration: append a new one.
@@ -507,17 +578,28 @@ impl ChatAppender for SqliteAppender {
         Ok(seq.map(|s| s as u64))
     }
 
-    fn append_group(&mut self, group: &[(ChatMessage, String)]) -> Result<(), StoreError> {
+    fn append_group(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
         let mut conn = self.conn();
         // IMMEDIATE: take the write lock now rather than upgrade later (no SQLITE_BUSY
-        // half-way through the group when the other connection writes).
+        // half-way through the group when the other connection writes). Under it no other
+        // writer can store a number, so the group is numbered for good here.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut last =
+                tx.prepare_cached("SELECT max(seq) FROM chat_messages WHERE room = ?1")?;
+            renumber(group, |room| {
+                Ok::<_, rusqlite::Error>(
+                    last.query_row([room], |r| r.get::<_, Option<i64>>(0))?
+                        .unwrap_or(0) as u64,
+                )
+            })?;
+        }
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            for (m, author_key) in group {
+            for (m, author_key) in group.iter() {
                 insert.execute(params![
                     m.room,
                     m.seq as i64,

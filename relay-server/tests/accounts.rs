@@ -1,12 +1,12 @@
 //! Accounts against a relay started by the test, through real WebSocket clients.
 
-use std::sync::Arc;
+#[path = "support/store.rs"]
+mod store;
 use std::time::Duration;
 
 use movietalk_core::relay_client::{ClientError, RelayClient, RelayEvent};
 use movietalk_protocol::relay::ErrorCode;
 use movietalk_relay::accounts::{DELETED_AUTHOR, HashCost};
-use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
 
 /// Cheap hashing keeps the tests quick; production uses HashCost::default().
@@ -21,13 +21,9 @@ fn config() -> Config {
 }
 
 async fn relay_with(config: Config) -> RunningRelay {
-    start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        Arc::new(SqliteStore::in_memory().unwrap()),
-    )
-    .await
-    .unwrap()
+    start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap()
 }
 
 async fn client(relay: &RunningRelay) -> (RelayClient, tokio::sync::mpsc::Receiver<RelayEvent>) {

@@ -2,6 +2,10 @@
 //! same database: every acknowledged message is there, in order, and nothing is stored twice —
 //! even when the client resends everything it is not sure about.
 
+#[path = "support/store.rs"]
+mod store;
+
+use std::ffi::OsString;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,7 +38,16 @@ impl Drop for Relay {
     }
 }
 
-fn spawn_relay(db: &std::path::Path, port: u16) -> Relay {
+/// The relay's `--db`: a SQLite file in `dir`, or a fresh PostgreSQL schema (see `store`).
+fn database(dir: &std::path::Path) -> OsString {
+    if store::on_postgres() {
+        store::postgres_url_for(&store::new_schema()).into()
+    } else {
+        dir.join("relay.sqlite3").into()
+    }
+}
+
+fn spawn_relay(db: &std::ffi::OsStr, port: u16) -> Relay {
     // The write rate limit is lifted: this test writes as fast as it can on purpose.
     Relay(
         Command::new(env!("CARGO_BIN_EXE_relay-server"))
@@ -73,7 +86,7 @@ async fn connect(url: &str, name: &str) -> RelayClient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_messages_survive_sigkill_and_resends_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.sqlite3");
+    let db = database(dir.path());
     let port = free_port();
     let url = format!("ws://127.0.0.1:{port}");
     let mut relay = spawn_relay(&db, port);
@@ -189,7 +202,7 @@ fn review_request(i: u64) -> impl FnOnce(u64) -> movietalk_protocol::relay::Clie
 async fn acknowledged_reviews_survive_sigkill_and_resends_are_stored_once() {
     use movietalk_protocol::relay::{ClientMessage, ServerMessage};
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.sqlite3");
+    let db = database(dir.path());
     let port = free_port();
     let url = format!("ws://127.0.0.1:{port}");
     let mut relay = spawn_relay(&db, port);

@@ -2,14 +2,14 @@
 //! slow readers, idle and handshake timeouts — the offender is refused or dropped, everyone
 //! else carries on.
 
-use std::sync::Arc;
+#[path = "support/store.rs"]
+mod store;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use movietalk_core::relay_client::{ClientError, RelayClient, RelayEvent};
 use movietalk_protocol::relay::ErrorCode;
 use movietalk_relay::accounts::HashCost;
-use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -25,13 +25,9 @@ fn base() -> Config {
 }
 
 async fn relay(config: Config) -> RunningRelay {
-    start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        Arc::new(SqliteStore::in_memory().unwrap()),
-    )
-    .await
-    .unwrap()
+    start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap()
 }
 
 type RawClient =

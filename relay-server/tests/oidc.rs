@@ -6,6 +6,8 @@
 
 #[path = "support/mock_provider.rs"]
 mod mock_provider;
+#[path = "support/store.rs"]
+mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +22,6 @@ use movietalk_protocol::relay::ErrorCode;
 use movietalk_relay::accounts::HashCost;
 use movietalk_relay::clock::{Clock, ManualClock};
 use movietalk_relay::oidc::ProviderConfig;
-use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
 use tokio::sync::oneshot;
 
@@ -49,13 +50,9 @@ async fn world() -> World {
         ],
         ..Config::default()
     };
-    let relay = start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        Arc::new(SqliteStore::in_memory().unwrap()),
-    )
-    .await
-    .unwrap();
+    let relay = start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap();
     World {
         clock,
         idp,

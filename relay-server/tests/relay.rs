@@ -1,13 +1,14 @@
 //! The relay against real WebSocket clients on loopback: a relay started by each test on port 0.
 
+#[path = "support/store.rs"]
+mod store;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use movietalk_core::relay_client::{ClientError, RelayClient, RelayEvent};
 use movietalk_protocol::relay::{ErrorCode, ServerMessage};
-use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
-use std::sync::Arc;
 use tokio::sync::mpsc::Receiver;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -15,7 +16,7 @@ async fn relay() -> RunningRelay {
     start(
         "127.0.0.1:0".parse().unwrap(),
         Config::default(),
-        Arc::new(SqliteStore::in_memory().unwrap()),
+        store::fresh(),
     )
     .await
     .expect("relay starts")
@@ -280,10 +281,7 @@ async fn shutdown_disconnects_clients() {
 #[tokio::test]
 async fn history_survives_a_restart_and_scrolls_back() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.sqlite3");
-    let open = || -> Arc<dyn movietalk_relay::store::RelayStore> {
-        Arc::new(SqliteStore::open(&db).unwrap())
-    };
+    let open = store::reopenable(dir.path());
     let relay = start("127.0.0.1:0".parse().unwrap(), Config::default(), open())
         .await
         .unwrap();
@@ -363,13 +361,9 @@ async fn health_and_prometheus_metrics_are_served_on_their_own_address() {
         metrics_listener: Some(metrics_addr),
         ..Config::default()
     };
-    let relay = start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        Arc::new(SqliteStore::in_memory().unwrap()),
-    )
-    .await
-    .unwrap();
+    let relay = start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap();
     let health = http_get(metrics_addr, "/healthz").await;
     assert!(
         health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),

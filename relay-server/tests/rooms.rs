@@ -1,13 +1,13 @@
 //! Created rooms and their moderation, typing indicators and unread counts, through real
 //! WebSocket clients — including every attempt to moderate without being the moderator.
 
-use std::sync::Arc;
+#[path = "support/store.rs"]
+mod store;
 use std::time::Duration;
 
 use movietalk_core::relay_client::{ClientError, RelayClient, RelayEvent};
 use movietalk_protocol::relay::{ClientMessage, ErrorCode, ServerMessage};
 use movietalk_relay::accounts::HashCost;
-use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
 use tokio::sync::mpsc::Receiver;
 
@@ -19,13 +19,9 @@ async fn relay() -> RunningRelay {
         },
         ..Config::default()
     };
-    start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        Arc::new(SqliteStore::in_memory().unwrap()),
-    )
-    .await
-    .unwrap()
+    start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap()
 }
 
 async fn user(relay: &RunningRelay, handle: &str) -> (RelayClient, Receiver<RelayEvent>) {

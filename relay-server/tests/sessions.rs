@@ -2,6 +2,8 @@
 //! clock), refresh tokens that rotate, reuse that revokes a session, the session list and
 //! revocation on log-out, password change and account deletion.
 
+#[path = "support/store.rs"]
+mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +12,6 @@ use movietalk_core::relay_session::session_ended;
 use movietalk_protocol::relay::{ClientMessage, ErrorCode};
 use movietalk_relay::accounts::{HashCost, Lifetimes};
 use movietalk_relay::clock::ManualClock;
-use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
 
 const ACCESS: Duration = Duration::from_secs(15 * 60);
@@ -30,13 +31,9 @@ async fn relay() -> (RunningRelay, Arc<ManualClock>) {
         },
         ..Config::default()
     };
-    let relay = start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        Arc::new(SqliteStore::in_memory().unwrap()),
-    )
-    .await
-    .unwrap();
+    let relay = start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap();
     (relay, clock)
 }
 

@@ -1,14 +1,14 @@
 //! Reviews, comments, likes and the change log through real WebSocket clients, including every
 //! attempt to touch what is not one's own.
 
-use std::sync::Arc;
+#[path = "support/store.rs"]
+mod store;
 
 use movietalk_core::relay_client::{ClientError, RelayClient};
 use movietalk_protocol::relay::{
     ChangeKind, ClientMessage, Comment, ErrorCode, LikeTarget, Review, ServerMessage,
 };
 use movietalk_relay::accounts::HashCost;
-use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay, start};
 
 async fn relay() -> RunningRelay {
@@ -19,13 +19,9 @@ async fn relay() -> RunningRelay {
         },
         ..Config::default()
     };
-    start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        Arc::new(SqliteStore::in_memory().unwrap()),
-    )
-    .await
-    .unwrap()
+    start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap()
 }
 
 async fn user(relay: &RunningRelay, handle: &str) -> RelayClient {

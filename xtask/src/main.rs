@@ -4,6 +4,7 @@
 //! - `cargo xtask test`  — install what the tests need, build everything, run every test
 //!   (end-to-end ones under Xvfb with a private D-Bus session and an unlocked gnome-keyring).
 //! - `cargo xtask setup [run|test]` — only the installs; `cargo xtask ui` — only the UI build.
+//! - `cargo xtask postgres` — a throwaway PostgreSQL server for the relay's tests, until Enter.
 //!
 //! Installs are skipped when already present; nothing is downloaded except from Debian's
 //! package archive and crates.io.
@@ -13,6 +14,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+
+mod postgres;
 
 /// Debian packages the app needs to build and run (WebKitGTK and friends).
 const RUN_PACKAGES: &[&str] = &[
@@ -44,6 +47,8 @@ const TEST_PACKAGES: &[&str] = &[
     "gnome-keyring",
     "libsecret-1-dev",
     "libsecret-tools",
+    // A throwaway server for the relay's tests on its PostgreSQL store (xtask/src/postgres.rs).
+    "postgresql",
 ];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -81,6 +86,18 @@ fn main() -> Result<()> {
             Some(other) => bail!("unknown setup purpose {other:?}: use run or test"),
         },
         Some("ui") => build_ui(&root)?,
+        Some("postgres") => {
+            // For running the relay's PostgreSQL tests by hand: serves until Enter (or the end
+            // of the input), then stops the server and removes its files.
+            let pg = step(
+                "start a throwaway PostgreSQL",
+                postgres::TestPostgres::start,
+            )?;
+            println!("MOVIETALK_TEST_POSTGRES='{}'", pg.url);
+            eprintln!("xtask: press Enter to stop it");
+            let _ = std::io::stdin().read_line(&mut String::new());
+            drop(pg);
+        }
         Some("bench-window") => {
             setup(Purpose::Test)?;
             build_ui(&root)?;
@@ -91,7 +108,7 @@ fn main() -> Result<()> {
             step("measure the window", || run(&mut bench))?;
         }
         _ => {
-            eprintln!("usage: cargo xtask <run|test|setup [run|test]|ui|bench-window>");
+            eprintln!("usage: cargo xtask <run|test|setup [run|test]|ui|postgres|bench-window>");
             std::process::exit(2);
         }
     }
@@ -341,8 +358,21 @@ fn test(root: &Path) -> Result<()> {
     step("build the tests", || {
         run(cmd(cargo()).args(["test", "--workspace", "--no-run"]))
     })?;
+    let pg = step(
+        "start a throwaway PostgreSQL",
+        postgres::TestPostgres::start,
+    )?;
     let mut tests = windowed(root, &["test", "--workspace", "--", "--include-ignored"])?;
+    tests.env("MOVIETALK_TEST_POSTGRES", &pg.url);
     step("run every test", || run(&mut tests))?;
+    // The relay's own tests once more, every test relay keeping its data in PostgreSQL.
+    step("run the relay's tests on its PostgreSQL store", || {
+        run(cmd(cargo())
+            .args(["test", "-p", "movietalk-relay"])
+            .env("MOVIETALK_TEST_POSTGRES", &pg.url)
+            .env("MOVIETALK_RELAY_TEST_STORE", "postgres"))
+    })?;
+    drop(pg);
     eprintln!(
         "xtask: screenshots and other artifacts are in {}",
         root.join("artifacts").display()

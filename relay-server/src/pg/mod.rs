@@ -1,0 +1,669 @@
+//! PostgreSQL storage, for several relay instances on one database (`--db postgres://…`).
+//!
+//! The same three traits as [`crate::store::SqliteStore`] — [`ChatStore`],
+//! [`crate::accounts::AccountStore`], [`crate::social::SocialStore`] — over the same schema in
+//! PostgreSQL types. What changes when several relays write at once:
+//!
+//! - **Chat sequence numbers** are still `max + 1` per room, chosen by each relay's writer; the
+//!   primary key (room, seq) makes the database the referee. A group whose number another
+//!   instance took first fails as a whole with [`AppendError::Taken`], and the writer numbers it
+//!   again from the stored maximum (`hub.rs`). A later number cannot be stored before an earlier
+//!   one commits, because an instance only ever numbers after the maximum it can see, so the
+//!   numbers stay gapless and in commit order.
+//! - **The change log** (`changes.seq`, what offline clients pull after their cursor) is
+//!   appended under a transaction-scoped advisory lock, so its numbers are handed out in commit
+//!   order: a client that pulled up to 41 can never later find a 40 that committed after it.
+//! - Everything else is ordinary row-level concurrency: unique keys for handles, one review per
+//!   account and film, client ids.
+//!
+//! The `postgres` crate is synchronous, driving its own small tokio runtime, which must not run
+//! on a thread of the relay's runtime; every call is made on a scoped thread of its own
+//! ([`PgStore::with`]) with a connection from a fixed pool.
+
+mod accounts;
+mod social;
+
+use std::sync::{Condvar, Mutex};
+
+use movietalk_protocol::relay::ChatMessage;
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+
+use crate::store::{AppendError, ChatAppender, ChatStore, Elsewhere, RoomRecord, StoreError};
+
+/// Connections the store keeps open (the writer takes one of its own).
+const POOL_SIZE: usize = 6;
+
+/// The advisory lock key that serialises appends to the change log.
+const CHANGE_LOG_LOCK: i64 = 0x4d54_6368; // "MTch"
+/// The channel on which appenders announce new chat messages, `"<seq> <room>"`: the newest
+/// number stored in the room by the transaction. PostgreSQL delivers a notification when the
+/// transaction commits, in commit order, to every listening instance.
+const NOTIFY_CHANNEL: &str = "movietalk_chat";
+
+/// The first key of the advisory locks that give one writer at a time a room's next numbers
+/// (the second is the room's `hashtext`).
+const ROOM_LOCK: i32 = 0x4d54_726d; // "MTrm"
+/// The advisory lock key that makes instances starting together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x4d54_736d; // "MTsm"
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError(match e.as_db_error() {
+            Some(db) => format!("postgres: {}: {}", db.code().code(), db.message()),
+            None => format!("postgres: {e}"),
+        })
+    }
+}
+
+/// Whether `e` is a unique or primary key violation.
+pub(crate) fn is_unique_violation(e: &postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// PostgreSQL storage shared by any number of relay instances.
+pub struct PgStore {
+    config: postgres::Config,
+    idle: Mutex<Vec<Client>>,
+    returned: Condvar,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, or key=value form) and creates or
+    /// migrates the schema.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError(format!("bad PostgreSQL address: {e}")))?;
+        let clients = on_own_thread(|| {
+            let mut first = config.connect(NoTls)?;
+            migrate(&mut first)?;
+            let mut clients = vec![first];
+            for _ in 1..POOL_SIZE {
+                clients.push(config.connect(NoTls)?);
+            }
+            Ok::<_, StoreError>(clients)
+        })?;
+        Ok(PgStore {
+            config,
+            idle: Mutex::new(clients),
+            returned: Condvar::new(),
+        })
+    }
+
+    /// Runs `f` with a pooled connection on a thread of its own (see the module docs); a
+    /// connection the server closed is replaced before use.
+    pub(crate) fn with<R, E>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, E> + Send,
+    ) -> Result<R, E>
+    where
+        R: Send,
+        E: Send + From<StoreError>,
+    {
+        let mut client = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(c) = idle.pop() {
+                    break c;
+                }
+                idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let config = &self.config;
+        let (client, result) = on_own_thread(move || {
+            if client.is_closed() {
+                match config.connect(NoTls) {
+                    Ok(fresh) => client = fresh,
+                    Err(e) => return (client, Err(E::from(e.into()))),
+                }
+            }
+            let result = f(&mut client);
+            (client, result)
+        });
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(client);
+        self.returned.notify_one();
+        result
+    }
+}
+
+impl Drop for PgStore {
+    /// Each client owns a small runtime, which may not be dropped on a thread of another
+    /// runtime (where the relay's last handle to the store often goes).
+    fn drop(&mut self) {
+        let clients = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        on_own_thread(move || drop(clients));
+    }
+}
+
+/// Runs `f` on a new thread, outside any tokio runtime, and returns its result (a panic in `f`
+/// carries on in the caller).
+fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// The schema, oldest first: each step runs once, in a transaction, recorded in
+/// `relay_schema`. Never edit a released step: append one. The tables are those of the SQLite
+/// store's migrations, as they stand after its last one.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE accounts (
+    id            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    handle        TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    bio           TEXT NOT NULL DEFAULT '',
+    avatar_url    TEXT,
+    password_hash TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE chat_messages (
+    room       TEXT NOT NULL,
+    seq        BIGINT NOT NULL,
+    client_id  TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    author_key TEXT NOT NULL,
+    guest      BOOLEAN NOT NULL,
+    text       TEXT NOT NULL,
+    sent_at_ms BIGINT NOT NULL,
+    deleted    BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (room, seq)
+);
+CREATE UNIQUE INDEX chat_messages_client ON chat_messages(room, author_key, client_id);
+CREATE INDEX chat_messages_author ON chat_messages(author_key);
+CREATE TABLE reviews (
+    id            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    account_id    BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    movie_key     TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    year          INTEGER,
+    rating        REAL NOT NULL CHECK (rating BETWEEN 0.5 AND 5.0 AND rating * 2 = round(rating * 2)),
+    body          TEXT NOT NULL,
+    spoiler       BOOLEAN NOT NULL,
+    client_id     TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    UNIQUE (account_id, movie_key)
+);
+CREATE INDEX reviews_film ON reviews(movie_key, id);
+CREATE INDEX reviews_account ON reviews(account_id, id);
+CREATE TABLE comments (
+    id            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    review_id     BIGINT NOT NULL REFERENCES reviews(id) ON DELETE CASCADE,
+    account_id    BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    client_id     TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    UNIQUE (account_id, client_id)
+);
+CREATE INDEX comments_review ON comments(review_id, id);
+CREATE TABLE likes (
+    account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL CHECK (kind IN ('review', 'comment')),
+    target_id  BIGINT NOT NULL,
+    PRIMARY KEY (account_id, kind, target_id)
+);
+CREATE INDEX likes_target ON likes(kind, target_id);
+-- Every change to reviews and comments, numbered in commit order (see CHANGE_LOG_LOCK).
+CREATE TABLE changes (
+    seq     BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    payload TEXT NOT NULL
+);
+CREATE TABLE follows (
+    follower_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    followed_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    PRIMARY KEY (follower_id, followed_id)
+);
+CREATE TABLE rooms (
+    name          TEXT PRIMARY KEY,
+    topic         TEXT NOT NULL,
+    creator_id    BIGINT REFERENCES accounts(id) ON DELETE SET NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE room_bans (
+    room       TEXT NOT NULL,
+    account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    PRIMARY KEY (room, account_id)
+);
+CREATE TABLE room_reads (
+    account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    room       TEXT NOT NULL,
+    seq        BIGINT NOT NULL,
+    PRIMARY KEY (account_id, room)
+);
+CREATE TABLE auth_sessions (
+    id                    BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    account_id            BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    client                TEXT NOT NULL,
+    method                TEXT NOT NULL,
+    created_at_ms         BIGINT NOT NULL,
+    last_used_at_ms       BIGINT NOT NULL,
+    access_hash           TEXT UNIQUE,
+    access_expires_at_ms  BIGINT NOT NULL,
+    refresh_hash          TEXT NOT NULL UNIQUE,
+    refresh_expires_at_ms BIGINT NOT NULL
+);
+CREATE INDEX auth_sessions_account ON auth_sessions(account_id);
+CREATE TABLE spent_refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    session_id BIGINT NOT NULL REFERENCES auth_sessions(id) ON DELETE CASCADE
+);
+CREATE INDEX spent_refresh_tokens_session ON spent_refresh_tokens(session_id);
+CREATE TABLE provider_links (
+    provider     TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    account_id   BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    linked_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (provider, subject),
+    UNIQUE (account_id, provider)
+);
+"];
+
+/// Brings the schema up to date. Instances starting together take turns (an advisory lock).
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS relay_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
+    let done: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM relay_schema", &[])?
+        .get(0);
+    let done = usize::try_from(done).unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError(format!(
+            "the database's schema (version {done}) is newer than this relay's ({}); run a newer relay",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(done) {
+        tx.batch_execute(step)?;
+        tx.execute(
+            "INSERT INTO relay_schema (version) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Appends `what` to the change log inside `tx`, after every change log append that committed
+/// before it (see [`CHANGE_LOG_LOCK`]).
+pub(crate) fn record(
+    tx: &mut postgres::Transaction<'_>,
+    what: &movietalk_protocol::relay::ChangeKind,
+) -> Result<(), postgres::Error> {
+    let payload = serde_json::to_string(what).expect("changes serialise");
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOG_LOCK])?;
+    tx.execute("INSERT INTO changes (payload) VALUES ($1)", &[&payload])?;
+    Ok(())
+}
+
+/// Sequence numbers past `i64::MAX` cannot exist; clamp instead of wrapping to negative.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn row_to_message(r: &postgres::Row) -> ChatMessage {
+    ChatMessage {
+        room: r.get(0),
+        seq: r.get::<_, i64>(1) as u64,
+        client_id: r.get(2),
+        author: r.get(3),
+        guest: r.get(4),
+        text: r.get(5),
+        sent_at_ms: r.get::<_, i64>(6) as u64,
+        deleted: r.get(7),
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "room, seq, client_id, author, guest, text, sent_at_ms, deleted";
+
+impl ChatStore for PgStore {
+    fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError> {
+        let config = self.config.clone();
+        let client = on_own_thread(move || config.connect(NoTls))?;
+        Ok(Box::new(PgAppender {
+            config: self.config.clone(),
+            client,
+        }))
+    }
+
+    fn range(
+        &self,
+        room: &str,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+                     WHERE room = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
+                ),
+                &[&room, &clamp(after), &clamp(before), &(limit as i64)],
+            )?;
+            Ok(rows.iter().rev().map(row_to_message).collect())
+        })
+    }
+
+    fn range_forward(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+                     WHERE room = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
+                ),
+                &[&room, &clamp(after), &(limit as i64)],
+            )?;
+            Ok(rows.iter().map(row_to_message).collect())
+        })
+    }
+
+    fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let n = c.execute(
+                "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &topic, &(creator as i64), &now_ms()],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
+        self.with(|c| {
+            let row = c.query_opt(
+                "SELECT r.topic, a.id, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id
+                 WHERE r.name = $1",
+                &[&name],
+            )?;
+            Ok(row.map(|r| {
+                let id: Option<i64> = r.get(1);
+                let handle: Option<String> = r.get(2);
+                (r.get(0), id.zip(handle).map(|(i, h)| (i as u64, h)))
+            }))
+        })
+    }
+
+    fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT r.name, r.topic, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id
+                 ORDER BY r.name",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })
+    }
+
+    fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError> {
+        self.with(|c| {
+            let id: Option<i64> = c
+                .query_opt("SELECT id FROM accounts WHERE handle = $1", &[&handle])?
+                .map(|r| r.get(0));
+            if let Some(id) = id {
+                c.execute(
+                    "INSERT INTO room_bans (room, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&room, &id],
+                )?;
+            }
+            Ok(id.map(|i| i as u64))
+        })
+    }
+
+    fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.query_opt(
+                "SELECT 1 FROM room_bans WHERE room = $1 AND account_id = $2",
+                &[&room, &(account as i64)],
+            )?
+            .is_some())
+        })
+    }
+
+    fn message_author(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_opt(
+                "SELECT author_key FROM chat_messages WHERE room = $1 AND seq = $2 AND NOT deleted",
+                &[&room, &clamp(seq)],
+            )?
+            .map(|r| r.get(0)))
+        })
+    }
+
+    fn delete_message(&self, room: &str, seq: u64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE chat_messages SET text = '', deleted = TRUE WHERE room = $1 AND seq = $2",
+                &[&room, &clamp(seq)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO room_reads (account_id, room, seq) VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id, room) DO UPDATE SET seq = GREATEST(room_reads.seq, excluded.seq)",
+                &[&(account as i64), &room, &clamp(seq)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn watch_other_writers(
+        &self,
+        mut tell: Box<dyn FnMut(Elsewhere) -> bool + Send>,
+    ) -> Result<(), StoreError> {
+        let config = self.config.clone();
+        // The first connection now, so that a relay that cannot listen does not start.
+        let first = on_own_thread(|| {
+            let mut c = config.connect(NoTls)?;
+            c.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))?;
+            Ok::<_, StoreError>(c)
+        })?;
+        std::thread::Builder::new()
+            .name("pg-listen".into())
+            .spawn(move || {
+                let mut client = Some(first);
+                loop {
+                    let Some(c) = client.as_mut() else {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                        if !tell(Elsewhere::Quiet) {
+                            return;
+                        }
+                        client = config
+                            .connect(NoTls)
+                            .and_then(|mut c| c.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}")).map(|()| c))
+                            .map_err(|e| tracing::warn!(error = %e, "listening for other relay instances failed; retrying"))
+                            .ok();
+                        if client.is_some() && !tell(Elsewhere::MayHaveMissed) {
+                            return;
+                        }
+                        continue;
+                    };
+                    let mut notes = c.notifications();
+                    let mut waiting = notes.timeout_iter(std::time::Duration::from_millis(500));
+                    let what = match postgres::fallible_iterator::FallibleIterator::next(&mut waiting) {
+                        Ok(Some(note)) => match note.payload().split_once(' ') {
+                            Some((seq, room)) => match seq.parse() {
+                                Ok(seq) => Elsewhere::Stored { room: room.to_owned(), seq },
+                                Err(_) => continue,
+                            },
+                            None => continue,
+                        },
+                        Ok(None) => Elsewhere::Quiet,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the connection listening for other relay instances broke");
+                            drop(waiting);
+                            drop(notes);
+                            client = None;
+                            continue;
+                        }
+                    };
+                    if !tell(what) {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| StoreError(format!("starting the listener: {e}")))?;
+        Ok(())
+    }
+
+    fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT rr.room, coalesce((SELECT max(seq) FROM chat_messages m WHERE m.room = rr.room), 0) - rr.seq
+                 FROM room_reads rr WHERE rr.account_id = $1 ORDER BY rr.room",
+                &[&(account as i64)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
+                .collect())
+        })
+    }
+}
+
+/// Appends chat messages on a connection of its own, on the hub's writer thread (a plain
+/// thread, outside the runtime, so the client is used directly).
+struct PgAppender {
+    config: postgres::Config,
+    client: Client,
+}
+
+impl PgAppender {
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.is_closed() {
+            self.client = self.config.connect(NoTls)?;
+        }
+        Ok(&mut self.client)
+    }
+}
+
+impl ChatAppender for PgAppender {
+    fn last_seq(&mut self, room: &str) -> Result<u64, StoreError> {
+        let seq: Option<i64> = self
+            .client()?
+            .query_one(
+                "SELECT max(seq) FROM chat_messages WHERE room = $1",
+                &[&room],
+            )?
+            .get(0);
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    fn find_client_id(
+        &mut self,
+        room: &str,
+        author_key: &str,
+        client_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT seq FROM chat_messages WHERE room = $1 AND author_key = $2 AND client_id = $3",
+                &[&room, &author_key, &client_id],
+            )?
+            .map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn append_group(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
+        let attempt = |client: &mut Client,
+                       group: &mut [(ChatMessage, String)]|
+         -> Result<(), postgres::Error> {
+            let mut tx = client.transaction()?;
+            // One writer at a time per room (until commit), rooms locked in name order so two
+            // writers never wait for each other both ways; then the group is numbered after
+            // what is stored, which no one else can add to until this commits.
+            let mut rooms: Vec<&str> = group.iter().map(|(m, _)| m.room.as_str()).collect();
+            rooms.sort_unstable();
+            rooms.dedup();
+            for room in &rooms {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                    &[&ROOM_LOCK, room],
+                )?;
+            }
+            let mut stored: std::collections::HashMap<String, u64> = tx
+                .query(
+                    "SELECT room, max(seq) FROM chat_messages WHERE room = ANY($1) GROUP BY room",
+                    &[&rooms],
+                )?
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+                .collect();
+            crate::store::renumber(group, |room| {
+                Ok::<_, postgres::Error>(stored.remove(room).unwrap_or(0))
+            })?;
+            let insert = tx.prepare(
+                "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )?;
+            for (m, author_key) in group.iter() {
+                tx.execute(
+                    &insert,
+                    &[
+                        &m.room,
+                        &(m.seq as i64),
+                        &m.client_id,
+                        &m.author,
+                        author_key,
+                        &m.guest,
+                        &m.text,
+                        &(m.sent_at_ms as i64),
+                    ],
+                )?;
+            }
+            // Other instances hear of it when (and only if) this commits.
+            let mut newest: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+            for (m, _) in group.iter() {
+                newest.insert(m.room.as_str(), m.seq);
+            }
+            for (room, seq) in newest {
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&NOTIFY_CHANNEL, &format!("{seq} {room}")],
+                )?;
+            }
+            tx.commit()
+        };
+        match attempt(self.client()?, group) {
+            Ok(()) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(AppendError::Taken),
+            Err(e) => Err(AppendError::Store(e.into())),
+        }
+    }
+}
