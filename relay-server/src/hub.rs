@@ -5,8 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::peers::{FromPeer, Outbox, PEER_TIMEOUT, PeerEvent};
 use crate::store::{AppendError, ChatAppender, ChatStore, Elsewhere, StoreError, author_key};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
@@ -48,12 +49,41 @@ struct Room {
     /// is known. A joining member gets history up to here and everything after it live.
     fanned: u64,
     members: HashMap<ConnId, Member>,
+    /// People in the room on other relay instances (see `crate::peers`): who, and on which
+    /// instances.
+    remote: HashMap<String, HashSet<u64>>,
 }
 
 impl Room {
     fn present(&self) -> u32 {
-        let names: HashSet<&str> = self.members.values().map(|m| m.name.as_str()).collect();
+        let mut names: HashSet<&str> = self.members.values().map(|m| m.name.as_str()).collect();
+        names.extend(self.remote.keys().map(String::as_str));
         u32::try_from(names.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether `name` has a connection in the room on this instance.
+    fn here(&self, name: &str) -> bool {
+        self.members.values().any(|m| m.name == name)
+    }
+
+    /// Removes every connection of `key`, telling them they were kicked; true if there was one.
+    fn kick(&mut self, room: &str, key: &str) -> bool {
+        let frame = text_frame(
+            &ServerMessage::Kicked {
+                room: room.to_owned(),
+            }
+            .to_json(),
+        );
+        let before = self.members.len();
+        self.members.retain(|_, m| {
+            if m.name == key {
+                m.mailbox.enqueue(&frame);
+                false
+            } else {
+                true
+            }
+        });
+        self.members.len() != before
     }
 
     /// Queues `msg` for every member but `except` (under the rooms' lock: no system calls here).
@@ -128,6 +158,8 @@ pub struct Hub {
     writer: mpsc::Sender<ToWriter>,
     /// Per-account write buckets, shared by all of an account's connections.
     writes: Mutex<HashMap<u64, crate::connection::Bucket>>,
+    /// To the other relay instances on the same database, if the store has any.
+    peers: Option<Outbox>,
 }
 
 impl Hub {
@@ -138,6 +170,15 @@ impl Hub {
     ) -> Result<Self, StoreError> {
         let rooms = Rooms::default();
         let (writer, queue) = mpsc::channel(WRITER_QUEUE);
+        let peers = match store.peer_outbox()? {
+            Some(outbox) => {
+                let mut me = [0u8; 8];
+                getrandom::fill(&mut me)
+                    .map_err(|e| StoreError(format!("choosing an instance id: {e}")))?;
+                Some(Outbox::start(u64::from_le_bytes(me), outbox)?)
+            }
+            None => None,
+        };
         let mut w = Writer {
             appender: store.appender()?,
             store: store.clone(),
@@ -145,6 +186,8 @@ impl Hub {
             metrics,
             last_seq: HashMap::new(),
             fanout: Fanout::start(),
+            peers: peers.clone(),
+            peers_seen: HashMap::new(),
         };
         std::thread::Builder::new()
             .name("chat-writer".into())
@@ -154,9 +197,7 @@ impl Hub {
         // in order. A weak handle: the watch ends with the hub.
         let weak = writer.downgrade();
         store.watch_other_writers(Box::new(move |what| match weak.upgrade() {
-            Some(writer) => {
-                what == Elsewhere::Quiet || writer.blocking_send(ToWriter::Elsewhere(what)).is_ok()
-            }
+            Some(writer) => writer.blocking_send(ToWriter::Elsewhere(what)).is_ok(),
             None => false,
         }))?;
         Ok(Hub {
@@ -164,36 +205,54 @@ impl Hub {
             store,
             writer,
             writes: Mutex::new(HashMap::new()),
+            peers,
         })
     }
 
-    /// Sends `msg` to everyone in `room` but `except`.
+    /// Tells the other instances, if any.
+    fn tell_peers(&self, event: PeerEvent) {
+        if let Some(peers) = &self.peers {
+            peers.tell(event);
+        }
+    }
+
+    /// Tells the other instances that `person`'s presence in `room` here changed, if it did.
+    fn tell_peers_presence(&self, room: &str, person: &str, was: bool, is: bool) {
+        let (room, person) = (room.to_owned(), person.to_owned());
+        match (was, is) {
+            (false, true) => self.tell_peers(PeerEvent::Joined { room, person }),
+            (true, false) => self.tell_peers(PeerEvent::Left { room, person }),
+            _ => {}
+        }
+    }
+
+    /// Sends `msg` to everyone in `room` but `except`, on every instance.
     pub fn broadcast(&self, room: &str, msg: &ServerMessage, except: Option<ConnId>) {
         if let Some(r) = self.rooms().get(room) {
             r.broadcast(msg, except);
         }
+        self.tell_peers(PeerEvent::Frame {
+            room: room.to_owned(),
+            msg: msg.clone(),
+        });
     }
 
-    /// Removes every connection of `key` from `room`, telling them they were kicked.
+    /// Removes every connection of `key` from `room`, telling them they were kicked, on every
+    /// instance.
     pub fn kick(&self, room: &str, key: &str) {
-        let mut rooms = self.rooms();
-        let Some(r) = rooms.get_mut(room) else { return };
-        let before = r.present();
-        let frame = text_frame(
-            &ServerMessage::Kicked {
-                room: room.to_owned(),
+        {
+            let mut rooms = self.rooms();
+            let Some(r) = rooms.get_mut(room) else { return };
+            let before = r.present();
+            if r.kick(room, key) {
+                r.tell_presence(room, before);
+                self.tell_peers_presence(room, key, true, false);
             }
-            .to_json(),
-        );
-        r.members.retain(|_, m| {
-            if m.name == key {
-                m.mailbox.enqueue(&frame);
-                false
-            } else {
-                true
-            }
+        }
+        self.tell_peers(PeerEvent::Kick {
+            room: room.to_owned(),
+            key: key.to_owned(),
         });
-        r.tell_presence(room, before);
     }
 
     /// Gives `conn`'s membership of `room` a new identity (log-in or log-out), telling the room
@@ -205,7 +264,13 @@ impl Hub {
         let Some(member) = r.members.get_mut(&conn) else {
             return;
         };
-        member.name = key.to_owned();
+        let old = std::mem::replace(&mut member.name, key.to_owned());
+        if old == key {
+            return;
+        }
+        let had_new = r.members.iter().any(|(c, m)| *c != conn && m.name == key);
+        self.tell_peers_presence(room, &old, true, r.here(&old));
+        self.tell_peers_presence(room, key, had_new, true);
         r.tell_presence(room, before);
     }
 
@@ -218,7 +283,7 @@ impl Hub {
     pub fn active_rooms(&self) -> Vec<String> {
         self.rooms()
             .iter()
-            .filter(|(_, r)| !r.members.is_empty())
+            .filter(|(_, r)| !r.members.is_empty() || !r.remote.is_empty())
             .map(|(n, _)| n.clone())
             .collect()
     }
@@ -255,6 +320,7 @@ impl Hub {
             let mut rooms = self.rooms();
             let r = rooms.entry(room.to_owned()).or_default();
             let before = r.present();
+            self.tell_peers_presence(room, name, r.here(name), true);
             r.members.insert(
                 conn,
                 Member {
@@ -276,6 +342,7 @@ impl Hub {
                     }
                     Err(e) => {
                         r.members.remove(&conn);
+                        self.tell_peers_presence(room, name, true, r.here(name));
                         return Err(e);
                     }
                 }
@@ -339,9 +406,10 @@ impl Hub {
             return false;
         };
         let before = r.present();
-        if r.members.remove(&conn).is_none() {
+        let Some(gone) = r.members.remove(&conn) else {
             return false;
-        }
+        };
+        self.tell_peers_presence(room, &gone.name, true, r.here(&gone.name));
         r.tell_presence(room, before);
         true
     }
@@ -394,6 +462,10 @@ struct Writer {
     last_seq: HashMap<String, u64>,
     /// Writes half of each large fan-out.
     fanout: Option<Fanout>,
+    /// To the other relay instances, if any (to answer their `Hello`).
+    peers: Option<Outbox>,
+    /// When each other instance was last heard from.
+    peers_seen: HashMap<u64, Instant>,
 }
 
 /// What becomes of one request of a group.
@@ -438,6 +510,13 @@ impl Writer {
         let mut upto: HashMap<String, u64> = HashMap::new();
         for what in news.drain(..) {
             match what {
+                Elsewhere::Peer(payload) => {
+                    // After the messages announced before it (a deletion after its message).
+                    self.fan_out_stored(std::mem::take(&mut upto));
+                    if let Some(event) = FromPeer::decode(&payload) {
+                        self.heard_from_peer(event);
+                    }
+                }
                 Elsewhere::Stored { room, seq } => {
                     let known = self.last_seq.entry(room.clone()).or_insert(0);
                     *known = (*known).max(seq);
@@ -445,6 +524,10 @@ impl Writer {
                     *up = (*up).max(seq);
                 }
                 Elsewhere::MayHaveMissed => {
+                    if let Some(peers) = &self.peers {
+                        // Presence news may be lost too: ask everyone again.
+                        peers.tell(PeerEvent::Hello);
+                    }
                     self.last_seq.clear();
                     for room in lock(&self.rooms).keys() {
                         upto.insert(room.clone(), u64::MAX);
@@ -453,6 +536,13 @@ impl Writer {
                 Elsewhere::Quiet => {}
             }
         }
+        self.fan_out_stored(upto);
+        self.forget_silent_peers();
+    }
+
+    /// Fans out what the store holds in each room after what was fanned out here, up to the
+    /// given number.
+    fn fan_out_stored(&mut self, upto: HashMap<String, u64>) {
         for (room, upto) in upto {
             let Some(fanned) = lock(&self.rooms)
                 .get(&room)
@@ -488,6 +578,93 @@ impl Writer {
                     }
                 }
             }
+        }
+    }
+
+    /// Acts on an event from another instance (see `crate::peers`).
+    fn heard_from_peer(&mut self, FromPeer { from, event }: FromPeer) {
+        let Some(peers) = &self.peers else { return };
+        if from == peers.me() {
+            return;
+        }
+        self.peers_seen.insert(from, Instant::now());
+        let mut rooms = lock(&self.rooms);
+        match event {
+            PeerEvent::Frame { room, msg } => {
+                if let Some(r) = rooms.get(&room) {
+                    r.broadcast(&msg, None);
+                }
+            }
+            PeerEvent::Kick { room, key } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    let before = r.present();
+                    if r.kick(&room, &key) {
+                        r.tell_presence(&room, before);
+                        peers.tell(PeerEvent::Left { room, person: key });
+                    }
+                }
+            }
+            PeerEvent::Joined { room, person } => {
+                let r = rooms.entry(room.clone()).or_default();
+                let before = r.present();
+                r.remote.entry(person).or_default().insert(from);
+                r.tell_presence(&room, before);
+            }
+            PeerEvent::Left { room, person } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    let before = r.present();
+                    if let Some(on) = r.remote.get_mut(&person) {
+                        on.remove(&from);
+                        if on.is_empty() {
+                            r.remote.remove(&person);
+                        }
+                    }
+                    r.tell_presence(&room, before);
+                }
+            }
+            PeerEvent::Hello => {
+                // A new (or reconnected) instance: tell it who is here.
+                for (room, r) in rooms.iter() {
+                    let people: HashSet<&str> =
+                        r.members.values().map(|m| m.name.as_str()).collect();
+                    for person in people {
+                        peers.tell(PeerEvent::Joined {
+                            room: room.clone(),
+                            person: person.to_owned(),
+                        });
+                    }
+                }
+            }
+            PeerEvent::Alive => {}
+        }
+    }
+
+    /// Stops counting the people of instances not heard from for [`PEER_TIMEOUT`].
+    fn forget_silent_peers(&mut self) {
+        let silent: Vec<u64> = self
+            .peers_seen
+            .iter()
+            .filter(|(_, seen)| seen.elapsed() > PEER_TIMEOUT)
+            .map(|(id, _)| *id)
+            .collect();
+        if silent.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            instances = silent.len(),
+            "other relay instances went silent; their people no longer count"
+        );
+        let mut rooms = lock(&self.rooms);
+        for (name, r) in rooms.iter_mut() {
+            let before = r.present();
+            r.remote.retain(|_, on| {
+                on.retain(|i| !silent.contains(i));
+                !on.is_empty()
+            });
+            r.tell_presence(name, before);
+        }
+        for id in silent {
+            self.peers_seen.remove(&id);
         }
     }
 
@@ -1169,6 +1346,8 @@ mod tests {
             metrics: Arc::default(),
             last_seq: HashMap::new(),
             fanout: None,
+            peers: None,
+            peers_seen: HashMap::new(),
         };
         let mut commit = |ids: &[&str]| {
             let (mut batch, rxs): (Vec<_>, Vec<_>) = ids.iter().map(|id| request("r", id)).unzip();

@@ -16,6 +16,7 @@ pub mod hub;
 pub mod metrics;
 pub mod oidc;
 pub mod outlet;
+pub mod peers;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod social;

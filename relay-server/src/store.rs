@@ -134,6 +134,17 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         drop(tell);
         Ok(())
     }
+    /// Where this relay sends events for the other relay instances on the same database (they
+    /// arrive there as [`Elsewhere::Peer`]); `None`, the default, for a store no other relay
+    /// shares.
+    fn peer_outbox(&self) -> Result<Option<Box<dyn PeerOutbox>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Sends one event (see `crate::peers`) to every other relay instance on the same database.
+pub trait PeerOutbox: Send + 'static {
+    fn send(&mut self, payload: &str) -> Result<(), StoreError>;
 }
 
 /// What another writer did, for [`ChatStore::watch_other_writers`].
@@ -143,6 +154,9 @@ pub enum Elsewhere {
     Stored { room: String, seq: u64 },
     /// The watch was interrupted: messages may have been stored in any room meanwhile.
     MayHaveMissed,
+    /// An event another instance sent through its [`PeerOutbox`] (or this one: the payload
+    /// says who sent it).
+    Peer(String),
     /// Nothing new.
     Quiet,
 }

@@ -3,9 +3,9 @@
 //! other instance is stored once. Needs a PostgreSQL server (`MOVIETALK_TEST_POSTGRES`, which
 //! `cargo xtask test` provides); without one each test says it skipped.
 //!
-//! Live delivery crosses instances through PostgreSQL's LISTEN/NOTIFY (see `pg/mod.rs`).
-//! Not covered, because not built yet: presence, typing, deletions and kicks across instances
-//! (each instance counts and tells only its own members).
+//! Live delivery, typing, deletions, kicks and presence cross instances through PostgreSQL's
+//! LISTEN/NOTIFY (`pg/mod.rs`, `peers.rs`). Not covered here: an instance that dies stops
+//! counting for presence only after `peers::PEER_TIMEOUT` (20 s).
 
 #[path = "support/store.rs"]
 mod store;
@@ -346,4 +346,130 @@ async fn members_on_each_instance_get_every_message_live_in_order_once() {
             "listener {i} got every number once, in order, whichever instance stored it"
         );
     }
+}
+
+/// The next event of `events` that `wanted` picks, within ten seconds.
+async fn next_matching(
+    events: &mut tokio::sync::mpsc::Receiver<RelayEvent>,
+    what: &str,
+    wanted: impl Fn(&RelayEvent) -> bool,
+) -> RelayEvent {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) if wanted(&e) => return e,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the connection ended waiting for {what}"),
+            Err(_) => panic!("no {what} within ten seconds"),
+        }
+    }
+}
+
+/// Waits until `room`'s presence, as told to `events`, is `n`.
+async fn presence_becomes(
+    events: &mut tokio::sync::mpsc::Receiver<RelayEvent>,
+    room: &str,
+    n: u32,
+) {
+    next_matching(
+        events,
+        &format!("presence {n} in {room}"),
+        |e| matches!(e, RelayEvent::Presence { room: r, present } if r == room && *present == n),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_counts_distinct_people_across_instances() {
+    let Some((a, b)) = two_instances("presence").await else {
+        return;
+    };
+    let (alice_a, mut events_a) = RelayClient::connect(&a.url(), "alice").await.unwrap();
+    assert_eq!(alice_a.join("r", None).await.unwrap().present, 1);
+    // Alice again, in a window on the other instance: still one person.
+    let (alice_b, mut events_b) = RelayClient::connect(&b.url(), "alice").await.unwrap();
+    alice_b.join("r", None).await.unwrap();
+    let (bob_b, _bob_events) = RelayClient::connect(&b.url(), "bob").await.unwrap();
+    bob_b.join("r", None).await.unwrap();
+    presence_becomes(&mut events_a, "r", 2).await;
+    presence_becomes(&mut events_b, "r", 2).await;
+    let rooms = alice_a.list_rooms().await.unwrap();
+    let r = rooms
+        .iter()
+        .find(|r| r.name == "r")
+        .expect("the room is listed");
+    assert_eq!(r.present, 2, "alice twice and bob are two people");
+    // Alice closes the window on the first instance: she is still here through the other.
+    alice_a.leave("r").await.unwrap();
+    bob_b.leave("r").await.unwrap();
+    presence_becomes(&mut events_b, "r", 1).await;
+    // Alice (on the other instance) is all the first instance counts now.
+    let (carol_a, _ce) = RelayClient::connect(&a.url(), "carol").await.unwrap();
+    let rooms = carol_a.list_rooms().await.unwrap();
+    assert_eq!(
+        rooms.iter().find(|r| r.name == "r").map(|r| r.present),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_deletions_and_kicks_reach_members_on_the_other_instance() {
+    let Some((a, b)) = two_instances("room events").await else {
+        return;
+    };
+    let (host, mut host_events) = RelayClient::connect(&a.url(), "host").await.unwrap();
+    host.sign_up("host", "a long password", None).await.unwrap();
+    host.create_room("noir-club", "Film noir").await.unwrap();
+    host.join("noir-club", None).await.unwrap();
+    let (troll, mut troll_events) = RelayClient::connect(&b.url(), "troll").await.unwrap();
+    troll
+        .sign_up("troll", "a long password", None)
+        .await
+        .unwrap();
+    troll.join("noir-club", None).await.unwrap();
+    let (fan, mut fan_events) = RelayClient::connect(&b.url(), "fan").await.unwrap();
+    fan.join("noir-club", None).await.unwrap();
+
+    host.typing("noir-club").await.unwrap();
+    next_matching(
+        &mut fan_events,
+        "typing",
+        |e| matches!(e, RelayEvent::Typing { who, .. } if who == "host"),
+    )
+    .await;
+
+    let bad = troll.send("noir-club", "spoilers!").await.unwrap();
+    next_matching(
+        &mut host_events,
+        "the troll's message",
+        |e| matches!(e, RelayEvent::Message(m) if m.seq == bad),
+    )
+    .await;
+    host.delete_message("noir-club", bad).await.unwrap();
+    next_matching(
+        &mut fan_events,
+        "the deletion",
+        |e| matches!(e, RelayEvent::MessageDeleted { seq, .. } if *seq == bad),
+    )
+    .await;
+
+    host.call(|req| ClientMessage::Kick {
+        req,
+        room: "noir-club".into(),
+        handle: "troll".into(),
+    })
+    .await
+    .unwrap();
+    next_matching(&mut troll_events, "the kick", |e| {
+        matches!(e, RelayEvent::Kicked { .. })
+    })
+    .await;
+    assert!(
+        troll.send("noir-club", "again").await.is_err(),
+        "the kicked connection is out of the room on its own instance"
+    );
+    assert!(
+        troll.join("noir-club", None).await.is_err(),
+        "and the ban holds there"
+    );
 }

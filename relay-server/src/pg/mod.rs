@@ -29,7 +29,9 @@ use movietalk_protocol::relay::ChatMessage;
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
-use crate::store::{AppendError, ChatAppender, ChatStore, Elsewhere, RoomRecord, StoreError};
+use crate::store::{
+    AppendError, ChatAppender, ChatStore, Elsewhere, PeerOutbox, RoomRecord, StoreError,
+};
 
 /// Connections the store keeps open (the writer takes one of its own).
 const POOL_SIZE: usize = 6;
@@ -40,6 +42,9 @@ const CHANGE_LOG_LOCK: i64 = 0x4d54_6368; // "MTch"
 /// number stored in the room by the transaction. PostgreSQL delivers a notification when the
 /// transaction commits, in commit order, to every listening instance.
 const NOTIFY_CHANNEL: &str = "movietalk_chat";
+
+/// The channel of events between instances (`crate::peers`).
+const PEER_CHANNEL: &str = "movietalk_peers";
 
 /// The first key of the advisory locks that give one writer at a time a room's next numbers
 /// (the second is the room's `hashtext`).
@@ -313,6 +318,36 @@ pub(crate) fn record(
     Ok(())
 }
 
+/// A connection listening on the relay's channels.
+fn listen(config: &postgres::Config) -> Result<Client, postgres::Error> {
+    let mut c = config.connect(NoTls)?;
+    c.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}; LISTEN {PEER_CHANNEL}"))?;
+    Ok(c)
+}
+
+/// The next notification on `c` within half a second ([`Elsewhere::Quiet`] if none came);
+/// `None` for a payload this relay does not understand.
+fn next_notification(c: &mut Client) -> Result<Option<Elsewhere>, postgres::Error> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut notes = c.notifications();
+    let note = match notes
+        .timeout_iter(std::time::Duration::from_millis(500))
+        .next()?
+    {
+        Some(note) => note,
+        None => return Ok(Some(Elsewhere::Quiet)),
+    };
+    if note.channel() == PEER_CHANNEL {
+        return Ok(Some(Elsewhere::Peer(note.payload().to_owned())));
+    }
+    Ok(note.payload().split_once(' ').and_then(|(seq, room)| {
+        Some(Elsewhere::Stored {
+            room: room.to_owned(),
+            seq: seq.parse().ok()?,
+        })
+    }))
+}
+
 /// Sequence numbers past `i64::MAX` cannot exist; clamp instead of wrapping to negative.
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -489,11 +524,7 @@ impl ChatStore for PgStore {
     ) -> Result<(), StoreError> {
         let config = self.config.clone();
         // The first connection now, so that a relay that cannot listen does not start.
-        let first = on_own_thread(|| {
-            let mut c = config.connect(NoTls)?;
-            c.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))?;
-            Ok::<_, StoreError>(c)
-        })?;
+        let first = on_own_thread(|| listen(&config))?;
         std::thread::Builder::new()
             .name("pg-listen".into())
             .spawn(move || {
@@ -504,31 +535,23 @@ impl ChatStore for PgStore {
                         if !tell(Elsewhere::Quiet) {
                             return;
                         }
-                        client = config
-                            .connect(NoTls)
-                            .and_then(|mut c| c.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}")).map(|()| c))
-                            .map_err(|e| tracing::warn!(error = %e, "listening for other relay instances failed; retrying"))
-                            .ok();
-                        if client.is_some() && !tell(Elsewhere::MayHaveMissed) {
+                        match listen(&config) {
+                            Ok(c) => client = Some(c),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "listening for other relay instances failed; retrying");
+                                continue;
+                            }
+                        }
+                        if !tell(Elsewhere::MayHaveMissed) {
                             return;
                         }
                         continue;
                     };
-                    let mut notes = c.notifications();
-                    let mut waiting = notes.timeout_iter(std::time::Duration::from_millis(500));
-                    let what = match postgres::fallible_iterator::FallibleIterator::next(&mut waiting) {
-                        Ok(Some(note)) => match note.payload().split_once(' ') {
-                            Some((seq, room)) => match seq.parse() {
-                                Ok(seq) => Elsewhere::Stored { room: room.to_owned(), seq },
-                                Err(_) => continue,
-                            },
-                            None => continue,
-                        },
-                        Ok(None) => Elsewhere::Quiet,
+                    let what = match next_notification(c) {
+                        Ok(Some(what)) => what,
+                        Ok(None) => continue,
                         Err(e) => {
                             tracing::warn!(error = %e, "the connection listening for other relay instances broke");
-                            drop(waiting);
-                            drop(notes);
                             client = None;
                             continue;
                         }
@@ -540,6 +563,15 @@ impl ChatStore for PgStore {
             })
             .map_err(|e| StoreError(format!("starting the listener: {e}")))?;
         Ok(())
+    }
+
+    fn peer_outbox(&self) -> Result<Option<Box<dyn PeerOutbox>>, StoreError> {
+        let config = self.config.clone();
+        let client = on_own_thread(move || config.connect(NoTls))?;
+        Ok(Some(Box::new(PgPeerOutbox {
+            config: self.config.clone(),
+            client,
+        })))
     }
 
     fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError> {
@@ -554,6 +586,24 @@ impl ChatStore for PgStore {
                 .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
                 .collect())
         })
+    }
+}
+
+/// Sends events to the other instances on a connection of its own, from the hub's peer-outbox
+/// thread (a plain thread, like the writer's).
+struct PgPeerOutbox {
+    config: postgres::Config,
+    client: Client,
+}
+
+impl PeerOutbox for PgPeerOutbox {
+    fn send(&mut self, payload: &str) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            self.client = self.config.connect(NoTls)?;
+        }
+        self.client
+            .execute("SELECT pg_notify($1, $2)", &[&PEER_CHANNEL, &payload])?;
+        Ok(())
     }
 }
 
