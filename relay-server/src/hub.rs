@@ -200,6 +200,10 @@ impl Hub {
             Some(writer) => writer.blocking_send(ToWriter::Elsewhere(what)).is_ok(),
             None => false,
         }))?;
+        if let Some(peers) = &peers {
+            // Only now that this instance listens: the others answer with who is where.
+            peers.tell(PeerEvent::Hello);
+        }
         Ok(Hub {
             rooms,
             store,
@@ -240,9 +244,7 @@ impl Hub {
     /// Removes every connection of `key` from `room`, telling them they were kicked, on every
     /// instance.
     pub fn kick(&self, room: &str, key: &str) {
-        {
-            let mut rooms = self.rooms();
-            let Some(r) = rooms.get_mut(room) else { return };
+        if let Some(r) = self.rooms().get_mut(room) {
             let before = r.present();
             if r.kick(room, key) {
                 r.tell_presence(room, before);

@@ -76,10 +76,9 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Starts the sending thread over `outbox`, saying `Hello` first.
+    /// Starts the sending thread over `outbox` (the hub says `Hello` once it listens).
     pub fn start(me: u64, mut outbox: Box<dyn PeerOutbox>) -> Result<Outbox, StoreError> {
         let (queue, events) = mpsc::channel::<PeerEvent>();
-        let _ = queue.send(PeerEvent::Hello);
         std::thread::Builder::new()
             .name("peer-outbox".into())
             .spawn(move || {

@@ -33,28 +33,30 @@ fn config() -> Config {
 
 /// Two relays on one fresh schema, or `None` (and a note) with no PostgreSQL configured.
 async fn two_instances(test: &str) -> Option<(RunningRelay, RunningRelay)> {
+    let schema = schema(test)?;
+    Some((instance(&schema).await, instance(&schema).await))
+}
+
+/// A fresh schema, or `None` (and a note) with no PostgreSQL configured.
+fn schema(test: &str) -> Option<String> {
     if store::postgres_url().is_none() {
         eprintln!(
             "{test}: skipped: no PostgreSQL server (set MOVIETALK_TEST_POSTGRES, or run `cargo xtask test`)"
         );
         return None;
     }
-    let schema = store::new_schema();
-    let mut relays = Vec::new();
-    for _ in 0..2 {
-        let s = schema.clone();
-        let pg = tokio::task::spawn_blocking(move || store::postgres_store(&s))
-            .await
-            .unwrap();
-        relays.push(
-            start("127.0.0.1:0".parse().unwrap(), config(), Arc::new(pg))
-                .await
-                .unwrap(),
-        );
-    }
-    let b = relays.pop().unwrap();
-    let a = relays.pop().unwrap();
-    Some((a, b))
+    Some(store::new_schema())
+}
+
+/// A relay on `schema`.
+async fn instance(schema: &str) -> RunningRelay {
+    let s = schema.to_owned();
+    let pg = tokio::task::spawn_blocking(move || store::postgres_store(&s))
+        .await
+        .unwrap();
+    start("127.0.0.1:0".parse().unwrap(), config(), Arc::new(pg))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,4 +474,33 @@ async fn typing_deletions_and_kicks_reach_members_on_the_other_instance() {
         troll.join("noir-club", None).await.is_err(),
         "and the ban holds there"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_later_learns_who_is_where() {
+    let Some(schema) = schema("later") else {
+        return;
+    };
+    let a = instance(&schema).await;
+    let (alice, _ea) = RelayClient::connect(&a.url(), "alice").await.unwrap();
+    alice.join("r", None).await.unwrap();
+    let (bob, _eb) = RelayClient::connect(&a.url(), "bob").await.unwrap();
+    bob.join("r", None).await.unwrap();
+
+    // The new instance says Hello once it listens; the first answers with its people.
+    let b = instance(&schema).await;
+    let (carol, _ec) = RelayClient::connect(&b.url(), "carol").await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rooms = carol.list_rooms().await.unwrap();
+        if rooms.iter().any(|r| r.name == "r" && r.present == 2) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the later instance never counted alice and bob: {rooms:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(carol.join("r", None).await.unwrap().present, 3);
 }
