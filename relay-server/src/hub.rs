@@ -545,41 +545,40 @@ impl Writer {
     /// Fans out what the store holds in each room after what was fanned out here, up to the
     /// given number.
     fn fan_out_stored(&mut self, upto: HashMap<String, u64>) {
-        for (room, upto) in upto {
-            let Some(fanned) = lock(&self.rooms)
-                .get(&room)
-                .and_then(|r| r.base.map(|_| r.fanned))
-            else {
-                continue;
-            };
-            if fanned >= upto {
-                continue;
-            }
-            let page = usize::try_from(upto - fanned)
-                .unwrap_or(usize::MAX)
-                .min(MAX_GROUP);
-            let mut after = fanned;
-            loop {
-                match self.store.range_forward(&room, after, page) {
-                    Ok(found) if !found.is_empty() => {
-                        let found: Vec<ChatMessage> =
-                            found.into_iter().filter(|m| m.seq <= upto).collect();
-                        let Some(last) = found.last().map(|m| m.seq) else {
-                            break;
-                        };
-                        self.fan_out(found.iter());
-                        after = last;
-                        if after >= upto || found.len() < page {
-                            break;
-                        }
-                    }
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, room, "reading the messages another writer stored failed");
-                        break;
-                    }
+        let mut wanted: Vec<(String, u64, u64)> = {
+            let rooms = lock(&self.rooms);
+            upto.into_iter()
+                .filter_map(|(room, upto)| {
+                    let r = rooms.get(&room)?;
+                    (r.base.is_some() && r.fanned < upto).then_some((room, r.fanned, upto))
+                })
+                .collect()
+        };
+        // One read for every room (a round trip on PostgreSQL), then again for the rooms
+        // that had more than a page waiting.
+        while !wanted.is_empty() {
+            let found = match self.store.ranges(&wanted, MAX_GROUP) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the messages another writer stored failed");
+                    return;
                 }
-            }
+            };
+            self.fan_out(found.iter());
+            wanted.retain_mut(|(room, after, upto)| {
+                let got: Vec<u64> = found
+                    .iter()
+                    .filter(|m| &m.room == room)
+                    .map(|m| m.seq)
+                    .collect();
+                match got.last() {
+                    Some(&last) if got.len() == MAX_GROUP && last < *upto => {
+                        *after = last;
+                        true
+                    }
+                    _ => false,
+                }
+            });
         }
     }
 
@@ -735,25 +734,33 @@ impl Writer {
         // (room, author key, client id) → sequence, for resends within the group.
         let mut in_group: HashMap<(&str, String, &str), usize> = HashMap::new();
         let now = now_ms();
-        for req in batch.iter() {
-            let key = author_key(&req.author, req.guest);
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|req| author_key(&req.author, req.guest))
+            .collect();
+        // One question to the store for the whole batch (a round trip each on PostgreSQL).
+        let asked: Vec<(&str, &str, &str)> = batch
+            .iter()
+            .zip(&keys)
+            .map(|(req, key)| (req.room.as_str(), key.as_str(), req.client_id.as_str()))
+            .collect();
+        let found = self.appender.find_client_ids(&asked);
+        for (i, (req, key)) in batch.iter().zip(keys).enumerate() {
             if let Some(&i) =
                 in_group.get(&(req.room.as_str(), key.clone(), req.client_id.as_str()))
             {
                 outcomes.push(Outcome::SameAs(i));
                 continue;
             }
-            match self
-                .appender
-                .find_client_id(&req.room, &key, &req.client_id)
-            {
-                Ok(Some(seq)) => {
-                    outcomes.push(Outcome::Stored(seq));
-                    continue;
+            match &found {
+                Ok(found) => {
+                    if let Some(seq) = found[i] {
+                        outcomes.push(Outcome::Stored(seq));
+                        continue;
+                    }
                 }
-                Ok(None) => {}
                 Err(e) => {
-                    outcomes.push(Outcome::Failed(e));
+                    outcomes.push(Outcome::Failed(StoreError(e.0.clone())));
                     continue;
                 }
             }
@@ -826,19 +833,17 @@ impl Writer {
                 })
                 .collect()
         };
-        let mut missed = Vec::new();
-        for (room, fanned, next) in gaps {
-            match self
-                .store
-                .range_forward(&room, fanned, (next - fanned - 1) as usize)
-            {
-                Ok(found) => missed.extend(found.into_iter().filter(|m| m.seq < next)),
-                Err(e) => {
-                    tracing::warn!(error = %e, room, "reading the messages another writer stored failed");
-                }
-            }
+        if gaps.is_empty() {
+            return Vec::new();
         }
-        missed
+        let wanted: Vec<(String, u64, u64)> = gaps
+            .into_iter()
+            .map(|(room, fanned, next)| (room, fanned, next - 1))
+            .collect();
+        self.store.ranges(&wanted, usize::MAX).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the messages another writer stored failed");
+            Vec::new()
+        })
     }
 
     /// Sends each stored message to its room, in sequence order: one job per room (its frames

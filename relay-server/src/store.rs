@@ -107,6 +107,25 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError>;
+    /// For each `(room, after, upto)`: the room's messages numbered `after + 1 ..= upto`, at
+    /// most `limit` of them, oldest first; all rooms' in one list, each room's in order. The
+    /// default asks [`ChatStore::range_forward`] room by room.
+    fn ranges(
+        &self,
+        wanted: &[(String, u64, u64)],
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut all = Vec::new();
+        for (room, after, upto) in wanted {
+            let span = usize::try_from(upto.saturating_sub(*after)).unwrap_or(usize::MAX);
+            all.extend(
+                self.range_forward(room, *after, span.min(limit))?
+                    .into_iter()
+                    .filter(|m| m.seq <= *upto),
+            );
+        }
+        Ok(all)
+    }
     /// Creates a moderated room; false when the name is taken.
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError>;
     /// A created room's topic and its creator's (account id, handle).
@@ -172,6 +191,16 @@ pub trait ChatAppender: Send + 'static {
         author_key: &str,
         client_id: &str,
     ) -> Result<Option<u64>, StoreError>;
+    /// [`ChatAppender::find_client_id`] for each `(room, author key, client id)`, in order.
+    /// The default asks one at a time.
+    fn find_client_ids(
+        &mut self,
+        keys: &[(&str, &str, &str)],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        keys.iter()
+            .map(|(room, author, id)| self.find_client_id(room, author, id))
+            .collect()
+    }
     /// Stores every `(message, author key)` of `group` in one transaction; returns once all of
     /// them are durable, or stores none of them. Inside the transaction each room's messages
     /// are numbered for good, in the group's order, after the highest number stored in that

@@ -365,10 +365,17 @@ fn test(root: &Path) -> Result<()> {
     let mut tests = windowed(root, &["test", "--workspace", "--", "--include-ignored"])?;
     tests.env("MOVIETALK_TEST_POSTGRES", &pg.url);
     step("run every test", || run(&mut tests))?;
-    // The relay's own tests once more, every test relay keeping its data in PostgreSQL.
+    // The relay's integration tests once more, every test relay keeping its data in
+    // PostgreSQL. Selected by target in the whole workspace, so cargo resolves the same
+    // features as above and builds nothing again.
+    let relay_tests = relay_test_targets(root)?;
     step("run the relay's tests on its PostgreSQL store", || {
-        run(cmd(cargo())
-            .args(["test", "-p", "movietalk-relay"])
+        let mut c = cmd(cargo());
+        c.args(["test", "--workspace"]);
+        for t in &relay_tests {
+            c.args(["--test", t]);
+        }
+        run(c
             .env("MOVIETALK_TEST_POSTGRES", &pg.url)
             .env("MOVIETALK_RELAY_TEST_STORE", "postgres"))
     })?;
@@ -378,6 +385,22 @@ fn test(root: &Path) -> Result<()> {
         root.join("artifacts").display()
     );
     Ok(())
+}
+
+/// The names of the relay's integration tests (`relay-server/tests/*.rs`).
+fn relay_test_targets(root: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("relay-server/tests"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("no relay tests found in relay-server/tests");
+    }
+    Ok(names)
 }
 
 /// `cargo ARGS` inside Xvfb (for the real app window) and a private D-Bus session with

@@ -5,7 +5,12 @@
 //! relay-load --url ws://127.0.0.1:7340 --clients 1000 --rooms 100 --rate 1 --seconds 30
 //! relay-load --url ws://127.0.0.1:7340 --idle 10000 --clients 1000 --rooms 100 --rate 1 --seconds 30 --relay-pid $!
 //! relay-load --url ws://127.0.0.1:7340 --storm 10000
+//! relay-load --url ws://127.0.0.1:7340,ws://127.0.0.1:7341 --relay-pid 123,456 --clients 1000 --rooms 100
 //! ```
+//!
+//! Several `--url`s (comma-separated: relay instances on one PostgreSQL database) share the
+//! clients out by turns of one client per room, so each room has members on every instance;
+//! several `--relay-pid`s are added up.
 //!
 //! Every sending client posts `rate` messages a second to its room (client `i` is in room
 //! `i % rooms`); every client in the room receives them. A message carries its send time, so
@@ -40,43 +45,53 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug, Clone)]
 struct Args {
-    url: String,
+    urls: Vec<String>,
     clients: usize,
     rooms: usize,
     rate: f64,
     seconds: u64,
     idle: usize,
     storm: usize,
-    relay_pid: Option<u32>,
+    relay_pids: Vec<u32>,
+}
+
+impl Args {
+    /// The relay client `i` connects to: clients `0..rooms` (one per room) to the first,
+    /// the next `rooms` to the second, and so on, so every room has members on each.
+    fn url(&self, i: usize) -> &str {
+        &self.urls[(i / self.rooms.max(1)) % self.urls.len()]
+    }
 }
 
 fn parse() -> anyhow::Result<Args> {
     let mut a = Args {
-        url: String::new(),
+        urls: Vec::new(),
         clients: 0,
         rooms: 100,
         rate: 1.0,
         seconds: 30,
         idle: 0,
         storm: 0,
-        relay_pid: None,
+        relay_pids: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut v = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--url" => a.url = v()?,
+            "--url" => a.urls = v()?.split(',').map(str::to_owned).collect(),
             "--clients" => a.clients = v()?.parse()?,
             "--rooms" => a.rooms = v()?.parse()?,
             "--rate" => a.rate = v()?.parse()?,
             "--seconds" => a.seconds = v()?.parse()?,
             "--idle" => a.idle = v()?.parse()?,
             "--storm" => a.storm = v()?.parse()?,
-            "--relay-pid" => a.relay_pid = Some(v()?.parse()?),
+            "--relay-pid" => {
+                a.relay_pids = v()?.split(',').map(str::parse).collect::<Result<_, _>>()?
+            }
             other => bail!("unknown argument {other:?}"),
         }
     }
-    if a.url.is_empty() {
+    if a.urls.iter().all(String::is_empty) {
         bail!("--url ws://HOST:PORT is required");
     }
     if a.rooms == 0 || a.rate <= 0.0 {
@@ -90,6 +105,22 @@ fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+/// Resident memory of all the relays, KiB.
+fn relays_rss_kib(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| rss_kib(p)).sum()
+}
+
+/// CPU ticks of all the relays.
+fn relays_cpu_ticks(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| cpu_ticks(&p.to_string())).sum()
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -190,14 +221,14 @@ where
 
 /// Connects `n` clients, each joined to room `i % rooms`.
 async fn connect_many(
-    url: &str,
+    args: &Args,
     n: usize,
     rooms: usize,
     prefix: &str,
     since: Option<u64>,
 ) -> (Vec<(usize, Ws)>, usize) {
     in_waves(n, |i| {
-        let url = url.to_owned();
+        let url = args.url(i).to_owned();
         let name = format!("{prefix}{i}");
         async move {
             let mut ws = connect(&url, &name).await?;
@@ -210,9 +241,9 @@ async fn connect_many(
 
 /// Connects `n` listeners, each joined to room `i % rooms` with no cursor (so each gets the
 /// room's latest history page, as an app does).
-async fn connect_listeners(url: &str, n: usize, rooms: usize) -> (Vec<Listener>, usize) {
+async fn connect_listeners(args: &Args, n: usize, rooms: usize) -> (Vec<Listener>, usize) {
     in_waves(n, |i| {
-        let url = url.to_owned();
+        let url = args.url(i).to_owned();
         async move {
             let ws = connect(&url, &format!("idle{i}")).await?;
             // After `welcome` the relay says nothing until asked: nothing is left in
@@ -347,7 +378,7 @@ async fn storm(args: &Args) {
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.storm)
         .map(|i| {
-            let url = args.url.clone();
+            let url = args.url(i).to_owned();
             tokio::spawn(async move { connect(&url, &format!("storm{i}")).await })
         })
         .collect();
@@ -375,9 +406,9 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let rss_before = args.relay_pid.and_then(rss_kib);
-    let (idle, idle_failed) = connect_listeners(&args.url, args.idle, args.rooms).await;
-    let rss_idle = args.relay_pid.and_then(rss_kib);
+    let rss_before = relays_rss_kib(&args.relay_pids);
+    let (idle, idle_failed) = connect_listeners(&args, args.idle, args.rooms).await;
+    let rss_idle = relays_rss_kib(&args.relay_pids);
     if args.idle > 0 {
         println!("idle: {} connected, {} failed", idle.len(), idle_failed);
         if let (Some(a), Some(b)) = (rss_before, rss_idle) {
@@ -387,14 +418,8 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    let (senders, failed) = connect_many(
-        &args.url,
-        args.clients,
-        args.rooms,
-        "load",
-        Some(u64::MAX >> 1),
-    )
-    .await;
+    let (senders, failed) =
+        connect_many(&args, args.clients, args.rooms, "load", Some(u64::MAX >> 1)).await;
     println!("senders: {} connected, {} failed", senders.len(), failed);
 
     let counts = Arc::new(Counts::default());
@@ -402,10 +427,7 @@ async fn main() -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds);
     // Receivers read a little past the last send, so the last messages are counted.
     let read_until = deadline + Duration::from_millis(500);
-    let cpu_before = (
-        args.relay_pid.and_then(|p| cpu_ticks(&p.to_string())),
-        cpu_ticks("self"),
-    );
+    let cpu_before = (relays_cpu_ticks(&args.relay_pids), cpu_ticks("self"));
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for l in idle {
@@ -466,10 +488,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = w.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = (
-        args.relay_pid.and_then(|p| cpu_ticks(&p.to_string())),
-        cpu_ticks("self"),
-    );
+    let cpu_after = (relays_cpu_ticks(&args.relay_pids), cpu_ticks("self"));
     lat.sort_unstable();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 - 1.0) * p) as usize)

@@ -378,11 +378,7 @@ const MESSAGE_COLUMNS: &str = "room, seq, client_id, author, guest, text, sent_a
 impl ChatStore for PgStore {
     fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError> {
         let config = self.config.clone();
-        let client = on_own_thread(move || config.connect(NoTls))?;
-        Ok(Box::new(PgAppender {
-            config: self.config.clone(),
-            client,
-        }))
+        Ok(Box::new(on_own_thread(move || PgAppender::new(config))?))
     }
 
     fn range(
@@ -417,6 +413,34 @@ impl ChatStore for PgStore {
                      WHERE room = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
                 ),
                 &[&room, &clamp(after), &(limit as i64)],
+            )?;
+            Ok(rows.iter().map(row_to_message).collect())
+        })
+    }
+
+    fn ranges(
+        &self,
+        wanted: &[(String, u64, u64)],
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rooms: Vec<&str> = wanted.iter().map(|w| w.0.as_str()).collect();
+        let afters: Vec<i64> = wanted.iter().map(|w| clamp(w.1)).collect();
+        let uptos: Vec<i64> = wanted.iter().map(|w| clamp(w.2)).collect();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT m.room, m.seq, m.client_id, m.author, m.guest, m.text, m.sent_at_ms, m.deleted
+                 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS w(room, after, upto, i)
+                 CROSS JOIN LATERAL (
+                     SELECT * FROM chat_messages m
+                     WHERE m.room = w.room AND m.seq > w.after AND m.seq <= w.upto
+                     ORDER BY m.seq LIMIT $4
+                 ) m
+                 ORDER BY w.i, m.seq",
+                &[&rooms, &afters, &uptos, &limit],
             )?;
             Ok(rows.iter().map(row_to_message).collect())
         })
@@ -608,30 +632,141 @@ impl PeerOutbox for PgPeerOutbox {
 }
 
 /// Appends chat messages on a connection of its own, on the hub's writer thread (a plain
-/// thread, outside the runtime, so the client is used directly).
+/// thread, outside the runtime, so the client is used directly). Its statements are prepared
+/// once per connection, and each is one round trip for the whole group (arrays in, `unnest`).
 struct PgAppender {
     config: postgres::Config,
-    client: Client,
+    conn: Option<(Client, Statements)>,
+}
+
+struct Statements {
+    last_seq: postgres::Statement,
+    find: postgres::Statement,
+    lock: postgres::Statement,
+    stored_max: postgres::Statement,
+    insert: postgres::Statement,
+    notify: postgres::Statement,
+}
+
+impl Statements {
+    fn prepare(c: &mut Client) -> Result<Statements, postgres::Error> {
+        Ok(Statements {
+            last_seq: c.prepare("SELECT max(seq) FROM chat_messages WHERE room = $1")?,
+            find: c.prepare(
+                "SELECT k.i, m.seq
+                 FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(room, author_key, client_id, i)
+                 JOIN chat_messages m
+                   ON m.room = k.room AND m.author_key = k.author_key AND m.client_id = k.client_id",
+            )?,
+            // The rooms come sorted, and unnest keeps their order.
+            lock: c.prepare("SELECT pg_advisory_xact_lock($1, hashtext(r)) FROM unnest($2::text[]) AS r")?,
+            // Per room, so that each max is one step down the primary key's index (a
+            // GROUP BY over `room = ANY(…)` reads every message of those rooms).
+            stored_max: c.prepare(
+                "SELECT r, (SELECT max(seq) FROM chat_messages m WHERE m.room = r) FROM unnest($1::text[]) AS r",
+            )?,
+            insert: c.prepare(
+                "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                                      $6::boolean[], $7::text[], $8::bigint[])",
+            )?,
+            notify: c.prepare("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")?,
+        })
+    }
 }
 
 impl PgAppender {
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.is_closed() {
-            self.client = self.config.connect(NoTls)?;
+    fn new(config: postgres::Config) -> Result<Self, StoreError> {
+        let mut a = PgAppender { config, conn: None };
+        a.conn()?;
+        Ok(a)
+    }
+
+    /// The connection and its statements, connecting again if the server closed it.
+    fn conn(&mut self) -> Result<(&mut Client, &Statements), StoreError> {
+        if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            self.conn = None;
+            let mut client = self.config.connect(NoTls)?;
+            let statements = Statements::prepare(&mut client)?;
+            self.conn = Some((client, statements));
         }
-        Ok(&mut self.client)
+        let (c, s) = self.conn.as_mut().expect("connected above");
+        Ok((c, s))
+    }
+
+    fn try_append(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
+        let (client, st) = self.conn()?;
+        Self::append_on(client, st, group).map_err(|e| {
+            if is_unique_violation(&e) {
+                AppendError::Taken
+            } else {
+                AppendError::Store(e.into())
+            }
+        })
+    }
+
+    fn append_on(
+        client: &mut Client,
+        st: &Statements,
+        group: &mut [(ChatMessage, String)],
+    ) -> Result<(), postgres::Error> {
+        let mut tx = client.transaction()?;
+        // One writer at a time per room (until commit), rooms locked in name order so two
+        // writers never wait for each other both ways; then the group is numbered after what
+        // is stored, which no one else can add to until this commits.
+        let mut rooms: Vec<&str> = group.iter().map(|(m, _)| m.room.as_str()).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        tx.execute(&st.lock, &[&ROOM_LOCK, &rooms])?;
+        let mut stored: std::collections::HashMap<String, u64> = tx
+            .query(&st.stored_max, &[&rooms])?
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    r.get::<_, Option<i64>>(1).unwrap_or(0) as u64,
+                )
+            })
+            .collect();
+        crate::store::renumber(group, |room| {
+            Ok::<_, postgres::Error>(stored.remove(room).unwrap_or(0))
+        })?;
+        let column =
+            |f: fn(&(ChatMessage, String)) -> &str| -> Vec<&str> { group.iter().map(f).collect() };
+        let seqs: Vec<i64> = group.iter().map(|(m, _)| m.seq as i64).collect();
+        let guests: Vec<bool> = group.iter().map(|(m, _)| m.guest).collect();
+        let times: Vec<i64> = group.iter().map(|(m, _)| m.sent_at_ms as i64).collect();
+        tx.execute(
+            &st.insert,
+            &[
+                &column(|(m, _)| &m.room),
+                &seqs,
+                &column(|(m, _)| &m.client_id),
+                &column(|(m, _)| &m.author),
+                &column(|(_, k)| k),
+                &guests,
+                &column(|(m, _)| &m.text),
+                &times,
+            ],
+        )?;
+        // Other instances hear of it when (and only if) this commits: each room's newest.
+        let mut newest: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for (m, _) in group.iter() {
+            newest.insert(m.room.as_str(), m.seq);
+        }
+        let notes: Vec<String> = newest
+            .into_iter()
+            .map(|(room, seq)| format!("{seq} {room}"))
+            .collect();
+        tx.execute(&st.notify, &[&NOTIFY_CHANNEL, &notes])?;
+        tx.commit()
     }
 }
 
 impl ChatAppender for PgAppender {
     fn last_seq(&mut self, room: &str) -> Result<u64, StoreError> {
-        let seq: Option<i64> = self
-            .client()?
-            .query_one(
-                "SELECT max(seq) FROM chat_messages WHERE room = $1",
-                &[&room],
-            )?
-            .get(0);
+        let (c, st) = self.conn()?;
+        let seq: Option<i64> = c.query_one(&st.last_seq, &[&room])?.get(0);
         Ok(seq.unwrap_or(0) as u64)
     }
 
@@ -641,79 +776,39 @@ impl ChatAppender for PgAppender {
         author_key: &str,
         client_id: &str,
     ) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .client()?
-            .query_opt(
-                "SELECT seq FROM chat_messages WHERE room = $1 AND author_key = $2 AND client_id = $3",
-                &[&room, &author_key, &client_id],
-            )?
-            .map(|r| r.get::<_, i64>(0) as u64))
+        Ok(self.find_client_ids(&[(room, author_key, client_id)])?[0])
+    }
+
+    fn find_client_ids(
+        &mut self,
+        keys: &[(&str, &str, &str)],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let mut found = vec![None; keys.len()];
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let (c, st) = self.conn()?;
+        let rooms: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let authors: Vec<&str> = keys.iter().map(|k| k.1).collect();
+        let ids: Vec<&str> = keys.iter().map(|k| k.2).collect();
+        for row in c.query(&st.find, &[&rooms, &authors, &ids])? {
+            let i = row.get::<_, i64>(0) as usize - 1;
+            found[i] = Some(row.get::<_, i64>(1) as u64);
+        }
+        Ok(found)
     }
 
     fn append_group(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
-        let attempt = |client: &mut Client,
-                       group: &mut [(ChatMessage, String)]|
-         -> Result<(), postgres::Error> {
-            let mut tx = client.transaction()?;
-            // One writer at a time per room (until commit), rooms locked in name order so two
-            // writers never wait for each other both ways; then the group is numbered after
-            // what is stored, which no one else can add to until this commits.
-            let mut rooms: Vec<&str> = group.iter().map(|(m, _)| m.room.as_str()).collect();
-            rooms.sort_unstable();
-            rooms.dedup();
-            for room in &rooms {
-                tx.execute(
-                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                    &[&ROOM_LOCK, room],
-                )?;
+        match self.try_append(group) {
+            Err(AppendError::Store(_))
+                if self.conn.as_ref().is_some_and(|(c, _)| c.is_closed()) =>
+            {
+                // The connection broke (the server restarted, a proxy cut it): once more on a
+                // new one. Safe even if the first commit did land: its client ids make this a
+                // conflict, which the writer sorts out as resends.
+                self.try_append(group)
             }
-            let mut stored: std::collections::HashMap<String, u64> = tx
-                .query(
-                    "SELECT room, max(seq) FROM chat_messages WHERE room = ANY($1) GROUP BY room",
-                    &[&rooms],
-                )?
-                .iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
-                .collect();
-            crate::store::renumber(group, |room| {
-                Ok::<_, postgres::Error>(stored.remove(room).unwrap_or(0))
-            })?;
-            let insert = tx.prepare(
-                "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )?;
-            for (m, author_key) in group.iter() {
-                tx.execute(
-                    &insert,
-                    &[
-                        &m.room,
-                        &(m.seq as i64),
-                        &m.client_id,
-                        &m.author,
-                        author_key,
-                        &m.guest,
-                        &m.text,
-                        &(m.sent_at_ms as i64),
-                    ],
-                )?;
-            }
-            // Other instances hear of it when (and only if) this commits.
-            let mut newest: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-            for (m, _) in group.iter() {
-                newest.insert(m.room.as_str(), m.seq);
-            }
-            for (room, seq) in newest {
-                tx.execute(
-                    "SELECT pg_notify($1, $2)",
-                    &[&NOTIFY_CHANNEL, &format!("{seq} {room}")],
-                )?;
-            }
-            tx.commit()
-        };
-        match attempt(self.client()?, group) {
-            Ok(()) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(AppendError::Taken),
-            Err(e) => Err(AppendError::Store(e.into())),
+            other => other,
         }
     }
 }
