@@ -504,3 +504,53 @@ async fn an_instance_started_later_learns_who_is_where() {
     }
     assert_eq!(carol.join("r", None).await.unwrap().present, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_carry_on_when_their_database_connections_are_cut() {
+    let Some(schema) = schema("cut") else {
+        return;
+    };
+    let a = instance(&schema).await;
+    let b = instance(&schema).await;
+    let (listener, mut events) = RelayClient::connect(&b.url(), "listener").await.unwrap();
+    listener.join("r", None).await.unwrap();
+    let (poster, _pe) = RelayClient::connect(&a.url(), "poster").await.unwrap();
+    poster.join("r", None).await.unwrap();
+    let first = poster.send_with_id("r", "m1", "before").await.unwrap();
+    next_matching(
+        &mut events,
+        "the first message",
+        |e| matches!(e, RelayEvent::Message(m) if m.seq == first),
+    )
+    .await;
+
+    // Every connection of both relays to the database is cut, as a database restart would:
+    // each relay's pool, writer, listener and peer outbox.
+    let cut = tokio::task::spawn_blocking({
+        let schema = schema.clone();
+        move || store::cut_connections(&schema)
+    })
+    .await
+    .unwrap();
+    assert!(cut >= 2 * 8, "{cut} connections cut");
+
+    // Nothing fails: each call that meets a closed connection is made again on a new one.
+    let second = poster.send_with_id("r", "m2", "after").await.unwrap();
+    assert_eq!(second, first + 1);
+    // The other instance hears of it (its listener connects again and catches up).
+    next_matching(
+        &mut events,
+        "the message after the cut",
+        |e| matches!(e, RelayEvent::Message(m) if m.seq == second && m.text == "after"),
+    )
+    .await;
+    for client in [&listener, &poster] {
+        let rooms = client.list_rooms().await.unwrap();
+        assert!(rooms.iter().any(|r| r.name == "r"), "{rooms:?}");
+    }
+    let (later, _le) = RelayClient::connect(&a.url(), "later").await.unwrap();
+    later
+        .sign_up("later", "a long password", None)
+        .await
+        .unwrap();
+}

@@ -105,11 +105,15 @@ impl PgStore {
         })
     }
 
-    /// Runs `f` with a pooled connection on a thread of its own (see the module docs); a
-    /// connection the server closed is replaced before use.
+    /// Runs `f` with a pooled connection on a thread of its own (see the module docs). A
+    /// connection the server closed is replaced before use; when `f` fails because its
+    /// connection turns out closed (the database restarted, or cut idle connections), it runs
+    /// once more on a new one. That repeats a write only if the server committed it and the
+    /// connection died before saying so; the relay's writes carry client ids or are set
+    /// operations, so the repeat finds what the first stored.
     pub(crate) fn with<R, E>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<R, E> + Send,
+        mut f: impl FnMut(&mut Client) -> Result<R, E> + Send,
     ) -> Result<R, E>
     where
         R: Send,
@@ -126,14 +130,21 @@ impl PgStore {
         };
         let config = &self.config;
         let (client, result) = on_own_thread(move || {
-            if client.is_closed() {
-                match config.connect(NoTls) {
-                    Ok(fresh) => client = fresh,
-                    Err(e) => return (client, Err(E::from(e.into()))),
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                if client.is_closed() {
+                    match config.connect(NoTls) {
+                        Ok(fresh) => client = fresh,
+                        Err(e) => return (client, Err(E::from(e.into()))),
+                    }
                 }
+                let result = f(&mut client);
+                if result.is_err() && client.is_closed() && tries < 2 {
+                    continue;
+                }
+                return (client, result);
             }
-            let result = f(&mut client);
-            (client, result)
         });
         self.idle
             .lock()
@@ -622,12 +633,20 @@ struct PgPeerOutbox {
 
 impl PeerOutbox for PgPeerOutbox {
     fn send(&mut self, payload: &str) -> Result<(), StoreError> {
-        if self.client.is_closed() {
-            self.client = self.config.connect(NoTls)?;
+        for tries in 1.. {
+            if self.client.is_closed() {
+                self.client = self.config.connect(NoTls)?;
+            }
+            match self
+                .client
+                .execute("SELECT pg_notify($1, $2)", &[&PEER_CHANNEL, &payload])
+            {
+                // Once more on a new connection if this one turned out closed.
+                Err(_) if self.client.is_closed() && tries < 2 => continue,
+                result => return Ok(result.map(drop)?),
+            }
         }
-        self.client
-            .execute("SELECT pg_notify($1, $2)", &[&PEER_CHANNEL, &payload])?;
-        Ok(())
+        unreachable!("the loop returns")
     }
 }
 
@@ -763,10 +782,27 @@ impl PgAppender {
     }
 }
 
+impl PgAppender {
+    /// Runs the read `f`, once more on a new connection if it failed on a closed one.
+    fn read<T>(
+        &mut self,
+        f: impl Fn(&mut Client, &Statements) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let (c, st) = self.conn()?;
+        match f(c, st) {
+            Err(_) if c.is_closed() => {
+                let (c, st) = self.conn()?;
+                Ok(f(c, st)?)
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
 impl ChatAppender for PgAppender {
     fn last_seq(&mut self, room: &str) -> Result<u64, StoreError> {
-        let (c, st) = self.conn()?;
-        let seq: Option<i64> = c.query_one(&st.last_seq, &[&room])?.get(0);
+        let seq: Option<i64> =
+            self.read(|c, st| Ok(c.query_one(&st.last_seq, &[&room])?.get(0)))?;
         Ok(seq.unwrap_or(0) as u64)
     }
 
@@ -787,11 +823,10 @@ impl ChatAppender for PgAppender {
         if keys.is_empty() {
             return Ok(found);
         }
-        let (c, st) = self.conn()?;
         let rooms: Vec<&str> = keys.iter().map(|k| k.0).collect();
         let authors: Vec<&str> = keys.iter().map(|k| k.1).collect();
         let ids: Vec<&str> = keys.iter().map(|k| k.2).collect();
-        for row in c.query(&st.find, &[&rooms, &authors, &ids])? {
+        for row in self.read(|c, st| c.query(&st.find, &[&rooms, &authors, &ids]))? {
             let i = row.get::<_, i64>(0) as usize - 1;
             found[i] = Some(row.get::<_, i64>(1) as u64);
         }

@@ -45,10 +45,11 @@ pub fn reopenable(dir: &std::path::Path) -> impl Fn() -> Arc<dyn RelayStore> + u
     }
 }
 
-/// The address of the test server with `schema` as the place for new tables.
+/// The address of the test server with `schema` as the place for new tables (and as the
+/// connections' application name, so a test can find them).
 pub fn postgres_url_for(schema: &str) -> String {
     let url = postgres_url().expect("MOVIETALK_TEST_POSTGRES names the test PostgreSQL server");
-    format!("{url}?options=-csearch_path%3D{schema}")
+    format!("{url}?application_name={schema}&options=-csearch_path%3D{schema}")
 }
 
 /// Opens the PostgreSQL store in `schema` (see [`new_schema`]).
@@ -80,4 +81,23 @@ pub fn new_schema() -> String {
     .join()
     .unwrap();
     schema
+}
+
+/// Cuts every connection the stores of `schema` hold to the test server, as a database restart
+/// would; returns how many there were.
+pub fn cut_connections(schema: &str) -> i64 {
+    let url = postgres_url().expect("MOVIETALK_TEST_POSTGRES names the test PostgreSQL server");
+    let schema = schema.to_owned();
+    std::thread::spawn(move || {
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                &[&schema],
+            )
+            .unwrap()
+            .get(0)
+    })
+    .join()
+    .unwrap()
 }
