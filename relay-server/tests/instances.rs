@@ -554,3 +554,30 @@ async fn instances_carry_on_when_their_database_connections_are_cut() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_on_other_schemas_of_the_same_database_hear_nothing_of_each_other() {
+    let (Some(one), Some(other)) = (schema("isolation"), schema("isolation")) else {
+        return;
+    };
+    let x = instance(&one).await;
+    let y = instance(&other).await;
+    let (alice, _ea) = RelayClient::connect(&x.url(), "alice").await.unwrap();
+    alice.join("r", None).await.unwrap();
+    alice.send("r", "only for this deployment").await.unwrap();
+    alice.typing("r").await.unwrap();
+    let (bob, mut bob_events) = RelayClient::connect(&y.url(), "bob").await.unwrap();
+    assert_eq!(bob.join("r", None).await.unwrap().present, 1);
+    // Long enough for the other deployment's notifications to have arrived, had they leaked.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (carol, _ec) = RelayClient::connect(&y.url(), "carol").await.unwrap();
+    let joined = carol.join("r", None).await.unwrap();
+    assert_eq!(joined.present, 2, "bob and carol, not alice");
+    assert!(joined.history.is_empty(), "{:?}", joined.history);
+    while let Ok(e) = bob_events.try_recv() {
+        assert!(
+            !matches!(e, RelayEvent::Message(_) | RelayEvent::Typing { .. }),
+            "{e:?} leaked from the other deployment"
+        );
+    }
+}

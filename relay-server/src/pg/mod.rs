@@ -37,17 +37,23 @@ use crate::store::{
 const POOL_SIZE: usize = 6;
 
 /// The advisory lock key that serialises appends to the change log.
-const CHANGE_LOG_LOCK: i64 = 0x4d54_6368; // "MTch"
+/// (With the schema's hash: one relay deployment per schema, and several may share a database.)
+const CHANGE_LOG_LOCK: i32 = 0x4d54_6368; // "MTch"
 /// The channel on which appenders announce new chat messages, `"<seq> <room>"`: the newest
 /// number stored in the room by the transaction. PostgreSQL delivers a notification when the
 /// transaction commits, in commit order, to every listening instance.
+/// The channel names end with `.` and [`SCHEMA_TAG`]: relays on other schemas of the same
+/// database are other deployments, which must not hear these.
 const NOTIFY_CHANNEL: &str = "movietalk_chat";
+/// SQL for a short tag of the schema the relay's tables are in (hex, so a channel name stays
+/// a plain identifier well under PostgreSQL's 63 bytes).
+const SCHEMA_TAG: &str = "left(md5(current_schema()), 16)";
 
 /// The channel of events between instances (`crate::peers`).
 const PEER_CHANNEL: &str = "movietalk_peers";
 
-/// The first key of the advisory locks that give one writer at a time a room's next numbers
-/// (the second is the room's `hashtext`).
+/// The advisory locks that give one writer at a time a room's next numbers are keyed by the
+/// schema's and this and the room's `hashtext`.
 const ROOM_LOCK: i32 = 0x4d54_726d; // "MTrm"
 /// The advisory lock key that makes instances starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x4d54_736d; // "MTsm"
@@ -324,7 +330,10 @@ pub(crate) fn record(
     what: &movietalk_protocol::relay::ChangeKind,
 ) -> Result<(), postgres::Error> {
     let payload = serde_json::to_string(what).expect("changes serialise");
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOG_LOCK])?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)",
+        &[&CHANGE_LOG_LOCK],
+    )?;
     tx.execute("INSERT INTO changes (payload) VALUES ($1)", &[&payload])?;
     Ok(())
 }
@@ -332,7 +341,10 @@ pub(crate) fn record(
 /// A connection listening on the relay's channels.
 fn listen(config: &postgres::Config) -> Result<Client, postgres::Error> {
     let mut c = config.connect(NoTls)?;
-    c.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}; LISTEN {PEER_CHANNEL}"))?;
+    let schema: String = c.query_one(&format!("SELECT {SCHEMA_TAG}"), &[])?.get(0);
+    c.batch_execute(&format!(
+        "LISTEN \"{NOTIFY_CHANNEL}.{schema}\"; LISTEN \"{PEER_CHANNEL}.{schema}\""
+    ))?;
     Ok(c)
 }
 
@@ -348,7 +360,7 @@ fn next_notification(c: &mut Client) -> Result<Option<Elsewhere>, postgres::Erro
         Some(note) => note,
         None => return Ok(Some(Elsewhere::Quiet)),
     };
-    if note.channel() == PEER_CHANNEL {
+    if note.channel().starts_with(&format!("{PEER_CHANNEL}.")) {
         return Ok(Some(Elsewhere::Peer(note.payload().to_owned())));
     }
     Ok(note.payload().split_once(' ').and_then(|(seq, room)| {
@@ -637,10 +649,10 @@ impl PeerOutbox for PgPeerOutbox {
             if self.client.is_closed() {
                 self.client = self.config.connect(NoTls)?;
             }
-            match self
-                .client
-                .execute("SELECT pg_notify($1, $2)", &[&PEER_CHANNEL, &payload])
-            {
+            match self.client.execute(
+                &format!("SELECT pg_notify($1 || '.' || {SCHEMA_TAG}, $2)"),
+                &[&PEER_CHANNEL, &payload],
+            ) {
                 // Once more on a new connection if this one turned out closed.
                 Err(_) if self.client.is_closed() && tries < 2 => continue,
                 result => return Ok(result.map(drop)?),
@@ -678,7 +690,9 @@ impl Statements {
                    ON m.room = k.room AND m.author_key = k.author_key AND m.client_id = k.client_id",
             )?,
             // The rooms come sorted, and unnest keeps their order.
-            lock: c.prepare("SELECT pg_advisory_xact_lock($1, hashtext(r)) FROM unnest($2::text[]) AS r")?,
+            lock: c.prepare(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema()) # $1, hashtext(r)) FROM unnest($2::text[]) AS r",
+            )?,
             // Per room, so that each max is one step down the primary key's index (a
             // GROUP BY over `room = ANY(…)` reads every message of those rooms).
             stored_max: c.prepare(
@@ -689,7 +703,9 @@ impl Statements {
                  SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                                       $6::boolean[], $7::text[], $8::bigint[])",
             )?,
-            notify: c.prepare("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")?,
+            notify: c.prepare(
+                &format!("SELECT pg_notify($1 || '.' || {SCHEMA_TAG}, p) FROM unnest($2::text[]) AS p"),
+            )?,
         })
     }
 }
