@@ -4,6 +4,7 @@
 //! acknowledges it: a message is durable before anyone sees it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -564,6 +565,9 @@ impl Writer {
                     return;
                 }
             };
+            self.metrics
+                .peer_messages_total
+                .fetch_add(found.len() as u64, Relaxed);
             self.fan_out(found.iter());
             wanted.retain_mut(|(room, after, upto)| {
                 let got: Vec<u64> = found
@@ -588,7 +592,11 @@ impl Writer {
         if from == peers.me() {
             return;
         }
-        self.peers_seen.insert(from, Instant::now());
+        if self.peers_seen.insert(from, Instant::now()).is_none() {
+            self.metrics
+                .peer_instances
+                .store(self.peers_seen.len() as u64, Relaxed);
+        }
         let mut rooms = lock(&self.rooms);
         match event {
             PeerEvent::Frame { room, msg } => {
@@ -667,6 +675,9 @@ impl Writer {
         for id in silent {
             self.peers_seen.remove(&id);
         }
+        self.metrics
+            .peer_instances
+            .store(self.peers_seen.len() as u64, Relaxed);
     }
 
     /// Numbers and stores `batch` in one transaction, then fans each new message out and
@@ -709,8 +720,14 @@ impl Writer {
                 self.last_seq.remove(&m.room);
             }
         } else if !group.is_empty() {
+            self.metrics
+                .messages_total
+                .fetch_add(group.len() as u64, Relaxed);
             let messages: Vec<&ChatMessage> = group.iter().map(|(m, _)| m).collect();
             let missed = self.missed_before(&messages);
+            self.metrics
+                .peer_messages_total
+                .fetch_add(missed.len() as u64, Relaxed);
             self.fan_out(missed.iter().chain(messages.iter().copied()));
         }
         for (req, outcome) in batch.drain(..).zip(outcomes) {
@@ -902,10 +919,6 @@ impl Writer {
             // Its half is written too before anyone is acknowledged.
             let _ = self.fanout.as_ref().map(|f| f.done.recv());
         }
-        use std::sync::atomic::Ordering::Relaxed;
-        self.metrics
-            .messages_total
-            .fetch_add(group.len() as u64, Relaxed);
         self.metrics
             .deliveries_total
             .fetch_add(deliveries as u64, Relaxed);

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub slow_readers_total: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited_total: AtomicU64,
+    /// Chat messages other relay instances stored, read back and fanned out here.
+    pub peer_messages_total: AtomicU64,
+    /// Other relay instances on the same database heard from lately.
+    pub peer_instances: AtomicU64,
 }
 
 impl Metrics {
@@ -80,6 +84,18 @@ impl Metrics {
             "counter",
             "Requests refused by a rate limit.",
             self.rate_limited_total.load(Relaxed),
+        );
+        line(
+            "peer_messages_total",
+            "counter",
+            "Chat messages other relay instances stored, fanned out here.",
+            self.peer_messages_total.load(Relaxed),
+        );
+        line(
+            "peer_instances",
+            "gauge",
+            "Other relay instances on the same database heard from lately.",
+            self.peer_instances.load(Relaxed),
         );
         out
     }

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use movietalk_core::relay_client::{RelayClient, RelayEvent};
 use movietalk_protocol::relay::{ChangeKind, ClientMessage, ServerMessage};
 use movietalk_relay::accounts::HashCost;
+use movietalk_relay::metrics::Metrics;
 use movietalk_relay::{Config, RunningRelay, start};
+use std::sync::atomic::Ordering::Relaxed;
 
 fn config() -> Config {
     Config {
@@ -37,6 +39,20 @@ async fn two_instances(test: &str) -> Option<(RunningRelay, RunningRelay)> {
     Some((instance(&schema).await, instance(&schema).await))
 }
 
+/// A relay on `schema`, and its counters.
+async fn instance_with_metrics(schema: &str) -> (RunningRelay, Arc<Metrics>) {
+    let s = schema.to_owned();
+    let pg = tokio::task::spawn_blocking(move || store::postgres_store(&s))
+        .await
+        .unwrap();
+    let config = config();
+    let metrics = config.metrics.clone();
+    let relay = start("127.0.0.1:0".parse().unwrap(), config, Arc::new(pg))
+        .await
+        .unwrap();
+    (relay, metrics)
+}
+
 /// A fresh schema, or `None` (and a note) with no PostgreSQL configured.
 fn schema(test: &str) -> Option<String> {
     if store::postgres_url().is_none() {
@@ -50,13 +66,7 @@ fn schema(test: &str) -> Option<String> {
 
 /// A relay on `schema`.
 async fn instance(schema: &str) -> RunningRelay {
-    let s = schema.to_owned();
-    let pg = tokio::task::spawn_blocking(move || store::postgres_store(&s))
-        .await
-        .unwrap();
-    start("127.0.0.1:0".parse().unwrap(), config(), Arc::new(pg))
-        .await
-        .unwrap()
+    instance_with_metrics(schema).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,9 +312,11 @@ async fn change_numbers_from_two_instances_follow_commit_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_on_each_instance_get_every_message_live_in_order_once() {
-    let Some((a, b)) = two_instances("live").await else {
+    let Some(schema) = schema("live") else {
         return;
     };
+    let (a, metrics_a) = instance_with_metrics(&schema).await;
+    let (b, metrics_b) = instance_with_metrics(&schema).await;
     let mut listeners = Vec::new();
     for relay in [&a, &b] {
         let (c, events) = RelayClient::connect(&relay.url(), "listener")
@@ -347,6 +359,19 @@ async fn members_on_each_instance_get_every_message_live_in_order_once() {
             (1..=total).collect::<Vec<_>>(),
             "listener {i} got every number once, in order, whichever instance stored it"
         );
+    }
+    for m in [&metrics_a, &metrics_b] {
+        assert_eq!(
+            m.messages_total.load(Relaxed),
+            PER_POSTER,
+            "each stored its poster's"
+        );
+        assert_eq!(
+            m.peer_messages_total.load(Relaxed),
+            PER_POSTER,
+            "and fanned out the other's"
+        );
+        assert_eq!(m.peer_instances.load(Relaxed), 1);
     }
 }
 
@@ -405,13 +430,21 @@ async fn presence_counts_distinct_people_across_instances() {
     alice_a.leave("r").await.unwrap();
     bob_b.leave("r").await.unwrap();
     presence_becomes(&mut events_b, "r", 1).await;
-    // Alice (on the other instance) is all the first instance counts now.
+    // Alice (on the other instance) is all the first instance counts once it has heard.
     let (carol_a, _ce) = RelayClient::connect(&a.url(), "carol").await.unwrap();
-    let rooms = carol_a.list_rooms().await.unwrap();
-    assert_eq!(
-        rooms.iter().find(|r| r.name == "r").map(|r| r.present),
-        Some(1)
-    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rooms = carol_a.list_rooms().await.unwrap();
+        let present = rooms.iter().find(|r| r.name == "r").map(|r| r.present);
+        if present == Some(1) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first instance still counts {present:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

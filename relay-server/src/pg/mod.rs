@@ -33,6 +33,9 @@ use crate::store::{
     AppendError, ChatAppender, ChatStore, Elsewhere, PeerOutbox, RoomRecord, StoreError,
 };
 
+/// How long a connection has to answer when a failed call asks whether it still lives.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Connections the store keeps open (the writer takes one of its own).
 const POOL_SIZE: usize = 6;
 
@@ -65,6 +68,18 @@ impl From<postgres::Error> for StoreError {
             None => format!("postgres: {e}"),
         })
     }
+}
+
+/// Whether `e` says the connection is gone: closed, or the server ending it (shut down,
+/// restarting, or an administrator cutting it) — the error can arrive before the client has
+/// seen the connection close.
+pub(crate) fn connection_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        })
 }
 
 /// Whether `e` is a unique or primary key violation.
@@ -146,7 +161,15 @@ impl PgStore {
                     }
                 }
                 let result = f(&mut client);
-                if result.is_err() && client.is_closed() && tries < 2 {
+                // `f`'s error type hides the cause: ask the connection itself whether it lives.
+                if result.is_err()
+                    && tries < 2
+                    && (client.is_closed() || client.is_valid(CHECK_TIMEOUT).is_err())
+                {
+                    match config.connect(NoTls) {
+                        Ok(fresh) => client = fresh,
+                        Err(_) => return (client, result),
+                    }
                     continue;
                 }
                 return (client, result);
@@ -653,8 +676,11 @@ impl PeerOutbox for PgPeerOutbox {
                 &format!("SELECT pg_notify($1 || '.' || {SCHEMA_TAG}, $2)"),
                 &[&PEER_CHANNEL, &payload],
             ) {
-                // Once more on a new connection if this one turned out closed.
-                Err(_) if self.client.is_closed() && tries < 2 => continue,
+                // Once more on a new connection if this one turned out lost.
+                Err(e) if connection_lost(&e) && tries < 2 => {
+                    self.client = self.config.connect(NoTls)?;
+                    continue;
+                }
                 result => return Ok(result.map(drop)?),
             }
         }
@@ -729,13 +755,22 @@ impl PgAppender {
         Ok((c, s))
     }
 
-    fn try_append(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
-        let (client, st) = self.conn()?;
-        Self::append_on(client, st, group).map_err(|e| {
-            if is_unique_violation(&e) {
-                AppendError::Taken
+    /// One attempt; `Err(None)` when the connection turned out lost (nothing was stored
+    /// unless the commit landed just before).
+    fn try_append(
+        &mut self,
+        group: &mut [(ChatMessage, String)],
+    ) -> Result<(), Option<AppendError>> {
+        let (client, st) = self.conn().map_err(|e| Some(e.into()))?;
+        let result = Self::append_on(client, st, group);
+        result.map_err(|e| {
+            if connection_lost(&e) {
+                self.conn = None;
+                None
+            } else if is_unique_violation(&e) {
+                Some(AppendError::Taken)
             } else {
-                AppendError::Store(e.into())
+                Some(AppendError::Store(e.into()))
             }
         })
     }
@@ -806,7 +841,8 @@ impl PgAppender {
     ) -> Result<T, StoreError> {
         let (c, st) = self.conn()?;
         match f(c, st) {
-            Err(_) if c.is_closed() => {
+            Err(e) if connection_lost(&e) => {
+                self.conn = None;
                 let (c, st) = self.conn()?;
                 Ok(f(c, st)?)
             }
@@ -851,15 +887,16 @@ impl ChatAppender for PgAppender {
 
     fn append_group(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
         match self.try_append(group) {
-            Err(AppendError::Store(_))
-                if self.conn.as_ref().is_some_and(|(c, _)| c.is_closed()) =>
-            {
-                // The connection broke (the server restarted, a proxy cut it): once more on a
-                // new one. Safe even if the first commit did land: its client ids make this a
-                // conflict, which the writer sorts out as resends.
-                self.try_append(group)
-            }
-            other => other,
+            // The connection broke (the server restarted, a proxy cut it): once more on a new
+            // one. Safe even if the first commit did land: its client ids make this a
+            // conflict, which the writer sorts out as resends.
+            Err(None) => self.try_append(group).map_err(|e| {
+                e.unwrap_or_else(|| {
+                    AppendError::Store(StoreError("the database connection was lost twice".into()))
+                })
+            }),
+            Ok(()) => Ok(()),
+            Err(Some(e)) => Err(e),
         }
     }
 }
