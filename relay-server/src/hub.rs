@@ -453,6 +453,16 @@ impl Hub {
     }
 }
 
+impl Drop for Hub {
+    /// The relay is stopping (every connection has ended): the other instances stop counting
+    /// its people now.
+    fn drop(&mut self) {
+        if let Some(peers) = &self.peers {
+            peers.say_bye(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
 /// The writer thread: the only place new messages are numbered and stored.
 struct Writer {
     appender: Box<dyn ChatAppender>,
@@ -597,6 +607,10 @@ impl Writer {
                 .peer_instances
                 .store(self.peers_seen.len() as u64, Relaxed);
         }
+        if event == PeerEvent::Bye {
+            self.forget_peers(&[from]);
+            return;
+        }
         let mut rooms = lock(&self.rooms);
         match event {
             PeerEvent::Frame { room, msg } => {
@@ -644,7 +658,8 @@ impl Writer {
                     }
                 }
             }
-            PeerEvent::Alive => {}
+            // Bye is handled above.
+            PeerEvent::Alive | PeerEvent::Bye => {}
         }
     }
 
@@ -663,17 +678,24 @@ impl Writer {
             instances = silent.len(),
             "other relay instances went silent; their people no longer count"
         );
-        let mut rooms = lock(&self.rooms);
-        for (name, r) in rooms.iter_mut() {
-            let before = r.present();
-            r.remote.retain(|_, on| {
-                on.retain(|i| !silent.contains(i));
-                !on.is_empty()
-            });
-            r.tell_presence(name, before);
+        self.forget_peers(&silent);
+    }
+
+    /// Stops counting the people of `instances` (gone silent, or said Bye).
+    fn forget_peers(&mut self, instances: &[u64]) {
+        {
+            let mut rooms = lock(&self.rooms);
+            for (name, r) in rooms.iter_mut() {
+                let before = r.present();
+                r.remote.retain(|_, on| {
+                    on.retain(|i| !instances.contains(i));
+                    !on.is_empty()
+                });
+                r.tell_presence(name, before);
+            }
         }
-        for id in silent {
-            self.peers_seen.remove(&id);
+        for id in instances {
+            self.peers_seen.remove(id);
         }
         self.metrics
             .peer_instances

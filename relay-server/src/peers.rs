@@ -10,7 +10,8 @@
 //! a room (`Joined`) and the last one leaving (`Left`); `Alive` every [`HEARTBEAT`]; and
 //! `Hello` when an instance starts or its listening was interrupted, which every other instance
 //! answers by announcing all of its people again. An instance not heard from for
-//! [`PEER_TIMEOUT`] (it crashed, or lost its database) no longer counts.
+//! [`PEER_TIMEOUT`] (it crashed, or lost its database) no longer counts; one that stops says
+//! `Bye` and waits until it is sent.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -60,6 +61,8 @@ pub enum PeerEvent {
     Alive,
     /// The sender (re)started listening: announce your people again.
     Hello,
+    /// The sender is shutting down: its people are gone.
+    Bye,
 }
 
 impl FromPeer {
@@ -72,19 +75,30 @@ impl FromPeer {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     me: u64,
-    queue: mpsc::Sender<PeerEvent>,
+    queue: mpsc::Sender<Job>,
+}
+
+#[derive(Debug)]
+enum Job {
+    Send(PeerEvent),
+    /// Answer once everything queued before has been sent.
+    Flush(mpsc::SyncSender<()>),
 }
 
 impl Outbox {
     /// Starts the sending thread over `outbox` (the hub says `Hello` once it listens).
     pub fn start(me: u64, mut outbox: Box<dyn PeerOutbox>) -> Result<Outbox, StoreError> {
-        let (queue, events) = mpsc::channel::<PeerEvent>();
+        let (queue, jobs) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("peer-outbox".into())
             .spawn(move || {
                 loop {
-                    let event = match events.recv_timeout(HEARTBEAT) {
-                        Ok(event) => event,
+                    let event = match jobs.recv_timeout(HEARTBEAT) {
+                        Ok(Job::Send(event)) => event,
+                        Ok(Job::Flush(done)) => {
+                            let _ = done.send(());
+                            continue;
+                        }
                         Err(mpsc::RecvTimeoutError::Timeout) => PeerEvent::Alive,
                         // The hub is gone.
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -107,7 +121,17 @@ impl Outbox {
 
     /// Queues `event` (no system call beyond waking the sender).
     pub fn tell(&self, event: PeerEvent) {
-        let _ = self.queue.send(event);
+        let _ = self.queue.send(Job::Send(event));
+    }
+
+    /// Says `Bye` and waits (at most `wait`) until it has been sent: on shutdown, so that the
+    /// others stop counting this instance's people at once rather than after [`PEER_TIMEOUT`].
+    pub fn say_bye(&self, wait: Duration) {
+        self.tell(PeerEvent::Bye);
+        let (done, sent) = mpsc::sync_channel(1);
+        if self.queue.send(Job::Flush(done)).is_ok() {
+            let _ = sent.recv_timeout(wait);
+        }
     }
 }
 

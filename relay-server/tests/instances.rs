@@ -614,3 +614,65 @@ async fn deployments_on_other_schemas_of_the_same_database_hear_nothing_of_each_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_is_stopped_stops_counting_at_once() {
+    let Some(schema) = schema("bye") else {
+        return;
+    };
+    // The first instance is a relay-server process, stopped as an operator would (SIGTERM):
+    // what it says on the way out (its people leaving, then Bye) must leave the process
+    // before it exits.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut process = std::process::Command::new(env!("CARGO_BIN_EXE_relay-server"))
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(store::postgres_url_for(&schema))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("relay-server starts");
+    let url = format!("ws://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (alice, _ea) = loop {
+        match RelayClient::connect(&url, "alice").await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "relay did not come up: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    alice.join("r", None).await.unwrap();
+    let (b, metrics_b) = instance_with_metrics(&schema).await;
+    let (bob, mut bob_events) = RelayClient::connect(&b.url(), "bob").await.unwrap();
+    bob.join("r", None).await.unwrap();
+    presence_becomes(&mut bob_events, "r", 2).await;
+    assert_eq!(metrics_b.peer_instances.load(Relaxed), 1);
+
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(process.wait().unwrap().success(), "a graceful stop");
+    // Its people left as their connections closed, and it said Bye: within ten seconds, well
+    // before the 20 s after which the other instance would stop counting a silent one anyway.
+    presence_becomes(&mut bob_events, "r", 1).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metrics_b.peer_instances.load(Relaxed) != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stopped instance still counts as a peer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(alice);
+}

@@ -184,6 +184,29 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Messages of `room` numbered between `after` and `before` (both excluded), the first
+    /// `limit` in `order` (`ASC` or `DESC`) of sequence numbers.
+    fn select(
+        &self,
+        order: &str,
+        room: &str,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+             WHERE room = $1 AND seq > $2 AND seq < $3 ORDER BY seq {order} LIMIT $4"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(|c| {
+            let rows = c.query(&sql, &[&room, &clamp(after), &clamp(before), &limit])?;
+            Ok(rows.iter().map(row_to_message).collect())
+        })
+    }
+}
+
 impl Drop for PgStore {
     /// Each client owns a small runtime, which may not be dropped on a thread of another
     /// runtime (where the relay's last handle to the store often goes).
@@ -434,16 +457,9 @@ impl ChatStore for PgStore {
         before: u64,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.with(|c| {
-            let rows = c.query(
-                &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages
-                     WHERE room = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
-                ),
-                &[&room, &clamp(after), &clamp(before), &(limit as i64)],
-            )?;
-            Ok(rows.iter().rev().map(row_to_message).collect())
-        })
+        let mut newest_first = self.select("DESC", room, after, before, limit)?;
+        newest_first.reverse();
+        Ok(newest_first)
     }
 
     fn range_forward(
@@ -452,16 +468,7 @@ impl ChatStore for PgStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.with(|c| {
-            let rows = c.query(
-                &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages
-                     WHERE room = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
-                ),
-                &[&room, &clamp(after), &(limit as i64)],
-            )?;
-            Ok(rows.iter().map(row_to_message).collect())
-        })
+        self.select("ASC", room, after, u64::MAX, limit)
     }
 
     fn ranges(

@@ -67,6 +67,35 @@ fn comment(c: &mut impl GenericClient, id: i64) -> Result<Comment, SocialError> 
         .ok_or(SocialError::NotFound("comment"))
 }
 
+/// Locks the review or comment for this transaction (`FOR UPDATE`: another relay's edit or
+/// delete of it waits) and checks that `account` wrote it.
+fn lock_own(
+    tx: &mut postgres::Transaction<'_>,
+    target: LikeTarget,
+    account: u64,
+) -> Result<(), SocialError> {
+    let (sql, what, id) = match target {
+        LikeTarget::Review(id) => (
+            "SELECT account_id FROM reviews WHERE id = $1 FOR UPDATE",
+            "review",
+            id,
+        ),
+        LikeTarget::Comment(id) => (
+            "SELECT account_id FROM comments WHERE id = $1 FOR UPDATE",
+            "comment",
+            id,
+        ),
+    };
+    let owner: i64 = tx
+        .query_opt(sql, &[&(id as i64)])?
+        .ok_or(SocialError::NotFound(what))?
+        .get(0);
+    if owner != account as i64 {
+        return Err(SocialError::Forbidden(what));
+    }
+    Ok(())
+}
+
 impl SocialStore for PgStore {
     fn put_review(&self, account: u64, n: &NewReview<'_>) -> Result<Review, SocialError> {
         self.with(|c| {
@@ -152,16 +181,7 @@ impl SocialStore for PgStore {
         self.with(|c| {
             let mut tx = c.transaction()?;
             let id = review_id as i64;
-            let owner: i64 = tx
-                .query_opt(
-                    "SELECT account_id FROM reviews WHERE id = $1 FOR UPDATE",
-                    &[&id],
-                )?
-                .ok_or(SocialError::NotFound("review"))?
-                .get(0);
-            if owner != account as i64 {
-                return Err(SocialError::Forbidden("review"));
-            }
+            lock_own(&mut tx, LikeTarget::Review(review_id), account)?;
             // Its comments too, before their likes go: a like being stored on one meanwhile
             // commits first (and is deleted below) or waits and finds the comment gone.
             tx.execute(
@@ -241,16 +261,7 @@ impl SocialStore for PgStore {
         self.with(|c| {
             let mut tx = c.transaction()?;
             let id = comment_id as i64;
-            let owner: i64 = tx
-                .query_opt(
-                    "SELECT account_id FROM comments WHERE id = $1 FOR UPDATE",
-                    &[&id],
-                )?
-                .ok_or(SocialError::NotFound("comment"))?
-                .get(0);
-            if owner != account as i64 {
-                return Err(SocialError::Forbidden("comment"));
-            }
+            lock_own(&mut tx, LikeTarget::Comment(comment_id), account)?;
             tx.execute(
                 "UPDATE comments SET body = $2, updated_at_ms = $3 WHERE id = $1",
                 &[&id, &body, &now_ms()],
