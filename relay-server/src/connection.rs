@@ -1004,11 +1004,14 @@ impl Handler {
                 if let Err(e) = validate_room(&room) {
                     return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
                 }
-                if room.starts_with("film:") || topic.chars().count() > 200 {
+                if room.starts_with("film:")
+                    || topic.chars().count() > 200
+                    || topic.chars().any(char::is_control)
+                {
                     return ServerMessage::error(
                         Some(req),
                         ErrorCode::InvalidInput,
-                        "film: rooms exist already; topics are at most 200 characters",
+                        "film: rooms exist already; topics are one line of at most 200 characters",
                     );
                 }
                 match self.chat.create_room(&room, &topic, account.id) {

@@ -191,6 +191,13 @@ async fn profiles_change_only_for_the_logged_in_account() {
         code(a.update_profile(None, Some(&"x".repeat(501)), None).await),
         ErrorCode::InvalidInput
     );
+    assert_eq!(
+        code(
+            a.update_profile(None, Some("a bio with a NUL\0"), None)
+                .await
+        ),
+        ErrorCode::InvalidInput
+    );
     relay.shutdown().await.unwrap();
 }
 

@@ -228,6 +228,21 @@ async fn one_review_per_account_per_film_and_resends_are_stored_once() {
         code(put_review(&minji, "w3", " ", 3.0, "").await),
         ErrorCode::InvalidInput
     );
+    // A NUL (which PostgreSQL cannot store) or another control character is refused on
+    // every store alike; line breaks and tabs are text.
+    assert_eq!(
+        code(put_review(&minji, "w3", "okja-2017", 4.0, "nul\0inside").await),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        code(put_review(&minji, "w3", "okja-2017", 4.0, "bell\u{7}").await),
+        ErrorCode::InvalidInput
+    );
+    assert!(
+        put_review(&minji, "w3", "okja-2017", 4.0, "line one\r\nline\ttwo")
+            .await
+            .is_ok()
+    );
     relay.shutdown().await.unwrap();
 }
 

@@ -488,6 +488,18 @@ pub fn validate_review_body(body: &str) -> Result<(), FieldError> {
             max: MAX_REVIEW_CHARS,
         });
     }
+    free_text("body", body)
+}
+
+/// Text that may be empty and span lines: no control characters but line breaks and tabs
+/// (a NUL, for one, is refused by PostgreSQL and is never meant).
+fn free_text(field: &'static str, value: &str) -> Result<(), FieldError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(FieldError::Control { field });
+    }
     Ok(())
 }
 
@@ -665,7 +677,7 @@ pub fn validate_bio(bio: &str) -> Result<(), FieldError> {
             max: 500,
         });
     }
-    Ok(())
+    free_text("bio", bio)
 }
 
 /// Checks an avatar address: an http(s) URL of at most 500 characters, no spaces.

@@ -113,7 +113,7 @@ fn login_methods_of(
         .get(0);
     let providers = c
         .query(
-            "SELECT provider, linked_at_ms FROM provider_links WHERE account_id = $1 ORDER BY provider",
+            "SELECT provider, linked_at_ms FROM provider_links WHERE account_id = $1 ORDER BY provider COLLATE \"C\"",
             &[&account],
         )?
         .iter()
@@ -165,7 +165,7 @@ impl AccountStore for PgStore {
     ) -> Result<(Account, NewSession), AccountError> {
         // Hash before taking a connection: it is deliberately slow.
         let phc = hash_password(password, cost);
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             // ON CONFLICT waits for a concurrent sign-up with the same handle and, if that one
             // commits, inserts nothing: the unique key decides, not the check.
@@ -214,7 +214,7 @@ impl AccountStore for PgStore {
         if !verify_password(password, &phc) {
             return Err(AccountError::InvalidCredentials);
         }
-        self.with(|c| Ok((account(c, id)?, new_session(c, id, "password", at)?)))
+        self.with_once(|c| Ok((account(c, id)?, new_session(c, id, "password", at)?)))
     }
 
     fn authenticate(
@@ -255,7 +255,7 @@ impl AccountStore for PgStore {
         at: &SessionParams<'_>,
     ) -> Result<(Account, NewSession), AccountError> {
         let hash = token_hash(refresh_token);
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             // The row lock makes a concurrent refresh with the same token wait; once this one
             // commits, that one no longer finds the token current and sees it spent (reuse).
@@ -325,7 +325,7 @@ impl AccountStore for PgStore {
     }
 
     fn revoke_session(&self, account: u64, session_id: u64) -> Result<(), AccountError> {
-        self.with(|c| {
+        self.with_once(|c| {
             let n = c.execute(
                 "DELETE FROM auth_sessions WHERE id = $1 AND account_id = $2",
                 &[&(session_id as i64), &(account as i64)],
@@ -435,49 +435,64 @@ impl AccountStore for PgStore {
             return Err(AccountError::InvalidCredentials);
         }
         let id = id as i64;
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             // Locking the account makes reviews, comments and likes of it that other instances
             // are writing either commit first (and be seen below) or fail their foreign key.
             tx.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&id])?;
+            // Then what goes with it, so that no like lands on it meanwhile and every lock is
+            // taken before the change log's, which is always a transaction's last (the other
+            // writers take row locks first too).
+            let reviews: Vec<i64> = tx
+                .query(
+                    "SELECT id FROM reviews WHERE account_id = $1 ORDER BY id FOR UPDATE",
+                    &[&id],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            // Its comments, and everyone's on its reviews: (id, review, on someone else's review).
+            let comments: Vec<(i64, i64, bool)> = tx
+                .query(
+                    "SELECT c.id, c.review_id, r.account_id != $1 FROM comments c JOIN reviews r ON r.id = c.review_id
+                     WHERE c.account_id = $1 OR c.review_id = ANY($2) ORDER BY c.id FOR UPDATE OF c",
+                    &[&id, &reviews],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
             tx.execute(
                 "UPDATE chat_messages SET author = $2, author_key = 'deleted', client_id = 'deleted:' || seq
                  WHERE author_key = $1",
                 &[&format!("a:{handle}"), &DELETED_AUTHOR],
             )?;
-            // Its reviews (with everyone's comments on them) and its comments elsewhere go; the
-            // change log tells offline clients to drop their copies.
-            let mut gone: Vec<ChangeKind> = tx
-                .query(
-                    "SELECT c.id, c.review_id FROM comments c JOIN reviews r ON r.id = c.review_id
-                     WHERE c.account_id = $1 AND r.account_id != $1",
-                    &[&id],
-                )?
-                .iter()
-                .map(|r| ChangeKind::CommentDeleted {
-                    comment_id: r.get::<_, i64>(0) as u64,
-                    review_id: r.get::<_, i64>(1) as u64,
-                })
-                .collect();
-            gone.extend(
-                tx.query("SELECT id FROM reviews WHERE account_id = $1", &[&id])?
-                    .iter()
-                    .map(|r| ChangeKind::ReviewDeleted {
-                        review_id: r.get::<_, i64>(0) as u64,
-                    }),
-            );
-            for change in &gone {
-                record(&mut tx, change)?;
-            }
+            let comment_ids: Vec<i64> = comments.iter().map(|c| c.0).collect();
             tx.execute(
-                "DELETE FROM likes WHERE (kind = 'review' AND target_id IN (SELECT id FROM reviews WHERE account_id = $1))
-                    OR (kind = 'comment' AND target_id IN (SELECT id FROM comments WHERE account_id = $1
-                        OR review_id IN (SELECT id FROM reviews WHERE account_id = $1)))",
-                &[&id],
+                "DELETE FROM likes WHERE kind = 'review' AND target_id = ANY($1)",
+                &[&reviews],
+            )?;
+            tx.execute(
+                "DELETE FROM likes WHERE kind = 'comment' AND target_id = ANY($1)",
+                &[&comment_ids],
             )?;
             tx.execute("DELETE FROM auth_sessions WHERE account_id = $1", &[&id])?;
             tx.execute("DELETE FROM provider_links WHERE account_id = $1", &[&id])?;
             tx.execute("DELETE FROM accounts WHERE id = $1", &[&id])?;
+            // Its reviews (with everyone's comments on them) and its comments elsewhere went;
+            // the change log tells offline clients to drop their copies.
+            let gone = comments
+                .iter()
+                .filter(|(_, _, elsewhere)| *elsewhere)
+                .map(|&(comment_id, review_id, _)| ChangeKind::CommentDeleted {
+                    comment_id: comment_id as u64,
+                    review_id: review_id as u64,
+                })
+                .chain(reviews.iter().map(|&review_id| ChangeKind::ReviewDeleted {
+                    review_id: review_id as u64,
+                }));
+            for change in gone {
+                record(&mut tx, &change)?;
+            }
             tx.commit()?;
             Ok(())
         })
@@ -489,7 +504,7 @@ impl AccountStore for PgStore {
         subject: &str,
         at: &SessionParams<'_>,
     ) -> Result<Option<(Account, NewSession)>, AccountError> {
-        self.with(|c| {
+        self.with_once(|c| {
             let Some(account_id) = identity_owner(c, provider, subject)? else {
                 return Ok(None);
             };
@@ -509,7 +524,7 @@ impl AccountStore for PgStore {
         display_name: &str,
         at: &SessionParams<'_>,
     ) -> Result<(Account, NewSession), AccountError> {
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             let id: Option<i64> = tx
                 .query_opt(
@@ -564,7 +579,7 @@ impl AccountStore for PgStore {
             Some(_) => Some(Err(AccountError::IdentityTaken)),
             None => None,
         };
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             if let Some(done) = decide(identity_owner(&mut tx, provider, subject)?) {
                 return done;
@@ -587,7 +602,7 @@ impl AccountStore for PgStore {
 
     fn unlink_provider(&self, account: u64, provider: &str) -> Result<(), AccountError> {
         let account = account as i64;
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             // Two unlinks at once must not together leave the account no way to log in.
             tx.execute(

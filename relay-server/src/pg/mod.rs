@@ -90,7 +90,7 @@ pub(crate) fn is_unique_violation(e: &postgres::Error) -> bool {
 /// PostgreSQL storage shared by any number of relay instances.
 pub struct PgStore {
     config: postgres::Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Option<Client>>>,
     returned: Condvar,
 }
 
@@ -113,9 +113,9 @@ impl PgStore {
         let clients = on_own_thread(|| {
             let mut first = config.connect(NoTls)?;
             migrate(&mut first)?;
-            let mut clients = vec![first];
+            let mut clients = vec![Some(first)];
             for _ in 1..POOL_SIZE {
-                clients.push(config.connect(NoTls)?);
+                clients.push(Some(config.connect(NoTls)?));
             }
             Ok::<_, StoreError>(clients)
         })?;
@@ -126,21 +126,49 @@ impl PgStore {
         })
     }
 
-    /// Runs `f` with a pooled connection on a thread of its own (see the module docs). A
-    /// connection the server closed is replaced before use; when `f` fails because its
-    /// connection turns out closed (the database restarted, or cut idle connections), it runs
-    /// once more on a new one. That repeats a write only if the server committed it and the
-    /// connection died before saying so; the relay's writes carry client ids or are set
-    /// operations, so the repeat finds what the first stored.
+    /// Runs `f` with a pooled connection on a thread of its own (see the module docs): for
+    /// reads and for writes that may safely run twice. A connection the server closed is
+    /// replaced before use; when `f` fails and its connection turns out dead (the database
+    /// restarted, or cut idle connections), `f` runs once more on a new one. Repeating a write
+    /// matters only if the server committed it and the connection died before saying so; the
+    /// callers of `with` then find what the first run stored (client ids, set operations,
+    /// GREATEST) or store the same again.
     pub(crate) fn with<R, E>(
         &self,
+        f: impl FnMut(&mut Client) -> Result<R, E> + Send,
+    ) -> Result<R, E>
+    where
+        R: Send,
+        E: Send + From<StoreError>,
+    {
+        self.run(Calls::MayRepeat, f)
+    }
+
+    /// [`PgStore::with`] for a write that must not run twice (a sign-up, a token refresh, a
+    /// delete that answers "not found" the second time): the connection is checked with a
+    /// round trip first, and `f` runs once.
+    pub(crate) fn with_once<R, E>(
+        &self,
+        f: impl FnMut(&mut Client) -> Result<R, E> + Send,
+    ) -> Result<R, E>
+    where
+        R: Send,
+        E: Send + From<StoreError>,
+    {
+        self.run(Calls::Once, f)
+    }
+
+    fn run<R, E>(
+        &self,
+        calls: Calls,
         mut f: impl FnMut(&mut Client) -> Result<R, E> + Send,
     ) -> Result<R, E>
     where
         R: Send,
         E: Send + From<StoreError>,
     {
-        let mut client = {
+        // A slot of the pool: `None` when its connection was lost to a panic (made anew here).
+        let slot = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             loop {
                 if let Some(c) = idle.pop() {
@@ -150,38 +178,63 @@ impl PgStore {
             }
         };
         let config = &self.config;
-        let (client, result) = on_own_thread(move || {
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                if client.is_closed() {
-                    match config.connect(NoTls) {
-                        Ok(fresh) => client = fresh,
-                        Err(e) => return (client, Err(E::from(e.into()))),
+        let outcome = std::thread::scope(|s| {
+            s.spawn(move || {
+                let fresh = |c: &mut Option<Client>| -> Result<(), StoreError> {
+                    *c = Some(config.connect(NoTls)?);
+                    Ok(())
+                };
+                let mut client = slot;
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let dead = match &mut client {
+                        None => true,
+                        Some(c) if c.is_closed() => true,
+                        Some(c) => calls == Calls::Once && c.is_valid(CHECK_TIMEOUT).is_err(),
+                    };
+                    if dead && let Err(e) = fresh(&mut client) {
+                        return (client, Err(E::from(e)));
                     }
-                }
-                let result = f(&mut client);
-                // `f`'s error type hides the cause: ask the connection itself whether it lives.
-                if result.is_err()
-                    && tries < 2
-                    && (client.is_closed() || client.is_valid(CHECK_TIMEOUT).is_err())
-                {
-                    match config.connect(NoTls) {
-                        Ok(fresh) => client = fresh,
-                        Err(_) => return (client, result),
+                    let c = client.as_mut().expect("connected above");
+                    let result = f(c);
+                    // `f`'s error type hides the cause: ask the connection itself whether it lives.
+                    if result.is_err()
+                        && calls == Calls::MayRepeat
+                        && tries < 2
+                        && (c.is_closed() || c.is_valid(CHECK_TIMEOUT).is_err())
+                    {
+                        client = None;
+                        continue;
                     }
-                    continue;
+                    return (client, result);
                 }
-                return (client, result);
-            }
+            })
+            .join()
         });
+        let (slot, result, panic) = match outcome {
+            Ok((client, result)) => (client, Some(result), None),
+            // The connection went with the panicking thread; the slot is made anew next time.
+            Err(panic) => (None, None, Some(panic)),
+        };
         self.idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(client);
+            .push(slot);
         self.returned.notify_one();
-        result
+        match (result, panic) {
+            (Some(result), _) => result,
+            (None, Some(panic)) => std::panic::resume_unwind(panic),
+            (None, None) => unreachable!("either a result or a panic"),
+        }
     }
+}
+
+/// Whether a call may run twice (see [`PgStore::with`] and [`PgStore::with_once`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    MayRepeat,
+    Once,
 }
 
 impl PgStore {
@@ -500,7 +553,7 @@ impl ChatStore for PgStore {
     }
 
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError> {
-        self.with(|c| {
+        self.with_once(|c| {
             let n = c.execute(
                 "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (name) DO NOTHING",
@@ -529,7 +582,7 @@ impl ChatStore for PgStore {
         self.with(|c| {
             let rows = c.query(
                 "SELECT r.name, r.topic, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id
-                 ORDER BY r.name",
+                 ORDER BY r.name COLLATE \"C\"",
                 &[],
             )?;
             Ok(rows
@@ -541,15 +594,21 @@ impl ChatStore for PgStore {
 
     fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError> {
         self.with(|c| {
-            let id: Option<i64> = c
-                .query_opt("SELECT id FROM accounts WHERE handle = $1", &[&handle])?
+            let mut tx = c.transaction()?;
+            // The account may not be deleted by another instance before the ban is stored.
+            let id: Option<i64> = tx
+                .query_opt(
+                    "SELECT id FROM accounts WHERE handle = $1 FOR KEY SHARE",
+                    &[&handle],
+                )?
                 .map(|r| r.get(0));
             if let Some(id) = id {
-                c.execute(
+                tx.execute(
                     "INSERT INTO room_bans (room, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     &[&room, &id],
                 )?;
             }
+            tx.commit()?;
             Ok(id.map(|i| i as u64))
         })
     }
@@ -655,7 +714,7 @@ impl ChatStore for PgStore {
         self.with(|c| {
             let rows = c.query(
                 "SELECT rr.room, coalesce((SELECT max(seq) FROM chat_messages m WHERE m.room = rr.room), 0) - rr.seq
-                 FROM room_reads rr WHERE rr.account_id = $1 ORDER BY rr.room",
+                 FROM room_reads rr WHERE rr.account_id = $1 ORDER BY rr.room COLLATE \"C\"",
                 &[&(account as i64)],
             )?;
             Ok(rows
@@ -723,8 +782,11 @@ impl Statements {
                    ON m.room = k.room AND m.author_key = k.author_key AND m.client_id = k.client_id",
             )?,
             // The rooms come sorted, and unnest keeps their order.
+            // In the order of the lock keys, so two writers never wait for each other both
+            // ways (two rooms may share a hash).
             lock: c.prepare(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema()) # $1, hashtext(r)) FROM unnest($2::text[]) AS r",
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema()) # $1, h)
+                 FROM (SELECT DISTINCT hashtext(r) AS h FROM unnest($2::text[]) AS r ORDER BY h) AS keys",
             )?,
             // Per room, so that each max is one step down the primary key's index (a
             // GROUP BY over `room = ANY(…)` reads every message of those rooms).
@@ -788,9 +850,9 @@ impl PgAppender {
         group: &mut [(ChatMessage, String)],
     ) -> Result<(), postgres::Error> {
         let mut tx = client.transaction()?;
-        // One writer at a time per room (until commit), rooms locked in name order so two
-        // writers never wait for each other both ways; then the group is numbered after what
-        // is stored, which no one else can add to until this commits.
+        // One writer at a time per room (until commit; see the lock statement for the order);
+        // then the group is numbered after what is stored, which no one else can add to until
+        // this commits.
         let mut rooms: Vec<&str> = group.iter().map(|(m, _)| m.room.as_str()).collect();
         rooms.sort_unstable();
         rooms.dedup();

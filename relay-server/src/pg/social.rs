@@ -178,7 +178,7 @@ impl SocialStore for PgStore {
     }
 
     fn delete_review(&self, account: u64, review_id: u64) -> Result<(), SocialError> {
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             let id = review_id as i64;
             lock_own(&mut tx, LikeTarget::Review(review_id), account)?;
@@ -279,7 +279,7 @@ impl SocialStore for PgStore {
     }
 
     fn delete_comment(&self, account: u64, comment_id: u64) -> Result<(), SocialError> {
-        self.with(|c| {
+        self.with_once(|c| {
             let mut tx = c.transaction()?;
             let id = comment_id as i64;
             let row = tx
@@ -388,7 +388,7 @@ impl SocialStore for PgStore {
             let followers = c
                 .query(
                     "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.follower_id
-                     WHERE f.followed_id = $1 ORDER BY a.handle",
+                     WHERE f.followed_id = $1 ORDER BY a.handle COLLATE \"C\"",
                     &[&id],
                 )?
                 .iter()
@@ -397,7 +397,7 @@ impl SocialStore for PgStore {
             let following = c
                 .query(
                     "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.followed_id
-                     WHERE f.follower_id = $1 ORDER BY a.handle",
+                     WHERE f.follower_id = $1 ORDER BY a.handle COLLATE \"C\"",
                     &[&id],
                 )?
                 .iter()
