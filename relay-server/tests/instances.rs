@@ -33,6 +33,22 @@ fn config() -> Config {
     }
 }
 
+/// The change log after `since`, a page of `limit`.
+async fn changes_since(
+    client: &RelayClient,
+    since: u64,
+    limit: u32,
+) -> Vec<movietalk_protocol::relay::Change> {
+    match client
+        .call(move |req| ClientMessage::ChangesSince { req, since, limit })
+        .await
+        .unwrap()
+    {
+        ServerMessage::Changes { changes, .. } => changes,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Two relays on one fresh schema, or `None` (and a note) with no PostgreSQL configured.
 async fn two_instances(test: &str) -> Option<(RunningRelay, RunningRelay)> {
     let schema = schema(test)?;
@@ -199,18 +215,7 @@ async fn accounts_and_reviews_written_on_one_instance_are_served_by_the_other() 
         on_b.log_in("jun", "the wrong password").await.is_err(),
         "the other instance checks the same password hash"
     );
-    let changes = match on_b
-        .call(|req| ClientMessage::ChangesSince {
-            req,
-            since: 0,
-            limit: 100,
-        })
-        .await
-        .unwrap()
-    {
-        ServerMessage::Changes { changes, .. } => changes,
-        other => panic!("{other:?}"),
-    };
+    let changes = changes_since(&on_b, 0, 100).await;
     let bodies: Vec<_> = changes
         .iter()
         .filter_map(|c| match &c.what {
@@ -265,23 +270,7 @@ async fn change_numbers_from_two_instances_follow_commit_order() {
     let (reader, _e) = RelayClient::connect(&a.url(), "reader").await.unwrap();
     let mut seen = Vec::new();
     let mut cursor = 0;
-    let pull = |since: u64| {
-        let reader = &reader;
-        async move {
-            match reader
-                .call(move |req| ClientMessage::ChangesSince {
-                    req,
-                    since,
-                    limit: 7,
-                })
-                .await
-                .unwrap()
-            {
-                ServerMessage::Changes { changes, .. } => changes,
-                other => panic!("{other:?}"),
-            }
-        }
-    };
+    let pull = |since: u64| changes_since(&reader, since, 7);
     while writers.iter().any(|w| !w.is_finished()) {
         for c in pull(cursor).await {
             cursor = c.seq;
