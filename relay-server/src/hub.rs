@@ -277,6 +277,11 @@ impl Hub {
         r.tell_presence(room, before);
     }
 
+    /// Whether the store answers (see [`ChatStore::check`]).
+    pub fn check_store(&self) -> Result<(), StoreError> {
+        self.store.check()
+    }
+
     /// Distinct people in `room` now.
     pub fn present(&self, room: &str) -> u32 {
         self.rooms().get(room).map(Room::present).unwrap_or(0)

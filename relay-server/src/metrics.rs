@@ -123,7 +123,14 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, hub: Arc<crate:
             let request = String::from_utf8_lossy(&buf[..n]);
             let path = request.split_whitespace().nth(1).unwrap_or("");
             let (status, body) = match (request.starts_with("GET "), path) {
-                (true, "/healthz") => ("200 OK", "ok\n".to_owned()),
+                (true, "/healthz") => {
+                    let store = hub.clone();
+                    match tokio::task::spawn_blocking(move || store.check_store()).await {
+                        Ok(Ok(())) => ("200 OK", "ok\n".to_owned()),
+                        Ok(Err(e)) => ("503 Service Unavailable", format!("store: {e}\n")),
+                        Err(e) => ("503 Service Unavailable", format!("store check: {e}\n")),
+                    }
+                }
                 (true, "/metrics") => ("200 OK", metrics.render(hub.room_count())),
                 (true, _) => ("404 Not Found", "not found\n".to_owned()),
                 (false, _) => ("405 Method Not Allowed", "GET only\n".to_owned()),

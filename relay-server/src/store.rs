@@ -153,6 +153,11 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         drop(tell);
         Ok(())
     }
+    /// Whether the store answers (for `/healthz`: a load balancer takes an instance whose
+    /// database is gone out of rotation). The default says yes.
+    fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Where this relay sends events for the other relay instances on the same database (they
     /// arrive there as [`Elsewhere::Peer`]); `None`, the default, for a store no other relay
     /// shares.
@@ -571,6 +576,12 @@ impl ChatStore for SqliteStore {
              ON CONFLICT(account_id, room) DO UPDATE SET seq = max(seq, excluded.seq)",
             params![account as i64, room, seq as i64],
         )?;
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        self.conn()
+            .query_row("SELECT count(*) FROM chat_messages WHERE 0", [], |_| Ok(()))?;
         Ok(())
     }
 

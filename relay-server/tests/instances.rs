@@ -7,6 +7,8 @@
 //! LISTEN/NOTIFY (`pg/mod.rs`, `peers.rs`). Not covered here: an instance that dies stops
 //! counting for presence only after `peers::PEER_TIMEOUT` (20 s).
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/store.rs"]
 mod store;
 
@@ -664,4 +666,36 @@ async fn an_instance_that_is_stopped_stops_counting_at_once() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     drop(alice);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_so_when_the_database_is_not_there() {
+    let Some(schema) = schema("health") else {
+        return;
+    };
+    let metrics_addr: std::net::SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let s = schema.clone();
+    let pg = tokio::task::spawn_blocking(move || store::postgres_store(&s))
+        .await
+        .unwrap();
+    let config = Config {
+        metrics_listener: Some(metrics_addr),
+        ..config()
+    };
+    let _relay = start("127.0.0.1:0".parse().unwrap(), config, Arc::new(pg))
+        .await
+        .unwrap();
+    let health = http::http_get(metrics_addr, "/healthz").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // The relay's tables are gone (a schema dropped, a database restored elsewhere): a load
+    // balancer must stop sending people here.
+    tokio::task::spawn_blocking(move || store::drop_schema(&schema))
+        .await
+        .unwrap();
+    let health = http::http_get(metrics_addr, "/healthz").await;
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("store:"), "{health}");
 }

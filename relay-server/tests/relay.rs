@@ -1,7 +1,10 @@
 //! The relay against real WebSocket clients on loopback: a relay started by each test on port 0.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/store.rs"]
 mod store;
+use http::http_get;
 
 use std::time::Duration;
 
@@ -338,17 +341,6 @@ async fn history_needs_the_room_to_be_joined() {
         other => panic!("expected not_in_room, got {other:?}"),
     }
     relay.shutdown().await.unwrap();
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 #[tokio::test]

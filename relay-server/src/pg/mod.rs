@@ -107,9 +107,13 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`, or key=value form) and creates or
     /// migrates the schema.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let config: postgres::Config = url
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError(format!("bad PostgreSQL address: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            // An unreachable host fails in seconds, not after TCP's minutes of retries.
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
         let clients = on_own_thread(|| {
             let mut first = config.connect(NoTls)?;
             migrate(&mut first)?;
@@ -699,6 +703,15 @@ impl ChatStore for PgStore {
             })
             .map_err(|e| StoreError(format!("starting the listener: {e}")))?;
         Ok(())
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        // The relay's own table, not just the server: a schema dropped or a permission taken
+        // away is as fatal as a server gone.
+        self.with(|c| {
+            c.execute("SELECT 1 FROM relay_schema LIMIT 1", &[])?;
+            Ok(())
+        })
     }
 
     fn peer_outbox(&self) -> Result<Option<Box<dyn PeerOutbox>>, StoreError> {

@@ -101,3 +101,15 @@ pub fn cut_connections(schema: &str) -> i64 {
     .join()
     .unwrap()
 }
+
+/// Drops `schema` and everything in it (its relays' tables are gone).
+pub fn drop_schema(schema: &str) {
+    let url = postgres_url().expect("MOVIETALK_TEST_POSTGRES names the test PostgreSQL server");
+    let sql = format!("DROP SCHEMA {schema} CASCADE");
+    std::thread::spawn(move || {
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin.batch_execute(&sql).unwrap();
+    })
+    .join()
+    .unwrap();
+}
