@@ -1,24 +1,30 @@
-//! PostgreSQL storage, for several relay instances on one database (`--db postgres://…`).
+//! PostgreSQL storage, for several relay instances on one database (`--db postgres://…`;
+//! docs/instances.md).
 //!
 //! The same three traits as [`crate::store::SqliteStore`] — [`ChatStore`],
 //! [`crate::accounts::AccountStore`], [`crate::social::SocialStore`] — over the same schema in
 //! PostgreSQL types. What changes when several relays write at once:
 //!
-//! - **Chat sequence numbers** are still `max + 1` per room, chosen by each relay's writer; the
-//!   primary key (room, seq) makes the database the referee. A group whose number another
-//!   instance took first fails as a whole with [`AppendError::Taken`], and the writer numbers it
-//!   again from the stored maximum (`hub.rs`). A later number cannot be stored before an earlier
-//!   one commits, because an instance only ever numbers after the maximum it can see, so the
-//!   numbers stay gapless and in commit order.
+//! - **Chat sequence numbers**: the appender takes a transaction-scoped advisory lock per room
+//!   of its group, reads the rooms' stored maxima and numbers the group after them, so no two
+//!   instances ever hand out one number and the numbers stay gapless and in commit order. The
+//!   writer's own numbers are only a first guess. [`AppendError::Taken`] is left for a client id
+//!   another instance stored first (the writer sorts the batch out again: a resend).
+//! - **Live delivery**: each append `NOTIFY`s `"<seq> <room>"` on commit; every instance
+//!   `LISTEN`s ([`ChatStore::watch_other_writers`]) and its writer fans out, from the store, what
+//!   it has not fanned out yet. Events between instances (typing, presence, …: `crate::peers`)
+//!   go on a second channel. Channel names carry a tag of the schema: one deployment per schema.
 //! - **The change log** (`changes.seq`, what offline clients pull after their cursor) is
-//!   appended under a transaction-scoped advisory lock, so its numbers are handed out in commit
-//!   order: a client that pulled up to 41 can never later find a 40 that committed after it.
-//! - Everything else is ordinary row-level concurrency: unique keys for handles, one review per
-//!   account and film, client ids.
+//!   appended under a transaction-scoped advisory lock, the last lock any transaction takes, so
+//!   its numbers are handed out in commit order: a client that pulled up to 41 can never later
+//!   find a 40 that committed after it.
+//! - Everything else is row-level concurrency: unique keys for handles, one review per account
+//!   and film, client ids; `FOR UPDATE` where the SQLite store relied on its single writer.
 //!
 //! The `postgres` crate is synchronous, driving its own small tokio runtime, which must not run
 //! on a thread of the relay's runtime; every call is made on a scoped thread of its own
-//! ([`PgStore::with`]) with a connection from a fixed pool.
+//! (`PgStore::with`, `PgStore::with_once`) with a connection from a fixed pool. A call that
+//! meets a connection the server ended is made again on a new one when it may safely run twice.
 
 mod accounts;
 mod social;
