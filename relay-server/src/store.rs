@@ -1,9 +1,13 @@
-//! Durable chat storage behind a small trait, so SQLite (the default) and PostgreSQL (for
-//! several relay instances) both fit without touching the hub.
+//! Durable chat storage behind a small trait: SQLite here (the default), PostgreSQL in
+//! `crate::pg` (for several relay instances on one database).
 //!
 //! New chat messages go through a [`ChatAppender`] (see [`ChatStore::appender`]), owned by the
 //! hub's writer thread, which stores a whole group of them in one transaction before it fans
-//! any of them out or acknowledges them: a message that was acknowledged is on disk.
+//! any of them out or acknowledges them: a message that was acknowledged is on disk. The
+//! appender has the last word on numbers (it numbers the group after what is stored); a store
+//! that other instances share also tells the hub what they stored
+//! ([`ChatStore::watch_other_writers`]) and carries the instances' events
+//! ([`ChatStore::peer_outbox`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
