@@ -6,8 +6,10 @@
 //!
 //! Layers: [`connection`] speaks the protocol on one socket; [`hub`] holds rooms (members,
 //! sequence numbers, fan-out); [`store`] keeps messages durably (SQLite by default, behind the
-//! [`store::ChatStore`] trait). [`accounts`] holds accounts and sessions, [`oidc`] verifies
-//! identities from OpenID Connect and OAuth2 providers, [`clock`] is the injectable "now".
+//! [`store::ChatStore`] trait; `pg` is the PostgreSQL store several instances share, and
+//! [`peers`] what those instances tell each other). [`accounts`] holds accounts and sessions,
+//! [`oidc`] verifies identities from OpenID Connect and OAuth2 providers, [`clock`] is the
+//! injectable "now".
 
 pub mod accounts;
 pub mod clock;
