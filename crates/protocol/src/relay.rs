@@ -603,7 +603,7 @@ fn validate(
     }
     if value
         .chars()
-        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t')))
+        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')))
     {
         return Err(FieldError::Control { field });
     }
@@ -871,6 +871,24 @@ mod tests {
         );
         assert_eq!(decode_client("[1,2").unwrap_err().req, None);
         assert!(decode_client(r#"{"type":"leave","req":1,"room":"r"}"#).is_ok());
+    }
+
+    #[test]
+    fn free_text_keeps_line_breaks_and_refuses_other_control_characters() {
+        // A paste from Windows ends its lines with CR LF.
+        for ok in ["one\r\ntwo", "a\ttab", "line\nbreak"] {
+            assert!(validate_comment(ok).is_ok(), "{ok:?}");
+            assert!(validate_review_body(ok).is_ok(), "{ok:?}");
+            assert!(validate_bio(ok).is_ok(), "{ok:?}");
+            assert!(validate_text(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["nul\0", "bell\u{7}", "esc\u{1b}[2J"] {
+            assert!(validate_comment(bad).is_err(), "{bad:?}");
+            assert!(validate_review_body(bad).is_err(), "{bad:?}");
+            assert!(validate_bio(bad).is_err(), "{bad:?}");
+            assert!(validate_text(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_name("two\nlines").is_err(), "names stay on one line");
     }
 
     #[test]
