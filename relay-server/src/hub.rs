@@ -471,7 +471,7 @@ impl Drop for Hub {
 /// The writer thread: the only place new messages are numbered and stored.
 struct Writer {
     appender: Box<dyn ChatAppender>,
-    /// For the messages other writers stored (see [`Writer::missed_before`]).
+    /// For the messages other writers stored (see [`Writer::fan_out_stored`]).
     store: Arc<dyn ChatStore>,
     rooms: Rooms,
     metrics: Arc<crate::metrics::Metrics>,
@@ -559,7 +559,8 @@ impl Writer {
     }
 
     /// Fans out what the store holds in each room after what was fanned out here, up to the
-    /// given number.
+    /// given number: what other writers (relay instances on the same database) stored, so
+    /// members get every number in order, whoever wrote it.
     fn fan_out_stored(&mut self, upto: HashMap<String, u64>) {
         let mut wanted: Vec<(String, u64, u64)> = {
             let rooms = lock(&self.rooms);
@@ -710,7 +711,7 @@ impl Writer {
     /// Numbers and stores `batch` in one transaction, then fans each new message out and
     /// answers every request. The store numbers the group for good: another relay instance on
     /// the same database may have stored messages in its rooms since this writer last looked
-    /// (they are fanned out first, [`Writer::missed_before`]). When another writer stored one of
+    /// (they are fanned out first, [`Writer::fan_out_stored`]). When another writer stored one of
     /// the group's (author, client id) first, the batch is sorted out again — that request is
     /// now a duplicate — and retried.
     fn commit(&mut self, batch: &mut Vec<PostRequest>) {
@@ -750,12 +751,13 @@ impl Writer {
             self.metrics
                 .messages_total
                 .fetch_add(group.len() as u64, Relaxed);
-            let messages: Vec<&ChatMessage> = group.iter().map(|(m, _)| m).collect();
-            let missed = self.missed_before(&messages);
-            self.metrics
-                .peer_messages_total
-                .fetch_add(missed.len() as u64, Relaxed);
-            self.fan_out(missed.iter().chain(messages.iter().copied()));
+            // First what other writers stored in these rooms before this group's numbers.
+            let mut before: HashMap<String, u64> = HashMap::new();
+            for (m, _) in &group {
+                before.entry(m.room.clone()).or_insert(m.seq - 1);
+            }
+            self.fan_out_stored(before);
+            self.fan_out(group.iter().map(|(m, _)| m));
         }
         for (req, outcome) in batch.drain(..).zip(outcomes) {
             let answer = match (outcome, &stored) {
@@ -858,36 +860,6 @@ impl Writer {
                 r.fanned = m.seq - 1;
             }
         }
-    }
-
-    /// The messages other writers (relay instances on the same database) stored in the rooms
-    /// of `messages` between the last one fanned out here and the first of `messages`, read
-    /// from the store, oldest first: members get every number in order, whoever wrote it.
-    fn missed_before(&self, messages: &[&ChatMessage]) -> Vec<ChatMessage> {
-        let gaps: Vec<(String, u64, u64)> = {
-            let rooms = lock(&self.rooms);
-            let mut seen = HashSet::new();
-            messages
-                .iter()
-                .filter(|m| seen.insert(m.room.as_str()))
-                .filter_map(|m| {
-                    let r = rooms.get(&m.room)?;
-                    (r.base.is_some() && r.fanned + 1 < m.seq)
-                        .then(|| (m.room.clone(), r.fanned, m.seq))
-                })
-                .collect()
-        };
-        if gaps.is_empty() {
-            return Vec::new();
-        }
-        let wanted: Vec<(String, u64, u64)> = gaps
-            .into_iter()
-            .map(|(room, fanned, next)| (room, fanned, next - 1))
-            .collect();
-        self.store.ranges(&wanted, usize::MAX).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "reading the messages another writer stored failed");
-            Vec::new()
-        })
     }
 
     /// Sends each stored message to its room, in sequence order: one job per room (its frames
