@@ -70,46 +70,40 @@ pub fn new_schema() -> String {
             .unwrap()
             .subsec_nanos()
     );
-    let url = postgres_url().expect("MOVIETALK_TEST_POSTGRES names the test PostgreSQL server");
     let sql = format!("CREATE SCHEMA {schema}");
-    // The synchronous client runs a runtime of its own: not on a thread of the test's runtime.
-    std::thread::spawn(move || {
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls)
-            .expect("the test PostgreSQL server is up");
-        admin.batch_execute(&sql).expect("creating a test schema");
-    })
-    .join()
-    .unwrap();
+    admin(move |c| c.batch_execute(&sql).expect("creating a test schema"));
     schema
 }
 
-/// Cuts every connection the stores of `schema` hold to the test server, as a database restart
-/// would; returns how many there were.
-pub fn cut_connections(schema: &str) -> i64 {
+/// Runs `f` on a connection of its own to the test server, on a thread of its own: the
+/// synchronous client runs a runtime of its own, which may not run on the test's.
+fn admin<T: Send + 'static>(f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static) -> T {
     let url = postgres_url().expect("MOVIETALK_TEST_POSTGRES names the test PostgreSQL server");
-    let schema = schema.to_owned();
     std::thread::spawn(move || {
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        admin
-            .query_one(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-                &[&schema],
-            )
-            .unwrap()
-            .get(0)
+        let mut c = postgres::Client::connect(&url, postgres::NoTls)
+            .expect("the test PostgreSQL server is up");
+        f(&mut c)
     })
     .join()
     .unwrap()
 }
 
+/// Cuts every connection the stores of `schema` hold to the test server, as a database restart
+/// would; returns how many there were.
+pub fn cut_connections(schema: &str) -> i64 {
+    let schema = schema.to_owned();
+    admin(move |c| {
+        c.query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0)
+    })
+}
+
 /// Drops `schema` and everything in it (its relays' tables are gone).
 pub fn drop_schema(schema: &str) {
-    let url = postgres_url().expect("MOVIETALK_TEST_POSTGRES names the test PostgreSQL server");
     let sql = format!("DROP SCHEMA {schema} CASCADE");
-    std::thread::spawn(move || {
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        admin.batch_execute(&sql).unwrap();
-    })
-    .join()
-    .unwrap();
+    admin(move |c| c.batch_execute(&sql).unwrap());
 }
