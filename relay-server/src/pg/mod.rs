@@ -751,25 +751,29 @@ struct PgPeerOutbox {
     client: Client,
 }
 
+impl PgPeerOutbox {
+    fn notify(&mut self, payload: &str) -> Result<(), postgres::Error> {
+        if self.client.is_closed() {
+            self.client = self.config.connect(NoTls)?;
+        }
+        self.client.execute(
+            &format!("SELECT pg_notify($1 || '.' || {SCHEMA_TAG}, $2)"),
+            &[&PEER_CHANNEL, &payload],
+        )?;
+        Ok(())
+    }
+}
+
 impl PeerOutbox for PgPeerOutbox {
     fn send(&mut self, payload: &str) -> Result<(), StoreError> {
-        for tries in 1.. {
-            if self.client.is_closed() {
+        match self.notify(payload) {
+            // Once more on a new connection if this one turned out lost.
+            Err(e) if connection_lost(&e) => {
                 self.client = self.config.connect(NoTls)?;
+                Ok(self.notify(payload)?)
             }
-            match self.client.execute(
-                &format!("SELECT pg_notify($1 || '.' || {SCHEMA_TAG}, $2)"),
-                &[&PEER_CHANNEL, &payload],
-            ) {
-                // Once more on a new connection if this one turned out lost.
-                Err(e) if connection_lost(&e) && tries < 2 => {
-                    self.client = self.config.connect(NoTls)?;
-                    continue;
-                }
-                result => return Ok(result.map(drop)?),
-            }
+            result => Ok(result?),
         }
-        unreachable!("the loop returns")
     }
 }
 
