@@ -26,8 +26,6 @@
 
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use movietalk_protocol::relay::{Account, ChangeKind, LinkedProvider, SessionInfo};
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -53,7 +51,11 @@ pub enum AccountError {
     #[error("the session is unknown, expired or revoked")]
     InvalidToken,
     #[error("this refresh token was already used; the session is revoked, log in again")]
-    TokenReused,
+    TokenReused {
+        /// The account whose session was revoked, and the session: its connections end too.
+        account: u64,
+        session: u64,
+    },
     #[error("this account has no password; log in with your provider again (within {} minutes) to do this", RECENT_LOGIN.as_secs() / 60)]
     RecentLoginRequired,
     #[error("that identity is already linked to another account")]
@@ -135,12 +137,6 @@ impl Default for HashCost {
     }
 }
 
-fn hasher(cost: HashCost) -> Argon2<'static> {
-    let params =
-        Params::new(cost.memory_kib, cost.passes, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the OS random source works");
@@ -155,23 +151,17 @@ pub(crate) fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// Hashes `password` with argon2id and a fresh salt (PHC string format).
+/// Hashes `password` with argon2id and a fresh salt (PHC string format), in one of the
+/// process's reused buffers ([`crate::hashing`]); blocks until one is free.
 pub fn hash_password(password: &str, cost: HashCost) -> String {
-    let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes make a valid salt");
-    hasher(cost)
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing succeeds")
-        .to_string()
+    crate::hashing::hash(password, cost)
 }
 
-/// Checks `password` against a stored PHC hash (its own parameters are used). The empty hash of
-/// a password-less account matches nothing.
+/// Checks `password` against a stored PHC hash (its own parameters are used), in one of the
+/// process's reused buffers ([`crate::hashing`]). The empty hash of a password-less account, or
+/// one asking for absurd memory, matches nothing.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    crate::hashing::verify(password, phc)
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
@@ -413,7 +403,7 @@ impl AccountStore for SqliteStore {
         // Hash outside the lock: it is deliberately slow.
         let phc = hash_password(password, cost);
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let inserted = tx.execute(
             "INSERT INTO accounts (handle, display_name, password_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(handle) DO NOTHING",
@@ -498,7 +488,7 @@ impl AccountStore for SqliteStore {
     ) -> Result<(Account, NewSession), AccountError> {
         let hash = token_hash(refresh_token);
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let current: Option<(i64, i64, i64)> = tx
             .query_row(
                 "SELECT id, account_id, refresh_expires_at_ms FROM auth_sessions WHERE refresh_hash = ?1",
@@ -508,22 +498,26 @@ impl AccountStore for SqliteStore {
             .optional()?;
         let Some((session, account, expires)) = current else {
             // Not the current refresh token of any session: a spent one means reuse.
-            let spent: Option<i64> = tx
+            let spent: Option<(i64, i64)> = tx
                 .query_row(
-                    "SELECT session_id FROM spent_refresh_tokens WHERE token_hash = ?1",
+                    "SELECT s.session_id, a.account_id FROM spent_refresh_tokens s
+                     JOIN auth_sessions a ON a.id = s.session_id WHERE s.token_hash = ?1",
                     [&hash],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
             return match spent {
-                Some(session) => {
+                Some((session, account)) => {
                     tx.execute("DELETE FROM auth_sessions WHERE id = ?1", [session])?;
                     tx.commit()?;
                     tracing::warn!(
                         session,
                         "a spent refresh token was presented again; session revoked"
                     );
-                    Err(AccountError::TokenReused)
+                    Err(AccountError::TokenReused {
+                        account: account as u64,
+                        session: session as u64,
+                    })
                 }
                 None => Err(AccountError::InvalidToken),
             };
@@ -636,7 +630,7 @@ impl AccountStore for SqliteStore {
         }
         let new_phc = hash_password(new, cost);
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         tx.execute(
             "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
             params![id as i64, new_phc],
@@ -671,7 +665,7 @@ impl AccountStore for SqliteStore {
             return Err(AccountError::InvalidCredentials);
         }
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         tx.execute(
             "UPDATE chat_messages SET author = ?2, author_key = 'deleted', client_id = 'deleted:' || seq WHERE author_key = ?1",
             params![format!("a:{handle}"), DELETED_AUTHOR],
@@ -755,7 +749,7 @@ impl AccountStore for SqliteStore {
         at: &SessionParams<'_>,
     ) -> Result<(Account, NewSession), AccountError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let inserted = tx.execute(
             "INSERT INTO accounts (handle, display_name, password_hash, created_at_ms) VALUES (?1, ?2, '', ?3)
              ON CONFLICT(handle) DO NOTHING",
@@ -800,7 +794,7 @@ impl AccountStore for SqliteStore {
         now_ms: u64,
     ) -> Result<(), AccountError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let owner: Option<i64> = tx
             .query_row(
                 "SELECT account_id FROM provider_links WHERE provider = ?1 AND subject = ?2",
@@ -827,7 +821,7 @@ impl AccountStore for SqliteStore {
 
     fn unlink_provider(&self, account: u64, provider: &str) -> Result<(), AccountError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let (password, providers) = Self::login_methods_of(&tx, account as i64)?;
         if !providers.iter().any(|p| p.provider == provider) {
             return Err(AccountError::NotFound);

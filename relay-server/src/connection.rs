@@ -26,6 +26,7 @@ use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, Sessi
 use crate::hub::{ConnId, Hub, Mailbox, Posted};
 use crate::oidc::{Identity, Providers, VerifyError};
 use crate::outlet::Stream;
+use crate::sessions::{Ended, Why};
 use crate::social::{NewReview, SocialError, SocialStore};
 use crate::store::author_key;
 use movietalk_protocol::relay::{
@@ -62,6 +63,10 @@ enum End {
     Idle,
     SlowReader,
     Fatal(ErrorCode, String),
+    /// A frame or message over `Config::max_message_bytes`.
+    TooBig(String),
+    /// The session the connection acted for ended elsewhere (`crate::sessions`).
+    SessionEnded(&'static str),
     Io(String),
 }
 
@@ -103,14 +108,20 @@ impl Handler {
         metrics.connections.fetch_add(1, Ordering::Relaxed);
         let mut session = Session {
             conn,
+            guest_key: format!("g:{:x}.{conn}", instance_nonce()),
             name: None,
             client: String::new(),
             account: None,
             session_id: None,
             access_expires_at_ms: 0,
             rooms: HashSet::new(),
+            mailbox: mailbox.clone(),
+            writes: Bucket::new(self.config.writes_per_sec, self.config.write_burst),
         };
         let end = self.converse(ws, mailbox, frames_rx, &mut session).await;
+        if let Some(account) = &session.account {
+            self.hub.sessions().release(account.id, conn);
+        }
         for room in &session.rooms {
             self.hub.leave(room, conn);
         }
@@ -123,6 +134,8 @@ impl Handler {
                 tracing::debug!(peer = %self.peer, ?code, %msg, "connection refused")
             }
             End::Io(e) => tracing::debug!(peer = %self.peer, error = %e, "connection failed"),
+            End::TooBig(e) => tracing::debug!(peer = %self.peer, error = %e, "closed: too big"),
+            End::SessionEnded(why) => tracing::debug!(peer = %self.peer, why, "closed"),
             End::SlowReader => tracing::info!(peer = %self.peer, "disconnected a slow reader"),
             End::Idle => tracing::debug!(peer = %self.peer, "idle connection closed"),
             End::InvalidUtf8 => tracing::debug!(peer = %self.peer, "closed: invalid UTF-8"),
@@ -160,6 +173,8 @@ impl Handler {
             tokio::select! {
                 () = &mut stop => break if mailbox.overflowed() {
                     End::SlowReader
+                } else if let Some(why) = mailbox.session_ended() {
+                    End::SessionEnded(why)
                 } else {
                     End::Shutdown
                 },
@@ -214,6 +229,9 @@ impl Handler {
                                 let _ = send(&mut ws, Message::text(err.to_json()), write_timeout).await;
                                 break 'frame Err(End::InvalidUtf8);
                             }
+                            Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                                break 'frame Err(End::TooBig(e.to_string()));
+                            }
                             Some(Err(e)) => break 'frame Err(End::Io(e.to_string())),
                             Some(Ok(Message::Text(text))) => text,
                             Some(Ok(Message::Binary(_))) => {
@@ -224,6 +242,8 @@ impl Handler {
                             Some(Ok(_)) => break 'frame Ok(()),
                         };
                         let (reply, fatal) = if frames.take() {
+                            // Only refusals in a row count: a client that slowed down is forgiven.
+                            strikes = 0;
                             self.handle(&text, session, &mailbox).await
                         } else {
                             strikes += 1;
@@ -258,8 +278,17 @@ impl Handler {
         };
         // The write side stays with this task from here on: nothing more is written directly.
         mailbox.acquire();
+        let too_big = format!(
+            "message too big: the limit is {} bytes",
+            self.config.max_message_bytes
+        );
         let close = match &end {
             End::Shutdown => Some((CloseCode::Away, "relay shutting down")),
+            End::TooBig(_) => Some((CloseCode::Size, too_big.as_str())),
+            End::SessionEnded(why) => Some((
+                CloseCode::from(movietalk_protocol::relay::CLOSE_SESSION_ENDED),
+                *why,
+            )),
             End::Idle => Some((CloseCode::Policy, "idle timeout")),
             End::SlowReader => None,
             End::Fatal(..) => Some((CloseCode::Policy, "protocol error")),
@@ -319,9 +348,23 @@ impl Handler {
                         Some((ErrorCode::UnsupportedVersion, m)),
                     )
                 }
-                ClientMessage::Hello { name, client, .. } => match validate_name(&name) {
+                ClientMessage::Hello {
+                    name,
+                    client,
+                    guest_id,
+                    ..
+                } => match validate_name(&name) {
                     Ok(()) => {
-                        session.name = Some(name.trim().to_owned());
+                        let name = name.trim().to_owned();
+                        if let Some(id) = guest_id.filter(|id| {
+                            (16..=64).contains(&id.len())
+                                && id.bytes().all(|b| b.is_ascii_graphic())
+                        }) {
+                            // Only a hash is kept: another guest's key never reveals its id.
+                            let hash = crate::accounts::token_hash(&id);
+                            session.guest_key = format!("g:{}:{name}", &hash[..32]);
+                        }
+                        session.name = Some(name);
                         session.client = client
                             .map(|c| {
                                 c.chars()
@@ -354,6 +397,12 @@ impl Handler {
                 }
             };
         };
+        if session.account.is_some() && session.mailbox.session_ended().is_some() {
+            // The session ended elsewhere while this frame was on its way: the connection is
+            // closing; nothing more is done as the account.
+            self.become_guest(session);
+            return (msg.req().map(session_ended), None);
+        }
         let now = self.config.clock.now_ms();
         if session.account.is_some() && now >= session.access_expires_at_ms && !renews_session(&msg)
         {
@@ -371,31 +420,17 @@ impl Handler {
                 }
                 Some(Err(e)) => return (msg.req().map(|req| account_error(req, e)), None),
                 Some(Ok(false)) | None => {
-                    self.switch_identity(session, None);
-                    let reply = msg.req().map(|req| {
-                        ServerMessage::error(
-                            Some(req),
-                            ErrorCode::SessionExpired,
-                            "this session ended (revoked or expired); log in again",
-                        )
-                    });
-                    return (reply, None);
+                    self.become_guest(session);
+                    return (msg.req().map(session_ended), None);
                 }
             }
         }
         let (author, guest) = session.author(&name);
-        if is_write(&msg)
-            && let Some(account) = &session.account
-            && !self.hub.take_write_token(
-                account.id,
-                self.config.writes_per_sec,
-                self.config.write_burst,
-            )
-        {
+        if is_write(&msg) && !self.may_write(session) {
             let reply = ServerMessage::error(
                 msg.req(),
                 ErrorCode::RateLimited,
-                "this account is writing too fast; slow down",
+                "writing too fast; slow down",
             );
             return (Some(reply), None);
         }
@@ -458,6 +493,25 @@ impl Handler {
             ClientMessage::Refresh { req, refresh_token } => {
                 match self.accounts.refresh(&refresh_token, &self.params(session)) {
                     Ok((account, new)) => self.started(req, session, account, new),
+                    Err(
+                        e @ AccountError::TokenReused {
+                            account,
+                            session: ended,
+                        },
+                    ) => {
+                        // Someone else may hold the session's tokens: it ends everywhere,
+                        // this connection included if it was acting in it.
+                        self.hub.end_sessions(
+                            account,
+                            Ended::One { session: ended },
+                            Some(session.conn),
+                            Why::RefreshTokenReused,
+                        );
+                        if session.session_id == Some(ended) {
+                            self.become_guest(session);
+                        }
+                        account_error(req, e)
+                    }
                     Err(e) => account_error(req, e),
                 }
             }
@@ -480,8 +534,16 @@ impl Handler {
                 None => not_logged_in(req),
                 Some(account) => match self.accounts.revoke_session(account.id, session_id) {
                     Ok(()) => {
+                        self.hub.end_sessions(
+                            account.id,
+                            Ended::One {
+                                session: session_id,
+                            },
+                            Some(session.conn),
+                            Why::Revoked,
+                        );
                         if session.session_id == Some(session_id) {
-                            self.switch_identity(session, None);
+                            self.become_guest(session);
                         }
                         ServerMessage::Ok { req }
                     }
@@ -538,13 +600,20 @@ impl Handler {
             ClientMessage::LogOut { req } => match (&session.account, session.session_id) {
                 (None, _) => not_logged_in(req),
                 (Some(account), id) => {
-                    if let Some(id) = id
-                        && let Err(e) = self.accounts.revoke_session(account.id, id)
-                        && !matches!(e, AccountError::NotFound)
-                    {
-                        return (Some(account_error(req, e)), None);
+                    if let Some(id) = id {
+                        if let Err(e) = self.accounts.revoke_session(account.id, id)
+                            && !matches!(e, AccountError::NotFound)
+                        {
+                            return (Some(account_error(req, e)), None);
+                        }
+                        self.hub.end_sessions(
+                            account.id,
+                            Ended::One { session: id },
+                            Some(session.conn),
+                            Why::LoggedOut,
+                        );
                     }
-                    self.switch_identity(session, None);
+                    self.become_guest(session);
                     ServerMessage::Ok { req }
                 }
             },
@@ -605,7 +674,15 @@ impl Handler {
                             })
                             .await;
                         match changed {
-                            Ok(()) => ServerMessage::Ok { req },
+                            Ok(()) => {
+                                self.hub.end_sessions(
+                                    id,
+                                    Ended::AllBut { keep },
+                                    Some(session.conn),
+                                    Why::PasswordChanged,
+                                );
+                                ServerMessage::Ok { req }
+                            }
                             Err(e) => account_error(req, e),
                         }
                     }
@@ -621,45 +698,44 @@ impl Handler {
                         .await;
                     match deleted {
                         Ok(()) => {
-                            self.switch_identity(session, None);
+                            self.hub.end_sessions(
+                                id,
+                                Ended::AllBut { keep: None },
+                                Some(session.conn),
+                                Why::AccountDeleted,
+                            );
+                            self.become_guest(session);
                             ServerMessage::Ok { req }
                         }
                         Err(e) => account_error(req, e),
                     }
                 }
             },
-            ClientMessage::Join { req, room, .. }
-                if session
-                    .account
-                    .as_ref()
-                    .is_some_and(|a| self.hub_store_banned(&room, a.id)) =>
-            {
-                ServerMessage::error(
-                    Some(req),
-                    ErrorCode::Forbidden,
-                    "the room's moderator removed you from this room",
-                )
-            }
             ClientMessage::Join { req, room, since } => match validate_room(&room) {
                 Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
-                Ok(()) => match self.hub.join(
-                    &room,
-                    session.conn,
-                    &author_key(&author, guest),
-                    mailbox.clone(),
-                    since,
-                    self.config.history_page,
-                ) {
-                    Ok((history, present)) => {
-                        session.rooms.insert(room.clone());
-                        ServerMessage::Joined {
-                            req,
-                            room,
-                            history,
-                            present,
-                        }
-                    }
+                Ok(()) => match self.banned(session, &room) {
                     Err(e) => internal(req, e),
+                    Ok(true) => banned_from(req),
+                    Ok(false) => match self.hub.join(
+                        &room,
+                        session.conn,
+                        &session.key(),
+                        mailbox.clone(),
+                        since,
+                        self.config.history_page,
+                    ) {
+                        Ok(joined) => {
+                            session.rooms.insert(room.clone());
+                            ServerMessage::Joined {
+                                req,
+                                room,
+                                history: joined.history,
+                                present: joined.present,
+                                live_after: Some(joined.live_after),
+                            }
+                        }
+                        Err(e) => internal(req, e),
+                    },
                 },
             },
             ClientMessage::History {
@@ -667,16 +743,20 @@ impl Handler {
                 room,
                 before,
                 limit,
+                after,
             } => {
-                if !session.rooms.contains(&room) {
+                // Only a member reads: one that was kicked, or banned on logging in, is not.
+                if !session.rooms.contains(&room) || !self.hub.is_member(&room, session.conn) {
                     ServerMessage::error(
                         Some(req),
                         ErrorCode::NotInRoom,
                         format!("join room {room:?} to read its history"),
                     )
+                } else if let Ok(true) | Err(_) = self.banned(session, &room) {
+                    banned_from(req)
                 } else {
                     let limit = (limit as usize).clamp(1, self.config.history_page);
-                    match self.hub.history(&room, before, limit) {
+                    match self.hub.history(&room, after, before, limit) {
                         Ok(messages) => ServerMessage::History {
                             req,
                             room,
@@ -755,7 +835,7 @@ impl Handler {
                 } else {
                     match self
                         .hub
-                        .post(&room, &author, guest, &client_id, &text)
+                        .post(&room, (&author, guest, &session.key()), &client_id, &text)
                         .await
                     {
                         Ok(Posted::New(seq) | Posted::Duplicate(seq)) => {
@@ -771,6 +851,25 @@ impl Handler {
 }
 
 impl Handler {
+    /// Takes a write token: an account's are shared by all its connections; a guest's are its
+    /// connection's and its address's (so opening more connections buys no more).
+    fn may_write(&self, session: &mut Session) -> bool {
+        let c = &self.config;
+        match &session.account {
+            Some(account) => self
+                .hub
+                .take_write_token(account.id, c.writes_per_sec, c.write_burst),
+            None => {
+                session.writes.take()
+                    && self.hub.take_address_token(
+                        self.peer.ip(),
+                        c.address_writes_per_sec,
+                        c.address_write_burst,
+                    )
+            }
+        }
+    }
+
     /// What a session opened on this connection is stamped with.
     fn params<'a>(&self, session: &'a Session) -> SessionParams<'a> {
         SessionParams {
@@ -819,7 +918,11 @@ impl Handler {
     ) -> ServerMessage {
         session.session_id = Some(new.session_id);
         session.access_expires_at_ms = new.access_expires_at_ms;
-        self.switch_identity(session, Some(account.clone()));
+        match self.switch_identity(session, Some(account.clone())) {
+            Ok(true) => {}
+            Ok(false) => return session_ended(req),
+            Err(e) => return account_error(req, e),
+        }
         ServerMessage::Session {
             req,
             account,
@@ -841,7 +944,11 @@ impl Handler {
     ) -> ServerMessage {
         session.session_id = Some(live.session_id);
         session.access_expires_at_ms = live.access_expires_at_ms;
-        self.switch_identity(session, Some(account.clone()));
+        match self.switch_identity(session, Some(account.clone())) {
+            Ok(true) => {}
+            Ok(false) => return session_ended(req),
+            Err(e) => return account_error(req, e),
+        }
         ServerMessage::Session {
             req,
             account,
@@ -944,24 +1051,78 @@ impl Handler {
         }
     }
 
-    /// Changes who this connection is, moving its room memberships (and so presence) along.
-    fn switch_identity(&self, session: &mut Session, account: Option<Account>) {
-        session.account = account;
+    /// Changes who this connection is (`account` within `session.session_id`, or a guest):
+    /// registers it with the live sessions so that an ending reaches it, takes it out of the
+    /// rooms whose moderator banned the new account (telling it `kicked`), and moves its other
+    /// memberships (and so presence) along. `Ok(false)`: the session ended before the
+    /// connection was registered, and the connection is a guest.
+    fn switch_identity(
+        &self,
+        session: &mut Session,
+        account: Option<Account>,
+    ) -> Result<bool, AccountError> {
+        if let Some(old) = session.account.take() {
+            self.hub.sessions().release(old.id, session.conn);
+        }
+        let mut alive = true;
+        if let (Some(account), Some(id)) = (account, session.session_id) {
+            // Register first, then look: an ending from now on finds this connection, and one
+            // that came before shows here as a session the store no longer has.
+            let live = self.hub.sessions();
+            live.hold(account.id, id, session.conn, session.mailbox.clone());
+            match self.accounts.session_alive(id, self.config.clock.now_ms()) {
+                Ok(true) => session.account = Some(account),
+                Ok(false) => {
+                    live.release(account.id, session.conn);
+                    alive = false;
+                }
+                Err(e) => {
+                    live.release(account.id, session.conn);
+                    session.session_id = None;
+                    session.access_expires_at_ms = 0;
+                    return Err(e);
+                }
+            }
+        }
         if session.account.is_none() {
             session.session_id = None;
             session.access_expires_at_ms = 0;
         }
-        let (author, guest) = session.author(session.name.as_deref().unwrap_or_default());
-        let key = author_key(&author, guest);
+        if let Some(account) = &session.account {
+            let mut banned = Vec::new();
+            for room in &session.rooms {
+                if self.chat.is_banned(room, account.id)? {
+                    banned.push(room.clone());
+                }
+            }
+            for room in banned {
+                session.rooms.remove(&room);
+                self.hub.leave(&room, session.conn);
+                let kicked = ServerMessage::Kicked { room }.to_json();
+                session.mailbox.enqueue(&crate::outlet::text_frame(&kicked));
+            }
+        }
+        let key = session.key();
         for room in &session.rooms {
             self.hub.rename_member(room, session.conn, &key);
         }
+        Ok(alive)
+    }
+
+    /// Makes this connection a guest (its session ended, or it logged out).
+    fn become_guest(&self, session: &mut Session) {
+        // Becoming a guest reads nothing from the store: it cannot fail.
+        let _ = self.switch_identity(session, None);
     }
 }
 
 impl Handler {
-    fn hub_store_banned(&self, room: &str, account: u64) -> bool {
-        self.chat.is_banned(room, account).unwrap_or(false)
+    /// Whether this connection's account is kept out of `room` (guests never are).
+    fn banned(&self, session: &Session, room: &str) -> Result<bool, crate::store::StoreError> {
+        match &session.account {
+            Some(account) => self.chat.is_banned(room, account.id),
+            None => Ok(false),
+        }
     }
 
     /// Room management, moderation and unread counts.
@@ -1005,13 +1166,19 @@ impl Handler {
                     return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
                 }
                 if room.starts_with("film:")
-                    || topic.chars().count() > 200
-                    || topic.chars().any(char::is_control)
+                    || movietalk_protocol::relay::BUILT_IN_ROOMS.contains(&room.as_str())
                 {
                     return ServerMessage::error(
                         Some(req),
+                        ErrorCode::Conflict,
+                        "film rooms and built-in rooms exist already and have no owner",
+                    );
+                }
+                if topic.chars().count() > 200 || topic.chars().any(char::is_control) {
+                    return ServerMessage::error(
+                        Some(req),
                         ErrorCode::InvalidInput,
-                        "film: rooms exist already; topics are one line of at most 200 characters",
+                        "topics are one line of at most 200 characters",
                     );
                 }
                 match self.chat.create_room(&room, &topic, account.id) {
@@ -1023,7 +1190,7 @@ impl Handler {
                         return ServerMessage::error(
                             Some(req),
                             ErrorCode::Conflict,
-                            "a room with that name exists",
+                            "that room name is taken: it was created or used before",
                         );
                     }
                     Err(e) => Err(e),
@@ -1097,10 +1264,29 @@ impl Handler {
                     }
                 }
             }
-            ClientMessage::MarkRead { room, seq, .. } => self
-                .chat
-                .mark_read(account.id, &room, seq)
-                .map(|()| ServerMessage::Ok { req }),
+            ClientMessage::MarkRead { room, seq, .. } => {
+                if let Err(e) = validate_room(&room) {
+                    return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
+                }
+                // Read no further than the room's newest message (a number past it, up to
+                // 2^64, would count as read messages that are not there yet).
+                match self.chat.range(&room, 0, u64::MAX, 1) {
+                    Err(e) => Err(e),
+                    Ok(newest) => match newest.last() {
+                        None => {
+                            return ServerMessage::error(
+                                Some(req),
+                                ErrorCode::NotFound,
+                                "that room has no messages",
+                            );
+                        }
+                        Some(newest) => self
+                            .chat
+                            .mark_read(account.id, &room, seq.min(newest.seq))
+                            .map(|()| ServerMessage::Ok { req }),
+                    },
+                }
+            }
             ClientMessage::UnreadCounts { .. } => self
                 .chat
                 .unread(account.id)
@@ -1371,6 +1557,22 @@ fn social_error(req: u64, e: SocialError) -> ServerMessage {
     }
 }
 
+fn banned_from(req: u64) -> ServerMessage {
+    ServerMessage::error(
+        Some(req),
+        ErrorCode::Forbidden,
+        "the room's moderator removed you from this room",
+    )
+}
+
+fn session_ended(req: u64) -> ServerMessage {
+    ServerMessage::error(
+        Some(req),
+        ErrorCode::SessionExpired,
+        "this session ended (logged out, revoked or expired); log in again",
+    )
+}
+
 fn not_logged_in(req: u64) -> ServerMessage {
     ServerMessage::error(Some(req), ErrorCode::Unauthorized, "log in first")
 }
@@ -1383,7 +1585,7 @@ fn account_error(req: u64, e: AccountError) -> ServerMessage {
         AccountError::InvalidCredentials
         | AccountError::InvalidToken
         | AccountError::RecentLoginRequired => ErrorCode::InvalidCredentials,
-        AccountError::TokenReused => ErrorCode::TokenReused,
+        AccountError::TokenReused { .. } => ErrorCode::TokenReused,
         AccountError::NotFound => ErrorCode::NotFound,
         AccountError::LastLoginMethod => ErrorCode::LastLoginMethod,
         AccountError::Store(e) => return internal(req, e),
@@ -1630,6 +1832,10 @@ impl OwnedParams {
 /// What the relay knows about a connection after `hello`.
 struct Session {
     conn: ConnId,
+    /// Who this connection is as a guest ([`author_key`] scoped to the connection, unique
+    /// across relay instances and restarts): two guests of the same name are two people, and
+    /// one's client ids never collide with the other's.
+    guest_key: String,
     /// The display name from `hello`; `None` until then.
     name: Option<String>,
     /// What the client called itself in `hello`, for the session list.
@@ -1642,6 +1848,10 @@ struct Session {
     /// it must refresh before acting for the account again.
     access_expires_at_ms: u64,
     rooms: HashSet<String>,
+    /// This connection's mailbox: where the hub and [`crate::sessions`] reach it.
+    mailbox: Mailbox,
+    /// Writes this connection may make as a guest (an account's are counted per account).
+    writes: Bucket,
 }
 
 impl Session {
@@ -1652,4 +1862,23 @@ impl Session {
             None => (guest_name.to_owned(), true),
         }
     }
+
+    /// Who this connection is for idempotency and presence ([`author_key`]).
+    fn key(&self) -> String {
+        match &self.account {
+            Some(a) => author_key(&a.handle, false),
+            None => self.guest_key.clone(),
+        }
+    }
+}
+
+/// A random number chosen once per process: guests' keys carry it, so connection numbers, which
+/// start again at 1 with every relay process, never make two guests one.
+fn instance_nonce() -> u64 {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the OS random source works");
+        u64::from_le_bytes(bytes)
+    })
 }

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::peers::{FromPeer, Outbox, PEER_TIMEOUT, PeerEvent};
-use crate::store::{AppendError, ChatAppender, ChatStore, Elsewhere, StoreError, author_key};
+use crate::sessions::{Ended, LiveSessions, Why};
+use crate::store::{AppendError, ChatAppender, ChatStore, Elsewhere, StoreError};
 
-use movietalk_protocol::relay::{ChatMessage, ServerMessage};
+use movietalk_protocol::relay::{BUILT_IN_ROOMS, ChatMessage, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Bytes;
 
@@ -36,7 +37,7 @@ const SPLIT_FANOUT: usize = 64;
 
 #[derive(Debug)]
 struct Member {
-    /// Who this connection is ([`author_key`]): presence counts distinct ones.
+    /// Who this connection is (`crate::store::author_key`, or a guest connection's own key): presence counts distinct ones.
     name: String,
     mailbox: Mailbox,
 }
@@ -53,6 +54,8 @@ struct Room {
     /// People in the room on other relay instances (see `crate::peers`): who, and on which
     /// instances.
     remote: HashMap<String, HashSet<u64>>,
+    /// The store knows the name was used ([`ChatStore::claim_room`]): no one may create it.
+    claimed: bool,
 }
 
 impl Room {
@@ -122,6 +125,18 @@ fn lock(rooms: &Rooms) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The result of [`Hub::join`].
+#[derive(Debug)]
+pub struct Joined {
+    /// The messages after the joiner's `since` (the oldest, up to a page) or the newest page,
+    /// oldest first, none past `live_after`.
+    pub history: Vec<ChatMessage>,
+    /// Distinct people in the room now.
+    pub present: u32,
+    /// Every later message is delivered live.
+    pub live_after: u64,
+}
+
 /// The result of [`Hub::post`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Posted {
@@ -143,6 +158,8 @@ struct PostRequest {
     room: String,
     author: String,
     guest: bool,
+    /// Who, for idempotency (`crate::store::author_key`, or a guest connection's key).
+    key: String,
     client_id: String,
     text: String,
     reply: oneshot::Sender<Result<Posted, StoreError>>,
@@ -159,8 +176,13 @@ pub struct Hub {
     writer: mpsc::Sender<ToWriter>,
     /// Per-account write buckets, shared by all of an account's connections.
     writes: Mutex<HashMap<u64, crate::connection::Bucket>>,
+    /// Per-address write buckets of guests, shared by all guest connections from one address.
+    address_writes: Mutex<HashMap<std::net::IpAddr, crate::connection::Bucket>>,
     /// To the other relay instances on the same database, if the store has any.
     peers: Option<Outbox>,
+    /// Logged-in connections, so an ended session ends on each of them (shared with the
+    /// writer, which hears of sessions ended on other instances).
+    sessions: Arc<LiveSessions>,
 }
 
 impl Hub {
@@ -170,6 +192,7 @@ impl Hub {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Self, StoreError> {
         let rooms = Rooms::default();
+        let sessions = Arc::new(LiveSessions::default());
         let (writer, queue) = mpsc::channel(WRITER_QUEUE);
         let peers = match store.peer_outbox()? {
             Some(outbox) => {
@@ -189,6 +212,7 @@ impl Hub {
             fanout: Fanout::start(),
             peers: peers.clone(),
             peers_seen: HashMap::new(),
+            sessions: sessions.clone(),
         };
         std::thread::Builder::new()
             .name("chat-writer".into())
@@ -210,8 +234,26 @@ impl Hub {
             store,
             writer,
             writes: Mutex::new(HashMap::new()),
+            address_writes: Mutex::new(HashMap::new()),
             peers,
+            sessions,
         })
+    }
+
+    /// The logged-in connections of this instance.
+    pub fn sessions(&self) -> &LiveSessions {
+        &self.sessions
+    }
+
+    /// Ends `which` of `account`'s sessions on every connection but `except`, on every
+    /// instance. Call it once the store no longer has those sessions.
+    pub fn end_sessions(&self, account: u64, ended: Ended, except: Option<ConnId>, why: Why) {
+        self.sessions.end(account, ended, except, why);
+        self.tell_peers(PeerEvent::SessionsEnded {
+            account,
+            ended,
+            why,
+        });
     }
 
     /// Tells the other instances, if any.
@@ -312,8 +354,9 @@ impl Hub {
     /// the oldest first, so a resuming client pages forward from there) or the last `limit`
     /// messages, and the presence count. Others are told when the count changes.
     ///
-    /// The history ends exactly where live delivery starts: every message is either in it or
-    /// sent to `mailbox` later, never both, never neither.
+    /// Live delivery starts after [`Joined::live_after`]: every message up to it is in the
+    /// history or read with forward [`Hub::history`] pages, every later one is sent to
+    /// `mailbox` — never both, never neither.
     pub fn join(
         &self,
         room: &str,
@@ -322,11 +365,19 @@ impl Hub {
         mailbox: Mailbox,
         since: Option<u64>,
         limit: usize,
-    ) -> Result<(Vec<ChatMessage>, u32), StoreError> {
+    ) -> Result<Joined, StoreError> {
+        // A name once used can no longer be created by anyone (and so moderated): remember it,
+        // once per room and process. Film rooms and the built-in ones can never be created.
+        let claimed = self.rooms().get(room).is_some_and(|r| r.claimed);
+        let creatable = !room.starts_with("film:") && !BUILT_IN_ROOMS.contains(&room);
+        if !claimed && creatable {
+            self.store.claim_room(room)?;
+        }
         // Membership first: from here on this connection is sent every message fanned out.
         let (present, cut) = {
             let mut rooms = self.rooms();
             let r = rooms.entry(room.to_owned()).or_default();
+            r.claimed = true;
             let before = r.present();
             self.tell_peers_presence(room, name, r.here(name), true);
             r.members.insert(
@@ -376,22 +427,36 @@ impl Hub {
         // Messages after the cut reach the mailbox live. With no cut yet, the writer had not
         // stored anything in this room since start when we joined: everything it stores from
         // then on (after `base`) is sent live.
-        let cut = cut.or_else(|| self.rooms().get(room).and_then(|r| r.base));
-        let history = match cut {
-            Some(cut) => history.into_iter().filter(|m| m.seq <= cut).collect(),
-            None => history,
-        };
-        Ok((history, present))
+        let cut = cut
+            .or_else(|| self.rooms().get(room).and_then(|r| r.base))
+            .unwrap_or(0);
+        let history = history.into_iter().filter(|m| m.seq <= cut).collect();
+        Ok(Joined {
+            history,
+            present,
+            live_after: cut,
+        })
     }
 
-    /// Up to `limit` messages of `room` before sequence `before`, oldest first (scrollback).
+    /// Up to `limit` messages of `room` before sequence `before`, oldest first: the newest of
+    /// them (scrollback), or with `after` the oldest after it (catching up to a join's
+    /// `live_after`).
     pub fn history(
         &self,
         room: &str,
+        after: Option<u64>,
         before: u64,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.store.range(room, 0, before, limit)
+        match after {
+            None => self.store.range(room, 0, before, limit),
+            Some(after) => Ok(self
+                .store
+                .range_forward(room, after, limit)?
+                .into_iter()
+                .filter(|m| m.seq < before)
+                .collect()),
+        }
     }
 
     /// Takes a write token for `account` (`rate` a second, `burst` saved up).
@@ -403,6 +468,21 @@ impl Hub {
         }
         writes
             .entry(account)
+            .or_insert_with(|| crate::connection::Bucket::new(rate, burst))
+            .take()
+    }
+
+    /// Takes a write token for guests at `address` (`rate` a second, `burst` saved up).
+    pub fn take_address_token(&self, address: std::net::IpAddr, rate: f64, burst: f64) -> bool {
+        let mut writes = self
+            .address_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if writes.len() > 100_000 {
+            writes.clear();
+        }
+        writes
+            .entry(address)
             .or_insert_with(|| crate::connection::Bucket::new(rate, burst))
             .take()
     }
@@ -435,8 +515,7 @@ impl Hub {
     pub async fn post(
         &self,
         room: &str,
-        author: &str,
-        guest: bool,
+        (author, guest, key): (&str, bool, &str),
         client_id: &str,
         text: &str,
     ) -> Result<Posted, StoreError> {
@@ -445,6 +524,7 @@ impl Hub {
             room: room.to_owned(),
             author: author.to_owned(),
             guest,
+            key: key.to_owned(),
             client_id: client_id.to_owned(),
             text: text.to_owned(),
             reply,
@@ -484,6 +564,8 @@ struct Writer {
     peers: Option<Outbox>,
     /// When each other instance was last heard from.
     peers_seen: HashMap<u64, Instant>,
+    /// To end sessions that other instances ended.
+    sessions: Arc<LiveSessions>,
 }
 
 /// What becomes of one request of a group.
@@ -664,6 +746,13 @@ impl Writer {
                     }
                 }
             }
+            PeerEvent::SessionsEnded {
+                account,
+                ended,
+                why,
+            } => {
+                self.sessions.end(account, ended, None, why);
+            }
             // Bye is handled above.
             PeerEvent::Alive | PeerEvent::Bye => {}
         }
@@ -780,10 +869,7 @@ impl Writer {
         // (room, author key, client id) → sequence, for resends within the group.
         let mut in_group: HashMap<(&str, String, &str), usize> = HashMap::new();
         let now = now_ms();
-        let keys: Vec<String> = batch
-            .iter()
-            .map(|req| author_key(&req.author, req.guest))
-            .collect();
+        let keys: Vec<String> = batch.iter().map(|req| req.key.clone()).collect();
         // One question to the store for the whole batch (a round trip each on PostgreSQL).
         let asked: Vec<(&str, &str, &str)> = batch
             .iter()
@@ -976,6 +1062,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::author_key;
     use tokio_util::sync::CancellationToken;
 
     fn hub() -> Hub {
@@ -1040,13 +1127,16 @@ mod tests {
         let (a1, _r1, _) = mailbox(8);
         let (a2, _r2, _) = mailbox(8);
         let (b, _r3, _) = mailbox(8);
-        assert_eq!(hub.join("room", 1, "alice", a1, None, 10).unwrap().1, 1);
         assert_eq!(
-            hub.join("room", 2, "alice", a2, None, 10).unwrap().1,
+            hub.join("room", 1, "alice", a1, None, 10).unwrap().present,
+            1
+        );
+        assert_eq!(
+            hub.join("room", 2, "alice", a2, None, 10).unwrap().present,
             1,
             "a second window of alice is still one person"
         );
-        assert_eq!(hub.join("room", 3, "bob", b, None, 10).unwrap().1, 2);
+        assert_eq!(hub.join("room", 3, "bob", b, None, 10).unwrap().present, 2);
         assert!(hub.leave("room", 1));
         assert!(!hub.leave("room", 1), "leaving twice is refused");
     }
@@ -1056,9 +1146,9 @@ mod tests {
         let hub = hub();
         let (a, _ra, _) = mailbox(8);
         let (b, _rb, _) = mailbox(8);
-        assert_eq!(hub.join("r", 1, "g:minji", a, None, 10).unwrap().1, 1);
+        assert_eq!(hub.join("r", 1, "g:minji", a, None, 10).unwrap().present, 1);
         assert_eq!(
-            hub.join("r", 2, "a:minji", b, None, 10).unwrap().1,
+            hub.join("r", 2, "a:minji", b, None, 10).unwrap().present,
             2,
             "a guest and an account are two people"
         );
@@ -1078,28 +1168,59 @@ mod tests {
         let (m, mut rx, _) = mailbox(8);
         hub.join("r", 1, "alice", m, None, 10).unwrap();
         assert_eq!(
-            hub.post("r", "alice", false, "c1", "one").await.unwrap(),
+            hub.post(
+                "r",
+                ("alice", false, &author_key("alice", false)),
+                "c1",
+                "one"
+            )
+            .await
+            .unwrap(),
             Posted::New(1)
         );
         assert_eq!(
-            hub.post("r", "alice", false, "c2", "two").await.unwrap(),
+            hub.post(
+                "r",
+                ("alice", false, &author_key("alice", false)),
+                "c2",
+                "two"
+            )
+            .await
+            .unwrap(),
             Posted::New(2)
         );
         assert_eq!(
-            hub.post("r", "alice", false, "c1", "one").await.unwrap(),
+            hub.post(
+                "r",
+                ("alice", false, &author_key("alice", false)),
+                "c1",
+                "one"
+            )
+            .await
+            .unwrap(),
             Posted::Duplicate(1)
         );
         assert_eq!(
-            hub.post("r", "bob", false, "c1", "bob's own c1")
-                .await
-                .unwrap(),
+            hub.post(
+                "r",
+                ("bob", false, &author_key("bob", false)),
+                "c1",
+                "bob's own c1"
+            )
+            .await
+            .unwrap(),
             Posted::New(3),
             "ids are per author"
         );
         assert_eq!(
-            hub.post("r", "alice", true, "c1", "a guest called alice")
-                .await
-                .unwrap(),
+            hub.post(
+                "r",
+                ("alice", true, &author_key("alice", true)),
+                "c1",
+                "a guest called alice"
+            )
+            .await
+            .unwrap(),
             Posted::New(4),
             "a guest is not the account"
         );
@@ -1110,30 +1231,35 @@ mod tests {
     async fn history_resumes_after_since_pages_back_and_is_bounded() {
         let hub = hub();
         for i in 1..=5 {
-            hub.post("r", "a", false, &format!("c{i}"), "x")
-                .await
-                .unwrap();
+            hub.post(
+                "r",
+                ("a", false, &author_key("a", false)),
+                &format!("c{i}"),
+                "x",
+            )
+            .await
+            .unwrap();
         }
         let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
         let (m, _rx, _) = mailbox(8);
         assert_eq!(
-            seqs(hub.join("r", 1, "a", m, Some(3), 10).unwrap().0),
+            seqs(hub.join("r", 1, "a", m, Some(3), 10).unwrap().history),
             vec![4, 5]
         );
         let (m, _rx, _) = mailbox(8);
         assert_eq!(
-            seqs(hub.join("r", 2, "a", m, Some(1), 2).unwrap().0),
+            seqs(hub.join("r", 2, "a", m, Some(1), 2).unwrap().history),
             vec![2, 3],
             "resume pages forward, no gap"
         );
         let (m, _rx, _) = mailbox(8);
         assert_eq!(
-            seqs(hub.join("r", 3, "a", m, None, 2).unwrap().0),
+            seqs(hub.join("r", 3, "a", m, None, 2).unwrap().history),
             vec![4, 5],
             "a fresh join gets the latest"
         );
         assert_eq!(
-            seqs(hub.history("r", 4, 2).unwrap()),
+            seqs(hub.history("r", None, 4, 2).unwrap()),
             vec![2, 3],
             "scrollback before seq 4"
         );
@@ -1144,12 +1270,22 @@ mod tests {
         let hub = hub();
         let (m, _rx, ends) = mailbox(1);
         hub.join("r", 1, "slow", m.clone(), None, 10).unwrap();
-        hub.post("r", "x", true, "c1", "fills the queue")
-            .await
-            .unwrap();
-        hub.post("r", "x", true, "c2", "overflows it")
-            .await
-            .unwrap();
+        hub.post(
+            "r",
+            ("x", true, &author_key("x", true)),
+            "c1",
+            "fills the queue",
+        )
+        .await
+        .unwrap();
+        hub.post(
+            "r",
+            ("x", true, &author_key("x", true)),
+            "c2",
+            "overflows it",
+        )
+        .await
+        .unwrap();
         assert!(ends.is_cancelled() && m.overflowed());
     }
 
@@ -1173,9 +1309,10 @@ mod tests {
                     for i in 0..10 {
                         let id = format!("c{i}");
                         let author = format!("p{p}");
+                        let key = author_key(&author, true);
                         let (a, b) = tokio::join!(
-                            hub.post(&room, &author, true, &id, "x"),
-                            hub.post(&room, &author, true, &id, "x")
+                            hub.post(&room, (&author, true, &key), &id, "x"),
+                            hub.post(&room, (&author, true, &key), &id, "x")
                         );
                         let (a, b) = (a.unwrap(), b.unwrap());
                         let seq = match (a, b) {
@@ -1230,9 +1367,14 @@ mod tests {
                 let hub = hub.clone();
                 tokio::spawn(async move {
                     for i in 0..10 {
-                        hub.post("big", &format!("p{p}"), true, &format!("c{i}"), "x")
-                            .await
-                            .unwrap();
+                        hub.post(
+                            "big",
+                            (&format!("p{p}"), true, &format!("g:p{p}")),
+                            &format!("c{i}"),
+                            "x",
+                        )
+                        .await
+                        .unwrap();
                     }
                 })
             })
@@ -1254,17 +1396,27 @@ mod tests {
     async fn a_joiner_gets_every_message_once_between_history_and_live() {
         let hub = Arc::new(hub());
         for i in 0..20 {
-            hub.post("r", "a", true, &format!("before{i}"), "x")
-                .await
-                .unwrap();
+            hub.post(
+                "r",
+                ("a", true, &author_key("a", true)),
+                &format!("before{i}"),
+                "x",
+            )
+            .await
+            .unwrap();
         }
         let poster = {
             let hub = hub.clone();
             tokio::spawn(async move {
                 for i in 0..300 {
-                    hub.post("r", "a", true, &format!("during{i}"), "x")
-                        .await
-                        .unwrap();
+                    hub.post(
+                        "r",
+                        ("a", true, &author_key("a", true)),
+                        &format!("during{i}"),
+                        "x",
+                    )
+                    .await
+                    .unwrap();
                 }
             })
         };
@@ -1273,7 +1425,7 @@ mod tests {
         for conn in 1..=30u64 {
             let (m, rx, _) = mailbox(1024);
             let since = (conn % 2 == 0).then_some(5);
-            let (history, _) = hub.join("r", conn, "b", m, since, 1000).unwrap();
+            let history = hub.join("r", conn, "b", m, since, 1000).unwrap().history;
             joiners.push((since, history, rx));
             tokio::task::yield_now().await;
         }
@@ -1336,6 +1488,7 @@ mod tests {
             room: room.into(),
             author: "a".into(),
             guest: false,
+            key: "a:a".into(),
             client_id: id.into(),
             text: "x".into(),
             reply,
@@ -1367,6 +1520,7 @@ mod tests {
             fanout: None,
             peers: None,
             peers_seen: HashMap::new(),
+            sessions: Arc::default(),
         };
         let mut commit = |ids: &[&str]| {
             let (mut batch, rxs): (Vec<_>, Vec<_>) = ids.iter().map(|id| request("r", id)).unzip();

@@ -8,12 +8,13 @@
 //! sequence numbers, fan-out); [`store`] keeps messages durably (SQLite by default, behind the
 //! [`store::ChatStore`] trait; `pg` is the PostgreSQL store several instances share, and
 //! [`peers`] what those instances tell each other). [`accounts`] holds accounts and sessions,
-//! [`oidc`] verifies identities from OpenID Connect and OAuth2 providers, [`clock`] is the
-//! injectable "now".
+//! [`hashing`] hashes their passwords in bounded, reused memory, [`oidc`] verifies identities
+//! from OpenID Connect and OAuth2 providers, [`clock`] is the injectable "now".
 
 pub mod accounts;
 pub mod clock;
 pub mod connection;
+pub mod hashing;
 pub mod hub;
 pub mod metrics;
 pub mod oidc;
@@ -21,6 +22,7 @@ pub mod outlet;
 pub mod peers;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod sessions;
 pub mod social;
 pub mod store;
 
@@ -64,6 +66,10 @@ pub struct Config {
     /// across all its connections, and its burst.
     pub writes_per_sec: f64,
     pub write_burst: f64,
+    /// Writes all guests from one address may make per second together, and their burst (each
+    /// guest connection also has `writes_per_sec` of its own).
+    pub address_writes_per_sec: f64,
+    pub address_write_burst: f64,
     /// Where to serve `/healthz` and `/metrics` over HTTP; `None` serves neither.
     pub metrics_listener: Option<SocketAddr>,
     /// The counters; share this `Arc` to read them from outside (tests, an embedding app).
@@ -96,6 +102,8 @@ impl Default for Config {
             frame_burst: 200.0,
             writes_per_sec: 5.0,
             write_burst: 30.0,
+            address_writes_per_sec: 20.0,
+            address_write_burst: 100.0,
             guests_may_write: true,
             token_lifetimes: accounts::Lifetimes::default(),
             providers: Vec::new(),

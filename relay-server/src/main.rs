@@ -51,6 +51,9 @@ async fn main() -> anyhow::Result<()> {
             "--max-connections" => config.max_connections = number(&mut args, "--max-connections")?,
             "--history-page" => config.history_page = number(&mut args, "--history-page")?,
             "--writes-per-sec" => config.writes_per_sec = number(&mut args, "--writes-per-sec")?,
+            "--address-writes-per-sec" => {
+                config.address_writes_per_sec = number(&mut args, "--address-writes-per-sec")?
+            }
             "--frames-per-sec" => config.frames_per_sec = number(&mut args, "--frames-per-sec")?,
             "--guests-read-only" => config.guests_may_write = false,
             "--google" => config.providers.push(ProviderConfig::google(&value(
@@ -112,7 +115,12 @@ async fn main() -> anyhow::Result<()> {
                     "  --history-page N      most messages per join/history reply (default 200)"
                 );
                 println!("  --frames-per-sec N    per-connection frame rate (default 50)");
-                println!("  --writes-per-sec N    per-account write rate (default 5)");
+                println!(
+                    "  --writes-per-sec N    per-account (and per guest connection) write rate (default 5)"
+                );
+                println!(
+                    "  --address-writes-per-sec N  write rate of all guests from one address together (default 20)"
+                );
                 println!(
                     "  --guests-read-only    clients that are not logged in may read but not post"
                 );

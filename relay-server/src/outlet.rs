@@ -64,6 +64,9 @@ struct Outlet {
     ends: CancellationToken,
     /// Set before `ends` is cancelled for an overflow, so the connection knows why it ends.
     overflowed: AtomicBool,
+    /// Set before `ends` is cancelled because the session the connection acts for ended
+    /// elsewhere (see `crate::sessions`): why, for the close frame.
+    session_ended: std::sync::OnceLock<&'static str>,
 }
 
 /// How the hub reaches a member connection (cheap to clone: all clones are the same outlet).
@@ -86,6 +89,7 @@ impl Mailbox {
             frames,
             ends,
             overflowed: AtomicBool::new(false),
+            session_ended: std::sync::OnceLock::new(),
         };
         (Mailbox(Arc::new(outlet)), rx)
     }
@@ -98,6 +102,18 @@ impl Mailbox {
     /// Whether the connection ends because its queue overflowed.
     pub fn overflowed(&self) -> bool {
         self.0.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Ends the connection because the session it acts for ended (`why` goes in the close
+    /// frame): no request it sends from now on is answered as that account.
+    pub fn end_session(&self, why: &'static str) {
+        let _ = self.0.session_ended.set(why);
+        self.0.ends.cancel();
+    }
+
+    /// Why the connection's session ended, if that is why the connection ends.
+    pub fn session_ended(&self) -> Option<&'static str> {
+        self.0.session_ended.get().copied()
     }
 
     fn lock(&self) -> MutexGuard<'_, bool> {

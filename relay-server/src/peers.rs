@@ -58,6 +58,12 @@ pub enum PeerEvent {
         room: String,
         person: String,
     },
+    /// Sessions of `account` ended on the sender: end them on every connection here too.
+    SessionsEnded {
+        account: u64,
+        ended: crate::sessions::Ended,
+        why: crate::sessions::Why,
+    },
     Alive,
     /// The sender (re)started listening: announce your people again.
     Hello,

@@ -181,7 +181,7 @@ pub(crate) fn record(conn: &Connection, what: &ChangeKind) -> rusqlite::Result<(
 impl SocialStore for SqliteStore {
     fn put_review(&self, account: u64, n: &NewReview<'_>) -> Result<Review, SocialError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let existing: Option<(i64, String, i64)> = tx
             .query_row(
                 "SELECT id, client_id, updated_at_ms FROM reviews WHERE account_id = ?1 AND movie_key = ?2",
@@ -234,7 +234,7 @@ impl SocialStore for SqliteStore {
 
     fn delete_review(&self, account: u64, review_id: u64) -> Result<(), SocialError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let owner: i64 = tx
             .query_row(
                 "SELECT account_id FROM reviews WHERE id = ?1",
@@ -265,7 +265,7 @@ impl SocialStore for SqliteStore {
         body: &str,
     ) -> Result<Comment, SocialError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         if let Some(id) = tx
             .query_row(
                 "SELECT id FROM comments WHERE account_id = ?1 AND client_id = ?2",
@@ -309,7 +309,7 @@ impl SocialStore for SqliteStore {
         body: &str,
     ) -> Result<Comment, SocialError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let owner: i64 = tx
             .query_row(
                 "SELECT account_id FROM comments WHERE id = ?1",
@@ -338,7 +338,7 @@ impl SocialStore for SqliteStore {
 
     fn delete_comment(&self, account: u64, comment_id: u64) -> Result<(), SocialError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = crate::store::write_tx(&mut conn)?;
         let (author, review_id, review_author): (i64, i64, i64) = tx
             .query_row(
                 "SELECT c.account_id, c.review_id, r.account_id FROM comments c JOIN reviews r ON r.id = c.review_id WHERE c.id = ?1",

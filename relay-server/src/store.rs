@@ -71,6 +71,14 @@ pub(crate) fn renumber<E>(
     Ok(())
 }
 
+/// A transaction on a SQLite connection that will write: it takes the write lock at once
+/// (`BEGIN IMMEDIATE`, waiting out the busy timeout for the chat writer's connection), instead
+/// of reading first and failing with "database is locked" when it then tries to write after
+/// the other connection committed.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// The identity a message's idempotency and presence hang on: accounts and guests never clash.
 pub fn author_key(author: &str, guest: bool) -> String {
     if guest {
@@ -130,8 +138,12 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         }
         Ok(all)
     }
-    /// Creates a moderated room; false when the name is taken.
+    /// Creates a moderated room; false when the name is taken: created before, or ever joined
+    /// ([`ChatStore::claim_room`]).
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError>;
+    /// Remembers that `name` was joined, so that no one can create it (become its moderator)
+    /// later. Idempotent.
+    fn claim_room(&self, name: &str) -> Result<(), StoreError>;
     /// A created room's topic and its creator's (account id, handle).
     fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError>;
     /// Every created room: (name, topic, creator handle).
@@ -364,6 +376,89 @@ pub(crate) fn migrations() -> rusqlite_migration::Migrations<'static> {
                  UNIQUE (account_id, provider)
              ) STRICT, WITHOUT ROWID;",
         ),
+        // Ids are never used twice: a connection or a cached copy that still holds a deleted
+        // account's, session's, review's or comment's id must never come to mean someone
+        // else's. (Without AUTOINCREMENT SQLite hands out the largest id again once its row is
+        // gone.) The tables are rebuilt as SQLite prescribes: foreign keys are off while the
+        // migrations run (`SqliteStore::init`) and checked after this one.
+        // And every room name ever joined or created is remembered: such a name can no longer
+        // be created (taken over) by anyone.
+        M::up(
+            "CREATE TABLE accounts_new (
+                 id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                 handle        TEXT NOT NULL UNIQUE,
+                 display_name  TEXT NOT NULL,
+                 bio           TEXT NOT NULL DEFAULT '',
+                 avatar_url    TEXT,
+                 password_hash TEXT NOT NULL,
+                 created_at_ms INTEGER NOT NULL
+             ) STRICT;
+             INSERT INTO accounts_new SELECT id, handle, display_name, bio, avatar_url, password_hash, created_at_ms FROM accounts;
+             DROP TABLE accounts;
+             ALTER TABLE accounts_new RENAME TO accounts;
+
+             CREATE TABLE auth_sessions_new (
+                 id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+                 account_id            INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 client                TEXT NOT NULL,
+                 method                TEXT NOT NULL,
+                 created_at_ms         INTEGER NOT NULL,
+                 last_used_at_ms       INTEGER NOT NULL,
+                 access_hash           TEXT UNIQUE,
+                 access_expires_at_ms  INTEGER NOT NULL,
+                 refresh_hash          TEXT NOT NULL UNIQUE,
+                 refresh_expires_at_ms INTEGER NOT NULL
+             ) STRICT;
+             INSERT INTO auth_sessions_new SELECT id, account_id, client, method, created_at_ms, last_used_at_ms,
+                 access_hash, access_expires_at_ms, refresh_hash, refresh_expires_at_ms FROM auth_sessions;
+             DROP TABLE auth_sessions;
+             ALTER TABLE auth_sessions_new RENAME TO auth_sessions;
+             CREATE INDEX auth_sessions_account ON auth_sessions(account_id);
+
+             CREATE TABLE reviews_new (
+                 id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                 account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 movie_key     TEXT NOT NULL,
+                 title         TEXT NOT NULL,
+                 year          INTEGER,
+                 rating        REAL NOT NULL CHECK (rating BETWEEN 0.5 AND 5.0 AND rating * 2 = round(rating * 2)),
+                 body          TEXT NOT NULL,
+                 spoiler       INTEGER NOT NULL,
+                 client_id     TEXT NOT NULL,
+                 created_at_ms INTEGER NOT NULL,
+                 updated_at_ms INTEGER NOT NULL,
+                 UNIQUE (account_id, movie_key)
+             ) STRICT;
+             INSERT INTO reviews_new SELECT id, account_id, movie_key, title, year, rating, body, spoiler, client_id,
+                 created_at_ms, updated_at_ms FROM reviews;
+             DROP TABLE reviews;
+             ALTER TABLE reviews_new RENAME TO reviews;
+             CREATE INDEX reviews_film ON reviews(movie_key, id);
+             CREATE INDEX reviews_account ON reviews(account_id, id);
+
+             CREATE TABLE comments_new (
+                 id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                 review_id     INTEGER NOT NULL REFERENCES reviews(id) ON DELETE CASCADE,
+                 account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 client_id     TEXT NOT NULL,
+                 body          TEXT NOT NULL,
+                 created_at_ms INTEGER NOT NULL,
+                 updated_at_ms INTEGER NOT NULL,
+                 UNIQUE (account_id, client_id)
+             ) STRICT;
+             INSERT INTO comments_new SELECT id, review_id, account_id, client_id, body, created_at_ms, updated_at_ms FROM comments;
+             DROP TABLE comments;
+             ALTER TABLE comments_new RENAME TO comments;
+             CREATE INDEX comments_review ON comments(review_id, id);
+
+             CREATE TABLE room_names (name TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+             INSERT OR IGNORE INTO room_names SELECT DISTINCT room FROM chat_messages;
+             INSERT OR IGNORE INTO room_names SELECT name FROM rooms;
+             INSERT OR IGNORE INTO room_names SELECT DISTINCT room FROM room_reads;
+             -- Read marks past 2^63 wrapped to negative numbers (they are now clamped).
+             UPDATE room_reads SET seq = 0 WHERE seq < 0;",
+        )
+        .foreign_key_check(),
     ])
 }
 
@@ -414,9 +509,13 @@ impl SqliteStore {
         synchronous: &'static str,
     ) -> Result<Self, StoreError> {
         Self::configure(&conn, synchronous)?;
+        // Foreign keys off while migrating: rebuilding a table (drop, rename) must not cascade
+        // into the tables that refer to it. Migrations that rebuild check the keys themselves.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError(format!("migrating the relay database: {e}")))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: path.map(Path::to_path_buf),
@@ -501,11 +600,29 @@ impl ChatStore for SqliteStore {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let n = self.conn().execute(
-            "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO NOTHING",
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        if tx.execute(
+            "INSERT INTO room_names (name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+            [name],
+        )? == 0
+        {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
             params![name, topic, creator as i64, now],
         )?;
-        Ok(n == 1)
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn claim_room(&self, name: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO room_names (name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+            [name],
+        )?;
+        Ok(())
     }
 
     fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {

@@ -56,6 +56,8 @@ fn spawn_relay(db: &std::ffi::OsStr, port: u16) -> Relay {
                 &format!("127.0.0.1:{port}"),
                 "--writes-per-sec",
                 "1000000",
+                "--address-writes-per-sec",
+                "1000000",
                 "--frames-per-sec",
                 "1000000",
                 "--db",

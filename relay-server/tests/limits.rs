@@ -156,6 +156,10 @@ async fn a_reader_that_falls_behind_is_disconnected_and_the_room_goes_on() {
         write_timeout: Duration::from_millis(300),
         frames_per_sec: 1e6,
         frame_burst: 1e6,
+        writes_per_sec: 1e6,
+        write_burst: 1e6,
+        address_writes_per_sec: 1e6,
+        address_write_burst: 1e6,
         ..base()
     })
     .await;

@@ -91,7 +91,8 @@ async fn the_creator_moderates_and_nobody_else_can() {
                 })
                 .await
         ),
-        ErrorCode::InvalidInput
+        ErrorCode::Conflict,
+        "film rooms exist already and have no owner"
     );
 
     for c in [&host, &troll, &other] {

@@ -117,28 +117,49 @@ async fn an_expired_access_token_logs_no_new_connection_in_but_a_live_connection
 }
 
 #[tokio::test]
-async fn a_revoked_session_stops_acting_on_live_connections_within_one_access_lifetime() {
-    let (relay, clock) = relay().await;
+async fn a_revoked_session_ends_on_its_live_connections_at_once() {
+    let (relay, _clock) = relay().await;
     let a = client(&relay).await;
     a.sign_up("seojun", "seojun password", None).await.unwrap();
-    let b = client(&relay).await;
+    let (b, mut b_events) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
     let theirs = b.log_in("seojun", "seojun password").await.unwrap();
     b.join("lobby", None).await.unwrap();
     a.revoke_session(theirs.session_id).await.unwrap();
-    b.send("lobby", "still me, for now")
-        .await
-        .expect("within the access token's lifetime");
-    clock.advance(ACCESS + Duration::from_secs(1));
-    let e = b.list_sessions().await.unwrap_err();
-    assert!(session_ended(&e), "{e:?}");
-    assert_eq!(
-        code(b.list_sessions().await),
-        ErrorCode::Unauthorized,
-        "a guest now"
-    );
+    // No grace period: the relay closes the connection with the reason at once.
+    let reason = loop {
+        match tokio::time::timeout(Duration::from_secs(5), b_events.recv()).await {
+            Ok(Some(movietalk_core::relay_client::RelayEvent::Disconnected { reason })) => {
+                break reason;
+            }
+            Ok(Some(_)) => continue,
+            other => panic!("the revoked connection was not closed: {other:?}"),
+        }
+    };
+    assert_eq!(reason, "session ended: revoked");
+    assert!(matches!(
+        b.send("lobby", "still me?").await,
+        Err(ClientError::Closed)
+    ));
     a.list_sessions()
         .await
         .expect("the session that was not revoked carries on");
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_that_expires_stops_acting_on_a_live_connection() {
+    let (relay, clock) = relay().await;
+    let a = client(&relay).await;
+    a.sign_up("yerin", "yerin password", None).await.unwrap();
+    // Past the refresh token's lifetime the session is gone: the next request finds out.
+    clock.advance(REFRESH + Duration::from_secs(1));
+    let e = a.list_sessions().await.unwrap_err();
+    assert!(session_ended(&e), "{e:?}");
+    assert_eq!(
+        code(a.list_sessions().await),
+        ErrorCode::Unauthorized,
+        "a guest now"
+    );
     relay.shutdown().await.unwrap();
 }
 

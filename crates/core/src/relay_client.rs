@@ -81,6 +81,13 @@ pub struct LoggedIn {
 }
 
 /// How this client names itself in `hello` (shown in the account's session list).
+/// This process's guest identity (see `ClientMessage::Hello::guest_id`): random, made once, so
+/// a guest's resends after a reconnection are stored once.
+fn guest_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
 fn client_label() -> String {
     format!(
         "MovieTalk {} on {}",
@@ -98,6 +105,9 @@ pub struct Joined {
 }
 
 type Reply = oneshot::Sender<Result<ServerMessage, ClientError>>;
+
+/// Messages asked for per catch-up page (the relay caps pages at its own limit, 200 by default).
+const HISTORY_PAGE: u32 = 200;
 
 /// A handle to one connection; cheap to clone. The connection closes when every handle is dropped.
 #[derive(Debug, Clone)]
@@ -132,6 +142,7 @@ impl RelayClient {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
             client: Some(client_label()),
+            guest_id: Some(guest_id().to_owned()),
         };
         ws.send(Message::text(hello.to_json()))
             .await
@@ -204,9 +215,12 @@ impl RelayClient {
         self.request(make(self.next_req())).await
     }
 
-    /// Joins `room`, receiving the messages after `since` (or the recent ones).
+    /// Joins `room`, receiving the messages after `since` (or the recent ones). A resuming
+    /// client (`since` set) gets every message after `since` up to where the relay's live
+    /// delivery starts, however many pages that takes: the history returned and the
+    /// [`RelayEvent`]s that follow hold each message exactly once, in order.
     pub async fn join(&self, room: &str, since: Option<u64>) -> Result<Joined, ClientError> {
-        match self
+        let (room, mut history, present, live_after) = match self
             .request(ClientMessage::Join {
                 req: self.next_req(),
                 room: room.to_owned(),
@@ -218,14 +232,61 @@ impl RelayClient {
                 room,
                 history,
                 present,
+                live_after,
                 ..
-            } => Ok(Joined {
-                room,
-                history,
-                present,
-            }),
+            } => (room, history, present, live_after),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected joined, got {other:?}"
+                )));
+            }
+        };
+        // Catch up page by page to where live delivery started (relays older than
+        // `live_after` said nothing: their first page is all there is).
+        if let (Some(since), Some(live_after)) = (since, live_after) {
+            let mut last = history.last().map_or(since, |m| m.seq);
+            while last < live_after {
+                let page = self
+                    .history_after(&room, last, live_after.saturating_add(1), HISTORY_PAGE)
+                    .await?;
+                match page.last() {
+                    Some(m) if m.seq > last => last = m.seq,
+                    // Nothing more stored below `live_after` (deleted rows never vanish, so
+                    // this is a gap the relay cannot fill): stop rather than ask forever.
+                    _ => break,
+                }
+                history.extend(page);
+            }
+        }
+        Ok(Joined {
+            room,
+            history,
+            present,
+        })
+    }
+
+    /// Up to `limit` messages of `room` after sequence `after` and before `before`, oldest
+    /// first (catching up).
+    pub async fn history_after(
+        &self,
+        room: &str,
+        after: u64,
+        before: u64,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ClientError> {
+        match self
+            .request(ClientMessage::History {
+                req: self.next_req(),
+                room: room.to_owned(),
+                before,
+                limit,
+                after: Some(after),
+            })
+            .await?
+        {
+            ServerMessage::History { messages, .. } => Ok(messages),
             other => Err(ClientError::Protocol(format!(
-                "expected joined, got {other:?}"
+                "expected history, got {other:?}"
             ))),
         }
     }
@@ -243,6 +304,7 @@ impl RelayClient {
                 room: room.to_owned(),
                 before,
                 limit,
+                after: None,
             })
             .await?
         {

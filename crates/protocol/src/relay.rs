@@ -17,6 +17,15 @@ pub const MAX_CHAT_CHARS: usize = 4000;
 pub const MAX_ROOM_CHARS: usize = 80;
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 40;
+
+/// Rooms that exist without being created and that no account owns or moderates (besides every
+/// `film:<movie key>` room): the app's default room.
+pub const BUILT_IN_ROOMS: &[&str] = &["lobby"];
+
+/// WebSocket close code (private range, RFC 6455 §7.4.2) of a connection whose session ended
+/// elsewhere — logged out, revoked, its refresh token reused, the password changed or the
+/// account deleted. The close reason says which; the client reconnects as a guest.
+pub const CLOSE_SESSION_ENDED: u16 = 4001;
 /// Longest client-chosen message id, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
 
@@ -33,6 +42,12 @@ pub enum ClientMessage {
         /// What this client is ("MovieTalk 0.1 on Linux"), shown in the account's session list.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client: Option<String>,
+        /// A secret random id a client keeps while it runs (16–64 printable ASCII characters),
+        /// so that as a guest its resent chat messages are recognised across reconnections and
+        /// never confused with another guest's of the same name. Without it a guest's messages
+        /// are idempotent within one connection only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        guest_id: Option<String>,
     },
     /// Enter a room; the reply is [`ServerMessage::Joined`] with the history after `since`.
     Join {
@@ -42,13 +57,17 @@ pub enum ClientMessage {
         #[serde(default)]
         since: Option<u64>,
     },
-    /// Scroll back: up to `limit` messages before sequence `before` in a joined room; the reply
-    /// is [`ServerMessage::History`].
+    /// Up to `limit` messages before sequence `before` in a joined room; the reply is
+    /// [`ServerMessage::History`]. Without `after` it scrolls back (the newest `limit` before
+    /// `before`); with `after` it pages forward (the oldest `limit` after `after`), which is how
+    /// a resuming client catches up to [`ServerMessage::Joined`]'s `live_after`.
     History {
         req: u64,
         room: String,
         before: u64,
         limit: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
     },
     /// Create a named room with a topic; its creator moderates it. The reply is
     /// [`ServerMessage::RoomInfo`]. Rooms named `film:<movie key>` exist without being created.
@@ -257,12 +276,18 @@ pub enum ServerMessage {
     Joined {
         req: u64,
         room: String,
-        /// Messages after the client's `since` (the oldest of them, up to a page: a client
-        /// that missed more joins again with the last one it got), or the most recent ones,
-        /// oldest first.
+        /// Messages after the client's `since` (the oldest of them, up to a page), or the most
+        /// recent ones, oldest first; never past `live_after`.
         history: Vec<ChatMessage>,
         /// Distinct people in the room now.
         present: u32,
+        /// Live delivery to this connection starts after this sequence number: every later
+        /// message arrives as [`ServerMessage::Message`], every earlier one is in `history` or
+        /// read with forward [`ClientMessage::History`] pages (`after` the last one held,
+        /// `before` `live_after + 1`). Each message reaches the client exactly once that way.
+        /// `None` only from relays older than this field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        live_after: Option<u64>,
     },
     /// Logged in: the account and its session. After sign-up, log-in, provider log-in and
     /// refresh it carries new tokens to keep in the OS keyring: `token`, the short-lived access
@@ -580,6 +605,8 @@ pub enum FieldError {
     TooLong { field: &'static str, max: usize },
     #[error("{field} contains control characters")]
     Control { field: &'static str },
+    #[error("{field} contains invisible formatting characters (such as direction overrides)")]
+    Invisible { field: &'static str },
     #[error("{field} is shorter than {min} characters")]
     TooShort { field: &'static str, min: usize },
     #[error("{field} may only contain {allowed}")]
@@ -615,9 +642,37 @@ pub fn validate_room(room: &str) -> Result<(), FieldError> {
     validate("room", room, MAX_ROOM_CHARS, false)
 }
 
-/// Checks a display name: non-blank, at most [`MAX_NAME_CHARS`], one line.
+/// Checks a display name: non-blank, at most [`MAX_NAME_CHARS`], one line, and nothing that
+/// hides or reorders what others see ([`is_invisible_format`]).
 pub fn validate_name(name: &str) -> Result<(), FieldError> {
-    validate("name", name, MAX_NAME_CHARS, false)
+    validate("name", name, MAX_NAME_CHARS, false)?;
+    if name.chars().any(is_invisible_format) {
+        return Err(FieldError::Invisible { field: "name" });
+    }
+    Ok(())
+}
+
+/// Characters that are drawn as nothing yet change what text looks like or means: Unicode's
+/// bidirectional embeddings, overrides and isolates (U+202A–202E, U+2066–2069, with the marks
+/// U+200E/200F and U+061C), zero-width spaces and joiners used to make look-alike names
+/// (U+200B, U+2060–2064, U+FEFF), the soft hyphen, the Mongolian vowel separator, interlinear
+/// annotation marks, deprecated format controls (U+206A–206F) and tag characters. Zero-width
+/// (non-)joiners U+200C/U+200D stay allowed: scripts and emoji sequences need them.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// Checks a chat message body: non-blank, at most [`MAX_CHAT_CHARS`]; newlines allowed.
@@ -732,12 +787,15 @@ pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
     })
 }
 
-/// The `req` of a frame that is at least a JSON object with a numeric one.
+/// The `req` of a frame that is at least a JSON object with a numeric one — even when another
+/// field is unreadable as what it should be (a string with a lone surrogate escape, a number
+/// where text belongs): only `req` is read, the rest is skipped unchecked.
 pub fn request_id(text: &str) -> Option<u64> {
-    serde_json::from_str::<serde_json::Value>(text)
-        .ok()?
-        .get("req")?
-        .as_u64()
+    #[derive(Deserialize)]
+    struct OnlyReq {
+        req: Option<u64>,
+    }
+    serde_json::from_str::<OnlyReq>(text).ok()?.req
 }
 
 impl ClientMessage {
@@ -888,7 +946,10 @@ mod tests {
             assert!(validate_bio(bad).is_err(), "{bad:?}");
             assert!(validate_text(bad).is_err(), "{bad:?}");
         }
-        assert!(validate_name("two\nlines").is_err(), "names stay on one line");
+        assert!(
+            validate_name("two\nlines").is_err(),
+            "names stay on one line"
+        );
     }
 
     #[test]
@@ -900,13 +961,15 @@ mod tests {
             ClientMessage::Hello {
                 version: 1,
                 name: "n".into(),
-                client: None
+                client: None,
+                guest_id: None,
             }
         );
         let json = ClientMessage::Hello {
             version: 1,
             name: "n".into(),
             client: Some("app".into()),
+            guest_id: None,
         }
         .to_json();
         assert_eq!(

@@ -164,6 +164,7 @@ async fn connect(url: &str, name: &str) -> anyhow::Result<Ws> {
         version: PROTOCOL_VERSION,
         name: name.to_owned(),
         client: Some("relay-load".into()),
+        guest_id: None,
     };
     ws.send(Message::text(hello.to_json())).await?;
     expect(&mut ws, "welcome").await?;

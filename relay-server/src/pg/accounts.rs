@@ -268,21 +268,25 @@ impl AccountStore for PgStore {
                 .map(|r| (r.get(0), r.get(1), r.get(2)));
             let Some((session, account_id, expires)) = current else {
                 // Not the current refresh token of any session: a spent one means reuse.
-                let spent: Option<i64> = tx
+                let spent: Option<(i64, i64)> = tx
                     .query_opt(
-                        "SELECT session_id FROM spent_refresh_tokens WHERE token_hash = $1",
+                        "SELECT s.session_id, a.account_id FROM spent_refresh_tokens s
+                         JOIN auth_sessions a ON a.id = s.session_id WHERE s.token_hash = $1",
                         &[&hash],
                     )?
-                    .map(|r| r.get(0));
+                    .map(|r| (r.get(0), r.get(1)));
                 return match spent {
-                    Some(session) => {
+                    Some((session, account)) => {
                         tx.execute("DELETE FROM auth_sessions WHERE id = $1", &[&session])?;
                         tx.commit()?;
                         tracing::warn!(
                             session,
                             "a spent refresh token was presented again; session revoked"
                         );
-                        Err(AccountError::TokenReused)
+                        Err(AccountError::TokenReused {
+                            account: account as u64,
+                            session: session as u64,
+                        })
                     }
                     None => Err(AccountError::InvalidToken),
                 };
