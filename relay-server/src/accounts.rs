@@ -50,6 +50,8 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("the session is unknown, expired or revoked")]
     InvalidToken,
+    #[error("too many log-ins at once; try again in a moment")]
+    Busy,
     #[error("this refresh token was already used; the session is revoked, log in again")]
     TokenReused {
         /// The account whose session was revoked, and the session: its connections end too.

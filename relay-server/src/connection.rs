@@ -46,7 +46,7 @@ pub struct Handler {
     pub providers: Arc<Providers>,
     /// Password hashes (argon2id) computed at once, relay-wide: each takes tens of milliseconds
     /// of CPU and `hash_cost` of memory, so a log-in storm waits here instead of using more.
-    pub hashing: Arc<tokio::sync::Semaphore>,
+    pub hashing: Arc<crate::hashing::Hashing>,
     pub config: Arc<Config>,
     pub peer: SocketAddr,
     /// Cancelled when the relay shuts down.
@@ -889,23 +889,18 @@ impl Handler {
     }
 
     /// Runs an account call that hashes or verifies a password (argon2id: deliberately slow)
-    /// on tokio's blocking pool, at most [`Handler::hashing`] at once, so it never stalls the
-    /// async workers every other connection shares.
+    /// off the async workers, at most one per core at once ([`crate::hashing::Hashing`]); past
+    /// its queue the answer is [`AccountError::Busy`] at once, so a log-in storm costs neither
+    /// memory nor the other connections' time.
     async fn hashing_call<T: Send + 'static>(
         &self,
         call: impl FnOnce(&dyn AccountStore) -> Result<T, AccountError> + Send + 'static,
     ) -> Result<T, AccountError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .expect("the hashing semaphore is never closed");
         let accounts = self.accounts.clone();
-        match tokio::task::spawn_blocking(move || call(&*accounts)).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(AccountError::Store(crate::store::StoreError(e.to_string()))),
-        }
+        self.hashing
+            .run(move || call(&*accounts))
+            .await
+            .unwrap_or(Err(AccountError::Busy))
     }
 
     /// Makes `account` this connection's identity with a new session and answers with its tokens.
@@ -1586,6 +1581,7 @@ fn account_error(req: u64, e: AccountError) -> ServerMessage {
         | AccountError::InvalidToken
         | AccountError::RecentLoginRequired => ErrorCode::InvalidCredentials,
         AccountError::TokenReused { .. } => ErrorCode::TokenReused,
+        AccountError::Busy => ErrorCode::RateLimited,
         AccountError::NotFound => ErrorCode::NotFound,
         AccountError::LastLoginMethod => ErrorCode::LastLoginMethod,
         AccountError::Store(e) => return internal(req, e),

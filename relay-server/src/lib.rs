@@ -59,6 +59,9 @@ pub struct Config {
     pub history_page: usize,
     /// Cost of hashing passwords (argon2id).
     pub hash_cost: accounts::HashCost,
+    /// Log-ins, sign-ups and password checks that may wait for a hashing core; past that they
+    /// are answered `rate_limited` at once.
+    pub hash_queue: usize,
     /// Frames one connection may send per second, and how many it may save up for a burst.
     pub frames_per_sec: f64,
     pub frame_burst: f64,
@@ -98,6 +101,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             history_page: 200,
             hash_cost: accounts::HashCost::default(),
+            hash_queue: 64,
             frames_per_sec: 50.0,
             frame_burst: 200.0,
             writes_per_sec: 5.0,
@@ -164,9 +168,7 @@ async fn serve(
         )))
     });
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let hashing = Arc::new(Semaphore::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    ));
+    let hashing = Arc::new(hashing::Hashing::new(config.hash_queue));
     // Each connection waits on a child of this token: its own lock and waiter list, so the
     // connections' event loops do not contend for one shared lock the way a broadcast
     // channel's receivers did (measured: 1.4% of the relay's CPU at 100,000 deliveries/s).

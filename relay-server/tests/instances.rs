@@ -699,3 +699,45 @@ async fn healthz_says_so_when_the_database_is_not_there() {
     assert!(health.starts_with("HTTP/1.1 503"), "{health}");
     assert!(health.contains("store:"), "{health}");
 }
+
+/// The reason a client's connection was closed with, waiting at most 5 s.
+async fn disconnected(events: &mut tokio::sync::mpsc::Receiver<RelayEvent>) -> String {
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await {
+            Ok(Some(RelayEvent::Disconnected { reason })) => return reason,
+            Ok(Some(_)) => continue,
+            other => panic!("the connection was not closed: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_one_instance_ends_at_once_on_the_other() {
+    let Some((a, b)) =
+        two_instances("a_session_ended_on_one_instance_ends_at_once_on_the_other").await
+    else {
+        return;
+    };
+    let (on_a, _) = RelayClient::connect(&a.url(), "x").await.unwrap();
+    on_a.sign_up("hyun", "hyun password", None).await.unwrap();
+    // A connection on the other instance in a second session, and one in the same session.
+    let (second, mut second_events) = RelayClient::connect(&b.url(), "x").await.unwrap();
+    let theirs = second.log_in("hyun", "hyun password").await.unwrap();
+    second.join("lobby", None).await.unwrap();
+    on_a.revoke_session(theirs.session_id).await.unwrap();
+    assert_eq!(
+        disconnected(&mut second_events).await,
+        "session ended: revoked"
+    );
+
+    // Deleting the account on one instance ends its connections on the other too.
+    let (third, mut third_events) = RelayClient::connect(&b.url(), "x").await.unwrap();
+    third.log_in("hyun", "hyun password").await.unwrap();
+    on_a.delete_account("hyun password").await.unwrap();
+    assert_eq!(
+        disconnected(&mut third_events).await,
+        "session ended: the account was deleted"
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

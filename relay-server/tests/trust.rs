@@ -1,0 +1,972 @@
+//! Relay trust, each case as an outside probe found it, through raw WebSocket clients against a
+//! relay started by the test: ids are never reused, a session that ends ends at once on every
+//! connection, bans hold when an identity changes, used room names cannot be taken over, valid
+//! writes under load never answer `internal`, a resume more than a page behind gets every
+//! message once and in order, guests are rate-limited, and bad input gets a clear answer.
+
+#[path = "support/store.rs"]
+mod store;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use movietalk_core::relay_client::{RelayClient, RelayEvent};
+use movietalk_protocol::relay::{
+    CLOSE_SESSION_ENDED, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage,
+};
+use movietalk_relay::accounts::HashCost;
+use movietalk_relay::{Config, RunningRelay, start};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn config() -> Config {
+    Config {
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        },
+        ..Config::default()
+    }
+}
+
+/// A relay whose write limits do not get in the way of a test that writes a lot on purpose.
+fn unlimited() -> Config {
+    Config {
+        writes_per_sec: 1e6,
+        write_burst: 1e6,
+        address_writes_per_sec: 1e6,
+        address_write_burst: 1e6,
+        frames_per_sec: 1e6,
+        frame_burst: 1e6,
+        ..config()
+    }
+}
+
+async fn relay(config: Config) -> RunningRelay {
+    start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A plain WebSocket client speaking the protocol frame by frame, as a probe would.
+struct Raw {
+    ws: Socket,
+    next_req: u64,
+    /// Frames that were not the reply being waited for, in order.
+    events: VecDeque<ServerMessage>,
+}
+
+impl Raw {
+    async fn connect(relay: &RunningRelay, name: &str) -> Raw {
+        let mut raw = Raw::hello(relay, name).await;
+        match raw.frame().await {
+            Some(ServerMessage::Welcome { .. }) => raw,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// Connects and says hello, without reading the answer.
+    async fn hello(relay: &RunningRelay, name: &str) -> Raw {
+        let (ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+        let mut raw = Raw {
+            ws,
+            next_req: 1,
+            events: VecDeque::new(),
+        };
+        let hello = ClientMessage::Hello {
+            version: PROTOCOL_VERSION,
+            name: name.into(),
+            client: None,
+            guest_id: None,
+        };
+        raw.send_text(hello.to_json()).await;
+        raw
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next frame from the relay; `None` once the connection is closed.
+    async fn frame(&mut self) -> Option<ServerMessage> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Some(serde_json::from_str(&t).expect("the relay speaks the protocol"));
+                }
+                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return None,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => panic!("the relay said nothing for {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Sends a request and returns its answer, keeping whatever came before it.
+    async fn call(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ServerMessage {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.send_text(make(req).to_json()).await;
+        self.answer(req).await
+    }
+
+    async fn answer(&mut self, req: u64) -> ServerMessage {
+        loop {
+            match self.frame().await {
+                Some(msg) if msg.reply_to() == Some(req) => return msg,
+                Some(ServerMessage::Error { req: None, .. }) | None => {
+                    panic!("no answer to request {req}: the connection closed")
+                }
+                Some(msg) => self.events.push_back(msg),
+            }
+        }
+    }
+
+    /// The code of an error answer.
+    async fn refused(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ErrorCode {
+        match self.call(make).await {
+            ServerMessage::Error { code, .. } => code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    /// Reads until the relay closes the connection; its close code and reason.
+    async fn close_frame(&mut self) -> (u16, String) {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => {
+                    return (u16::from(f.code), f.reason.to_string());
+                }
+                Ok(Some(Ok(Message::Close(None))) | None) => return (1005, String::new()),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    self.events.push_back(serde_json::from_str(&t).unwrap())
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => panic!("the connection failed instead of closing: {e}"),
+                Err(_) => panic!("the connection was not closed within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next event (not an answer) matching `want`, waiting for it.
+    async fn event(&mut self, want: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        if let Some(i) = self.events.iter().position(&want) {
+            return self.events.remove(i).unwrap();
+        }
+        loop {
+            match self.frame().await {
+                Some(msg) if want(&msg) => return msg,
+                Some(msg) => self.events.push_back(msg),
+                None => panic!("closed before the event came"),
+            }
+        }
+    }
+
+    async fn sign_up(&mut self, handle: &str) -> (u64, u64, String, String) {
+        match self
+            .call(|req| ClientMessage::SignUp {
+                req,
+                handle: handle.into(),
+                password: format!("{handle} password"),
+                display_name: None,
+            })
+            .await
+        {
+            ServerMessage::Session {
+                account,
+                session_id,
+                token,
+                refresh_token,
+                ..
+            } => (
+                account.id,
+                session_id,
+                token.unwrap(),
+                refresh_token.unwrap(),
+            ),
+            other => panic!("sign-up failed: {other:?}"),
+        }
+    }
+
+    async fn log_in(&mut self, handle: &str) -> (u64, u64, String) {
+        match self
+            .call(|req| ClientMessage::LogIn {
+                req,
+                handle: handle.into(),
+                password: format!("{handle} password"),
+            })
+            .await
+        {
+            ServerMessage::Session {
+                account,
+                session_id,
+                refresh_token,
+                ..
+            } => (account.id, session_id, refresh_token.unwrap()),
+            other => panic!("log-in failed: {other:?}"),
+        }
+    }
+
+    async fn join(&mut self, room: &str, since: Option<u64>) -> ServerMessage {
+        self.call(|req| ClientMessage::Join {
+            req,
+            room: room.into(),
+            since,
+        })
+        .await
+    }
+
+    async fn post(&mut self, room: &str, client_id: &str, text: &str) -> ServerMessage {
+        self.call(|req| ClientMessage::Send {
+            req,
+            room: room.into(),
+            client_id: client_id.into(),
+            text: text.into(),
+        })
+        .await
+    }
+}
+
+fn ok(msg: &ServerMessage) -> bool {
+    !matches!(msg, ServerMessage::Error { .. })
+}
+
+fn sent_seq(msg: ServerMessage) -> u64 {
+    match msg {
+        ServerMessage::Sent { seq, .. } => seq,
+        other => panic!("expected sent, got {other:?}"),
+    }
+}
+
+// ---- 1. Ids are never reused ----
+
+#[tokio::test]
+async fn ids_are_never_reused_and_a_deleted_accounts_connection_cannot_act_as_its_successor() {
+    let relay = relay(config()).await;
+    let mut first = Raw::connect(&relay, "x").await;
+    let (old_id, old_session, _, _) = first.sign_up("mina").await;
+    let mut holder = Raw::connect(&relay, "x").await;
+    let (_, held_session, _) = holder.log_in("mina").await;
+    assert!(ok(&first
+        .call(|req| ClientMessage::DeleteAccount {
+            req,
+            password: "mina password".into(),
+        })
+        .await));
+    // The deleted account's other connection is closed at once …
+    assert_eq!(
+        holder.close_frame().await,
+        (
+            CLOSE_SESSION_ENDED,
+            "session ended: the account was deleted".into()
+        )
+    );
+    // … and the next account, even one with the same handle, gets new ids.
+    let mut next = Raw::connect(&relay, "y").await;
+    let (new_id, new_session, _, _) = next.sign_up("mina").await;
+    assert_ne!(new_id, old_id, "an account id came back");
+    assert!(![old_session, held_session].contains(&new_session));
+    // The deleting connection is a guest now: nothing it asks is done as either account.
+    assert_eq!(
+        first
+            .refused(|req| ClientMessage::UpdateProfile {
+                req,
+                display_name: Some("hijack".into()),
+                bio: None,
+                avatar_url: None,
+            })
+            .await,
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        first
+            .refused(|req| ClientMessage::ListSessions { req })
+            .await,
+        ErrorCode::Unauthorized
+    );
+    // Sessions too: log out (the session row goes) and log in again.
+    let (_, s1, _) = next.log_in("mina").await;
+    assert!(ok(&next.call(|req| ClientMessage::LogOut { req }).await));
+    let (_, s2, _) = next.log_in("mina").await;
+    assert!(s2 > s1, "session id {s2} after {s1}: ids only grow");
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 2. A session that ends, ends now, on every connection ----
+
+#[tokio::test]
+async fn a_session_that_ends_closes_every_connection_holding_it_at_once() {
+    let relay = relay(config()).await;
+    let mut owner = Raw::connect(&relay, "o").await;
+    let (_, _, _, _) = owner.sign_up("jun").await;
+
+    // Each way a session ends, seen from another connection in that session.
+    for (why, expected) in [
+        ("log-out", "session ended: logged out"),
+        ("revoke", "session ended: revoked"),
+        ("reuse", "session ended: its refresh token was used twice"),
+        ("password", "session ended: the password was changed"),
+    ] {
+        let mut actor = Raw::connect(&relay, "a").await;
+        let (_, session, refresh) = actor.log_in("jun").await;
+        let mut victim = Raw::connect(&relay, "v").await;
+        let token = match actor
+            .call(|req| ClientMessage::Refresh {
+                req,
+                refresh_token: refresh.clone(),
+            })
+            .await
+        {
+            ServerMessage::Session { token, .. } => token.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert!(ok(&victim
+            .call(|req| ClientMessage::Authenticate { req, token })
+            .await));
+        victim.join("lobby", None).await;
+        match why {
+            "log-out" => assert!(ok(&actor.call(|req| ClientMessage::LogOut { req }).await)),
+            "revoke" => assert!(ok(&owner
+                .call(|req| ClientMessage::RevokeSession {
+                    req,
+                    session_id: session,
+                })
+                .await)),
+            // The first refresh token was traded above: presenting it again is reuse.
+            "reuse" => assert_eq!(
+                owner
+                    .refused(|req| ClientMessage::Refresh {
+                        req,
+                        refresh_token: refresh.clone(),
+                    })
+                    .await,
+                ErrorCode::TokenReused
+            ),
+            _ => assert!(ok(&owner
+                .call(|req| ClientMessage::ChangePassword {
+                    req,
+                    current: "jun password".into(),
+                    new: "jun password".into(),
+                })
+                .await)),
+        }
+        assert_eq!(
+            victim.close_frame().await,
+            (CLOSE_SESSION_ENDED, expected.to_owned()),
+            "{why}"
+        );
+        if why == "password" {
+            // The connection that changed it keeps its own session.
+            assert!(ok(&owner
+                .call(|req| ClientMessage::ListSessions { req })
+                .await));
+        }
+        if why == "log-out" {
+            // The connection that logged out is a guest, not closed.
+            assert_eq!(
+                actor
+                    .refused(|req| ClientMessage::ListSessions { req })
+                    .await,
+                ErrorCode::Unauthorized
+            );
+        }
+    }
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 3. Bans hold whenever the identity changes; no history for those who may not join ----
+
+#[tokio::test]
+async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its_history() {
+    let relay = relay(config()).await;
+    let mut host = Raw::connect(&relay, "h").await;
+    host.sign_up("host").await;
+    assert!(ok(&host
+        .call(|req| ClientMessage::CreateRoom {
+            req,
+            room: "noir".into(),
+            topic: String::new(),
+        })
+        .await));
+    host.join("noir", None).await;
+    sent_seq(host.post("noir", "h1", "welcome").await);
+    let mut troll = Raw::connect(&relay, "t").await;
+    troll.sign_up("troll").await;
+    troll.join("noir", None).await;
+    assert!(ok(&host
+        .call(|req| ClientMessage::Kick {
+            req,
+            room: "noir".into(),
+            handle: "troll".into(),
+        })
+        .await));
+    troll
+        .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "noir"))
+        .await;
+    // The kicked connection reads no more history …
+    assert_eq!(
+        troll
+            .refused(|req| ClientMessage::History {
+                req,
+                room: "noir".into(),
+                before: u64::MAX,
+                limit: 50,
+                after: None,
+            })
+            .await,
+        ErrorCode::NotInRoom
+    );
+    // … nor posts; and it cannot join again.
+    assert_eq!(
+        match troll.post("noir", "t1", "back").await {
+            ServerMessage::Error { code, .. } => code,
+            other => panic!("{other:?}"),
+        },
+        ErrorCode::NotInRoom
+    );
+    assert_eq!(
+        match troll.join("noir", None).await {
+            ServerMessage::Error { code, .. } => code,
+            other => panic!("{other:?}"),
+        },
+        ErrorCode::Forbidden
+    );
+
+    // The bypass: join as a guest, then log in as the banned account on that connection.
+    let mut sneaky = Raw::connect(&relay, "just a guest").await;
+    assert!(ok(&sneaky.join("noir", None).await));
+    sneaky.log_in("troll").await;
+    sneaky
+        .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "noir"))
+        .await;
+    match sneaky.post("noir", "s1", "I am back").await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::NotInRoom),
+        other => panic!("a banned account posted: {other:?}"),
+    }
+    assert_eq!(
+        sneaky
+            .refused(|req| ClientMessage::History {
+                req,
+                room: "noir".into(),
+                before: u64::MAX,
+                limit: 50,
+                after: None,
+            })
+            .await,
+        ErrorCode::NotInRoom
+    );
+    // Authenticating with a token of the banned account on a guest's connection: the same.
+    let mut token_guest = Raw::connect(&relay, "g").await;
+    let mut login = Raw::connect(&relay, "l").await;
+    let token = {
+        match login
+            .call(|req| ClientMessage::LogIn {
+                req,
+                handle: "troll".into(),
+                password: "troll password".into(),
+            })
+            .await
+        {
+            ServerMessage::Session { token, .. } => token.unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(ok(&token_guest.join("noir", None).await));
+    assert!(ok(&token_guest
+        .call(|req| ClientMessage::Authenticate { req, token })
+        .await));
+    token_guest
+        .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "noir"))
+        .await;
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 4. No room takeover ----
+
+#[tokio::test]
+async fn a_room_name_in_use_ever_built_in_or_per_film_cannot_be_created() {
+    let relay = relay(config()).await;
+    let mut guest = Raw::connect(&relay, "g").await;
+    guest.join("hangout", None).await;
+    assert!(ok(&guest
+        .call(|req| ClientMessage::Leave {
+            req,
+            room: "hangout".into(),
+        })
+        .await));
+    let mut chat = Raw::connect(&relay, "c").await;
+    chat.join("busy", None).await;
+    sent_seq(chat.post("busy", "c1", "hello").await);
+
+    let mut grabber = Raw::connect(&relay, "x").await;
+    grabber.sign_up("grabber").await;
+    for room in ["lobby", "film:heat-1995", "hangout", "busy"] {
+        assert_eq!(
+            grabber
+                .refused(|req| ClientMessage::CreateRoom {
+                    req,
+                    room: room.into(),
+                    topic: "mine now".into(),
+                })
+                .await,
+            ErrorCode::Conflict,
+            "{room} was taken over"
+        );
+        // And so the grabber moderates nothing there.
+        assert_eq!(
+            grabber
+                .refused(|req| ClientMessage::Kick {
+                    req,
+                    room: room.into(),
+                    handle: "grabber".into(),
+                })
+                .await,
+            ErrorCode::Forbidden
+        );
+    }
+    assert!(ok(&grabber
+        .call(|req| ClientMessage::CreateRoom {
+            req,
+            room: "brand-new".into(),
+            topic: "a fresh name".into(),
+        })
+        .await));
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 5. Valid writes under load never answer `internal` ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_reviews_and_comments_written_at_once_all_land() {
+    // A real file: the chat writer and the request path each have their own connection to it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::reopenable(dir.path())();
+    let relay = start("127.0.0.1:0".parse().unwrap(), unlimited(), store)
+        .await
+        .unwrap();
+    let url = relay.url();
+    let chat = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let (guest, _events) = RelayClient::connect(&url, "chatty").await.unwrap();
+            guest.join("load", None).await.unwrap();
+            let mut seqs = Vec::new();
+            for round in 0..100 {
+                // Four in flight at a time.
+                let sends = (0..4).map(|i| {
+                    let g = guest.clone();
+                    async move { g.send_with_id("load", &format!("m{round}-{i}"), "x").await }
+                });
+                for r in futures_util::future::join_all(sends).await {
+                    seqs.push(r.expect("a chat message under load"));
+                }
+            }
+            seqs
+        }
+    });
+    let (writer, _events) = RelayClient::connect(&url, "w").await.unwrap();
+    writer
+        .sign_up("writer", "writer password", None)
+        .await
+        .unwrap();
+    for i in 0..120 {
+        let review = match writer
+            .call(|req| ClientMessage::PutReview {
+                req,
+                client_id: format!("r{i}"),
+                movie_key: format!("film-{i}"),
+                title: format!("Film {i}"),
+                year: Some(2000),
+                rating: 4.0,
+                body: "good".into(),
+                spoiler: false,
+                edited_at_ms: None,
+            })
+            .await
+        {
+            Ok(ServerMessage::ReviewSaved { review, .. }) => review,
+            other => panic!("review {i} under load: {other:?}"),
+        };
+        match writer
+            .call(|req| ClientMessage::PostComment {
+                req,
+                client_id: format!("c{i}"),
+                review_id: review.id,
+                body: "agreed".into(),
+            })
+            .await
+        {
+            Ok(ServerMessage::CommentSaved { .. }) => {}
+            other => panic!("comment {i} under load: {other:?}"),
+        }
+    }
+    let mut seqs = chat.await.unwrap();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs, (1..=400).collect::<Vec<u64>>());
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 6. Resuming more than a page behind ----
+
+fn seqs(messages: &[ChatMessage]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+#[tokio::test]
+async fn a_client_500_behind_gets_every_message_once_in_order_while_the_room_is_live() {
+    let relay = relay(unlimited()).await;
+    let mut talker = Raw::connect(&relay, "talker").await;
+    talker.join("busy", None).await;
+    for i in 0..500 {
+        sent_seq(talker.post("busy", &format!("m{i}"), "x").await);
+    }
+    let mut reader = Raw::connect(&relay, "reader").await;
+    let (mut got, live_after) = match reader.join("busy", Some(0)).await {
+        ServerMessage::Joined {
+            history,
+            live_after,
+            ..
+        } => (
+            history,
+            live_after.expect("the relay says where live starts"),
+        ),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(live_after, 500);
+    assert_eq!(seqs(&got), (1..=200).collect::<Vec<_>>(), "one page");
+    // The room goes on while the reader pages.
+    for i in 0..5 {
+        sent_seq(talker.post("busy", &format!("late{i}"), "x").await);
+    }
+    while got.last().unwrap().seq < live_after {
+        let after = got.last().unwrap().seq;
+        match reader
+            .call(|req| ClientMessage::History {
+                req,
+                room: "busy".into(),
+                before: live_after + 1,
+                limit: 200,
+                after: Some(after),
+            })
+            .await
+        {
+            ServerMessage::History { messages, .. } => got.extend(messages),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Then what arrived live meanwhile, in the order it came.
+    for _ in 0..5 {
+        match reader
+            .event(|m| matches!(m, ServerMessage::Message(_)))
+            .await
+        {
+            ServerMessage::Message(m) => got.push(m),
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(seqs(&got), (1..=505).collect::<Vec<_>>());
+
+    // The app's client does the paging itself: its join hands over everything up to where
+    // live delivery starts, its events the rest.
+    let (app, mut events) = RelayClient::connect(&relay.url(), "app").await.unwrap();
+    let resume = tokio::spawn({
+        let app = app.clone();
+        async move { app.join("busy", Some(3)).await.unwrap().history }
+    });
+    for i in 0..5 {
+        sent_seq(talker.post("busy", &format!("later{i}"), "x").await);
+    }
+    let history = resume.await.unwrap();
+    let mut all = seqs(&history);
+    while all.last() != Some(&510) {
+        match tokio::time::timeout(WAIT, events.recv()).await {
+            Ok(Some(RelayEvent::Message(m))) => all.push(m.seq),
+            Ok(Some(_)) => {}
+            other => panic!("no more messages after {all:?}: {other:?}"),
+        }
+    }
+    assert_eq!(all, (4..=510).collect::<Vec<_>>());
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 8. Guests are limited; strikes decay; oversized frames get 1009 ----
+
+#[tokio::test]
+async fn guests_are_rate_limited_per_connection_and_per_address() {
+    let relay = relay(config()).await;
+    let c = config();
+    let started = std::time::Instant::now();
+    let mut accepted_per_guest = Vec::new();
+    let mut guests = Vec::new();
+    for g in 0..10 {
+        let mut guest = Raw::connect(&relay, "same-address guest").await;
+        guest.join("flood", None).await;
+        guests.push((g, guest));
+    }
+    for (g, guest) in &mut guests {
+        let mut accepted = 0;
+        for i in 0..45 {
+            match guest.post("flood", &format!("{g}-{i}"), "spam").await {
+                ServerMessage::Sent { .. } => accepted += 1,
+                ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        accepted_per_guest.push(accepted);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let total: u32 = accepted_per_guest.iter().sum();
+    let per_guest_cap = c.write_burst + c.writes_per_sec * secs;
+    let address_cap = c.address_write_burst + c.address_writes_per_sec * secs;
+    assert!(
+        accepted_per_guest
+            .iter()
+            .all(|&n| f64::from(n) <= per_guest_cap + 1.0),
+        "{accepted_per_guest:?} in {secs:.1} s"
+    );
+    assert!(
+        f64::from(total) <= address_cap + 1.0 && total < 450,
+        "{total} of 450 accepted from one address in {secs:.1} s"
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rate_limit_strikes_are_forgiven_once_a_client_slows_down() {
+    let relay = relay(Config {
+        frames_per_sec: 20.0,
+        frame_burst: 5.0,
+        ..config()
+    })
+    .await;
+    let mut c = Raw::connect(&relay, "bursty").await;
+    // Three bursts of 60 frames: about 165 refused in all, never 100 in a row.
+    let mut refused = 0;
+    for _ in 0..3 {
+        for _ in 0..60 {
+            if let ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } = c.call(|req| ClientMessage::ListRooms { req }).await
+            {
+                refused += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert!(refused > 100, "only {refused} refused");
+    assert!(
+        ok(&c.call(|req| ClientMessage::ListRooms { req }).await),
+        "still connected"
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_is_closed_with_1009_and_a_reason() {
+    let relay = relay(Config {
+        max_message_bytes: 4096,
+        ..config()
+    })
+    .await;
+    let mut c = Raw::connect(&relay, "big").await;
+    c.send_text(format!(
+        r#"{{"type":"send","req":1,"room":"r","client_id":"c","text":"{}"}}"#,
+        "x".repeat(10_000)
+    ))
+    .await;
+    let (code, reason) = c.close_frame().await;
+    assert_eq!(code, 1009);
+    assert!(reason.contains("4096"), "{reason}");
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 9. Validation ----
+
+#[tokio::test]
+async fn mark_read_takes_only_real_rooms_and_numbers_that_exist() {
+    let relay = relay(config()).await;
+    let mut c = Raw::connect(&relay, "r").await;
+    c.sign_up("reader").await;
+    c.join("real", None).await;
+    sent_seq(c.post("real", "c1", "one").await);
+    assert_eq!(
+        c.refused(|req| ClientMessage::MarkRead {
+            req,
+            room: "bad\nroom".into(),
+            seq: 1,
+        })
+        .await,
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        c.refused(|req| ClientMessage::MarkRead {
+            req,
+            room: "never-used".into(),
+            seq: 1,
+        })
+        .await,
+        ErrorCode::NotFound
+    );
+    for seq in [u64::MAX, (1 << 63) + 5, 1 << 62] {
+        assert!(ok(&c
+            .call(|req| ClientMessage::MarkRead {
+                req,
+                room: "real".into(),
+                seq,
+            })
+            .await));
+    }
+    match c.call(|req| ClientMessage::UnreadCounts { req }).await {
+        ServerMessage::Unread { rooms, .. } => assert_eq!(rooms, vec![("real".into(), 0)]),
+        other => panic!("{other:?}"),
+    }
+    sent_seq(c.post("real", "c2", "two").await);
+    match c.call(|req| ClientMessage::UnreadCounts { req }).await {
+        ServerMessage::Unread { rooms, .. } => {
+            assert_eq!(rooms, vec![("real".into(), 1)], "read up to 1, not 2^64")
+        }
+        other => panic!("{other:?}"),
+    }
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn names_with_direction_overrides_or_invisible_characters_are_refused() {
+    let relay = relay(config()).await;
+    for name in [
+        "evil\u{202E}nimda",
+        "a\u{2066}b",
+        "zero\u{200B}width",
+        "\u{FEFF}bom",
+    ] {
+        let mut c = Raw::hello(&relay, name).await;
+        match c.frame().await {
+            Some(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::InvalidInput),
+            other => panic!("{name:?} was accepted: {other:?}"),
+        }
+    }
+    let mut c = Raw::connect(&relay, "한국어 이름 👩‍👩‍👧").await;
+    assert_eq!(
+        c.refused(|req| ClientMessage::SignUp {
+            req,
+            handle: "mallory".into(),
+            password: "mallory password".into(),
+            display_name: Some("admin\u{202E}".into()),
+        })
+        .await,
+        ErrorCode::InvalidInput
+    );
+    c.sign_up("mallory").await;
+    assert_eq!(
+        c.refused(|req| ClientMessage::UpdateProfile {
+            req,
+            display_name: Some("\u{2067}admin".into()),
+            bio: None,
+            avatar_url: None,
+        })
+        .await,
+        ErrorCode::InvalidInput
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_guests_of_one_name_never_collide_on_client_ids() {
+    let relay = relay(config()).await;
+    let mut a = Raw::connect(&relay, "guest").await;
+    let mut b = Raw::connect(&relay, "guest").await;
+    a.join("r", None).await;
+    b.join("r", None).await;
+    let first = sent_seq(a.post("r", "msg-1", "from a").await);
+    let second = sent_seq(b.post("r", "msg-1", "from b").await);
+    assert_ne!(first, second, "b's text was dropped as a resend of a's");
+    // A resend on the same connection is still recognised.
+    assert_eq!(sent_seq(a.post("r", "msg-1", "from a").await), first);
+    match a.join("r", Some(0)).await {
+        ServerMessage::Joined { history, .. } => {
+            let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, ["from a", "from b"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_malformed_frame_whose_req_can_be_read_is_answered_with_it() {
+    let relay = relay(config()).await;
+    let mut c = Raw::connect(&relay, "m").await;
+    for (frame, req) in [
+        (
+            r#"{"type":"send","req":41,"room":"r","client_id":"c","text":"\ud800"}"#,
+            41,
+        ),
+        (r#"{"type":"join","req":42,"room":7}"#, 42),
+        (r#"{"type":"no_such_thing","req":43}"#, 43),
+    ] {
+        c.send_text(frame.into()).await;
+        match c.answer(req).await {
+            ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::Malformed),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(ok(&c.call(|req| ClientMessage::ListRooms { req }).await));
+    relay.shutdown().await.unwrap();
+}
+
+// ---- 7. Password hashing is bounded ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_in_storm_past_the_hashing_queue_is_answered_rate_limited() {
+    let relay = relay(Config {
+        hash_cost: HashCost {
+            memory_kib: 16 * 1024,
+            passes: 3,
+        },
+        hash_queue: 0,
+        ..config()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(Raw::connect(&relay, "storm").await);
+    }
+    // Every sign-up at once: at most one per core hashes, none may wait.
+    for (i, c) in clients.iter_mut().enumerate() {
+        let signup = ClientMessage::SignUp {
+            req: 1,
+            handle: format!("storm{i}"),
+            password: "storm password".into(),
+            display_name: None,
+        };
+        c.send_text(signup.to_json()).await;
+    }
+    let (mut signed_up, mut limited) = (0, 0);
+    for c in &mut clients {
+        match c.answer(1).await {
+            ServerMessage::Session { .. } => signed_up += 1,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            other => panic!("neither signed up nor rate limited: {other:?}"),
+        }
+    }
+    assert!(
+        signed_up >= 1 && limited >= 1,
+        "{signed_up} signed up, {limited} limited"
+    );
+    // Once the storm is over the relay hashes again.
+    let mut later = Raw::connect(&relay, "later").await;
+    later.sign_up("after-storm").await;
+    relay.shutdown().await.unwrap();
+}
