@@ -778,7 +778,7 @@ impl Handler {
                 }
             }
             ClientMessage::Typing { room } => {
-                if session.rooms.contains(&room) {
+                if session.rooms.contains(&room) && self.hub.is_member(&room, session.conn) {
                     self.hub.broadcast(
                         &room,
                         &ServerMessage::Typing {
