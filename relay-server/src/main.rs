@@ -1,170 +1,155 @@
-//! `relay-server`: runs a MovieTalk relay until Ctrl-C / SIGTERM.
-//!
-//! `relay-server [--bind ADDR] [--db PATH] [--metrics ADDR] [--google ID] [--kakao ID] [--github ID]
-//! [--oidc NAME ISSUER ID]`, or `MOVIETALK_RELAY_BIND` / `MOVIETALK_RELAY_DB`; defaults
+//! `relay-server`: runs a MovieTalk relay until Ctrl-C / SIGTERM. `relay-server --help` lists
+//! the options; each also reads a `MOVIETALK_RELAY_*` environment variable. Defaults:
 //! `127.0.0.1:7340` and `movietalk-relay.sqlite3` in the working directory; `--db postgres://…`
-//! stores in PostgreSQL, where any number of relay instances can share one database. Provider client ids
-//! are public identifiers, not secrets; the relay holds no provider secret.
+//! stores in PostgreSQL, where any number of relay instances can share one database. Provider
+//! client ids are public identifiers, not secrets; the relay holds no provider secret.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use clap::Parser;
 use movietalk_relay::oidc::ProviderConfig;
-use std::sync::Arc;
-
 use movietalk_relay::store::{RelayStore, SqliteStore};
 use movietalk_relay::{Config, run};
 
-const DEFAULT_BIND: &str = "127.0.0.1:7340";
-const DEFAULT_DB: &str = "movietalk-relay.sqlite3";
+/// A MovieTalk relay: accounts, reviews, comments and chat rooms over WebSockets.
+///
+/// Limits left out take the relay's defaults (`movietalk_relay::Config::default`).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "MOVIETALK_RELAY_BIND", default_value = "127.0.0.1:7340")]
+    bind: SocketAddr,
+    /// SQLite file, or postgres://USER@HOST/DB for several instances on one database (the
+    /// environment variable is better for an address with a password).
+    #[arg(
+        long,
+        env = "MOVIETALK_RELAY_DB",
+        default_value = "movietalk-relay.sqlite3"
+    )]
+    db: String,
+    /// Serve /healthz and /metrics (Prometheus) over HTTP on this address.
+    #[arg(long, env = "MOVIETALK_RELAY_METRICS")]
+    metrics: Option<SocketAddr>,
+    /// Connections served at once [default: 20000].
+    #[arg(long, env = "MOVIETALK_RELAY_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Most messages per join or history reply [default: 200].
+    #[arg(long, env = "MOVIETALK_RELAY_HISTORY_PAGE")]
+    history_page: Option<usize>,
+    /// Frames one connection may send per second [default: 50].
+    #[arg(long, env = "MOVIETALK_RELAY_FRAMES_PER_SEC")]
+    frames_per_sec: Option<f64>,
+    /// Writes per second per account, and per guest connection [default: 5].
+    #[arg(long, env = "MOVIETALK_RELAY_WRITES_PER_SEC")]
+    writes_per_sec: Option<f64>,
+    /// Writes per second of all guests from one address together [default: 20].
+    #[arg(long, env = "MOVIETALK_RELAY_ADDRESS_WRITES_PER_SEC")]
+    address_writes_per_sec: Option<f64>,
+    /// Clients that are not logged in may read but not post.
+    #[arg(long, env = "MOVIETALK_RELAY_GUESTS_READ_ONLY")]
+    guests_read_only: bool,
+    /// Access token lifetime in seconds [default: 900].
+    #[arg(long, env = "MOVIETALK_RELAY_ACCESS_TTL", value_name = "SECS")]
+    access_ttl: Option<u64>,
+    /// Refresh token lifetime in seconds, renewed by each refresh [default: 2592000].
+    #[arg(long, env = "MOVIETALK_RELAY_REFRESH_TTL", value_name = "SECS")]
+    refresh_ttl: Option<u64>,
+    /// Allow log-in with Google (OpenID Connect).
+    #[arg(long, env = "MOVIETALK_RELAY_GOOGLE", value_name = "CLIENT_ID")]
+    google: Option<String>,
+    /// Allow log-in with Kakao (OpenID Connect; the app's REST API key).
+    #[arg(long, env = "MOVIETALK_RELAY_KAKAO", value_name = "CLIENT_ID")]
+    kakao: Option<String>,
+    /// Allow log-in with GitHub (OAuth2).
+    #[arg(long, env = "MOVIETALK_RELAY_GITHUB", value_name = "CLIENT_ID")]
+    github: Option<String>,
+    /// GitHub's API for --github (GitHub Enterprise).
+    #[arg(
+        long,
+        env = "MOVIETALK_RELAY_GITHUB_API",
+        value_name = "URL",
+        requires = "github"
+    )]
+    github_api: Option<String>,
+    /// Allow log-in with any OpenID Connect issuer (https); repeatable.
+    #[arg(long, num_args = 3, value_names = ["NAME", "ISSUER", "CLIENT_ID"])]
+    oidc: Vec<String>,
+}
+
+impl Args {
+    /// The relay's configuration: the defaults, with what was given.
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        let set = |field: &mut f64, v: Option<f64>| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        if let Some(n) = self.max_connections {
+            config.max_connections = n;
+        }
+        if let Some(n) = self.history_page {
+            config.history_page = n;
+        }
+        set(&mut config.frames_per_sec, self.frames_per_sec);
+        set(&mut config.writes_per_sec, self.writes_per_sec);
+        set(
+            &mut config.address_writes_per_sec,
+            self.address_writes_per_sec,
+        );
+        config.guests_may_write = !self.guests_read_only;
+        if let Some(s) = self.access_ttl {
+            config.token_lifetimes.access = Duration::from_secs(s);
+        }
+        if let Some(s) = self.refresh_ttl {
+            config.token_lifetimes.refresh = Duration::from_secs(s);
+        }
+        config.metrics_listener = self.metrics;
+        config
+            .providers
+            .extend(self.google.as_deref().map(ProviderConfig::google));
+        config
+            .providers
+            .extend(self.kakao.as_deref().map(ProviderConfig::kakao));
+        if let Some(id) = &self.github {
+            config.providers.push(match &self.github_api {
+                Some(api) => ProviderConfig::github_at(id, api),
+                None => ProviderConfig::github(id),
+            });
+        }
+        for oidc in self.oidc.chunks(3) {
+            config
+                .providers
+                .push(ProviderConfig::oidc(&oidc[0], &oidc[1], &oidc[2]));
+        }
+        for p in &config.providers {
+            p.check().map_err(anyhow::Error::msg)?;
+        }
+        Ok(config)
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let mut bind =
-        std::env::var("MOVIETALK_RELAY_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
-    let mut db = std::env::var("MOVIETALK_RELAY_DB").unwrap_or_else(|_| DEFAULT_DB.to_owned());
-    let mut metrics: Option<SocketAddr> = None;
-    let mut config = Config::default();
-    if let Ok(n) = std::env::var("MOVIETALK_RELAY_MAX_CONNECTIONS") {
-        config.max_connections = n
-            .parse()
-            .with_context(|| format!("MOVIETALK_RELAY_MAX_CONNECTIONS={n:?} is not a number"))?;
-    }
-    if std::env::var("MOVIETALK_RELAY_GUESTS_READ_ONLY").is_ok_and(|v| v == "1") {
-        config.guests_may_write = false;
-    }
-    let mut github_api: Option<String> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bind" => {
-                bind = args
-                    .next()
-                    .context("--bind needs an address, e.g. 127.0.0.1:7340")?
-            }
-            "--db" => db = args.next().context("--db needs a file path")?,
-            "--max-connections" => config.max_connections = number(&mut args, "--max-connections")?,
-            "--history-page" => config.history_page = number(&mut args, "--history-page")?,
-            "--writes-per-sec" => config.writes_per_sec = number(&mut args, "--writes-per-sec")?,
-            "--address-writes-per-sec" => {
-                config.address_writes_per_sec = number(&mut args, "--address-writes-per-sec")?
-            }
-            "--frames-per-sec" => config.frames_per_sec = number(&mut args, "--frames-per-sec")?,
-            "--guests-read-only" => config.guests_may_write = false,
-            "--google" => config.providers.push(ProviderConfig::google(&value(
-                &mut args,
-                "--google",
-                "a client id",
-            )?)),
-            "--kakao" => config.providers.push(ProviderConfig::kakao(&value(
-                &mut args,
-                "--kakao",
-                "a client id (REST API key)",
-            )?)),
-            "--github" => config.providers.push(ProviderConfig::github(&value(
-                &mut args,
-                "--github",
-                "a client id",
-            )?)),
-            "--github-api" => github_api = Some(value(&mut args, "--github-api", "a URL")?),
-            "--oidc" => {
-                let name = value(&mut args, "--oidc", "NAME ISSUER CLIENT_ID")?;
-                let issuer = value(&mut args, "--oidc", "NAME ISSUER CLIENT_ID")?;
-                let client = value(&mut args, "--oidc", "NAME ISSUER CLIENT_ID")?;
-                config
-                    .providers
-                    .push(ProviderConfig::oidc(&name, &issuer, &client));
-            }
-            "--access-ttl" => {
-                config.token_lifetimes.access =
-                    std::time::Duration::from_secs(number(&mut args, "--access-ttl")?)
-            }
-            "--refresh-ttl" => {
-                config.token_lifetimes.refresh =
-                    std::time::Duration::from_secs(number(&mut args, "--refresh-ttl")?)
-            }
-            "--metrics" => {
-                let a = args
-                    .next()
-                    .context("--metrics needs an address, e.g. 127.0.0.1:9340")?;
-                metrics = Some(
-                    a.parse()
-                        .with_context(|| format!("{a:?} is not an address"))?,
-                );
-            }
-            "-h" | "--help" => {
-                println!("relay-server [--bind ADDR] [--db PATH]");
-                println!(
-                    "  --bind  address to listen on (env MOVIETALK_RELAY_BIND, default {DEFAULT_BIND})"
-                );
-                println!(
-                    "  --db    SQLite file, or postgres://USER@HOST/DB for several instances on one\n          database (env MOVIETALK_RELAY_DB, better for a password; default {DEFAULT_DB})"
-                );
-                println!(
-                    "  --metrics ADDR  serve /healthz and /metrics (Prometheus) over HTTP on ADDR"
-                );
-                println!(
-                    "  --max-connections N   (env MOVIETALK_RELAY_MAX_CONNECTIONS, default 20000)"
-                );
-                println!(
-                    "  --history-page N      most messages per join/history reply (default 200)"
-                );
-                println!("  --frames-per-sec N    per-connection frame rate (default 50)");
-                println!(
-                    "  --writes-per-sec N    per-account (and per guest connection) write rate (default 5)"
-                );
-                println!(
-                    "  --address-writes-per-sec N  write rate of all guests from one address together (default 20)"
-                );
-                println!(
-                    "  --guests-read-only    clients that are not logged in may read but not post"
-                );
-                println!("                        (env MOVIETALK_RELAY_GUESTS_READ_ONLY=1)");
-                println!("  --google CLIENT_ID    allow log-in with Google (OpenID Connect)");
-                println!(
-                    "  --kakao CLIENT_ID     allow log-in with Kakao (OpenID Connect; the app's REST API key)"
-                );
-                println!(
-                    "  --github CLIENT_ID    allow log-in with GitHub (OAuth2; --github-api URL for Enterprise)"
-                );
-                println!(
-                    "  --oidc NAME ISSUER CLIENT_ID  allow log-in with any OpenID Connect issuer (https)"
-                );
-                println!("  --access-ttl SECS     access token lifetime (default 900)");
-                println!(
-                    "  --refresh-ttl SECS    refresh token lifetime, renewed by each refresh (default 2592000)"
-                );
-                return Ok(());
-            }
-            other => anyhow::bail!("unknown argument {other:?}; try --help"),
-        }
-    }
-    if let Some(api) = github_api {
-        let github = config
-            .providers
-            .iter_mut()
-            .find(|p| p.name == "github")
-            .context("--github-api needs --github")?;
-        *github = ProviderConfig::github_at(&github.client_ids[0], &api);
-    }
+    let config = args.config()?;
     for p in &config.providers {
-        p.check().map_err(anyhow::Error::msg)?;
         tracing::info!(provider = %p.name, "log-in with provider enabled");
     }
-    let addr: SocketAddr = bind
-        .parse()
-        .with_context(|| format!("{bind:?} is not an address like 127.0.0.1:7340"))?;
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = tokio::net::TcpListener::bind(args.bind)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
-    let store = open_store(&db)?;
-    config.metrics_listener = metrics;
+    let store = open_store(&args.db)?;
     run(listener, config, store, shutdown_signal()).await?;
     Ok(())
 }
@@ -190,25 +175,6 @@ fn open_store(db: &str) -> anyhow::Result<Arc<dyn RelayStore>> {
     Ok(Arc::new(store))
 }
 
-fn value(
-    args: &mut impl Iterator<Item = String>,
-    flag: &str,
-    what: &str,
-) -> anyhow::Result<String> {
-    args.next().with_context(|| format!("{flag} needs {what}"))
-}
-
-fn number<T: std::str::FromStr>(
-    args: &mut impl Iterator<Item = String>,
-    flag: &str,
-) -> anyhow::Result<T> {
-    let v = args
-        .next()
-        .with_context(|| format!("{flag} needs a number"))?;
-    v.parse()
-        .map_err(|_| anyhow::anyhow!("{flag} {v:?} is not a number"))
-}
-
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -221,4 +187,48 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_options_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn options_left_out_keep_the_defaults_and_given_ones_are_applied() {
+        let args = Args::try_parse_from([
+            "relay-server",
+            "--writes-per-sec",
+            "7.5",
+            "--oidc",
+            "corp",
+            "https://sso.example.com",
+            "id1",
+            "--oidc",
+            "lab",
+            "https://lab.example.com",
+            "id2",
+            "--github",
+            "gh",
+            "--github-api",
+            "https://ghe.example.com/api/v3",
+            "--guests-read-only",
+        ])
+        .unwrap();
+        let config = args.config().unwrap();
+        let defaults = Config::default();
+        assert_eq!(config.writes_per_sec, 7.5);
+        assert_eq!(config.frames_per_sec, defaults.frames_per_sec);
+        assert_eq!(config.history_page, defaults.history_page);
+        assert!(!config.guests_may_write);
+        let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["github", "corp", "lab"]);
+        assert!(Args::try_parse_from(["relay-server", "--oidc", "only-a-name"]).is_err());
+        assert!(Args::try_parse_from(["relay-server", "--bind", "not an address"]).is_err());
+    }
 }
