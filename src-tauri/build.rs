@@ -57,7 +57,24 @@ const COMMANDS: &[&str] = &[
     "authors",
 ];
 
+/// Where `cargo xtask ui` lays out the built UI (`build.frontendDist` in tauri.conf.json).
+const UI_DIST: &str = "../ui/dist";
+
 fn main() {
+    // Tauri embeds the UI at compile time and refuses a folder that is not there. So that a
+    // plain `cargo build` / `cargo check` works on a fresh clone, a missing UI becomes a page
+    // saying how to build it; `cargo xtask ui` (run by `cargo xtask run|test`) replaces it.
+    let dist = std::path::Path::new(UI_DIST);
+    if !dist.join("index.html").exists() {
+        std::fs::create_dir_all(dist).expect("creating ui/dist");
+        std::fs::write(
+            dist.join("index.html"),
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>MovieTalk</title></head>\
+             <body><h1>MovieTalk</h1><p>The window's UI was not built. Run <code>cargo xtask run</code>.</p>\
+             <p>화면(UI)이 빌드되지 않았습니다. <code>cargo xtask run</code>을 실행하세요.</p></body></html>\n",
+        )
+        .expect("writing a placeholder ui/dist/index.html");
+    }
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),

@@ -197,8 +197,24 @@ fn setup(purpose: Purpose) -> Result<()> {
     step("wasm-bindgen CLI", wasm_bindgen_cli)?;
     if purpose == Purpose::Test {
         step("tauri-driver", tauri_driver)?;
+        step("rustfmt and clippy", lint_components)?;
     }
     Ok(())
+}
+
+/// rustfmt and clippy, which the test run's first steps use (rustup's default profile has both;
+/// a minimal one does not).
+fn lint_components() -> Result<()> {
+    let installed =
+        output(cmd("rustup").args(["component", "list", "--installed"])).unwrap_or_default();
+    let missing: Vec<&str> = ["rustfmt", "clippy"]
+        .into_iter()
+        .filter(|c| !installed.lines().any(|l| l.starts_with(c)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    run(cmd("rustup").args(["component", "add"]).args(&missing))
 }
 
 fn debian_packages(purpose: Purpose) -> Result<()> {
@@ -355,6 +371,19 @@ fn build_ui(root: &Path) -> Result<()> {
 // Tests
 
 fn test(root: &Path) -> Result<()> {
+    step("check formatting (cargo fmt --check)", || {
+        run(cmd(cargo()).args(["fmt", "--all", "--check"]))
+    })?;
+    step("lint (cargo clippy -D warnings)", || {
+        run(cmd(cargo()).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
     step("build the tests", || {
         run(cmd(cargo()).args(["test", "--workspace", "--no-run"]))
     })?;

@@ -1093,3 +1093,70 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod documented {
+    /// The variants of `pub enum NAME` in this file, as their wire names (snake_case).
+    fn wire_names(source: &str, name: &str) -> Vec<String> {
+        let start = source
+            .find(&format!("pub enum {name} {{"))
+            .unwrap_or_else(|| panic!("enum {name} in relay.rs"));
+        let body = &source[start..];
+        let end = body.find("\n}\n").expect("the enum ends");
+        body[..end]
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                // A variant starts four spaces in: `    Name {`, `    Name(…)`, `    Name,`.
+                let rest = line.strip_prefix("    ")?;
+                let first = rest.chars().next()?;
+                if !first.is_ascii_uppercase() {
+                    return None;
+                }
+                let ident: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                Some(ident)
+            })
+            .map(|ident| {
+                let mut snake = String::new();
+                for (i, c) in ident.chars().enumerate() {
+                    if c.is_ascii_uppercase() {
+                        if i > 0 {
+                            snake.push('_');
+                        }
+                        snake.push(c.to_ascii_lowercase());
+                    } else {
+                        snake.push(c);
+                    }
+                }
+                snake
+            })
+            .collect()
+    }
+
+    /// docs/protocol.md names every message either side may send (as `name` or `name {…}` in
+    /// backticks): a message added to the protocol without a word in the reference fails here.
+    #[test]
+    fn every_protocol_message_is_documented() {
+        let source = include_str!("relay.rs");
+        let doc = include_str!("../../../docs/protocol.md");
+        for kind in ["ClientMessage", "ServerMessage"] {
+            let names = wire_names(source, kind);
+            assert!(names.len() > 10, "read the variants of {kind}: {names:?}");
+            let missing: Vec<&String> = names
+                .iter()
+                .filter(|n| {
+                    !(doc.contains(&format!("`{n}`"))
+                        || doc.contains(&format!("`{n} "))
+                        || doc.contains(&format!("`{{\"type\":\"{n}\"")))
+                })
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{kind} messages missing from docs/protocol.md: {missing:?}"
+            );
+        }
+    }
+}
