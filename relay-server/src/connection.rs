@@ -123,7 +123,7 @@ impl Handler {
             self.hub.sessions().release(account.id, conn);
         }
         for room in &session.rooms {
-            self.hub.leave(room, conn);
+            self.hub.gone(room, conn);
         }
         metrics.connections.fetch_sub(1, Ordering::Relaxed);
         if matches!(end, End::SlowReader) {
@@ -715,7 +715,9 @@ impl Handler {
                 Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
                 Ok(()) => match self.banned(session, &room) {
                     Err(e) => internal(req, e),
+                    // Kicked connections stay out whoever they log in or out as.
                     Ok(true) => banned_from(req),
+                    Ok(false) if self.hub.was_kicked(&room, session.conn) => banned_from(req),
                     Ok(false) => match self.hub.join(
                         &room,
                         session.conn,
@@ -767,7 +769,10 @@ impl Handler {
                 }
             }
             ClientMessage::Leave { req, room } => {
-                if session.rooms.remove(&room) && self.hub.leave(&room, session.conn) {
+                // A kicked connection's room stays in `session.rooms` until it ends (see
+                // `Hub::gone`); only a member leaves.
+                if session.rooms.contains(&room) && self.hub.leave(&room, session.conn) {
+                    session.rooms.remove(&room);
                     ServerMessage::Ok { req }
                 } else {
                     ServerMessage::error(
@@ -1091,10 +1096,8 @@ impl Handler {
                 }
             }
             for room in banned {
-                session.rooms.remove(&room);
-                self.hub.leave(&room, session.conn);
-                let kicked = ServerMessage::Kicked { room }.to_json();
-                session.mailbox.enqueue(&crate::outlet::text_frame(&kicked));
+                // Kept in `session.rooms`, so the room forgets the kick when this connection ends.
+                self.hub.kick_conn(&room, session.conn);
             }
         }
         let key = session.key();
@@ -1263,6 +1266,12 @@ impl Handler {
                 if let Err(e) = validate_room(&room) {
                     return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
                 }
+                // Not even how busy a room is, for those kept out of it.
+                match self.chat.is_banned(&room, account.id) {
+                    Ok(true) => return banned_from(req),
+                    Ok(false) => {}
+                    Err(e) => return internal(req, e),
+                }
                 // Read no further than the room's newest message (a number past it, up to
                 // 2^64, would count as read messages that are not there yet).
                 match self.chat.range(&room, 0, u64::MAX, 1) {
@@ -1282,10 +1291,16 @@ impl Handler {
                     },
                 }
             }
-            ClientMessage::UnreadCounts { .. } => self
-                .chat
-                .unread(account.id)
-                .map(|rooms| ServerMessage::Unread { req, rooms }),
+            ClientMessage::UnreadCounts { .. } => self.chat.unread(account.id).and_then(|rooms| {
+                // Rooms marked read before a ban count no more.
+                let mut open = Vec::with_capacity(rooms.len());
+                for (room, unread) in rooms {
+                    if !self.chat.is_banned(&room, account.id)? {
+                        open.push((room, unread));
+                    }
+                }
+                Ok(ServerMessage::Unread { req, rooms: open })
+            }),
             other => {
                 return ServerMessage::error(
                     Some(req),

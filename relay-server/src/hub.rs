@@ -56,6 +56,9 @@ struct Room {
     remote: HashMap<String, HashSet<u64>>,
     /// The store knows the name was used ([`ChatStore::claim_room`]): no one may create it.
     claimed: bool,
+    /// Connections kicked out of the room: they stay out for their lifetime, whoever they log
+    /// in (or out) as. Forgotten when they end ([`Hub::gone`]).
+    kicked: HashSet<ConnId>,
 }
 
 impl Room {
@@ -79,9 +82,11 @@ impl Room {
             .to_json(),
         );
         let before = self.members.len();
-        self.members.retain(|_, m| {
+        let kicked = &mut self.kicked;
+        self.members.retain(|conn, m| {
             if m.name == key {
                 m.mailbox.enqueue(&frame);
+                kicked.insert(*conn);
                 false
             } else {
                 true
@@ -485,6 +490,38 @@ impl Hub {
             .entry(address)
             .or_insert_with(|| crate::connection::Bucket::new(rate, burst))
             .take()
+    }
+
+    /// Takes `conn` out of `room` and keeps it out for its lifetime, telling it `kicked` (its
+    /// account turned out to be banned there).
+    pub fn kick_conn(&self, room: &str, conn: ConnId) {
+        let mut rooms = self.rooms();
+        let Some(r) = rooms.get_mut(room) else { return };
+        let before = r.present();
+        r.kicked.insert(conn);
+        if let Some(gone) = r.members.remove(&conn) {
+            let kicked = ServerMessage::Kicked {
+                room: room.to_owned(),
+            };
+            gone.mailbox.enqueue(&text_frame(&kicked.to_json()));
+            self.tell_peers_presence(room, &gone.name, true, r.here(&gone.name));
+            r.tell_presence(room, before);
+        }
+    }
+
+    /// Whether `conn` was kicked out of `room`.
+    pub fn was_kicked(&self, room: &str, conn: ConnId) -> bool {
+        self.rooms()
+            .get(room)
+            .is_some_and(|r| r.kicked.contains(&conn))
+    }
+
+    /// `conn` ended: it leaves `room`, and the room forgets it was kicked.
+    pub fn gone(&self, room: &str, conn: ConnId) {
+        self.leave(room, conn);
+        if let Some(r) = self.rooms().get_mut(room) {
+            r.kicked.remove(&conn);
+        }
     }
 
     /// Removes `conn` from `room`; returns false when it was not there.

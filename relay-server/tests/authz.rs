@@ -161,7 +161,7 @@ const CHAT: &[Row] = &[
     //                         owner     other     guest        banned       kicked       revoked  deleted  successor
     (Cmd::Send,               [OK,       OK,       NOT_IN_ROOM, NOT_IN_ROOM, NOT_IN_ROOM, CLOSED,  CLOSED,  NOT_IN_ROOM]),
     (Cmd::Typing,             [SEEN,     SEEN,     UNSEEN,      UNSEEN,      UNSEEN,      CLOSED,  CLOSED,  UNSEEN]),
-    (Cmd::MarkRead,           [OK,       OK,       UNAUTH,      OK,          OK,          CLOSED,  CLOSED,  OK]),
+    (Cmd::MarkRead,           [OK,       OK,       UNAUTH,      FORBID,      FORBID,      CLOSED,  CLOSED,  OK]),
     (Cmd::History,            [OK,       OK,       NOT_IN_ROOM, NOT_IN_ROOM, NOT_IN_ROOM, CLOSED,  CLOSED,  NOT_IN_ROOM]),
     (Cmd::DeleteMessage,      [OK,       FORBID,   UNAUTH,      FORBID,      FORBID,      CLOSED,  CLOSED,  FORBID]),
     (Cmd::Kick,               [OK,       FORBID,   UNAUTH,      FORBID,      FORBID,      CLOSED,  CLOSED,  FORBID]),

@@ -485,6 +485,64 @@ async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its
     relay.shutdown().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_kicked_connection_stays_out_whoever_it_logs_in_or_out_as() {
+    let relay = relay(config()).await;
+    let mut host = Raw::connect(&relay, "h").await;
+    host.sign_up("host").await;
+    assert!(ok(&host
+        .call(|req| ClientMessage::CreateRoom {
+            req,
+            room: "quiet".into(),
+            topic: String::new(),
+        })
+        .await));
+    let mut troll = Raw::connect(&relay, "t").await;
+    troll.sign_up("troll").await;
+    troll.join("quiet", None).await;
+    host.join("quiet", None).await;
+    sent_seq(host.post("quiet", "h1", "before the kick").await);
+    assert!(ok(&host
+        .call(|req| ClientMessage::Kick {
+            req,
+            room: "quiet".into(),
+            handle: "troll".into(),
+        })
+        .await));
+    troll
+        .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "quiet"))
+        .await;
+    // Logging out does not make the kicked connection a fresh guest in that room.
+    assert!(ok(&troll.call(|req| ClientMessage::LogOut { req }).await));
+    match troll.join("quiet", None).await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::Forbidden),
+        other => panic!("the kicked connection came back as a guest: {other:?}"),
+    }
+    assert_eq!(
+        troll
+            .refused(|req| ClientMessage::Leave {
+                req,
+                room: "quiet".into(),
+            })
+            .await,
+        ErrorCode::NotInRoom
+    );
+    // And a banned account learns nothing of the room through its read marks.
+    let mut banned = Raw::connect(&relay, "b").await;
+    banned.log_in("troll").await;
+    assert_eq!(
+        banned
+            .refused(|req| ClientMessage::MarkRead {
+                req,
+                room: "quiet".into(),
+                seq: 1,
+            })
+            .await,
+        ErrorCode::Forbidden
+    );
+    relay.shutdown().await.unwrap();
+}
+
 // ---- 4. No room takeover ----
 
 #[tokio::test]
