@@ -123,21 +123,7 @@ pub struct LiveSession {
     pub access_expires_at_ms: u64,
 }
 
-/// Password hashing cost. The defaults are OWASP's argon2id minimum (19 MiB, 2 passes).
-#[derive(Debug, Clone, Copy)]
-pub struct HashCost {
-    pub memory_kib: u32,
-    pub passes: u32,
-}
-
-impl Default for HashCost {
-    fn default() -> Self {
-        HashCost {
-            memory_kib: 19 * 1024,
-            passes: 2,
-        }
-    }
-}
+pub use crate::hashing::HashCost;
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -697,7 +683,7 @@ impl AccountStore for SqliteStore {
             }
         }
         for change in &gone {
-            crate::social::record(&tx, change)?;
+            crate::store::record_change(&tx, change)?;
         }
         tx.execute(
             "DELETE FROM likes WHERE (kind = 'review' AND target_id IN (SELECT id FROM reviews WHERE account_id = ?1))

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, SessionParams};
+use crate::bucket::Bucket;
 use crate::hub::{ConnId, Hub, Mailbox, Posted};
 use crate::oidc::{Identity, Providers, VerifyError};
 use crate::outlet::Stream;
@@ -1788,40 +1789,6 @@ async fn give_back(
 
 /// Rate-limited frames a client may send in a row before it is disconnected.
 const MAX_STRIKES: u32 = 100;
-
-/// A token bucket: `rate` tokens a second, at most `burst` saved up.
-#[derive(Debug, Clone)]
-pub(crate) struct Bucket {
-    tokens: f64,
-    last: Instant,
-    rate: f64,
-    burst: f64,
-}
-
-impl Bucket {
-    pub(crate) fn new(rate: f64, burst: f64) -> Self {
-        Bucket {
-            tokens: burst,
-            last: Instant::now(),
-            rate,
-            burst,
-        }
-    }
-
-    /// Takes one token if there is one.
-    pub(crate) fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 /// [`SessionParams`] that own their client name.
 struct OwnedParams {

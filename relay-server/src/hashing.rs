@@ -21,7 +21,21 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::accounts::HashCost;
+/// Password hashing cost. The defaults are OWASP's argon2id minimum (19 MiB, 2 passes).
+#[derive(Debug, Clone, Copy)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub passes: u32,
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        HashCost {
+            memory_kib: 19 * 1024,
+            passes: 2,
+        }
+    }
+}
 
 /// The largest memory cost (KiB) a stored hash may ask for; above it the hash matches nothing.
 pub const MAX_MEMORY_KIB: u32 = 256 * 1024;

@@ -16,8 +16,7 @@ use movietalk_protocol::relay::{BUILT_IN_ROOMS, ChatMessage, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Bytes;
 
-/// Identifies one connection inside the hub.
-pub type ConnId = u64;
+pub use crate::outlet::ConnId;
 
 /// Most messages stored in one transaction; under load the queue holds about one message per
 /// sending connection (each waits for its acknowledgement), so groups rarely reach this.
@@ -180,9 +179,9 @@ pub struct Hub {
     /// is dropped, after storing everything already queued.
     writer: mpsc::Sender<ToWriter>,
     /// Per-account write buckets, shared by all of an account's connections.
-    writes: Mutex<HashMap<u64, crate::connection::Bucket>>,
+    writes: Mutex<HashMap<u64, crate::bucket::Bucket>>,
     /// Per-address write buckets of guests, shared by all guest connections from one address.
-    address_writes: Mutex<HashMap<std::net::IpAddr, crate::connection::Bucket>>,
+    address_writes: Mutex<HashMap<std::net::IpAddr, crate::bucket::Bucket>>,
     /// To the other relay instances on the same database, if the store has any.
     peers: Option<Outbox>,
     /// Logged-in connections, so an ended session ends on each of them (shared with the
@@ -473,7 +472,7 @@ impl Hub {
         }
         writes
             .entry(account)
-            .or_insert_with(|| crate::connection::Bucket::new(rate, burst))
+            .or_insert_with(|| crate::bucket::Bucket::new(rate, burst))
             .take()
     }
 
@@ -488,7 +487,7 @@ impl Hub {
         }
         writes
             .entry(address)
-            .or_insert_with(|| crate::connection::Bucket::new(rate, burst))
+            .or_insert_with(|| crate::bucket::Bucket::new(rate, burst))
             .take()
     }
 

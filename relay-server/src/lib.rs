@@ -12,6 +12,7 @@
 //! from OpenID Connect and OAuth2 providers, [`clock`] is the injectable "now".
 
 pub mod accounts;
+pub mod bucket;
 pub mod clock;
 pub mod connection;
 pub mod hashing;
@@ -37,6 +38,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use hub::Hub;
+
+/// Everything the relay stores: chat ([`store::ChatStore`]), accounts
+/// ([`accounts::AccountStore`]) and reviews ([`social::SocialStore`]) — SQLite's
+/// [`store::SqliteStore`] or PostgreSQL's `pg::PgStore`.
+pub trait RelayStore: store::ChatStore + accounts::AccountStore + social::SocialStore {}
+impl<T: store::ChatStore + accounts::AccountStore + social::SocialStore> RelayStore for T {}
 
 /// Limits and timeouts; every one of them bounds memory or time spent on one client.
 #[derive(Debug, Clone)]
@@ -123,7 +130,7 @@ impl Default for Config {
 pub async fn run(
     listener: TcpListener,
     config: Config,
-    store: Arc<dyn store::RelayStore>,
+    store: Arc<dyn RelayStore>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let providers = providers(&config)?;
@@ -154,7 +161,7 @@ async fn serve(
     http: Option<TcpListener>,
     providers: Arc<oidc::Providers>,
     config: Config,
-    store: Arc<dyn store::RelayStore>,
+    store: Arc<dyn RelayStore>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let config = Arc::new(config);
@@ -247,7 +254,7 @@ pub struct RunningRelay {
 pub async fn start(
     addr: SocketAddr,
     config: Config,
-    store: Arc<dyn store::RelayStore>,
+    store: Arc<dyn RelayStore>,
 ) -> std::io::Result<RunningRelay> {
     let providers = providers(&config)?;
     let listener = TcpListener::bind(addr).await?;

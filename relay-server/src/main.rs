@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use movietalk_relay::oidc::ProviderConfig;
-use movietalk_relay::store::{RelayStore, SqliteStore};
-use movietalk_relay::{Config, run};
+use movietalk_relay::store::SqliteStore;
+use movietalk_relay::{Config, RelayStore, run};
 
 /// A MovieTalk relay: accounts, reviews, comments and chat rooms over WebSockets.
 ///

@@ -50,6 +50,9 @@ pub fn text_frame(text: &str) -> Bytes {
     Bytes::from(frame)
 }
 
+/// Identifies one connection inside the relay (the hub's rooms, the live sessions).
+pub type ConnId = u64;
+
 #[derive(Debug)]
 struct Outlet {
     /// `None` only in tests of the hub: then every delivery is queued.
@@ -65,7 +68,7 @@ struct Outlet {
     /// Set before `ends` is cancelled for an overflow, so the connection knows why it ends.
     overflowed: AtomicBool,
     /// Set before `ends` is cancelled because the session the connection acts for ended
-    /// elsewhere (see `crate::sessions`): why, for the close frame.
+    /// elsewhere (logged out, revoked, …): why, for the close frame.
     session_ended: std::sync::OnceLock<&'static str>,
 }
 

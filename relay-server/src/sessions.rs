@@ -1,7 +1,7 @@
 //! Which connections act for which account and session, so that a session that ends — log-out,
 //! revocation, a reused refresh token, a password change, the account's deletion — ends at once
-//! on every connection holding it: on this instance here, on the others through
-//! [`crate::peers::PeerEvent::SessionsEnded`]. Such a connection is closed with
+//! on every connection holding it: on this instance here, on the others through the hub's
+//! `SessionsEnded` peer event. Such a connection is closed with
 //! [`movietalk_protocol::relay::CLOSE_SESSION_ENDED`] and the reason.
 //!
 //! A connection registers ([`LiveSessions::hold`]) *before* it checks once more that its session
@@ -13,8 +13,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hub::ConnId;
-use crate::outlet::Mailbox;
+use crate::outlet::{ConnId, Mailbox};
 
 /// Which of an account's sessions ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -171,13 +171,6 @@ fn comment(conn: &Connection, id: i64) -> Result<Comment, SocialError> {
     .ok_or(SocialError::NotFound("comment"))
 }
 
-/// Appends a numbered change.
-pub(crate) fn record(conn: &Connection, what: &ChangeKind) -> rusqlite::Result<()> {
-    let payload = serde_json::to_string(what).expect("changes serialise");
-    conn.execute("INSERT INTO changes (payload) VALUES (?1)", [payload])?;
-    Ok(())
-}
-
 impl SocialStore for SqliteStore {
     fn put_review(&self, account: u64, n: &NewReview<'_>) -> Result<Review, SocialError> {
         let mut conn = self.conn();
@@ -222,7 +215,7 @@ impl SocialStore for SqliteStore {
             }
         };
         let saved = review(&tx, id)?;
-        record(
+        crate::store::record_change(
             &tx,
             &ChangeKind::ReviewPut {
                 review: saved.clone(),
@@ -252,7 +245,7 @@ impl SocialStore for SqliteStore {
             [review_id as i64],
         )?;
         tx.execute("DELETE FROM reviews WHERE id = ?1", [review_id as i64])?;
-        record(&tx, &ChangeKind::ReviewDeleted { review_id })?;
+        crate::store::record_change(&tx, &ChangeKind::ReviewDeleted { review_id })?;
         tx.commit()?;
         Ok(())
     }
@@ -292,7 +285,7 @@ impl SocialStore for SqliteStore {
             params![review_id as i64, account as i64, client_id, body, now],
         )?;
         let saved = comment(&tx, tx.last_insert_rowid())?;
-        record(
+        crate::store::record_change(
             &tx,
             &ChangeKind::CommentPut {
                 comment: saved.clone(),
@@ -326,7 +319,7 @@ impl SocialStore for SqliteStore {
             params![comment_id as i64, body, now_ms()],
         )?;
         let saved = comment(&tx, comment_id as i64)?;
-        record(
+        crate::store::record_change(
             &tx,
             &ChangeKind::CommentPut {
                 comment: saved.clone(),
@@ -355,7 +348,7 @@ impl SocialStore for SqliteStore {
             [comment_id as i64],
         )?;
         tx.execute("DELETE FROM comments WHERE id = ?1", [comment_id as i64])?;
-        record(
+        crate::store::record_change(
             &tx,
             &ChangeKind::CommentDeleted {
                 comment_id,

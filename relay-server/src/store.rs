@@ -1,5 +1,5 @@
 //! Durable chat storage behind a small trait: SQLite here (the default), PostgreSQL in
-//! `crate::pg` (for several relay instances on one database).
+//! `pg/` (for several relay instances on one database).
 //!
 //! New chat messages go through a [`ChatAppender`] (see [`ChatStore::appender`]), owned by the
 //! hub's writer thread, which stores a whole group of them in one transaction before it fans
@@ -79,6 +79,16 @@ pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Tran
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
+/// Appends a numbered change to the change log (reviews and comments; clients pull it).
+pub(crate) fn record_change(
+    conn: &Connection,
+    what: &movietalk_protocol::relay::ChangeKind,
+) -> rusqlite::Result<()> {
+    let payload = serde_json::to_string(what).expect("changes serialise");
+    conn.execute("INSERT INTO changes (payload) VALUES (?1)", [payload])?;
+    Ok(())
+}
+
 /// The identity a message's idempotency and presence hang on: accounts and guests never clash.
 pub fn author_key(author: &str, guest: bool) -> String {
     if guest {
@@ -87,13 +97,6 @@ pub fn author_key(author: &str, guest: bool) -> String {
         format!("a:{author}")
     }
 }
-
-/// Everything the relay stores.
-pub trait RelayStore:
-    ChatStore + crate::accounts::AccountStore + crate::social::SocialStore
-{
-}
-impl<T: ChatStore + crate::accounts::AccountStore + crate::social::SocialStore> RelayStore for T {}
 
 /// A created room's topic and its creator's (account id, handle).
 pub type RoomRecord = (String, Option<(u64, String)>);
@@ -182,7 +185,7 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// Sends one event (see `crate::peers`) to every other relay instance on the same database.
+/// Sends one event (see peers.rs) to every other relay instance on the same database.
 pub trait PeerOutbox: Send + 'static {
     fn send(&mut self, payload: &str) -> Result<(), StoreError>;
 }

@@ -352,7 +352,7 @@ impl AppState {
 async fn host_relay(
     data_dir: &std::path::Path,
 ) -> Result<RunningRelay, Box<dyn std::error::Error + Send + Sync>> {
-    let store: Arc<dyn movietalk_relay::store::RelayStore> = Arc::new(
+    let store: Arc<dyn movietalk_relay::RelayStore> = Arc::new(
         movietalk_relay::store::SqliteStore::open(&data_dir.join("relay.sqlite3"))?,
     );
     let preferred = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_HOSTED_PORT));

@@ -65,7 +65,7 @@ fn migrations() -> Migrations<'static> {
             );
             CREATE VIRTUAL TABLE movie_fts_vocab USING fts5vocab(movie_fts, 'row');
             -- Title and people terms that typos are corrected towards; their trigram index is
-            -- built in memory on the first typo (search::SpellIndex).
+            -- built in memory on the first typo (spell::SpellIndex).
             CREATE TABLE spell_terms (
                 term TEXT PRIMARY KEY,
                 df   INTEGER NOT NULL       -- films whose titles or people hold the term
@@ -131,7 +131,7 @@ fn migrations() -> Migrations<'static> {
         ),
         M::up(
             r#"
-            -- Offline-first sync (crate::sync). This user's own reviews, keyed by film: the
+            -- Offline-first sync (sync.rs). This user's own reviews, keyed by film: the
             -- truth on this machine, pushed to the relay through the outbox.
             CREATE TABLE my_reviews (
                 movie_key    TEXT PRIMARY KEY,
@@ -210,7 +210,7 @@ fn migrations() -> Migrations<'static> {
 pub struct Catalog {
     pub(crate) conn: Connection,
     /// Trigram index of `spell_terms`, built on the first typo and dropped by every import.
-    pub(crate) spell: std::cell::OnceCell<crate::search::SpellIndex>,
+    pub(crate) spell: std::cell::OnceCell<crate::spell::SpellIndex>,
 }
 
 /// Where a row came from, stored with it.

@@ -16,6 +16,7 @@ pub mod relay_client;
 pub mod relay_session;
 pub mod search;
 pub mod secrets;
+mod spell;
 pub mod starter;
 pub mod sync;
 pub mod text;

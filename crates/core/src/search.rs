@@ -15,15 +15,14 @@
 //! The best BM25 candidates are re-ranked so that a film whose title is exactly the query (or
 //! starts with it) comes first.
 
-use std::collections::HashMap;
-
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use crate::catalog::{Catalog, MIN_SPELL_TERM, MOVIE_COLUMNS, row_to_movie_at};
 use crate::error::{CoreError, Result};
 use crate::movie::Movie;
-use crate::text::{Token, edit_distance, hangul_bigrams, tokens, trigrams};
+use crate::spell::SpellIndex;
+use crate::text::{Token, hangul_bigrams, tokens};
 
 /// A search candidate: (title tier, bm25, id, popularity, year).
 type Scored = (u8, f64, i64, Option<f64>, Option<i32>);
@@ -105,8 +104,6 @@ const BM25: &str = "bm25(movie_fts, 10.0, 4.0, 2.0, 1.0)";
 const STOP_WORDS: &[&str] = &[
     "the", "a", "an", "of", "and", "in", "on", "to", "at", "for", "by", "with", "from", "is",
 ];
-/// Spelling candidates kept per typed word.
-const MAX_CORRECTIONS: usize = 3;
 
 /// The FTS5 expression for a query, and what it corrected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,10 +119,6 @@ struct Plan {
 
 fn quote(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
-}
-
-fn max_edits(len: usize) -> usize {
-    if len >= 6 { 2 } else { 1 }
 }
 
 impl Catalog {
@@ -400,66 +393,6 @@ impl Catalog {
             .map(|id| fetch.query_row([id], |r| row_to_movie_at(r, 0)))
             .collect::<rusqlite::Result<_>>()?;
         Ok((movies, total))
-    }
-}
-
-/// Trigram index over the spelling terms, in memory.
-#[derive(Debug)]
-pub(crate) struct SpellIndex {
-    /// (term, films holding it)
-    terms: Vec<(String, i64)>,
-    /// trigram -> indexes into `terms`
-    grams: HashMap<String, Vec<u32>>,
-}
-
-impl SpellIndex {
-    fn load(conn: &rusqlite::Connection) -> Result<Self> {
-        let mut terms = Vec::new();
-        let mut grams: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut stmt = conn.prepare("SELECT term, df FROM spell_terms")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let term: String = row.get(0)?;
-            let id = terms.len() as u32;
-            for g in trigrams(&term) {
-                grams.entry(g).or_default().push(id);
-            }
-            terms.push((term, row.get(1)?));
-        }
-        Ok(SpellIndex { terms, grams })
-    }
-
-    /// The closest terms to `word` (edit distance 1, or 2 from 6 letters on), most common first.
-    fn candidates(&self, word: &str) -> Vec<String> {
-        let wanted = trigrams(word);
-        let max = max_edits(word.chars().count());
-        // One edit changes at most three trigrams.
-        let need = wanted.len().saturating_sub(3 * max).max(1) as u16;
-        let mut shared: HashMap<u32, u16> = HashMap::new();
-        for g in &wanted {
-            for id in self.grams.get(g).into_iter().flatten() {
-                *shared.entry(*id).or_default() += 1;
-            }
-        }
-        let mut scored: Vec<(usize, i64, &str)> = shared
-            .into_iter()
-            .filter(|(_, n)| *n >= need)
-            .filter_map(|(id, _)| {
-                let (term, df) = &self.terms[id as usize];
-                edit_distance(word, term, max)
-                    .filter(|d| *d > 0)
-                    .map(|d| (d, -df, term.as_str()))
-            })
-            .collect();
-        scored.sort();
-        // Only the closest spellings: "godfater" means "godfather", not also "godfathers".
-        let best = scored.first().map(|s| s.0);
-        scored
-            .into_iter()
-            .take_while(|s| Some(s.0) == best)
-            .take(MAX_CORRECTIONS)
-            .map(|(_, _, t)| t.to_owned())
-            .collect()
     }
 }
 

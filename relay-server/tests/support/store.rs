@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use movietalk_relay::store::{RelayStore, SqliteStore};
+use movietalk_relay::RelayStore;
+use movietalk_relay::store::SqliteStore;
 
 /// Whether this run keeps the test relays' data in PostgreSQL.
 pub fn on_postgres() -> bool {
