@@ -80,6 +80,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read a chat room on a relay, as a guest: every message after `--since` (however many
+    /// pages that takes), or the newest ones; with `--send`, post a line first.
+    Chat {
+        room: String,
+        /// The relay, e.g. ws://127.0.0.1:7340.
+        #[arg(long, env = "MOVIETALK_RELAY_URL")]
+        relay: String,
+        /// The last sequence number you have seen: print everything after it.
+        #[arg(long)]
+        since: Option<u64>,
+        /// Post this line before reading.
+        #[arg(long)]
+        send: Option<String>,
+        /// Your name in the room.
+        #[arg(long, env = "MOVIETALK_USER_NAME", default_value = "movietalk-cli")]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,6 +205,18 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Chat {
+        room,
+        relay,
+        since,
+        send,
+        name,
+        json,
+    } = &cli.command
+    {
+        // Needs no catalog: the room lives on the relay.
+        return chat(relay, room, *since, send.as_deref(), name, *json);
+    }
     let dir = match cli.data_dir {
         Some(dir) => dir,
         None => paths::data_dir()?,
@@ -425,6 +456,7 @@ fn run() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Chat { .. } => unreachable!("answered before the catalog is opened"),
         Command::Stats { json } => {
             let count = catalog.count()?;
             let bytes = catalog.database_bytes()?;
@@ -452,6 +484,62 @@ fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `movietalk chat`: joins `room` (the core client pages until it holds every message up to
+/// where live delivery starts), optionally posts a line, and prints the room's messages.
+fn chat(
+    relay: &str,
+    room: &str,
+    since: Option<u64>,
+    send: Option<&str>,
+    name: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    use movietalk_core::relay_client::{RelayClient, RelayEvent};
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let (client, mut events) = RelayClient::connect(relay, name)
+            .await
+            .with_context(|| format!("connecting to {relay}"))?;
+        let joined = client
+            .join(room, since)
+            .await
+            .with_context(|| format!("joining {room}"))?;
+        let mut messages = joined.history;
+        if let Some(text) = send {
+            let seq = client.send(room, text).await.context("sending")?;
+            // Our own message comes back live, with whatever else arrived meanwhile.
+            while messages.last().is_none_or(|m| m.seq < seq) {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await {
+                    Ok(Some(RelayEvent::Message(m))) if m.room == room => messages.push(m),
+                    Ok(Some(RelayEvent::Disconnected { reason })) => {
+                        bail!("disconnected: {reason}")
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        if json {
+            println!("{}", serde_json::to_string(&messages)?);
+        } else {
+            for m in &messages {
+                let who = if m.guest {
+                    format!("{} (guest)", m.author)
+                } else {
+                    m.author.clone()
+                };
+                let text = if m.deleted {
+                    "(deleted)"
+                } else {
+                    m.text.as_str()
+                };
+                println!("#{:<6} {who}: {text}", m.seq);
+            }
+            println!("{} messages in {room}", messages.len());
+        }
+        Ok(())
+    })
 }
 
 fn progress_bar(hidden: bool) -> indicatif::ProgressBar {

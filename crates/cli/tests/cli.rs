@@ -200,3 +200,81 @@ fn similar_rate_and_recommend_from_the_command_line() {
     assert_eq!(from_file["rated"], 1);
     assert_eq!(from_file["unmatched"][0]["name"], "No Such Film");
 }
+
+#[test]
+fn chat_reads_every_message_after_since_across_pages_and_posts_a_line() {
+    use movietalk_core::relay_client::RelayClient;
+    use movietalk_relay::{Config, start, store::SqliteStore};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // A relay on loopback holding 450 messages: more than two pages of 200.
+    let relay = runtime.block_on(async {
+        let config = Config {
+            writes_per_sec: 1e6,
+            write_burst: 1e6,
+            address_writes_per_sec: 1e6,
+            address_write_burst: 1e6,
+            frames_per_sec: 1e6,
+            frame_burst: 1e6,
+            ..Config::default()
+        };
+        let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
+        let relay = start("127.0.0.1:0".parse().unwrap(), config, store)
+            .await
+            .unwrap();
+        let (talker, _events) = RelayClient::connect(&relay.url(), "talker").await.unwrap();
+        talker.join("film:heat-1995", None).await.unwrap();
+        for i in 0..450 {
+            talker
+                .send("film:heat-1995", &format!("line {i}"))
+                .await
+                .unwrap();
+        }
+        relay
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = relay.url();
+    let read = json(&movietalk(
+        dir.path(),
+        &[
+            "chat",
+            "film:heat-1995",
+            "--relay",
+            &url,
+            "--since",
+            "10",
+            "--json",
+        ],
+    ));
+    let seqs: Vec<u64> = read
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (11..=450).collect::<Vec<_>>());
+
+    let posted = json(&movietalk(
+        dir.path(),
+        &[
+            "chat",
+            "film:heat-1995",
+            "--relay",
+            &url,
+            "--since",
+            "449",
+            "--send",
+            "안녕하세요",
+            "--name",
+            "cli",
+            "--json",
+        ],
+    ));
+    let texts: Vec<&str> = posted
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["line 449", "안녕하세요"]);
+    runtime.block_on(relay.shutdown()).unwrap();
+}
