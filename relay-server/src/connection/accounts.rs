@@ -7,8 +7,8 @@ use movietalk_protocol::relay::{
     validate_name, validate_password,
 };
 
-use super::Handler;
 use super::answers::{account_error, not_logged_in, verify_error};
+use super::handler::Handler;
 use super::session::Session;
 use crate::accounts::AccountError;
 use crate::oidc::{Identity, VerifyError};

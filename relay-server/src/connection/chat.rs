@@ -5,8 +5,8 @@ use movietalk_protocol::relay::{
     ClientMessage, ErrorCode, ServerMessage, validate_client_id, validate_room, validate_text,
 };
 
-use super::Handler;
 use super::answers::{banned_from, internal, not_logged_in};
+use super::handler::Handler;
 use super::session::Session;
 use crate::hub::Posted;
 

@@ -2,8 +2,6 @@
 //! goes idle, reads too slowly, or the relay shuts down.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
@@ -18,25 +16,23 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
-use tokio_util::sync::CancellationToken;
 
-use crate::Config;
-use crate::accounts::AccountStore;
 use crate::bucket::Bucket;
-use crate::hub::{Hub, Mailbox};
-use crate::oidc::Providers;
+use crate::hub::Mailbox;
 use crate::outlet::Stream;
-use crate::social::SocialStore;
 
 mod accounts;
 mod answers;
 mod chat;
+mod handler;
 mod rooms;
 mod session;
 mod social;
 mod transport;
 
 use answers::{account_error, session_ended};
+use handler::End;
+pub use handler::Handler;
 use session::{Session, instance_nonce};
 use transport::{give_back, send, take, write_queued};
 
@@ -44,41 +40,6 @@ use transport::{give_back, send, take, write_queued};
 const MAX_STRIKES: u32 = 100;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-
-/// Serves one accepted socket.
-#[derive(Debug)]
-pub struct Handler {
-    pub hub: Arc<Hub>,
-    pub chat: Arc<dyn crate::store::ChatStore>,
-    pub accounts: Arc<dyn AccountStore>,
-    pub social: Arc<dyn SocialStore>,
-    /// The identity providers people may log in with, and their cached keys.
-    pub providers: Arc<Providers>,
-    /// Password hashes (argon2id) computed at once, relay-wide: each takes tens of milliseconds
-    /// of CPU and `hash_cost` of memory, so a log-in storm waits here instead of using more.
-    pub hashing: Arc<crate::hashing::Hashing>,
-    pub config: Arc<Config>,
-    pub peer: SocketAddr,
-    /// Cancelled when the relay shuts down.
-    pub shutdown: CancellationToken,
-    /// Dropped when this connection ends, so `run` knows when all are done.
-    pub _done: mpsc::Sender<()>,
-}
-
-/// Why a connection ended, for the close frame and the log.
-enum End {
-    ClientClosed,
-    InvalidUtf8,
-    Shutdown,
-    Idle,
-    SlowReader,
-    Fatal(ErrorCode, String),
-    /// A frame or message over `Config::max_message_bytes`.
-    TooBig(String),
-    /// The session the connection acted for ended elsewhere (`crate::sessions`).
-    SessionEnded(&'static str),
-    Io(String),
-}
 
 impl Handler {
     pub async fn serve(mut self, socket: TcpStream) {

@@ -3,8 +3,8 @@
 
 use movietalk_protocol::relay::{ClientMessage, ErrorCode, ServerMessage, validate_room};
 
-use super::Handler;
 use super::answers::{banned_from, internal, not_logged_in};
+use super::handler::Handler;
 use super::session::Session;
 use crate::store::author_key;
 

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use movietalk_protocol::relay::{Account, ServerMessage};
 
-use super::Handler;
 use super::answers::{account_error, session_ended};
+use super::handler::Handler;
 use crate::accounts::{AccountError, AccountStore, LiveSession, NewSession, SessionParams};
 use crate::bucket::Bucket;
 use crate::hub::{ConnId, Mailbox};

@@ -3,8 +3,8 @@
 
 use movietalk_protocol::relay::{ClientMessage, ErrorCode, ServerMessage, validate_client_id};
 
-use super::Handler;
 use super::answers::{not_logged_in, social_error};
+use super::handler::Handler;
 use crate::social::{NewReview, SocialError};
 
 impl Handler {

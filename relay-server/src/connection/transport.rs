@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use super::End;
+use super::handler::End;
 use crate::hub::Mailbox;
 use crate::outlet::Stream;
 
