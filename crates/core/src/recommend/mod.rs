@@ -20,7 +20,7 @@
 //! - **Cold start:** no ratings → well-liked films (community, then the curated starter
 //!   catalog, then popularity), a few per leading genre.
 //!
-//! Weights and their measured effect: `docs/recommendations.md` (`rec-eval` in crates/bench).
+//! Weights and their measured effect: `docs/recommendations.md` (`rec-eval` in tools/bench).
 
 pub mod community;
 pub mod content;
