@@ -380,33 +380,40 @@ async fn a_session_that_ends_closes_every_connection_holding_it_at_once() {
 
 // ---- 3. Bans hold whenever the identity changes; no history for those who may not join ----
 
-#[tokio::test]
-async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its_history() {
-    let relay = relay(config()).await;
-    let mut host = Raw::connect(&relay, "h").await;
+/// "host" creates `room` and posts in it; "troll" joins and is kicked (and so banned). Returns
+/// both connections, the troll's told it was kicked.
+async fn kicked_from(relay: &RunningRelay, room: &str) -> (Raw, Raw) {
+    let mut host = Raw::connect(relay, "h").await;
     host.sign_up("host").await;
     assert!(ok(&host
         .call(|req| ClientMessage::CreateRoom {
             req,
-            room: "noir".into(),
+            room: room.into(),
             topic: String::new(),
         })
         .await));
-    host.join("noir", None).await;
-    sent_seq(host.post("noir", "h1", "welcome").await);
-    let mut troll = Raw::connect(&relay, "t").await;
+    host.join(room, None).await;
+    sent_seq(host.post(room, "h1", "welcome").await);
+    let mut troll = Raw::connect(relay, "t").await;
     troll.sign_up("troll").await;
-    troll.join("noir", None).await;
+    troll.join(room, None).await;
     assert!(ok(&host
         .call(|req| ClientMessage::Kick {
             req,
-            room: "noir".into(),
+            room: room.into(),
             handle: "troll".into(),
         })
         .await));
     troll
-        .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "noir"))
+        .event(|m| matches!(m, ServerMessage::Kicked { room: r } if r == room))
         .await;
+    (host, troll)
+}
+
+#[tokio::test]
+async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its_history() {
+    let relay = relay(config()).await;
+    let (_host, mut troll) = kicked_from(&relay, "noir").await;
     // The kicked connection reads no more history …
     assert_eq!(
         troll
@@ -488,30 +495,7 @@ async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its
 #[tokio::test]
 async fn a_kicked_connection_stays_out_whoever_it_logs_in_or_out_as() {
     let relay = relay(config()).await;
-    let mut host = Raw::connect(&relay, "h").await;
-    host.sign_up("host").await;
-    assert!(ok(&host
-        .call(|req| ClientMessage::CreateRoom {
-            req,
-            room: "quiet".into(),
-            topic: String::new(),
-        })
-        .await));
-    let mut troll = Raw::connect(&relay, "t").await;
-    troll.sign_up("troll").await;
-    troll.join("quiet", None).await;
-    host.join("quiet", None).await;
-    sent_seq(host.post("quiet", "h1", "before the kick").await);
-    assert!(ok(&host
-        .call(|req| ClientMessage::Kick {
-            req,
-            room: "quiet".into(),
-            handle: "troll".into(),
-        })
-        .await));
-    troll
-        .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "quiet"))
-        .await;
+    let (_host, mut troll) = kicked_from(&relay, "quiet").await;
     // Logging out does not make the kicked connection a fresh guest in that room.
     assert!(ok(&troll.call(|req| ClientMessage::LogOut { req }).await));
     match troll.join("quiet", None).await {

@@ -274,21 +274,7 @@ impl RelayClient {
         before: u64,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, ClientError> {
-        match self
-            .request(ClientMessage::History {
-                req: self.next_req(),
-                room: room.to_owned(),
-                before,
-                limit,
-                after: Some(after),
-            })
-            .await?
-        {
-            ServerMessage::History { messages, .. } => Ok(messages),
-            other => Err(ClientError::Protocol(format!(
-                "expected history, got {other:?}"
-            ))),
-        }
+        self.history_page(room, Some(after), before, limit).await
     }
 
     /// Up to `limit` messages of `room` before sequence `before`, oldest first.
@@ -298,13 +284,23 @@ impl RelayClient {
         before: u64,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, ClientError> {
+        self.history_page(room, None, before, limit).await
+    }
+
+    async fn history_page(
+        &self,
+        room: &str,
+        after: Option<u64>,
+        before: u64,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ClientError> {
         match self
             .request(ClientMessage::History {
                 req: self.next_req(),
                 room: room.to_owned(),
                 before,
                 limit,
-                after: None,
+                after,
             })
             .await?
         {

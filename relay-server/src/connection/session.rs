@@ -66,6 +66,24 @@ impl Handler {
             .unwrap_or(Err(AccountError::Busy))
     }
 
+    /// Makes `account` this connection's identity within `live`; `Some` refusal to answer when
+    /// the session ended meanwhile or the store failed.
+    fn enter(
+        &self,
+        req: u64,
+        session: &mut Session,
+        account: &Account,
+        live: LiveSession,
+    ) -> Option<ServerMessage> {
+        session.session_id = Some(live.session_id);
+        session.access_expires_at_ms = live.access_expires_at_ms;
+        match self.switch_identity(session, Some(account.clone())) {
+            Ok(true) => None,
+            Ok(false) => Some(session_ended(req)),
+            Err(e) => Some(account_error(req, e)),
+        }
+    }
+
     /// Makes `account` this connection's identity with a new session and answers with its tokens.
     pub(super) fn started(
         &self,
@@ -74,12 +92,12 @@ impl Handler {
         account: Account,
         new: NewSession,
     ) -> ServerMessage {
-        session.session_id = Some(new.session_id);
-        session.access_expires_at_ms = new.access_expires_at_ms;
-        match self.switch_identity(session, Some(account.clone())) {
-            Ok(true) => {}
-            Ok(false) => return session_ended(req),
-            Err(e) => return account_error(req, e),
+        let live = LiveSession {
+            session_id: new.session_id,
+            access_expires_at_ms: new.access_expires_at_ms,
+        };
+        if let Some(refused) = self.enter(req, session, &account, live) {
+            return refused;
         }
         ServerMessage::Session {
             req,
@@ -100,12 +118,8 @@ impl Handler {
         account: Account,
         live: LiveSession,
     ) -> ServerMessage {
-        session.session_id = Some(live.session_id);
-        session.access_expires_at_ms = live.access_expires_at_ms;
-        match self.switch_identity(session, Some(account.clone())) {
-            Ok(true) => {}
-            Ok(false) => return session_ended(req),
-            Err(e) => return account_error(req, e),
+        if let Some(refused) = self.enter(req, session, &account, live) {
+            return refused;
         }
         ServerMessage::Session {
             req,
