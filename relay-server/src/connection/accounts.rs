@@ -8,7 +8,7 @@ use movietalk_protocol::relay::{
 };
 
 use super::answers::{account_error, not_logged_in, verify_error};
-use super::handler::Handler;
+use super::handler::{Handler, blocking};
 use super::session::Session;
 use crate::accounts::AccountError;
 use crate::oidc::{Identity, VerifyError};
@@ -67,15 +67,15 @@ impl Handler {
                     Err(e) => account_error(req, e),
                 }
             }
-            ClientMessage::Authenticate { req, token } => match self
-                .accounts
-                .authenticate(&token, self.config.clock.now_ms())
-            {
+            ClientMessage::Authenticate { req, token } => match blocking(|| {
+                self.accounts
+                    .authenticate(&token, self.config.clock.now_ms())
+            }) {
                 Ok((account, live)) => self.resumed(req, session, account, live),
                 Err(e) => account_error(req, e),
             },
             ClientMessage::Refresh { req, refresh_token } => {
-                match self.accounts.refresh(&refresh_token, &self.params(session)) {
+                match blocking(|| self.accounts.refresh(&refresh_token, &self.params(session))) {
                     Ok((account, new)) => self.started(req, session, account, new),
                     Err(
                         e @ AccountError::TokenReused {
@@ -116,23 +116,25 @@ impl Handler {
             },
             ClientMessage::RevokeSession { req, session_id } => match &session.account {
                 None => not_logged_in(req),
-                Some(account) => match self.accounts.revoke_session(account.id, session_id) {
-                    Ok(()) => {
-                        self.hub.end_sessions(
-                            account.id,
-                            Ended::One {
-                                session: session_id,
-                            },
-                            Some(session.conn),
-                            Why::Revoked,
-                        );
-                        if session.session_id == Some(session_id) {
-                            self.become_guest(session);
+                Some(account) => {
+                    match blocking(|| self.accounts.revoke_session(account.id, session_id)) {
+                        Ok(()) => {
+                            self.hub.end_sessions(
+                                account.id,
+                                Ended::One {
+                                    session: session_id,
+                                },
+                                Some(session.conn),
+                                Why::Revoked,
+                            );
+                            if session.session_id == Some(session_id) {
+                                self.become_guest(session);
+                            }
+                            ServerMessage::Ok { req }
                         }
-                        ServerMessage::Ok { req }
+                        Err(e) => account_error(req, e),
                     }
-                    Err(e) => account_error(req, e),
-                },
+                }
             },
             ClientMessage::ProviderLogin {
                 req,
@@ -157,12 +159,14 @@ impl Handler {
                     match self.verify(&provider, id_token, access_token, nonce).await {
                         Err(e) => verify_error(req, e),
                         Ok(identity) => {
-                            match self.accounts.link_provider(
-                                account.id,
-                                &identity.provider,
-                                &identity.subject,
-                                self.config.clock.now_ms(),
-                            ) {
+                            match blocking(|| {
+                                self.accounts.link_provider(
+                                    account.id,
+                                    &identity.provider,
+                                    &identity.subject,
+                                    self.config.clock.now_ms(),
+                                )
+                            }) {
                                 Ok(()) => self.login_methods(req, account.id),
                                 Err(e) => account_error(req, e),
                             }
@@ -172,10 +176,12 @@ impl Handler {
             },
             ClientMessage::UnlinkProvider { req, provider } => match &session.account {
                 None => not_logged_in(req),
-                Some(account) => match self.accounts.unlink_provider(account.id, &provider) {
-                    Ok(()) => self.login_methods(req, account.id),
-                    Err(e) => account_error(req, e),
-                },
+                Some(account) => {
+                    match blocking(|| self.accounts.unlink_provider(account.id, &provider)) {
+                        Ok(()) => self.login_methods(req, account.id),
+                        Err(e) => account_error(req, e),
+                    }
+                }
             },
             ClientMessage::LoginMethods { req } => match &session.account {
                 None => not_logged_in(req),
@@ -185,7 +191,7 @@ impl Handler {
                 (None, _) => not_logged_in(req),
                 (Some(account), id) => {
                     if let Some(id) = id {
-                        if let Err(e) = self.accounts.revoke_session(account.id, id)
+                        if let Err(e) = blocking(|| self.accounts.revoke_session(account.id, id))
                             && !matches!(e, AccountError::NotFound)
                         {
                             return account_error(req, e);
@@ -225,12 +231,14 @@ impl Handler {
                         Err(e) => {
                             ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
                         }
-                        Ok(_) => match self.accounts.update_profile(
-                            account.id,
-                            display_name.as_deref().map(str::trim),
-                            bio.as_deref(),
-                            avatar_url.as_deref(),
-                        ) {
+                        Ok(_) => match blocking(|| {
+                            self.accounts.update_profile(
+                                account.id,
+                                display_name.as_deref().map(str::trim),
+                                bio.as_deref(),
+                                avatar_url.as_deref(),
+                            )
+                        }) {
                             Ok(updated) => {
                                 session.account = Some(updated.clone());
                                 ServerMessage::Profile {
@@ -326,11 +334,13 @@ impl Handler {
         identity: Identity,
         handle: Option<String>,
     ) -> ServerMessage {
-        match self.accounts.provider_log_in(
-            &identity.provider,
-            &identity.subject,
-            &self.params(session),
-        ) {
+        match blocking(|| {
+            self.accounts.provider_log_in(
+                &identity.provider,
+                &identity.subject,
+                &self.params(session),
+            )
+        }) {
             Err(e) => account_error(req, e),
             Ok(Some((account, new))) => self.started(req, session, account, new),
             Ok(None) => match handle {
@@ -354,13 +364,15 @@ impl Handler {
                         .map(str::trim)
                         .filter(|d| validate_name(d).is_ok())
                         .unwrap_or(&handle);
-                    match self.accounts.provider_sign_up(
-                        &identity.provider,
-                        &identity.subject,
-                        &handle,
-                        display,
-                        &self.params(session),
-                    ) {
+                    match blocking(|| {
+                        self.accounts.provider_sign_up(
+                            &identity.provider,
+                            &identity.subject,
+                            &handle,
+                            display,
+                            &self.params(session),
+                        )
+                    }) {
                         Ok((account, new)) => self.started(req, session, account, new),
                         Err(e) => account_error(req, e),
                     }
@@ -380,7 +392,7 @@ impl Handler {
     }
 
     fn login_methods(&self, req: u64, account: u64) -> ServerMessage {
-        match self.accounts.login_methods(account) {
+        match blocking(|| self.accounts.login_methods(account)) {
             Ok((password, providers)) => ServerMessage::LoginMethods {
                 req,
                 password,

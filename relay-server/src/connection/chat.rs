@@ -6,7 +6,7 @@ use movietalk_protocol::relay::{
 };
 
 use super::answers::{banned_from, internal, not_logged_in};
-use super::handler::Handler;
+use super::handler::{Handler, blocking};
 use super::session::Session;
 use crate::hub::Posted;
 
@@ -26,14 +26,16 @@ impl Handler {
                     // Kicked connections stay out whoever they log in or out as.
                     Ok(true) => banned_from(req),
                     Ok(false) if self.hub.was_kicked(&room, session.conn) => banned_from(req),
-                    Ok(false) => match self.hub.join(
-                        &room,
-                        session.conn,
-                        &session.key(),
-                        session.mailbox.clone(),
-                        since,
-                        self.config.history_page,
-                    ) {
+                    Ok(false) => match blocking(|| {
+                        self.hub.join(
+                            &room,
+                            session.conn,
+                            &session.key(),
+                            session.mailbox.clone(),
+                            since,
+                            self.config.history_page,
+                        )
+                    }) {
                         Ok(joined) => {
                             session.rooms.insert(room.clone());
                             ServerMessage::Joined {
@@ -66,7 +68,7 @@ impl Handler {
                     banned_from(req)
                 } else {
                     let limit = (limit as usize).clamp(1, self.config.history_page);
-                    match self.hub.history(&room, after, before, limit) {
+                    match blocking(|| self.hub.history(&room, after, before, limit)) {
                         Ok(messages) => ServerMessage::History {
                             req,
                             room,

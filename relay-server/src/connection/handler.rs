@@ -49,3 +49,16 @@ pub(super) enum End {
     SessionEnded(&'static str),
     Io(String),
 }
+
+/// Runs a store call that may wait — for SQLite's write lock, which the chat writer holds while
+/// it commits a group, or for a PostgreSQL round trip — without stalling the other connections
+/// served by this async worker: on a multi-threaded runtime the worker first hands its other
+/// tasks to another thread (`block_in_place`). Elsewhere (a test's single-threaded runtime) it
+/// simply runs.
+pub(super) fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
+    }
+}

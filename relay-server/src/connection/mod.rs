@@ -31,8 +31,8 @@ mod social;
 mod transport;
 
 use answers::{account_error, session_ended};
-use handler::End;
 pub use handler::Handler;
+use handler::{End, blocking};
 use session::{Session, instance_nonce};
 use transport::{give_back, send, take, write_queued};
 
@@ -423,7 +423,7 @@ impl Handler {
             | ClientMessage::Kick { .. }
             | ClientMessage::DeleteMessage { .. }
             | ClientMessage::MarkRead { .. }
-            | ClientMessage::UnreadCounts { .. }) => self.rooms(msg, session),
+            | ClientMessage::UnreadCounts { .. }) => blocking(|| self.rooms(msg, session)),
             msg @ (ClientMessage::PutReview { .. }
             | ClientMessage::DeleteReview { .. }
             | ClientMessage::PostComment { .. }
@@ -439,7 +439,8 @@ impl Handler {
             | ClientMessage::FilmStats { .. }
             | ClientMessage::CommentsOn { .. }
             | ClientMessage::ChangesSince { .. }) => {
-                self.social(msg, session.account.as_ref().map(|a| a.id))
+                let account = session.account.as_ref().map(|a| a.id);
+                blocking(|| self.social(msg, account))
             }
             // Everything else is about accounts and sessions.
             msg => self.account_request(msg, session).await,
