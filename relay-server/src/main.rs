@@ -93,6 +93,7 @@ impl Args {
             config.max_connections = n;
         }
         if let Some(n) = self.history_page {
+            anyhow::ensure!(n >= 1, "--history-page must be at least 1");
             config.history_page = n;
         }
         set(&mut config.frames_per_sec, self.frames_per_sec);
@@ -230,5 +231,10 @@ mod tests {
         assert_eq!(names, ["github", "corp", "lab"]);
         assert!(Args::try_parse_from(["relay-server", "--oidc", "only-a-name"]).is_err());
         assert!(Args::try_parse_from(["relay-server", "--bind", "not an address"]).is_err());
+        let zero = Args::try_parse_from(["relay-server", "--history-page", "0"]).unwrap();
+        assert!(
+            zero.config().is_err(),
+            "a page of nothing would answer nothing"
+        );
     }
 }

@@ -99,8 +99,9 @@ async fn an_account_is_limited_across_its_connections_and_others_are_not() {
         assert!(r.is_ok() || rate_limited(&r), "{r:?}");
         ok += usize::from(r.is_ok());
     }
+    // The first join of "r" (a room the relay did not hold yet) took one of the burst's three.
     assert!(
-        (3..=4).contains(&ok),
+        (2..=3).contains(&ok),
         "the account's burst is shared: {ok} of 8 went through"
     );
     let (other, _) = RelayClient::connect(&relay.url(), "x").await.unwrap();

@@ -546,6 +546,20 @@ async fn a_room_name_in_use_ever_built_in_or_per_film_cannot_be_created() {
 
     let mut grabber = Raw::connect(&relay, "x").await;
     grabber.sign_up("grabber").await;
+    // Look-alikes of a room name are not names at all.
+    for room in ["lobby ", " lobby", "lobby\u{200B}", "\u{202E}ybbol"] {
+        assert_eq!(
+            grabber
+                .refused(|req| ClientMessage::CreateRoom {
+                    req,
+                    room: room.into(),
+                    topic: "mine now".into(),
+                })
+                .await,
+            ErrorCode::InvalidInput,
+            "{room:?}"
+        );
+    }
     for room in ["lobby", "film:heat-1995", "hangout", "busy"] {
         assert_eq!(
             grabber
@@ -778,6 +792,35 @@ async fn guests_are_rate_limited_per_connection_and_per_address() {
         f64::from(total) <= address_cap + 1.0 && total < 450,
         "{total} of 450 accepted from one address in {secs:.1} s"
     );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn joining_new_room_names_is_limited_like_writing() {
+    let relay = relay(config()).await;
+    let c = config();
+    let mut squatter = Raw::connect(&relay, "squatter").await;
+    let started = std::time::Instant::now();
+    let mut claimed = 0;
+    for i in 0..100 {
+        match squatter.join(&format!("name-{i}"), None).await {
+            ServerMessage::Joined { .. } => claimed += 1,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let cap = c.write_burst + c.writes_per_sec * started.elapsed().as_secs_f64();
+    assert!(
+        f64::from(claimed) <= cap + 1.0,
+        "{claimed} new names claimed, at most {cap:.0} expected"
+    );
+    // Rooms the relay already holds cost nothing to join.
+    for _ in 0..50 {
+        assert!(ok(&squatter.join("name-0", None).await));
+    }
     relay.shutdown().await.unwrap();
 }
 

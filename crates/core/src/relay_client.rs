@@ -108,6 +108,8 @@ type Reply = oneshot::Sender<Result<ServerMessage, ClientError>>;
 
 /// Messages asked for per catch-up page (the relay caps pages at its own limit, 200 by default).
 const HISTORY_PAGE: u32 = 200;
+/// Most catch-up pages one join reads (a million messages at the default page).
+const MAX_CATCH_UP_PAGES: u32 = 5_000;
 
 /// A handle to one connection; cheap to clone. The connection closes when every handle is dropped.
 #[derive(Debug, Clone)]
@@ -245,7 +247,15 @@ impl RelayClient {
         // `live_after` said nothing: their first page is all there is).
         if let (Some(since), Some(live_after)) = (since, live_after) {
             let mut last = history.last().map_or(since, |m| m.seq);
+            let mut pages = 0;
             while last < live_after {
+                // A relay that keeps answering without end is not followed further.
+                pages += 1;
+                if pages > MAX_CATCH_UP_PAGES {
+                    return Err(ClientError::Protocol(format!(
+                        "{room}: still behind after {MAX_CATCH_UP_PAGES} pages"
+                    )));
+                }
                 let page = self
                     .history_after(&room, last, live_after.saturating_add(1), HISTORY_PAGE)
                     .await?;

@@ -637,9 +637,21 @@ fn validate(
     Ok(())
 }
 
-/// Checks a room name: non-blank, at most [`MAX_ROOM_CHARS`], one line.
+/// Checks a room name: non-blank, at most [`MAX_ROOM_CHARS`], one line, no space at either
+/// end and nothing invisible ([`is_invisible_format`]) — so no name can pass for another
+/// (`"lobby "`, `"lobby\u{200B}"`).
 pub fn validate_room(room: &str) -> Result<(), FieldError> {
-    validate("room", room, MAX_ROOM_CHARS, false)
+    validate("room", room, MAX_ROOM_CHARS, false)?;
+    if room.trim() != room {
+        return Err(FieldError::Charset {
+            field: "room",
+            allowed: "no space at either end",
+        });
+    }
+    if room.chars().any(is_invisible_format) {
+        return Err(FieldError::Invisible { field: "room" });
+    }
+    Ok(())
 }
 
 /// Checks a display name: non-blank, at most [`MAX_NAME_CHARS`], one line, and nothing that

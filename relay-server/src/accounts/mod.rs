@@ -145,6 +145,15 @@ pub fn hash_password(password: &str, cost: HashCost) -> String {
     crate::hashing::hash(password, cost)
 }
 
+/// Spends the effort of checking a password against a real account's hash, for a log-in whose
+/// handle matched no account with a password (timing must not tell which handles exist). The
+/// hash is made once per process, at the default cost.
+pub(crate) fn verify_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let phc = DUMMY.get_or_init(|| hash_password("not-a-real-password", HashCost::default()));
+    let _ = verify_password(password, phc);
+}
+
 /// Checks `password` against a stored PHC hash (its own parameters are used), in one of the
 /// process's reused buffers ([`crate::hashing`]). The empty hash of a password-less account, or
 /// one asking for absurd memory, matches nothing.

@@ -144,20 +144,32 @@ impl AccountStore for SqliteStore {
         let Some((id, phc)) = found.filter(|(_, phc)| !phc.is_empty()) else {
             // Spend the same effort as for a real account, so timing does not reveal handles
             // (nor which accounts have no password).
-            let _ = verify_password(
-                password,
-                &hash_password("not-a-real-password", HashCost::default()),
-            );
+            verify_nothing(password);
             return Err(AccountError::InvalidCredentials);
         };
         if !verify_password(password, &phc) {
             return Err(AccountError::InvalidCredentials);
         }
-        let conn = self.conn();
-        Ok((
-            Self::account(&conn, id)?,
-            Self::new_session(&conn, id, "password", at)?,
-        ))
+        // The password checked must still be the account's when the session opens: a password
+        // change committed meanwhile (which ended every other session) refuses this log-in.
+        let mut conn = self.conn();
+        let tx = crate::store::write_tx(&mut conn)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT password_hash FROM accounts WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if current.as_deref() != Some(phc.as_str()) {
+            return Err(AccountError::InvalidCredentials);
+        }
+        let opened = (
+            Self::account(&tx, id)?,
+            Self::new_session(&tx, id, "password", at)?,
+        );
+        tx.commit()?;
+        Ok(opened)
     }
 
     fn authenticate(

@@ -36,6 +36,12 @@ impl Handler {
                             self.config.history_page,
                         )
                     }) {
+                        // In the room first, then the ban read again: a kick stored meanwhile
+                        // shows here, or finds this membership.
+                        Ok(_) if !matches!(self.banned(session, &room), Ok(false)) => {
+                            self.hub.leave(&room, session.conn);
+                            banned_from(req)
+                        }
                         Ok(joined) => {
                             session.rooms.insert(room.clone());
                             ServerMessage::Joined {
@@ -67,7 +73,7 @@ impl Handler {
                 } else if let Ok(true) | Err(_) = self.banned(session, &room) {
                     banned_from(req)
                 } else {
-                    let limit = (limit as usize).clamp(1, self.config.history_page);
+                    let limit = (limit as usize).clamp(1, self.config.history_page.max(1));
                     match blocking(|| self.hub.history(&room, after, before, limit)) {
                         Ok(messages) => ServerMessage::History {
                             req,

@@ -206,6 +206,14 @@ impl Handler {
                             Some(Err(e)) => break 'frame Err(End::Io(e.to_string())),
                             Some(Ok(Message::Text(text))) => text,
                             Some(Ok(Message::Binary(_))) => {
+                                // Counted like any frame: refused ones answer nothing.
+                                if !frames.take() {
+                                    strikes += 1;
+                                    if strikes > MAX_STRIKES {
+                                        break 'frame Err(End::Fatal(ErrorCode::RateLimited, "kept sending after being rate limited".into()));
+                                    }
+                                    break 'frame Ok(());
+                                }
                                 let err = ServerMessage::error(None, ErrorCode::Malformed, "binary frames are not supported; send JSON text");
                                 break 'frame send(&mut ws, Message::text(err.to_json()), write_timeout).await;
                             }
@@ -367,9 +375,9 @@ impl Handler {
                 }
             };
         };
-        if session.account.is_some() && session.mailbox.session_ended().is_some() {
+        if session.mailbox.session_ended().is_some() {
             // The session ended elsewhere while this frame was on its way: the connection is
-            // closing; nothing more is done as the account.
+            // closing; nothing more is done for it, as the account or as a guest.
             self.become_guest(session);
             return (msg.req().map(session_ended), None);
         }
@@ -396,7 +404,10 @@ impl Handler {
             }
         }
         let (author, guest) = session.author(&name);
-        if is_write(&msg) && !self.may_write(session) {
+        // Joining a room this relay does not hold yet stores its name for good (no one may
+        // create it later): a write, limited like one.
+        let new_room = matches!(&msg, ClientMessage::Join { room, .. } if !self.hub.holds(room));
+        if (is_write(&msg) || new_room) && !self.may_write(session) {
             let reply = ServerMessage::error(
                 msg.req(),
                 ErrorCode::RateLimited,
@@ -468,6 +479,7 @@ fn is_write(msg: &ClientMessage) -> bool {
     matches!(
         msg,
         ClientMessage::Send { .. }
+            | ClientMessage::CreateRoom { .. }
             | ClientMessage::PutReview { .. }
             | ClientMessage::PostComment { .. }
             | ClientMessage::EditComment { .. }

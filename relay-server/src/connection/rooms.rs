@@ -70,11 +70,16 @@ impl Handler {
                         "film rooms and built-in rooms exist already and have no owner",
                     );
                 }
-                if topic.chars().count() > 200 || topic.chars().any(char::is_control) {
+                if topic.chars().count() > 200
+                    || topic.chars().any(char::is_control)
+                    || topic
+                        .chars()
+                        .any(movietalk_protocol::relay::is_invisible_format)
+                {
                     return ServerMessage::error(
                         Some(req),
                         ErrorCode::InvalidInput,
-                        "topics are one line of at most 200 characters",
+                        "topics are one line of at most 200 characters, with nothing invisible",
                     );
                 }
                 match self.chat.create_room(&room, &topic, account.id) {

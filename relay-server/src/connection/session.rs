@@ -145,7 +145,7 @@ impl Handler {
         if let Some(old) = session.account.take() {
             self.hub.sessions().release(old.id, session.conn);
         }
-        let mut alive = true;
+        let mut outcome = Ok(true);
         if let (Some(account), Some(id)) = (account, session.session_id) {
             // Register first, then look: an ending from now on finds this connection, and one
             // that came before shows here as a session the store no longer has.
@@ -155,13 +155,11 @@ impl Handler {
                 Ok(true) => session.account = Some(account),
                 Ok(false) => {
                     live.release(account.id, session.conn);
-                    alive = false;
+                    outcome = Ok(false);
                 }
                 Err(e) => {
                     live.release(account.id, session.conn);
-                    session.session_id = None;
-                    session.access_expires_at_ms = 0;
-                    return Err(e);
+                    outcome = Err(e);
                 }
             }
         }
@@ -169,11 +167,23 @@ impl Handler {
             session.session_id = None;
             session.access_expires_at_ms = 0;
         }
+        // The memberships take the new identity first, then the bans are read: a kick stored
+        // meanwhile either shows here or finds the membership under its new name.
+        let key = session.key();
+        for room in &session.rooms {
+            self.hub.rename_member(room, session.conn, &key);
+        }
         if let Some(account) = &session.account {
             let mut banned = Vec::new();
             for room in &session.rooms {
-                if self.chat.is_banned(room, account.id)? {
-                    banned.push(room.clone());
+                match self.chat.is_banned(room, account.id) {
+                    Ok(true) => banned.push(room.clone()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        // Unknown whether it may stay: it is a guest again, wholly.
+                        self.become_guest(session);
+                        return Err(e.into());
+                    }
                 }
             }
             for room in banned {
@@ -181,11 +191,7 @@ impl Handler {
                 self.hub.kick_conn(&room, session.conn);
             }
         }
-        let key = session.key();
-        for room in &session.rooms {
-            self.hub.rename_member(room, session.conn, &key);
-        }
-        Ok(alive)
+        outcome
     }
 
     /// Makes this connection a guest (its session ended, or it logged out).

@@ -365,6 +365,11 @@ impl Hub {
         }
     }
 
+    /// Whether this relay holds `room` (someone joined it since the relay started).
+    pub fn holds(&self, room: &str) -> bool {
+        self.rooms().contains_key(room)
+    }
+
     /// Whether `conn` was kicked out of `room`.
     pub fn was_kicked(&self, room: &str, conn: ConnId) -> bool {
         self.rooms()

@@ -205,16 +205,33 @@ impl AccountStore for PgStore {
         let Some((id, phc)) = found.filter(|(_, phc)| !phc.is_empty()) else {
             // Spend the same effort as for a real account, so timing does not reveal handles
             // (nor which accounts have no password).
-            let _ = verify_password(
-                password,
-                &hash_password("not-a-real-password", HashCost::default()),
-            );
+            crate::accounts::verify_nothing(password);
             return Err(AccountError::InvalidCredentials);
         };
         if !verify_password(password, &phc) {
             return Err(AccountError::InvalidCredentials);
         }
-        self.with_once(|c| Ok((account(c, id)?, new_session(c, id, "password", at)?)))
+        // The password checked must still be the account's when the session opens: a password
+        // change (which ends every other session) waits for this row lock, or came first and
+        // refuses this log-in.
+        self.with_once(|c| {
+            let mut tx = c.transaction()?;
+            let current: Option<String> = tx
+                .query_opt(
+                    "SELECT password_hash FROM accounts WHERE id = $1 FOR SHARE",
+                    &[&id],
+                )?
+                .map(|r| r.get(0));
+            if current.as_deref() != Some(phc.as_str()) {
+                return Err(AccountError::InvalidCredentials);
+            }
+            let opened = (
+                account(&mut tx, id)?,
+                new_session(&mut tx, id, "password", at)?,
+            );
+            tx.commit()?;
+            Ok(opened)
+        })
     }
 
     fn authenticate(
