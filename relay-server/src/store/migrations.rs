@@ -225,7 +225,26 @@ pub(crate) fn migrations() -> rusqlite_migration::Migrations<'static> {
              INSERT OR IGNORE INTO room_names SELECT name FROM rooms;
              INSERT OR IGNORE INTO room_names SELECT DISTINCT room FROM room_reads;
              -- Read marks past 2^63 wrapped to negative numbers (they are now clamped).
-             UPDATE room_reads SET seq = 0 WHERE seq < 0;",
+             UPDATE room_reads SET seq = 0 WHERE seq < 0;
+             -- Review and comment ids whose rows were deleted before this upgrade live on in the
+             -- change log (clients copied them) and in likes: new ids start after them.
+             INSERT INTO sqlite_sequence (name, seq) SELECT 'reviews', 0
+                 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'reviews');
+             INSERT INTO sqlite_sequence (name, seq) SELECT 'comments', 0
+                 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'comments');
+             UPDATE sqlite_sequence SET seq = max(seq,
+                 coalesce((SELECT max(max(coalesce(json_extract(payload, '$.review_id'), 0),
+                                          coalesce(json_extract(payload, '$.review.id'), 0),
+                                          coalesce(json_extract(payload, '$.comment.review_id'), 0)))
+                           FROM changes), 0),
+                 coalesce((SELECT max(target_id) FROM likes WHERE kind = 'review'), 0))
+                 WHERE name = 'reviews';
+             UPDATE sqlite_sequence SET seq = max(seq,
+                 coalesce((SELECT max(max(coalesce(json_extract(payload, '$.comment_id'), 0),
+                                          coalesce(json_extract(payload, '$.comment.id'), 0)))
+                           FROM changes), 0),
+                 coalesce((SELECT max(target_id) FROM likes WHERE kind = 'comment'), 0))
+                 WHERE name = 'comments';",
         )
         .foreign_key_check(),
     ])

@@ -23,6 +23,7 @@ fn upgrading_keeps_every_row_and_link_and_ids_are_not_handed_out_again() {
              INSERT INTO comments (id, review_id, account_id, client_id, body, created_at_ms, updated_at_ms)
                  VALUES (4, 3, 1, 'c2', 'yes', 0, 0);
              INSERT INTO room_reads (account_id, room, seq) VALUES (1, 'lobby', -5);
+             INSERT INTO changes (payload) VALUES ('{\"change\":\"review_deleted\",\"review_id\":9}');
              DELETE FROM accounts WHERE id = 2;",
         )
         .unwrap();
@@ -79,6 +80,18 @@ fn upgrading_keeps_every_row_and_link_and_ids_are_not_handed_out_again() {
         add("newer"),
         newest + 1,
         "a deleted account's id is not reused"
+    );
+    // An id the change log knows of, though its row went before the upgrade, stays used.
+    conn.execute(
+        "INSERT INTO reviews (account_id, movie_key, title, year, rating, body, spoiler, client_id,
+             created_at_ms, updated_at_ms) VALUES (1, 'up-2009', 'Up', 2009, 4.0, '', 0, 'c9', 0, 0)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        conn.last_insert_rowid(),
+        10,
+        "review 9 is in the change log"
     );
     // Cascades still work through the rebuilt tables.
     conn.execute("DELETE FROM accounts WHERE id = 1", [])
