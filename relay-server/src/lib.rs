@@ -89,6 +89,9 @@ pub struct Config {
     pub guests_may_write: bool,
     /// How long access and refresh tokens live.
     pub token_lifetimes: accounts::Lifetimes,
+    /// How often the sessions held by live connections are checked against the store, so one
+    /// that ended where this instance did not hear of it ends here too.
+    pub session_sweep: Duration,
     /// Identity providers people may log in with (none by default).
     pub providers: Vec<oidc::ProviderConfig>,
     /// "Now" for every expiry decision (tokens, ID tokens, key caches); tests move a
@@ -117,6 +120,7 @@ impl Default for Config {
             address_write_burst: 100.0,
             guests_may_write: true,
             token_lifetimes: accounts::Lifetimes::default(),
+            session_sweep: Duration::from_secs(30),
             providers: Vec::new(),
             clock: Arc::new(clock::SystemClock),
             metrics_listener: None,
@@ -174,6 +178,10 @@ async fn serve(
             hub.clone(),
         )))
     });
+    let accounts: Arc<dyn accounts::AccountStore> = store.clone();
+    let _sweep = hub
+        .sessions_arc()
+        .sweep(accounts, config.clock.clone(), config.session_sweep)?;
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let hashing = Arc::new(hashing::Hashing::new(config.hash_queue));
     // Each connection waits on a child of this token: its own lock and waiter list, so the

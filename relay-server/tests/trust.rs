@@ -378,6 +378,40 @@ async fn a_session_that_ends_closes_every_connection_holding_it_at_once() {
     relay.shutdown().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_session_ended_where_this_relay_did_not_hear_of_it_ends_within_one_sweep() {
+    // As if the notification from another instance was lost: the session goes from the store
+    // behind the relay's back.
+    let store = store::fresh();
+    let relay = start(
+        "127.0.0.1:0".parse().unwrap(),
+        Config {
+            session_sweep: Duration::from_millis(100),
+            ..config()
+        },
+        store.clone(),
+    )
+    .await
+    .unwrap();
+    let mut holder = Raw::connect(&relay, "h").await;
+    let (account, session, _, _) = holder.sign_up("quiet-ending").await;
+    let mut other = Raw::connect(&relay, "o").await;
+    let (_, kept, _) = other.log_in("quiet-ending").await;
+    movietalk_relay::accounts::AccountStore::revoke_session(&*store, account, session).unwrap();
+    assert_eq!(
+        holder.close_frame().await,
+        (CLOSE_SESSION_ENDED, "session ended".into())
+    );
+    // The account's other session is untouched.
+    match other.call(|req| ClientMessage::ListSessions { req }).await {
+        ServerMessage::Sessions { sessions, .. } => {
+            assert_eq!(sessions.iter().map(|s| s.id).collect::<Vec<_>>(), [kept]);
+        }
+        other => panic!("{other:?}"),
+    }
+    relay.shutdown().await.unwrap();
+}
+
 // ---- 3. Bans hold whenever the identity changes; no history for those who may not join ----
 
 /// "host" creates `room` and posts in it; "troll" joins and is kicked (and so banned). Returns

@@ -295,6 +295,12 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     fn login_methods(&self, account: u64) -> Result<(bool, Vec<LinkedProvider>), AccountError>;
     /// Whether a session still exists and its refresh token has not run out.
     fn session_alive(&self, session_id: u64, now_ms: u64) -> Result<bool, AccountError>;
+    /// Which of `sessions` still exist with a refresh token that has not run out.
+    fn sessions_alive(
+        &self,
+        sessions: &[u64],
+        now_ms: u64,
+    ) -> Result<std::collections::HashSet<u64>, AccountError>;
 }
 
 mod sqlite;

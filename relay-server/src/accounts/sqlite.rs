@@ -559,6 +559,24 @@ impl AccountStore for SqliteStore {
         Self::login_methods_of(&self.conn(), account as i64)
     }
 
+    fn sessions_alive(
+        &self,
+        sessions: &[u64],
+        now_ms: u64,
+    ) -> Result<std::collections::HashSet<u64>, AccountError> {
+        let ids = serde_json::to_string(sessions).expect("ids serialise");
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM auth_sessions
+             WHERE id IN (SELECT value FROM json_each(?1)) AND refresh_expires_at_ms > ?2",
+        )?;
+        let alive = stmt
+            .query_map(params![ids, now_ms as i64], |r| r.get::<_, i64>(0))?
+            .map(|id| id.map(|id| id as u64))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(alive)
+    }
+
     fn session_alive(&self, session_id: u64, now_ms: u64) -> Result<bool, AccountError> {
         Ok(self
             .conn()

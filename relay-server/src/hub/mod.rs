@@ -106,6 +106,11 @@ impl Hub {
         &self.sessions
     }
 
+    /// [`Hub::sessions`], shared (for the sweep).
+    pub fn sessions_arc(&self) -> &Arc<LiveSessions> {
+        &self.sessions
+    }
+
     /// Ends `which` of `account`'s sessions on every connection but `except`, on every
     /// instance. Call it once the store no longer has those sessions.
     pub fn end_sessions(&self, account: u64, ended: Ended, except: Option<ConnId>, why: Why) {

@@ -650,6 +650,21 @@ impl AccountStore for PgStore {
         self.with(|c| login_methods_of(c, account as i64))
     }
 
+    fn sessions_alive(
+        &self,
+        sessions: &[u64],
+        now_ms: u64,
+    ) -> Result<std::collections::HashSet<u64>, AccountError> {
+        let ids: Vec<i64> = sessions.iter().map(|&id| id as i64).collect();
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT id FROM auth_sessions WHERE id = ANY($1) AND refresh_expires_at_ms > $2",
+                &[&ids, &(now_ms as i64)],
+            )?;
+            Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+        })
+    }
+
     fn session_alive(&self, session_id: u64, now_ms: u64) -> Result<bool, AccountError> {
         self.with(|c| {
             Ok(c.query_opt(
