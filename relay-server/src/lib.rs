@@ -89,8 +89,8 @@ pub struct Config {
     pub guests_may_write: bool,
     /// How long access and refresh tokens live.
     pub token_lifetimes: accounts::Lifetimes,
-    /// How often the sessions held by live connections are checked against the store, so one
-    /// that ended where this instance did not hear of it ends here too.
+    /// How often what live connections hold is checked against the store (`Hub::sweep`), so a
+    /// session ended, or a ban made, where this instance did not hear of it takes effect here too.
     pub session_sweep: Duration,
     /// Identity providers people may log in with (none by default).
     pub providers: Vec<oidc::ProviderConfig>,
@@ -179,9 +179,7 @@ async fn serve(
         )))
     });
     let accounts: Arc<dyn accounts::AccountStore> = store.clone();
-    let _sweep = hub
-        .sessions_arc()
-        .sweep(accounts, config.clock.clone(), config.session_sweep)?;
+    let _sweep = hub.sweep(accounts, config.clock.clone(), config.session_sweep)?;
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let hashing = Arc::new(hashing::Hashing::new(config.hash_queue));
     // Each connection waits on a child of this token: its own lock and waiter list, so the

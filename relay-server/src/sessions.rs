@@ -13,20 +13,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use std::sync::Arc;
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::Duration;
-
-use crate::accounts::AccountStore;
-use crate::clock::Clock;
 use crate::outlet::{ConnId, Mailbox};
-
-/// Keeps [`LiveSessions::sweep`] going; dropping it stops the sweep at once.
-#[derive(Debug)]
-pub struct SweepGuard {
-    /// Dropped with the guard: the sweep's wait ends at once and it stops.
-    _stop: std::sync::mpsc::Sender<()>,
-}
 
 /// Which of an account's sessions ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +44,8 @@ pub enum Why {
     RefreshTokenReused,
     PasswordChanged,
     AccountDeleted,
-    /// Found gone by [`LiveSessions::sweep`]: ended where this instance did not hear of it (a
-    /// notification lost between instances) or run out.
+    /// Found gone by the hub's sweep (`crate::hub::Hub::sweep`): ended where this instance did
+    /// not hear of it (a notification lost between instances) or run out.
     Ended,
 }
 
@@ -140,6 +127,14 @@ impl LiveSessions {
         ended
     }
 
+    /// Every (account, connection) held here.
+    pub fn holders(&self) -> Vec<(u64, ConnId)> {
+        self.map()
+            .iter()
+            .flat_map(|(account, conns)| conns.keys().map(|conn| (*account, *conn)))
+            .collect()
+    }
+
     /// The (account, session) pairs held here, each once.
     pub fn held(&self) -> Vec<(u64, u64)> {
         let map = self.map();
@@ -150,43 +145,6 @@ impl LiveSessions {
         held.sort_unstable();
         held.dedup();
         held
-    }
-
-    /// Every `every`, asks the store which sessions held here still live, and ends the others:
-    /// an ending this instance never heard of (a notification lost between instances while a
-    /// listener reconnected) or a refresh token that ran out ends within one interval. Stops
-    /// when the returned guard is dropped.
-    pub fn sweep(
-        self: &Arc<Self>,
-        accounts: Arc<dyn AccountStore>,
-        clock: Arc<dyn Clock>,
-        every: Duration,
-    ) -> std::io::Result<SweepGuard> {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let live = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("session-sweep".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let Some(live) = live.upgrade() else { return };
-                    let held = live.held();
-                    if held.is_empty() {
-                        continue;
-                    }
-                    let ids: Vec<u64> = held.iter().map(|(_, s)| *s).collect();
-                    match accounts.sessions_alive(&ids, clock.now_ms()) {
-                        Ok(alive) => {
-                            for (account, session) in held {
-                                if !alive.contains(&session) {
-                                    live.end(account, Ended::One { session }, None, Why::Ended);
-                                }
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "checking the live sessions failed"),
-                    }
-                }
-            })?;
-        Ok(SweepGuard { _stop: stop })
     }
 
     /// Logged-in connections on this instance.

@@ -379,7 +379,7 @@ async fn a_session_that_ends_closes_every_connection_holding_it_at_once() {
 }
 
 #[tokio::test]
-async fn a_session_ended_where_this_relay_did_not_hear_of_it_ends_within_one_sweep() {
+async fn an_ending_or_a_ban_this_relay_did_not_hear_of_takes_effect_within_one_sweep() {
     // As if the notification from another instance was lost: the session goes from the store
     // behind the relay's back.
     let store = store::fresh();
@@ -408,6 +408,25 @@ async fn a_session_ended_where_this_relay_did_not_hear_of_it_ends_within_one_swe
             assert_eq!(sessions.iter().map(|s| s.id).collect::<Vec<_>>(), [kept]);
         }
         other => panic!("{other:?}"),
+    }
+    // A ban the relay did not hear of (a kick lost between instances) takes effect too.
+    let mut host = Raw::connect(&relay, "host").await;
+    host.sign_up("quiet-host").await;
+    assert!(ok(&host
+        .call(|req| ClientMessage::CreateRoom {
+            req,
+            room: "quiet-room".into(),
+            topic: String::new(),
+        })
+        .await));
+    other.join("quiet-room", None).await;
+    movietalk_relay::store::ChatStore::ban(&*store, "quiet-room", "quiet-ending").unwrap();
+    other
+        .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "quiet-room"))
+        .await;
+    match other.post("quiet-room", "after", "still here?").await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::NotInRoom),
+        reply => panic!("a banned member posted: {reply:?}"),
     }
     relay.shutdown().await.unwrap();
 }

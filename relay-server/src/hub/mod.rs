@@ -21,6 +21,7 @@ use rooms::{Member, PostRequest, Room, Rooms, ToWriter, WRITER_QUEUE, lock};
 use writer::{Fanout, Writer};
 
 mod rooms;
+mod sweep;
 #[cfg(test)]
 mod tests;
 /// The writer thread: the only place new messages are numbered and stored.
@@ -103,11 +104,6 @@ impl Hub {
 
     /// The logged-in connections of this instance.
     pub fn sessions(&self) -> &LiveSessions {
-        &self.sessions
-    }
-
-    /// [`Hub::sessions`], shared (for the sweep).
-    pub fn sessions_arc(&self) -> &Arc<LiveSessions> {
         &self.sessions
     }
 

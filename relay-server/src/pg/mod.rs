@@ -495,6 +495,20 @@ impl ChatStore for PgStore {
         })
     }
 
+    fn bans_of(&self, accounts: &[u64]) -> Result<Vec<(String, u64)>, StoreError> {
+        let ids: Vec<i64> = accounts.iter().map(|&id| id as i64).collect();
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT room, account_id FROM room_bans WHERE account_id = ANY($1)",
+                &[&ids],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+                .collect())
+        })
+    }
+
     fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError> {
         self.with(|c| {
             Ok(c.query_opt(

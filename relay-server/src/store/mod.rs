@@ -158,6 +158,8 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// Keeps `handle` out of `room`; returns its account id, or `None` when there is no such account.
     fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError>;
     fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError>;
+    /// Every (room, account) ban of the given accounts.
+    fn bans_of(&self, accounts: &[u64]) -> Result<Vec<(String, u64)>, StoreError>;
     /// The author key of a live (not deleted) message.
     fn message_author(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError>;
     /// Blanks a message and marks it deleted.
@@ -434,6 +436,17 @@ impl ChatStore for SqliteStore {
             )?;
         }
         Ok(id.map(|i| i as u64))
+    }
+
+    fn bans_of(&self, accounts: &[u64]) -> Result<Vec<(String, u64)>, StoreError> {
+        let ids = serde_json::to_string(accounts).expect("ids serialise");
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT room, account_id FROM room_bans
+             WHERE account_id IN (SELECT value FROM json_each(?1))",
+        )?;
+        let rows = stmt.query_map([ids], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError> {
