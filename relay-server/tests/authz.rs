@@ -521,11 +521,11 @@ impl World {
         let (revoked, mut revoked_events) = connect(&relay, "olga").await;
         let c = revoked.log_in("olga", OLGA_PW).await.unwrap();
         revoked.join(ROOM, None).await.unwrap();
-        let mut raw_c = raw::Raw::connect(&relay.url(), "olga").await;
+        let mut raw_c = raw::Raw::connect(&relay, "olga").await;
         raw_c.authenticate(c.token.as_deref().unwrap()).await;
         admin.revoke_session(c.session_id).await.unwrap();
         assert_eq!(
-            raw_c.closed().await,
+            raw_c.close_frame().await,
             (CLOSE_SESSION_ENDED, "session ended: revoked".to_owned())
         );
         let reason = disconnected(&mut revoked_events).await;
@@ -551,11 +551,11 @@ impl World {
         let (deleted, mut deleted_events) = connect(&relay, "sam").await;
         let s2 = deleted.log_in("sam", PW).await.unwrap();
         deleted.join(ROOM, None).await.unwrap();
-        let mut raw_s2 = raw::Raw::connect(&relay.url(), "sam").await;
+        let mut raw_s2 = raw::Raw::connect(&relay, "sam").await;
         raw_s2.authenticate(s2.token.as_deref().unwrap()).await;
         sam.delete_account(PW).await.unwrap();
         assert_eq!(
-            raw_s2.closed().await,
+            raw_s2.close_frame().await,
             (
                 CLOSE_SESSION_ENDED,
                 "session ended: the account was deleted".to_owned()

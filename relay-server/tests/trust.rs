@@ -4,20 +4,20 @@
 //! writes under load never answer `internal`, a resume more than a page behind gets every
 //! message once and in order, guests are rate-limited, and bad input gets a clear answer.
 
+#[path = "support/raw.rs"]
+mod raw;
 #[path = "support/store.rs"]
 mod store;
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use movietalk_core::relay_client::{RelayClient, RelayEvent};
 use movietalk_protocol::relay::{
-    CLOSE_SESSION_ENDED, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage,
+    CLOSE_SESSION_ENDED, ChatMessage, ClientMessage, ErrorCode, ServerMessage,
 };
 use movietalk_relay::accounts::HashCost;
 use movietalk_relay::{Config, RunningRelay, start};
-use tokio_tungstenite::tungstenite::Message;
+use raw::Raw;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -48,187 +48,6 @@ async fn relay(config: Config) -> RunningRelay {
     start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
         .await
         .unwrap()
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A plain WebSocket client speaking the protocol frame by frame, as a probe would.
-struct Raw {
-    ws: Socket,
-    next_req: u64,
-    /// Frames that were not the reply being waited for, in order.
-    events: VecDeque<ServerMessage>,
-}
-
-impl Raw {
-    async fn connect(relay: &RunningRelay, name: &str) -> Raw {
-        let mut raw = Raw::hello(relay, name).await;
-        match raw.frame().await {
-            Some(ServerMessage::Welcome { .. }) => raw,
-            other => panic!("expected welcome, got {other:?}"),
-        }
-    }
-
-    /// Connects and says hello, without reading the answer.
-    async fn hello(relay: &RunningRelay, name: &str) -> Raw {
-        let (ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
-        let mut raw = Raw {
-            ws,
-            next_req: 1,
-            events: VecDeque::new(),
-        };
-        let hello = ClientMessage::Hello {
-            version: PROTOCOL_VERSION,
-            name: name.into(),
-            client: None,
-            guest_id: None,
-        };
-        raw.send_text(hello.to_json()).await;
-        raw
-    }
-
-    async fn send_text(&mut self, text: String) {
-        self.ws.send(Message::text(text)).await.unwrap();
-    }
-
-    /// The next frame from the relay; `None` once the connection is closed.
-    async fn frame(&mut self) -> Option<ServerMessage> {
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    return Some(serde_json::from_str(&t).expect("the relay speaks the protocol"));
-                }
-                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return None,
-                Ok(Some(Ok(_))) => continue,
-                Err(_) => panic!("the relay said nothing for {WAIT:?}"),
-            }
-        }
-    }
-
-    /// Sends a request and returns its answer, keeping whatever came before it.
-    async fn call(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ServerMessage {
-        let req = self.next_req;
-        self.next_req += 1;
-        self.send_text(make(req).to_json()).await;
-        self.answer(req).await
-    }
-
-    async fn answer(&mut self, req: u64) -> ServerMessage {
-        loop {
-            match self.frame().await {
-                Some(msg) if msg.reply_to() == Some(req) => return msg,
-                Some(ServerMessage::Error { req: None, .. }) | None => {
-                    panic!("no answer to request {req}: the connection closed")
-                }
-                Some(msg) => self.events.push_back(msg),
-            }
-        }
-    }
-
-    /// The code of an error answer.
-    async fn refused(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ErrorCode {
-        match self.call(make).await {
-            ServerMessage::Error { code, .. } => code,
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-    }
-
-    /// Reads until the relay closes the connection; its close code and reason.
-    async fn close_frame(&mut self) -> (u16, String) {
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await {
-                Ok(Some(Ok(Message::Close(Some(f))))) => {
-                    return (u16::from(f.code), f.reason.to_string());
-                }
-                Ok(Some(Ok(Message::Close(None))) | None) => return (1005, String::new()),
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    self.events.push_back(serde_json::from_str(&t).unwrap())
-                }
-                Ok(Some(Ok(_))) => continue,
-                Ok(Some(Err(e))) => panic!("the connection failed instead of closing: {e}"),
-                Err(_) => panic!("the connection was not closed within {WAIT:?}"),
-            }
-        }
-    }
-
-    /// The next event (not an answer) matching `want`, waiting for it.
-    async fn event(&mut self, want: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
-        if let Some(i) = self.events.iter().position(&want) {
-            return self.events.remove(i).unwrap();
-        }
-        loop {
-            match self.frame().await {
-                Some(msg) if want(&msg) => return msg,
-                Some(msg) => self.events.push_back(msg),
-                None => panic!("closed before the event came"),
-            }
-        }
-    }
-
-    async fn sign_up(&mut self, handle: &str) -> (u64, u64, String, String) {
-        match self
-            .call(|req| ClientMessage::SignUp {
-                req,
-                handle: handle.into(),
-                password: format!("{handle} password"),
-                display_name: None,
-            })
-            .await
-        {
-            ServerMessage::Session {
-                account,
-                session_id,
-                token,
-                refresh_token,
-                ..
-            } => (
-                account.id,
-                session_id,
-                token.unwrap(),
-                refresh_token.unwrap(),
-            ),
-            other => panic!("sign-up failed: {other:?}"),
-        }
-    }
-
-    async fn log_in(&mut self, handle: &str) -> (u64, u64, String) {
-        match self
-            .call(|req| ClientMessage::LogIn {
-                req,
-                handle: handle.into(),
-                password: format!("{handle} password"),
-            })
-            .await
-        {
-            ServerMessage::Session {
-                account,
-                session_id,
-                refresh_token,
-                ..
-            } => (account.id, session_id, refresh_token.unwrap()),
-            other => panic!("log-in failed: {other:?}"),
-        }
-    }
-
-    async fn join(&mut self, room: &str, since: Option<u64>) -> ServerMessage {
-        self.call(|req| ClientMessage::Join {
-            req,
-            room: room.into(),
-            since,
-        })
-        .await
-    }
-
-    async fn post(&mut self, room: &str, client_id: &str, text: &str) -> ServerMessage {
-        self.call(|req| ClientMessage::Send {
-            req,
-            room: room.into(),
-            client_id: client_id.into(),
-            text: text.into(),
-        })
-        .await
-    }
 }
 
 fn ok(msg: &ServerMessage) -> bool {

@@ -1,12 +1,15 @@
-//! A bare WebSocket client of a test relay, for what the core client does not show: the close
+//! A bare WebSocket client of a test relay, speaking the protocol frame by frame as a probe
+//! would, for what the core client does not show: raw frames, events in order, the close
 //! frame's code and reason.
 
 #![allow(dead_code)] // each test file uses part of it
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use movietalk_protocol::relay::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
+use movietalk_protocol::relay::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use movietalk_relay::RunningRelay;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a raw client waits for any one frame.
@@ -15,91 +18,192 @@ const WAIT: Duration = Duration::from_secs(5);
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// One connection that has said hello.
+/// A plain WebSocket client speaking the protocol frame by frame, as a probe would.
 pub struct Raw {
     ws: Socket,
     next_req: u64,
+    /// Frames that were not the reply being waited for, in order.
+    events: VecDeque<ServerMessage>,
 }
 
 impl Raw {
-    /// Connects to `url` and says hello as `name`.
-    pub async fn connect(url: &str, name: &str) -> Raw {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket connects");
-        let mut raw = Raw { ws, next_req: 0 };
-        let hello = ClientMessage::Hello {
-            version: PROTOCOL_VERSION,
-            name: name.to_owned(),
-            client: Some("raw test client".into()),
-            guest_id: None,
-        };
-        raw.ws.send(Message::text(hello.to_json())).await.unwrap();
-        match raw.next().await {
-            ServerMessage::Welcome { .. } => raw,
+    pub async fn connect(relay: &RunningRelay, name: &str) -> Raw {
+        let mut raw = Raw::hello(relay, name).await;
+        match raw.frame().await {
+            Some(ServerMessage::Welcome { .. }) => raw,
             other => panic!("expected welcome, got {other:?}"),
         }
     }
 
-    /// The next text frame, skipping pings and pongs.
-    async fn next(&mut self) -> ServerMessage {
+    /// Connects and says hello, without reading the answer.
+    pub async fn hello(relay: &RunningRelay, name: &str) -> Raw {
+        let (ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+        let mut raw = Raw {
+            ws,
+            next_req: 1,
+            events: VecDeque::new(),
+        };
+        let hello = ClientMessage::Hello {
+            version: PROTOCOL_VERSION,
+            name: name.into(),
+            client: None,
+            guest_id: None,
+        };
+        raw.send_text(hello.to_json()).await;
+        raw
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next frame from the relay; `None` once the connection is closed.
+    pub async fn frame(&mut self) -> Option<ServerMessage> {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-            {
-                Some(Ok(Message::Text(t))) => {
-                    return serde_json::from_str(&t).expect("server frames parse");
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Some(serde_json::from_str(&t).expect("the relay speaks the protocol"));
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
+                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return None,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => panic!("the relay said nothing for {WAIT:?}"),
             }
         }
     }
 
-    /// Sends the request `make` builds and returns its answer (events before it are skipped).
-    pub async fn request(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ServerMessage {
-        self.next_req += 1;
+    /// Sends a request and returns its answer, keeping whatever came before it.
+    pub async fn call(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ServerMessage {
         let req = self.next_req;
-        self.ws
-            .send(Message::text(make(req).to_json()))
-            .await
-            .unwrap();
+        self.next_req += 1;
+        self.send_text(make(req).to_json()).await;
+        self.answer(req).await
+    }
+
+    pub async fn answer(&mut self, req: u64) -> ServerMessage {
         loop {
-            let msg = self.next().await;
-            if msg.reply_to() == Some(req) {
-                return msg;
+            match self.frame().await {
+                Some(msg) if msg.reply_to() == Some(req) => return msg,
+                Some(ServerMessage::Error { req: None, .. }) | None => {
+                    panic!("no answer to request {req}: the connection closed")
+                }
+                Some(msg) => self.events.push_back(msg),
             }
         }
+    }
+
+    /// The code of an error answer.
+    pub async fn refused(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ErrorCode {
+        match self.call(make).await {
+            ServerMessage::Error { code, .. } => code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    /// Reads until the relay closes the connection; its close code and reason.
+    pub async fn close_frame(&mut self) -> (u16, String) {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => {
+                    return (u16::from(f.code), f.reason.to_string());
+                }
+                Ok(Some(Ok(Message::Close(None))) | None) => return (1005, String::new()),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    self.events.push_back(serde_json::from_str(&t).unwrap())
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => panic!("the connection failed instead of closing: {e}"),
+                Err(_) => panic!("the connection was not closed within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next event (not an answer) matching `want`, waiting for it.
+    pub async fn event(&mut self, want: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        if let Some(i) = self.events.iter().position(&want) {
+            return self.events.remove(i).unwrap();
+        }
+        loop {
+            match self.frame().await {
+                Some(msg) if want(&msg) => return msg,
+                Some(msg) => self.events.push_back(msg),
+                None => panic!("closed before the event came"),
+            }
+        }
+    }
+
+    pub async fn sign_up(&mut self, handle: &str) -> (u64, u64, String, String) {
+        match self
+            .call(|req| ClientMessage::SignUp {
+                req,
+                handle: handle.into(),
+                password: format!("{handle} password"),
+                display_name: None,
+            })
+            .await
+        {
+            ServerMessage::Session {
+                account,
+                session_id,
+                token,
+                refresh_token,
+                ..
+            } => (
+                account.id,
+                session_id,
+                token.unwrap(),
+                refresh_token.unwrap(),
+            ),
+            other => panic!("sign-up failed: {other:?}"),
+        }
+    }
+
+    pub async fn log_in(&mut self, handle: &str) -> (u64, u64, String) {
+        match self
+            .call(|req| ClientMessage::LogIn {
+                req,
+                handle: handle.into(),
+                password: format!("{handle} password"),
+            })
+            .await
+        {
+            ServerMessage::Session {
+                account,
+                session_id,
+                refresh_token,
+                ..
+            } => (account.id, session_id, refresh_token.unwrap()),
+            other => panic!("log-in failed: {other:?}"),
+        }
+    }
+
+    pub async fn join(&mut self, room: &str, since: Option<u64>) -> ServerMessage {
+        self.call(|req| ClientMessage::Join {
+            req,
+            room: room.into(),
+            since,
+        })
+        .await
+    }
+
+    pub async fn post(&mut self, room: &str, client_id: &str, text: &str) -> ServerMessage {
+        self.call(|req| ClientMessage::Send {
+            req,
+            room: room.into(),
+            client_id: client_id.into(),
+            text: text.into(),
+        })
+        .await
     }
 
     /// Logs in with an access token.
     pub async fn authenticate(&mut self, token: &str) {
         let token = token.to_owned();
         match self
-            .request(|req| ClientMessage::Authenticate { req, token })
+            .call(|req| ClientMessage::Authenticate { req, token })
             .await
         {
             ServerMessage::Session { .. } => {}
             other => panic!("expected a session, got {other:?}"),
-        }
-    }
-
-    /// Waits for the relay to close the connection; returns the close frame's code and reason.
-    /// Text frames before it are skipped.
-    pub async fn closed(&mut self) -> (u16, String) {
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("the relay closes the connection in time")
-            {
-                Some(Ok(Message::Close(Some(frame)))) => {
-                    return (u16::from(frame.code), frame.reason.to_string());
-                }
-                Some(Ok(Message::Close(None))) => return (1005, String::new()),
-                Some(Ok(_)) => continue,
-                other => panic!("expected a close frame, got {other:?}"),
-            }
         }
     }
 }
