@@ -127,24 +127,12 @@ impl LiveSessions {
         ended
     }
 
-    /// Every (account, connection) held here.
-    pub fn holders(&self) -> Vec<(u64, ConnId)> {
+    /// Every (account, connection, session) held here.
+    pub fn holders(&self) -> Vec<(u64, ConnId, u64)> {
         self.map()
             .iter()
-            .flat_map(|(account, conns)| conns.keys().map(|conn| (*account, *conn)))
+            .flat_map(|(account, conns)| conns.iter().map(|(conn, h)| (*account, *conn, h.session)))
             .collect()
-    }
-
-    /// The (account, session) pairs held here, each once.
-    pub fn held(&self) -> Vec<(u64, u64)> {
-        let map = self.map();
-        let mut held: Vec<(u64, u64)> = map
-            .iter()
-            .flat_map(|(account, conns)| conns.values().map(|h| (*account, h.session)))
-            .collect();
-        held.sort_unstable();
-        held.dedup();
-        held
     }
 
     /// Logged-in connections on this instance.

@@ -16,8 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::outlet::{ConnId, Mailbox};
 pub use rooms::{Joined, Posted};
 
-use crate::outlet::text_frame;
-use rooms::{Member, PostRequest, Room, Rooms, ToWriter, WRITER_QUEUE, lock};
+use rooms::{Member, PostRequest, Room, Rooms, ToWriter, WRITER_QUEUE, kicked_frame, lock};
 use writer::{Fanout, Writer};
 
 mod rooms;
@@ -357,10 +356,7 @@ impl Hub {
         let before = r.present();
         r.kicked.insert(conn);
         if let Some(gone) = r.members.remove(&conn) {
-            let kicked = ServerMessage::Kicked {
-                room: room.to_owned(),
-            };
-            gone.mailbox.enqueue(&text_frame(&kicked.to_json()));
+            gone.mailbox.enqueue(&kicked_frame(room));
             self.tell_peers_presence(room, &gone.name, true, r.here(&gone.name));
             r.tell_presence(room, before);
         }

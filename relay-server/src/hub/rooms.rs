@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use movietalk_protocol::relay::{ChatMessage, ServerMessage};
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Bytes;
 
 use crate::outlet::{ConnId, Mailbox, text_frame};
 use crate::store::{Elsewhere, StoreError};
@@ -64,12 +65,7 @@ impl Room {
 
     /// Removes every connection of `key`, telling them they were kicked; true if there was one.
     pub(super) fn kick(&mut self, room: &str, key: &str) -> bool {
-        let frame = text_frame(
-            &ServerMessage::Kicked {
-                room: room.to_owned(),
-            }
-            .to_json(),
-        );
+        let frame = kicked_frame(room);
         let before = self.members.len();
         let kicked = &mut self.kicked;
         self.members.retain(|conn, m| {
@@ -110,6 +106,16 @@ impl Room {
 
 /// Rooms by name, shared by the connections (join, leave, presence) and the writer (fan-out).
 /// Held only for in-memory work, never across disk I/O.
+/// The `kicked` frame told to a connection taken out of `room`.
+pub(super) fn kicked_frame(room: &str) -> Bytes {
+    text_frame(
+        &ServerMessage::Kicked {
+            room: room.to_owned(),
+        }
+        .to_json(),
+    )
+}
+
 pub(super) type Rooms = Arc<Mutex<HashMap<String, Room>>>;
 
 pub(super) fn lock(rooms: &Rooms) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {

@@ -13,6 +13,9 @@ use crate::accounts::AccountStore;
 use crate::clock::Clock;
 use crate::sessions::{Ended, Why};
 
+/// (account, connection, session), as [`crate::sessions::LiveSessions::holders`] lists them.
+type Holder = (u64, u64, u64);
+
 /// Keeps [`Hub::sweep`] going; dropping it stops the sweep at once.
 #[derive(Debug)]
 pub struct SweepGuard {
@@ -35,20 +38,21 @@ impl Hub {
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     let Some(hub) = hub.upgrade() else { return };
-                    hub.end_gone_sessions(&*accounts, clock.now_ms());
-                    hub.kick_banned_members();
+                    let holders = hub.sessions().holders();
+                    if holders.is_empty() {
+                        continue;
+                    }
+                    hub.end_gone_sessions(&holders, &*accounts, clock.now_ms());
+                    hub.kick_banned_members(&holders);
                 }
             })?;
         Ok(SweepGuard { _stop: stop })
     }
 
     /// Ends the sessions held here that the store no longer has (or whose refresh token ran out).
-    fn end_gone_sessions(&self, accounts: &dyn AccountStore, now_ms: u64) {
-        let held = self.sessions().held();
-        if held.is_empty() {
-            return;
-        }
-        let ids: Vec<u64> = held.iter().map(|(_, s)| *s).collect();
+    fn end_gone_sessions(&self, holders: &[Holder], accounts: &dyn AccountStore, now_ms: u64) {
+        let held: HashSet<(u64, u64)> = holders.iter().map(|&(a, _, s)| (a, s)).collect();
+        let ids: Vec<u64> = held.iter().map(|&(_, s)| s).collect();
         match accounts.sessions_alive(&ids, now_ms) {
             Ok(alive) => {
                 for (account, session) in held {
@@ -63,13 +67,10 @@ impl Hub {
     }
 
     /// Kicks every logged-in connection out of the rooms its account is banned from.
-    fn kick_banned_members(&self) {
+    fn kick_banned_members(&self, holders: &[Holder]) {
         let mut conns: HashMap<u64, Vec<u64>> = HashMap::new();
-        for (account, conn) in self.sessions().holders() {
+        for &(account, conn, _) in holders {
             conns.entry(account).or_default().push(conn);
-        }
-        if conns.is_empty() {
-            return;
         }
         let accounts: Vec<u64> = conns.keys().copied().collect();
         let bans = match self.store.bans_of(&accounts) {

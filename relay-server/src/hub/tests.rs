@@ -1,6 +1,7 @@
 //! The hub's tests: presence, numbering, history and live delivery, fan-out, failures.
 
 use super::*;
+use crate::outlet::text_frame;
 use crate::store::author_key;
 use crate::store::{AppendError, ChatAppender};
 use tokio_tungstenite::tungstenite::Bytes;
