@@ -399,6 +399,53 @@ async fn a_kicked_connection_stays_out_whoever_it_logs_in_or_out_as() {
     relay.shutdown().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_banned_account_no_longer_sees_how_busy_the_room_is() {
+    let relay = relay(config()).await;
+    let mut host = Raw::connect(&relay, "h").await;
+    host.sign_up("host").await;
+    assert!(ok(&host
+        .call(|req| ClientMessage::CreateRoom {
+            req,
+            room: "busy-room".into(),
+            topic: String::new(),
+        })
+        .await));
+    host.join("busy-room", None).await;
+    sent_seq(host.post("busy-room", "h1", "one").await);
+    let mut reader = Raw::connect(&relay, "r").await;
+    reader.sign_up("reader").await;
+    reader.join("busy-room", None).await;
+    assert!(ok(&reader
+        .call(|req| ClientMessage::MarkRead {
+            req,
+            room: "busy-room".into(),
+            seq: 1,
+        })
+        .await));
+    sent_seq(host.post("busy-room", "h2", "two").await);
+    let unread = |m: ServerMessage| match m {
+        ServerMessage::Unread { rooms, .. } => rooms,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        unread(reader.call(|req| ClientMessage::UnreadCounts { req }).await),
+        vec![("busy-room".to_owned(), 1)]
+    );
+    assert!(ok(&host
+        .call(|req| ClientMessage::Kick {
+            req,
+            room: "busy-room".into(),
+            handle: "reader".into(),
+        })
+        .await));
+    assert_eq!(
+        unread(reader.call(|req| ClientMessage::UnreadCounts { req }).await),
+        vec![]
+    );
+    relay.shutdown().await.unwrap();
+}
+
 // ---- 4. No room takeover ----
 
 #[tokio::test]

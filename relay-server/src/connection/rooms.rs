@@ -170,7 +170,7 @@ impl Handler {
                     return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
                 }
                 // Not even how busy a room is, for those kept out of it.
-                match self.chat.is_banned(&room, account.id) {
+                match self.banned(session, &room) {
                     Ok(true) => return banned_from(req),
                     Ok(false) => {}
                     Err(e) => return internal(req, e),
@@ -195,13 +195,17 @@ impl Handler {
                 }
             }
             ClientMessage::UnreadCounts { .. } => self.chat.unread(account.id).and_then(|rooms| {
-                // Rooms marked read before a ban count no more.
-                let mut open = Vec::with_capacity(rooms.len());
-                for (room, unread) in rooms {
-                    if !self.chat.is_banned(&room, account.id)? {
-                        open.push((room, unread));
-                    }
-                }
+                // Rooms marked read before a ban count no more (one read for all the bans).
+                let banned: std::collections::HashSet<String> = self
+                    .chat
+                    .bans_of(&[account.id])?
+                    .into_iter()
+                    .map(|(room, _)| room)
+                    .collect();
+                let open = rooms
+                    .into_iter()
+                    .filter(|(room, _)| !banned.contains(room))
+                    .collect();
                 Ok(ServerMessage::Unread { req, rooms: open })
             }),
             other => {
