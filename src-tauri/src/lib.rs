@@ -1,10 +1,13 @@
-//! The Tauri shell: builds the app state at start-up and registers the commands.
-//! Commands live in [`commands`], one thin adapter each over movietalk-core.
+//! The Tauri shell: opens the [`App`] at start-up, hands its events to the window, serves
+//! posters and avatars, and registers the commands ([`commands`], one call each into the core).
 
 mod commands;
-mod state;
+mod relay_host;
 
-use tauri::Manager;
+use std::sync::Arc;
+
+use movietalk_core::app::{App, AppOptions, POSTERS_DIR, RELEASE_RECOMMENDER_AFTER};
+use tauri::{Emitter, Manager};
 
 /// Starts the desktop app; returns when the last window closes.
 pub fn run() {
@@ -17,37 +20,43 @@ pub fn run() {
     tauri::Builder::default()
         // Cached posters, served to the webview from the data folder (`poster://localhost/<key>`).
         .register_uri_scheme_protocol("poster", |ctx, request| {
-            let state = ctx.app_handle().state::<state::AppState>();
-            poster_response(
-                &state.data_dir.join(state::POSTERS_DIR),
-                request.uri().path(),
-            )
+            let app = ctx.app_handle().state::<Arc<App>>();
+            poster_response(&app.data_dir().join(POSTERS_DIR), request.uri().path())
         })
         // Other people's avatars (`avatar://localhost/<the address, URI-encoded>`): from the
         // data folder, fetched the first time; 404 when there is none, and the window draws
         // initials instead.
         .register_asynchronous_uri_scheme_protocol("avatar", |ctx, request, responder| {
-            let cache = ctx.app_handle().state::<state::AppState>().avatars.clone();
+            let cache = ctx.app_handle().state::<Arc<App>>().avatars();
             let path = request.uri().path().to_owned();
             tauri::async_runtime::spawn(async move {
                 responder.respond(avatar_response(&cache, &path).await);
             });
         })
-        .setup(|app| {
-            app.manage(state::AppState::open()?);
+        .setup(|tauri_app| {
+            let window = tauri_app.handle().clone();
+            let options = AppOptions {
+                host: Some(Arc::new(relay_host::BundledRelay::default())),
+                events: Arc::new(move |event| {
+                    let _ = window.emit(event.name(), &event);
+                }),
+                ..AppOptions::from_env()?
+            };
+            let app = Arc::new(App::open(options)?);
+            tauri_app.manage(app.clone());
             #[cfg(target_os = "linux")]
-            software_rendering(app)?;
+            software_rendering(tauri_app)?;
             // The first screen never waits for the recommendation index.
-            state::prepare_recommendations_in_background(&app.state::<state::AppState>().data_dir);
+            app.prepare_recommendations_in_background();
             // The link to the relay runs for the life of the app (connect, log in, sync).
-            tauri::async_runtime::spawn(state::run_link(app.handle().clone()));
+            let link = app.clone();
+            tauri::async_runtime::spawn(async move { link.run_link().await });
             // An idle app gives its recommendation index back.
-            let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                let mut tick = tokio::time::interval(state::RELEASE_RECOMMENDER_AFTER / 4);
+                let mut tick = tokio::time::interval(RELEASE_RECOMMENDER_AFTER / 4);
                 loop {
                     tick.tick().await;
-                    handle.state::<state::AppState>().release_idle_recommender();
+                    app.release_idle_recommender();
                 }
             });
             Ok(())
