@@ -9,6 +9,8 @@ use movietalk_core::import::{Progress, wikipedia};
 use movietalk_core::search::{Fallback, SearchResults};
 use movietalk_core::{Catalog, Movie, SearchQuery, Sort, paths};
 
+mod app;
+
 #[derive(Parser, Debug)]
 #[command(name = "movietalk", version, about = "MovieTalk from the command line")]
 struct Cli {
@@ -80,25 +82,88 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Read a chat room on a relay, as a guest: every message after `--since` (however many
-    /// pages that takes), or the newest ones; with `--send`, post a line first.
+    /// Review a film: a rating in half stars (0.5 to 5) and optional text, kept here at once and
+    /// delivered to the relay by the next sync; `--remove` deletes your review and rating.
+    Review {
+        key: String,
+        stars: Option<f32>,
+        text: Option<String>,
+        /// The text gives away the plot.
+        #[arg(long)]
+        spoiler: bool,
+        #[arg(long, conflicts_with_all = ["stars", "text", "spoiler"])]
+        remove: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow HANDLE (or with `--off`, stop): their reviews come into your feed.
+    Follow {
+        handle: String,
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        relay: RelayArgs,
+    },
+    /// Log in to the relay; the session is kept in the OS keyring for the app and the CLI.
+    Login {
+        handle: String,
+        /// Read the password from the first line of standard input instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        relay: RelayArgs,
+    },
+    /// Log out: end the session on the relay (when reachable) and forget it here.
+    Logout {
+        #[command(flatten)]
+        relay: RelayArgs,
+    },
+    /// Pull what changed on the relay and deliver your waiting reviews, comments and likes.
+    /// Works without an account too (public reviews only).
+    Sync {
+        #[command(flatten)]
+        relay: RelayArgs,
+    },
+    /// Reviews by the people you follow, newest first (from the cache when the relay is away).
+    Feed {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        relay: RelayArgs,
+    },
+    /// A profile with its reviews: HANDLE's, or yours without one.
+    Profile {
+        handle: Option<String>,
+        #[command(flatten)]
+        relay: RelayArgs,
+    },
+    /// Read a chat room on the relay (as your account when logged in, else as a guest): every
+    /// message after `--since` (however many pages that takes), or the newest ones; with
+    /// `--send`, post a line first.
     Chat {
         room: String,
-        /// The relay, e.g. ws://127.0.0.1:7340.
-        #[arg(long, env = "MOVIETALK_RELAY_URL")]
-        relay: String,
         /// The last sequence number you have seen: print everything after it.
         #[arg(long)]
         since: Option<u64>,
         /// Post this line before reading.
         #[arg(long)]
         send: Option<String>,
-        /// Your name in the room.
+        /// Your name in the room while not logged in.
         #[arg(long, env = "MOVIETALK_USER_NAME", default_value = "movietalk-cli")]
         name: String,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        relay: RelayArgs,
     },
+}
+
+/// Where the relay is, and how to answer.
+#[derive(clap::Args, Debug)]
+struct RelayArgs {
+    /// The relay, e.g. ws://127.0.0.1:7340 (default: the one in the app's settings).
+    #[arg(long, env = "MOVIETALK_RELAY_URL")]
+    relay: Option<String>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -205,22 +270,13 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Chat {
-        room,
-        relay,
-        since,
-        send,
-        name,
-        json,
-    } = &cli.command
-    {
-        // Needs no catalog: the room lives on the relay.
-        return chat(relay, room, *since, send.as_deref(), name, *json);
-    }
     let dir = match cli.data_dir {
         Some(dir) => dir,
         None => paths::data_dir()?,
     };
+    if let Some(result) = app::run(&cli.command, &dir) {
+        return result;
+    }
     let db = paths::ensure_db_path(&dir)?;
     let mut catalog = Catalog::open(&db).with_context(|| format!("opening {}", db.display()))?;
     catalog.seed_if_empty()?;
@@ -456,7 +512,14 @@ fn run() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Chat { .. } => unreachable!("answered before the catalog is opened"),
+        Command::Login { .. }
+        | Command::Logout { .. }
+        | Command::Sync { .. }
+        | Command::Feed { .. }
+        | Command::Profile { .. }
+        | Command::Review { .. }
+        | Command::Follow { .. }
+        | Command::Chat { .. } => unreachable!("answered by app::run"),
         Command::Stats { json } => {
             let count = catalog.count()?;
             let bytes = catalog.database_bytes()?;
@@ -484,62 +547,6 @@ fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `movietalk chat`: joins `room` (the core client pages until it holds every message up to
-/// where live delivery starts), optionally posts a line, and prints the room's messages.
-fn chat(
-    relay: &str,
-    room: &str,
-    since: Option<u64>,
-    send: Option<&str>,
-    name: &str,
-    json: bool,
-) -> anyhow::Result<()> {
-    use movietalk_core::relay_client::{RelayClient, RelayEvent};
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let (client, mut events) = RelayClient::connect(relay, name)
-            .await
-            .with_context(|| format!("connecting to {relay}"))?;
-        let joined = client
-            .join(room, since)
-            .await
-            .with_context(|| format!("joining {room}"))?;
-        let mut messages = joined.history;
-        if let Some(text) = send {
-            let seq = client.send(room, text).await.context("sending")?;
-            // Our own message comes back live, with whatever else arrived meanwhile.
-            while messages.last().is_none_or(|m| m.seq < seq) {
-                match tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await {
-                    Ok(Some(RelayEvent::Message(m))) if m.room == room => messages.push(m),
-                    Ok(Some(RelayEvent::Disconnected { reason })) => {
-                        bail!("disconnected: {reason}")
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        }
-        if json {
-            println!("{}", serde_json::to_string(&messages)?);
-        } else {
-            for m in &messages {
-                let who = if m.guest {
-                    format!("{} (guest)", m.author)
-                } else {
-                    m.author.clone()
-                };
-                let text = if m.deleted {
-                    "(deleted)"
-                } else {
-                    m.text.as_str()
-                };
-                println!("#{:<6} {who}: {text}", m.seq);
-            }
-            println!("{} messages in {room}", messages.len());
-        }
-        Ok(())
-    })
 }
 
 fn progress_bar(hidden: bool) -> indicatif::ProgressBar {

@@ -278,3 +278,219 @@ fn chat_reads_every_message_after_since_across_pages_and_posts_a_line() {
     assert_eq!(texts, ["line 449", "안녕하세요"]);
     runtime.block_on(relay.shutdown()).unwrap();
 }
+
+/// `movietalk ARGS` with `input` on standard input.
+fn movietalk_with_input(data: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_movietalk"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("MOVIETALK_DATA_DIR")
+        .env_remove("MOVIETALK_RELAY_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn failure(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Whether the OS keyring works here. `cargo xtask test` provides a Secret Service, so there it
+/// must; elsewhere a test that needs one says it skipped.
+fn keyring_answers() -> bool {
+    let probe = tempfile::tempdir().unwrap();
+    if movietalk_core::secrets::Secrets::open(probe.path()).persistent() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("MOVIETALK_E2E").is_none(),
+        "cargo xtask test provides a Secret Service; it did not answer"
+    );
+    eprintln!("skipped: no Secret Service here (run it under `cargo xtask test`)");
+    false
+}
+
+/// Two people on one relay, each with a data folder of their own, driven only through the CLI:
+/// sign-up happens on the relay, then log-in, a review delivered by `sync`, `follow`, the feed
+/// and a profile live and from the cache with the relay gone, and log-out. The sessions live in
+/// the OS keyring (the Secret Service `cargo xtask test` provides).
+#[test]
+fn login_sync_feed_profile_and_logout_from_the_command_line() {
+    use movietalk_core::relay_client::RelayClient;
+    use movietalk_relay::{Config, start, store::SqliteStore};
+    if !keyring_answers() {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
+    let relay = runtime.block_on(async {
+        let relay = start(
+            "127.0.0.1:0".parse().unwrap(),
+            Config::default(),
+            store.clone(),
+        )
+        .await
+        .unwrap();
+        for handle in ["alice", "bob"] {
+            let (c, _events) = RelayClient::connect(&relay.url(), "setup").await.unwrap();
+            c.sign_up(handle, "correct horse battery", None)
+                .await
+                .unwrap();
+        }
+        relay
+    });
+    let url = relay.url();
+    let (alice, bob) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let at = |dir: &Path, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--relay", &url, "--json"]);
+        movietalk(dir, &all)
+    };
+
+    let wrong = movietalk_with_input(
+        alice.path(),
+        &["login", "alice", "--password-stdin", "--relay", &url],
+        "not the password\n",
+    );
+    assert!(failure(&wrong).contains("wrong handle or password"));
+    for (dir, handle) in [(alice.path(), "alice"), (bob.path(), "bob")] {
+        let session = json(&movietalk_with_input(
+            dir,
+            &[
+                "login",
+                handle,
+                "--password-stdin",
+                "--relay",
+                &url,
+                "--json",
+            ],
+            "correct horse battery\n",
+        ));
+        assert_eq!(session["account"]["handle"], handle);
+        assert_eq!(session["keyring"], true);
+    }
+
+    // Bob's review is kept locally, then delivered by his sync.
+    let saved = json(&movietalk(
+        bob.path(),
+        &["review", "parasite-2019", "4.5", "봉준호의 걸작", "--json"],
+    ));
+    assert_eq!(saved["delivery"], "pending");
+    let synced = json(&at(bob.path(), &["sync"]));
+    assert_eq!(synced["account"], "bob");
+    assert_eq!(synced["report"]["sent"], 1);
+    assert_eq!(synced["pending"], 0);
+
+    json(&at(alice.path(), &["follow", "bob"]));
+    let synced = json(&at(alice.path(), &["sync"]));
+    assert_eq!(synced["account"], "alice");
+    assert!(synced["report"]["pulled"].as_u64().unwrap() >= 1);
+    let feed = json(&at(alice.path(), &["feed"]));
+    assert_eq!(feed["live"], true);
+    assert_eq!(feed["following"], serde_json::json!(["bob"]));
+    assert_eq!(feed["reviews"][0]["review"]["body"], "봉준호의 걸작");
+    assert_eq!(feed["reviews"][0]["review"]["author"], "bob");
+    let profile = json(&at(alice.path(), &["profile", "bob"]));
+    assert_eq!(profile["account"]["handle"], "bob");
+    assert_eq!(profile["reviews"].as_array().unwrap().len(), 1);
+    let human = movietalk(alice.path(), &["feed", "--relay", &url]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("@bob on Parasite ★4.5: 봉준호의 걸작")
+    );
+
+    // With the relay gone, the feed and the profile read from what was synced.
+    runtime.block_on(relay.shutdown()).unwrap();
+    let offline = json(&at(alice.path(), &["feed"]));
+    assert_eq!(offline["live"], false);
+    assert_eq!(offline["reviews"][0]["review"]["author"], "bob");
+    let profile = json(&at(alice.path(), &["profile", "bob"]));
+    assert_eq!(profile["reviews"].as_array().unwrap().len(), 1);
+    assert!(failure(&at(alice.path(), &["sync"])).contains("cannot reach the relay"));
+
+    // Logging out while the relay is away still forgets the session here: back online, Alice
+    // syncs as a guest.
+    let out = json(&at(alice.path(), &["logout"]));
+    assert_eq!(out["relay_told"], false);
+    let relay = runtime
+        .block_on(start(
+            "127.0.0.1:0".parse().unwrap(),
+            Config::default(),
+            store,
+        ))
+        .unwrap();
+    let synced = json(&movietalk(
+        alice.path(),
+        &["sync", "--relay", &relay.url(), "--json"],
+    ));
+    assert_eq!(synced["account"], serde_json::Value::Null);
+    runtime.block_on(relay.shutdown()).unwrap();
+}
+
+#[test]
+fn logging_out_ends_the_session_on_the_relay() {
+    use movietalk_core::relay_client::RelayClient;
+    use movietalk_relay::{Config, start, store::SqliteStore};
+    if !keyring_answers() {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
+    let relay = runtime.block_on(async {
+        start("127.0.0.1:0".parse().unwrap(), Config::default(), store)
+            .await
+            .unwrap()
+    });
+    let url = relay.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (watcher, logged) = runtime.block_on(async {
+        let (c, _events) = RelayClient::connect(&url, "setup").await.unwrap();
+        let logged = c
+            .sign_up("carol", "correct horse battery", None)
+            .await
+            .unwrap();
+        (c, logged)
+    });
+    json(&movietalk_with_input(
+        dir.path(),
+        &[
+            "login",
+            "carol",
+            "--password-stdin",
+            "--relay",
+            &url,
+            "--json",
+        ],
+        "correct horse battery\n",
+    ));
+    let sessions = runtime.block_on(watcher.list_sessions()).unwrap();
+    assert_eq!(sessions.len(), 2, "the setup's and the CLI's");
+    let out = json(&movietalk(
+        dir.path(),
+        &["logout", "--relay", &url, "--json"],
+    ));
+    assert_eq!(out["relay_told"], true);
+    let sessions = runtime.block_on(watcher.list_sessions()).unwrap();
+    assert_eq!(
+        sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [logged.session_id],
+        "only the setup's session is left"
+    );
+    let synced = json(&movietalk(dir.path(), &["sync", "--relay", &url, "--json"]));
+    assert_eq!(synced["account"], serde_json::Value::Null);
+    runtime.block_on(relay.shutdown()).unwrap();
+}
