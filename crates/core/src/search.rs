@@ -27,18 +27,7 @@ use crate::text::{Token, hangul_bigrams, tokens};
 /// A search candidate: (title tier, bm25, id, popularity, year).
 type Scored = (u8, f64, i64, Option<f64>, Option<i32>);
 
-/// How results are ordered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sort {
-    /// Best match first (for an empty query: most popular first).
-    #[default]
-    Relevance,
-    Newest,
-    Oldest,
-    Popularity,
-    Title,
-}
+pub use movietalk_protocol::ipc::Sort;
 
 /// A search or browse request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

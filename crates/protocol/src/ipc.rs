@@ -24,6 +24,45 @@ pub const EVENT_SYNC: &str = "sync";
 /// Event carrying an [`ImportProgress`] while an import runs.
 pub const EVENT_IMPORT_PROGRESS: &str = "import-progress";
 
+/// How a film list is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best match first (for an empty query: most popular first).
+    #[default]
+    Relevance,
+    Newest,
+    Oldest,
+    Popularity,
+    Title,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 5] = [
+        Sort::Relevance,
+        Sort::Popularity,
+        Sort::Newest,
+        Sort::Oldest,
+        Sort::Title,
+    ];
+
+    /// The order's name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Relevance => "relevance",
+            Sort::Newest => "newest",
+            Sort::Oldest => "oldest",
+            Sort::Popularity => "popularity",
+            Sort::Title => "title",
+        }
+    }
+
+    /// The order named `name`, if there is one.
+    pub fn named(name: &str) -> Option<Sort> {
+        Sort::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 /// A movie as listed in the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MovieSummary {

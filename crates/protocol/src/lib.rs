@@ -2,9 +2,11 @@
 //!
 //! - [`relay`]: frames exchanged between a client (app or CLI) and the relay server over a
 //!   WebSocket, as JSON text frames.
+//! - [`command`]: the window's commands, each a name, a request and a response.
 //! - [`ipc`]: values exchanged between the Tauri shell and the Yew UI through commands and events.
 //!
 //! This crate depends on serde only, so it compiles to `wasm32-unknown-unknown` for the UI.
 
+pub mod command;
 pub mod ipc;
 pub mod relay;
