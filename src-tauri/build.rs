@@ -2,60 +2,11 @@
 //! app's commands so that a capability must grant each one (`allow-<command>`) before the
 //! webview may call it.
 
-/// Every command the shell registers; `capabilities/default.json` grants them to the window.
-const COMMANDS: &[&str] = &[
-    "app_info",
-    "search_movies",
-    "genres",
-    "movie_detail",
-    "save_review",
-    "delete_review",
-    "review_page",
-    "post_comment",
-    "edit_comment",
-    "delete_comment",
-    "cancel_comment",
-    "like",
-    "home",
-    "session",
-    "sign_up",
-    "log_in",
-    "log_out",
-    "update_profile",
-    "delete_account",
-    "profile",
-    "sync_status",
-    "sync_now",
-    "get_settings",
-    "set_settings",
-    "set_tmdb_key",
-    "has_tmdb_key",
-    "import_wikipedia",
-    "import_tmdb",
-    "export_data",
-    "join_room",
-    "leave_room",
-    "chat_history",
-    "send_chat",
-    "typing",
-    "list_rooms",
-    "create_room",
-    "unread_counts",
-    "mark_read",
-    "delete_message",
-    "provider_log_in",
-    "provider_choose_handle",
-    "cancel_provider_log_in",
-    "login_methods",
-    "link_provider",
-    "unlink_provider",
-    "list_sessions",
-    "revoke_session",
-    "follows",
-    "follow",
-    "feed",
-    "authors",
-];
+/// Every command the window may call, each defined once in `movietalk_protocol::command`.
+use movietalk_protocol::command::NAMES;
+
+/// The capability granting the main window its commands, written from [`NAMES`].
+const CAPABILITY: &str = "capabilities/default.json";
 
 /// Where `cargo xtask ui` lays out the built UI (`build.frontendDist` in tauri.conf.json).
 const UI_DIST: &str = "../ui/dist";
@@ -75,9 +26,35 @@ fn main() {
         )
         .expect("writing a placeholder ui/dist/index.html");
     }
+    grant_every_command();
     tauri_build::try_build(
         tauri_build::Attributes::new()
-            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+            .app_manifest(tauri_build::AppManifest::new().commands(NAMES)),
     )
     .expect("the Tauri build step failed");
+}
+
+/// Writes the main window's capability: event listening and exactly the app's own commands, each
+/// granted by name (`allow-<command>`). Rewritten only when a command was added or removed.
+fn grant_every_command() {
+    let mut permissions = vec![
+        "core:event:allow-listen".to_owned(),
+        "core:event:allow-unlisten".to_owned(),
+    ];
+    permissions.extend(
+        NAMES
+            .iter()
+            .map(|n| format!("allow-{}", n.replace('_', "-"))),
+    );
+    let capability = serde_json::json!({
+        "$schema": "../gen/schemas/desktop-schema.json",
+        "identifier": "main-window",
+        "description": "What the main window's webview may call: event listening and exactly the app's own commands, each granted by name. Written by build.rs from movietalk_protocol::command::NAMES.",
+        "windows": ["main"],
+        "permissions": permissions,
+    });
+    let json = serde_json::to_string_pretty(&capability).expect("a capability serialises") + "\n";
+    if std::fs::read_to_string(CAPABILITY).ok().as_deref() != Some(json.as_str()) {
+        std::fs::write(CAPABILITY, json).expect("writing the window's capability");
+    }
 }

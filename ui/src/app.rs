@@ -10,7 +10,7 @@ use yew::prelude::*;
 
 use crate::components::status_bar::StatusBar;
 use crate::i18n::{Lang, Text, t};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::account::AccountPage;
 use crate::pages::browse::BrowsePage;
 use crate::pages::chat::ChatPage;
@@ -59,7 +59,7 @@ pub fn app() -> Html {
         Callback::from(move |()| {
             let account = account.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(s) = ipc::session().await {
+                if let Ok(s) = ipc::call(cmd::Session {}).await {
                     account.set(s.account);
                 }
             });
@@ -86,14 +86,14 @@ pub fn app() -> Html {
             wasm_bindgen_futures::spawn_local({
                 let (info, sync) = (info.clone(), sync.clone());
                 async move {
-                    if let Ok(s) = ipc::get_settings().await {
+                    if let Ok(s) = ipc::call(cmd::GetSettings {}).await {
                         apply_settings.emit(s);
                     }
-                    match ipc::app_info().await {
+                    match ipc::call(cmd::AppInfo {}).await {
                         Ok(i) => info.set(Some(i)),
                         Err(e) => web_sys::console::error_1(&e.to_string().into()),
                     }
-                    if let Ok(s) = ipc::sync_status().await {
+                    if let Ok(s) = ipc::call(cmd::SyncStatus {}).await {
                         sync.set(Some(s));
                     }
                 }
@@ -184,9 +184,12 @@ pub fn app() -> Html {
             lang.set(next);
             // Remember it in the settings too, so the choice survives a cleared web cache.
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(mut s) = ipc::get_settings().await {
+                if let Ok(mut s) = ipc::call(cmd::GetSettings {}).await {
                     s.language = Some(next.code().to_owned());
-                    let _ = ipc::set_settings(&s).await;
+                    let _ = ipc::call(cmd::SetSettings {
+                        settings: s.clone(),
+                    })
+                    .await;
                 }
             });
         })

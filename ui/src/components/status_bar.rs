@@ -5,7 +5,7 @@ use movietalk_protocol::ipc::{AppInfo, RelayStatus, SyncStatus};
 use yew::prelude::*;
 
 use crate::i18n::{Text, t, tf};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::route::use_ctx;
 
 #[derive(Properties, PartialEq)]
@@ -41,7 +41,7 @@ pub fn status_bar(props: &Props) -> Html {
     let sync_error = props.sync.as_ref().and_then(|s| s.error.clone());
     let sync_now = Callback::from(|_| {
         wasm_bindgen_futures::spawn_local(async {
-            let _ = ipc::sync_now().await;
+            let _ = ipc::call(cmd::SyncNow {}).await;
         })
     });
     html! {

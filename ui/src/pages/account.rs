@@ -5,7 +5,7 @@ use movietalk_protocol::ipc::{IpcError, SessionInfo};
 use yew::prelude::*;
 
 use crate::i18n::{Text, t, tf};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::{error_note, input_value, use_load};
 use crate::route::use_ctx;
 
@@ -19,7 +19,7 @@ pub struct Props {
 pub fn account_page(props: &Props) -> Html {
     let ctx = use_ctx();
     let l = ctx.lang;
-    let info = use_load(ctx.account.clone(), |_| ipc::session());
+    let info = use_load(ctx.account.clone(), |_| ipc::call(cmd::Session {}));
     let signing_up = use_state(|| false);
     let handle = use_state(String::new);
     let password = use_state(String::new);
@@ -53,9 +53,18 @@ pub fn account_page(props: &Props) -> Html {
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
                 let result = if up {
-                    ipc::sign_up(&h, &p, Some(&d)).await
+                    ipc::call(cmd::SignUp {
+                        handle: h.to_string(),
+                        password: p.to_string(),
+                        display_name: Some(d.to_string()),
+                    })
+                    .await
                 } else {
-                    ipc::log_in(&h, &p).await
+                    ipc::call(cmd::LogIn {
+                        handle: h.to_string(),
+                        password: p.to_string(),
+                    })
+                    .await
                 };
                 busy.set(false);
                 match result {
@@ -74,9 +83,9 @@ pub fn account_page(props: &Props) -> Html {
         Callback::from(move |_| {
             let (error, on_session) = (error.clone(), on_session.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::log_out().await {
+                match ipc::call(cmd::LogOut {}).await {
                     Ok(()) => {
-                        if let Ok(s) = ipc::session().await {
+                        if let Ok(s) = ipc::call(cmd::Session {}).await {
                             on_session.emit(s);
                         }
                     }
@@ -99,7 +108,7 @@ pub fn account_page(props: &Props) -> Html {
         },
         _ => Html::default(),
     };
-    let settings = use_load((), |()| ipc::get_settings());
+    let settings = use_load((), |()| ipc::call(cmd::GetSettings {}));
     let providers: Vec<String> = match &*settings {
         Some(Ok(s)) => s.login_providers.iter().map(|p| p.name.clone()).collect(),
         _ => Vec::new(),
@@ -123,7 +132,10 @@ pub fn account_page(props: &Props) -> Html {
             waiting.set(Some(provider.clone()));
             error.set(None);
             wasm_bindgen_futures::spawn_local(async move {
-                let outcome = ipc::provider_log_in(&provider).await;
+                let outcome = ipc::call(cmd::ProviderLogIn {
+                    provider: provider.to_string(),
+                })
+                .await;
                 waiting.set(None);
                 match outcome {
                     Ok(o) if o.handle_needed => {
@@ -141,7 +153,7 @@ pub fn account_page(props: &Props) -> Html {
     };
     let cancel = Callback::from(|_| {
         wasm_bindgen_futures::spawn_local(async {
-            let _ = ipc::cancel_provider_log_in().await;
+            let _ = ipc::call(cmd::CancelProviderLogIn {}).await;
         })
     });
     let choose_handle = {
@@ -156,7 +168,11 @@ pub fn account_page(props: &Props) -> Html {
             let (handle_needed, error, on_session) =
                 (handle_needed.clone(), error.clone(), on_session.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::provider_choose_handle(&chosen).await {
+                match ipc::call(cmd::ProviderChooseHandle {
+                    handle: chosen.to_string(),
+                })
+                .await
+                {
                     Ok(o) if o.handle_needed => error.set(Some(IpcError::new(
                         movietalk_protocol::ipc::IpcErrorCode::Conflict,
                         "taken",

@@ -6,12 +6,12 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use movietalk_protocol::ipc::MovieSummary;
+use movietalk_protocol::ipc::{MovieSummary, Sort};
 use yew::prelude::*;
 
 use crate::components::movie_list::{Poster, titles};
 use crate::i18n::{Text, t};
-use crate::ipc::{self, Search};
+use crate::ipc::{self, cmd};
 use crate::pages::{error_note, use_load};
 use crate::route::{Route, use_ctx};
 
@@ -37,22 +37,22 @@ enum Shelf {
 }
 
 impl Shelf {
-    fn search(&self, offset: u32) -> Search {
-        let mut s = Search {
+    fn search(&self, offset: u32) -> cmd::SearchMovies {
+        let mut s = cmd::SearchMovies {
             limit: FETCH,
             offset,
-            ..Search::default()
+            ..cmd::SearchMovies::default()
         };
         match self {
-            Shelf::Popular => s.sort = Some("popularity".into()),
+            Shelf::Popular => s.sort = Some(Sort::Popularity),
             Shelf::Genre(g) => {
                 s.genre = Some(g.clone());
-                s.sort = Some("popularity".into());
+                s.sort = Some(Sort::Popularity);
             }
             Shelf::Decade(d) => {
                 s.year_from = Some(*d);
                 s.year_to = Some(d + 9);
-                s.sort = Some("popularity".into());
+                s.sort = Some(Sort::Popularity);
             }
         }
         s
@@ -71,7 +71,7 @@ pub fn browse_page() -> Html {
     let ctx = use_ctx();
     let l = ctx.lang;
     let shelf = use_state(|| Shelf::Popular);
-    let genres = use_load((), |()| ipc::genres());
+    let genres = use_load((), |()| ipc::call(cmd::Genres {}));
     let total = use_state(|| None::<u64>);
     let error = use_state(|| None);
     let pages = use_mut_ref(Pages::default);
@@ -100,7 +100,7 @@ pub fn browse_page() -> Html {
                 shelf.search(page * FETCH),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::search_movies(&search).await {
+                match ipc::call(search).await {
                     Ok(found) => {
                         total.set(Some(found.total));
                         pages.borrow_mut().rows.insert(page, found.movies);

@@ -10,7 +10,7 @@ use yew::prelude::*;
 
 use crate::components::avatar::Avatar;
 use crate::i18n::{Text, t, tf};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::{error_note, input_value};
 use crate::route::use_ctx;
 
@@ -167,7 +167,11 @@ pub fn chat_page(props: &Props) -> Html {
                 .collect();
             if !new.is_empty() {
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(found) = ipc::authors(&new).await {
+                    if let Ok(found) = ipc::call(cmd::Authors {
+                        handles: new.to_vec(),
+                    })
+                    .await
+                    {
                         authors.dispatch(found);
                     }
                 });
@@ -193,8 +197,8 @@ pub fn chat_page(props: &Props) -> Html {
         Callback::from(move |()| {
             let (rooms, unread) = (rooms.clone(), unread.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                rooms.set(Some(ipc::list_rooms().await));
-                if logged_in && let Ok(counts) = ipc::unread_counts().await {
+                rooms.set(Some(ipc::call(cmd::ListRooms {}).await));
+                if logged_in && let Ok(counts) = ipc::call(cmd::UnreadCounts {}).await {
                     unread.set(counts.into_iter().collect());
                 }
             });
@@ -218,13 +222,24 @@ pub fn chat_page(props: &Props) -> Html {
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
                 if let Some(prev) = previous.filter(|p| *p != name) {
-                    let _ = ipc::leave_room(&prev).await;
+                    let _ = ipc::call(cmd::LeaveRoom {
+                        room: prev.to_string(),
+                    })
+                    .await;
                 }
-                match ipc::join_room(&name).await {
+                match ipc::call(cmd::JoinRoom {
+                    room: name.to_string(),
+                })
+                .await
+                {
                     Ok(joined) => {
                         error.set(None);
                         if let Some(last) = joined.history.last() {
-                            let _ = ipc::mark_read(&joined.room, last.seq).await;
+                            let _ = ipc::call(cmd::MarkRead {
+                                room: joined.room.clone(),
+                                seq: last.seq,
+                            })
+                            .await;
                         }
                         dispatch.dispatch(Action::Joined(joined));
                         refresh_rooms.emit(());
@@ -290,7 +305,10 @@ pub fn chat_page(props: &Props) -> Html {
             if let Some(name) = room.name.clone() {
                 let dispatch = room.dispatcher();
                 wasm_bindgen_futures::spawn_local(async move {
-                    let _ = ipc::leave_room(&name).await;
+                    let _ = ipc::call(cmd::LeaveRoom {
+                        room: name.to_string(),
+                    })
+                    .await;
                     dispatch.dispatch(Action::Left);
                 });
             }
@@ -309,12 +327,21 @@ pub fn chat_page(props: &Props) -> Html {
             }
             let (draft, error) = (draft.clone(), error.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::send_chat(&name, &text).await {
+                match ipc::call(cmd::SendChat {
+                    room: name.to_string(),
+                    text: text.to_string(),
+                })
+                .await
+                {
                     // The message itself arrives through the relay's event, like everyone's.
                     Ok(seq) => {
                         error.set(None);
                         draft.set(String::new());
-                        let _ = ipc::mark_read(&name, seq).await;
+                        let _ = ipc::call(cmd::MarkRead {
+                            room: name.to_string(),
+                            seq,
+                        })
+                        .await;
                     }
                     // The draft stays, so nothing typed is lost.
                     Err(e) => error.set(Some(e)),
@@ -332,7 +359,12 @@ pub fn chat_page(props: &Props) -> Html {
             };
             let dispatch = room.dispatcher();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(older) = ipc::chat_history(&name, first).await {
+                if let Ok(older) = ipc::call(cmd::ChatHistory {
+                    room: name.to_string(),
+                    before: first,
+                })
+                .await
+                {
                     dispatch.dispatch(Action::Older(older));
                 }
             });
@@ -353,7 +385,10 @@ pub fn chat_page(props: &Props) -> Html {
             {
                 *last_typing.borrow_mut() = now;
                 wasm_bindgen_futures::spawn_local(async move {
-                    let _ = ipc::typing(&name).await;
+                    let _ = ipc::call(cmd::Typing {
+                        room: name.to_string(),
+                    })
+                    .await;
                 });
             }
         })
@@ -373,7 +408,7 @@ pub fn chat_page(props: &Props) -> Html {
                     Callback::from(move |_| {
                         let name = name.clone();
                         wasm_bindgen_futures::spawn_local(async move {
-                            let _ = ipc::delete_message(&name, seq).await;
+                            let _ = ipc::call(cmd::DeleteMessage { room: name.to_string(), seq }).await;
                         });
                     })
                 });
@@ -483,7 +518,12 @@ fn create_room(props: &CreateProps) -> Html {
                 name.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::create_room(&n, &tp).await {
+                match ipc::call(cmd::CreateRoom {
+                    room: n.to_string(),
+                    topic: tp.to_string(),
+                })
+                .await
+                {
                     Ok(room) => {
                         error.set(None);
                         name.set(String::new());

@@ -6,7 +6,7 @@ use movietalk_protocol::ipc::{FeedCursor, FeedPage, IpcError, IpcErrorCode, Revi
 use yew::prelude::*;
 
 use crate::i18n::{Text, t};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::movie::ReviewItem;
 use crate::pages::{error_note, loaded, use_load};
 use crate::route::{Route, use_ctx};
@@ -20,7 +20,11 @@ pub fn feed_screen() -> Html {
     let l = ctx.lang;
     let changed = use_state(|| 0u32);
     let first = use_load((ctx.synced, *changed, ctx.account.clone()), |_| async {
-        ipc::feed(None, PAGE).await
+        ipc::call(cmd::Feed {
+            cursor: None,
+            limit: PAGE,
+        })
+        .await
     });
     // Pages after the first, appended by "Show more"; reset whenever the first page reloads.
     let more = use_state(Vec::<ReviewView>::new);
@@ -49,7 +53,12 @@ pub fn feed_screen() -> Html {
             let Some(cursor) = *next else { return };
             let (more, next, more_error) = (more.clone(), next.clone(), more_error.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::feed(Some(cursor), PAGE).await {
+                match ipc::call(cmd::Feed {
+                    cursor: Some(cursor),
+                    limit: PAGE,
+                })
+                .await
+                {
                     Ok(page) => {
                         let mut all = (*more).clone();
                         all.extend(page.reviews);

@@ -5,9 +5,10 @@ use yew::prelude::*;
 
 use crate::components::movie_list::{MovieCard, MovieGrid};
 use crate::i18n::{Text, t, tf};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::{loaded, use_load};
 use crate::route::{Route, use_ctx};
+use movietalk_protocol::ipc::Sort;
 
 #[function_component(HomePage)]
 pub fn home_page() -> Html {
@@ -16,14 +17,14 @@ pub fn home_page() -> Html {
     // Popular films come straight from the catalog; recommendations may first need the content
     // index (rebuilt after an import), so they load on their own and never hold up the list.
     let popular = use_load((), |()| async {
-        ipc::search_movies(&ipc::Search {
+        ipc::call(cmd::SearchMovies {
             limit: 12,
-            sort: Some("popularity".into()),
-            ..ipc::Search::default()
+            sort: Some(Sort::Popularity),
+            ..cmd::SearchMovies::default()
         })
         .await
     });
-    let home = use_load(ctx.synced, |_| ipc::home());
+    let home = use_load(ctx.synced, |_| ipc::call(cmd::Home {}));
     let popular_section = html! {
         <section aria-labelledby="popular-title">
             <h2 id="popular-title">{ t(l, Text::Popular) }</h2>

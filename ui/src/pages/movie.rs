@@ -10,7 +10,7 @@ use crate::components::avatar::Avatar;
 use crate::components::movie_list::{MovieGrid, Poster, overview, titles};
 use crate::components::stars::{StarInput, stars_text};
 use crate::i18n::{Lang, Text, t};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::{checked, error_note, input_value, loaded, use_load};
 use crate::route::{Route, use_ctx};
 
@@ -40,7 +40,7 @@ pub fn movie_page(props: &Props) -> Html {
     let saved = use_state(|| 0u32);
     let detail = use_load(
         (props.movie_key.clone(), ctx.synced, *saved),
-        |(key, _, _)| async move { ipc::movie_detail(&key).await },
+        |(key, _, _)| async move { ipc::call(cmd::MovieDetail { key }).await },
     );
     let bump = {
         let saved = saved.clone();
@@ -158,7 +158,14 @@ fn review_editor(props: &EditorProps) -> Html {
                 on_saved.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::save_review(&key, stars, &text, spoiler).await {
+                match ipc::call(cmd::SaveReview {
+                    key: key.to_string(),
+                    rating: stars,
+                    body: text.to_string(),
+                    spoiler,
+                })
+                .await
+                {
                     Ok(_) => {
                         error.set(None);
                         on_saved.emit(());
@@ -182,7 +189,11 @@ fn review_editor(props: &EditorProps) -> Html {
         Callback::from(move |_| {
             let (key, error, on_saved) = (key.clone(), error.clone(), on_saved.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::delete_review(&key).await {
+                match ipc::call(cmd::DeleteReview {
+                    key: key.to_string(),
+                })
+                .await
+                {
                     Ok(_) => on_saved.emit(()),
                     Err(e) => error.set(Some(e)),
                 }
@@ -244,7 +255,13 @@ pub fn review_item(props: &ItemProps) -> Html {
         Callback::from(move |_| {
             let on_change = on_change.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if ipc::like(LikeTarget::Review(id), on).await.is_ok() {
+                if ipc::call(cmd::Like {
+                    target: LikeTarget::Review(id),
+                    on,
+                })
+                .await
+                .is_ok()
+                {
                     on_change.emit(());
                 }
             });

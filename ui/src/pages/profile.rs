@@ -7,7 +7,7 @@ use yew::prelude::*;
 use crate::components::avatar::Avatar;
 use crate::components::stars::stars_text;
 use crate::i18n::{Text, t};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::movie::{ReviewItem, delivery_text};
 use crate::pages::{error_note, input_value, loaded, use_load};
 use crate::route::{Route, use_ctx};
@@ -31,7 +31,7 @@ pub fn profile_page(props: &Props) -> Html {
             *changed,
             ctx.account.clone(),
         ),
-        |(h, _, _, _)| async move { ipc::profile(h.as_deref()).await },
+        |(h, _, _, _)| async move { ipc::call(cmd::Profile { handle: h }).await },
     );
     let bump = {
         let changed = changed.clone();
@@ -140,7 +140,13 @@ fn edit_profile(props: &ChangeProps) -> Html {
             let (n, b, a) = ((*name).clone(), (*bio).clone(), (*avatar).clone());
             let (error, done, on_change) = (error.clone(), done.clone(), on_change.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::update_profile(&n, &b, &a).await {
+                match ipc::call(cmd::UpdateProfile {
+                    display_name: n.to_string(),
+                    bio: b.to_string(),
+                    avatar_url: a.to_string(),
+                })
+                .await
+                {
                     Ok(_) => {
                         error.set(None);
                         done.set(true);
@@ -197,7 +203,11 @@ fn delete_account(props: &DeleteProps) -> Html {
             e.prevent_default();
             let (p, error, on_deleted) = ((*password).clone(), error.clone(), on_deleted.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::delete_account(&p).await {
+                match ipc::call(cmd::DeleteAccount {
+                    password: p.to_string(),
+                })
+                .await
+                {
                     Ok(()) => on_deleted.emit(()),
                     Err(e) => error.set(Some(e)),
                 }
@@ -245,7 +255,7 @@ fn follows(props: &FollowsProps) -> Html {
     let changed = use_state(|| 0u32);
     let lists = use_load(
         (props.handle.clone(), *changed, ctx.online),
-        |(h, _, _)| async move { ipc::follows(&h).await },
+        |(h, _, _)| async move { ipc::call(cmd::Follows { handle: h }).await },
     );
     let error = use_state(|| None::<IpcError>);
     let me = ctx.account.as_ref().map(|a| a.handle.clone());
@@ -256,7 +266,12 @@ fn follows(props: &FollowsProps) -> Html {
             Callback::from(move |_| {
                 let (handle, changed, error) = (handle.clone(), changed.clone(), error.clone());
                 wasm_bindgen_futures::spawn_local(async move {
-                    match ipc::follow(&handle, !i_follow).await {
+                    match ipc::call(cmd::Follow {
+                        handle: handle.to_string(),
+                        on: !i_follow,
+                    })
+                    .await
+                    {
                         Ok(()) => changed.set(*changed + 1),
                         Err(e) => error.set(Some(e)),
                     }

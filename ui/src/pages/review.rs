@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use crate::components::avatar::Avatar;
 use crate::i18n::{Text, t};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::movie::{ReviewItem, delivery_text};
 use crate::pages::{error_note, input_value, loaded, use_load};
 use crate::route::{Route, use_ctx};
@@ -24,7 +24,7 @@ pub fn review_screen(props: &Props) -> Html {
     let changed = use_state(|| 0u32);
     let page = use_load(
         (props.review_id, ctx.synced, *changed),
-        |(id, _, _)| async move { ipc::review_page(id).await },
+        |(id, _, _)| async move { ipc::call(cmd::ReviewPage { review_id: id }).await },
     );
     let draft = use_state(String::new);
     let error = use_state(|| None::<IpcError>);
@@ -43,7 +43,12 @@ pub fn review_screen(props: &Props) -> Html {
             }
             let (draft, error, bump) = (draft.clone(), error.clone(), bump.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::post_comment(id, &text).await {
+                match ipc::call(cmd::PostComment {
+                    review_id: id,
+                    body: text.to_string(),
+                })
+                .await
+                {
                     Ok(_) => {
                         draft.set(String::new());
                         error.set(None);
@@ -124,9 +129,13 @@ fn comment_item(props: &CommentProps) -> Html {
     let delete = {
         let (run, id, client_id) = (run.clone(), c.id, c.client_id.clone());
         Callback::from(move |_| match (id, client_id.clone()) {
-            (Some(id), _) => run(Box::pin(ipc::delete_comment(id))),
+            (Some(id), _) => run(Box::pin(ipc::call(cmd::DeleteComment { comment_id: id }))),
             (None, Some(cid)) => run(Box::pin(async move {
-                ipc::cancel_comment(&cid).await.map(|_| ())
+                ipc::call(cmd::CancelComment {
+                    client_id: cid.to_string(),
+                })
+                .await
+                .map(|_| ())
             })),
             _ => {}
         })
@@ -135,7 +144,10 @@ fn comment_item(props: &CommentProps) -> Html {
         let (run, id, on) = (run.clone(), c.id, !c.liked);
         Callback::from(move |_| {
             if let Some(id) = id {
-                run(Box::pin(ipc::like(LikeTarget::Comment(id), on)));
+                run(Box::pin(ipc::call(cmd::Like {
+                    target: LikeTarget::Comment(id),
+                    on,
+                })));
             }
         })
     };
@@ -149,7 +161,13 @@ fn comment_item(props: &CommentProps) -> Html {
             e.prevent_default();
             if let (Some(id), Some(text)) = (id, (*editing).clone()) {
                 editing.set(None);
-                run(Box::pin(async move { ipc::edit_comment(id, &text).await }));
+                run(Box::pin(async move {
+                    ipc::call(cmd::EditComment {
+                        comment_id: id,
+                        body: text.to_string(),
+                    })
+                    .await
+                }));
             }
         })
     };

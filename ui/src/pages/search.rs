@@ -5,9 +5,11 @@ use yew::prelude::*;
 
 use crate::components::movie_list::SearchResults;
 use crate::i18n::{Text, t};
-use crate::ipc::{self, Search};
+use crate::ipc::{self, cmd};
 use crate::pages::{input_value, select_value, use_load};
 use crate::route::use_ctx;
+use movietalk_protocol::command::MAX_PAGE;
+use movietalk_protocol::ipc::Sort;
 
 /// Films per page of results.
 const PAGE: u32 = 60;
@@ -19,27 +21,27 @@ pub fn search_page() -> Html {
     let genre = use_state(String::new);
     let year_from = use_state(String::new);
     let year_to = use_state(String::new);
-    let sort = use_state(|| "relevance".to_owned());
+    let sort = use_state(Sort::default);
     let limit = use_state(|| PAGE);
-    let genres = use_load((), |()| ipc::genres());
-    let search = Search {
+    let genres = use_load((), |()| ipc::call(cmd::Genres {}));
+    let search = cmd::SearchMovies {
         query: ctx.query.clone(),
         limit: *limit,
         offset: 0,
         genre: Some((*genre).clone()).filter(|g| !g.is_empty()),
         year_from: year_from.trim().parse().ok(),
         year_to: year_to.trim().parse().ok(),
-        sort: Some((*sort).clone()),
+        sort: Some(*sort),
     };
     let page: crate::pages::Loaded<MoviePage> =
-        use_load(search, |s| async move { ipc::search_movies(&s).await });
+        use_load(search, |s| async move { ipc::call(s).await });
     let on_genre = {
         let genre = genre.clone();
         Callback::from(move |e: Event| genre.set(select_value(&e)))
     };
     let on_sort = {
         let sort = sort.clone();
-        Callback::from(move |e: Event| sort.set(select_value(&e)))
+        Callback::from(move |e: Event| sort.set(Sort::named(&select_value(&e)).unwrap_or_default()))
     };
     let on_from = {
         let year_from = year_from.clone();
@@ -51,9 +53,9 @@ pub fn search_page() -> Html {
     };
     let more = {
         let limit = limit.clone();
-        Callback::from(move |_| limit.set((*limit + PAGE).min(200)))
+        Callback::from(move |_| limit.set((*limit + PAGE).min(MAX_PAGE)))
     };
-    let has_more = matches!(&*page, Some(Ok(p)) if !p.fallback && (p.movies.len() as u64) < p.total && *limit < 200);
+    let has_more = matches!(&*page, Some(Ok(p)) if !p.fallback && (p.movies.len() as u64) < p.total && *limit < MAX_PAGE);
     let genre_options = match &*genres {
         Some(Ok(list)) => list.clone(),
         _ => Vec::new(),
@@ -78,9 +80,9 @@ pub fn search_page() -> Html {
                 </label>
                 <label>{ t(l, Text::SortBy) }
                     <select id="filter-sort" onchange={on_sort}>
-                        { for [("relevance", Text::SortRelevance), ("popularity", Text::SortPopularity), ("newest", Text::SortNewest),
-                               ("oldest", Text::SortOldest), ("title", Text::SortTitle)].into_iter().map(|(v, label)| html! {
-                            <option value={v} selected={*sort == v}>{ t(l, label) }</option>
+                        { for [(Sort::Relevance, Text::SortRelevance), (Sort::Popularity, Text::SortPopularity), (Sort::Newest, Text::SortNewest),
+                               (Sort::Oldest, Text::SortOldest), (Sort::Title, Text::SortTitle)].into_iter().map(|(v, label)| html! {
+                            <option value={v.as_str()} selected={*sort == v}>{ t(l, label) }</option>
                         }) }
                     </select>
                 </label>

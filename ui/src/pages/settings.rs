@@ -5,7 +5,7 @@ use movietalk_protocol::ipc::{AppInfo, ImportProgress, ImportReport, IpcError, S
 use yew::prelude::*;
 
 use crate::i18n::{Lang, Text, t, tf};
-use crate::ipc;
+use crate::ipc::{self, cmd};
 use crate::pages::{checked, error_note, input_value, loaded, select_value, use_load};
 use crate::route::use_ctx;
 
@@ -20,8 +20,8 @@ pub struct Props {
 pub fn settings_page(props: &Props) -> Html {
     let ctx = use_ctx();
     let l = ctx.lang;
-    let loaded_settings = use_load((), |()| ipc::get_settings());
-    let has_key = use_load((), |()| ipc::has_tmdb_key());
+    let loaded_settings = use_load((), |()| ipc::call(cmd::GetSettings {}));
+    let has_key = use_load((), |()| ipc::call(cmd::HasTmdbKey {}));
     let draft = use_state(|| None::<Settings>);
     let relay_text = use_state(|| None::<String>);
     let error = use_state(|| None::<IpcError>);
@@ -72,7 +72,11 @@ pub fn settings_page(props: &Props) -> Html {
                 draft.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::set_settings(&s).await {
+                match ipc::call(cmd::SetSettings {
+                    settings: s.clone(),
+                })
+                .await
+                {
                     Ok(s) => {
                         error.set(None);
                         saved.set(true);
@@ -129,7 +133,11 @@ pub fn settings_page(props: &Props) -> Html {
                 error.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::set_tmdb_key(&key).await {
+                match ipc::call(cmd::SetTmdbKey {
+                    key: key.to_string(),
+                })
+                .await
+                {
                     Ok(set) => {
                         tmdb.set(String::new());
                         tmdb_saved.set(Some(set));
@@ -161,7 +169,9 @@ pub fn settings_page(props: &Props) -> Html {
             }));
             import_result.set(None);
             wasm_bindgen_futures::spawn_local(async move {
-                import_result.set(Some(ipc::import_tmdb(pages, None).await));
+                import_result.set(Some(
+                    ipc::call(cmd::ImportTmdb { pages, genre: None }).await,
+                ));
             });
         })
     };
@@ -186,7 +196,12 @@ pub fn settings_page(props: &Props) -> Html {
             }));
             import_result.set(None);
             wasm_bindgen_futures::spawn_local(async move {
-                import_result.set(Some(ipc::import_wikipedia(&source).await));
+                import_result.set(Some(
+                    ipc::call(cmd::ImportWikipedia {
+                        source: source.to_string(),
+                    })
+                    .await,
+                ));
             });
         })
     };
@@ -199,7 +214,7 @@ pub fn settings_page(props: &Props) -> Html {
         Callback::from(move |_| {
             let exported = exported.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                exported.set(Some(ipc::export_data().await))
+                exported.set(Some(ipc::call(cmd::ExportData {}).await))
             });
         })
     };
@@ -208,7 +223,11 @@ pub fn settings_page(props: &Props) -> Html {
         Callback::from(move |s: Settings| {
             let (error, draft, on_saved) = (error.clone(), draft.clone(), on_saved.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ipc::set_settings(&s).await {
+                match ipc::call(cmd::SetSettings {
+                    settings: s.clone(),
+                })
+                .await
+                {
                     Ok(s) => {
                         error.set(None);
                         draft.set(Some(s.clone()));
@@ -335,9 +354,9 @@ pub fn account_security() -> Html {
     let ctx = use_ctx();
     let l = ctx.lang;
     let changed = use_state(|| 0u32);
-    let sessions = use_load(*changed, |_| ipc::list_sessions());
-    let methods = use_load(*changed, |_| ipc::login_methods());
-    let configured = use_load((), |()| ipc::get_settings());
+    let sessions = use_load(*changed, |_| ipc::call(cmd::ListSessions {}));
+    let methods = use_load(*changed, |_| ipc::call(cmd::LoginMethods {}));
+    let configured = use_load((), |()| ipc::call(cmd::GetSettings {}));
     let error = use_state(|| None::<IpcError>);
     let run = {
         let (changed, error) = (changed.clone(), error.clone());
@@ -370,7 +389,7 @@ pub fn account_security() -> Html {
                                 if s.current { <span class="delivery sent">{ t(l, Text::ThisDevice) }</span> }
                                 <span class="sub">{ format!("{} {}", t(l, Text::LastUsed), String::from(when)) }</span>
                                 if !s.current {
-                                    <button class="link revoke" onclick={Callback::from(move |_| run(Box::pin(ipc::revoke_session(id))))}>{ t(l, Text::Revoke) }</button>
+                                    <button class="link revoke" onclick={Callback::from(move |_| run(Box::pin(ipc::call(cmd::RevokeSession { session_id: id }))))}>{ t(l, Text::Revoke) }</button>
                                 }
                             </li>
                         }
@@ -406,7 +425,7 @@ pub fn account_security() -> Html {
                                 { crate::pages::account::provider_label(&p.provider) }
                                 <button class="link" onclick={Callback::from(move |_| {
                                     let name = name.clone();
-                                    run(Box::pin(async move { ipc::unlink_provider(&name).await.map(|_| ()) }))
+                                    run(Box::pin(async move { ipc::call(cmd::UnlinkProvider { provider: name.to_string() }).await.map(|_| ()) }))
                                 })}>{ t(l, Text::Unlink) }</button>
                             </li>
                         }
@@ -430,7 +449,7 @@ pub fn account_security() -> Html {
                         html! {
                             <button onclick={Callback::from(move |_| {
                                 let name = name.clone();
-                                run(Box::pin(async move { ipc::link_provider(&name).await.map(|_| ()) }))
+                                run(Box::pin(async move { ipc::call(cmd::LinkProvider { provider: name.to_string() }).await.map(|_| ()) }))
                             })}>{ format!("{} {}", t(l, Text::Link), crate::pages::account::provider_label(p)) }</button>
                         }
                     }) }

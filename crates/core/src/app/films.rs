@@ -8,6 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use movietalk_protocol::command::MAX_PAGE;
+use movietalk_protocol::command::cmd::SearchMovies;
 use movietalk_protocol::ipc::{
     Home, ImportProgress, ImportReport, IpcError, IpcErrorCode, MovieDetail, MoviePage, MyReview,
     RecommendedMovie, ReviewPage,
@@ -17,10 +19,8 @@ use movietalk_protocol::relay::LikeTarget;
 use super::views::{comment_view, my_review, review_view};
 use super::{App, AppEvent, POSTERS_DIR, Reply, TMDB_SECRET, invalid, lock, not_found, storage};
 use crate::recommend::{Rating, Reason, Recommender};
-use crate::{Catalog, CoreError, Sort, paths};
+use crate::{Catalog, CoreError, paths};
 
-/// Largest page a front end may ask for.
-pub const MAX_PAGE: u32 = 200;
 /// How long the recommender stays in memory unused. Reloading it takes about 30 ms at 36,000
 /// films; holding it costs about 20 MiB (docs/benchmarks.md), which an app sitting idle in the
 /// background gives back.
@@ -29,20 +29,6 @@ pub const RELEASE_RECOMMENDER_AFTER: Duration = Duration::from_secs(60);
 const PICKS_FILE: &str = "home-picks.json";
 /// How many picks home shows.
 const HOME_PICKS: usize = 12;
-
-/// A search of the catalog as a front end asks for it.
-#[derive(Debug, Clone, Default)]
-pub struct MovieSearch {
-    /// Blank: every film.
-    pub query: String,
-    pub genre: Option<String>,
-    pub year_from: Option<i32>,
-    pub year_to: Option<i32>,
-    pub sort: Option<Sort>,
-    /// Clamped to 1..=[`MAX_PAGE`].
-    pub limit: u32,
-    pub offset: u32,
-}
 
 /// The recommender in memory: for which catalog generation, and when it was last asked for.
 #[derive(Default)]
@@ -80,7 +66,7 @@ pub fn picks_key(generation: i64, ratings: &[Rating]) -> String {
 
 impl App {
     /// One page of the films matching the search (all films when the query is blank).
-    pub fn search_movies(&self, s: MovieSearch) -> Reply<MoviePage> {
+    pub fn search_movies(&self, s: SearchMovies) -> Reply<MoviePage> {
         let years = match (s.year_from, s.year_to) {
             (None, None) => None,
             (from, to) => Some((from.unwrap_or(i32::MIN), to.unwrap_or(i32::MAX))),

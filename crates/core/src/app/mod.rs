@@ -34,7 +34,7 @@ use crate::secrets::Secrets;
 use crate::sync::SyncError;
 use crate::{Catalog, CoreError, paths};
 
-pub use films::{MAX_PAGE, MovieSearch, RELEASE_RECOMMENDER_AFTER, picks_key};
+pub use films::{RELEASE_RECOMMENDER_AFTER, picks_key};
 pub use link::SYNC_EVERY;
 
 /// What every [`App`] operation answers.
