@@ -201,57 +201,46 @@ const PASSWORD: &[Row] = &[
 
 impl Cmd {
     /// The request `actor` sends (not for [`Cmd::Typing`], which has no request id).
-    fn request(self, w: &World, actor: Actor, req: u64) -> ClientMessage {
+    fn request(self, w: &World, actor: Actor) -> ClientMessage {
         // The successor aims at what its handle's previous owner had.
         let succ = actor == Successor;
         let pick = |olgas: u64, sams: u64| if succ { sams } else { olgas };
         let room = if succ { SAM_ROOM } else { ROOM }.to_owned();
         match self {
             Cmd::Send => ClientMessage::Send {
-                req,
                 room: ROOM.into(),
                 client_id: format!("send-{actor:?}"),
                 text: format!("{actor:?} was here"),
             },
             Cmd::Typing => unreachable!("typing has no request"),
             Cmd::DeleteMessage => ClientMessage::DeleteMessage {
-                req,
                 room: ROOM.into(),
                 seq: pick(w.olga_msg, w.sam_msg),
             },
             Cmd::Kick => ClientMessage::Kick {
-                req,
                 room,
                 handle: "tina".into(),
             },
             Cmd::CreateRoom => ClientMessage::CreateRoom {
-                req,
                 room,
                 topic: "mine now".into(),
             },
             Cmd::MarkRead => ClientMessage::MarkRead {
-                req,
                 room: ROOM.into(),
                 seq: w.olga_msg,
             },
             Cmd::History => ClientMessage::History {
-                req,
                 room: ROOM.into(),
                 before: u64::MAX,
                 limit: 50,
                 after: None,
             },
-            Cmd::Leave => ClientMessage::Leave {
-                req,
-                room: ROOM.into(),
-            },
+            Cmd::Leave => ClientMessage::Leave { room: ROOM.into() },
             Cmd::Join => ClientMessage::Join {
-                req,
                 room: ROOM.into(),
                 since: None,
             },
             Cmd::PutReview => ClientMessage::PutReview {
-                req,
                 client_id: if succ { "sam-review" } else { "olga-review" }.into(),
                 movie_key: if succ { SAM_FILM } else { OLGA_FILM }.into(),
                 title: "Parasite".into(),
@@ -262,51 +251,41 @@ impl Cmd {
                 edited_at_ms: None,
             },
             Cmd::PostComment => ClientMessage::PostComment {
-                req,
                 client_id: if succ { "sam-comment" } else { "olga-comment" }.into(),
                 review_id: pick(w.olga_review, w.sam_review),
                 body: format!("{actor:?} comments"),
             },
             Cmd::EditComment => ClientMessage::EditComment {
-                req,
                 comment_id: pick(w.olga_comment, w.sam_comment),
                 body: format!("{actor:?} rewrote this"),
             },
             Cmd::LikeReview => ClientMessage::Like {
-                req,
                 target: LikeTarget::Review(pick(w.olga_review, w.sam_review)),
                 on: true,
             },
             Cmd::LikeComment => ClientMessage::Like {
-                req,
                 target: LikeTarget::Comment(pick(w.olga_comment, w.sam_comment)),
                 on: true,
             },
             Cmd::DeleteOwnComment => ClientMessage::DeleteComment {
-                req,
                 comment_id: pick(w.olga_comment, w.sam_comment),
             },
             Cmd::DeleteCommentOnOwnReview => ClientMessage::DeleteComment {
-                req,
                 comment_id: pick(w.wendy_comment, w.wendy_on_sam),
             },
             Cmd::DeleteReview => ClientMessage::DeleteReview {
-                req,
                 review_id: pick(w.olga_review, w.sam_review),
             },
             Cmd::Follow => ClientMessage::Follow {
-                req,
                 handle: if actor == Owner { "otto" } else { "olga" }.into(),
                 on: true,
             },
             Cmd::UpdateProfile => ClientMessage::UpdateProfile {
-                req,
                 display_name: Some(format!("{actor:?}")),
                 bio: Some(format!("{actor:?} wrote this")),
                 avatar_url: Some("https://example.invalid/x.png".into()),
             },
             Cmd::RevokeSession => ClientMessage::RevokeSession {
-                req,
                 session_id: match actor {
                     Owner => w.spare_session,
                     Successor => w.sam_session,
@@ -314,15 +293,13 @@ impl Cmd {
                 },
             },
             Cmd::ChangePassword => ClientMessage::ChangePassword {
-                req,
                 current: w.olga_pw.clone(),
                 new: OLGA_NEW_PW.into(),
             },
             Cmd::DeleteAccount => ClientMessage::DeleteAccount {
-                req,
                 password: w.olga_pw.clone(),
             },
-            Cmd::LogOut => ClientMessage::LogOut { req },
+            Cmd::LogOut => ClientMessage::LogOut {},
         }
     }
 }
@@ -390,8 +367,7 @@ fn comment_id(reply: ServerMessage) -> u64 {
 async fn put_review(c: &RelayClient, client_id: &str, film: &str, body: &str) -> u64 {
     let (client_id, movie_key, body) = (client_id.to_owned(), film.to_owned(), body.to_owned());
     review_id(
-        c.call(|req| ClientMessage::PutReview {
-            req,
+        c.call(ClientMessage::PutReview {
             client_id,
             movie_key,
             title: "A film".into(),
@@ -409,8 +385,7 @@ async fn put_review(c: &RelayClient, client_id: &str, film: &str, body: &str) ->
 async fn comment(c: &RelayClient, client_id: &str, review_id: u64, body: &str) -> u64 {
     let (client_id, body) = (client_id.to_owned(), body.to_owned());
     comment_id(
-        c.call(|req| ClientMessage::PostComment {
-            req,
+        c.call(ClientMessage::PostComment {
             client_id,
             review_id,
             body,
@@ -503,8 +478,7 @@ impl World {
         let (banned, _) = connect(&relay, "bruno").await;
         banned.log_in("bruno", PW).await.unwrap();
         admin
-            .call(|req| ClientMessage::Kick {
-                req,
+            .call(ClientMessage::Kick {
                 room: ROOM.into(),
                 handle: "bruno".into(),
             })
@@ -624,7 +598,7 @@ impl World {
         if cmd == Cmd::Typing {
             return self.typing(actor).await;
         }
-        let reply = c.call(|req| cmd.request(self, actor, req)).await;
+        let reply = c.call(cmd.request(self, actor)).await;
         match reply {
             Ok(reply) => {
                 // What an actor writes is its own, whatever ids it reuses.
@@ -661,7 +635,7 @@ impl World {
         }
         // The actor's next answer comes after its typing frame was handled, and the reader's
         // next answer after whatever that queued for the reader: then it is in the stream.
-        match c.call(|req| ClientMessage::ListRooms { req }).await {
+        match c.call(ClientMessage::ListRooms {}).await {
             Ok(_) => {}
             Err(ClientError::Closed) => return Closed,
             Err(e) => panic!("list_rooms by {actor:?}: {e}"),
@@ -689,8 +663,7 @@ impl World {
         drain(&mut self.reader_events);
         let r = &self.reader;
         let reviews = match r
-            .call(|req| ClientMessage::ReviewsByUser {
-                req,
+            .call(ClientMessage::ReviewsByUser {
                 handle: "olga".into(),
                 cursor: None,
                 limit: 50,
@@ -714,8 +687,7 @@ impl World {
             other => panic!("{other:?}"),
         };
         let comments = match r
-            .call(|req| ClientMessage::CommentsOn {
-                req,
+            .call(ClientMessage::CommentsOn {
                 review_id: self.olga_review,
                 cursor: None,
                 limit: 50,
@@ -819,8 +791,7 @@ impl World {
             }
             Cmd::DeleteReview => {
                 let gone = r
-                    .call(|req| ClientMessage::CommentsOn {
-                        req,
+                    .call(ClientMessage::CommentsOn {
                         review_id: self.olga_review,
                         cursor: None,
                         limit: 50,
@@ -1073,8 +1044,7 @@ async fn a_successor_to_a_deleted_handle_inherits_nothing() {
     assert_eq!(sessions.len(), 1);
     assert_ne!(sessions[0].id, w.sam_session);
     let reviews = match s
-        .call(|req| ClientMessage::ReviewsByUser {
-            req,
+        .call(ClientMessage::ReviewsByUser {
             handle: "sam".into(),
             cursor: None,
             limit: 50,

@@ -186,9 +186,8 @@ async fn acknowledged_messages_survive_sigkill_and_resends_are_stored_once() {
     relay.wait().unwrap();
 }
 
-fn review_request(i: u64) -> impl FnOnce(u64) -> movietalk_protocol::relay::ClientMessage {
-    move |req| movietalk_protocol::relay::ClientMessage::PutReview {
-        req,
+fn review_request(i: u64) -> movietalk_protocol::relay::ClientMessage {
+    movietalk_protocol::relay::ClientMessage::PutReview {
         client_id: format!("review-{i}"),
         movie_key: format!("film-{i}-2000"),
         title: format!("Film {i}"),
@@ -245,8 +244,7 @@ async fn acknowledged_reviews_survive_sigkill_and_resends_are_stored_once() {
         .expect("the session survives the crash");
     let list = |client: movietalk_core::relay_client::RelayClient| async move {
         match client
-            .call(|req| ClientMessage::ReviewsByUser {
-                req,
+            .call(ClientMessage::ReviewsByUser {
                 handle: "critic".into(),
                 cursor: None,
                 limit: 200,

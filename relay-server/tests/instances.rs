@@ -42,7 +42,7 @@ async fn changes_since(
     limit: u32,
 ) -> Vec<movietalk_protocol::relay::Change> {
     match client
-        .call(move |req| ClientMessage::ChangesSince { req, since, limit })
+        .call(ClientMessage::ChangesSince { since, limit })
         .await
         .unwrap()
     {
@@ -192,8 +192,7 @@ async fn accounts_and_reviews_written_on_one_instance_are_served_by_the_other() 
     let (on_a, _ea) = RelayClient::connect(&a.url(), "jun").await.unwrap();
     on_a.sign_up("jun", "a long password", None).await.unwrap();
     let review = on_a
-        .call(|req| ClientMessage::PutReview {
-            req,
+        .call(ClientMessage::PutReview {
             client_id: "rev-1".into(),
             movie_key: "parasite-2019".into(),
             title: "Parasite".into(),
@@ -253,8 +252,7 @@ async fn change_numbers_from_two_instances_follow_commit_order() {
             c.sign_up(&handle, "a long password", None).await.unwrap();
             for n in 0..15 {
                 let key = format!("film-{n}");
-                c.call(move |req| ClientMessage::PutReview {
-                    req,
+                c.call(ClientMessage::PutReview {
                     client_id: format!("rev-{n}"),
                     movie_key: key,
                     title: "A film".into(),
@@ -479,8 +477,7 @@ async fn typing_deletions_and_kicks_reach_members_on_the_other_instance() {
     )
     .await;
 
-    host.call(|req| ClientMessage::Kick {
-        req,
+    host.call(ClientMessage::Kick {
         room: "noir-club".into(),
         handle: "troll".into(),
     })

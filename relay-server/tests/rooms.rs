@@ -59,8 +59,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
     let (troll, mut troll_events) = user(&relay, "troll").await;
     let (other, _) = user(&relay, "other").await;
     let made = host
-        .call(|req| ClientMessage::CreateRoom {
-            req,
+        .call(ClientMessage::CreateRoom {
             room: "noir-club".into(),
             topic: "필름 누아르".into(),
         })
@@ -72,8 +71,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
     assert_eq!(
         code(
             other
-                .call(|req| ClientMessage::CreateRoom {
-                    req,
+                .call(ClientMessage::CreateRoom {
                     room: "noir-club".into(),
                     topic: String::new()
                 })
@@ -84,8 +82,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
     assert_eq!(
         code(
             other
-                .call(|req| ClientMessage::CreateRoom {
-                    req,
+                .call(ClientMessage::CreateRoom {
                     room: "film:heat-1995".into(),
                     topic: String::new()
                 })
@@ -105,8 +102,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
     assert_eq!(
         code(
             other
-                .call(|req| ClientMessage::DeleteMessage {
-                    req,
+                .call(ClientMessage::DeleteMessage {
                     room: "noir-club".into(),
                     seq: bad
                 })
@@ -117,8 +113,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
     assert_eq!(
         code(
             troll
-                .call(|req| ClientMessage::DeleteMessage {
-                    req,
+                .call(ClientMessage::DeleteMessage {
                     room: "noir-club".into(),
                     seq: fine
                 })
@@ -126,8 +121,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
         ),
         ErrorCode::Forbidden
     );
-    host.call(|req| ClientMessage::DeleteMessage {
-        req,
+    host.call(ClientMessage::DeleteMessage {
         room: "noir-club".into(),
         seq: bad,
     })
@@ -146,8 +140,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
     assert_eq!(
         code(
             other
-                .call(|req| ClientMessage::Kick {
-                    req,
+                .call(ClientMessage::Kick {
                     room: "noir-club".into(),
                     handle: "troll".into()
                 })
@@ -157,8 +150,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
     );
     assert_eq!(
         code(
-            host.call(|req| ClientMessage::Kick {
-                req,
+            host.call(ClientMessage::Kick {
                 room: "noir-club".into(),
                 handle: "nobody".into()
             })
@@ -166,8 +158,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
         ),
         ErrorCode::NotFound
     );
-    host.call(|req| ClientMessage::Kick {
-        req,
+    host.call(ClientMessage::Kick {
         room: "noir-club".into(),
         handle: "troll".into(),
     })
@@ -192,11 +183,7 @@ async fn the_creator_moderates_and_nobody_else_can() {
         })
     ));
 
-    let rooms = match other
-        .call(|req| ClientMessage::ListRooms { req })
-        .await
-        .unwrap()
-    {
+    let rooms = match other.call(ClientMessage::ListRooms {}).await.unwrap() {
         ServerMessage::Rooms { rooms, .. } => rooms,
         other => panic!("{other:?}"),
     };
@@ -242,16 +229,14 @@ async fn unread_counts_follow_what_was_marked_read() {
     }
     reader.join("r", None).await.unwrap();
     reader
-        .call(|req| ClientMessage::MarkRead {
-            req,
+        .call(ClientMessage::MarkRead {
             room: "r".into(),
             seq: 3,
         })
         .await
         .unwrap();
     reader
-        .call(|req| ClientMessage::MarkRead {
-            req,
+        .call(ClientMessage::MarkRead {
             room: "r".into(),
             seq: 2,
         })
@@ -260,11 +245,7 @@ async fn unread_counts_follow_what_was_marked_read() {
     let unread = |c: &RelayClient| {
         let c = c.clone();
         async move {
-            match c
-                .call(|req| ClientMessage::UnreadCounts { req })
-                .await
-                .unwrap()
-            {
+            match c.call(ClientMessage::UnreadCounts {}).await.unwrap() {
                 ServerMessage::Unread { rooms, .. } => rooms,
                 other => panic!("{other:?}"),
             }
@@ -279,7 +260,7 @@ async fn unread_counts_follow_what_was_marked_read() {
     assert_eq!(unread(&reader).await, vec![("r".to_owned(), 3)]);
     let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
     assert_eq!(
-        code(guest.call(|req| ClientMessage::UnreadCounts { req }).await),
+        code(guest.call(ClientMessage::UnreadCounts {}).await),
         ErrorCode::Unauthorized
     );
     relay.shutdown().await.unwrap();

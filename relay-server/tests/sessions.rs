@@ -251,7 +251,7 @@ async fn sessions_are_listed_without_secrets_and_can_be_revoked_one_by_one() {
     );
     // The raw answer holds no token.
     let raw = a
-        .call(|req| ClientMessage::ListSessions { req })
+        .call(ClientMessage::ListSessions {})
         .await
         .unwrap()
         .to_json();

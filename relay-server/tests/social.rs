@@ -45,8 +45,7 @@ async fn put_review(
     body: &str,
 ) -> Result<ServerMessage, ClientError> {
     let (client_id, key, body) = (client_id.to_owned(), key.to_owned(), body.to_owned());
-    c.call(move |req| ClientMessage::PutReview {
-        req,
+    c.call(ClientMessage::PutReview {
         client_id,
         movie_key: key,
         title: "Parasite".into(),
@@ -62,8 +61,7 @@ async fn put_review(
 async fn put_edit(c: &RelayClient, client_id: &str, body: &str, edited_at_ms: u64) -> Review {
     let (client_id, body) = (client_id.to_owned(), body.to_owned());
     review(
-        c.call(move |req| ClientMessage::PutReview {
-            req,
+        c.call(ClientMessage::PutReview {
             client_id,
             movie_key: "parasite-2019".into(),
             title: "Parasite".into(),
@@ -117,8 +115,7 @@ async fn of_two_offline_edits_the_later_edit_wins_whatever_order_they_arrive_in(
     assert_eq!(after.body, "an edit made just now");
     // Only applied edits reach the change log: the late one left no trace.
     let changes = match laptop
-        .call(|req| ClientMessage::ChangesSince {
-            req,
+        .call(ClientMessage::ChangesSince {
             since: 0,
             limit: 100,
         })
@@ -192,8 +189,7 @@ async fn one_review_per_account_per_film_and_resends_are_stored_once() {
 
     let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
     let listed = guest
-        .call(|req| ClientMessage::ReviewsOfFilm {
-            req,
+        .call(ClientMessage::ReviewsOfFilm {
             movie_key: "parasite-2019".into(),
             cursor: None,
             limit: 10,
@@ -259,8 +255,7 @@ async fn nobody_edits_or_deletes_what_is_not_theirs() {
     );
     let c = comment(
         other
-            .call(|req| ClientMessage::PostComment {
-                req,
+            .call(ClientMessage::PostComment {
                 client_id: "c1".into(),
                 review_id: r.id,
                 body: "agreed".into(),
@@ -274,10 +269,7 @@ async fn nobody_edits_or_deletes_what_is_not_theirs() {
     assert_eq!(
         code(
             other
-                .call(|req| ClientMessage::DeleteReview {
-                    req,
-                    review_id: r.id
-                })
+                .call(ClientMessage::DeleteReview { review_id: r.id })
                 .await
         ),
         ErrorCode::Forbidden
@@ -285,8 +277,7 @@ async fn nobody_edits_or_deletes_what_is_not_theirs() {
     // Someone else's comment: neither a third person nor the review's author may edit it...
     for who in [&third, &author] {
         let refused = who
-            .call(|req| ClientMessage::EditComment {
-                req,
+            .call(ClientMessage::EditComment {
                 comment_id: c.id,
                 body: "changed".into(),
             })
@@ -297,18 +288,14 @@ async fn nobody_edits_or_deletes_what_is_not_theirs() {
     assert_eq!(
         code(
             third
-                .call(|req| ClientMessage::DeleteComment {
-                    req,
-                    comment_id: c.id
-                })
+                .call(ClientMessage::DeleteComment { comment_id: c.id })
                 .await
         ),
         ErrorCode::Forbidden
     );
     let c2 = comment(
         other
-            .call(|req| ClientMessage::PostComment {
-                req,
+            .call(ClientMessage::PostComment {
                 client_id: "c2".into(),
                 review_id: r.id,
                 body: "second".into(),
@@ -318,8 +305,7 @@ async fn nobody_edits_or_deletes_what_is_not_theirs() {
     );
     let edited = comment(
         other
-            .call(|req| ClientMessage::EditComment {
-                req,
+            .call(ClientMessage::EditComment {
                 comment_id: c2.id,
                 body: "edited".into(),
             })
@@ -328,44 +314,29 @@ async fn nobody_edits_or_deletes_what_is_not_theirs() {
     );
     assert_eq!(edited.body, "edited");
     author
-        .call(|req| ClientMessage::DeleteComment {
-            req,
-            comment_id: c.id,
-        })
+        .call(ClientMessage::DeleteComment { comment_id: c.id })
         .await
         .unwrap();
     other
-        .call(|req| ClientMessage::DeleteComment {
-            req,
-            comment_id: c2.id,
-        })
+        .call(ClientMessage::DeleteComment { comment_id: c2.id })
         .await
         .unwrap();
     assert_eq!(
         code(
             other
-                .call(|req| ClientMessage::DeleteComment {
-                    req,
-                    comment_id: c2.id
-                })
+                .call(ClientMessage::DeleteComment { comment_id: c2.id })
                 .await
         ),
         ErrorCode::NotFound
     );
     author
-        .call(|req| ClientMessage::DeleteReview {
-            req,
-            review_id: r.id,
-        })
+        .call(ClientMessage::DeleteReview { review_id: r.id })
         .await
         .unwrap();
     assert_eq!(
         code(
             author
-                .call(|req| ClientMessage::DeleteReview {
-                    req,
-                    review_id: r.id
-                })
+                .call(ClientMessage::DeleteReview { review_id: r.id })
                 .await
         ),
         ErrorCode::NotFound
@@ -384,8 +355,7 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
             .unwrap(),
     );
     for i in 0..5 {
-        b.call(|req| ClientMessage::PostComment {
-            req,
+        b.call(ClientMessage::PostComment {
             client_id: format!("c{i}"),
             review_id: r.id,
             body: format!("comment {i}"),
@@ -394,8 +364,7 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
         .unwrap();
     }
     // A resent comment is stored once.
-    b.call(|req| ClientMessage::PostComment {
-        req,
+    b.call(ClientMessage::PostComment {
         client_id: "c0".into(),
         review_id: r.id,
         body: "comment 0".into(),
@@ -403,8 +372,7 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     .await
     .unwrap();
     let page = |cursor| {
-        b.call(move |req| ClientMessage::CommentsOn {
-            req,
+        b.call(ClientMessage::CommentsOn {
             review_id: r.id,
             cursor,
             limit: 3,
@@ -435,22 +403,19 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     };
     assert_eq!(rest.len(), 2);
 
-    b.call(|req| ClientMessage::Like {
-        req,
+    b.call(ClientMessage::Like {
         target: LikeTarget::Review(r.id),
         on: true,
     })
     .await
     .unwrap();
-    b.call(|req| ClientMessage::Like {
-        req,
+    b.call(ClientMessage::Like {
         target: LikeTarget::Review(r.id),
         on: true,
     })
     .await
     .unwrap();
-    a.call(|req| ClientMessage::Like {
-        req,
+    a.call(ClientMessage::Like {
         target: LikeTarget::Comment(first[0].id),
         on: true,
     })
@@ -458,8 +423,7 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     .unwrap();
     assert_eq!(
         code(
-            a.call(|req| ClientMessage::Like {
-                req,
+            a.call(ClientMessage::Like {
                 target: LikeTarget::Review(9999),
                 on: true
             })
@@ -468,8 +432,7 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
         ErrorCode::NotFound
     );
     let listed = match a
-        .call(|req| ClientMessage::ReviewsOfFilm {
-            req,
+        .call(ClientMessage::ReviewsOfFilm {
             movie_key: "parasite-2019".into(),
             cursor: None,
             limit: 5,
@@ -491,11 +454,7 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     let mut since = 0;
     loop {
         match a
-            .call(move |req| ClientMessage::ChangesSince {
-                req,
-                since,
-                limit: 4,
-            })
+            .call(ClientMessage::ChangesSince { since, limit: 4 })
             .await
             .unwrap()
         {
@@ -511,18 +470,13 @@ async fn comments_page_likes_count_and_the_change_log_replays_everything() {
     }
     assert_eq!(seen.len(), 6, "one review and five comments: {seen:?}");
     assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq));
-    b.call(|req| ClientMessage::DeleteComment {
-        req,
+    b.call(ClientMessage::DeleteComment {
         comment_id: first[1].id,
     })
     .await
     .unwrap();
     match a
-        .call(move |req| ClientMessage::ChangesSince {
-            req,
-            since,
-            limit: 10,
-        })
+        .call(ClientMessage::ChangesSince { since, limit: 10 })
         .await
         .unwrap()
     {
@@ -557,8 +511,7 @@ async fn deleting_an_account_removes_its_reviews_and_says_so_in_the_change_log()
             .unwrap(),
     );
     staying
-        .call(|req| ClientMessage::PostComment {
-            req,
+        .call(ClientMessage::PostComment {
             client_id: "c".into(),
             review_id: r.id,
             body: "disagree".into(),
@@ -567,8 +520,7 @@ async fn deleting_an_account_removes_its_reviews_and_says_so_in_the_change_log()
         .unwrap();
     let c = comment(
         leaving
-            .call(|req| ClientMessage::PostComment {
-                req,
+            .call(ClientMessage::PostComment {
                 client_id: "c".into(),
                 review_id: kept.id,
                 body: "hm".into(),
@@ -578,8 +530,7 @@ async fn deleting_an_account_removes_its_reviews_and_says_so_in_the_change_log()
     );
     leaving.delete_account("a long password").await.unwrap();
     let reviews = match staying
-        .call(|req| ClientMessage::ReviewsOfFilm {
-            req,
+        .call(ClientMessage::ReviewsOfFilm {
             movie_key: "parasite-2019".into(),
             cursor: None,
             limit: 10,
@@ -596,8 +547,7 @@ async fn deleting_an_account_removes_its_reviews_and_says_so_in_the_change_log()
         "its comment on another review is gone too"
     );
     let changes = match staying
-        .call(|req| ClientMessage::ChangesSince {
-            req,
+        .call(ClientMessage::ChangesSince {
             since: 0,
             limit: 50,
         })
@@ -647,8 +597,7 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
 
     assert_eq!(
         code(
-            fan.call(|req| ClientMessage::Follow {
-                req,
+            fan.call(ClientMessage::Follow {
                 handle: "nobody".into(),
                 on: true
             })
@@ -656,16 +605,14 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
         ),
         ErrorCode::NotFound
     );
-    fan.call(|req| ClientMessage::Follow {
-        req,
+    fan.call(ClientMessage::Follow {
         handle: "critic".into(),
         on: true,
     })
     .await
     .unwrap();
     let (page1, cursor) = reviews(
-        fan.call(|req| ClientMessage::Feed {
-            req,
+        fan.call(ClientMessage::Feed {
             cursor: None,
             limit: 2,
         })
@@ -681,13 +628,9 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
         "newest first"
     );
     let (page2, end) = reviews(
-        fan.call(move |req| ClientMessage::Feed {
-            req,
-            cursor,
-            limit: 2,
-        })
-        .await
-        .unwrap(),
+        fan.call(ClientMessage::Feed { cursor, limit: 2 })
+            .await
+            .unwrap(),
     );
     assert_eq!(
         page2
@@ -702,16 +645,14 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
         "only followed accounts"
     );
 
-    fan.call(|req| ClientMessage::Follow {
-        req,
+    fan.call(ClientMessage::Follow {
         handle: "critic".into(),
         on: false,
     })
     .await
     .unwrap();
     let (empty, _) = reviews(
-        fan.call(|req| ClientMessage::Feed {
-            req,
+        fan.call(ClientMessage::Feed {
             cursor: None,
             limit: 5,
         })
@@ -721,8 +662,7 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
     assert!(empty.is_empty());
 
     let (by_critic, _) = reviews(
-        fan.call(|req| ClientMessage::ReviewsByUser {
-            req,
+        fan.call(ClientMessage::ReviewsByUser {
             handle: "critic".into(),
             cursor: None,
             limit: 10,
@@ -732,8 +672,7 @@ async fn follows_make_a_feed_and_films_have_aggregate_ratings() {
     );
     assert_eq!(by_critic.len(), 3);
     match fan
-        .call(|req| ClientMessage::FilmStats {
-            req,
+        .call(ClientMessage::FilmStats {
             movie_key: "parasite-2019".into(),
         })
         .await
@@ -778,8 +717,7 @@ async fn followers_and_following_are_listed_for_anyone_and_change_with_follow() 
     assert_eq!(
         code(
             guest
-                .call(|req| ClientMessage::Follow {
-                    req,
+                .call(ClientMessage::Follow {
                     handle: "bora".into(),
                     on: true
                 })
@@ -790,8 +728,7 @@ async fn followers_and_following_are_listed_for_anyone_and_change_with_follow() 
     assert_eq!(
         code(
             guest
-                .call(|req| ClientMessage::Follows {
-                    req,
+                .call(ClientMessage::Follows {
                     handle: "nobody".into()
                 })
                 .await
@@ -832,8 +769,7 @@ async fn anyone_reads_a_profile_and_a_deleted_account_has_none() {
         let guest = &guest;
         async move {
             guest
-                .call(move |req| ClientMessage::GetProfile {
-                    req,
+                .call(ClientMessage::GetProfile {
                     handle: handle.into(),
                 })
                 .await

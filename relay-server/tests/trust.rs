@@ -71,8 +71,7 @@ async fn ids_are_never_reused_and_a_deleted_accounts_connection_cannot_act_as_it
     let mut holder = Raw::connect(&relay, "x").await;
     let (_, held_session, _) = holder.log_in("mina").await;
     assert!(ok(&first
-        .call(|req| ClientMessage::DeleteAccount {
-            req,
+        .call(ClientMessage::DeleteAccount {
             password: "mina password".into(),
         })
         .await));
@@ -92,8 +91,7 @@ async fn ids_are_never_reused_and_a_deleted_accounts_connection_cannot_act_as_it
     // The deleting connection is a guest now: nothing it asks is done as either account.
     assert_eq!(
         first
-            .refused(|req| ClientMessage::UpdateProfile {
-                req,
+            .refused(ClientMessage::UpdateProfile {
                 display_name: Some("hijack".into()),
                 bio: None,
                 avatar_url: None,
@@ -102,14 +100,12 @@ async fn ids_are_never_reused_and_a_deleted_accounts_connection_cannot_act_as_it
         ErrorCode::Unauthorized
     );
     assert_eq!(
-        first
-            .refused(|req| ClientMessage::ListSessions { req })
-            .await,
+        first.refused(ClientMessage::ListSessions {}).await,
         ErrorCode::Unauthorized
     );
     // Sessions too: log out (the session row goes) and log in again.
     let (_, s1, _) = next.log_in("mina").await;
-    assert!(ok(&next.call(|req| ClientMessage::LogOut { req }).await));
+    assert!(ok(&next.call(ClientMessage::LogOut {}).await));
     let (_, s2, _) = next.log_in("mina").await;
     assert!(s2 > s1, "session id {s2} after {s1}: ids only grow");
     relay.shutdown().await.unwrap();
@@ -134,8 +130,7 @@ async fn a_session_that_ends_closes_every_connection_holding_it_at_once() {
         let (_, session, refresh) = actor.log_in("jun").await;
         let mut victim = Raw::connect(&relay, "v").await;
         let token = match actor
-            .call(|req| ClientMessage::Refresh {
-                req,
+            .call(ClientMessage::Refresh {
                 refresh_token: refresh.clone(),
             })
             .await
@@ -144,30 +139,27 @@ async fn a_session_that_ends_closes_every_connection_holding_it_at_once() {
             other => panic!("{other:?}"),
         };
         assert!(ok(&victim
-            .call(|req| ClientMessage::Authenticate { req, token })
+            .call(ClientMessage::Authenticate { token })
             .await));
         victim.join("lobby", None).await;
         match why {
-            "log-out" => assert!(ok(&actor.call(|req| ClientMessage::LogOut { req }).await)),
+            "log-out" => assert!(ok(&actor.call(ClientMessage::LogOut {}).await)),
             "revoke" => assert!(ok(&owner
-                .call(|req| ClientMessage::RevokeSession {
-                    req,
+                .call(ClientMessage::RevokeSession {
                     session_id: session,
                 })
                 .await)),
             // The first refresh token was traded above: presenting it again is reuse.
             "reuse" => assert_eq!(
                 owner
-                    .refused(|req| ClientMessage::Refresh {
-                        req,
+                    .refused(ClientMessage::Refresh {
                         refresh_token: refresh.clone(),
                     })
                     .await,
                 ErrorCode::TokenReused
             ),
             _ => assert!(ok(&owner
-                .call(|req| ClientMessage::ChangePassword {
-                    req,
+                .call(ClientMessage::ChangePassword {
                     current: "jun password".into(),
                     new: "jun password".into(),
                 })
@@ -180,16 +172,12 @@ async fn a_session_that_ends_closes_every_connection_holding_it_at_once() {
         );
         if why == "password" {
             // The connection that changed it keeps its own session.
-            assert!(ok(&owner
-                .call(|req| ClientMessage::ListSessions { req })
-                .await));
+            assert!(ok(&owner.call(ClientMessage::ListSessions {}).await));
         }
         if why == "log-out" {
             // The connection that logged out is a guest, not closed.
             assert_eq!(
-                actor
-                    .refused(|req| ClientMessage::ListSessions { req })
-                    .await,
+                actor.refused(ClientMessage::ListSessions {}).await,
                 ErrorCode::Unauthorized
             );
         }
@@ -222,7 +210,7 @@ async fn an_ending_or_a_ban_this_relay_did_not_hear_of_takes_effect_within_one_s
         (CLOSE_SESSION_ENDED, "session ended".into())
     );
     // The account's other session is untouched.
-    match other.call(|req| ClientMessage::ListSessions { req }).await {
+    match other.call(ClientMessage::ListSessions {}).await {
         ServerMessage::Sessions { sessions, .. } => {
             assert_eq!(sessions.iter().map(|s| s.id).collect::<Vec<_>>(), [kept]);
         }
@@ -232,8 +220,7 @@ async fn an_ending_or_a_ban_this_relay_did_not_hear_of_takes_effect_within_one_s
     let mut host = Raw::connect(&relay, "host").await;
     host.sign_up("quiet-host").await;
     assert!(ok(&host
-        .call(|req| ClientMessage::CreateRoom {
-            req,
+        .call(ClientMessage::CreateRoom {
             room: "quiet-room".into(),
             topic: String::new(),
         })
@@ -258,8 +245,7 @@ async fn kicked_from(relay: &RunningRelay, room: &str) -> (Raw, Raw) {
     let mut host = Raw::connect(relay, "h").await;
     host.sign_up("host").await;
     assert!(ok(&host
-        .call(|req| ClientMessage::CreateRoom {
-            req,
+        .call(ClientMessage::CreateRoom {
             room: room.into(),
             topic: String::new(),
         })
@@ -270,8 +256,7 @@ async fn kicked_from(relay: &RunningRelay, room: &str) -> (Raw, Raw) {
     troll.sign_up("troll").await;
     troll.join(room, None).await;
     assert!(ok(&host
-        .call(|req| ClientMessage::Kick {
-            req,
+        .call(ClientMessage::Kick {
             room: room.into(),
             handle: "troll".into(),
         })
@@ -289,8 +274,7 @@ async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its
     // The kicked connection reads no more history …
     assert_eq!(
         troll
-            .refused(|req| ClientMessage::History {
-                req,
+            .refused(ClientMessage::History {
                 room: "noir".into(),
                 before: u64::MAX,
                 limit: 50,
@@ -328,8 +312,7 @@ async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its
     }
     assert_eq!(
         sneaky
-            .refused(|req| ClientMessage::History {
-                req,
+            .refused(ClientMessage::History {
                 room: "noir".into(),
                 before: u64::MAX,
                 limit: 50,
@@ -343,8 +326,7 @@ async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its
     let mut login = Raw::connect(&relay, "l").await;
     let token = {
         match login
-            .call(|req| ClientMessage::LogIn {
-                req,
+            .call(ClientMessage::LogIn {
                 handle: "troll".into(),
                 password: "troll password".into(),
             })
@@ -356,7 +338,7 @@ async fn a_banned_account_cannot_post_by_logging_in_inside_the_room_nor_read_its
     };
     assert!(ok(&token_guest.join("noir", None).await));
     assert!(ok(&token_guest
-        .call(|req| ClientMessage::Authenticate { req, token })
+        .call(ClientMessage::Authenticate { token })
         .await));
     token_guest
         .event(|m| matches!(m, ServerMessage::Kicked { room } if room == "noir"))
@@ -369,15 +351,14 @@ async fn a_kicked_connection_stays_out_whoever_it_logs_in_or_out_as() {
     let relay = relay(config()).await;
     let (_host, mut troll) = kicked_from(&relay, "quiet").await;
     // Logging out does not make the kicked connection a fresh guest in that room.
-    assert!(ok(&troll.call(|req| ClientMessage::LogOut { req }).await));
+    assert!(ok(&troll.call(ClientMessage::LogOut {}).await));
     match troll.join("quiet", None).await {
         ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::Forbidden),
         other => panic!("the kicked connection came back as a guest: {other:?}"),
     }
     assert_eq!(
         troll
-            .refused(|req| ClientMessage::Leave {
-                req,
+            .refused(ClientMessage::Leave {
                 room: "quiet".into(),
             })
             .await,
@@ -388,8 +369,7 @@ async fn a_kicked_connection_stays_out_whoever_it_logs_in_or_out_as() {
     banned.log_in("troll").await;
     assert_eq!(
         banned
-            .refused(|req| ClientMessage::MarkRead {
-                req,
+            .refused(ClientMessage::MarkRead {
                 room: "quiet".into(),
                 seq: 1,
             })
@@ -405,8 +385,7 @@ async fn a_banned_account_no_longer_sees_how_busy_the_room_is() {
     let mut host = Raw::connect(&relay, "h").await;
     host.sign_up("host").await;
     assert!(ok(&host
-        .call(|req| ClientMessage::CreateRoom {
-            req,
+        .call(ClientMessage::CreateRoom {
             room: "busy-room".into(),
             topic: String::new(),
         })
@@ -417,8 +396,7 @@ async fn a_banned_account_no_longer_sees_how_busy_the_room_is() {
     reader.sign_up("reader").await;
     reader.join("busy-room", None).await;
     assert!(ok(&reader
-        .call(|req| ClientMessage::MarkRead {
-            req,
+        .call(ClientMessage::MarkRead {
             room: "busy-room".into(),
             seq: 1,
         })
@@ -429,18 +407,17 @@ async fn a_banned_account_no_longer_sees_how_busy_the_room_is() {
         other => panic!("{other:?}"),
     };
     assert_eq!(
-        unread(reader.call(|req| ClientMessage::UnreadCounts { req }).await),
+        unread(reader.call(ClientMessage::UnreadCounts {}).await),
         vec![("busy-room".to_owned(), 1)]
     );
     assert!(ok(&host
-        .call(|req| ClientMessage::Kick {
-            req,
+        .call(ClientMessage::Kick {
             room: "busy-room".into(),
             handle: "reader".into(),
         })
         .await));
     assert_eq!(
-        unread(reader.call(|req| ClientMessage::UnreadCounts { req }).await),
+        unread(reader.call(ClientMessage::UnreadCounts {}).await),
         vec![]
     );
     relay.shutdown().await.unwrap();
@@ -454,8 +431,7 @@ async fn a_room_name_in_use_ever_built_in_or_per_film_cannot_be_created() {
     let mut guest = Raw::connect(&relay, "g").await;
     guest.join("hangout", None).await;
     assert!(ok(&guest
-        .call(|req| ClientMessage::Leave {
-            req,
+        .call(ClientMessage::Leave {
             room: "hangout".into(),
         })
         .await));
@@ -469,8 +445,7 @@ async fn a_room_name_in_use_ever_built_in_or_per_film_cannot_be_created() {
     for room in ["lobby ", " lobby", "lobby\u{200B}", "\u{202E}ybbol"] {
         assert_eq!(
             grabber
-                .refused(|req| ClientMessage::CreateRoom {
-                    req,
+                .refused(ClientMessage::CreateRoom {
                     room: room.into(),
                     topic: "mine now".into(),
                 })
@@ -482,8 +457,7 @@ async fn a_room_name_in_use_ever_built_in_or_per_film_cannot_be_created() {
     for room in ["lobby", "film:heat-1995", "hangout", "busy"] {
         assert_eq!(
             grabber
-                .refused(|req| ClientMessage::CreateRoom {
-                    req,
+                .refused(ClientMessage::CreateRoom {
                     room: room.into(),
                     topic: "mine now".into(),
                 })
@@ -494,8 +468,7 @@ async fn a_room_name_in_use_ever_built_in_or_per_film_cannot_be_created() {
         // And so the grabber moderates nothing there.
         assert_eq!(
             grabber
-                .refused(|req| ClientMessage::Kick {
-                    req,
+                .refused(ClientMessage::Kick {
                     room: room.into(),
                     handle: "grabber".into(),
                 })
@@ -504,8 +477,7 @@ async fn a_room_name_in_use_ever_built_in_or_per_film_cannot_be_created() {
         );
     }
     assert!(ok(&grabber
-        .call(|req| ClientMessage::CreateRoom {
-            req,
+        .call(ClientMessage::CreateRoom {
             room: "brand-new".into(),
             topic: "a fresh name".into(),
         })
@@ -550,8 +522,7 @@ async fn chat_reviews_and_comments_written_at_once_all_land() {
         .unwrap();
     for i in 0..120 {
         let review = match writer
-            .call(|req| ClientMessage::PutReview {
-                req,
+            .call(ClientMessage::PutReview {
                 client_id: format!("r{i}"),
                 movie_key: format!("film-{i}"),
                 title: format!("Film {i}"),
@@ -567,8 +538,7 @@ async fn chat_reviews_and_comments_written_at_once_all_land() {
             other => panic!("review {i} under load: {other:?}"),
         };
         match writer
-            .call(|req| ClientMessage::PostComment {
-                req,
+            .call(ClientMessage::PostComment {
                 client_id: format!("c{i}"),
                 review_id: review.id,
                 body: "agreed".into(),
@@ -621,8 +591,7 @@ async fn a_client_500_behind_gets_every_message_once_in_order_while_the_room_is_
     while got.last().unwrap().seq < live_after {
         let after = got.last().unwrap().seq;
         match reader
-            .call(|req| ClientMessage::History {
-                req,
+            .call(ClientMessage::History {
                 room: "busy".into(),
                 before: live_after + 1,
                 limit: 200,
@@ -759,7 +728,7 @@ async fn rate_limit_strikes_are_forgiven_once_a_client_slows_down() {
             if let ServerMessage::Error {
                 code: ErrorCode::RateLimited,
                 ..
-            } = c.call(|req| ClientMessage::ListRooms { req }).await
+            } = c.call(ClientMessage::ListRooms {}).await
             {
                 refused += 1;
             }
@@ -768,7 +737,7 @@ async fn rate_limit_strikes_are_forgiven_once_a_client_slows_down() {
     }
     assert!(refused > 100, "only {refused} refused");
     assert!(
-        ok(&c.call(|req| ClientMessage::ListRooms { req }).await),
+        ok(&c.call(ClientMessage::ListRooms {}).await),
         "still connected"
     );
     relay.shutdown().await.unwrap();
@@ -803,8 +772,7 @@ async fn mark_read_takes_only_real_rooms_and_numbers_that_exist() {
     c.join("real", None).await;
     sent_seq(c.post("real", "c1", "one").await);
     assert_eq!(
-        c.refused(|req| ClientMessage::MarkRead {
-            req,
+        c.refused(ClientMessage::MarkRead {
             room: "bad\nroom".into(),
             seq: 1,
         })
@@ -812,8 +780,7 @@ async fn mark_read_takes_only_real_rooms_and_numbers_that_exist() {
         ErrorCode::InvalidInput
     );
     assert_eq!(
-        c.refused(|req| ClientMessage::MarkRead {
-            req,
+        c.refused(ClientMessage::MarkRead {
             room: "never-used".into(),
             seq: 1,
         })
@@ -822,19 +789,18 @@ async fn mark_read_takes_only_real_rooms_and_numbers_that_exist() {
     );
     for seq in [u64::MAX, (1 << 63) + 5, 1 << 62] {
         assert!(ok(&c
-            .call(|req| ClientMessage::MarkRead {
-                req,
+            .call(ClientMessage::MarkRead {
                 room: "real".into(),
                 seq,
             })
             .await));
     }
-    match c.call(|req| ClientMessage::UnreadCounts { req }).await {
+    match c.call(ClientMessage::UnreadCounts {}).await {
         ServerMessage::Unread { rooms, .. } => assert_eq!(rooms, vec![("real".into(), 0)]),
         other => panic!("{other:?}"),
     }
     sent_seq(c.post("real", "c2", "two").await);
-    match c.call(|req| ClientMessage::UnreadCounts { req }).await {
+    match c.call(ClientMessage::UnreadCounts {}).await {
         ServerMessage::Unread { rooms, .. } => {
             assert_eq!(rooms, vec![("real".into(), 1)], "read up to 1, not 2^64")
         }
@@ -860,8 +826,7 @@ async fn names_with_direction_overrides_or_invisible_characters_are_refused() {
     }
     let mut c = Raw::connect(&relay, "한국어 이름 👩‍👩‍👧").await;
     assert_eq!(
-        c.refused(|req| ClientMessage::SignUp {
-            req,
+        c.refused(ClientMessage::SignUp {
             handle: "mallory".into(),
             password: "mallory password".into(),
             display_name: Some("admin\u{202E}".into()),
@@ -871,8 +836,7 @@ async fn names_with_direction_overrides_or_invisible_characters_are_refused() {
     );
     c.sign_up("mallory").await;
     assert_eq!(
-        c.refused(|req| ClientMessage::UpdateProfile {
-            req,
+        c.refused(ClientMessage::UpdateProfile {
             display_name: Some("\u{2067}admin".into()),
             bio: None,
             avatar_url: None,
@@ -923,7 +887,7 @@ async fn a_malformed_frame_whose_req_can_be_read_is_answered_with_it() {
             other => panic!("{other:?}"),
         }
     }
-    assert!(ok(&c.call(|req| ClientMessage::ListRooms { req }).await));
+    assert!(ok(&c.call(ClientMessage::ListRooms {}).await));
     relay.shutdown().await.unwrap();
 }
 
@@ -947,12 +911,11 @@ async fn a_log_in_storm_past_the_hashing_queue_is_answered_rate_limited() {
     // Every sign-up at once: at most one per core hashes, none may wait.
     for (i, c) in clients.iter_mut().enumerate() {
         let signup = ClientMessage::SignUp {
-            req: 1,
             handle: format!("storm{i}"),
             password: "storm password".into(),
             display_name: None,
         };
-        c.send_text(signup.to_json()).await;
+        c.send_text(signup.with_req(1).to_json()).await;
     }
     let (mut signed_up, mut limited) = (0, 0);
     for c in &mut clients {

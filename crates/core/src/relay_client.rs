@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use movietalk_protocol::relay::{
-    Account, ChatMessage, ClientMessage, ErrorCode, PROTOCOL_VERSION, RoomSummary, ServerMessage,
+    Account, ChatMessage, ClientFrame, ClientMessage, ErrorCode, PROTOCOL_VERSION, RoomSummary,
+    ServerMessage,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -114,7 +115,7 @@ const MAX_CATCH_UP_PAGES: u32 = 5_000;
 /// A handle to one connection; cheap to clone. The connection closes when every handle is dropped.
 #[derive(Debug, Clone)]
 pub struct RelayClient {
-    requests: mpsc::Sender<(ClientMessage, Reply)>,
+    requests: mpsc::Sender<(ClientFrame, Reply)>,
     next_req: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -194,7 +195,7 @@ impl RelayClient {
     async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.requests
-            .send((msg, tx))
+            .send((msg.with_req(self.next_req()), tx))
             .await
             .map_err(|_| ClientError::Closed)?;
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
@@ -208,13 +209,10 @@ impl RelayClient {
         }
     }
 
-    /// Sends any request built by `make` from a fresh request id and returns the relay's
-    /// answer; a refusal is an error carrying its code.
-    pub async fn call(
-        &self,
-        make: impl FnOnce(u64) -> ClientMessage,
-    ) -> Result<ServerMessage, ClientError> {
-        self.request(make(self.next_req())).await
+    /// Sends any request under a fresh request id and returns the relay's answer; a refusal is
+    /// an error carrying its code.
+    pub async fn call(&self, msg: ClientMessage) -> Result<ServerMessage, ClientError> {
+        self.request(msg).await
     }
 
     /// Joins `room`, receiving the messages after `since` (or the recent ones). A resuming
@@ -224,7 +222,6 @@ impl RelayClient {
     pub async fn join(&self, room: &str, since: Option<u64>) -> Result<Joined, ClientError> {
         let (room, mut history, present, live_after) = match self
             .request(ClientMessage::Join {
-                req: self.next_req(),
                 room: room.to_owned(),
                 since,
             })
@@ -306,7 +303,6 @@ impl RelayClient {
     ) -> Result<Vec<ChatMessage>, ClientError> {
         match self
             .request(ClientMessage::History {
-                req: self.next_req(),
                 room: room.to_owned(),
                 before,
                 limit,
@@ -329,7 +325,6 @@ impl RelayClient {
         display_name: Option<&str>,
     ) -> Result<LoggedIn, ClientError> {
         let msg = ClientMessage::SignUp {
-            req: self.next_req(),
             handle: handle.to_owned(),
             password: password.to_owned(),
             display_name: display_name.map(str::to_owned),
@@ -340,7 +335,6 @@ impl RelayClient {
     /// Logs this connection in with a handle and password.
     pub async fn log_in(&self, handle: &str, password: &str) -> Result<LoggedIn, ClientError> {
         self.session(ClientMessage::LogIn {
-            req: self.next_req(),
             handle: handle.to_owned(),
             password: password.to_owned(),
         })
@@ -350,7 +344,6 @@ impl RelayClient {
     /// Logs this connection in with a token from an earlier session.
     pub async fn authenticate(&self, token: &str) -> Result<LoggedIn, ClientError> {
         self.session(ClientMessage::Authenticate {
-            req: self.next_req(),
             token: token.to_owned(),
         })
         .await
@@ -367,11 +360,7 @@ impl RelayClient {
 
     /// Revokes this connection's session; it continues as a guest.
     pub async fn log_out(&self) -> Result<(), ClientError> {
-        self.request(ClientMessage::LogOut {
-            req: self.next_req(),
-        })
-        .await
-        .map(|_| ())
+        self.request(ClientMessage::LogOut {}).await.map(|_| ())
     }
 
     /// Changes profile fields (None leaves a field as it is; an empty avatar removes it).
@@ -382,7 +371,6 @@ impl RelayClient {
         avatar_url: Option<&str>,
     ) -> Result<Account, ClientError> {
         let msg = ClientMessage::UpdateProfile {
-            req: self.next_req(),
             display_name: display_name.map(str::to_owned),
             bio: bio.map(str::to_owned),
             avatar_url: avatar_url.map(str::to_owned),
@@ -398,7 +386,6 @@ impl RelayClient {
     /// Changes the password; the account's other sessions are revoked.
     pub async fn change_password(&self, current: &str, new: &str) -> Result<(), ClientError> {
         let msg = ClientMessage::ChangePassword {
-            req: self.next_req(),
             current: current.to_owned(),
             new: new.to_owned(),
         };
@@ -408,7 +395,6 @@ impl RelayClient {
     /// Deletes the logged-in account.
     pub async fn delete_account(&self, password: &str) -> Result<(), ClientError> {
         self.request(ClientMessage::DeleteAccount {
-            req: self.next_req(),
             password: password.to_owned(),
         })
         .await
@@ -422,7 +408,8 @@ impl RelayClient {
             .send((
                 ClientMessage::Typing {
                     room: room.to_owned(),
-                },
+                }
+                .into(),
                 tx,
             ))
             .await
@@ -432,7 +419,6 @@ impl RelayClient {
     /// Leaves `room`.
     pub async fn leave(&self, room: &str) -> Result<(), ClientError> {
         self.request(ClientMessage::Leave {
-            req: self.next_req(),
             room: room.to_owned(),
         })
         .await
@@ -453,7 +439,6 @@ impl RelayClient {
         text: &str,
     ) -> Result<u64, ClientError> {
         let msg = ClientMessage::Send {
-            req: self.next_req(),
             room: room.to_owned(),
             client_id: client_id.to_owned(),
             text: text.to_owned(),
@@ -468,7 +453,7 @@ impl RelayClient {
 
     /// Rooms that were created or have people in them, with live presence.
     pub async fn list_rooms(&self) -> Result<Vec<RoomSummary>, ClientError> {
-        match self.call(|req| ClientMessage::ListRooms { req }).await? {
+        match self.call(ClientMessage::ListRooms {}).await? {
             ServerMessage::Rooms { rooms, .. } => Ok(rooms),
             other => Err(ClientError::Protocol(format!(
                 "expected rooms, got {other:?}"
@@ -479,10 +464,7 @@ impl RelayClient {
     /// Creates a room with a topic, moderated by the logged-in account.
     pub async fn create_room(&self, room: &str, topic: &str) -> Result<RoomSummary, ClientError> {
         let (room, topic) = (room.to_owned(), topic.to_owned());
-        match self
-            .call(move |req| ClientMessage::CreateRoom { req, room, topic })
-            .await?
-        {
+        match self.call(ClientMessage::CreateRoom { room, topic }).await? {
             ServerMessage::RoomInfo { room, .. } => Ok(room),
             other => Err(ClientError::Protocol(format!(
                 "expected room_info, got {other:?}"
@@ -492,7 +474,7 @@ impl RelayClient {
 
     /// Unread messages per room the logged-in account has read before.
     pub async fn unread_counts(&self) -> Result<Vec<(String, u64)>, ClientError> {
-        match self.call(|req| ClientMessage::UnreadCounts { req }).await? {
+        match self.call(ClientMessage::UnreadCounts {}).await? {
             ServerMessage::Unread { rooms, .. } => Ok(rooms),
             other => Err(ClientError::Protocol(format!(
                 "expected unread, got {other:?}"
@@ -503,7 +485,7 @@ impl RelayClient {
     /// Remembers that the logged-in account has read `room` up to `seq`.
     pub async fn mark_read(&self, room: &str, seq: u64) -> Result<(), ClientError> {
         let room = room.to_owned();
-        self.call(move |req| ClientMessage::MarkRead { req, room, seq })
+        self.call(ClientMessage::MarkRead { room, seq })
             .await
             .map(|_| ())
     }
@@ -511,7 +493,7 @@ impl RelayClient {
     /// Follows (or, with `on: false`, stops following) another account.
     pub async fn follow(&self, handle: &str, on: bool) -> Result<(), ClientError> {
         let handle = handle.to_owned();
-        self.call(move |req| ClientMessage::Follow { req, handle, on })
+        self.call(ClientMessage::Follow { handle, on })
             .await
             .map(|_| ())
     }
@@ -519,10 +501,7 @@ impl RelayClient {
     /// Who follows `handle`, and whom it follows (handles, alphabetically).
     pub async fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), ClientError> {
         let handle = handle.to_owned();
-        match self
-            .call(move |req| ClientMessage::Follows { req, handle })
-            .await?
-        {
+        match self.call(ClientMessage::Follows { handle }).await? {
             ServerMessage::Follows {
                 followers,
                 following,
@@ -537,10 +516,7 @@ impl RelayClient {
     /// The public profile of `handle`.
     pub async fn profile(&self, handle: &str) -> Result<Account, ClientError> {
         let handle = handle.to_owned();
-        match self
-            .call(move |req| ClientMessage::GetProfile { req, handle })
-            .await?
-        {
+        match self.call(ClientMessage::GetProfile { handle }).await? {
             ServerMessage::Profile { account, .. } => Ok(account),
             other => Err(ClientError::Protocol(format!(
                 "expected a profile, got {other:?}"
@@ -551,7 +527,7 @@ impl RelayClient {
     /// Deletes a message (its author or the room's moderator may).
     pub async fn delete_message(&self, room: &str, seq: u64) -> Result<(), ClientError> {
         let room = room.to_owned();
-        self.call(move |req| ClientMessage::DeleteMessage { req, room, seq })
+        self.call(ClientMessage::DeleteMessage { room, seq })
             .await
             .map(|_| ())
     }
@@ -585,7 +561,7 @@ pub(crate) fn logged_in(reply: ServerMessage) -> Result<LoggedIn, ClientError> {
 /// Owns the socket: writes requests, routes replies to their waiters and events to the stream.
 async fn drive<S>(
     ws: tokio_tungstenite::WebSocketStream<S>,
-    mut requests: mpsc::Receiver<(ClientMessage, Reply)>,
+    mut requests: mpsc::Receiver<(ClientFrame, Reply)>,
     events: mpsc::Sender<RelayEvent>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -595,13 +571,13 @@ async fn drive<S>(
     let reason = loop {
         tokio::select! {
             request = requests.recv() => {
-                let Some((msg, reply)) = request else {
+                let Some((frame, reply)) = request else {
                     let _ = sink.send(Message::Close(None)).await;
                     break "closed by the client".to_owned();
                 };
-                match sink.send(Message::text(msg.to_json())).await {
+                match sink.send(Message::text(frame.to_json())).await {
                     Ok(()) => {
-                        if let Some(req) = msg.req() {
+                        if let Some(req) = frame.req {
                             pending.insert(req, reply);
                         }
                     }

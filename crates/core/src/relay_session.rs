@@ -60,8 +60,7 @@ impl RelayClient {
     /// connection in. Keep the new refresh token; the one given is spent.
     pub async fn refresh(&self, refresh_token: &str) -> Result<LoggedIn, ClientError> {
         logged_in(
-            self.call(|req| ClientMessage::Refresh {
-                req,
+            self.call(ClientMessage::Refresh {
                 refresh_token: refresh_token.to_owned(),
             })
             .await?,
@@ -70,7 +69,7 @@ impl RelayClient {
 
     /// The logged-in account's sessions (this one marked `current`).
     pub async fn list_sessions(&self) -> Result<Vec<SessionInfo>, ClientError> {
-        match self.call(|req| ClientMessage::ListSessions { req }).await? {
+        match self.call(ClientMessage::ListSessions {}).await? {
             ServerMessage::Sessions { sessions, .. } => Ok(sessions),
             other => Err(unexpected("sessions", other)),
         }
@@ -78,7 +77,7 @@ impl RelayClient {
 
     /// Revokes one of the account's sessions (revoking the current one logs this connection out).
     pub async fn revoke_session(&self, session_id: u64) -> Result<(), ClientError> {
-        self.call(|req| ClientMessage::RevokeSession { req, session_id })
+        self.call(ClientMessage::RevokeSession { session_id })
             .await
             .map(|_| ())
     }
@@ -91,8 +90,7 @@ impl RelayClient {
         handle: Option<&str>,
     ) -> Result<ProviderLogin, ClientError> {
         let reply = self
-            .call(|req| ClientMessage::ProviderLogin {
-                req,
+            .call(ClientMessage::ProviderLogin {
                 provider: tokens.provider.clone(),
                 id_token: tokens.id_token.clone(),
                 access_token: tokens
@@ -122,8 +120,7 @@ impl RelayClient {
         tokens: &ProviderTokens,
     ) -> Result<LoginMethods, ClientError> {
         methods(
-            self.call(|req| ClientMessage::LinkProvider {
-                req,
+            self.call(ClientMessage::LinkProvider {
                 provider: tokens.provider.clone(),
                 id_token: tokens.id_token.clone(),
                 access_token: tokens
@@ -139,8 +136,7 @@ impl RelayClient {
     /// Unlinks a provider; refused ([`ErrorCode::LastLoginMethod`]) when it is the last way in.
     pub async fn unlink_provider(&self, provider: &str) -> Result<LoginMethods, ClientError> {
         methods(
-            self.call(|req| ClientMessage::UnlinkProvider {
-                req,
+            self.call(ClientMessage::UnlinkProvider {
                 provider: provider.to_owned(),
             })
             .await?,
@@ -149,7 +145,7 @@ impl RelayClient {
 
     /// How the logged-in account can log in.
     pub async fn login_methods(&self) -> Result<LoginMethods, ClientError> {
-        methods(self.call(|req| ClientMessage::LoginMethods { req }).await?)
+        methods(self.call(ClientMessage::LoginMethods {}).await?)
     }
 }
 

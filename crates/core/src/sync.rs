@@ -876,8 +876,7 @@ pub async fn sync(
     loop {
         let since = lock(db).sync_cursor()?;
         let (changes, last) = match client
-            .call(|req| ClientMessage::ChangesSince {
-                req,
+            .call(ClientMessage::ChangesSince {
                 since,
                 limit: PULL_PAGE,
             })
@@ -962,8 +961,7 @@ async fn deliver(
             edited_at_ms,
         } => {
             client
-                .call(move |req| ClientMessage::PutReview {
-                    req,
+                .call(ClientMessage::PutReview {
                     client_id,
                     movie_key,
                     title,
@@ -990,13 +988,12 @@ async fn deliver(
                 return Ok(Settled::Done);
             };
             client
-                .call(move |req| ClientMessage::DeleteReview { req, review_id })
+                .call(ClientMessage::DeleteReview { review_id })
                 .await?
         }
         OutboxOp::PostComment { review_id, body } => {
             client
-                .call(move |req| ClientMessage::PostComment {
-                    req,
+                .call(ClientMessage::PostComment {
                     client_id,
                     review_id,
                     body,
@@ -1005,23 +1002,15 @@ async fn deliver(
         }
         OutboxOp::EditComment { comment_id, body } => {
             client
-                .call(move |req| ClientMessage::EditComment {
-                    req,
-                    comment_id,
-                    body,
-                })
+                .call(ClientMessage::EditComment { comment_id, body })
                 .await?
         }
         OutboxOp::DeleteComment { comment_id } => {
             client
-                .call(move |req| ClientMessage::DeleteComment { req, comment_id })
+                .call(ClientMessage::DeleteComment { comment_id })
                 .await?
         }
-        OutboxOp::Like { target, on } => {
-            client
-                .call(move |req| ClientMessage::Like { req, target, on })
-                .await?
-        }
+        OutboxOp::Like { target, on } => client.call(ClientMessage::Like { target, on }).await?,
     };
     Ok(match reply {
         ServerMessage::ReviewSaved { review, .. } => Settled::Review(review),

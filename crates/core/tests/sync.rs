@@ -79,11 +79,7 @@ async fn all_changes(c: &RelayClient) -> Vec<ChangeKind> {
     let mut since = 0;
     loop {
         match c
-            .call(|req| ClientMessage::ChangesSince {
-                req,
-                since,
-                limit: 500,
-            })
+            .call(ClientMessage::ChangesSince { since, limit: 500 })
             .await
             .unwrap()
         {
@@ -643,8 +639,7 @@ async fn the_feed_and_others_profiles_read_offline_from_what_was_last_pulled() {
 
 /// A review of film `i` written straight to the relay.
 async fn put(c: &RelayClient, i: usize, body: &str) {
-    c.call(|req| ClientMessage::PutReview {
-        req,
+    c.call(ClientMessage::PutReview {
         client_id: format!("put-{i}-{body}")
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')

@@ -3,8 +3,8 @@
 //! Every frame is one JSON text frame holding a [`ClientMessage`] or a [`ServerMessage`],
 //! tagged by `"type"`. A client opens with [`ClientMessage::Hello`]; the relay answers
 //! [`ServerMessage::Welcome`] or an [`ServerMessage::Error`] with [`ErrorCode::UnsupportedVersion`].
-//! Requests carry a client-chosen `req` number that the matching reply echoes; pushed events
-//! (chat messages, presence) carry none.
+//! Requests carry a client-chosen `req` number beside the message ([`ClientFrame`]), which the
+//! matching reply echoes; pushed events (chat messages, presence) carry none.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +51,6 @@ pub enum ClientMessage {
     },
     /// Enter a room; the reply is [`ServerMessage::Joined`] with the history after `since`.
     Join {
-        req: u64,
         room: String,
         /// The last sequence number this client has seen in the room, to resume without a gap.
         #[serde(default)]
@@ -62,7 +61,6 @@ pub enum ClientMessage {
     /// `before`); with `after` it pages forward (the oldest `limit` after `after`), which is how
     /// a resuming client catches up to [`ServerMessage::Joined`]'s `live_after`.
     History {
-        req: u64,
         room: String,
         before: u64,
         limit: u32,
@@ -71,62 +69,48 @@ pub enum ClientMessage {
     },
     /// Create a named room with a topic; its creator moderates it. The reply is
     /// [`ServerMessage::RoomInfo`]. Rooms named `film:<movie key>` exist without being created.
-    CreateRoom {
-        req: u64,
-        room: String,
-        topic: String,
-    },
+    CreateRoom { room: String, topic: String },
     /// Rooms that were created or have people in them, with live presence.
-    ListRooms { req: u64 },
+    ListRooms {},
     /// Remove an account from a room and keep it out (the room's creator only).
-    Kick {
-        req: u64,
-        room: String,
-        handle: String,
-    },
+    Kick { room: String, handle: String },
     /// Delete a message: its author, or the room's creator, may. Everyone in the room gets
     /// [`ServerMessage::MessageDeleted`].
-    DeleteMessage { req: u64, room: String, seq: u64 },
+    DeleteMessage { room: String, seq: u64 },
     /// "I am typing" in a joined room; others get [`ServerMessage::Typing`]. No reply.
     Typing { room: String },
     /// Remember that this account has read `room` up to `seq`; the reply is [`ServerMessage::Ok`].
-    MarkRead { req: u64, room: String, seq: u64 },
+    MarkRead { room: String, seq: u64 },
     /// Unread messages per room this account has read before; the reply is [`ServerMessage::Unread`].
-    UnreadCounts { req: u64 },
+    UnreadCounts {},
     /// Leave a room; the reply is [`ServerMessage::Ok`].
-    Leave { req: u64, room: String },
+    Leave { room: String },
     /// Create an account and log in; the reply is [`ServerMessage::Session`].
     SignUp {
-        req: u64,
         handle: String,
         password: String,
         display_name: Option<String>,
     },
     /// Log in with a handle and password; the reply is [`ServerMessage::Session`] with tokens.
-    LogIn {
-        req: u64,
-        handle: String,
-        password: String,
-    },
+    LogIn { handle: String, password: String },
     /// Log this connection in with a live access token; the reply is [`ServerMessage::Session`]
     /// (without new tokens).
-    Authenticate { req: u64, token: String },
+    Authenticate { token: String },
     /// Trade a refresh token for a new access token and a new refresh token (the one presented
     /// stops working), and log this connection in. Presenting a refresh token that was already
     /// traded revokes the whole session. The reply is [`ServerMessage::Session`] with tokens.
-    Refresh { req: u64, refresh_token: String },
+    Refresh { refresh_token: String },
     /// The logged-in account's sessions; the reply is [`ServerMessage::Sessions`].
-    ListSessions { req: u64 },
+    ListSessions {},
     /// Revoke one of the logged-in account's sessions (its tokens stop working); the reply is
     /// [`ServerMessage::Ok`].
-    RevokeSession { req: u64, session_id: u64 },
+    RevokeSession { session_id: u64 },
     /// Log in with an identity from a configured provider: an OpenID Connect `id_token` (with the
     /// `nonce` the client put in its authorization request), or for plain OAuth2 providers
     /// (GitHub) an `access_token`. An identity not linked to any account yet needs a `handle` to
     /// create one; without it the reply is [`ServerMessage::HandleNeeded`]. Otherwise the reply
     /// is [`ServerMessage::Session`] with tokens.
     ProviderLogin {
-        req: u64,
         provider: String,
         #[serde(default)]
         id_token: Option<String>,
@@ -140,7 +124,6 @@ pub enum ClientMessage {
     /// Link a provider identity (same fields as [`ClientMessage::ProviderLogin`]) to the
     /// logged-in account; the reply is [`ServerMessage::LoginMethods`].
     LinkProvider {
-        req: u64,
         provider: String,
         #[serde(default)]
         id_token: Option<String>,
@@ -152,31 +135,25 @@ pub enum ClientMessage {
     /// Unlink a provider from the logged-in account; refused with
     /// [`ErrorCode::LastLoginMethod`] when it is the account's only way to log in. The reply is
     /// [`ServerMessage::LoginMethods`].
-    UnlinkProvider { req: u64, provider: String },
+    UnlinkProvider { provider: String },
     /// How the logged-in account can log in; the reply is [`ServerMessage::LoginMethods`].
-    LoginMethods { req: u64 },
+    LoginMethods {},
     /// Revoke this connection's session (access and refresh token); the reply is [`ServerMessage::Ok`].
-    LogOut { req: u64 },
+    LogOut {},
     /// Change the logged-in account's profile (absent fields stay); the reply is [`ServerMessage::Profile`].
     UpdateProfile {
-        req: u64,
         display_name: Option<String>,
         bio: Option<String>,
         avatar_url: Option<String>,
     },
     /// Change the password; every other session of the account is revoked. Reply: [`ServerMessage::Ok`].
-    ChangePassword {
-        req: u64,
-        current: String,
-        new: String,
-    },
+    ChangePassword { current: String, new: String },
     /// Delete the logged-in account (see the relay docs for what happens to what it wrote).
     /// Reply: [`ServerMessage::Ok`], then the connection continues as a guest.
-    DeleteAccount { req: u64, password: String },
+    DeleteAccount { password: String },
     /// Write or rewrite this account's review of a film (one per account per film); the reply
     /// is [`ServerMessage::ReviewSaved`]. Resending the same `client_id` changes nothing.
     PutReview {
-        req: u64,
         client_id: String,
         movie_key: String,
         /// The film's title and year, so a client whose catalog lacks it can still show it.
@@ -196,69 +173,52 @@ pub enum ClientMessage {
         edited_at_ms: Option<u64>,
     },
     /// Delete one of this account's reviews (with its comments); the reply is [`ServerMessage::Ok`].
-    DeleteReview { req: u64, review_id: u64 },
+    DeleteReview { review_id: u64 },
     /// Comment on a review; the reply is [`ServerMessage::CommentSaved`]. Idempotent by `client_id`.
     PostComment {
-        req: u64,
         client_id: String,
         review_id: u64,
         body: String,
     },
     /// Change one of this account's comments; the reply is [`ServerMessage::CommentSaved`].
-    EditComment {
-        req: u64,
-        comment_id: u64,
-        body: String,
-    },
+    EditComment { comment_id: u64, body: String },
     /// Delete a comment: its author, or the author of the review it is on, may.
-    DeleteComment { req: u64, comment_id: u64 },
+    DeleteComment { comment_id: u64 },
     /// Like (or, with `on: false`, unlike) a review or a comment; the reply is [`ServerMessage::Ok`].
-    Like {
-        req: u64,
-        target: LikeTarget,
-        on: bool,
-    },
+    Like { target: LikeTarget, on: bool },
     /// Follow (or, with `on: false`, stop following) another account; the reply is [`ServerMessage::Ok`].
-    Follow { req: u64, handle: String, on: bool },
+    Follow { handle: String, on: bool },
     /// Reviews by the accounts this one follows, newest first, a page at a time.
-    Feed {
-        req: u64,
-        cursor: Option<u64>,
-        limit: u32,
-    },
+    Feed { cursor: Option<u64>, limit: u32 },
     /// Who follows `handle` and whom it follows; the reply is [`ServerMessage::Follows`].
-    Follows { req: u64, handle: String },
+    Follows { handle: String },
     /// An account's public profile (anyone may read it); the reply is [`ServerMessage::Profile`].
-    GetProfile { req: u64, handle: String },
+    GetProfile { handle: String },
     /// Reviews by one account, newest first, a page at a time.
     ReviewsByUser {
-        req: u64,
         handle: String,
         cursor: Option<u64>,
         limit: u32,
     },
     /// How a film is rated by everyone: the reply is [`ServerMessage::FilmStats`].
-    FilmStats { req: u64, movie_key: String },
+    FilmStats { movie_key: String },
     /// Reviews of a film, newest first, a page at a time (`cursor` from the previous page).
     ReviewsOfFilm {
-        req: u64,
         movie_key: String,
         cursor: Option<u64>,
         limit: u32,
     },
     /// Comments on a review, oldest first, a page at a time.
     CommentsOn {
-        req: u64,
         review_id: u64,
         cursor: Option<u64>,
         limit: u32,
     },
     /// Everything that changed (reviews and comments written, edited or deleted) after change
     /// number `since`, oldest first: how an offline client catches up.
-    ChangesSince { req: u64, since: u64, limit: u32 },
+    ChangesSince { since: u64, limit: u32 },
     /// Post a message to a room the client has joined; the reply is [`ServerMessage::Sent`].
     Send {
-        req: u64,
         room: String,
         /// Chosen by the client so that a resend is recognised and stored once.
         client_id: String,
@@ -791,9 +751,56 @@ pub struct DecodeError {
     pub message: String,
 }
 
+/// A client frame: a message and, for a request, the number its reply echoes. On the wire the
+/// `req` is one more field of the message's object: `{"type":"join","req":7,"room":"lobby"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientFrame {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub req: Option<u64>,
+    #[serde(flatten)]
+    pub msg: ClientMessage,
+}
+
+impl From<ClientMessage> for ClientFrame {
+    /// A frame that is no request (`hello`, `typing`).
+    fn from(msg: ClientMessage) -> ClientFrame {
+        ClientFrame { req: None, msg }
+    }
+}
+
+impl ClientFrame {
+    /// Encodes the frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("client frames always serialise")
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientFrame {
+    /// Takes `req` out of the object and reads the rest as the message (which refuses unknown
+    /// fields). A request needs a `req`; `hello` and `typing` must not have one.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut object = serde_json::Map::deserialize(deserializer)?;
+        let req = match object.remove("req") {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| D::Error::custom("req must be a whole number"))?,
+            ),
+        };
+        let msg = ClientMessage::deserialize(serde_json::Value::Object(object))
+            .map_err(D::Error::custom)?;
+        match (msg.is_request(), req) {
+            (true, None) => Err(D::Error::custom("a request needs a numeric req")),
+            (false, Some(_)) => Err(D::Error::custom("only requests carry a req")),
+            _ => Ok(ClientFrame { req, msg }),
+        }
+    }
+}
+
 /// Reads one client text frame. Never panics, whatever the input (fuzzed).
-pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
-    serde_json::from_str::<ClientMessage>(text).map_err(|e| DecodeError {
+pub fn decode_client(text: &str) -> Result<ClientFrame, DecodeError> {
+    serde_json::from_str::<ClientFrame>(text).map_err(|e| DecodeError {
         req: request_id(text),
         message: format!("unreadable frame: {e}"),
     })
@@ -811,50 +818,20 @@ pub fn request_id(text: &str) -> Option<u64> {
 }
 
 impl ClientMessage {
-    /// The request id, for every message but `hello`.
-    pub fn req(&self) -> Option<u64> {
-        use ClientMessage::*;
-        match self {
-            Hello { .. } | Typing { .. } => None,
-            Join { req, .. }
-            | History { req, .. }
-            | Leave { req, .. }
-            | CreateRoom { req, .. }
-            | ListRooms { req }
-            | Kick { req, .. }
-            | DeleteMessage { req, .. }
-            | MarkRead { req, .. }
-            | UnreadCounts { req }
-            | SignUp { req, .. }
-            | LogIn { req, .. }
-            | Authenticate { req, .. }
-            | Refresh { req, .. }
-            | ListSessions { req }
-            | RevokeSession { req, .. }
-            | ProviderLogin { req, .. }
-            | LinkProvider { req, .. }
-            | UnlinkProvider { req, .. }
-            | LoginMethods { req }
-            | LogOut { req }
-            | UpdateProfile { req, .. }
-            | ChangePassword { req, .. }
-            | DeleteAccount { req, .. }
-            | PutReview { req, .. }
-            | DeleteReview { req, .. }
-            | PostComment { req, .. }
-            | EditComment { req, .. }
-            | DeleteComment { req, .. }
-            | Like { req, .. }
-            | ReviewsOfFilm { req, .. }
-            | Follow { req, .. }
-            | Feed { req, .. }
-            | ReviewsByUser { req, .. }
-            | Follows { req, .. }
-            | GetProfile { req, .. }
-            | FilmStats { req, .. }
-            | CommentsOn { req, .. }
-            | ChangesSince { req, .. }
-            | Send { req, .. } => Some(*req),
+    /// Whether the message is a request, answered with its frame's `req` (all but `hello` and
+    /// `typing`).
+    pub fn is_request(&self) -> bool {
+        !matches!(
+            self,
+            ClientMessage::Hello { .. } | ClientMessage::Typing { .. }
+        )
+    }
+
+    /// The message as a request numbered `req`.
+    pub fn with_req(self, req: u64) -> ClientFrame {
+        ClientFrame {
+            req: Some(req),
+            msg: self,
         }
     }
 
@@ -919,18 +896,21 @@ mod tests {
 
     #[test]
     fn client_frames_round_trip_with_snake_case_tags() {
-        let msg = ClientMessage::Send {
-            req: 7,
+        let frame = ClientMessage::Send {
             room: "lobby".into(),
             client_id: "c-1".into(),
             text: "hi".into(),
-        };
-        let json = msg.to_json();
+        }
+        .with_req(7);
+        let json = frame.to_json();
         assert_eq!(
             json,
-            r#"{"type":"send","req":7,"room":"lobby","client_id":"c-1","text":"hi"}"#
+            r#"{"req":7,"type":"send","room":"lobby","client_id":"c-1","text":"hi"}"#
         );
-        assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), msg);
+        assert_eq!(decode_client(&json).unwrap(), frame);
+        // Where `req` stands in the object does not matter.
+        let reordered = r#"{"type":"send","room":"lobby","req":7,"client_id":"c-1","text":"hi"}"#;
+        assert_eq!(decode_client(reordered).unwrap(), frame);
     }
 
     #[test]
@@ -941,6 +921,22 @@ mod tests {
         );
         assert_eq!(decode_client("[1,2").unwrap_err().req, None);
         assert!(decode_client(r#"{"type":"leave","req":1,"room":"r"}"#).is_ok());
+    }
+
+    #[test]
+    fn requests_need_a_req_and_nothing_else_may_have_one() {
+        let missing = decode_client(r#"{"type":"leave","room":"r"}"#).unwrap_err();
+        assert!(
+            missing.message.contains("needs a numeric req"),
+            "{}",
+            missing.message
+        );
+        assert!(decode_client(r#"{"type":"leave","req":"1","room":"r"}"#).is_err());
+        assert!(decode_client(r#"{"type":"leave","req":-1,"room":"r"}"#).is_err());
+        assert!(decode_client(r#"{"type":"typing","req":1,"room":"r"}"#).is_err());
+        let typing = decode_client(r#"{"type":"typing","room":"r"}"#).unwrap();
+        assert_eq!(typing.req, None);
+        assert!(!typing.msg.is_request());
     }
 
     #[test]
@@ -992,22 +988,21 @@ mod tests {
 
     #[test]
     fn provider_login_fields_are_optional_and_error_codes_are_snake_case() {
-        let msg: ClientMessage = serde_json::from_str(
+        let frame = decode_client(
             r#"{"type":"provider_login","req":3,"provider":"github","access_token":"t"}"#,
         )
         .unwrap();
         assert_eq!(
-            msg,
+            frame,
             ClientMessage::ProviderLogin {
-                req: 3,
                 provider: "github".into(),
                 id_token: None,
                 access_token: Some("t".into()),
                 nonce: None,
                 handle: None
             }
+            .with_req(3)
         );
-        assert_eq!(msg.req(), Some(3));
         assert_eq!(
             serde_json::to_string(&ErrorCode::LastLoginMethod).unwrap(),
             r#""last_login_method""#
@@ -1020,25 +1015,21 @@ mod tests {
 
     #[test]
     fn join_since_is_optional() {
-        let msg: ClientMessage =
-            serde_json::from_str(r#"{"type":"join","req":1,"room":"r"}"#).unwrap();
+        let frame = decode_client(r#"{"type":"join","req":1,"room":"r"}"#).unwrap();
         assert_eq!(
-            msg,
+            frame,
             ClientMessage::Join {
-                req: 1,
                 room: "r".into(),
                 since: None
             }
+            .with_req(1)
         );
     }
 
     #[test]
     fn unknown_kinds_and_fields_are_rejected() {
-        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"explode"}"#).is_err());
-        assert!(
-            serde_json::from_str::<ClientMessage>(r#"{"type":"leave","req":1,"room":"r","x":1}"#)
-                .is_err()
-        );
+        assert!(decode_client(r#"{"type":"explode","req":1}"#).is_err());
+        assert!(decode_client(r#"{"type":"leave","req":1,"room":"r","x":1}"#).is_err());
     }
 
     #[test]

@@ -18,12 +18,12 @@ impl Handler {
     /// Answers an account or session request.
     pub(super) async fn account_request(
         &self,
+        req: u64,
         msg: ClientMessage,
         session: &mut Session,
     ) -> ServerMessage {
         match msg {
             ClientMessage::SignUp {
-                req,
                 handle,
                 password,
                 display_name,
@@ -51,11 +51,7 @@ impl Handler {
                     }
                 }
             }
-            ClientMessage::LogIn {
-                req,
-                handle,
-                password,
-            } => {
+            ClientMessage::LogIn { handle, password } => {
                 let at = self.owned_params(session);
                 match self
                     .hashing_call(move |a| {
@@ -67,14 +63,14 @@ impl Handler {
                     Err(e) => account_error(req, e),
                 }
             }
-            ClientMessage::Authenticate { req, token } => match blocking(|| {
+            ClientMessage::Authenticate { token } => match blocking(|| {
                 self.accounts
                     .authenticate(&token, self.config.clock.now_ms())
             }) {
                 Ok((account, live)) => self.resumed(req, session, account, live),
                 Err(e) => account_error(req, e),
             },
-            ClientMessage::Refresh { req, refresh_token } => {
+            ClientMessage::Refresh { refresh_token } => {
                 match blocking(|| self.accounts.refresh(&refresh_token, &self.params(session))) {
                     Ok((account, new)) => self.started(req, session, account, new),
                     Err(
@@ -99,7 +95,7 @@ impl Handler {
                     Err(e) => account_error(req, e),
                 }
             }
-            ClientMessage::ListSessions { req } => match &session.account {
+            ClientMessage::ListSessions {} => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => match self
                     .accounts
@@ -114,7 +110,7 @@ impl Handler {
                     Err(e) => account_error(req, e),
                 },
             },
-            ClientMessage::RevokeSession { req, session_id } => match &session.account {
+            ClientMessage::RevokeSession { session_id } => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => {
                     match blocking(|| self.accounts.revoke_session(account.id, session_id)) {
@@ -137,7 +133,6 @@ impl Handler {
                 }
             },
             ClientMessage::ProviderLogin {
-                req,
                 provider,
                 id_token,
                 access_token,
@@ -148,7 +143,6 @@ impl Handler {
                 Ok(identity) => self.provider_login(req, session, identity, handle),
             },
             ClientMessage::LinkProvider {
-                req,
                 provider,
                 id_token,
                 access_token,
@@ -174,7 +168,7 @@ impl Handler {
                     }
                 }
             },
-            ClientMessage::UnlinkProvider { req, provider } => match &session.account {
+            ClientMessage::UnlinkProvider { provider } => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => {
                     match blocking(|| self.accounts.unlink_provider(account.id, &provider)) {
@@ -183,11 +177,11 @@ impl Handler {
                     }
                 }
             },
-            ClientMessage::LoginMethods { req } => match &session.account {
+            ClientMessage::LoginMethods {} => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => self.login_methods(req, account.id),
             },
-            ClientMessage::LogOut { req } => match (&session.account, session.session_id) {
+            ClientMessage::LogOut {} => match (&session.account, session.session_id) {
                 (None, _) => not_logged_in(req),
                 (Some(account), id) => {
                     if let Some(id) = id {
@@ -208,7 +202,6 @@ impl Handler {
                 }
             },
             ClientMessage::UpdateProfile {
-                req,
                 display_name,
                 bio,
                 avatar_url,
@@ -251,7 +244,7 @@ impl Handler {
                     }
                 }
             },
-            ClientMessage::ChangePassword { req, current, new } => match &session.account {
+            ClientMessage::ChangePassword { current, new } => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => match validate_password(&new) {
                     Err(e) => {
@@ -280,7 +273,7 @@ impl Handler {
                     }
                 },
             },
-            ClientMessage::DeleteAccount { req, password } => match &session.account {
+            ClientMessage::DeleteAccount { password } => match &session.account {
                 None => not_logged_in(req),
                 Some(account) => {
                     let (id, keep) = (account.id, session.session_id);
@@ -303,7 +296,7 @@ impl Handler {
                     }
                 }
             },
-            other => super::answers::misrouted(other),
+            other => super::answers::misrouted(req, other),
         }
     }
 

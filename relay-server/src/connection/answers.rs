@@ -82,10 +82,10 @@ pub(super) fn internal(req: u64, e: crate::store::StoreError) -> ServerMessage {
 }
 
 /// A request handed to a handler that does not serve it: a relay bug, reported as one.
-pub(super) fn misrouted(msg: ClientMessage) -> ServerMessage {
+pub(super) fn misrouted(req: u64, msg: ClientMessage) -> ServerMessage {
     tracing::error!(?msg, "a request reached the wrong handler");
     ServerMessage::error(
-        msg.req(),
+        Some(req),
         ErrorCode::Internal,
         "the relay could not answer this request",
     )

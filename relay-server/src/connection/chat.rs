@@ -14,12 +14,13 @@ impl Handler {
     /// Answers a chat request as `author` (a guest's name when `guest`).
     pub(super) async fn chat_request(
         &self,
+        req: u64,
         msg: ClientMessage,
         session: &mut Session,
         (author, guest): (&str, bool),
     ) -> ServerMessage {
         match msg {
-            ClientMessage::Join { req, room, since } => match validate_room(&room) {
+            ClientMessage::Join { room, since } => match validate_room(&room) {
                 Err(e) => ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string()),
                 Ok(()) => match self.banned(session, &room) {
                     Err(e) => internal(req, e),
@@ -57,7 +58,6 @@ impl Handler {
                 },
             },
             ClientMessage::History {
-                req,
                 room,
                 before,
                 limit,
@@ -84,7 +84,7 @@ impl Handler {
                     }
                 }
             }
-            ClientMessage::Leave { req, room } => {
+            ClientMessage::Leave { room } => {
                 // A kicked connection's room stays in `session.rooms` until it ends (see
                 // `Hub::gone`); only a member leaves.
                 if session.rooms.contains(&room) && self.hub.leave(&room, session.conn) {
@@ -99,7 +99,6 @@ impl Handler {
                 }
             }
             ClientMessage::Send {
-                req,
                 room,
                 client_id,
                 text,
@@ -130,7 +129,7 @@ impl Handler {
                     }
                 }
             }
-            other => super::answers::misrouted(other),
+            other => super::answers::misrouted(req, other),
         }
     }
 

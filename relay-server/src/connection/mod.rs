@@ -300,8 +300,8 @@ impl Handler {
         text: &str,
         session: &mut Session,
     ) -> (Option<ServerMessage>, Option<(ErrorCode, String)>) {
-        let msg = match movietalk_protocol::relay::decode_client(text) {
-            Ok(msg) => msg,
+        let (req, msg) = match movietalk_protocol::relay::decode_client(text) {
+            Ok(frame) => (frame.req, frame.msg),
             Err(e) => {
                 let reply = ServerMessage::error(e.req, ErrorCode::Malformed, e.message);
                 let fatal = session
@@ -379,7 +379,7 @@ impl Handler {
             // The session ended elsewhere while this frame was on its way: the connection is
             // closing; nothing more is done for it, as the account or as a guest.
             self.become_guest(session);
-            return (msg.req().map(session_ended), None);
+            return (req.map(session_ended), None);
         }
         let now = self.config.clock.now_ms();
         if session.account.is_some() && now >= session.access_expires_at_ms && !renews_session(&msg)
@@ -396,10 +396,10 @@ impl Handler {
                     session.access_expires_at_ms =
                         now + self.config.token_lifetimes.access.as_millis() as u64;
                 }
-                Some(Err(e)) => return (msg.req().map(|req| account_error(req, e)), None),
+                Some(Err(e)) => return (req.map(|req| account_error(req, e)), None),
                 Some(Ok(false)) | None => {
                     self.become_guest(session);
-                    return (msg.req().map(session_ended), None);
+                    return (req.map(session_ended), None);
                 }
             }
         }
@@ -408,33 +408,41 @@ impl Handler {
         // create it later): a write, limited like one.
         let new_room = matches!(&msg, ClientMessage::Join { room, .. } if !self.hub.holds(room));
         if (is_write(&msg) || new_room) && !self.may_write(session) {
-            let reply = ServerMessage::error(
-                msg.req(),
-                ErrorCode::RateLimited,
-                "writing too fast; slow down",
-            );
+            let reply =
+                ServerMessage::error(req, ErrorCode::RateLimited, "writing too fast; slow down");
             return (Some(reply), None);
         }
-        let reply = match msg {
-            ClientMessage::Hello { .. } => {
-                ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent")
+        let (req, msg) = match (req, msg) {
+            (_, ClientMessage::Hello { .. }) => {
+                let reply =
+                    ServerMessage::error(None, ErrorCode::Malformed, "hello was already sent");
+                return (Some(reply), None);
             }
-            ClientMessage::Typing { room } => {
+            (_, ClientMessage::Typing { room }) => {
                 self.typing(session, &room, &author);
                 return (None, None);
             }
+            (Some(req), msg) => (req, msg),
+            // `decode_client` refuses these already.
+            (None, _) => {
+                let reply =
+                    ServerMessage::error(None, ErrorCode::Malformed, "a request needs a req");
+                return (Some(reply), None);
+            }
+        };
+        let reply = match msg {
             msg @ (ClientMessage::Join { .. }
             | ClientMessage::History { .. }
             | ClientMessage::Leave { .. }
             | ClientMessage::Send { .. }) => {
-                self.chat_request(msg, session, (&author, guest)).await
+                self.chat_request(req, msg, session, (&author, guest)).await
             }
             msg @ (ClientMessage::CreateRoom { .. }
             | ClientMessage::ListRooms { .. }
             | ClientMessage::Kick { .. }
             | ClientMessage::DeleteMessage { .. }
             | ClientMessage::MarkRead { .. }
-            | ClientMessage::UnreadCounts { .. }) => blocking(|| self.rooms(msg, session)),
+            | ClientMessage::UnreadCounts { .. }) => blocking(|| self.rooms(req, msg, session)),
             msg @ (ClientMessage::PutReview { .. }
             | ClientMessage::DeleteReview { .. }
             | ClientMessage::PostComment { .. }
@@ -451,10 +459,10 @@ impl Handler {
             | ClientMessage::CommentsOn { .. }
             | ClientMessage::ChangesSince { .. }) => {
                 let account = session.account.as_ref().map(|a| a.id);
-                blocking(|| self.social(msg, account))
+                blocking(|| self.social(req, msg, account))
             }
             // Everything else is about accounts and sessions.
-            msg => self.account_request(msg, session).await,
+            msg => self.account_request(req, msg, session).await,
         };
         (Some(reply), None)
     }

@@ -22,8 +22,7 @@ impl Handler {
     }
 
     /// Room management, moderation and unread counts.
-    pub(super) fn rooms(&self, msg: ClientMessage, session: &Session) -> ServerMessage {
-        let req = msg.req().unwrap_or_default();
+    pub(super) fn rooms(&self, req: u64, msg: ClientMessage, session: &Session) -> ServerMessage {
         let summary = |name: String, topic: String, creator: Option<String>| {
             let present = self.hub.present(&name);
             movietalk_protocol::relay::RoomSummary {

@@ -10,10 +10,14 @@ use crate::social::{NewReview, SocialError};
 impl Handler {
     /// Reviews, comments, likes and the change log. Reads are open to guests; writes need an
     /// account, and the store checks that the account may touch what it names.
-    pub(super) fn social(&self, msg: ClientMessage, account: Option<u64>) -> ServerMessage {
+    pub(super) fn social(
+        &self,
+        req: u64,
+        msg: ClientMessage,
+        account: Option<u64>,
+    ) -> ServerMessage {
         use movietalk_protocol::relay::{validate_comment, validate_review_body};
         let page = |limit: u32| (limit as usize).clamp(1, self.config.history_page.max(1));
-        let req = msg.req().unwrap_or_default();
         let write = |f: &dyn Fn(u64) -> Result<ServerMessage, SocialError>| match account {
             None => not_logged_in(req),
             Some(id) => f(id).unwrap_or_else(|e| social_error(req, e)),

@@ -72,10 +72,10 @@ impl Raw {
     }
 
     /// Sends a request and returns its answer, keeping whatever came before it.
-    pub async fn call(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ServerMessage {
+    pub async fn call(&mut self, msg: ClientMessage) -> ServerMessage {
         let req = self.next_req;
         self.next_req += 1;
-        self.send_text(make(req).to_json()).await;
+        self.send_text(msg.with_req(req).to_json()).await;
         self.answer(req).await
     }
 
@@ -92,8 +92,8 @@ impl Raw {
     }
 
     /// The code of an error answer.
-    pub async fn refused(&mut self, make: impl FnOnce(u64) -> ClientMessage) -> ErrorCode {
-        match self.call(make).await {
+    pub async fn refused(&mut self, msg: ClientMessage) -> ErrorCode {
+        match self.call(msg).await {
             ServerMessage::Error { code, .. } => code,
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -133,8 +133,7 @@ impl Raw {
 
     pub async fn sign_up(&mut self, handle: &str) -> (u64, u64, String, String) {
         match self
-            .call(|req| ClientMessage::SignUp {
-                req,
+            .call(ClientMessage::SignUp {
                 handle: handle.into(),
                 password: format!("{handle} password"),
                 display_name: None,
@@ -159,8 +158,7 @@ impl Raw {
 
     pub async fn log_in(&mut self, handle: &str) -> (u64, u64, String) {
         match self
-            .call(|req| ClientMessage::LogIn {
-                req,
+            .call(ClientMessage::LogIn {
                 handle: handle.into(),
                 password: format!("{handle} password"),
             })
@@ -177,8 +175,7 @@ impl Raw {
     }
 
     pub async fn join(&mut self, room: &str, since: Option<u64>) -> ServerMessage {
-        self.call(|req| ClientMessage::Join {
-            req,
+        self.call(ClientMessage::Join {
             room: room.into(),
             since,
         })
@@ -186,8 +183,7 @@ impl Raw {
     }
 
     pub async fn post(&mut self, room: &str, client_id: &str, text: &str) -> ServerMessage {
-        self.call(|req| ClientMessage::Send {
-            req,
+        self.call(ClientMessage::Send {
             room: room.into(),
             client_id: client_id.into(),
             text: text.into(),
@@ -198,10 +194,7 @@ impl Raw {
     /// Logs in with an access token.
     pub async fn authenticate(&mut self, token: &str) {
         let token = token.to_owned();
-        match self
-            .call(|req| ClientMessage::Authenticate { req, token })
-            .await
-        {
+        match self.call(ClientMessage::Authenticate { token }).await {
             ServerMessage::Session { .. } => {}
             other => panic!("expected a session, got {other:?}"),
         }

@@ -190,10 +190,10 @@ async fn expect(ws: &mut Ws, kind: &str) -> anyhow::Result<()> {
 /// Joins `room`; `since` as in the protocol (a large one skips the history).
 async fn join(ws: &mut Ws, room: &str, since: Option<u64>) -> anyhow::Result<()> {
     let join = ClientMessage::Join {
-        req: 1,
         room: room.to_owned(),
         since,
-    };
+    }
+    .with_req(1);
     ws.send(Message::text(join.to_json())).await?;
     expect(ws, "joined").await
 }
@@ -254,10 +254,10 @@ async fn connect_listeners(args: &Args, n: usize, rooms: usize) -> (Vec<Listener
             };
             let mut l = Listener::new(tcp, i as u32);
             let join = ClientMessage::Join {
-                req: 1,
                 room: format!("room{}", i % rooms),
                 since: None,
-            };
+            }
+            .with_req(1);
             l.send_text(&join.to_json()).await?;
             loop {
                 match l.next().await? {
@@ -464,11 +464,11 @@ async fn main() -> anyhow::Result<()> {
                 tick.tick().await;
                 n += 1;
                 let msg = ClientMessage::Send {
-                    req: n + 1,
                     room: room.clone(),
                     client_id: format!("{run}-{i}-{n}"),
                     text: format!("{} load", now_us()),
-                };
+                }
+                .with_req(n + 1);
                 match sink.send(Message::text(msg.to_json())).await {
                     Ok(()) => counts.sent.fetch_add(1, Relaxed),
                     Err(_) => counts.send_errors.fetch_add(1, Relaxed),
