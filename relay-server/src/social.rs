@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use movietalk_protocol::relay::{Account, Change, ChangeKind, Comment, LikeTarget, Review};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::store::rows::{Access, Transact};
 use crate::store::{SqliteStore, StoreError};
 
 /// Why a social operation failed.
@@ -405,8 +406,8 @@ impl SocialStore for SqliteStore {
     }
 
     fn profile(&self, handle: &str) -> Result<Account, SocialError> {
-        crate::accounts::account_by_handle(&self.conn(), handle)?
-            .ok_or(SocialError::NotFound("account"))
+        let found = self.rows(Access::Plain, |rows| rows.account_by_handle(handle))?;
+        found.ok_or(SocialError::NotFound("account"))
     }
 
     fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), SocialError> {

@@ -2,8 +2,9 @@
 //! docs/instances.md).
 //!
 //! The same three traits as [`crate::store::SqliteStore`] — [`ChatStore`],
-//! [`crate::accounts::AccountStore`], [`crate::social::SocialStore`] — over the same schema in
-//! PostgreSQL types. What changes when several relays write at once:
+//! [`crate::accounts::AccountStore`] (its rules over this store's rows, `rows.rs`),
+//! [`crate::social::SocialStore`] — over the same schema in PostgreSQL types. What changes when
+//! several relays write at once:
 //!
 //! - **Chat sequence numbers**: the appender takes a transaction-scoped advisory lock per room
 //!   of its group, reads the rooms' stored maxima and numbers the group after them, so no two
@@ -28,6 +29,7 @@
 
 mod accounts;
 mod appender;
+mod rows;
 mod schema;
 mod social;
 
@@ -289,7 +291,7 @@ fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// Appends `what` to the change log inside `tx`, after every change log append that committed
 /// before it (see [`CHANGE_LOG_LOCK`]).
 pub(crate) fn record(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut impl postgres::GenericClient,
     what: &movietalk_protocol::relay::ChangeKind,
 ) -> Result<(), postgres::Error> {
     let payload = serde_json::to_string(what).expect("changes serialise");

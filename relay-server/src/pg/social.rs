@@ -14,9 +14,9 @@
 use movietalk_protocol::relay::{Account, Change, ChangeKind, Comment, LikeTarget, Review};
 use postgres::GenericClient;
 
-use crate::accounts::ACCOUNT_COLUMNS;
 use crate::social::{COMMENT_SELECT, NewReview, REVIEW_SELECT, SocialError, SocialStore};
 use crate::store::StoreError;
+use crate::store::rows::{Access, Transact};
 
 use super::{PgStore, now_ms, record};
 
@@ -362,21 +362,8 @@ impl SocialStore for PgStore {
     }
 
     fn profile(&self, handle: &str) -> Result<Account, SocialError> {
-        self.with(|c| {
-            let row = c
-                .query_opt(
-                    &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE handle = $1"),
-                    &[&handle],
-                )?
-                .ok_or(SocialError::NotFound("account"))?;
-            Ok(Account {
-                id: row.get::<_, i64>(0) as u64,
-                handle: row.get(1),
-                display_name: row.get(2),
-                bio: row.get(3),
-                avatar_url: row.get(4),
-            })
-        })
+        let found = self.rows(Access::Plain, |rows| rows.account_by_handle(handle))?;
+        found.ok_or(SocialError::NotFound("account"))
     }
 
     fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), SocialError> {

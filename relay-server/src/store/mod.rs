@@ -18,11 +18,19 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub(crate) use migrations::migrations;
 
 mod migrations;
+pub mod rows;
+mod sqlite;
+
+/// The columns an [`movietalk_protocol::relay::Account`] is read from, in both stores.
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
 #[error("chat storage failed: {0}")]
 pub struct StoreError(pub(crate) String);
+
+/// What a store's row operations return.
+pub type StoreResult<T> = Result<T, StoreError>;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

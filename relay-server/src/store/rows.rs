@@ -1,0 +1,179 @@
+//! The narrow data interface both stores implement: rows read, written, locked and deleted, and
+//! a way to run a piece of work on them alone or in one transaction ([`Transact`]). The rules
+//! (`crate::accounts`, `crate::social`) are written once over it; a store decides nothing.
+//!
+//! **Locks.** A method named `lock_…` keeps what it read from being changed or deleted by
+//! another writer until the transaction ends (PostgreSQL: `FOR UPDATE`, or `FOR SHARE` /
+//! `FOR KEY SHARE` where it says so). The SQLite store holds the database's write lock for the
+//! whole transaction (`BEGIN IMMEDIATE`, [`super::write_tx`]), so there a lock is a plain read.
+//! **Conflicts.** `insert_…` methods that may meet a row another writer stored first (a unique
+//! key) insert nothing then and say so (`None` or `false`); on PostgreSQL the statement waits
+//! for that writer to commit, so a look-up after it sees the row.
+
+use std::collections::HashSet;
+
+use movietalk_protocol::relay::{Account, ChangeKind, LinkedProvider, SessionInfo};
+
+use super::{StoreError, StoreResult};
+
+/// How a piece of work runs on a store's rows ([`Transact::rows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Statement by statement, no transaction; may run twice (see [`Access::once`]).
+    Plain,
+    /// Statement by statement, and run once.
+    PlainOnce,
+    /// In one transaction, committed when the work returns `Ok` (rolled back on `Err`); may
+    /// run twice.
+    Tx,
+    /// In one transaction, run once.
+    TxOnce,
+}
+
+impl Access {
+    /// Whether the work must not run twice. PostgreSQL runs other work once more on a new
+    /// connection when the first one turned out dead (`crate::pg::PgStore::with`); work that
+    /// would answer differently the second time (a sign-up, a refresh, a delete) runs once.
+    pub fn once(self) -> bool {
+        matches!(self, Access::PlainOnce | Access::TxOnce)
+    }
+
+    /// Whether the work runs in one transaction.
+    pub fn transaction(self) -> bool {
+        matches!(self, Access::Tx | Access::TxOnce)
+    }
+}
+
+/// A store that runs work on its rows: the one thing a store must give the rules.
+pub trait Transact: Send + Sync + std::fmt::Debug + 'static {
+    /// Runs `f` on the store's rows as `access` says, and returns what it returned. Work that
+    /// must fail after changing rows (a reused refresh token revokes its session) returns
+    /// `Ok(Err(…))`, so the change is committed.
+    fn rows<R: Send, E: Send + From<StoreError>>(
+        &self,
+        access: Access,
+        f: impl FnMut(&mut dyn Rows) -> Result<R, E> + Send,
+    ) -> Result<R, E>;
+}
+
+/// Every row a rule may touch.
+pub trait Rows: AccountRows + ChangeRows {}
+
+impl<T: AccountRows + ChangeRows + ?Sized> Rows for T {}
+
+/// The change log and likes, which several rules write.
+pub trait ChangeRows {
+    /// Appends `what` to the change log (on PostgreSQL after every append that committed
+    /// before it: the last lock a transaction takes).
+    fn record(&mut self, what: &ChangeKind) -> StoreResult<()>;
+    /// Deletes every like of `kind` (`review` or `comment`) on the `targets`.
+    fn delete_likes(&mut self, kind: &str, targets: &[u64]) -> StoreResult<()>;
+}
+
+/// A session's token hashes, when they were issued and when each runs out.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRow<'a> {
+    pub now_ms: u64,
+    pub access_hash: &'a str,
+    pub access_expires_at_ms: u64,
+    pub refresh_hash: &'a str,
+    pub refresh_expires_at_ms: u64,
+}
+
+/// A new session's row.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRow<'a> {
+    pub account: u64,
+    pub client: &'a str,
+    pub method: &'a str,
+    pub tokens: TokenRow<'a>,
+}
+
+/// A new account's row (an empty password hash: none).
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccount<'a> {
+    pub handle: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+    pub now_ms: u64,
+}
+
+/// Accounts, sessions and provider links.
+pub trait AccountRows {
+    /// The account; an error if there is none.
+    fn account(&mut self, id: u64) -> StoreResult<Account>;
+    /// The account with this handle.
+    fn account_by_handle(&mut self, handle: &str) -> StoreResult<Option<Account>>;
+    /// The id and password hash of the account with this handle.
+    fn credentials(&mut self, handle: &str) -> StoreResult<Option<(u64, String)>>;
+    /// The account's handle and password hash (empty: none); an error if there is no account.
+    fn handle_and_password(&mut self, id: u64) -> StoreResult<(String, String)>;
+    /// The account's password hash, locked against change (`FOR SHARE`).
+    fn lock_password(&mut self, id: u64) -> StoreResult<Option<String>>;
+    /// Locks the account (`FOR UPDATE`).
+    fn lock_account(&mut self, id: u64) -> StoreResult<()>;
+    /// A new account; `None` when the handle is taken.
+    fn insert_account(&mut self, account: &NewAccount<'_>) -> StoreResult<Option<u64>>;
+    fn handle_taken(&mut self, handle: &str) -> StoreResult<bool>;
+    /// Changes the fields given — display name, bio, avatar address (an empty one removes
+    /// it) — and returns the account as it is now.
+    fn update_profile(&mut self, id: u64, fields: [Option<&str>; 3]) -> StoreResult<Account>;
+    fn set_password(&mut self, id: u64, password_hash: &str) -> StoreResult<()>;
+    fn delete_account(&mut self, id: u64) -> StoreResult<()>;
+
+    /// Deletes the account's sessions whose refresh token ran out by `now_ms`.
+    fn delete_expired_sessions(&mut self, account: u64, now_ms: u64) -> StoreResult<()>;
+    /// A new session; its id.
+    fn insert_session(&mut self, session: &SessionRow<'_>) -> StoreResult<u64>;
+    /// The session whose live access token has this hash, marked used at `now_ms`, with its
+    /// account: (account, session id, access expiry).
+    fn use_access(
+        &mut self,
+        access_hash: &str,
+        now_ms: u64,
+    ) -> StoreResult<Option<(Account, u64, u64)>>;
+    /// The session whose current refresh token has this hash, locked (`FOR UPDATE`):
+    /// (session id, account, refresh expiry).
+    fn lock_refresh(&mut self, refresh_hash: &str) -> StoreResult<Option<(u64, u64, u64)>>;
+    /// The (session, account) that spent the refresh token with this hash.
+    fn spent_refresh(&mut self, refresh_hash: &str) -> StoreResult<Option<(u64, u64)>>;
+    /// Remembers a refresh token of `session` as spent.
+    fn spend_refresh(&mut self, refresh_hash: &str, session: u64) -> StoreResult<()>;
+    /// Gives the session new tokens and marks it used when they were issued.
+    fn rotate_session(&mut self, session: u64, tokens: &TokenRow<'_>) -> StoreResult<()>;
+    fn delete_session(&mut self, session: u64) -> StoreResult<()>;
+    /// Deletes the session if it is `account`'s; whether it was.
+    fn delete_session_of(&mut self, account: u64, session: u64) -> StoreResult<bool>;
+    /// Deletes every session of the account but `keep`.
+    fn delete_sessions_except(&mut self, account: u64, keep: Option<u64>) -> StoreResult<()>;
+    /// When the session of `account` began.
+    fn session_created(&mut self, account: u64, session: u64) -> StoreResult<Option<u64>>;
+    /// The account's sessions whose refresh token has not run out by `now_ms`, most recently
+    /// used first.
+    fn sessions(&mut self, account: u64, now_ms: u64) -> StoreResult<Vec<SessionInfo>>;
+    /// Which of `sessions` exist with a refresh token that has not run out by `now_ms`.
+    fn sessions_alive(&mut self, sessions: &[u64], now_ms: u64) -> StoreResult<HashSet<u64>>;
+
+    /// The account the identity (`provider`, `subject`) is linked to.
+    fn identity_owner(&mut self, provider: &str, subject: &str) -> StoreResult<Option<u64>>;
+    /// Links the identity (provider, subject) to the account at `now_ms`; false when the
+    /// identity, or the account's link to this provider, is there already.
+    fn insert_link(&mut self, link: [&str; 2], account: u64, now_ms: u64) -> StoreResult<bool>;
+    /// The account's provider links, by provider name (byte order).
+    fn links(&mut self, account: u64) -> StoreResult<Vec<LinkedProvider>>;
+    /// Deletes the account's link to `provider`, or all its links.
+    fn delete_links(&mut self, account: u64, provider: Option<&str>) -> StoreResult<()>;
+
+    /// The account's reviews, locked, by id.
+    fn lock_reviews_of(&mut self, account: u64) -> StoreResult<Vec<u64>>;
+    /// The account's comments and everyone's on `reviews`, locked, by id: (comment, its
+    /// review, whether that review is someone else's).
+    fn lock_comments_of(
+        &mut self,
+        account: u64,
+        reviews: &[u64],
+    ) -> StoreResult<Vec<(u64, u64, bool)>>;
+    /// Rewrites the chat messages of `author_key` as written by `author`, and their client
+    /// ids so that nothing links them to the account.
+    fn anonymise_messages(&mut self, author_key: &str, author: &str) -> StoreResult<()>;
+}
