@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use movietalk_protocol::relay::{Account, LinkedProvider, SessionInfo};
 
-use super::rows::{PgRows, pg_ids};
+use super::rows::{PgRows, pg_ids, u};
 use crate::store::rows::{AccountRows, NewAccount, SessionRow, TokenRow};
 use crate::store::{ACCOUNT_COLUMNS, StoreResult};
 
@@ -17,11 +17,6 @@ pub(super) fn row_to_account(r: &postgres::Row, from: usize) -> Account {
         bio: r.get(from + 3),
         avatar_url: r.get(from + 4),
     }
-}
-
-/// Column `i` of `r`, a `bigint` that holds an id or a time.
-fn u(r: &postgres::Row, i: usize) -> u64 {
-    r.get::<_, i64>(i) as u64
 }
 
 impl AccountRows for PgRows<'_, '_> {

@@ -2,9 +2,9 @@
 //! docs/instances.md).
 //!
 //! The same three traits as [`crate::store::SqliteStore`] — [`ChatStore`],
-//! [`crate::accounts::AccountStore`] (its rules over this store's rows, `rows.rs`),
-//! [`crate::social::SocialStore`] — over the same schema in PostgreSQL types. What changes when
-//! several relays write at once:
+//! [`crate::accounts::AccountStore`], [`crate::social::SocialStore`] (the last two: their rules
+//! over this store's rows, `rows.rs`) — over the same schema in PostgreSQL types. What changes
+//! when several relays write at once:
 //!
 //! - **Chat sequence numbers**: the appender takes a transaction-scoped advisory lock per room
 //!   of its group, reads the rooms' stored maxima and numbers the group after them, so no two

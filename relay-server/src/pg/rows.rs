@@ -53,6 +53,11 @@ impl PgRows<'_, '_> {
     }
 }
 
+/// Column `i` of `r`, a `bigint` that holds an id or a time.
+pub(super) fn u(r: &Row, i: usize) -> u64 {
+    r.get::<_, i64>(i) as u64
+}
+
 /// Ids as PostgreSQL `bigint`s.
 pub(super) fn pg_ids(ids: &[u64]) -> Vec<i64> {
     ids.iter().map(|&id| id as i64).collect()

@@ -24,6 +24,19 @@ mod sqlite;
 /// The columns an [`movietalk_protocol::relay::Account`] is read from, in both stores.
 pub(crate) const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
 
+/// Reviews as both stores read them (a [`movietalk_protocol::relay::Review`] a row).
+pub(crate) const REVIEW_SELECT: &str =
+    "SELECT r.id, a.handle, r.movie_key, r.title, r.year, r.rating, r.body, r.spoiler,
+        (SELECT count(*) FROM likes l WHERE l.kind = 'review' AND l.target_id = r.id),
+        (SELECT count(*) FROM comments c WHERE c.review_id = r.id),
+        r.created_at_ms, r.updated_at_ms
+    FROM reviews r JOIN accounts a ON a.id = r.account_id";
+
+pub(crate) const COMMENT_SELECT: &str = "SELECT c.id, c.review_id, a.handle, c.body,
+        (SELECT count(*) FROM likes l WHERE l.kind = 'comment' AND l.target_id = c.id),
+        c.created_at_ms, c.updated_at_ms
+    FROM comments c JOIN accounts a ON a.id = c.account_id";
+
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
 #[error("chat storage failed: {0}")]

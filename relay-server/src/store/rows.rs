@@ -1,6 +1,7 @@
 //! The narrow data interface both stores implement: rows read, written, locked and deleted, and
 //! a way to run a piece of work on them alone or in one transaction ([`Transact`]). The rules
 //! (`crate::accounts`, `crate::social`) are written once over it; a store decides nothing.
+//! Row traits take and give ids and times as `u64` (each store converts for its columns).
 //!
 //! **Locks.** A method named `lock_…` keeps what it read from being changed or deleted by
 //! another writer until the transaction ends (PostgreSQL: `FOR UPDATE`, or `FOR SHARE` /
@@ -12,7 +13,9 @@
 
 use std::collections::HashSet;
 
-use movietalk_protocol::relay::{Account, ChangeKind, LinkedProvider, SessionInfo};
+use movietalk_protocol::relay::{
+    Account, ChangeKind, Comment, LikeTarget, LinkedProvider, Review, SessionInfo,
+};
 
 use super::{StoreError, StoreResult};
 
@@ -57,9 +60,9 @@ pub trait Transact: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// Every row a rule may touch.
-pub trait Rows: AccountRows + ChangeRows {}
+pub trait Rows: AccountRows + SocialRows + ChangeRows {}
 
-impl<T: AccountRows + ChangeRows + ?Sized> Rows for T {}
+impl<T: AccountRows + SocialRows + ChangeRows + ?Sized> Rows for T {}
 
 /// The change log and likes, which several rules write.
 pub trait ChangeRows {
@@ -176,4 +179,94 @@ pub trait AccountRows {
     /// Rewrites the chat messages of `author_key` as written by `author`, and their client
     /// ids so that nothing links them to the account.
     fn anonymise_messages(&mut self, author_key: &str, author: &str) -> StoreResult<()>;
+}
+
+/// A review as written by a client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReview<'a> {
+    pub client_id: &'a str,
+    pub movie_key: &'a str,
+    pub title: &'a str,
+    pub year: Option<i32>,
+    pub rating: f32,
+    pub body: &'a str,
+    pub spoiler: bool,
+    /// When the author made the edit; clamped to the relay's clock (None: now).
+    pub edited_at_ms: Option<u64>,
+}
+
+/// A new comment's row.
+#[derive(Debug, Clone, Copy)]
+pub struct NewComment<'a> {
+    pub review: u64,
+    pub account: u64,
+    pub client_id: &'a str,
+    pub body: &'a str,
+    pub now_ms: u64,
+}
+
+/// Whose reviews a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub enum ReviewsOf<'a> {
+    /// Of the film with this key.
+    Film(&'a str),
+    /// By the account with this handle.
+    Author(&'a str),
+    /// By the accounts this one follows.
+    FollowedBy(u64),
+}
+
+/// A like target's kind (`review`, `comment`: also the word its errors use), its table and
+/// its id.
+pub fn target_parts(target: LikeTarget) -> (&'static str, &'static str, u64) {
+    match target {
+        LikeTarget::Review(id) => ("review", "reviews", id),
+        LikeTarget::Comment(id) => ("comment", "comments", id),
+    }
+}
+
+/// Reviews, comments, likes and follows.
+pub trait SocialRows {
+    fn review(&mut self, id: u64) -> StoreResult<Option<Review>>;
+    fn comment(&mut self, id: u64) -> StoreResult<Option<Comment>>;
+    /// The account's review of the film, locked: (id, client id, when it was last written).
+    fn lock_review_of(&mut self, by: u64, movie: &str) -> StoreResult<Option<(u64, String, u64)>>;
+    /// A new review written at `now_ms`; `None` when the account has one of the film already.
+    fn insert_review(&mut self, by: u64, r: &NewReview<'_>, at: u64) -> StoreResult<Option<u64>>;
+    /// Overwrites the review with `r`, written at `now_ms`.
+    fn update_review(&mut self, id: u64, r: &NewReview<'_>, at: u64) -> StoreResult<()>;
+    /// Deletes the review (its comments go with it).
+    fn delete_review(&mut self, id: u64) -> StoreResult<()>;
+    /// Who wrote the review or comment, which is locked (`FOR UPDATE`).
+    fn lock_author(&mut self, target: LikeTarget) -> StoreResult<Option<u64>>;
+    /// Whether the review or comment exists, kept from being deleted (`FOR KEY SHARE`).
+    fn lock_exists(&mut self, target: LikeTarget) -> StoreResult<bool>;
+    /// The comments on the review, locked, so that no like lands on them meanwhile.
+    fn lock_comments_on(&mut self, review: u64) -> StoreResult<Vec<u64>>;
+    /// The account's comment with this client id.
+    fn comment_by_client_id(&mut self, account: u64, client_id: &str) -> StoreResult<Option<u64>>;
+    /// A new comment; `None` when the account used its client id already.
+    fn insert_comment(&mut self, c: &NewComment<'_>) -> StoreResult<Option<u64>>;
+    fn update_comment(&mut self, id: u64, body: &str, now_ms: u64) -> StoreResult<()>;
+    /// The comment's author, its review and the review's author; the comment locked.
+    fn lock_comment(&mut self, id: u64) -> StoreResult<Option<(u64, u64, u64)>>;
+    fn delete_comment(&mut self, id: u64) -> StoreResult<()>;
+    /// Stores the account's like of the target (once: a like there already stays as it is).
+    fn insert_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()>;
+    fn delete_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()>;
+    /// The id of the account with this handle, kept from being deleted (`FOR KEY SHARE`).
+    fn lock_account_id(&mut self, handle: &str) -> StoreResult<Option<u64>>;
+    /// Stores `follower`'s follow of `followed` (once, likewise).
+    fn insert_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()>;
+    fn delete_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()>;
+    /// The handles following the account (`followers`) or followed by it, by handle (byte order).
+    fn follow_handles(&mut self, account: u64, followers: bool) -> StoreResult<Vec<String>>;
+    /// The newest `limit` reviews of `of` with ids below `below`, newest first.
+    fn reviews(&mut self, of: ReviewsOf<'_>, below: u64, limit: usize) -> StoreResult<Vec<Review>>;
+    /// How many reviews the film has, and their mean rating.
+    fn film_stats(&mut self, movie_key: &str) -> StoreResult<(u32, Option<f32>)>;
+    /// The oldest `limit` comments on the review with ids above `after`.
+    fn comments_on(&mut self, review: u64, after: u64, limit: usize) -> StoreResult<Vec<Comment>>;
+    /// The change log after `since`, at most `limit` entries: (number, JSON payload).
+    fn changes(&mut self, since: u64, limit: usize) -> StoreResult<Vec<(u64, String)>>;
 }

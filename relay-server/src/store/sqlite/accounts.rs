@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use movietalk_protocol::relay::{Account, LinkedProvider, SessionInfo};
 use rusqlite::{Row, params};
 
-use super::{SqliteRows, json_ids};
+use super::{SqliteRows, id, json_ids};
 use crate::store::ACCOUNT_COLUMNS;
 use crate::store::StoreResult;
 use crate::store::rows::{AccountRows, NewAccount, SessionRow, TokenRow};
@@ -18,10 +18,6 @@ fn row_to_account(r: &Row<'_>) -> rusqlite::Result<Account> {
         bio: r.get(3)?,
         avatar_url: r.get(4)?,
     })
-}
-
-fn id(r: &Row<'_>) -> rusqlite::Result<u64> {
-    Ok(r.get::<_, i64>(0)? as u64)
 }
 
 impl AccountRows for SqliteRows<'_> {

@@ -3,6 +3,7 @@
 //! write lock throughout and the `lock_…` rows need no lock of their own.
 
 mod accounts;
+mod social;
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
@@ -53,6 +54,11 @@ impl SqliteRows<'_> {
         let rows = stmt.query_map(params, f)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The id (or other whole number) in a row's first column.
+fn id(r: &Row<'_>) -> rusqlite::Result<u64> {
+    Ok(r.get::<_, i64>(0)? as u64)
 }
 
 /// A list of ids as a JSON array, for `IN (SELECT value FROM json_each(?))`.
