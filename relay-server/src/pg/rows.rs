@@ -6,8 +6,8 @@
 use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
 
-use super::{Calls, PgStore, record};
-use crate::store::rows::{Access, ChangeRows, Rows, Transact};
+use super::{PgStore, record};
+use crate::store::rows::{Access, ChangeRows, RowError, Transact, Work};
 use crate::store::{StoreError, StoreResult};
 
 /// Parameters of a statement.
@@ -64,17 +64,8 @@ pub(super) fn pg_ids(ids: &[u64]) -> Vec<i64> {
 }
 
 impl Transact for PgStore {
-    fn rows<R: Send, E: Send + From<StoreError>>(
-        &self,
-        access: Access,
-        mut f: impl FnMut(&mut dyn Rows) -> Result<R, E> + Send,
-    ) -> Result<R, E> {
-        let calls = if access.once() {
-            Calls::Once
-        } else {
-            Calls::MayRepeat
-        };
-        self.run(calls, |c| {
+    fn transact<R: Send, E: RowError>(&self, access: Access, f: Work<'_, R, E>) -> Result<R, E> {
+        let work = |c: &mut Client| {
             if !access.transaction() {
                 return f(&mut PgRows::Plain(c));
             }
@@ -82,7 +73,12 @@ impl Transact for PgStore {
             let out = f(&mut PgRows::Tx(&mut tx))?;
             tx.commit().map_err(StoreError::from)?;
             Ok(out)
-        })
+        };
+        if access.once() {
+            self.with_once(work)
+        } else {
+            self.with(work)
+        }
     }
 }
 

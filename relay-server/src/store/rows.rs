@@ -14,10 +14,10 @@
 use std::collections::HashSet;
 
 use movietalk_protocol::relay::{
-    Account, ChangeKind, Comment, LikeTarget, LinkedProvider, Review, SessionInfo,
+    Account, ChangeKind, ChatMessage, Comment, LikeTarget, LinkedProvider, Review, SessionInfo,
 };
 
-use super::{StoreError, StoreResult};
+use super::{RoomRecord, StoreError, StoreResult};
 
 /// How a piece of work runs on a store's rows ([`Transact::rows`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,17 +52,30 @@ pub trait Transact: Send + Sync + std::fmt::Debug + 'static {
     /// Runs `f` on the store's rows as `access` says, and returns what it returned. Work that
     /// must fail after changing rows (a reused refresh token revokes its session) returns
     /// `Ok(Err(…))`, so the change is committed.
-    fn rows<R: Send, E: Send + From<StoreError>>(
+    fn rows<R: Send, E: RowError>(
         &self,
         access: Access,
-        f: impl FnMut(&mut dyn Rows) -> Result<R, E> + Send,
-    ) -> Result<R, E>;
+        mut f: impl FnMut(&mut dyn Rows) -> Result<R, E> + Send,
+    ) -> Result<R, E> {
+        self.transact(access, &mut f)
+    }
+
+    /// What a store implements for [`Transact::rows`].
+    fn transact<R: Send, E: RowError>(&self, a: Access, f: Work<'_, R, E>) -> Result<R, E>;
 }
 
-/// Every row a rule may touch.
-pub trait Rows: AccountRows + SocialRows + ChangeRows {}
+/// A piece of work on a store's rows, as [`Transact::transact`] gets it.
+pub type Work<'f, R, E> = &'f mut (dyn FnMut(&mut dyn Rows) -> Result<R, E> + Send);
 
-impl<T: AccountRows + SocialRows + ChangeRows + ?Sized> Rows for T {}
+/// What a piece of work may fail with: anything a [`StoreError`] converts into.
+pub trait RowError: Send + From<StoreError> {}
+
+impl<E: Send + From<StoreError>> RowError for E {}
+
+/// Every row a rule may touch.
+pub trait Rows: AccountRows + SocialRows + ChatRows + ChangeRows {}
+
+impl<T: AccountRows + SocialRows + ChatRows + ChangeRows + ?Sized> Rows for T {}
 
 /// The change log and likes, which several rules write.
 pub trait ChangeRows {
@@ -269,4 +282,64 @@ pub trait SocialRows {
     fn comments_on(&mut self, review: u64, after: u64, limit: usize) -> StoreResult<Vec<Comment>>;
     /// The change log after `since`, at most `limit` entries: (number, JSON payload).
     fn changes(&mut self, since: u64, limit: usize) -> StoreResult<Vec<(u64, String)>>;
+}
+
+/// Which messages of a span [`ChatRows::messages`] gives: the oldest or the newest so many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Oldest first.
+    Oldest(usize),
+    /// Newest first.
+    Newest(usize),
+}
+
+impl Take {
+    /// The SQL order of sequence numbers, and how many.
+    pub fn order_and_limit(self) -> (&'static str, i64) {
+        let (order, n) = match self {
+            Take::Oldest(n) => ("ASC", n),
+            Take::Newest(n) => ("DESC", n),
+        };
+        (order, i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+/// A room and a span of its sequence numbers: `(room, after, upto)`.
+pub type RoomSpan = (String, u64, u64);
+
+/// Chat messages (read: new ones go through a [`super::ChatAppender`]), rooms, bans and what
+/// each account has read: the rows of [`super::ChatStore`], whose docs say what each does.
+pub trait ChatRows {
+    /// The messages of `room` numbered between `span`'s two (both excluded), as many as `n`
+    /// says, in its order.
+    fn messages(&mut self, room: &str, span: [u64; 2], n: Take) -> StoreResult<Vec<ChatMessage>>;
+    /// For each `(room, after, upto)`: the room's messages numbered `after + 1 ..= upto`, at
+    /// most `limit` of them, oldest first; all rooms' in one list, each room's in order. This
+    /// default asks room by room.
+    fn ranges(&mut self, wanted: &[RoomSpan], limit: usize) -> StoreResult<Vec<ChatMessage>> {
+        let mut all = Vec::new();
+        for (room, after, upto) in wanted {
+            let span = usize::try_from(upto.saturating_sub(*after)).unwrap_or(usize::MAX);
+            let found = self.messages(room, [*after, u64::MAX], Take::Oldest(span.min(limit)))?;
+            all.extend(found.into_iter().filter(|m| m.seq <= *upto));
+        }
+        Ok(all)
+    }
+    /// Claims a room name for good; false when it was claimed before.
+    fn claim_room(&mut self, name: &str) -> StoreResult<bool>;
+    fn insert_room(&mut self, name: &str, topic: &str, creator: u64, at: u64) -> StoreResult<()>;
+    fn room(&mut self, name: &str) -> StoreResult<Option<RoomRecord>>;
+    /// Every created room, by name (byte order): (name, topic, creator handle).
+    fn rooms(&mut self) -> StoreResult<Vec<(String, String, Option<String>)>>;
+    /// Bans the account from the room (once: a ban there already stays as it is).
+    fn insert_ban(&mut self, room: &str, account: u64) -> StoreResult<()>;
+    fn is_banned(&mut self, room: &str, account: u64) -> StoreResult<bool>;
+    fn bans_of(&mut self, accounts: &[u64]) -> StoreResult<Vec<(String, u64)>>;
+    fn message_author(&mut self, room: &str, seq: u64) -> StoreResult<Option<String>>;
+    fn blank_message(&mut self, room: &str, seq: u64) -> StoreResult<()>;
+    /// Raises the account's read mark in the room to `seq` (never lowers it).
+    fn mark_read(&mut self, account: u64, room: &str, seq: u64) -> StoreResult<()>;
+    /// (room, messages after the read mark) for every room the account marked, by room name
+    /// (byte order).
+    fn unread(&mut self, account: u64) -> StoreResult<Vec<(String, u64)>>;
 }

@@ -3,11 +3,12 @@
 //! write lock throughout and the `lock_…` rows need no lock of their own.
 
 mod accounts;
+mod chat;
 mod social;
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
-use super::rows::{Access, ChangeRows, Rows, Transact};
+use super::rows::{Access, ChangeRows, RowError, Transact, Work};
 use super::{SqliteStore, StoreError, StoreResult, record_change, write_tx};
 
 /// The rows of one connection (or of a transaction on it).
@@ -67,11 +68,7 @@ fn json_ids(ids: &[u64]) -> String {
 }
 
 impl Transact for SqliteStore {
-    fn rows<R: Send, E: Send + From<StoreError>>(
-        &self,
-        access: Access,
-        mut f: impl FnMut(&mut dyn Rows) -> Result<R, E> + Send,
-    ) -> Result<R, E> {
+    fn transact<R: Send, E: RowError>(&self, access: Access, f: Work<'_, R, E>) -> Result<R, E> {
         let mut conn = self.conn();
         if !access.transaction() {
             return f(&mut SqliteRows(&conn));
