@@ -20,7 +20,7 @@ pub(crate) enum PgRows<'c, 't> {
 }
 
 impl PgRows<'_, '_> {
-    /// Runs a statement; how many rows it changed.
+    /// `execute` on the connection or transaction.
     pub(super) fn exec(&mut self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
         Ok(match self {
             PgRows::Plain(c) => c.execute(sql, params),
@@ -28,7 +28,7 @@ impl PgRows<'_, '_> {
         }?)
     }
 
-    /// The one row a query finds; an error when it finds none.
+    /// `query_one`: exactly one row, or an error.
     pub(super) fn one(&mut self, sql: &str, params: Params<'_>) -> StoreResult<Row> {
         Ok(match self {
             PgRows::Plain(c) => c.query_one(sql, params),
@@ -36,7 +36,7 @@ impl PgRows<'_, '_> {
         }?)
     }
 
-    /// The row a query finds, if any.
+    /// `query_opt`: at most one row.
     pub(super) fn opt(&mut self, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
         Ok(match self {
             PgRows::Plain(c) => c.query_opt(sql, params),
@@ -44,7 +44,7 @@ impl PgRows<'_, '_> {
         }?)
     }
 
-    /// Every row a query finds.
+    /// `query`: every row.
     pub(super) fn all(&mut self, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
         Ok(match self {
             PgRows::Plain(c) => c.query(sql, params),

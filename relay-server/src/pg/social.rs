@@ -161,21 +161,14 @@ impl SocialRows for PgRows<'_, '_> {
         Ok(())
     }
 
-    fn insert_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()> {
+    fn set_like(&mut self, account: u64, target: LikeTarget, on: bool) -> StoreResult<()> {
         let (kind, _, target) = target_parts(target);
-        self.exec(
-            "INSERT INTO likes (account_id, kind, target_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&(account as i64), &kind, &(target as i64)],
-        )?;
-        Ok(())
-    }
-
-    fn delete_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()> {
-        let (kind, _, target) = target_parts(target);
-        self.exec(
-            "DELETE FROM likes WHERE account_id = $1 AND kind = $2 AND target_id = $3",
-            &[&(account as i64), &kind, &(target as i64)],
-        )?;
+        let sql = if on {
+            "INSERT INTO likes (account_id, kind, target_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM likes WHERE account_id = $1 AND kind = $2 AND target_id = $3"
+        };
+        self.exec(sql, &[&(account as i64), &kind, &(target as i64)])?;
         Ok(())
     }
 
@@ -184,19 +177,13 @@ impl SocialRows for PgRows<'_, '_> {
         Ok(self.opt(sql, &[&handle])?.map(|r| u(&r, 0)))
     }
 
-    fn insert_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&(follower as i64), &(followed as i64)],
-        )?;
-        Ok(())
-    }
-
-    fn delete_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()> {
-        self.exec(
-            "DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2",
-            &[&(follower as i64), &(followed as i64)],
-        )?;
+    fn set_follow(&mut self, follower: u64, followed: u64, on: bool) -> StoreResult<()> {
+        let sql = if on {
+            "INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2"
+        };
+        self.exec(sql, &[&(follower as i64), &(followed as i64)])?;
         Ok(())
     }
 

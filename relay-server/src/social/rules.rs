@@ -192,10 +192,7 @@ impl<S: Transact> SocialStore for S {
             if !rows.lock_exists(target)? {
                 return Err(SocialError::NotFound(target_parts(target).0));
             }
-            Ok(match on {
-                true => rows.insert_like(account, target),
-                false => rows.delete_like(account, target),
-            }?)
+            Ok(rows.set_like(account, target, on)?)
         })
     }
 
@@ -233,10 +230,7 @@ impl<S: Transact> SocialStore for S {
             let target = rows
                 .lock_account_id(handle)?
                 .ok_or(SocialError::NotFound("account"))?;
-            Ok(match on {
-                true => rows.insert_follow(account, target),
-                false => rows.delete_follow(account, target),
-            }?)
+            Ok(rows.set_follow(account, target, on)?)
         })
     }
 

@@ -173,7 +173,7 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// Remembers that `name` was joined, so that no one can create it (become its moderator)
     /// later. Idempotent.
     fn claim_room(&self, name: &str) -> Result<(), StoreError>;
-    /// A created room's topic and its creator's (account id, handle).
+    /// The created room `name` ([`RoomRecord`]).
     fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError>;
     /// Every created room: (name, topic, creator handle).
     fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError>;

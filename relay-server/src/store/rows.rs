@@ -1,6 +1,7 @@
 //! The narrow data interface both stores implement: rows read, written, locked and deleted, and
 //! a way to run a piece of work on them alone or in one transaction ([`Transact`]). The rules
-//! (`crate::accounts`, `crate::social`) are written once over it; a store decides nothing.
+//! (`crate::accounts`, `crate::social`, `super::chat`) are written once over it; a store decides
+//! nothing.
 //! Row traits take and give ids and times as `u64` (each store converts for its columns).
 //!
 //! **Locks.** A method named `lock_…` keeps what it read from being changed or deleted by
@@ -264,14 +265,13 @@ pub trait SocialRows {
     /// The comment's author, its review and the review's author; the comment locked.
     fn lock_comment(&mut self, id: u64) -> StoreResult<Option<(u64, u64, u64)>>;
     fn delete_comment(&mut self, id: u64) -> StoreResult<()>;
-    /// Stores the account's like of the target (once: a like there already stays as it is).
-    fn insert_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()>;
-    fn delete_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()>;
+    /// Stores (`on`: once, a like there already stays as it is) or deletes the account's like
+    /// of the target.
+    fn set_like(&mut self, account: u64, target: LikeTarget, on: bool) -> StoreResult<()>;
     /// The id of the account with this handle, kept from being deleted (`FOR KEY SHARE`).
     fn lock_account_id(&mut self, handle: &str) -> StoreResult<Option<u64>>;
-    /// Stores `follower`'s follow of `followed` (once, likewise).
-    fn insert_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()>;
-    fn delete_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()>;
+    /// Stores (`on`: once, likewise) or deletes `follower`'s follow of `followed`.
+    fn set_follow(&mut self, follower: u64, followed: u64, on: bool) -> StoreResult<()>;
     /// The handles following the account (`followers`) or followed by it, by handle (byte order).
     fn follow_handles(&mut self, account: u64, followers: bool) -> StoreResult<Vec<String>>;
     /// The newest `limit` reviews of `of` with ids below `below`, newest first.

@@ -132,17 +132,19 @@ impl SocialRows for SqliteRows<'_> {
         Ok(())
     }
 
-    fn insert_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()> {
+    fn set_like(&mut self, account: u64, target: LikeTarget, on: bool) -> StoreResult<()> {
         let (kind, _, target) = target_parts(target);
-        let sql = "INSERT OR IGNORE INTO likes (account_id, kind, target_id) VALUES (?1, ?2, ?3)";
-        self.exec(sql, params![account as i64, kind, target as i64])?;
-        Ok(())
-    }
-
-    fn delete_like(&mut self, account: u64, target: LikeTarget) -> StoreResult<()> {
-        let (kind, _, target) = target_parts(target);
-        let sql = "DELETE FROM likes WHERE account_id = ?1 AND kind = ?2 AND target_id = ?3";
-        self.exec(sql, params![account as i64, kind, target as i64])?;
+        let p = params![account as i64, kind, target as i64];
+        match on {
+            true => self.exec(
+                "INSERT OR IGNORE INTO likes (account_id, kind, target_id) VALUES (?1, ?2, ?3)",
+                p,
+            ),
+            false => self.exec(
+                "DELETE FROM likes WHERE account_id = ?1 AND kind = ?2 AND target_id = ?3",
+                p,
+            ),
+        }?;
         Ok(())
     }
 
@@ -150,15 +152,18 @@ impl SocialRows for SqliteRows<'_> {
         self.opt("SELECT id FROM accounts WHERE handle = ?1", [handle], id)
     }
 
-    fn insert_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()> {
-        let sql = "INSERT OR IGNORE INTO follows (follower_id, followed_id) VALUES (?1, ?2)";
-        self.exec(sql, params![follower as i64, followed as i64])?;
-        Ok(())
-    }
-
-    fn delete_follow(&mut self, follower: u64, followed: u64) -> StoreResult<()> {
-        let sql = "DELETE FROM follows WHERE follower_id = ?1 AND followed_id = ?2";
-        self.exec(sql, params![follower as i64, followed as i64])?;
+    fn set_follow(&mut self, follower: u64, followed: u64, on: bool) -> StoreResult<()> {
+        let p = params![follower as i64, followed as i64];
+        match on {
+            true => self.exec(
+                "INSERT OR IGNORE INTO follows (follower_id, followed_id) VALUES (?1, ?2)",
+                p,
+            ),
+            false => self.exec(
+                "DELETE FROM follows WHERE follower_id = ?1 AND followed_id = ?2",
+                p,
+            ),
+        }?;
         Ok(())
     }
 
