@@ -53,8 +53,8 @@ fn opened(
     ))
 }
 
-/// The account's handle, and its password hash when it has one; without one, whether
-/// `session` of it began within [`RECENT_LOGIN`] of `now_ms` decides instead of a password.
+/// Checks `password` against the account's, or, for an account without one, that its
+/// `session` began within [`RECENT_LOGIN`] of `now_ms`; the account's handle.
 fn check_password(
     store: &impl Transact,
     id: u64,

@@ -10,12 +10,14 @@
 //! - **Chat sequence numbers**: the appender takes a transaction-scoped advisory lock per room
 //!   of its group, reads the rooms' stored maxima and numbers the group after them, so no two
 //!   instances ever hand out one number and the numbers stay gapless and in commit order. The
-//!   writer's own numbers are only a first guess. [`AppendError::Taken`] is left for a client id
-//!   another instance stored first (the writer sorts the batch out again: a resend).
+//!   writer's own numbers are only a first guess. [`crate::store::AppendError::Taken`] is left
+//!   for a client id another instance stored first (the writer sorts the batch out again: a
+//!   resend).
 //! - **Live delivery**: each append `NOTIFY`s `"<seq> <room>"` on commit; every instance
-//!   `LISTEN`s ([`ChatBackend::watch_other_writers`]) and its writer fans out, from the store, what
-//!   it has not fanned out yet. Events between instances (typing, presence, …: `crate::peers`)
-//!   go on a second channel. Channel names carry a tag of the schema: one deployment per schema.
+//!   `LISTEN`s ([`ChatBackend::watch_other_writers`]) and its writer fans out, from the store,
+//!   what it has not fanned out yet. Events between instances (typing, presence, …:
+//!   `crate::peers`) go on a second channel. Channel names carry a tag of the schema: one
+//!   deployment per schema.
 //! - **The change log** (`changes.seq`, what offline clients pull after their cursor) is
 //!   appended under a transaction-scoped advisory lock, the last lock any transaction takes, so
 //!   its numbers are handed out in commit order: a client that pulled up to 41 can never later

@@ -7,7 +7,7 @@
 //! **Locks.** A method named `lock_…` keeps what it read from being changed or deleted by
 //! another writer until the transaction ends (PostgreSQL: `FOR UPDATE`, or `FOR SHARE` /
 //! `FOR KEY SHARE` where it says so). The SQLite store holds the database's write lock for the
-//! whole transaction (`BEGIN IMMEDIATE`, [`super::write_tx`]), so there a lock is a plain read.
+//! whole transaction (`BEGIN IMMEDIATE`, `write_tx`), so there a lock is a plain read.
 //! **Conflicts.** `insert_…` methods that may meet a row another writer stored first (a unique
 //! key) insert nothing then and say so (`None` or `false`); on PostgreSQL the statement waits
 //! for that writer to commit, so a look-up after it sees the row.
