@@ -27,7 +27,6 @@
 use std::time::Duration;
 
 use movietalk_protocol::relay::{Account, LinkedProvider, SessionInfo};
-use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 
 use crate::store::StoreError;
@@ -72,12 +71,6 @@ pub enum AccountError {
     LastLoginMethod,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for AccountError {
-    fn from(e: rusqlite::Error) -> Self {
-        AccountError::Store(e.into())
-    }
 }
 
 /// How long new tokens live.
@@ -161,31 +154,6 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     crate::hashing::verify(password, phc)
 }
 
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
-
-/// The account with this handle, if there is one.
-pub(crate) fn account_by_handle(
-    conn: &rusqlite::Connection,
-    handle: &str,
-) -> rusqlite::Result<Option<Account>> {
-    conn.query_row(
-        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE handle = ?1"),
-        [handle],
-        row_to_account,
-    )
-    .optional()
-}
-
-fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
-    Ok(Account {
-        id: r.get::<_, i64>(0)? as u64,
-        handle: r.get(1)?,
-        display_name: r.get(2)?,
-        bio: r.get(3)?,
-        avatar_url: r.get(4)?,
-    })
-}
-
 /// A new access token and refresh token, and when each expires (the access token never
 /// outlives the refresh token).
 pub(crate) fn fresh_tokens(at: &SessionParams<'_>) -> (String, u64, String, u64) {
@@ -201,7 +169,8 @@ pub(crate) fn fresh_tokens(at: &SessionParams<'_>) -> (String, u64, String, u64)
 
 /// Where the relay keeps accounts, sessions and provider links. Every method that decides
 /// about expiry takes the relay clock's `now_ms` (or [`SessionParams`]) instead of reading a
-/// clock itself.
+/// clock itself. Implemented once, in `rules.rs`, for every store's rows
+/// ([`crate::store::rows::Transact`]).
 pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates an account (the handle must be free) and a session for it.
     fn sign_up(
@@ -303,6 +272,6 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<std::collections::HashSet<u64>, AccountError>;
 }
 
-mod sqlite;
+mod rules;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 use super::*;
 use crate::outlet::text_frame;
 use crate::store::author_key;
-use crate::store::{AppendError, ChatAppender};
+use crate::store::{AppendError, ChatAppender, ClientKey};
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_util::sync::CancellationToken;
 
@@ -397,12 +397,8 @@ impl ChatAppender for Flaky {
             .max()
             .unwrap_or(0))
     }
-    fn find_client_id(
-        &mut self,
-        room: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<Option<u64>, StoreError> {
+    fn find_client_id(&mut self, key: ClientKey<'_>) -> Result<Option<u64>, StoreError> {
+        let (room, key, id) = key;
         Ok(self
             .stored
             .iter()

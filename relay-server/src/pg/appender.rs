@@ -6,7 +6,7 @@ use movietalk_protocol::relay::ChatMessage;
 use postgres::{Client, NoTls};
 
 use super::{NOTIFY_CHANNEL, PgStore, ROOM_LOCK, SCHEMA_TAG, connection_lost, is_unique_violation};
-use crate::store::{AppendError, ChatAppender, StoreError};
+use crate::store::{AppendError, ChatAppender, ClientKey, StoreError};
 
 impl PgStore {
     /// A new appender on a connection of its own (see [`PgAppender`]).
@@ -190,19 +190,11 @@ impl ChatAppender for PgAppender {
         Ok(seq.unwrap_or(0) as u64)
     }
 
-    fn find_client_id(
-        &mut self,
-        room: &str,
-        author_key: &str,
-        client_id: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        Ok(self.find_client_ids(&[(room, author_key, client_id)])?[0])
+    fn find_client_id(&mut self, key: ClientKey<'_>) -> Result<Option<u64>, StoreError> {
+        Ok(self.find_client_ids(&[key])?[0])
     }
 
-    fn find_client_ids(
-        &mut self,
-        keys: &[(&str, &str, &str)],
-    ) -> Result<Vec<Option<u64>>, StoreError> {
+    fn find_client_ids(&mut self, keys: &[ClientKey<'_>]) -> Result<Vec<Option<u64>>, StoreError> {
         let mut found = vec![None; keys.len()];
         if keys.is_empty() {
             return Ok(found);

@@ -1,19 +1,23 @@
 //! PostgreSQL storage, for several relay instances on one database (`--db postgres://…`;
 //! docs/instances.md).
 //!
-//! The same three traits as [`crate::store::SqliteStore`] — [`ChatStore`],
-//! [`crate::accounts::AccountStore`], [`crate::social::SocialStore`] — over the same schema in
+//! The same three traits as [`crate::store::SqliteStore`] — [`crate::store::ChatStore`],
+//! [`crate::accounts::AccountStore`], [`crate::social::SocialStore`]: their rules over this
+//! store's rows (`rows.rs`, `accounts.rs`, `social.rs`, `chat.rs`) and what only it gives the
+//! chat ([`ChatBackend`]: the appender, `LISTEN`, the peer outbox) — over the same schema in
 //! PostgreSQL types. What changes when several relays write at once:
 //!
 //! - **Chat sequence numbers**: the appender takes a transaction-scoped advisory lock per room
 //!   of its group, reads the rooms' stored maxima and numbers the group after them, so no two
 //!   instances ever hand out one number and the numbers stay gapless and in commit order. The
-//!   writer's own numbers are only a first guess. [`AppendError::Taken`] is left for a client id
-//!   another instance stored first (the writer sorts the batch out again: a resend).
+//!   writer's own numbers are only a first guess. [`crate::store::AppendError::Taken`] is left
+//!   for a client id another instance stored first (the writer sorts the batch out again: a
+//!   resend).
 //! - **Live delivery**: each append `NOTIFY`s `"<seq> <room>"` on commit; every instance
-//!   `LISTEN`s ([`ChatStore::watch_other_writers`]) and its writer fans out, from the store, what
-//!   it has not fanned out yet. Events between instances (typing, presence, …: `crate::peers`)
-//!   go on a second channel. Channel names carry a tag of the schema: one deployment per schema.
+//!   `LISTEN`s ([`ChatBackend::watch_other_writers`]) and its writer fans out, from the store,
+//!   what it has not fanned out yet. Events between instances (typing, presence, …:
+//!   `crate::peers`) go on a second channel. Channel names carry a tag of the schema: one
+//!   deployment per schema.
 //! - **The change log** (`changes.seq`, what offline clients pull after their cursor) is
 //!   appended under a transaction-scoped advisory lock, the last lock any transaction takes, so
 //!   its numbers are handed out in commit order: a client that pulled up to 41 can never later
@@ -28,16 +32,17 @@
 
 mod accounts;
 mod appender;
+mod chat;
+mod rows;
 mod schema;
 mod social;
 
 use std::sync::{Condvar, Mutex};
 
-use movietalk_protocol::relay::ChatMessage;
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
-use crate::store::{ChatAppender, ChatStore, Elsewhere, PeerOutbox, RoomRecord, StoreError};
+use crate::store::{ChatAppender, ChatBackend, Elsewhere, PeerOutbox, StoreError};
 
 /// How long a connection has to answer when a failed call asks whether it still lives.
 const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -245,29 +250,6 @@ enum Calls {
     Once,
 }
 
-impl PgStore {
-    /// Messages of `room` numbered between `after` and `before` (both excluded), the first
-    /// `limit` in `order` (`ASC` or `DESC`) of sequence numbers.
-    fn select(
-        &self,
-        order: &str,
-        room: &str,
-        after: u64,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM chat_messages
-             WHERE room = $1 AND seq > $2 AND seq < $3 ORDER BY seq {order} LIMIT $4"
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(|c| {
-            let rows = c.query(&sql, &[&room, &clamp(after), &clamp(before), &limit])?;
-            Ok(rows.iter().map(row_to_message).collect())
-        })
-    }
-}
-
 impl Drop for PgStore {
     /// Each client owns a small runtime, which may not be dropped on a thread of another
     /// runtime (where the relay's last handle to the store often goes).
@@ -289,7 +271,7 @@ fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// Appends `what` to the change log inside `tx`, after every change log append that committed
 /// before it (see [`CHANGE_LOG_LOCK`]).
 pub(crate) fn record(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut impl postgres::GenericClient,
     what: &movietalk_protocol::relay::ChangeKind,
 ) -> Result<(), postgres::Error> {
     let payload = serde_json::to_string(what).expect("changes serialise");
@@ -334,220 +316,10 @@ fn next_notification(c: &mut Client) -> Result<Option<Elsewhere>, postgres::Erro
     }))
 }
 
-/// Sequence numbers past `i64::MAX` cannot exist; clamp instead of wrapping to negative.
-fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn row_to_message(r: &postgres::Row) -> ChatMessage {
-    ChatMessage {
-        room: r.get(0),
-        seq: r.get::<_, i64>(1) as u64,
-        client_id: r.get(2),
-        author: r.get(3),
-        guest: r.get(4),
-        text: r.get(5),
-        sent_at_ms: r.get::<_, i64>(6) as u64,
-        deleted: r.get(7),
-    }
-}
-
-const MESSAGE_COLUMNS: &str = "room, seq, client_id, author, guest, text, sent_at_ms, deleted";
-
-impl ChatStore for PgStore {
+impl ChatBackend for PgStore {
     fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError> {
         let config = self.config.clone();
         on_own_thread(move || PgStore::new_appender(config))
-    }
-
-    fn range(
-        &self,
-        room: &str,
-        after: u64,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        let mut newest_first = self.select("DESC", room, after, before, limit)?;
-        newest_first.reverse();
-        Ok(newest_first)
-    }
-
-    fn range_forward(
-        &self,
-        room: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.select("ASC", room, after, u64::MAX, limit)
-    }
-
-    fn ranges(
-        &self,
-        wanted: &[(String, u64, u64)],
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        if wanted.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rooms: Vec<&str> = wanted.iter().map(|w| w.0.as_str()).collect();
-        let afters: Vec<i64> = wanted.iter().map(|w| clamp(w.1)).collect();
-        let uptos: Vec<i64> = wanted.iter().map(|w| clamp(w.2)).collect();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(|c| {
-            let rows = c.query(
-                "SELECT m.room, m.seq, m.client_id, m.author, m.guest, m.text, m.sent_at_ms, m.deleted
-                 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS w(room, after, upto, i)
-                 CROSS JOIN LATERAL (
-                     SELECT * FROM chat_messages m
-                     WHERE m.room = w.room AND m.seq > w.after AND m.seq <= w.upto
-                     ORDER BY m.seq LIMIT $4
-                 ) m
-                 ORDER BY w.i, m.seq",
-                &[&rooms, &afters, &uptos, &limit],
-            )?;
-            Ok(rows.iter().map(row_to_message).collect())
-        })
-    }
-
-    fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError> {
-        self.with_once(|c| {
-            let mut tx = c.transaction()?;
-            let claimed = tx.execute(
-                "INSERT INTO room_names (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-                &[&name],
-            )?;
-            if claimed == 0 {
-                return Ok(false);
-            }
-            tx.execute(
-                "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES ($1, $2, $3, $4)",
-                &[&name, &topic, &(creator as i64), &now_ms()],
-            )?;
-            tx.commit()?;
-            Ok(true)
-        })
-    }
-
-    fn claim_room(&self, name: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO room_names (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-                &[&name],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
-        self.with(|c| {
-            let row = c.query_opt(
-                "SELECT r.topic, a.id, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id
-                 WHERE r.name = $1",
-                &[&name],
-            )?;
-            Ok(row.map(|r| {
-                let id: Option<i64> = r.get(1);
-                let handle: Option<String> = r.get(2);
-                (r.get(0), id.zip(handle).map(|(i, h)| (i as u64, h)))
-            }))
-        })
-    }
-
-    fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
-        self.with(|c| {
-            let rows = c.query(
-                "SELECT r.name, r.topic, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id
-                 ORDER BY r.name COLLATE \"C\"",
-                &[],
-            )?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect())
-        })
-    }
-
-    fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError> {
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            // The account may not be deleted by another instance before the ban is stored.
-            let id: Option<i64> = tx
-                .query_opt(
-                    "SELECT id FROM accounts WHERE handle = $1 FOR KEY SHARE",
-                    &[&handle],
-                )?
-                .map(|r| r.get(0));
-            if let Some(id) = id {
-                tx.execute(
-                    "INSERT INTO room_bans (room, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&room, &id],
-                )?;
-            }
-            tx.commit()?;
-            Ok(id.map(|i| i as u64))
-        })
-    }
-
-    fn bans_of(&self, accounts: &[u64]) -> Result<Vec<(String, u64)>, StoreError> {
-        let ids: Vec<i64> = accounts.iter().map(|&id| id as i64).collect();
-        self.with(|c| {
-            let rows = c.query(
-                "SELECT room, account_id FROM room_bans WHERE account_id = ANY($1)",
-                &[&ids],
-            )?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
-                .collect())
-        })
-    }
-
-    fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError> {
-        self.with(|c| {
-            Ok(c.query_opt(
-                "SELECT 1 FROM room_bans WHERE room = $1 AND account_id = $2",
-                &[&room, &(account as i64)],
-            )?
-            .is_some())
-        })
-    }
-
-    fn message_author(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError> {
-        self.with(|c| {
-            Ok(c.query_opt(
-                "SELECT author_key FROM chat_messages WHERE room = $1 AND seq = $2 AND NOT deleted",
-                &[&room, &clamp(seq)],
-            )?
-            .map(|r| r.get(0)))
-        })
-    }
-
-    fn delete_message(&self, room: &str, seq: u64) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE chat_messages SET text = '', deleted = TRUE WHERE room = $1 AND seq = $2",
-                &[&room, &clamp(seq)],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO room_reads (account_id, room, seq) VALUES ($1, $2, $3)
-                 ON CONFLICT (account_id, room) DO UPDATE SET seq = GREATEST(room_reads.seq, excluded.seq)",
-                &[&(account as i64), &room, &clamp(seq)],
-            )?;
-            Ok(())
-        })
     }
 
     fn watch_other_writers(
@@ -613,20 +385,6 @@ impl ChatStore for PgStore {
             config: self.config.clone(),
             client,
         })))
-    }
-
-    fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        self.with(|c| {
-            let rows = c.query(
-                "SELECT rr.room, coalesce((SELECT max(seq) FROM chat_messages m WHERE m.room = rr.room), 0) - rr.seq
-                 FROM room_reads rr WHERE rr.account_id = $1 ORDER BY rr.room COLLATE \"C\"",
-                &[&(account as i64)],
-            )?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
-                .collect())
-        })
     }
 }
 

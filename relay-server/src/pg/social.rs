@@ -1,30 +1,11 @@
-//! [`SocialStore`] on PostgreSQL: the same rules as the SQLite store (`crate::social`).
-//!
-//! Where the SQLite store checks and then writes under SQLite's single writer, this one locks
-//! what it checked (`FOR UPDATE` on what it changes or deletes, `FOR KEY SHARE` on what it only
-//! needs to go on existing) or lets a unique key referee a write another relay made at the same
-//! moment, so that relays writing at once leave what one relay writing alone would:
-//!
-//! - A review or comment is deleted only once (a second delete finds nothing), and no like or
-//!   comment is stored on a review or comment being deleted (it waits, then finds nothing).
-//! - One review per account and film: a first review another relay stored meanwhile is taken
-//!   up as the review to edit, by the same rules as one stored before.
-//! - A comment whose client id another relay stored meanwhile is answered with what it stored.
+//! Review, comment, like and follow rows in PostgreSQL.
 
-use movietalk_protocol::relay::{Account, Change, ChangeKind, Comment, LikeTarget, Review};
-use postgres::GenericClient;
+use movietalk_protocol::relay::{Comment, LikeTarget, Review};
+use postgres::types::ToSql;
 
-use crate::accounts::ACCOUNT_COLUMNS;
-use crate::social::{COMMENT_SELECT, NewReview, REVIEW_SELECT, SocialError, SocialStore};
-use crate::store::StoreError;
-
-use super::{PgStore, now_ms, record};
-
-impl From<postgres::Error> for SocialError {
-    fn from(e: postgres::Error) -> Self {
-        SocialError::Store(e.into())
-    }
-}
+use super::rows::{PgRows, u};
+use crate::store::rows::{NewComment, NewReview, ReviewsOf, SocialRows, target_parts};
+use crate::store::{COMMENT_SELECT, REVIEW_SELECT, StoreResult};
 
 fn row_to_review(r: &postgres::Row) -> Review {
     Review {
@@ -55,473 +36,201 @@ fn row_to_comment(r: &postgres::Row) -> Comment {
     }
 }
 
-fn review(c: &mut impl GenericClient, id: i64) -> Result<Review, SocialError> {
-    c.query_opt(&format!("{REVIEW_SELECT} WHERE r.id = $1"), &[&id])?
-        .map(|r| row_to_review(&r))
-        .ok_or(SocialError::NotFound("review"))
-}
-
-fn comment(c: &mut impl GenericClient, id: i64) -> Result<Comment, SocialError> {
-    c.query_opt(&format!("{COMMENT_SELECT} WHERE c.id = $1"), &[&id])?
-        .map(|r| row_to_comment(&r))
-        .ok_or(SocialError::NotFound("comment"))
-}
-
-/// Locks the review or comment for this transaction (`FOR UPDATE`: another relay's edit or
-/// delete of it waits) and checks that `account` wrote it.
-fn lock_own(
-    tx: &mut postgres::Transaction<'_>,
-    target: LikeTarget,
-    account: u64,
-) -> Result<(), SocialError> {
-    let (sql, what, id) = match target {
-        LikeTarget::Review(id) => (
-            "SELECT account_id FROM reviews WHERE id = $1 FOR UPDATE",
-            "review",
-            id,
-        ),
-        LikeTarget::Comment(id) => (
-            "SELECT account_id FROM comments WHERE id = $1 FOR UPDATE",
-            "comment",
-            id,
-        ),
-    };
-    let owner: i64 = tx
-        .query_opt(sql, &[&(id as i64)])?
-        .ok_or(SocialError::NotFound(what))?
-        .get(0);
-    if owner != account as i64 {
-        return Err(SocialError::Forbidden(what));
-    }
-    Ok(())
-}
-
-impl SocialStore for PgStore {
-    fn put_review(&self, account: u64, n: &NewReview<'_>) -> Result<Review, SocialError> {
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            // The edit's own time, never in the relay's future (as in the SQLite store).
-            let now = now_ms();
-            let now = n
-                .edited_at_ms
-                .map_or(now, |t| (t.min(i64::MAX as u64) as i64).min(now));
-            let id = loop {
-                let existing = tx
-                    .query_opt(
-                        "SELECT id, client_id, updated_at_ms FROM reviews
-                         WHERE account_id = $1 AND movie_key = $2 FOR UPDATE",
-                        &[&(account as i64), &n.movie_key],
-                    )?
-                    .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, i64>(2)));
-                match existing {
-                    Some((id, client_id, _)) if client_id == n.client_id => {
-                        // A resend of a write already stored: answer with what is there.
-                        return review(&mut tx, id);
-                    }
-                    Some((id, _, stored_at)) if stored_at > now => {
-                        // An older edit from another machine arriving late: the later edit stays.
-                        return review(&mut tx, id);
-                    }
-                    Some((id, _, _)) => {
-                        tx.execute(
-                            "UPDATE reviews SET title = $2, year = $3, rating = $4, body = $5, spoiler = $6,
-                                                client_id = $7, updated_at_ms = $8 WHERE id = $1",
-                            &[
-                                &id,
-                                &n.title,
-                                &n.year,
-                                &n.rating,
-                                &n.body,
-                                &n.spoiler,
-                                &n.client_id,
-                                &now,
-                            ],
-                        )?;
-                        break id;
-                    }
-                    None => {
-                        let inserted = tx.query_opt(
-                            "INSERT INTO reviews (account_id, movie_key, title, year, rating, body, spoiler, client_id,
-                                                  created_at_ms, updated_at_ms)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-                             ON CONFLICT (account_id, movie_key) DO NOTHING RETURNING id",
-                            &[
-                                &(account as i64),
-                                &n.movie_key,
-                                &n.title,
-                                &n.year,
-                                &n.rating,
-                                &n.body,
-                                &n.spoiler,
-                                &n.client_id,
-                                &now,
-                            ],
-                        )?;
-                        if let Some(row) = inserted {
-                            break row.get(0);
-                        }
-                        // Another relay stored this account's review of the film since the
-                        // look-up (and has committed it): go again, as an edit of that one.
-                    }
-                }
-            };
-            let saved = review(&mut tx, id)?;
-            record(
-                &mut tx,
-                &ChangeKind::ReviewPut {
-                    review: saved.clone(),
-                },
-            )?;
-            tx.commit()?;
-            Ok(saved)
-        })
+impl SocialRows for PgRows<'_, '_> {
+    fn review(&mut self, id: u64) -> StoreResult<Option<Review>> {
+        let sql = format!("{REVIEW_SELECT} WHERE r.id = $1");
+        Ok(self.opt(&sql, &[&(id as i64)])?.map(|r| row_to_review(&r)))
     }
 
-    fn delete_review(&self, account: u64, review_id: u64) -> Result<(), SocialError> {
-        self.with_once(|c| {
-            let mut tx = c.transaction()?;
-            let id = review_id as i64;
-            lock_own(&mut tx, LikeTarget::Review(review_id), account)?;
-            // Its comments too, before their likes go: a like being stored on one meanwhile
-            // commits first (and is deleted below) or waits and finds the comment gone.
-            tx.execute(
-                "SELECT 1 FROM comments WHERE review_id = $1 FOR UPDATE",
-                &[&id],
-            )?;
-            tx.execute(
-                "DELETE FROM likes WHERE kind = 'comment' AND target_id IN (SELECT id FROM comments WHERE review_id = $1)",
-                &[&id],
-            )?;
-            tx.execute(
-                "DELETE FROM likes WHERE kind = 'review' AND target_id = $1",
-                &[&id],
-            )?;
-            tx.execute("DELETE FROM reviews WHERE id = $1", &[&id])?;
-            record(&mut tx, &ChangeKind::ReviewDeleted { review_id })?;
-            tx.commit()?;
-            Ok(())
-        })
+    fn comment(&mut self, id: u64) -> StoreResult<Option<Comment>> {
+        let sql = format!("{COMMENT_SELECT} WHERE c.id = $1");
+        Ok(self.opt(&sql, &[&(id as i64)])?.map(|r| row_to_comment(&r)))
     }
 
-    fn post_comment(
-        &self,
-        account: u64,
-        client_id: &str,
-        review_id: u64,
-        body: &str,
-    ) -> Result<Comment, SocialError> {
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            let now = now_ms();
-            let id = loop {
-                if let Some(row) = tx.query_opt(
-                    "SELECT id FROM comments WHERE account_id = $1 AND client_id = $2",
-                    &[&(account as i64), &client_id],
-                )? {
-                    return comment(&mut tx, row.get(0));
-                }
-                // Kept from being deleted until this commits.
-                let exists = tx.query_opt(
-                    "SELECT 1 FROM reviews WHERE id = $1 FOR KEY SHARE",
-                    &[&(review_id as i64)],
-                )?;
-                if exists.is_none() {
-                    return Err(SocialError::NotFound("review"));
-                }
-                let inserted = tx.query_opt(
-                    "INSERT INTO comments (review_id, account_id, client_id, body, created_at_ms, updated_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $5)
-                     ON CONFLICT (account_id, client_id) DO NOTHING RETURNING id",
-                    &[&(review_id as i64), &(account as i64), &client_id, &body, &now],
-                )?;
-                if let Some(row) = inserted {
-                    break row.get(0);
-                }
-                // Another relay stored this client id since the look-up (and has committed
-                // it): go again, to answer with what it stored.
-            };
-            let saved = comment(&mut tx, id)?;
-            record(
-                &mut tx,
-                &ChangeKind::CommentPut {
-                    comment: saved.clone(),
-                },
-            )?;
-            tx.commit()?;
-            Ok(saved)
-        })
+    fn lock_review_of(&mut self, by: u64, movie: &str) -> StoreResult<Option<(u64, String, u64)>> {
+        let row = self.opt(
+            "SELECT id, client_id, updated_at_ms FROM reviews
+             WHERE account_id = $1 AND movie_key = $2 FOR UPDATE",
+            &[&(by as i64), &movie],
+        )?;
+        Ok(row.map(|r| (u(&r, 0), r.get(1), u(&r, 2))))
     }
 
-    fn edit_comment(
-        &self,
-        account: u64,
-        comment_id: u64,
-        body: &str,
-    ) -> Result<Comment, SocialError> {
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            let id = comment_id as i64;
-            lock_own(&mut tx, LikeTarget::Comment(comment_id), account)?;
-            tx.execute(
-                "UPDATE comments SET body = $2, updated_at_ms = $3 WHERE id = $1",
-                &[&id, &body, &now_ms()],
-            )?;
-            let saved = comment(&mut tx, id)?;
-            record(
-                &mut tx,
-                &ChangeKind::CommentPut {
-                    comment: saved.clone(),
-                },
-            )?;
-            tx.commit()?;
-            Ok(saved)
-        })
+    fn insert_review(&mut self, by: u64, n: &NewReview<'_>, at: u64) -> StoreResult<Option<u64>> {
+        let row = self.opt(
+            "INSERT INTO reviews (account_id, movie_key, title, year, rating, body, spoiler, client_id,
+                                  created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+             ON CONFLICT (account_id, movie_key) DO NOTHING RETURNING id",
+            &[
+                &(by as i64),
+                &n.movie_key,
+                &n.title,
+                &n.year,
+                &n.rating,
+                &n.body,
+                &n.spoiler,
+                &n.client_id,
+                &(at as i64),
+            ],
+        )?;
+        Ok(row.map(|r| u(&r, 0)))
     }
 
-    fn delete_comment(&self, account: u64, comment_id: u64) -> Result<(), SocialError> {
-        self.with_once(|c| {
-            let mut tx = c.transaction()?;
-            let id = comment_id as i64;
-            let row = tx
-                .query_opt(
-                    "SELECT c.account_id, c.review_id, r.account_id FROM comments c JOIN reviews r ON r.id = c.review_id
-                     WHERE c.id = $1 FOR UPDATE OF c",
-                    &[&id],
-                )?
-                .ok_or(SocialError::NotFound("comment"))?;
-            let (author, review_id, review_author): (i64, i64, i64) =
-                (row.get(0), row.get(1), row.get(2));
-            if author != account as i64 && review_author != account as i64 {
-                return Err(SocialError::Forbidden("comment"));
-            }
-            tx.execute(
-                "DELETE FROM likes WHERE kind = 'comment' AND target_id = $1",
-                &[&id],
-            )?;
-            tx.execute("DELETE FROM comments WHERE id = $1", &[&id])?;
-            record(
-                &mut tx,
-                &ChangeKind::CommentDeleted {
-                    comment_id,
-                    review_id: review_id as u64,
-                },
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
+    fn update_review(&mut self, id: u64, n: &NewReview<'_>, at: u64) -> StoreResult<()> {
+        let fields: [&(dyn ToSql + Sync); 8] = [
+            &(id as i64),
+            &n.title,
+            &n.year,
+            &n.rating,
+            &n.body,
+            &n.spoiler,
+            &n.client_id,
+            &(at as i64),
+        ];
+        self.exec(
+            "UPDATE reviews SET title = $2, year = $3, rating = $4, body = $5, spoiler = $6,
+                                client_id = $7, updated_at_ms = $8 WHERE id = $1",
+            &fields,
+        )?;
+        Ok(())
     }
 
-    fn like(&self, account: u64, target: LikeTarget, on: bool) -> Result<(), SocialError> {
-        let (kind, id, table, what) = match target {
-            LikeTarget::Review(id) => ("review", id, "reviews", "review"),
-            LikeTarget::Comment(id) => ("comment", id, "comments", "comment"),
+    fn delete_review(&mut self, id: u64) -> StoreResult<()> {
+        self.exec("DELETE FROM reviews WHERE id = $1", &[&(id as i64)])?;
+        Ok(())
+    }
+
+    fn lock_author(&mut self, target: LikeTarget) -> StoreResult<Option<u64>> {
+        let (_, table, target) = target_parts(target);
+        let sql = format!("SELECT account_id FROM {table} WHERE id = $1 FOR UPDATE");
+        Ok(self.opt(&sql, &[&(target as i64)])?.map(|r| u(&r, 0)))
+    }
+
+    fn lock_exists(&mut self, target: LikeTarget) -> StoreResult<bool> {
+        let (_, table, target) = target_parts(target);
+        let sql = format!("SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE");
+        Ok(self.opt(&sql, &[&(target as i64)])?.is_some())
+    }
+
+    fn lock_comments_on(&mut self, review: u64) -> StoreResult<Vec<u64>> {
+        let sql = "SELECT id FROM comments WHERE review_id = $1 FOR UPDATE";
+        let rows = self.all(sql, &[&(review as i64)])?;
+        Ok(rows.iter().map(|r| u(r, 0)).collect())
+    }
+
+    fn comment_by_client_id(&mut self, account: u64, client_id: &str) -> StoreResult<Option<u64>> {
+        let sql = "SELECT id FROM comments WHERE account_id = $1 AND client_id = $2";
+        let row = self.opt(sql, &[&(account as i64), &client_id])?;
+        Ok(row.map(|r| u(&r, 0)))
+    }
+
+    fn insert_comment(&mut self, c: &NewComment<'_>) -> StoreResult<Option<u64>> {
+        let row = self.opt(
+            "INSERT INTO comments (review_id, account_id, client_id, body, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (account_id, client_id) DO NOTHING RETURNING id",
+            &[
+                &(c.review as i64),
+                &(c.account as i64),
+                &c.client_id,
+                &c.body,
+                &(c.now_ms as i64),
+            ],
+        )?;
+        Ok(row.map(|r| u(&r, 0)))
+    }
+
+    fn update_comment(&mut self, id: u64, body: &str, now_ms: u64) -> StoreResult<()> {
+        let sql = "UPDATE comments SET body = $2, updated_at_ms = $3 WHERE id = $1";
+        self.exec(sql, &[&(id as i64), &body, &(now_ms as i64)])?;
+        Ok(())
+    }
+
+    fn lock_comment(&mut self, comment: u64) -> StoreResult<Option<(u64, u64, u64)>> {
+        let row = self.opt(
+            "SELECT c.account_id, c.review_id, r.account_id FROM comments c JOIN reviews r ON r.id = c.review_id
+             WHERE c.id = $1 FOR UPDATE OF c",
+            &[&(comment as i64)],
+        )?;
+        Ok(row.map(|r| (u(&r, 0), u(&r, 1), u(&r, 2))))
+    }
+
+    fn delete_comment(&mut self, id: u64) -> StoreResult<()> {
+        self.exec("DELETE FROM comments WHERE id = $1", &[&(id as i64)])?;
+        Ok(())
+    }
+
+    fn set_like(&mut self, account: u64, target: LikeTarget, on: bool) -> StoreResult<()> {
+        let (kind, _, target) = target_parts(target);
+        let sql = if on {
+            "INSERT INTO likes (account_id, kind, target_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM likes WHERE account_id = $1 AND kind = $2 AND target_id = $3"
         };
-        let id = id as i64;
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            // Kept from being deleted until this commits, so that no like outlives its target.
-            let exists = tx.query_opt(
-                &format!("SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE"),
-                &[&id],
-            )?;
-            if exists.is_none() {
-                return Err(SocialError::NotFound(what));
-            }
-            if on {
-                tx.execute(
-                    "INSERT INTO likes (account_id, kind, target_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    &[&(account as i64), &kind, &id],
-                )?;
-            } else {
-                tx.execute(
-                    "DELETE FROM likes WHERE account_id = $1 AND kind = $2 AND target_id = $3",
-                    &[&(account as i64), &kind, &id],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
+        self.exec(sql, &[&(account as i64), &kind, &(target as i64)])?;
+        Ok(())
     }
 
-    fn reviews_of_film(
-        &self,
-        movie_key: &str,
-        cursor: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<Review>, SocialError> {
-        let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
-        self.with(|c| {
-            let rows = c.query(
-                &format!(
-                    "{REVIEW_SELECT} WHERE r.movie_key = $1 AND r.id < $2 ORDER BY r.id DESC LIMIT $3"
-                ),
-                &[&movie_key, &before, &(limit as i64)],
-            )?;
-            Ok(rows.iter().map(row_to_review).collect())
-        })
+    fn lock_account_id(&mut self, handle: &str) -> StoreResult<Option<u64>> {
+        let sql = "SELECT id FROM accounts WHERE handle = $1 FOR KEY SHARE";
+        Ok(self.opt(sql, &[&handle])?.map(|r| u(&r, 0)))
     }
 
-    fn profile(&self, handle: &str) -> Result<Account, SocialError> {
-        self.with(|c| {
-            let row = c
-                .query_opt(
-                    &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE handle = $1"),
-                    &[&handle],
-                )?
-                .ok_or(SocialError::NotFound("account"))?;
-            Ok(Account {
-                id: row.get::<_, i64>(0) as u64,
-                handle: row.get(1),
-                display_name: row.get(2),
-                bio: row.get(3),
-                avatar_url: row.get(4),
-            })
-        })
+    fn set_follow(&mut self, follower: u64, followed: u64, on: bool) -> StoreResult<()> {
+        let sql = if on {
+            "INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2"
+        };
+        self.exec(sql, &[&(follower as i64), &(followed as i64)])?;
+        Ok(())
     }
 
-    fn follows(&self, handle: &str) -> Result<(Vec<String>, Vec<String>), SocialError> {
-        self.with(|c| {
-            let id: i64 = c
-                .query_opt("SELECT id FROM accounts WHERE handle = $1", &[&handle])?
-                .ok_or(SocialError::NotFound("account"))?
-                .get(0);
-            let followers = c
-                .query(
-                    "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.follower_id
-                     WHERE f.followed_id = $1 ORDER BY a.handle COLLATE \"C\"",
-                    &[&id],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let following = c
-                .query(
-                    "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.followed_id
-                     WHERE f.follower_id = $1 ORDER BY a.handle COLLATE \"C\"",
-                    &[&id],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            Ok((followers, following))
-        })
+    fn follow_handles(&mut self, account: u64, followers: bool) -> StoreResult<Vec<String>> {
+        let sql = if followers {
+            "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.follower_id
+             WHERE f.followed_id = $1 ORDER BY a.handle COLLATE \"C\""
+        } else {
+            "SELECT a.handle FROM follows f JOIN accounts a ON a.id = f.followed_id
+             WHERE f.follower_id = $1 ORDER BY a.handle COLLATE \"C\""
+        };
+        let rows = self.all(sql, &[&(account as i64)])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    fn follow(&self, account: u64, handle: &str, on: bool) -> Result<(), SocialError> {
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            // Kept from being deleted until this commits (a follow of an account deleted
-            // meanwhile is "no such account", as it would be a moment later).
-            let target: i64 = tx
-                .query_opt(
-                    "SELECT id FROM accounts WHERE handle = $1 FOR KEY SHARE",
-                    &[&handle],
-                )?
-                .ok_or(SocialError::NotFound("account"))?
-                .get(0);
-            if on {
-                tx.execute(
-                    "INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&(account as i64), &target],
-                )?;
-            } else {
-                tx.execute(
-                    "DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2",
-                    &[&(account as i64), &target],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
+    fn reviews(&mut self, of: ReviewsOf<'_>, below: u64, limit: usize) -> StoreResult<Vec<Review>> {
+        let (filter, key): (_, Box<dyn ToSql + Sync>) = match of {
+            ReviewsOf::Film(movie) => ("r.movie_key = $1", Box::new(movie.to_owned())),
+            ReviewsOf::Author(handle) => ("a.handle = $1", Box::new(handle.to_owned())),
+            ReviewsOf::FollowedBy(account) => (
+                "r.account_id IN (SELECT followed_id FROM follows WHERE follower_id = $1)",
+                Box::new(account as i64),
+            ),
+        };
+        let sql =
+            format!("{REVIEW_SELECT} WHERE {filter} AND r.id < $2 ORDER BY r.id DESC LIMIT $3");
+        let rows = self.all(&sql, &[&*key, &(below as i64), &(limit as i64)])?;
+        Ok(rows.iter().map(row_to_review).collect())
     }
 
-    fn feed(
-        &self,
-        account: u64,
-        cursor: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<Review>, SocialError> {
-        let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
-        self.with(|c| {
-            let rows = c.query(
-                &format!(
-                    "{REVIEW_SELECT} WHERE r.account_id IN (SELECT followed_id FROM follows WHERE follower_id = $1)
-                     AND r.id < $2 ORDER BY r.id DESC LIMIT $3"
-                ),
-                &[&(account as i64), &before, &(limit as i64)],
-            )?;
-            Ok(rows.iter().map(row_to_review).collect())
-        })
+    fn film_stats(&mut self, movie_key: &str) -> StoreResult<(u32, Option<f32>)> {
+        let sql = "SELECT count(*), avg(rating) FROM reviews WHERE movie_key = $1";
+        let row = self.one(sql, &[&movie_key])?;
+        let (n, mean): (i64, Option<f64>) = (row.get(0), row.get(1));
+        Ok((n as u32, mean.map(|m| m as f32)))
     }
 
-    fn reviews_by_user(
-        &self,
-        handle: &str,
-        cursor: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<Review>, SocialError> {
-        let before = cursor.map(|c| c as i64).unwrap_or(i64::MAX);
-        self.with(|c| {
-            let rows = c.query(
-                &format!(
-                    "{REVIEW_SELECT} WHERE a.handle = $1 AND r.id < $2 ORDER BY r.id DESC LIMIT $3"
-                ),
-                &[&handle, &before, &(limit as i64)],
-            )?;
-            Ok(rows.iter().map(row_to_review).collect())
-        })
+    fn comments_on(&mut self, review: u64, after: u64, limit: usize) -> StoreResult<Vec<Comment>> {
+        let sql =
+            format!("{COMMENT_SELECT} WHERE c.review_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3");
+        let rows = self.all(&sql, &[&(review as i64), &(after as i64), &(limit as i64)])?;
+        Ok(rows.iter().map(row_to_comment).collect())
     }
 
-    fn film_stats(&self, movie_key: &str) -> Result<(u32, Option<f32>), SocialError> {
-        self.with(|c| {
-            let row = c.query_one(
-                "SELECT count(*), avg(rating) FROM reviews WHERE movie_key = $1",
-                &[&movie_key],
-            )?;
-            let (n, mean): (i64, Option<f64>) = (row.get(0), row.get(1));
-            Ok((n as u32, mean.map(|m| m as f32)))
-        })
-    }
-
-    fn comments_on(
-        &self,
-        review_id: u64,
-        cursor: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<Comment>, SocialError> {
-        self.with(|c| {
-            let rows = c.query(
-                &format!(
-                    "{COMMENT_SELECT} WHERE c.review_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3"
-                ),
-                &[
-                    &(review_id as i64),
-                    &(cursor.unwrap_or(0) as i64),
-                    &(limit as i64),
-                ],
-            )?;
-            Ok(rows.iter().map(row_to_comment).collect())
-        })
-    }
-
-    fn changes_since(&self, since: u64, limit: usize) -> Result<Vec<Change>, SocialError> {
-        self.with(|c| {
-            let rows = c.query(
-                "SELECT seq, payload FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&(since as i64), &(limit as i64)],
-            )?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let seq: i64 = row.get(0);
-                let payload: &str = row.get(1);
-                let what: ChangeKind = serde_json::from_str(payload)
-                    .map_err(|e| StoreError(format!("change {seq} does not parse: {e}")))?;
-                out.push(Change {
-                    seq: seq as u64,
-                    what,
-                });
-            }
-            Ok(out)
-        })
+    fn changes(&mut self, since: u64, limit: usize) -> StoreResult<Vec<(u64, String)>> {
+        let sql = "SELECT seq, payload FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let rows = self.all(sql, &[&(since as i64), &(limit as i64)])?;
+        Ok(rows.iter().map(|r| (u(r, 0), r.get(1))).collect())
     }
 }

@@ -1,5 +1,7 @@
 //! Durable chat storage behind a small trait: SQLite here (the default), PostgreSQL in
-//! `pg/` (for several relay instances on one database).
+//! `pg/` (for several relay instances on one database). Both give their rows (`rows.rs`; the
+//! SQLite ones in `sqlite/`), over which the chat rules are written once (`chat.rs`), as the
+//! account and social rules are (`crate::accounts`, `crate::social`).
 //!
 //! New chat messages go through a [`ChatAppender`] (see [`ChatStore::appender`]), owned by the
 //! hub's writer thread, which stores a whole group of them in one transaction before it fans
@@ -13,16 +15,48 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use movietalk_protocol::relay::ChatMessage;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 pub(crate) use migrations::migrations;
 
+mod chat;
 mod migrations;
+pub mod rows;
+mod sqlite;
+
+/// The columns an [`movietalk_protocol::relay::Account`] is read from, in both stores.
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, handle, display_name, bio, avatar_url";
+
+/// The columns a [`ChatMessage`] is read from, in both stores.
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "room, seq, client_id, author, guest, text, sent_at_ms, deleted";
+
+/// A sequence number as stored: those past `i64::MAX` cannot exist; clamp instead of wrapping
+/// to negative.
+pub(crate) fn stored_seq(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Reviews as both stores read them (a [`movietalk_protocol::relay::Review`] a row).
+pub(crate) const REVIEW_SELECT: &str =
+    "SELECT r.id, a.handle, r.movie_key, r.title, r.year, r.rating, r.body, r.spoiler,
+        (SELECT count(*) FROM likes l WHERE l.kind = 'review' AND l.target_id = r.id),
+        (SELECT count(*) FROM comments c WHERE c.review_id = r.id),
+        r.created_at_ms, r.updated_at_ms
+    FROM reviews r JOIN accounts a ON a.id = r.account_id";
+
+pub(crate) const COMMENT_SELECT: &str = "SELECT c.id, c.review_id, a.handle, c.body,
+        (SELECT count(*) FROM likes l WHERE l.kind = 'comment' AND l.target_id = c.id),
+        c.created_at_ms, c.updated_at_ms
+    FROM comments c JOIN accounts a ON a.id = c.account_id";
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
 #[error("chat storage failed: {0}")]
 pub struct StoreError(pub(crate) String);
+
+/// What a store's row operations return.
+pub type StoreResult<T> = Result<T, StoreError>;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -105,10 +139,10 @@ pub fn author_key(author: &str, guest: bool) -> String {
 /// A created room's topic and its creator's (account id, handle).
 pub type RoomRecord = (String, Option<(u64, String)>);
 
-/// Where the relay keeps chat messages.
+/// Where the relay keeps chat messages. Implemented once, in `chat.rs`, for every store's rows
+/// ([`rows::Transact`]) and [`ChatBackend`].
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
-    /// The writer of new messages. The hub takes one at start and is its only user: new
-    /// messages are stored through nothing else, which is what keeps sequence numbers gapless.
+    /// The writer of new messages ([`ChatBackend`]).
     fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError>;
     /// Messages of `room` with sequence numbers in `after+1 ..= before-1`, the newest `limit`
     /// of them, oldest first.
@@ -126,32 +160,20 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError>;
-    /// For each `(room, after, upto)`: the room's messages numbered `after + 1 ..= upto`, at
-    /// most `limit` of them, oldest first; all rooms' in one list, each room's in order. The
-    /// default asks [`ChatStore::range_forward`] room by room.
+    /// For each `(room, after, upto)`: the room's messages numbered `after + 1 ..= upto`
+    /// ([`rows::ChatRows::ranges`]).
     fn ranges(
         &self,
         wanted: &[(String, u64, u64)],
         limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        let mut all = Vec::new();
-        for (room, after, upto) in wanted {
-            let span = usize::try_from(upto.saturating_sub(*after)).unwrap_or(usize::MAX);
-            all.extend(
-                self.range_forward(room, *after, span.min(limit))?
-                    .into_iter()
-                    .filter(|m| m.seq <= *upto),
-            );
-        }
-        Ok(all)
-    }
+    ) -> Result<Vec<ChatMessage>, StoreError>;
     /// Creates a moderated room; false when the name is taken: created before, or ever joined
     /// ([`ChatStore::claim_room`]).
     fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError>;
     /// Remembers that `name` was joined, so that no one can create it (become its moderator)
     /// later. Idempotent.
     fn claim_room(&self, name: &str) -> Result<(), StoreError>;
-    /// A created room's topic and its creator's (account id, handle).
+    /// The created room `name` ([`RoomRecord`]).
     fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError>;
     /// Every created room: (name, topic, creator handle).
     fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError>;
@@ -167,6 +189,23 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError>;
     /// (room, messages after the last read) for every room the account marked read.
     fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Tells `tell` whenever another writer stores chat messages ([`ChatBackend`]).
+    fn watch_other_writers(
+        &self,
+        tell: Box<dyn FnMut(Elsewhere) -> bool + Send>,
+    ) -> Result<(), StoreError>;
+    /// Whether the store answers ([`ChatBackend`]).
+    fn check(&self) -> Result<(), StoreError>;
+    /// Where this relay sends events for the other relay instances ([`ChatBackend`]).
+    fn peer_outbox(&self) -> Result<Option<Box<dyn PeerOutbox>>, StoreError>;
+}
+
+/// What only a store itself gives the chat, besides its rows: its appender, news of other
+/// writers, its health and its channel to other instances.
+pub trait ChatBackend {
+    /// The writer of new messages. The hub takes one at start and is its only user: new
+    /// messages are stored through nothing else, which is what keeps sequence numbers gapless.
+    fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError>;
     /// Tells `tell` whenever another writer — another relay instance on the same database —
     /// stores chat messages, until `tell` returns false (it is also called with
     /// [`Elsewhere::Quiet`] now and then, to ask whether to go on). The default does nothing:
@@ -210,26 +249,19 @@ pub enum Elsewhere {
     Quiet,
 }
 
+/// A message's `(room, author key, client id)`: what makes a resend the same message.
+pub type ClientKey<'a> = (&'a str, &'a str, &'a str);
+
 /// Stores new chat messages, a group at a time; owned by one thread (the hub's writer).
 pub trait ChatAppender: Send + 'static {
     /// The highest sequence number used in `room` (0 for a new room).
     fn last_seq(&mut self, room: &str) -> Result<u64, StoreError>;
     /// The sequence under which `author_key` already posted `client_id` in `room`, if any.
-    fn find_client_id(
-        &mut self,
-        room: &str,
-        author_key: &str,
-        client_id: &str,
-    ) -> Result<Option<u64>, StoreError>;
+    fn find_client_id(&mut self, key: ClientKey<'_>) -> Result<Option<u64>, StoreError>;
     /// [`ChatAppender::find_client_id`] for each `(room, author key, client id)`, in order.
     /// The default asks one at a time.
-    fn find_client_ids(
-        &mut self,
-        keys: &[(&str, &str, &str)],
-    ) -> Result<Vec<Option<u64>>, StoreError> {
-        keys.iter()
-            .map(|(room, author, id)| self.find_client_id(room, author, id))
-            .collect()
+    fn find_client_ids(&mut self, keys: &[ClientKey<'_>]) -> Result<Vec<Option<u64>>, StoreError> {
+        keys.iter().map(|&key| self.find_client_id(key)).collect()
     }
     /// Stores every `(message, author key)` of `group` in one transaction; returns once all of
     /// them are durable, or stores none of them. Inside the transaction each room's messages
@@ -303,281 +335,6 @@ impl SqliteStore {
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn select(
-        &self,
-        order: &str,
-        room: &str,
-        after: u64,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT room, seq, client_id, author, guest, text, sent_at_ms, deleted FROM chat_messages
-             WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY {order} LIMIT ?4"
-        ))?;
-        // Sequence numbers past i64::MAX cannot exist; clamp instead of wrapping to negative.
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let before = i64::try_from(before).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![room, after, before, limit as i64], |r| {
-                Ok(ChatMessage {
-                    room: r.get(0)?,
-                    seq: r.get::<_, i64>(1)? as u64,
-                    client_id: r.get(2)?,
-                    author: r.get(3)?,
-                    guest: r.get(4)?,
-                    text: r.get(5)?,
-                    sent_at_ms: r.get::<_, i64>(6)? as u64,
-                    deleted: r.get(7)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-}
-
-impl ChatStore for SqliteStore {
-    fn appender(&self) -> Result<Box<dyn ChatAppender>, StoreError> {
-        let conn = match &self.path {
-            Some(path) => {
-                let conn = Connection::open(path)?;
-                Self::configure(&conn, self.synchronous)?;
-                Arc::new(Mutex::new(conn))
-            }
-            None => self.conn.clone(),
-        };
-        Ok(Box::new(SqliteAppender { conn }))
-    }
-
-    fn range(
-        &self,
-        room: &str,
-        after: u64,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        let mut rows = self.select("seq DESC", room, after, before, limit)?;
-        rows.reverse();
-        Ok(rows)
-    }
-
-    fn range_forward(
-        &self,
-        room: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.select("seq ASC", room, after, u64::MAX, limit)
-    }
-
-    fn create_room(&self, name: &str, topic: &str, creator: u64) -> Result<bool, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
-        if tx.execute(
-            "INSERT INTO room_names (name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
-            [name],
-        )? == 0
-        {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO rooms (name, topic, creator_id, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![name, topic, creator as i64, now],
-        )?;
-        tx.commit()?;
-        Ok(true)
-    }
-
-    fn claim_room(&self, name: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO room_names (name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
-            [name],
-        )?;
-        Ok(())
-    }
-
-    fn room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
-        let conn = self.conn();
-        let found = conn
-            .query_row(
-                "SELECT r.topic, a.id, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id WHERE r.name = ?1",
-                [name],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?)),
-            )
-            .optional()?;
-        Ok(found.map(|(topic, id, handle)| (topic, id.zip(handle).map(|(i, h)| (i as u64, h)))))
-    }
-
-    fn rooms(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT r.name, r.topic, a.handle FROM rooms r LEFT JOIN accounts a ON a.id = r.creator_id ORDER BY r.name")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn ban(&self, room: &str, handle: &str) -> Result<Option<u64>, StoreError> {
-        let conn = self.conn();
-        let id: Option<i64> = conn
-            .query_row("SELECT id FROM accounts WHERE handle = ?1", [handle], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if let Some(id) = id {
-            conn.execute(
-                "INSERT OR IGNORE INTO room_bans (room, account_id) VALUES (?1, ?2)",
-                params![room, id],
-            )?;
-        }
-        Ok(id.map(|i| i as u64))
-    }
-
-    fn bans_of(&self, accounts: &[u64]) -> Result<Vec<(String, u64)>, StoreError> {
-        let ids = serde_json::to_string(accounts).expect("ids serialise");
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT room, account_id FROM room_bans
-             WHERE account_id IN (SELECT value FROM json_each(?1))",
-        )?;
-        let rows = stmt.query_map([ids], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn is_banned(&self, room: &str, account: u64) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        Ok(conn
-            .query_row(
-                "SELECT 1 FROM room_bans WHERE room = ?1 AND account_id = ?2",
-                params![room, account as i64],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
-    fn message_author(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError> {
-        let conn = self.conn();
-        Ok(conn
-            .query_row(
-                "SELECT author_key FROM chat_messages WHERE room = ?1 AND seq = ?2 AND deleted = 0",
-                params![room, seq as i64],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    fn delete_message(&self, room: &str, seq: u64) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE chat_messages SET text = '', deleted = 1 WHERE room = ?1 AND seq = ?2",
-            params![room, seq as i64],
-        )?;
-        Ok(())
-    }
-
-    fn mark_read(&self, account: u64, room: &str, seq: u64) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO room_reads (account_id, room, seq) VALUES (?1, ?2, ?3)
-             ON CONFLICT(account_id, room) DO UPDATE SET seq = max(seq, excluded.seq)",
-            params![account as i64, room, seq as i64],
-        )?;
-        Ok(())
-    }
-
-    fn check(&self) -> Result<(), StoreError> {
-        self.conn()
-            .query_row("SELECT count(*) FROM chat_messages WHERE 0", [], |_| Ok(()))?;
-        Ok(())
-    }
-
-    fn unread(&self, account: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT rr.room, coalesce((SELECT max(seq) FROM chat_messages m WHERE m.room = rr.room), 0) - rr.seq
-             FROM room_reads rr WHERE rr.account_id = ?1 ORDER BY rr.room",
-        )?;
-        let rows = stmt.query_map([account as i64], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-}
-
-/// Appends chat messages on its own connection (or the in-memory store's only one).
-struct SqliteAppender {
-    conn: Arc<Mutex<Connection>>,
-}
-
-impl SqliteAppender {
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl ChatAppender for SqliteAppender {
-    fn last_seq(&mut self, room: &str) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let seq: Option<i64> = conn
-            .prepare_cached("SELECT max(seq) FROM chat_messages WHERE room = ?1")?
-            .query_row([room], |r| r.get(0))?;
-        Ok(seq.unwrap_or(0) as u64)
-    }
-
-    fn find_client_id(
-        &mut self,
-        room: &str,
-        author_key: &str,
-        client_id: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        let conn = self.conn();
-        let seq: Option<i64> = conn
-            .prepare_cached("SELECT seq FROM chat_messages WHERE room = ?1 AND author_key = ?2 AND client_id = ?3")?
-            .query_row(params![room, author_key, client_id], |r| r.get(0))
-            .optional()?;
-        Ok(seq.map(|s| s as u64))
-    }
-
-    fn append_group(&mut self, group: &mut [(ChatMessage, String)]) -> Result<(), AppendError> {
-        let mut conn = self.conn();
-        // IMMEDIATE: take the write lock now rather than upgrade later (no SQLITE_BUSY
-        // half-way through the group when the other connection writes). Under it no other
-        // writer can store a number, so the group is numbered for good here.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut last =
-                tx.prepare_cached("SELECT max(seq) FROM chat_messages WHERE room = ?1")?;
-            renumber(group, |room| {
-                Ok::<_, rusqlite::Error>(
-                    last.query_row([room], |r| r.get::<_, Option<i64>>(0))?
-                        .unwrap_or(0) as u64,
-                )
-            })?;
-        }
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO chat_messages (room, seq, client_id, author, author_key, guest, text, sent_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (m, author_key) in group.iter() {
-                insert.execute(params![
-                    m.room,
-                    m.seq as i64,
-                    m.client_id,
-                    m.author,
-                    author_key,
-                    m.guest,
-                    m.text,
-                    m.sent_at_ms as i64
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 }
 
