@@ -18,7 +18,8 @@ pub fn run() {
         )
         .init();
     tauri::Builder::default()
-        // Cached posters, served to the webview from the data folder (`poster://localhost/<key>`).
+        // Cached posters, served to the webview from the data folder (`poster://localhost/<key>`,
+        // `http://poster.localhost/<key>` on Windows: `AssetUrls`).
         .register_uri_scheme_protocol("poster", |ctx, request| {
             let app = ctx.app_handle().state::<Arc<App>>();
             poster_response(&app.data_dir().join(POSTERS_DIR), request.uri().path())
@@ -120,8 +121,12 @@ pub fn run() {
 
 /// The cached poster of the film whose key is the request path, or 404.
 fn poster_response(dir: &std::path::Path, path: &str) -> tauri::http::Response<Vec<u8>> {
-    let key = path.trim_start_matches('/');
-    let file = movietalk_core::import::tmdb::poster_file(dir, key);
+    // The window encodes the key as a URI component (`convertFileSrc`): `기생충-2019` arrives
+    // as `%EA%B8%B0…`.
+    let key = percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8();
+    let file = key
+        .ok()
+        .and_then(|key| movietalk_core::import::tmdb::poster_file(dir, &key));
     match file.and_then(|f| std::fs::read(f).ok()) {
         Some(bytes) => tauri::http::Response::builder()
             .header("Content-Type", "image/jpeg")

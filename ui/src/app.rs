@@ -208,6 +208,7 @@ pub fn app() -> Html {
             Some(movietalk_protocol::ipc::RelayStatus::Online)
         ),
         synced: *synced,
+        asset_urls: info.as_ref().map(|i| i.asset_urls).unwrap_or_default(),
         query: (*query).clone(),
     };
     let nav = |target: Route, id: &'static str, text: Text| {

@@ -39,9 +39,17 @@ pub struct Ctx {
     pub synced: u64,
     /// The current search text (the header's box).
     pub query: String,
+    /// How this platform's webview reaches the shell's `poster:` and `avatar:` protocols.
+    pub asset_urls: movietalk_protocol::ipc::AssetUrls,
 }
 
 impl Ctx {
+    /// The address of a shell protocol's `path`, as Tauri's `convertFileSrc` makes it here.
+    pub fn asset_url(&self, protocol: &str, path: &str) -> String {
+        self.asset_urls
+            .url(protocol, &String::from(js_sys::encode_uri_component(path)))
+    }
+
     /// The name this user's chat messages carry.
     pub fn chat_name(&self) -> &str {
         self.account

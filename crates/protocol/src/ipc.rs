@@ -101,6 +101,40 @@ pub struct AppInfo {
     /// The name this app uses in chat.
     pub user_name: String,
     pub movie_count: u64,
+    /// How the window reaches the shell's `poster:` and `avatar:` protocols on this platform.
+    #[serde(default)]
+    pub asset_urls: AssetUrls,
+}
+
+/// How a webview reaches a custom protocol of the shell, as Tauri's `convertFileSrc` builds the
+/// address: `poster://localhost/KEY` where the webview takes custom schemes (WebKitGTK on Linux,
+/// WKWebView on macOS), `http://poster.localhost/KEY` where it does not (WebView2 on Windows,
+/// Android).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetUrls {
+    #[default]
+    Scheme,
+    Localhost,
+}
+
+impl AssetUrls {
+    /// The form used on `os` (as `std::env::consts::OS` names it).
+    pub fn for_os(os: &str) -> AssetUrls {
+        match os {
+            "windows" | "android" => AssetUrls::Localhost,
+            _ => AssetUrls::Scheme,
+        }
+    }
+
+    /// The address of `encoded_path` (already encoded as a URI component, as `convertFileSrc`
+    /// does with `encodeURIComponent`) under `protocol`.
+    pub fn url(self, protocol: &str, encoded_path: &str) -> String {
+        match self {
+            AssetUrls::Scheme => format!("{protocol}://localhost/{encoded_path}"),
+            AssetUrls::Localhost => format!("http://{protocol}.localhost/{encoded_path}"),
+        }
+    }
 }
 
 /// State of the connection to the relay.
@@ -470,3 +504,29 @@ impl std::fmt::Display for IpcError {
 }
 
 impl std::error::Error for IpcError {}
+
+#[cfg(test)]
+mod asset_tests {
+    use super::AssetUrls;
+
+    #[test]
+    fn asset_addresses_take_the_form_of_each_platform() {
+        let key = "%EA%B8%B0%EC%83%9D%EC%B6%A9-2019";
+        assert_eq!(
+            AssetUrls::for_os("linux").url("poster", key),
+            format!("poster://localhost/{key}")
+        );
+        assert_eq!(
+            AssetUrls::for_os("macos").url("avatar", "https%3A%2F%2Fa.example%2Fme.png"),
+            "avatar://localhost/https%3A%2F%2Fa.example%2Fme.png"
+        );
+        assert_eq!(
+            AssetUrls::for_os("windows").url("poster", key),
+            format!("http://poster.localhost/{key}")
+        );
+        assert_eq!(
+            AssetUrls::for_os("windows").url("avatar", "x"),
+            "http://avatar.localhost/x"
+        );
+    }
+}

@@ -23,16 +23,14 @@ const HUES: u32 = 12;
 #[function_component(Avatar)]
 pub fn avatar(props: &AvatarProps) -> Html {
     let failed = use_state(|| false);
+    let ctx = crate::route::use_ctx();
     let class = classes!("avatar", props.large.then_some("large"));
     if let Some(url) = props.url.as_ref().filter(|u| !u.is_empty() && !*failed) {
         let onerror = {
             let failed = failed.clone();
             Callback::from(move |_| failed.set(true))
         };
-        let src = format!(
-            "avatar://localhost/{}",
-            String::from(js_sys::encode_uri_component(url))
-        );
+        let src = ctx.asset_url("avatar", url);
         return html! { <img class={class} alt="" src={src} {onerror} /> };
     }
     let hue = props

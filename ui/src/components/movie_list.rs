@@ -39,13 +39,15 @@ const POSTER_HUES: u32 = 12;
 /// A placeholder poster: the title's first letter on a colour chosen from the film's key.
 #[function_component(Poster)]
 pub fn poster(props: &PosterProps) -> Html {
+    let ctx = crate::route::use_ctx();
     let hue = props
         .movie_key
         .bytes()
         .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
         % POSTER_HUES;
     if props.cached {
-        return html! { <img class="poster" alt="" src={format!("poster://localhost/{}", props.movie_key)} /> };
+        let src = ctx.asset_url("poster", &props.movie_key);
+        return html! { <img class="poster" alt="" src={src} /> };
     }
     let initial = props
         .title

@@ -357,6 +357,7 @@ impl App {
             relay_hosted_here: self.hosts_relay(),
             user_name: self.user_name.clone(),
             movie_count,
+            asset_urls: movietalk_protocol::ipc::AssetUrls::for_os(std::env::consts::OS),
         })
     }
 
