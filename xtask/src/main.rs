@@ -4,10 +4,12 @@
 //! - `cargo xtask test`  — install what the tests need, build everything, run every test
 //!   (end-to-end ones under Xvfb with a private D-Bus session and an unlocked gnome-keyring).
 //! - `cargo xtask setup [run|test]` — only the installs; `cargo xtask ui` — only the UI build.
+//! - `cargo xtask dist` — the app's packages this machine can make (deb, rpm), with their paths
+//!   and sizes; `cargo xtask icons` — the icon set from `icons/app-icon.png`.
 //! - `cargo xtask postgres` — a throwaway PostgreSQL server for the relay's tests, until Enter.
 //!
 //! Installs are skipped when already present; nothing is downloaded except from Debian's
-//! package archive and crates.io.
+//! package archive, crates.io and the npm registry (Tauri's CLI).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod dist;
 mod postgres;
 
 /// Debian packages the app needs to build and run (WebKitGTK and friends).
@@ -49,9 +52,14 @@ const TEST_PACKAGES: &[&str] = &[
     "libsecret-tools",
     // A throwaway server for the relay's tests on its PostgreSQL store (xtask/src/postgres.rs).
     "postgresql",
+    // The C compiler for Windows, so the app type-checks for Windows here (SQLite's C sources
+    // build for the target even in `cargo check`).
+    "gcc-mingw-w64-x86-64",
 ];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The Windows target the app is type-checked for, so Windows-only breakage shows here.
+const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 const TAURI_DRIVER_VERSION: &str = "^2";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -86,6 +94,16 @@ fn main() -> Result<()> {
             Some(other) => bail!("unknown setup purpose {other:?}: use run or test"),
         },
         Some("ui") => build_ui(&root)?,
+        Some("dist") => {
+            setup(Purpose::Run)?;
+            dist::dist(&root, &args[1..])?;
+        }
+        Some("icons") => dist::icons(&root)?,
+        // The packaging check alone (`cargo xtask test` runs it last).
+        Some("check-package") => {
+            setup(Purpose::Test)?;
+            dist::check_package(&root)?;
+        }
         Some("postgres") => {
             // For running the relay's PostgreSQL tests by hand: serves until Enter (or the end
             // of the input), then stops the server and removes its files.
@@ -108,7 +126,9 @@ fn main() -> Result<()> {
             step("measure the window", || run(&mut bench))?;
         }
         _ => {
-            eprintln!("usage: cargo xtask <run|test|setup [run|test]|ui|postgres|bench-window>");
+            eprintln!(
+                "usage: cargo xtask <run|test|setup [run|test]|ui|dist [--bundles LIST] [--debug]|icons|check-package|postgres|bench-window>"
+            );
             std::process::exit(2);
         }
     }
@@ -193,9 +213,10 @@ fn output(command: &mut Command) -> Option<String> {
 
 fn setup(purpose: Purpose) -> Result<()> {
     step("Debian packages", || debian_packages(purpose))?;
-    step("wasm32 target", wasm_target)?;
+    step("wasm32 target", || rust_target(WASM_TARGET))?;
     step("wasm-bindgen CLI", wasm_bindgen_cli)?;
     if purpose == Purpose::Test {
+        step("Windows target", || rust_target(WINDOWS_TARGET))?;
         step("tauri-driver", tauri_driver)?;
         step("rustfmt and clippy", lint_components)?;
     }
@@ -256,13 +277,13 @@ fn sudo_apt() -> Command {
     c
 }
 
-fn wasm_target() -> Result<()> {
+fn rust_target(target: &str) -> Result<()> {
     let installed =
         output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+    if installed.lines().any(|l| l.trim() == target) {
         return Ok(());
     }
-    run(cmd("rustup").args(["target", "add", WASM_TARGET]))
+    run(cmd("rustup").args(["target", "add", target]))
 }
 
 /// The wasm-bindgen version in Cargo.lock: the CLI must be exactly this version.
@@ -384,6 +405,9 @@ fn test(root: &Path) -> Result<()> {
             "warnings",
         ]))
     })?;
+    step("type-check the app for Windows", || {
+        run(cmd(cargo()).args(["check", "-p", "movietalk-app", "--target", WINDOWS_TARGET]))
+    })?;
     step("build the tests", || {
         run(cmd(cargo()).args(["test", "--workspace", "--no-run"]))
     })?;
@@ -409,6 +433,7 @@ fn test(root: &Path) -> Result<()> {
             .env("MOVIETALK_RELAY_TEST_STORE", "postgres"))
     })?;
     drop(pg);
+    dist::check_package(root)?;
     eprintln!(
         "xtask: screenshots and other artifacts are in {}",
         root.join("artifacts").display()

@@ -63,6 +63,13 @@ pub struct App {
     pub data: tempfile::TempDir,
 }
 
+/// The app binary the window runs: the one cargo built, or — for the packaging check — the one
+/// unpacked from the .deb (`MOVIETALK_APP_BINARY`).
+pub fn application() -> String {
+    std::env::var("MOVIETALK_APP_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_movietalk-app").to_owned())
+}
+
 impl App {
     pub async fn start(name: &'static str, relay_url: &str) -> App {
         Self::start_in(
@@ -100,7 +107,7 @@ impl App {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
-            json!({ "application": env!("CARGO_BIN_EXE_movietalk-app") }),
+            json!({ "application": application() }),
         );
         caps.insert("browserName".into(), json!("wry"));
         let url = format!("http://127.0.0.1:{port}");
