@@ -350,3 +350,13 @@ pub async fn feed(app: AppState<'_>, request: cmd::Feed) -> Reply<Response<cmd::
 pub async fn authors(app: AppState<'_>, request: cmd::Authors) -> Reply<Response<cmd::Authors>> {
     app.authors(request.handles).await
 }
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn install_update(app: tauri::AppHandle) -> Reply<Response<cmd::InstallUpdate>> {
+    crate::updates::install(&app).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn pending_update(app: tauri::AppHandle) -> Reply<Response<cmd::PendingUpdate>> {
+    Ok(crate::updates::pending(&app))
+}

@@ -3,6 +3,7 @@
 
 mod commands;
 mod relay_host;
+mod updates;
 
 use std::sync::Arc;
 
@@ -18,6 +19,24 @@ pub fn run() {
         )
         .init();
     tauri::Builder::default()
+        // A second launch on the same data folder brings the running window forward instead of
+        // opening another app on it. (On Linux the instance is named after the data folder, so
+        // two data folders run side by side; on Windows and macOS the plugin names it after
+        // the app alone.)
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .callback(|app, _args, _cwd| {
+                    if let Some(window) = app.get_webview_window("main") {
+                        let _ = window.unminimize();
+                        let _ = window.show();
+                        let _ = window.set_focus();
+                    }
+                })
+                .dbus_id(instance_name())
+                .build(),
+        )
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .manage(updates::PendingUpdate::default())
         // Cached posters, served to the webview from the data folder (`poster://localhost/<key>`,
         // `http://poster.localhost/<key>` on Windows: `AssetUrls`).
         .register_uri_scheme_protocol("poster", |ctx, request| {
@@ -44,6 +63,9 @@ pub fn run() {
                 ..AppOptions::from_env()?
             };
             let app = Arc::new(App::open(options)?);
+            if !app.settings().skip_update_check {
+                tauri::async_runtime::spawn(updates::check(tauri_app.handle().clone()));
+            }
             tauri_app.manage(app.clone());
             #[cfg(target_os = "linux")]
             software_rendering(tauri_app)?;
@@ -114,9 +136,21 @@ pub fn run() {
             commands::follow,
             commands::feed,
             commands::authors,
+            commands::pending_update,
+            commands::install_update,
         ])
         .run(tauri::generate_context!())
         .expect("the MovieTalk window failed to start");
+}
+
+/// The D-Bus name of the app on this data folder: the identifier and a hash of the folder.
+fn instance_name() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    movietalk_core::paths::data_dir()
+        .unwrap_or_default()
+        .hash(&mut h);
+    format!("org.movietalk.desktop.d{:016x}", h.finish())
 }
 
 /// The cached poster of the film whose key is the request path, or 404.

@@ -524,3 +524,98 @@ async fn serve_picture() -> String {
     });
     url
 }
+
+/// Serves a release's `latest.json` (Tauri's updater format) on loopback, counting requests.
+async fn serve_release(version: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let platform = json!({ "signature": "not checked until a download", "url": "http://127.0.0.1:9/app.tar.gz" });
+    let body = json!({
+        "version": version,
+        "notes": "Faster search",
+        "pub_date": "2026-12-07T00:00:00Z",
+        "platforms": {
+            "linux-x86_64": platform, "linux-x86_64-deb": platform,
+            "linux-x86_64-rpm": platform, "linux-x86_64-appimage": platform,
+        }
+    })
+    .to_string();
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/latest.json", listener.local_addr().unwrap());
+    let count = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (url, asked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb, tauri-driver, WebKitWebDriver and a Secret Service: run through `cargo xtask test`"]
+async fn a_newer_release_is_offered_at_start_unless_the_check_is_switched_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir.path().join("relay.db")).await;
+    let (url, asked) = serve_release("9.9.9").await;
+    let env = [support::window::GPU, ("MOVIETALK_UPDATE_URL", url.as_str())];
+    let app = App::start_in("updater", &relay.url(), tempfile::tempdir().unwrap(), &env).await;
+    let offered = async {
+        let text = app
+            .wait_text("the update offer", "#update-available", |t| {
+                t.contains("9.9.9")
+            })
+            .await;
+        assert!(text.contains("MovieTalk 9.9.9"), "{text}");
+        app.screenshot("update-available").await;
+        // Put off, the offer goes away; the check is switched off in Settings.
+        app.click("#update-later").await;
+        app.click("#nav-settings").await;
+        let switch = app.find("the update switch", "#update-check").await;
+        assert_eq!(
+            switch.prop("checked").await.unwrap().as_deref(),
+            Some("true")
+        );
+        switch.click().await.unwrap();
+        app.click("#save-settings").await;
+        app.find("saved", "#settings-saved").await;
+    };
+    if let Err(panic) = std::panic::AssertUnwindSafe(offered).catch_unwind().await {
+        app.leave_evidence().await;
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let data = app.close().await;
+
+    // Started again with the check off: the release is not asked for.
+    let app = App::start_in("updater", &relay.url(), data, &env).await;
+    let quiet = async {
+        app.wait_text("online", "#relay-status", |t| t == "Online")
+            .await;
+        app.find("the home page", "#home-page").await;
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(
+            app.client
+                .find(Locator::Css("#update-available"))
+                .await
+                .is_err(),
+            "no offer without a check"
+        );
+    };
+    if let Err(panic) = std::panic::AssertUnwindSafe(quiet).catch_unwind().await {
+        app.leave_evidence().await;
+        std::panic::resume_unwind(panic);
+    }
+    app.close().await;
+    relay.shutdown().await.unwrap();
+}

@@ -1,7 +1,7 @@
 //! The window: a header (navigation, the search box — Ctrl/Cmd+K from anywhere — and the
 //! language switch), the current screen, and the status bar.
 
-use movietalk_protocol::ipc::{AppInfo, Settings, SyncStatus, Theme};
+use movietalk_protocol::ipc::{AppInfo, Settings, SyncStatus, Theme, UpdateAvailable};
 use movietalk_protocol::relay::Account;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
@@ -9,7 +9,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::components::status_bar::StatusBar;
-use crate::i18n::{Lang, Text, t};
+use crate::i18n::{Lang, Text, t, tf};
 use crate::ipc::{self, cmd};
 use crate::pages::account::AccountPage;
 use crate::pages::browse::BrowsePage;
@@ -36,6 +36,24 @@ pub fn app() -> Html {
     let account = use_state(|| None::<Account>);
     let synced = use_state(|| 0u64);
     let search_ref = use_node_ref();
+    // A newer version the shell found at start, until installed or put off.
+    let update = use_state(|| None::<UpdateAvailable>);
+    {
+        let update = update.clone();
+        use_effect_with((), move |()| {
+            let subscription = ipc::on_update_available({
+                let update = update.clone();
+                move |u| update.set(Some(u))
+            });
+            // The check may have finished before this listened.
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(Some(u)) = ipc::call(cmd::PendingUpdate {}).await {
+                    update.set(Some(u));
+                }
+            });
+            move || drop(subscription)
+        });
+    }
 
     let go = {
         let (route, history) = (route.clone(), history.clone());
@@ -266,6 +284,19 @@ pub fn app() -> Html {
                     </button>
                     <button id="lang-toggle" onclick={toggle_lang}>{ t(l, Text::SwitchLanguage) }</button>
                 </header>
+                if let Some(u) = &*update {
+                    <div class="warning row" id="update-available" role="status">
+                        <span>{ tf(l, Text::UpdateAvailable, &[&u.version]) }</span>
+                        <button class="primary" id="install-update" onclick={Callback::from(|_| {
+                            wasm_bindgen_futures::spawn_local(async {
+                                if let Err(e) = ipc::call(cmd::InstallUpdate {}).await {
+                                    web_sys::console::error_1(&e.to_string().into());
+                                }
+                            })
+                        })}>{ t(l, Text::InstallUpdate) }</button>
+                        <button id="update-later" onclick={{ let update = update.clone(); Callback::from(move |_| update.set(None)) }}>{ t(l, Text::Later) }</button>
+                    </div>
+                }
                 <main>{ page }</main>
                 <StatusBar info={(*info).clone()} sync={(*sync).clone()} />
             </div>

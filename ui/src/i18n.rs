@@ -106,6 +106,10 @@ texts! {
     AllSent => "All changes shared", "모든 변경 사항 공유됨";
     SyncProblem => "Sync problem", "동기화 문제";
     SyncNow => "Sync now", "지금 동기화";
+    CheckForUpdates => "Look for a new version at start", "시작할 때 새 버전 확인";
+    UpdateAvailable => "MovieTalk {} is available.", "MovieTalk {} 버전이 나왔습니다.";
+    InstallUpdate => "Install and restart", "설치하고 다시 시작";
+    Later => "Later", "나중에";
     HostedRelay => "hosted on this computer", "이 컴퓨터에서 실행 중";
     Relay => "Relay", "릴레이";
     Movies => "Movies", "영화";

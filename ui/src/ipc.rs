@@ -6,8 +6,8 @@ pub use movietalk_protocol::command::cmd;
 use movietalk_protocol::command::{Command, Response};
 use movietalk_protocol::ipc::{
     ChatMessage, EVENT_CHAT_MESSAGE, EVENT_IMPORT_PROGRESS, EVENT_MESSAGE_DELETED, EVENT_PRESENCE,
-    EVENT_SYNC, EVENT_TYPING, ImportProgress, IpcError, IpcErrorCode, MessageDeleted, Presence,
-    SyncStatus, Typing,
+    EVENT_SYNC, EVENT_TYPING, EVENT_UPDATE_AVAILABLE, ImportProgress, IpcError, IpcErrorCode,
+    MessageDeleted, Presence, SyncStatus, Typing, UpdateAvailable,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -124,6 +124,10 @@ pub fn on_message_deleted(callback: impl FnMut(MessageDeleted) + 'static) -> Sub
 
 pub fn on_sync(callback: impl FnMut(SyncStatus) + 'static) -> Subscription {
     subscribe(EVENT_SYNC, callback)
+}
+
+pub fn on_update_available(callback: impl FnMut(UpdateAvailable) + 'static) -> Subscription {
+    subscribe(EVENT_UPDATE_AVAILABLE, callback)
 }
 
 pub fn on_import_progress(callback: impl FnMut(ImportProgress) + 'static) -> Subscription {

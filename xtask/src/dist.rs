@@ -68,6 +68,11 @@ pub fn dist(root: &Path, args: &[String]) -> Result<Vec<PathBuf>> {
         let mut c = cmd(&tauri);
         c.current_dir(root.join("src-tauri"))
             .args(["build", "--bundles", &bundles, "--ci"]);
+        // The updater's signatures need the release key, which only the release workflow holds
+        // (docs/release.md); without it the packages are made unsigned for the updater.
+        if std::env::var_os("TAURI_SIGNING_PRIVATE_KEY").is_none() {
+            c.args(["--config", r#"{"bundle":{"createUpdaterArtifacts":false}}"#]);
+        }
         if debug {
             c.arg("--debug");
         }

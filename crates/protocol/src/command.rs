@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::ipc::{
     self, Author, FeedCursor, FeedPage, FollowsView, ImportReport, JoinedRoom, LoginMethodsView,
     MoviePage, MyReview, ProviderOutcome, RelaySession, SessionInfo, Settings, Sort,
+    UpdateAvailable,
 };
 use crate::relay::{Account, ChatMessage, LikeTarget, RoomSummary};
 
@@ -172,4 +173,9 @@ commands! {
     feed => Feed { cursor: Option<FeedCursor>, limit: u32 } -> FeedPage;
     /// Names and pictures of these people (at most 50).
     authors => Authors { handles: Vec<String> } -> HashMap<String, Author>;
+    /// The newer version the check at start found, if it found one (it may finish before the
+    /// window listens for [`crate::ipc::EVENT_UPDATE_AVAILABLE`]).
+    pending_update => PendingUpdate {} -> Option<UpdateAvailable>;
+    /// Downloads and installs the update the check at start found, then restarts the app.
+    install_update => InstallUpdate {} -> ();
 }

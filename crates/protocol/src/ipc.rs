@@ -21,6 +21,8 @@ pub const EVENT_TYPING: &str = "typing";
 pub const EVENT_MESSAGE_DELETED: &str = "message-deleted";
 /// Event carrying a [`SyncStatus`] whenever the outbox or the pull changes something.
 pub const EVENT_SYNC: &str = "sync";
+/// Event carrying an [`UpdateAvailable`] when the check at start found a newer version.
+pub const EVENT_UPDATE_AVAILABLE: &str = "update-available";
 /// Event carrying an [`ImportProgress`] while an import runs.
 pub const EVENT_IMPORT_PROGRESS: &str = "import-progress";
 
@@ -401,6 +403,16 @@ pub struct Settings {
     pub recent_rooms: Vec<String>,
     /// Providers offered for logging in (their public client ids; never a secret).
     pub login_providers: Vec<LoginProviderConfig>,
+    /// Do not look for a new version of the app at start.
+    pub skip_update_check: bool,
+}
+
+/// A newer version of the app is published (payload of [`EVENT_UPDATE_AVAILABLE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateAvailable {
+    pub version: String,
+    /// The release notes, when the release has some.
+    pub notes: Option<String>,
 }
 
 /// A provider the app offers for logging in: Google, Kakao, GitHub, or any OpenID Connect issuer.

@@ -97,6 +97,15 @@ pub fn settings_page(props: &Props) -> Html {
             draft.set(Some(s));
         })
     };
+    let on_update_check = {
+        let (draft, current, saved) = (draft.clone(), current.clone(), saved.clone());
+        Callback::from(move |e: Event| {
+            let mut s = current.clone();
+            s.skip_update_check = !checked(&e);
+            saved.set(false);
+            draft.set(Some(s));
+        })
+    };
     let on_host = {
         let (draft, current, relay_text, saved) = (
             draft.clone(),
@@ -269,6 +278,7 @@ pub fn settings_page(props: &Props) -> Html {
                         <option value="dark" selected={current.theme == Theme::Dark}>{ t(l, Text::Dark) }</option>
                     </select>
                 </label>
+                <label class="row"><input type="checkbox" id="update-check" checked={!current.skip_update_check} onchange={on_update_check.clone()} />{ t(l, Text::CheckForUpdates) }</label>
                 <div class="row">
                     <button type="submit" class="primary" id="save-settings">{ t(l, Text::Save) }</button>
                     if *saved { <span class="ok" role="status" id="settings-saved">{ t(l, Text::Saved) }</span> }
