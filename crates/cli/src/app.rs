@@ -177,17 +177,21 @@ async fn login(
 
 async fn logout(data_dir: &Path, relay: &RelayArgs) -> anyhow::Result<()> {
     let app = open(data_dir, relay, |_| {})?;
-    let reached = app.connect().await.is_ok();
-    app.log_out().await?;
+    // Logged out here whatever happens; the relay is told when it can be.
+    let told = match app.connect().await {
+        Ok(()) => app.log_out().await,
+        Err(e) => app.log_out().await.and(Err(e)),
+    };
     if relay.json {
         println!(
             "{}",
-            serde_json::json!({ "logged_out": true, "relay_told": reached })
+            serde_json::json!({ "logged_out": true, "relay_told": told.is_ok() })
         );
-    } else if reached {
-        println!("logged out");
     } else {
-        println!("logged out here; the relay could not be reached to end the session there");
+        match told {
+            Ok(()) => println!("logged out"),
+            Err(e) => println!("logged out here; the relay was not told ({})", e.message),
+        }
     }
     Ok(())
 }

@@ -492,5 +492,34 @@ fn logging_out_ends_the_session_on_the_relay() {
     );
     let synced = json(&movietalk(dir.path(), &["sync", "--relay", &url, "--json"]));
     assert_eq!(synced["account"], serde_json::Value::Null);
+
+    // A session revoked from another device: the next command finds it gone and is a guest;
+    // logging out still succeeds here.
+    json(&movietalk_with_input(
+        dir.path(),
+        &[
+            "login",
+            "carol",
+            "--password-stdin",
+            "--relay",
+            &url,
+            "--json",
+        ],
+        "correct horse battery\n",
+    ));
+    let sessions = runtime.block_on(watcher.list_sessions()).unwrap();
+    let cli = sessions.iter().find(|s| !s.current).unwrap().id;
+    runtime.block_on(watcher.revoke_session(cli)).unwrap();
+    let synced = json(&movietalk(dir.path(), &["sync", "--relay", &url, "--json"]));
+    assert_eq!(
+        synced["account"],
+        serde_json::Value::Null,
+        "the revoked session is not used"
+    );
+    let out = json(&movietalk(
+        dir.path(),
+        &["logout", "--relay", &url, "--json"],
+    ));
+    assert_eq!(out["logged_out"], true);
     runtime.block_on(relay.shutdown()).unwrap();
 }

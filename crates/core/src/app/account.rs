@@ -95,14 +95,19 @@ impl App {
         self.start_session(c, logged).await
     }
 
-    /// Ends the session on the relay (when reachable) and forgets it here.
+    /// Ends the session on the relay (when reachable) and forgets it here — here in any case:
+    /// an error says only that the relay could not be told.
     pub async fn log_out(&self) -> Reply<()> {
-        if let Some(c) = self.connected().await {
-            c.client.log_out().await.map_err(relay_error)?;
-            self.set_account(c, None).await;
-        }
+        let told = match self.connected().await {
+            Some(c) => {
+                let told = c.client.log_out().await.map_err(relay_error);
+                self.set_account(c, None).await;
+                told
+            }
+            None => Ok(()),
+        };
         self.forget_session();
-        Ok(())
+        told
     }
 
     pub async fn update_profile(
