@@ -184,10 +184,11 @@ pub fn check_package(root: &Path) -> Result<()> {
         }
         let mut window = crate::windowed(
             root,
+            // `--workspace`, so cargo resolves the same features as the main test run and
+            // builds nothing again.
             &[
                 "test",
-                "-p",
-                "movietalk-app",
+                "--workspace",
                 "--test",
                 "package",
                 "--",
