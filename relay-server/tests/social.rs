@@ -713,6 +713,21 @@ async fn followers_and_following_are_listed_for_anyone_and_change_with_follow() 
         guest.follows("bora").await.unwrap().0,
         vec!["ari".to_owned()]
     );
+    // Nobody follows themselves: refused, and the lists stay as they were.
+    assert_eq!(
+        code(
+            bora.call(ClientMessage::Follow {
+                handle: "bora".into(),
+                on: true
+            })
+            .await
+        ),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        guest.follows("bora").await.unwrap(),
+        (vec!["ari".to_owned()], vec!["ari".to_owned()])
+    );
     // Only a logged-in account follows; an unknown handle is not found.
     assert_eq!(
         code(

@@ -15,6 +15,9 @@ pub(super) fn social_error(req: u64, e: SocialError) -> ServerMessage {
         SocialError::Forbidden(_) => {
             ServerMessage::error(Some(req), ErrorCode::Forbidden, e.to_string())
         }
+        SocialError::Invalid(_) => {
+            ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string())
+        }
         SocialError::Store(e) => internal(req, e),
     }
 }

@@ -18,6 +18,9 @@ pub enum SocialError {
     NotFound(&'static str),
     #[error("this {0} is not yours")]
     Forbidden(&'static str),
+    /// A request that can never succeed as asked.
+    #[error("{0}")]
+    Invalid(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

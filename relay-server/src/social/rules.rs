@@ -230,6 +230,9 @@ impl<S: Transact> SocialStore for S {
             let target = rows
                 .lock_account_id(handle)?
                 .ok_or(SocialError::NotFound("account"))?;
+            if target == account && on {
+                return Err(SocialError::Invalid("you cannot follow yourself"));
+            }
             Ok(rows.set_follow(account, target, on)?)
         })
     }
