@@ -63,13 +63,13 @@ pub fn run(command: &Command, data_dir: &Path) -> Option<anyhow::Result<()>> {
 /// Opens the data folder as the app does, on `--relay` when given; `customize` changes more.
 fn open(
     data_dir: &Path,
-    relay: &RelayArgs,
+    relay: Option<&str>,
     customize: impl FnOnce(&mut AppOptions),
 ) -> anyhow::Result<App> {
     let mut options = AppOptions::from_env()?;
     options.data_dir = data_dir.to_path_buf();
-    if relay.relay.is_some() {
-        options.relay_url = relay.relay.clone();
+    if let Some(url) = relay {
+        options.relay_url = Some(url.to_owned());
     }
     customize(&mut options);
     Ok(App::open(options)?)
@@ -98,8 +98,8 @@ fn review(
     remove: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let local = RelayArgs { relay: None, json };
-    let app = open(data_dir, &local, |_| {})?;
+    // Kept here at once; the next sync delivers it.
+    let app = open(data_dir, None, |_| {})?;
     if remove {
         if !app.delete_review(key)? {
             bail!("you have not reviewed {key:?}");
@@ -125,7 +125,7 @@ fn review(
 }
 
 async fn follow(data_dir: &Path, relay: &RelayArgs, handle: &str, on: bool) -> anyhow::Result<()> {
-    let app = open(data_dir, relay, |_| {})?;
+    let app = open(data_dir, relay.relay.as_deref(), |_| {})?;
     connect(&app, relay, true).await?;
     app.follow(handle, on).await?;
     if relay.json {
@@ -157,7 +157,7 @@ async fn login(
         rpassword::prompt_password(format!("password for {handle}: "))
             .context("reading the password")?
     };
-    let app = open(data_dir, relay, |_| {})?;
+    let app = open(data_dir, relay.relay.as_deref(), |_| {})?;
     connect(&app, relay, true).await?;
     let session = app.log_in(handle, &password).await?;
     if relay.json {
@@ -176,7 +176,7 @@ async fn login(
 }
 
 async fn logout(data_dir: &Path, relay: &RelayArgs) -> anyhow::Result<()> {
-    let app = open(data_dir, relay, |_| {})?;
+    let app = open(data_dir, relay.relay.as_deref(), |_| {})?;
     // Logged out here whatever happens; the relay is told when it can be.
     let told = match app.connect().await {
         Ok(()) => app.log_out().await,
@@ -197,7 +197,7 @@ async fn logout(data_dir: &Path, relay: &RelayArgs) -> anyhow::Result<()> {
 }
 
 async fn sync(data_dir: &Path, relay: &RelayArgs) -> anyhow::Result<()> {
-    let app = open(data_dir, relay, |_| {})?;
+    let app = open(data_dir, relay.relay.as_deref(), |_| {})?;
     if !relay.json {
         eprintln!("connecting…");
     }
@@ -226,7 +226,7 @@ async fn sync(data_dir: &Path, relay: &RelayArgs) -> anyhow::Result<()> {
 }
 
 async fn feed(data_dir: &Path, relay: &RelayArgs, limit: u32) -> anyhow::Result<()> {
-    let app = open(data_dir, relay, |_| {})?;
+    let app = open(data_dir, relay.relay.as_deref(), |_| {})?;
     connect(&app, relay, false).await?;
     let page = app.feed(None, limit).await?;
     if relay.json {
@@ -243,7 +243,7 @@ async fn feed(data_dir: &Path, relay: &RelayArgs, limit: u32) -> anyhow::Result<
 }
 
 async fn profile(data_dir: &Path, relay: &RelayArgs, handle: Option<&str>) -> anyhow::Result<()> {
-    let app = open(data_dir, relay, |_| {})?;
+    let app = open(data_dir, relay.relay.as_deref(), |_| {})?;
     connect(&app, relay, false).await?;
     let profile = app.profile(handle).await?;
     if relay.json {
@@ -302,7 +302,7 @@ async fn chat(
             let _ = tx.send(m);
         }
     });
-    let app = open(data_dir, relay, |o| {
+    let app = open(data_dir, relay.relay.as_deref(), |o| {
         o.user_name = name.to_owned();
         o.events = events;
     })?;

@@ -301,6 +301,22 @@ fn movietalk_with_input(data: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `movietalk login HANDLE` with the tests' password on standard input; the session as JSON.
+fn log_in(data: &Path, handle: &str, relay: &str) -> serde_json::Value {
+    json(&movietalk_with_input(
+        data,
+        &[
+            "login",
+            handle,
+            "--password-stdin",
+            "--relay",
+            relay,
+            "--json",
+        ],
+        "correct horse battery\n",
+    ))
+}
+
 fn failure(out: &Output) -> String {
     assert!(
         !out.status.success(),
@@ -369,18 +385,7 @@ fn login_sync_feed_profile_and_logout_from_the_command_line() {
     );
     assert!(failure(&wrong).contains("wrong handle or password"));
     for (dir, handle) in [(alice.path(), "alice"), (bob.path(), "bob")] {
-        let session = json(&movietalk_with_input(
-            dir,
-            &[
-                "login",
-                handle,
-                "--password-stdin",
-                "--relay",
-                &url,
-                "--json",
-            ],
-            "correct horse battery\n",
-        ));
+        let session = log_in(dir, handle, &url);
         assert_eq!(session["account"]["handle"], handle);
         assert_eq!(session["keyring"], true);
     }
@@ -465,18 +470,7 @@ fn logging_out_ends_the_session_on_the_relay() {
             .unwrap();
         (c, logged)
     });
-    json(&movietalk_with_input(
-        dir.path(),
-        &[
-            "login",
-            "carol",
-            "--password-stdin",
-            "--relay",
-            &url,
-            "--json",
-        ],
-        "correct horse battery\n",
-    ));
+    log_in(dir.path(), "carol", &url);
     let sessions = runtime.block_on(watcher.list_sessions()).unwrap();
     assert_eq!(sessions.len(), 2, "the setup's and the CLI's");
     let out = json(&movietalk(
@@ -495,18 +489,7 @@ fn logging_out_ends_the_session_on_the_relay() {
 
     // A session revoked from another device: the next command finds it gone and is a guest;
     // logging out still succeeds here.
-    json(&movietalk_with_input(
-        dir.path(),
-        &[
-            "login",
-            "carol",
-            "--password-stdin",
-            "--relay",
-            &url,
-            "--json",
-        ],
-        "correct horse battery\n",
-    ));
+    log_in(dir.path(), "carol", &url);
     let sessions = runtime.block_on(watcher.list_sessions()).unwrap();
     let cli = sessions.iter().find(|s| !s.current).unwrap().id;
     runtime.block_on(watcher.revoke_session(cli)).unwrap();
