@@ -13,20 +13,25 @@ use tauri_plugin_updater::{Update, UpdaterExt};
 
 /// The update the check found, waiting for the window's go-ahead.
 #[derive(Default)]
-pub struct PendingUpdate(Mutex<Option<(Update, UpdateAvailable)>>);
+pub struct PendingUpdate(Mutex<Option<Update>>);
 
 impl PendingUpdate {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Update, UpdateAvailable)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Update>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the window shows of an update.
+fn news(update: &Update) -> UpdateAvailable {
+    UpdateAvailable {
+        version: update.version.clone(),
+        notes: update.body.clone(),
     }
 }
 
 /// What the window shows of the pending update, if there is one.
 pub fn pending(app: &AppHandle) -> Option<UpdateAvailable> {
-    app.state::<PendingUpdate>()
-        .lock()
-        .as_ref()
-        .map(|(_, news)| news.clone())
+    app.state::<PendingUpdate>().lock().as_ref().map(news)
 }
 
 /// Looks for a newer version; tells the window when there is one. A failure (offline, no
@@ -51,12 +56,9 @@ pub async fn check(app: AppHandle) {
     match found {
         Ok(Some(update)) => {
             tracing::info!(version = %update.version, "an update is available");
-            let news = UpdateAvailable {
-                version: update.version.clone(),
-                notes: update.body.clone(),
-            };
-            *app.state::<PendingUpdate>().lock() = Some((update, news.clone()));
-            let _ = app.emit(EVENT_UPDATE_AVAILABLE, news);
+            let shown = news(&update);
+            *app.state::<PendingUpdate>().lock() = Some(update);
+            let _ = app.emit(EVENT_UPDATE_AVAILABLE, shown);
         }
         Ok(None) => tracing::debug!("this is the newest version"),
         Err(e) => tracing::info!(error = %e, "cannot check for updates now"),
@@ -65,7 +67,7 @@ pub async fn check(app: AppHandle) {
 
 /// Downloads and installs the pending update (its signature checked), then restarts.
 pub async fn install(app: &AppHandle) -> Reply<()> {
-    let (update, _) = app
+    let update = app
         .state::<PendingUpdate>()
         .lock()
         .take()
