@@ -500,48 +500,17 @@ async fn social_login_through_the_system_browser_with_the_session_kept_in_the_ke
     }
 }
 
-/// Serves the app's own icon as a profile picture on loopback; returns its address.
-async fn serve_picture() -> String {
+/// Serves `body` as `content_type` at `path` on loopback, counting requests; returns the
+/// address.
+async fn serve(
+    path: &str,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let png = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../icons/32x32.png"))
-        .expect("the app icon");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/ari.png", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let png = png.clone();
-            tokio::spawn(async move {
-                let mut request = [0u8; 2048];
-                let _ = socket.read(&mut request).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    png.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(&png).await;
-            });
-        }
-    });
-    url
-}
-
-/// Serves a release's `latest.json` (Tauri's updater format) on loopback, counting requests.
-async fn serve_release(version: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let platform = json!({ "signature": "not checked until a download", "url": "http://127.0.0.1:9/app.tar.gz" });
-    let body = json!({
-        "version": version,
-        "notes": "Faster search",
-        "pub_date": "2026-12-07T00:00:00Z",
-        "platforms": {
-            "linux-x86_64": platform, "linux-x86_64-deb": platform,
-            "linux-x86_64-rpm": platform, "linux-x86_64-appimage": platform,
-        }
-    })
-    .to_string();
     let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/latest.json", listener.local_addr().unwrap());
+    let url = format!("http://{}/{path}", listener.local_addr().unwrap());
     let count = asked.clone();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
@@ -551,15 +520,42 @@ async fn serve_release(version: &str) -> (String, Arc<std::sync::atomic::AtomicU
                 let mut request = [0u8; 2048];
                 let _ = socket.read(&mut request).await;
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
             });
         }
     });
     (url, asked)
+}
+
+/// Serves the app's own icon as a profile picture on loopback; returns its address.
+async fn serve_picture() -> String {
+    let png = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../icons/32x32.png"))
+        .expect("the app icon");
+    serve("ari.png", "image/png", png).await.0
+}
+
+/// Serves a release's `latest.json` (Tauri's updater format) on loopback, counting requests.
+async fn serve_release(version: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let platform = json!({ "signature": "not checked until a download", "url": "http://127.0.0.1:9/app.tar.gz" });
+    let body = json!({
+        "version": version,
+        "notes": "Faster search",
+        "pub_date": "2026-12-07T00:00:00Z",
+        "platforms": {
+            "linux-x86_64": platform, "linux-x86_64-deb": platform,
+            "linux-x86_64-rpm": platform, "linux-x86_64-appimage": platform,
+        }
+    });
+    serve(
+        "latest.json",
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
