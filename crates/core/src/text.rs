@@ -10,75 +10,7 @@
 //! syllable bigrams: "기생충" → "기생 생충". A query word becomes the phrase of its bigrams,
 //! which matches exactly the texts that contain it as a substring.
 
-use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
-
-/// Lowercase, accents removed, NFC.
-pub fn fold(text: &str) -> String {
-    text.nfkd()
-        .filter(|c| !is_combining_mark(*c))
-        .nfc()
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// True for precomposed Hangul syllables (가–힣).
-pub fn is_hangul(c: char) -> bool {
-    ('\u{AC00}'..='\u{D7A3}').contains(&c)
-}
-
-/// One token of folded text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Token {
-    /// A run of Hangul syllables.
-    Hangul(String),
-    /// Any other run of alphanumeric characters.
-    Word(String),
-}
-
-impl Token {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Token::Hangul(s) | Token::Word(s) => s,
-        }
-    }
-}
-
-/// Splits folded text into tokens; apostrophes inside words are dropped ("schindler's" →
-/// "schindlers"), any other non-alphanumeric character separates tokens, and a change between
-/// Hangul and other scripts starts a new token.
-pub fn tokens(text: &str) -> Vec<Token> {
-    let folded = fold(text);
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut cur_hangul = false;
-    let flush = |cur: &mut String, hangul: bool, out: &mut Vec<Token>| {
-        if !cur.is_empty() {
-            let s = std::mem::take(cur);
-            out.push(if hangul {
-                Token::Hangul(s)
-            } else {
-                Token::Word(s)
-            });
-        }
-    };
-    for c in folded.chars() {
-        if c == '\'' || c == '\u{2019}' {
-            continue;
-        }
-        if c.is_alphanumeric() {
-            let h = is_hangul(c);
-            if !cur.is_empty() && h != cur_hangul {
-                flush(&mut cur, cur_hangul, &mut out);
-            }
-            cur_hangul = h;
-            cur.push(c);
-        } else {
-            flush(&mut cur, cur_hangul, &mut out);
-        }
-    }
-    flush(&mut cur, cur_hangul, &mut out);
-    out
-}
+pub use movietalk_protocol::film_key::{Token, fold, is_hangul, tokens};
 
 /// Overlapping syllable bigrams of a Hangul run ("기생충" → ["기생", "생충"]); a single
 /// syllable yields itself.
