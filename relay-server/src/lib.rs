@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod bucket;
 pub mod clock;
+pub mod community;
 pub mod connection;
 pub mod hashing;
 pub mod hub;
@@ -40,10 +41,17 @@ use tokio_util::sync::CancellationToken;
 pub use hub::Hub;
 
 /// Everything the relay stores: chat ([`store::ChatStore`]), accounts
-/// ([`accounts::AccountStore`]) and reviews ([`social::SocialStore`]) — SQLite's
+/// ([`accounts::AccountStore`]), reviews ([`social::SocialStore`]) and everyone's ratings with
+/// the community model ([`community::CommunityStore`]) — SQLite's
 /// [`store::SqliteStore`] or PostgreSQL's `pg::PgStore`.
-pub trait RelayStore: store::ChatStore + accounts::AccountStore + social::SocialStore {}
-impl<T: store::ChatStore + accounts::AccountStore + social::SocialStore> RelayStore for T {}
+pub trait RelayStore:
+    store::ChatStore + accounts::AccountStore + social::SocialStore + community::CommunityStore
+{
+}
+impl<T: store::ChatStore + accounts::AccountStore + social::SocialStore + community::CommunityStore>
+    RelayStore for T
+{
+}
 
 /// Limits and timeouts; every one of them bounds memory or time spent on one client.
 #[derive(Debug, Clone)]
@@ -97,6 +105,8 @@ pub struct Config {
     /// "Now" for every expiry decision (tokens, ID tokens, key caches); tests move a
     /// [`clock::ManualClock`] instead of waiting.
     pub clock: Arc<dyn clock::Clock>,
+    /// When the community model is rebuilt, and how it is served.
+    pub model: community::serve::ModelConfig,
 }
 
 impl Default for Config {
@@ -123,6 +133,7 @@ impl Default for Config {
             session_sweep: Duration::from_secs(30),
             providers: Vec::new(),
             clock: Arc::new(clock::SystemClock),
+            model: community::serve::ModelConfig::default(),
             metrics_listener: None,
             metrics: Arc::default(),
         }
@@ -180,6 +191,12 @@ async fn serve(
     });
     let accounts: Arc<dyn accounts::AccountStore> = store.clone();
     let _sweep = hub.sweep(accounts, config.clock.clone(), config.session_sweep)?;
+    let model = Arc::new(community::serve::ModelServer::new(config.model));
+    let _model_builder = AbortOnDrop(community::serve::spawn_builder(
+        model.clone(),
+        store.clone(),
+        config.clock.clone(),
+    ));
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let hashing = Arc::new(hashing::Hashing::new(config.hash_queue));
     // Each connection waits on a child of this token: its own lock and waiter list, so the
@@ -214,6 +231,7 @@ async fn serve(
                 chat: store.clone(),
                 accounts: store.clone(),
                 social: store.clone(),
+                model: model.clone(),
                 providers: providers.clone(),
                 hashing: hashing.clone(),
                 config: config.clone(),

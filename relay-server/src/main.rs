@@ -20,6 +20,8 @@ use movietalk_relay::{Config, RelayStore, run};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "MOVIETALK_RELAY_BIND", default_value = "127.0.0.1:7340")]
     bind: SocketAddr,
@@ -27,6 +29,7 @@ struct Args {
     /// environment variable is better for an address with a password).
     #[arg(
         long,
+        global = true,
         env = "MOVIETALK_RELAY_DB",
         default_value = "movietalk-relay.sqlite3"
     )]
@@ -78,6 +81,28 @@ struct Args {
     /// Allow log-in with any OpenID Connect issuer (https); repeatable.
     #[arg(long, num_args = 3, value_names = ["NAME", "ISSUER", "CLIENT_ID"])]
     oidc: Vec<String>,
+    /// Rebuild the community model once this many ratings changed [default: 500].
+    #[arg(long, env = "MOVIETALK_RELAY_MODEL_AFTER", value_name = "RATINGS")]
+    model_after: Option<u64>,
+    /// Rebuild the community model when it is this old and any rating changed [default: 3600].
+    #[arg(long, env = "MOVIETALK_RELAY_MODEL_EVERY", value_name = "SECS")]
+    model_every: Option<u64>,
+}
+
+/// What else `relay-server` does besides serving.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Moves a community's ratings in from a CSV file of `user,title,year,rating` rows, then
+    /// builds the community model. Each user becomes an account nobody can log in as; running
+    /// it again with the same file changes nothing.
+    ImportRatings {
+        /// The CSV file.
+        csv: std::path::PathBuf,
+        /// A MovieTalk catalog (a data folder's movietalk.sqlite3) to match the films against;
+        /// the rows naming none of its films are reported and left out.
+        #[arg(long)]
+        catalog: Option<std::path::PathBuf>,
+    },
 }
 
 impl Args {
@@ -130,6 +155,13 @@ impl Args {
         for p in &config.providers {
             p.check().map_err(anyhow::Error::msg)?;
         }
+        if let Some(n) = self.model_after {
+            anyhow::ensure!(n >= 1, "--model-after must be at least 1");
+            config.model.after_changes = n;
+        }
+        if let Some(s) = self.model_every {
+            config.model.max_age = Duration::from_secs(s);
+        }
         Ok(config)
     }
 }
@@ -142,6 +174,10 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    if let Some(Command::ImportRatings { csv, catalog }) = &args.command {
+        let store = open_store(&args.db)?;
+        return import_ratings(&*store, csv, catalog.as_deref());
+    }
     let config = args.config()?;
     for p in &config.providers {
         tracing::info!(provider = %p.name, "log-in with provider enabled");
@@ -152,6 +188,54 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
     let store = open_store(&args.db)?;
     run(listener, config, store, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `relay-server import-ratings`: reads, matches and stores the ratings, builds the model, and
+/// says what it did.
+fn import_ratings(
+    store: &dyn RelayStore,
+    csv: &std::path::Path,
+    catalog: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use movietalk_relay::clock::{Clock, SystemClock};
+    use movietalk_relay::community::{self, import};
+    let keys = catalog.map(import::catalog_keys).transpose()?;
+    let read = import::read(csv, keys.as_ref())?;
+    println!(
+        "{} rows read; {} matched{}",
+        read.rows,
+        read.ratings.len(),
+        if keys.is_some() {
+            ""
+        } else {
+            " (by title and year as written: no --catalog to check them against)"
+        }
+    );
+    if !read.unmatched.is_empty() {
+        println!("{} rows name no film of the catalog:", read.unmatched.len());
+        for u in read.unmatched.iter().take(20) {
+            let year = u.year.map(|y| y.to_string()).unwrap_or_default();
+            println!("  line {}: {} ({year})", u.line, u.title);
+        }
+        if read.unmatched.len() > 20 {
+            println!("  … and {} more", read.unmatched.len() - 20);
+        }
+    }
+    let now_ms = SystemClock.now_ms();
+    let stored = store.import_ratings(&read.ratings, now_ms)?;
+    println!(
+        "{} new raters; {} ratings added or changed",
+        stored.new_raters, stored.changed
+    );
+    let model = community::rebuild(store, now_ms)?;
+    let films: Vec<movietalk_protocol::relay::ModelFilm> = serde_json::from_slice(&model.data)?;
+    println!(
+        "community model version {}: {} films, {} KiB",
+        model.version,
+        films.len(),
+        model.data.len() / 1024
+    );
     Ok(())
 }
 

@@ -121,9 +121,10 @@ texts! {
     Back => "Back", "뒤로";
     Navigation => "Main", "주 메뉴";
     RecommendedForYou => "Recommended for you", "추천 영화";
-    StartHere => "Popular and acclaimed — rate a few to get your own picks", "인기작과 호평작 — 몇 편 평가하면 나만의 추천이 생깁니다";
-    ColdStartHint => "Open a film and give it stars: recommendations follow your taste.", "영화를 열어 별점을 주면 취향에 맞춘 추천을 보여 드립니다.";
+    StartHere => "The community's best-rated and acclaimed films", "커뮤니티 최고 평점작과 호평작";
+    RateAFewMore => "Rate {} more films to get picks of your own: open a film and give it stars.", "{}편만 더 평가하면 나만의 추천이 생깁니다. 영화를 열어 별점을 주세요.";
     BecauseYouLiked => "Because you liked {}", "{}을(를) 좋아하셔서";
+    FansAlsoLiked => "People who rated {} highly also liked this", "{}을(를) 높게 평가한 사람들이 좋아한 영화";
     PopularIn => "Popular in {}", "{} 인기작";
     ContinueChat => "Continue the chat", "대화 이어가기";
     Popular => "Popular", "인기";

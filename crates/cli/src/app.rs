@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use movietalk_core::app::{App, AppEvent, AppOptions};
+use movietalk_core::sync::SyncProgress;
 use movietalk_protocol::ipc::{ChatMessage, ReviewView};
 
 use crate::{Command, RelayArgs};
@@ -209,7 +210,24 @@ async fn sync(data_dir: &Path, relay: &RelayArgs) -> anyhow::Result<()> {
             None => eprintln!("syncing as a guest (public reviews only)…"),
         }
     }
-    let report = app.sync_once().await?;
+    let json = relay.json;
+    let report = app
+        .sync_once_with(&move |p| {
+            if json {
+                return;
+            }
+            match p {
+                SyncProgress::Changes(n) => eprint!("\rpulled {n} changes…"),
+                SyncProgress::Model { page, pages } => {
+                    eprint!("\rcommunity model: page {page} of {pages}…   ")
+                }
+            }
+        })
+        .await;
+    if !json {
+        eprintln!();
+    }
+    let report = report?;
     let waiting = app.sync_status().pending;
     if relay.json {
         println!(
@@ -221,6 +239,13 @@ async fn sync(data_dir: &Path, relay: &RelayArgs) -> anyhow::Result<()> {
             "pulled {} changes; sent {} writes ({} refused, {} overtaken by later edits); {} still waiting",
             report.pulled, report.sent, report.failed, report.superseded, waiting
         );
+        match report.model {
+            Some(v) => println!(
+                "community model version {v}: {} films of it are in your catalog",
+                report.model_films
+            ),
+            None => println!("community model: up to date (or none on this relay yet)"),
+        }
     }
     Ok(())
 }

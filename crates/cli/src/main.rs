@@ -496,13 +496,24 @@ fn run() -> anyhow::Result<()> {
                 }
                 for p in &picks {
                     let why = match &p.reason {
-                        movietalk_core::recommend::Reason::BecauseYouLiked { titles }
-                            if !titles.is_empty() =>
-                        {
-                            format!("because you liked {}", titles.join(" and "))
-                        }
-                        movietalk_core::recommend::Reason::BecauseYouLiked { .. } => {
-                            "close to your taste".to_owned()
+                        movietalk_core::recommend::Reason::BecauseYouLiked {
+                            titles,
+                            community,
+                        } => {
+                            let mut why = Vec::new();
+                            if !titles.is_empty() {
+                                why.push(format!("because you liked {}", titles.join(" and ")));
+                            }
+                            if !community.is_empty() {
+                                why.push(format!(
+                                    "people who rated {} highly also liked it",
+                                    community.join(" and ")
+                                ));
+                            }
+                            if why.is_empty() {
+                                why.push("close to your taste".to_owned());
+                            }
+                            why.join("; ")
                         }
                         movietalk_core::recommend::Reason::PopularIn { genre } => {
                             format!("popular in {genre}")

@@ -506,3 +506,121 @@ fn logging_out_ends_the_session_on_the_relay() {
     assert_eq!(out["logged_out"], true);
     runtime.block_on(relay.shutdown()).unwrap();
 }
+
+#[test]
+fn sync_fetches_the_community_model_and_recommend_uses_it_offline() {
+    use movietalk_core::relay_client::RelayClient;
+    use movietalk_protocol::relay::{ClientMessage, ServerMessage};
+    use movietalk_relay::community::CommunityStore;
+    use movietalk_relay::community::serve::ModelConfig;
+    use movietalk_relay::{Config, start, store::SqliteStore};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // A community where everyone who loved Spirited Away also loved Past Lives.
+    let relay = runtime.block_on(async {
+        let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
+        let mut ratings = Vec::new();
+        for u in 0..30 {
+            let user = format!("u{u}");
+            if u % 3 != 2 {
+                ratings.push((user.clone(), "spirited-away-2001".into(), 5.0));
+                ratings.push((user.clone(), "past-lives-2023".into(), 4.5));
+            } else {
+                ratings.push((user.clone(), "the-godfather-1972".into(), 4.0));
+                ratings.push((user.clone(), "oldboy-2003".into(), 4.0));
+            }
+        }
+        store.import_ratings(&ratings, 1_000).unwrap();
+        let config = Config {
+            model: ModelConfig {
+                check: std::time::Duration::from_millis(50),
+                films_per_page: 2,
+                ..ModelConfig::default()
+            },
+            ..Config::default()
+        };
+        let relay = start("127.0.0.1:0".parse().unwrap(), config, store)
+            .await
+            .unwrap();
+        let (c, _events) = RelayClient::connect(&relay.url(), "probe").await.unwrap();
+        for _ in 0..200 {
+            let ask = ClientMessage::CommunityModel {
+                since: None,
+                page: 0,
+            };
+            if let Ok(ServerMessage::CommunityModel { version: 1.., .. }) = c.call(ask).await {
+                return relay;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("no model was built");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = relay.url();
+    // As a guest: public data and the model, in two pages of two films.
+    let out = movietalk(dir.path(), &["sync", "--relay", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("community model version 1: 4 films of it are in your catalog"),
+        "{said}"
+    );
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress.contains("community model: page 2 of 2"),
+        "{progress}"
+    );
+    let again = json(&movietalk(dir.path(), &["sync", "--relay", &url, "--json"]));
+    assert_eq!(
+        again["report"]["model"],
+        serde_json::Value::Null,
+        "unchanged"
+    );
+    runtime.block_on(relay.shutdown()).unwrap();
+
+    // Offline now: the model is in the data folder.
+    let ratings = dir.path().join("ratings.csv");
+    std::fs::write(
+        &ratings,
+        "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Spirited Away,2001,https://boxd.it/1,5\n",
+    )
+    .unwrap();
+    let recs = json(&movietalk(
+        dir.path(),
+        &[
+            "recommend",
+            "--ratings",
+            ratings.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let picks = recs["recommendations"].as_array().unwrap();
+    let past_lives = picks
+        .iter()
+        .find(|p| p["movie"]["key"] == "past-lives-2023")
+        .unwrap_or_else(|| panic!("Past Lives is recommended: {recs}"));
+    assert_eq!(
+        past_lives["reason"]["community"],
+        serde_json::json!(["Spirited Away"]),
+        "people who rated Spirited Away highly also liked it"
+    );
+    let text = movietalk(
+        dir.path(),
+        &["recommend", "--ratings", ratings.to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&text.stdout)
+            .contains("people who rated Spirited Away highly also liked it"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
+    // The relay is gone: sync says so and fails.
+    let out = movietalk(dir.path(), &["sync", "--relay", &url]);
+    assert!(!out.status.success());
+    let err = failure(&out);
+    assert!(err.contains(&url) || err.contains("reach"), "{err}");
+}

@@ -202,6 +202,18 @@ fn migrations() -> Migrations<'static> {
             DELETE FROM derived_state WHERE name = 'community';
             "#,
         ),
+        M::up(
+            r#"
+            -- The community model's per-film figures (recommend::community), beside its weights
+            -- in cf_neighbors: from the relay's model, or built here from community_ratings.
+            CREATE TABLE community_stats (
+                movie_id INTEGER PRIMARY KEY REFERENCES movies(id) ON DELETE CASCADE,
+                raters   INTEGER NOT NULL,
+                mean     REAL NOT NULL
+            ) STRICT;
+            DELETE FROM derived_state WHERE name = 'community';
+            "#,
+        ),
     ])
 }
 

@@ -9,7 +9,8 @@
 //! again: every write reaches the relay exactly once.
 //!
 //! **Reads**: [`sync`] first pulls the change log after the stored cursor into `remote_reviews` /
-//! `remote_comments`, so everyone's reviews are readable offline.
+//! `remote_comments`, so everyone's reviews are readable offline; then the community model when
+//! the relay has a newer one ([`pull_model`]), so recommendations learn from everyone offline.
 //!
 //! **Conflicts**: a review is one per account per film. Of two edits of it made on two machines
 //! while offline, the later edit (by the editing machine's clock, which the relay clamps to its
@@ -150,7 +151,27 @@ pub struct SyncReport {
     pub failed: usize,
     /// Writes that lost to a later edit from another machine.
     pub superseded: usize,
+    /// The community model's version, when a newer one was fetched.
+    #[serde(default)]
+    pub model: Option<u64>,
+    /// Films of that model this catalog holds.
+    #[serde(default)]
+    pub model_films: usize,
 }
+
+/// How far a sync is, for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProgress {
+    /// Changes pulled so far.
+    Changes(usize),
+    /// Pages of the community model fetched so far, of `pages`.
+    Model { page: u32, pages: u32 },
+}
+
+/// Most pages a community model may have (400,000 films): a relay claiming more is not believed.
+const MAX_MODEL_PAGES: u32 = 200;
+/// Times a model download starts again because the relay rebuilt it meanwhile.
+const MODEL_RESTARTS: u32 = 3;
 
 /// Why a sync stopped early; what was done before stays done.
 #[derive(Debug, thiserror::Error)]
@@ -869,6 +890,7 @@ pub async fn sync(
     db: &Mutex<Catalog>,
     client: &RelayClient,
     me: Option<&str>,
+    progress: &(dyn Fn(SyncProgress) + Sync),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let own = me.unwrap_or("");
@@ -894,9 +916,14 @@ pub async fn sync(
         }
         report.pulled += changes.len();
         lock(db).apply_changes(&changes, last.max(since), own)?;
+        progress(SyncProgress::Changes(report.pulled));
         if last <= since {
             break;
         }
+    }
+    if let Some((version, films)) = pull_model(db, client, progress).await? {
+        report.model = Some(version);
+        report.model_films = films;
     }
     let Some(me) = me else {
         return Ok(report);
@@ -941,6 +968,81 @@ pub async fn sync(
         }
     }
     Ok(report)
+}
+
+/// Fetches the relay's community model when it is newer than the one kept here, and keeps it:
+/// `Some((version, films kept))`, or `None` when there is nothing newer (or the relay has no
+/// model, or is too old to serve one). The catalog is locked only to read the version and to
+/// store the model.
+pub async fn pull_model(
+    db: &Mutex<Catalog>,
+    client: &RelayClient,
+    progress: &(dyn Fn(SyncProgress) + Sync),
+) -> Result<Option<(u64, usize)>, SyncError> {
+    let since = crate::recommend::community::model_version(&lock(db))?;
+    'restart: for _ in 0..MODEL_RESTARTS {
+        let mut films = Vec::new();
+        let mut page = 0u32;
+        let mut version = None;
+        loop {
+            let reply = match client
+                .call(ClientMessage::CommunityModel { since, page })
+                .await
+            {
+                Ok(reply) => reply,
+                // A relay from before the community model.
+                Err(ClientError::Rejected {
+                    code: ErrorCode::Malformed,
+                    ..
+                }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let ServerMessage::CommunityModel {
+                version: v,
+                pages,
+                unchanged,
+                films: part,
+                ..
+            } = reply
+            else {
+                return Err(ClientError::Protocol(format!(
+                    "expected the community model, got {reply:?}"
+                ))
+                .into());
+            };
+            if unchanged || v == 0 {
+                return Ok(None);
+            }
+            if pages > MAX_MODEL_PAGES {
+                return Err(ClientError::Protocol(format!(
+                    "the community model has {pages} pages, more than {MAX_MODEL_PAGES}"
+                ))
+                .into());
+            }
+            if *version.get_or_insert(v) != v {
+                // Rebuilt while it was being read: read the new one from its start.
+                continue 'restart;
+            }
+            films.extend(part);
+            page += 1;
+            progress(SyncProgress::Model { page, pages });
+            if page >= pages {
+                break;
+            }
+        }
+        let version = version.unwrap_or_default();
+        let model = movietalk_community::Model::from_wire(films)
+            .map_err(|e| ClientError::Protocol(format!("the community model: {e}")))?;
+        let kept = crate::recommend::community::store_model(&mut lock(db), &model, version)?;
+        tracing::info!(
+            version,
+            films = model.films.len(),
+            kept,
+            "community model stored"
+        );
+        return Ok(Some((version, kept)));
+    }
+    Err(ClientError::Protocol("the community model kept changing while it was read".into()).into())
 }
 
 async fn deliver(

@@ -135,16 +135,16 @@ fn personal_recommendations_exclude_rated_films_and_say_why() {
         .find(|p| p.movie.key == "the-godfather-part-ii-1974")
         .unwrap();
     match &part_two.reason {
-        Reason::BecauseYouLiked { titles } => {
+        Reason::BecauseYouLiked { titles, .. } => {
             assert_eq!(titles.first().map(String::as_str), Some("The Godfather"))
         }
         other => panic!("unexpected reason {other:?}"),
     }
     // Toy Story was rated below this user's mean: it is never given as a reason.
     for p in &picks {
-        if let Reason::BecauseYouLiked { titles } = &p.reason {
+        if let Reason::BecauseYouLiked { titles, community } = &p.reason {
             assert!(
-                !titles.iter().any(|t| t == "Toy Story"),
+                !titles.iter().chain(community).any(|t| t == "Toy Story"),
                 "{:?} gives Toy Story as a reason",
                 p.movie.key
             );
@@ -254,8 +254,10 @@ fn the_community_signal_recommends_what_like_minded_people_rated_highly() {
     assert_eq!(
         pl.reason,
         Reason::BecauseYouLiked {
-            titles: vec!["Spirited Away".into()]
-        }
+            titles: vec![],
+            community: vec!["Spirited Away".into()]
+        },
+        "people who rated Spirited Away highly also liked Past Lives"
     );
 }
 

@@ -132,7 +132,7 @@ async fn offline_writes_reach_the_relay_exactly_once_across_a_restart_in_the_mid
     db.lock().unwrap().set_sync_account("minji").unwrap();
     let syncing = {
         let (db, client) = (db.clone(), client.clone());
-        tokio::spawn(async move { sync(&db, &client, Some("minji")).await })
+        tokio::spawn(async move { sync(&db, &client, Some("minji"), &|_| {}).await })
     };
     // Stop the relay once part of the queue is through.
     let watcher = Catalog::open(&dir.path().join("catalog.sqlite3")).unwrap();
@@ -161,7 +161,7 @@ async fn offline_writes_reach_the_relay_exactly_once_across_a_restart_in_the_mid
     // The relay comes back on the same address with the same database; the app syncs again.
     let relay = relay_at(addr, &relay_db, config()).await;
     let client = logged_in(&relay.url(), "minji").await;
-    let report = sync(&db, &client, Some("minji")).await.unwrap();
+    let report = sync(&db, &client, Some("minji"), &|_| {}).await.unwrap();
     assert_eq!(report.failed, 0);
     assert_eq!(pending(&db), 0);
 
@@ -221,11 +221,11 @@ async fn others_reviews_and_comments_are_pulled_and_readable_offline() {
         .unwrap()
         .save_review(&key(1), 5.0, "A masterpiece.", true)
         .unwrap();
-    let report = sync(&b, &cb, Some("bora")).await.unwrap();
+    let report = sync(&b, &cb, Some("bora"), &|_| {}).await.unwrap();
     assert_eq!(report.sent, 1);
 
     // Ari pulls it, then reads it with no relay at all.
-    let report = sync(&a, &ca, Some("ari")).await.unwrap();
+    let report = sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     assert_eq!(report.pulled, 1);
     let reviews = a.lock().unwrap().reviews_of(&key(1)).unwrap();
     assert_eq!(reviews.len(), 1);
@@ -260,7 +260,7 @@ async fn others_reviews_and_comments_are_pulled_and_readable_offline() {
         (Delivery::Pending, None, Some(client_id.as_str()))
     );
     assert!(a.lock().unwrap().reviews_of(&key(1)).unwrap()[0].liked);
-    let report = sync(&a, &ca, Some("ari")).await.unwrap();
+    let report = sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     assert_eq!(report.sent, 2);
     let comments = a.lock().unwrap().comments_of(review.id).unwrap();
     assert_eq!(
@@ -272,15 +272,15 @@ async fn others_reviews_and_comments_are_pulled_and_readable_offline() {
     let comment_id = comments[0].id.unwrap();
 
     // Bora sees the comment and the like; as the review's author, bora may delete the comment.
-    sync(&b, &cb, Some("bora")).await.unwrap();
+    sync(&b, &cb, Some("bora"), &|_| {}).await.unwrap();
     let seen = b.lock().unwrap().comments_of(review.id).unwrap();
     assert_eq!(
         (seen.len(), seen[0].author.as_str(), seen[0].body.as_str()),
         (1, "ari", "Agreed, the ending!")
     );
     b.lock().unwrap().delete_comment(comment_id).unwrap();
-    assert_eq!(sync(&b, &cb, Some("bora")).await.unwrap().sent, 1);
-    sync(&a, &ca, Some("ari")).await.unwrap();
+    assert_eq!(sync(&b, &cb, Some("bora"), &|_| {}).await.unwrap().sent, 1);
+    sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     assert!(
         a.lock().unwrap().comments_of(review.id).unwrap().is_empty(),
         "the deletion reached ari"
@@ -298,8 +298,8 @@ async fn others_reviews_and_comments_are_pulled_and_readable_offline() {
 
     // Bora deletes the review on the relay; ari's cache follows.
     assert!(b.lock().unwrap().delete_my_review(&key(1)).unwrap());
-    sync(&b, &cb, Some("bora")).await.unwrap();
-    sync(&a, &ca, Some("ari")).await.unwrap();
+    sync(&b, &cb, Some("bora"), &|_| {}).await.unwrap();
+    sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     assert!(a.lock().unwrap().reviews_of(&key(1)).unwrap().is_empty());
     assert!(b.lock().unwrap().reviews_of(&key(1)).unwrap().is_empty());
     assert!(
@@ -335,13 +335,19 @@ async fn of_two_offline_edits_on_two_machines_the_later_one_wins_on_both() {
         .save_review(&key(2), 4.5, "desktop: grew on me", false)
         .unwrap();
     // The desktop comes online first, the laptop last: arrival order must not decide.
-    assert_eq!(sync(&desktop, &cd, Some("minji")).await.unwrap().sent, 1);
-    let report = sync(&laptop, &cl, Some("minji")).await.unwrap();
+    assert_eq!(
+        sync(&desktop, &cd, Some("minji"), &|_| {})
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
+    let report = sync(&laptop, &cl, Some("minji"), &|_| {}).await.unwrap();
     assert_eq!(
         report.superseded, 1,
         "the laptop's older edit lost: {report:?}"
     );
-    sync(&desktop, &cd, Some("minji")).await.unwrap();
+    sync(&desktop, &cd, Some("minji"), &|_| {}).await.unwrap();
     for db in [&laptop, &desktop] {
         let mine = db.lock().unwrap().my_review(&key(2)).unwrap().unwrap();
         assert_eq!(
@@ -358,8 +364,8 @@ async fn of_two_offline_edits_on_two_machines_the_later_one_wins_on_both() {
         .unwrap()
         .save_review(&key(2), 3.0, "laptop: third viewing", false)
         .unwrap();
-    sync(&laptop, &cl, Some("minji")).await.unwrap();
-    sync(&desktop, &cd, Some("minji")).await.unwrap();
+    sync(&laptop, &cl, Some("minji"), &|_| {}).await.unwrap();
+    sync(&desktop, &cd, Some("minji"), &|_| {}).await.unwrap();
     assert_eq!(
         desktop
             .lock()
@@ -389,14 +395,14 @@ async fn refused_writes_are_kept_as_failed_and_do_not_hold_up_the_queue() {
         .unwrap()
         .save_review(&key(0), 4.0, "", false)
         .unwrap();
-    sync(&b, &cb, Some("bora")).await.unwrap();
+    sync(&b, &cb, Some("bora"), &|_| {}).await.unwrap();
     let review_id = b.lock().unwrap().reviews_of(&key(0)).unwrap()[0].review.id;
     b.lock()
         .unwrap()
         .post_comment(review_id, "my own note")
         .unwrap();
-    sync(&b, &cb, Some("bora")).await.unwrap();
-    sync(&a, &ca, Some("ari")).await.unwrap();
+    sync(&b, &cb, Some("bora"), &|_| {}).await.unwrap();
+    sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     let bora_comment = a.lock().unwrap().comments_of(review_id).unwrap()[0]
         .id
         .unwrap();
@@ -415,7 +421,7 @@ async fn refused_writes_are_kept_as_failed_and_do_not_hold_up_the_queue() {
         .unwrap()
         .save_review(&key(1), 3.0, "fine", false)
         .unwrap();
-    let report = sync(&a, &ca, Some("ari")).await.unwrap();
+    let report = sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     assert_eq!((report.failed, report.sent), (2, 1), "{report:?}");
     let outbox = a.lock().unwrap().outbox().unwrap();
     let failed: Vec<_> = outbox
@@ -450,7 +456,7 @@ async fn refused_writes_are_kept_as_failed_and_do_not_hold_up_the_queue() {
         "failed writes are not retried forever"
     );
     // The refused edit was shown here at once; the next sync puts the relay's text back.
-    sync(&a, &ca, Some("ari")).await.unwrap();
+    sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     let restored = a.lock().unwrap().comments_of(review_id).unwrap();
     assert_eq!(restored.len(), 1);
     assert_eq!(
@@ -485,7 +491,7 @@ async fn a_rate_limited_sync_leaves_the_rest_pending_and_a_later_sync_finishes_i
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match sync(&db, &client, Some("minji")).await {
+        match sync(&db, &client, Some("minji"), &|_| {}).await {
             Ok(_) => break,
             Err(SyncError::Relay(e)) => {
                 assert!(
@@ -522,7 +528,7 @@ async fn a_guest_pulls_but_sends_nothing() {
         .save_review(&key(0), 1.0, "waiting for an account", false)
         .unwrap();
     let (guest, _) = RelayClient::connect(&relay.url(), "someone").await.unwrap();
-    let report = sync(&db, &guest, None).await.unwrap();
+    let report = sync(&db, &guest, None, &|_| {}).await.unwrap();
     assert_eq!(report.sent, 0);
     assert_eq!(pending(&db), 1);
     // Logged in later, the same queue goes out.
@@ -530,7 +536,13 @@ async fn a_guest_pulls_but_sends_nothing() {
         .sign_up("someone", "a long password", None)
         .await
         .unwrap();
-    assert_eq!(sync(&db, &guest, Some("someone")).await.unwrap().sent, 1);
+    assert_eq!(
+        sync(&db, &guest, Some("someone"), &|_| {})
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
     relay.shutdown().await.unwrap();
 }
 
@@ -557,7 +569,7 @@ async fn the_feed_and_others_profiles_read_offline_from_what_was_last_pulled() {
         put(&cb, i, &format!("Bora on film {i}")).await;
     }
     put(&cc, 0, "Chan on film 0").await;
-    sync(&a, &ca, Some("ari")).await.unwrap();
+    sync(&a, &ca, Some("ari"), &|_| {}).await.unwrap();
     let (_, following) = ca.follows("ari").await.unwrap();
     assert_eq!(following, ["bora"]);
     let bora = ca.profile("bora").await.unwrap();

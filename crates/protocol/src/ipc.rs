@@ -317,18 +317,29 @@ pub struct MovieDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecommendedMovie {
     pub movie: MovieSummary,
-    /// Titles of rated films that pulled it up ("because you liked …").
+    /// Titles of liked films most like it ("because you liked …").
     pub because: Vec<String>,
+    /// Titles of liked films whose raters in the community liked it ("people who rated …
+    /// highly also liked this").
+    #[serde(default)]
+    pub community_because: Vec<String>,
     /// For a cold-start pick: the genre it is popular in.
     pub popular_in: Option<String>,
 }
+
+/// Ratings needed before home shows picks of one's own.
+pub const FEW_RATINGS: u32 = 3;
 
 /// The home screen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Home {
     pub recommendations: Vec<RecommendedMovie>,
-    /// True when there are no ratings yet and these are popular, acclaimed picks.
+    /// True when there are too few ratings yet ([`FEW_RATINGS`]) and these are the
+    /// community's best-rated and acclaimed picks.
     pub cold_start: bool,
+    /// How many films this user rated.
+    #[serde(default)]
+    pub rated: u32,
     /// Rooms this user has talked in, most recent first.
     pub recent_rooms: Vec<String>,
 }

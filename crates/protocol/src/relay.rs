@@ -202,6 +202,16 @@ pub enum ClientMessage {
     },
     /// How a film is rated by everyone: the reply is [`ServerMessage::FilmStats`].
     FilmStats { movie_key: String },
+    /// The community model, one page at a time; the reply is [`ServerMessage::CommunityModel`].
+    /// With `since` the version the client holds, the reply says `unchanged` when it is still
+    /// the newest. A client reads pages `0..pages` of one version; a page of another version
+    /// means the model was rebuilt meanwhile, and the client starts again.
+    CommunityModel {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        #[serde(default)]
+        page: u32,
+    },
     /// Reviews of a film, newest first, a page at a time (`cursor` from the previous page).
     ReviewsOfFilm {
         movie_key: String,
@@ -303,6 +313,19 @@ pub enum ServerMessage {
         movie_key: String,
         count: u32,
         mean: Option<f32>,
+    },
+    /// A page of the community model (what the relay learned from everyone's ratings; nothing
+    /// about any one person). `version` 0 with no pages: no model yet.
+    CommunityModel {
+        req: u64,
+        version: u64,
+        /// When the model was built (milliseconds since the Unix epoch, relay clock).
+        built_at_ms: u64,
+        page: u32,
+        pages: u32,
+        /// The client's `since` is the newest version: no films follow.
+        unchanged: bool,
+        films: Vec<ModelFilm>,
     },
     /// The answer to [`ClientMessage::Follows`]: handles, in alphabetical order.
     Follows {
@@ -428,6 +451,29 @@ pub struct Review {
     pub comments: u32,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
+}
+
+/// One film of the community model. Its place in the model (counting from the first film of
+/// page 0) is how other films name it in `near`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFilm {
+    /// The film's key ([`crate::film_key::movie_key`]).
+    pub key: String,
+    /// How many people rated it, and their mean (stars, 0.5–5).
+    pub raters: u32,
+    pub mean: f32,
+    /// The largest |weight| among `near`: a quantized weight `q` means `q / 127 × scale`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scale: f32,
+    /// The film's strongest neighbours, base64 of 4 bytes each: the neighbour's place in the
+    /// model (24-bit little-endian), then its quantized weight (`i8`): how much having rated
+    /// this film speaks for (positive) or against (negative) the neighbour.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub near: String,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 /// A comment on a review.
@@ -859,6 +905,7 @@ impl ServerMessage {
             | CommentSaved { req, .. }
             | Reviews { req, .. }
             | FilmStats { req, .. }
+            | CommunityModel { req, .. }
             | RoomInfo { req, .. }
             | Rooms { req, .. }
             | Unread { req, .. }

@@ -22,6 +22,8 @@ pub struct Handler {
     pub chat: Arc<dyn crate::store::ChatStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub social: Arc<dyn SocialStore>,
+    /// The community model, served to anyone.
+    pub model: Arc<crate::community::serve::ModelServer>,
     /// The identity providers people may log in with, and their cached keys.
     pub providers: Arc<Providers>,
     /// Password hashes (argon2id) computed at once, relay-wide: each takes tens of milliseconds

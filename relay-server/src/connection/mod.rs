@@ -461,6 +461,8 @@ impl Handler {
                 let account = session.account.as_ref().map(|a| a.id);
                 blocking(|| self.social(req, msg, account))
             }
+            // Public, held in memory: no store, no blocking.
+            ClientMessage::CommunityModel { since, page } => self.model.page(req, since, page),
             // Everything else is about accounts and sessions.
             msg => self.account_request(req, msg, session).await,
         };

@@ -33,6 +33,7 @@
 mod accounts;
 mod appender;
 mod chat;
+mod community;
 mod rows;
 mod schema;
 mod social;

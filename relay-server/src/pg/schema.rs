@@ -130,6 +130,28 @@ INSERT INTO room_names SELECT DISTINCT room FROM chat_messages ON CONFLICT DO NO
 INSERT INTO room_names SELECT name FROM rooms ON CONFLICT DO NOTHING;
 INSERT INTO room_names SELECT DISTINCT room FROM room_reads ON CONFLICT DO NOTHING;
 ",
+    r"
+-- Everyone's ratings beside the reviews' (imported with `relay-server import-ratings`, by
+-- accounts that cannot log in), and the community model built from both.
+CREATE TABLE imported_raters (
+    source     TEXT PRIMARY KEY,
+    account_id BIGINT NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE
+);
+CREATE TABLE ratings (
+    account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    movie_key  TEXT NOT NULL,
+    stars      REAL NOT NULL CHECK (stars BETWEEN 0.5 AND 5.0 AND stars * 2 = round(stars * 2)),
+    PRIMARY KEY (account_id, movie_key)
+);
+CREATE TABLE community_models (
+    version     BIGINT PRIMARY KEY,
+    built_at_ms BIGINT NOT NULL,
+    watermark   BIGINT NOT NULL,
+    data        BYTEA NOT NULL
+);
+CREATE TABLE rating_log (id INTEGER PRIMARY KEY CHECK (id = 1), writes BIGINT NOT NULL);
+INSERT INTO rating_log (id, writes) VALUES (1, 0);
+",
 ];
 
 /// Brings the schema up to date. Instances starting together take turns (an advisory lock).

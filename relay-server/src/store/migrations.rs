@@ -247,5 +247,27 @@ pub(crate) fn migrations() -> rusqlite_migration::Migrations<'static> {
                  WHERE name = 'comments';",
         )
         .foreign_key_check(),
+        // Everyone's ratings beside the reviews' (imported with `relay-server import-ratings`,
+        // by accounts that cannot log in), and the community model built from both.
+        M::up(
+            "CREATE TABLE imported_raters (
+                 source     TEXT PRIMARY KEY,
+                 account_id INTEGER NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE
+             ) STRICT, WITHOUT ROWID;
+             CREATE TABLE ratings (
+                 account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 movie_key  TEXT NOT NULL,
+                 stars      REAL NOT NULL CHECK (stars BETWEEN 0.5 AND 5.0 AND stars * 2 = round(stars * 2)),
+                 PRIMARY KEY (account_id, movie_key)
+             ) STRICT, WITHOUT ROWID;
+             CREATE TABLE community_models (
+                 version     INTEGER PRIMARY KEY,
+                 built_at_ms INTEGER NOT NULL,
+                 watermark   INTEGER NOT NULL,
+                 data        BLOB NOT NULL
+             ) STRICT;
+             CREATE TABLE rating_log (id INTEGER PRIMARY KEY CHECK (id = 1), writes INTEGER NOT NULL) STRICT;
+             INSERT INTO rating_log (id, writes) VALUES (1, 0);",
+        ),
     ])
 }

@@ -74,9 +74,39 @@ pub trait RowError: Send + From<StoreError> {}
 impl<E: Send + From<StoreError>> RowError for E {}
 
 /// Every row a rule may touch.
-pub trait Rows: AccountRows + SocialRows + ChatRows + ChangeRows {}
+pub trait Rows: AccountRows + SocialRows + ChatRows + ChangeRows + CommunityRows {}
 
-impl<T: AccountRows + SocialRows + ChatRows + ChangeRows + ?Sized> Rows for T {}
+impl<T: AccountRows + SocialRows + ChatRows + ChangeRows + CommunityRows + ?Sized> Rows for T {}
+
+/// A community model as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredModel {
+    pub version: u64,
+    pub built_at_ms: u64,
+    /// [`CommunityRows::watermark`] when it was built.
+    pub watermark: u64,
+    /// Its films, as the JSON of `Vec<ModelFilm>`.
+    pub data: Vec<u8>,
+}
+
+/// Everyone's ratings (reviews' ratings and imported ones) and the community model built from
+/// them.
+pub trait CommunityRows {
+    /// The account standing for an imported rater (by the hash of the source's user id).
+    fn imported_rater(&mut self, source: &str) -> StoreResult<Option<u64>>;
+    /// Records which account stands for an imported rater.
+    fn insert_imported_rater(&mut self, source: &str, account: u64) -> StoreResult<()>;
+    /// Stores (or replaces) an imported rating; whether anything changed.
+    fn put_rating(&mut self, account: u64, movie_key: &str, stars: f32) -> StoreResult<bool>;
+    /// Every rating: each review's, then each imported one, as (account, film, stars).
+    fn ratings(&mut self) -> StoreResult<Vec<(u64, String, f32)>>;
+    /// A number that grows with every change of the ratings (review changes, imported ratings).
+    fn watermark(&mut self) -> StoreResult<u64>;
+    /// The newest model, if its version is above `newer_than`.
+    fn model_after(&mut self, newer_than: u64) -> StoreResult<Option<StoredModel>>;
+    /// Stores a new model under the next version (older ones are deleted); its version.
+    fn insert_model(&mut self, built_at_ms: u64, watermark: u64, data: &[u8]) -> StoreResult<u64>;
+}
 
 /// The change log and likes, which several rules write.
 pub trait ChangeRows {

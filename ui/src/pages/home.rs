@@ -1,4 +1,5 @@
-//! Home: personal recommendations with their reasons (popular picks before any rating),
+//! Home: personal recommendations with their reasons (the community's best-rated and
+//! acclaimed picks, and a prompt to rate a few films, until there are a few ratings),
 //! popular films, and the rooms to continue chatting in.
 
 use yew::prelude::*;
@@ -8,7 +9,7 @@ use crate::i18n::{Text, t, tf};
 use crate::ipc::{self, cmd};
 use crate::pages::{loaded, use_load};
 use crate::route::{Route, use_ctx};
-use movietalk_protocol::ipc::Sort;
+use movietalk_protocol::ipc::{FEW_RATINGS, Sort};
 
 #[function_component(HomePage)]
 pub fn home_page() -> Html {
@@ -33,20 +34,24 @@ pub fn home_page() -> Html {
     };
     let body = loaded(l, &home, |home| {
         let recs = home.recommendations.iter().map(|r| {
+            let join = |titles: &[String]| {
+                titles.join(if l == crate::i18n::Lang::Ko {
+                    ", "
+                } else {
+                    " and "
+                })
+            };
             let note = if let Some(genre) = &r.popular_in {
                 Some(tf(l, Text::PopularIn, &[genre]))
-            } else if !r.because.is_empty() {
-                Some(tf(
-                    l,
-                    Text::BecauseYouLiked,
-                    &[&r.because.join(if l == crate::i18n::Lang::Ko {
-                        ", "
-                    } else {
-                        " and "
-                    })],
-                ))
             } else {
-                None
+                let mut why = Vec::new();
+                if !r.because.is_empty() {
+                    why.push(tf(l, Text::BecauseYouLiked, &[&join(&r.because)]));
+                }
+                if !r.community_because.is_empty() {
+                    why.push(tf(l, Text::FansAlsoLiked, &[&join(&r.community_because)]));
+                }
+                (!why.is_empty()).then(|| why.join(" · "))
             };
             html! { <MovieCard key={r.movie.key.clone()} movie={r.movie.clone()} note={note} /> }
         });
@@ -54,7 +59,13 @@ pub fn home_page() -> Html {
             <>
                 <section aria-labelledby="recs-title">
                     <h2 id="recs-title">{ t(l, if home.cold_start { Text::StartHere } else { Text::RecommendedForYou }) }</h2>
-                    if home.cold_start { <p class="hint">{ t(l, Text::ColdStartHint) }</p> }
+                    if home.cold_start {
+                        <p class="hint" id="rate-a-few">{ tf(
+                            l,
+                            Text::RateAFewMore,
+                            &[&FEW_RATINGS.saturating_sub(home.rated).to_string()],
+                        ) }</p>
+                    }
                     <ul class="movies" id="recommendations">{ for recs }</ul>
                 </section>
                 if !home.recent_rooms.is_empty() {

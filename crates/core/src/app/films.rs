@@ -35,7 +35,8 @@ const HOME_PICKS: usize = 12;
 pub(super) struct RecommenderCache(Mutex<Option<Loaded>>);
 
 struct Loaded {
-    generation: i64,
+    /// The catalog's generation and the community model's stamp.
+    generation: (i64, u64),
     recommender: Arc<Recommender>,
     last_used: Instant,
 }
@@ -47,21 +48,30 @@ struct StoredPicks {
 }
 
 /// What home's picks depend on: this app's version and the recommender's scoring revision, the
-/// catalog's generation (imports) and this user's ratings. (Community ratings imported with the
-/// CLI do not move it: the picks catch up with the next rating.)
-pub fn picks_key(generation: i64, ratings: &[Rating]) -> String {
+/// catalog's generation (imports), the community model's stamp and this user's ratings.
+pub fn picks_key(generation: (i64, u64), ratings: &[Rating]) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for (id, stars) in ratings {
         (id, stars.to_bits()).hash(&mut h);
     }
     format!(
-        "{}:{}:{generation}:{}:{:016x}",
+        "{}:{}:{}:{}:{}:{:016x}",
         env!("CARGO_PKG_VERSION"),
         crate::recommend::SCORING_REVISION,
+        generation.0,
+        generation.1,
         ratings.len(),
         h.finish()
     )
+}
+
+/// What the recommender is built from: the catalog's generation and the community model's stamp.
+fn generation_of(catalog: &Catalog) -> crate::error::Result<(i64, u64)> {
+    Ok((
+        catalog.generation()?,
+        crate::recommend::community::stamp(catalog)?,
+    ))
 }
 
 impl App {
@@ -209,11 +219,12 @@ impl App {
         let (generation, ratings) = {
             let catalog = self.catalog();
             (
-                catalog.generation().map_err(storage)?,
+                generation_of(&catalog).map_err(storage)?,
                 catalog.ratings().map_err(storage)?,
             )
         };
-        let cold_start = ratings.is_empty();
+        let rated = ratings.len() as u32;
+        let cold_start = rated < movietalk_protocol::ipc::FEW_RATINGS;
         let recent_rooms = self.settings().recent_rooms;
         // The picks stay what they were while neither the ratings nor the catalog changed: a
         // start then shows them without loading the recommendation index.
@@ -222,6 +233,7 @@ impl App {
             return Ok(Home {
                 recommendations,
                 cold_start,
+                rated,
                 recent_rooms,
             });
         }
@@ -243,13 +255,14 @@ impl App {
         let recommendations: Vec<RecommendedMovie> = recs
             .into_iter()
             .map(|r| {
-                let (because, popular_in) = match r.reason {
-                    Reason::BecauseYouLiked { titles } => (titles, None),
-                    Reason::PopularIn { genre } => (Vec::new(), Some(genre)),
+                let (because, community_because, popular_in) = match r.reason {
+                    Reason::BecauseYouLiked { titles, community } => (titles, community, None),
+                    Reason::PopularIn { genre } => (Vec::new(), Vec::new(), Some(genre)),
                 };
                 RecommendedMovie {
                     movie: summary(r.movie),
                     because,
+                    community_because,
                     popular_in,
                 }
             })
@@ -260,6 +273,7 @@ impl App {
         Ok(Home {
             recommendations,
             cold_start,
+            rated,
             recent_rooms,
         })
     }
@@ -267,7 +281,7 @@ impl App {
     /// The recommender for the catalog as it is now.
     fn recommender(&self) -> crate::error::Result<Arc<Recommender>> {
         let mut catalog = self.catalog();
-        let generation = catalog.generation()?;
+        let generation = generation_of(&catalog)?;
         let mut cached = lock(&self.recommender.0);
         if let Some(loaded) = cached.as_mut()
             && loaded.generation == generation
@@ -475,12 +489,21 @@ mod tests {
     #[test]
     fn home_picks_are_made_again_when_a_rating_or_the_catalog_changes() {
         let ratings = [(1, 4.0), (2, 3.5)];
-        let key = picks_key(3, &ratings);
-        assert_eq!(key, picks_key(3, &[(1, 4.0), (2, 3.5)]));
-        assert_ne!(key, picks_key(4, &ratings), "an import");
-        assert_ne!(key, picks_key(3, &[(1, 4.0), (2, 4.0)]), "a changed rating");
-        assert_ne!(key, picks_key(3, &[(1, 4.0)]), "a removed rating");
-        assert_ne!(key, picks_key(3, &[(2, 3.5), (1, 4.0)]), "another order");
+        let key = picks_key((3, 0), &ratings);
+        assert_eq!(key, picks_key((3, 0), &[(1, 4.0), (2, 3.5)]));
+        assert_ne!(key, picks_key((4, 0), &ratings), "an import");
+        assert_ne!(key, picks_key((3, 1), &ratings), "a new community model");
+        assert_ne!(
+            key,
+            picks_key((3, 0), &[(1, 4.0), (2, 4.0)]),
+            "a changed rating"
+        );
+        assert_ne!(key, picks_key((3, 0), &[(1, 4.0)]), "a removed rating");
+        assert_ne!(
+            key,
+            picks_key((3, 0), &[(2, 3.5), (1, 4.0)]),
+            "another order"
+        );
         let revision = format!(":{}:3:", crate::recommend::SCORING_REVISION);
         assert!(key.contains(&revision), "a new way of scoring: {key}");
     }

@@ -13,7 +13,7 @@ use super::{
     App, AppEvent, Connection, REFRESH_SECRET, Reply, Rooms, SESSION_SECRET, lock, offline,
 };
 use crate::relay_client::{ClientError, LoggedIn, RelayClient, RelayEvent};
-use crate::sync::{SyncError, SyncReport};
+use crate::sync::{SyncError, SyncProgress, SyncReport};
 
 /// How often an online app pulls and pushes without being asked.
 pub const SYNC_EVERY: Duration = Duration::from_secs(15);
@@ -61,12 +61,20 @@ impl App {
     /// Syncs now over the open connection: pulls what changed, delivers the outbox, and learns
     /// the names of new authors.
     pub async fn sync_once(&self) -> Reply<SyncReport> {
+        self.sync_once_with(&|_| {}).await
+    }
+
+    /// [`App::sync_once`], telling `progress` how far it is.
+    pub async fn sync_once_with(
+        &self,
+        progress: &(dyn Fn(SyncProgress) + Sync),
+    ) -> Reply<SyncReport> {
         let c = self.connection.lock().await.clone().ok_or_else(offline)?;
         let me = c.account.map(|a| a.handle);
-        let outcome = crate::sync::sync(&self.catalog, &c.client, me.as_deref()).await;
+        let outcome = crate::sync::sync(&self.catalog, &c.client, me.as_deref(), progress).await;
         let learned = self.learn_authors(&c.client).await;
         let changed = match &outcome {
-            Ok(r) => r.pulled + r.sent + r.failed + r.superseded > 0,
+            Ok(r) => r.pulled + r.sent + r.failed + r.superseded > 0 || r.model.is_some(),
             // Part of it may have been done before it stopped.
             Err(_) => true,
         };

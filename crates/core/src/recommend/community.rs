@@ -1,32 +1,21 @@
-//! The community signal: everyone's ratings as (user, film, stars) triples — from the relay in
-//! production, from a CSV file (`user,title,year,rating`) to bootstrap a community or evaluate —
-//! turned into item-to-item weights by EASE ([`super::ease`]) over who rated what, cached in
-//! SQLite (`cf_neighbors`, the strongest [`NEIGHBORS`] weights of each film) so it works
-//! offline.
+//! The community signal: the community model ([`movietalk_community::Model`]) — per film, how
+//! many people rated it, their mean, and its strongest EASE weights to other films — stored in
+//! SQLite (`community_stats`, `cf_neighbors`) so it works offline. In production it comes from
+//! the relay ([`store_model`], by `crate::sync`); a CSV file of `user,title,year,rating` rows
+//! ([`import_csv`]) or triples ([`store`]) build the same model here, for a community without
+//! a relay and for the evaluation.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use movietalk_community::Model;
 use rusqlite::params;
 
-use super::ease::{Ease, EaseParams};
 use crate::catalog::Catalog;
 use crate::error::{CoreError, Result};
 use crate::movie::movie_key;
 
-/// Weights kept per film (those of largest magnitude).
-pub const NEIGHBORS: usize = 100;
-
-/// The EASE fit of the community signal, chosen on the MovieLens validation protocol
-/// (`docs/recommendations.md`): λ = 4 × the mean number of raters of a film (≈ 290 there;
-/// 2× and 8× within noise; a fixed λ would drown a small community); films need 3 ratings; the
-/// 3,000 most-rated films at most, which bounds the dense inverse (`n³/2` multiply-adds, two
-/// `n²/2` triangles of `f64` in memory: 72 MB at 3,000).
-pub const EASE: EaseParams = EaseParams {
-    lambda: 4.0,
-    min_raters: 3,
-    max_items: 3000,
-};
+pub use movietalk_community::NEIGHBORS;
 
 /// What a community-ratings import did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -133,33 +122,86 @@ pub fn store(catalog: &mut Catalog, triples: &[(String, i64, f64)]) -> Result<()
     rebuild(catalog)
 }
 
-/// Recomputes the item-to-item weights from all community ratings.
+/// Rebuilds the model from all community ratings stored here.
 pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
-    // user → [film]
-    let mut by_user: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut ratings: Vec<(String, i64, f32)> = Vec::new();
     {
         let mut stmt = catalog
             .conn
-            .prepare("SELECT user, movie_id FROM community_ratings")?;
+            .prepare("SELECT user, movie_id, stars FROM community_ratings")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            by_user.entry(r.get(0)?).or_default().push(r.get(1)?);
+            ratings.push((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)? as f32));
         }
     }
     let started = std::time::Instant::now();
-    let users: Vec<Vec<i64>> = by_user.into_values().collect();
-    let weights = weights(users);
-    tracing::info!(films = weights.len(), elapsed = ?started.elapsed(), "community weights fitted");
+    let model = Model::build(ratings);
+    tracing::info!(films = model.films.len(), elapsed = ?started.elapsed(), "community model built");
+    save(catalog, &model)
+}
+
+/// Keeps the relay's model (version `version`): its films this catalog holds, by key. The
+/// films the catalog lacks are left out; [`model_version`] asks for the whole model again once
+/// the catalog changed.
+pub fn store_model(catalog: &mut Catalog, model: &Model<String>, version: u64) -> Result<usize> {
+    let mapped = {
+        let mut find = catalog
+            .conn
+            .prepare("SELECT id FROM movies WHERE key = ?1")?;
+        model.map_keys(|key| {
+            use rusqlite::OptionalExtension;
+            find.query_row([key], |r| r.get::<_, i64>(0))
+                .optional()
+                .ok()
+                .flatten()
+        })
+    };
+    save(catalog, &mapped)?;
+    let generation = catalog.generation()?;
+    crate::sync::state_set(
+        &catalog.conn,
+        "community_model",
+        &format!("{version}:{generation}"),
+    )?;
+    Ok(mapped.films.len())
+}
+
+/// The version of the relay's model kept here, while the catalog is the one it was matched
+/// against (`None` also when the model was built here).
+pub fn model_version(catalog: &Catalog) -> Result<Option<u64>> {
+    let Some(kept) = crate::sync::state_get(&catalog.conn, "community_model")? else {
+        return Ok(None);
+    };
+    let generation = catalog.generation()?;
+    Ok(kept
+        .split_once(':')
+        .filter(|(_, g)| g.parse::<i64>().ok() == Some(generation))
+        .and_then(|(v, _)| v.parse().ok()))
+}
+
+/// Moves each time the stored model is replaced: what the recommender in memory and home's
+/// picks were made with.
+pub fn stamp(catalog: &Catalog) -> Result<u64> {
+    Ok(crate::sync::state_get(&catalog.conn, "community_built")?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Replaces the stored model with `model` (keyed by movie id).
+fn save(catalog: &mut Catalog, model: &Model<i64>) -> Result<()> {
     let generation = catalog.generation()?;
     let tx = catalog.conn.transaction()?;
-    tx.execute("DELETE FROM cf_neighbors", [])?;
+    tx.execute_batch("DELETE FROM cf_neighbors; DELETE FROM community_stats;")?;
     {
+        let mut stat =
+            tx.prepare("INSERT INTO community_stats (movie_id, raters, mean) VALUES (?1, ?2, ?3)")?;
         let mut put = tx.prepare(
             "INSERT INTO cf_neighbors (movie_id, neighbor_id, similarity) VALUES (?1, ?2, ?3)",
         )?;
-        for (a, list) in &weights {
-            for (b, s) in list {
-                put.execute(params![a, b, *s as f64])?;
+        for film in &model.films {
+            stat.execute(params![film.key, film.raters, f64::from(film.mean)])?;
+            for (j, w) in film.weights() {
+                put.execute(params![film.key, model.films[j as usize].key, f64::from(w)])?;
             }
         }
     }
@@ -168,6 +210,11 @@ pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
          ON CONFLICT(name) DO UPDATE SET generation = excluded.generation",
         [generation],
     )?;
+    tx.execute("DELETE FROM sync_state WHERE name = 'community_model'", [])?;
+    let built = crate::sync::state_get(&tx, "community_built")?
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    crate::sync::state_set(&tx, "community_built", &(built + 1).to_string())?;
     tx.commit()?;
     Ok(())
 }
@@ -182,33 +229,6 @@ pub fn is_current(catalog: &Catalog) -> Result<bool> {
         |r| r.get(0),
     )?;
     Ok(built)
-}
-
-/// EASE weights from who rated what: each user's films (the stars are not used: that a user
-/// chose to watch two films is what a top-10 list has to predict, and on the MovieLens
-/// evaluation binary rows beat star values clearly — `docs/recommendations.md`). For each film
-/// the [`NEIGHBORS`] weights of largest magnitude, as (other film, weight): positive when
-/// having rated the film speaks for the other one, negative when against. Empty when no film
-/// has [`EASE`]`.min_raters` ratings.
-///
-/// A user's score for a film is then Σ over the films they rated of their taste weight × the
-/// weight; unlike cosine neighbours, the weights are fitted jointly, so a film that goes with
-/// everything (a blockbuster) is not counted once per film it goes with.
-pub fn weights(users: Vec<Vec<i64>>) -> HashMap<i64, Vec<(i64, f32)>> {
-    let binary: Vec<Vec<(i64, f32)>> = users
-        .into_iter()
-        .map(|u| u.into_iter().map(|f| (f, 1.0)).collect())
-        .collect();
-    let Some(model) = Ease::fit(&binary, &EASE) else {
-        return HashMap::new();
-    };
-    model
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (*f, model.row(i, NEIGHBORS)))
-        .filter(|(_, row)| !row.is_empty())
-        .collect()
 }
 
 /// The community signal in memory.
@@ -233,9 +253,9 @@ impl CommunityIndex {
                 .or_default()
                 .push((r.get(1)?, r.get::<_, f64>(2)? as f32));
         }
-        let mut stmt = catalog.conn.prepare(
-            "SELECT movie_id, count(*), avg(stars) FROM community_ratings GROUP BY movie_id",
-        )?;
+        let mut stmt = catalog
+            .conn
+            .prepare("SELECT movie_id, raters, mean FROM community_stats")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             idx.stats.insert(

@@ -16,7 +16,8 @@
 //!   ([`content::notability`]: credits and plot length, starter catalog).
 //! - **Diversity:** the final list is picked greedily, trading score against similarity to the
 //!   films already picked (maximal marginal relevance), so ten sequels do not fill it.
-//! - **Reasons:** each pick names the rated films that contributed most to it.
+//! - **Reasons:** each pick names the liked films most like it, and the liked films whose
+//!   raters in the community liked it ("people who rated … highly also liked this").
 //! - **Cold start:** no ratings → well-liked films (community, then the curated starter
 //!   catalog, then popularity), a few per leading genre.
 //!
@@ -24,7 +25,7 @@
 
 pub mod community;
 pub mod content;
-pub mod ease;
+pub use movietalk_community::ease;
 
 use std::collections::{HashMap, HashSet};
 
@@ -60,8 +61,12 @@ impl Default for Blend {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
-    /// The rated films (titles) that pulled it up most.
-    BecauseYouLiked { titles: Vec<String> },
+    /// The liked films (titles) most like it (content), and those whose raters in the
+    /// community liked it most ("people who rated … highly also liked this").
+    BecauseYouLiked {
+        titles: Vec<String>,
+        community: Vec<String>,
+    },
     /// A cold-start pick: well liked in this genre.
     PopularIn { genre: String },
 }
@@ -423,16 +428,20 @@ impl Recommender {
             .collect();
         let scores: HashMap<i64, f32> = picked.iter().copied().collect();
         let mut out = Vec::new();
-        for (id, movie) in catalog.movies_by_id(&ids)? {
-            let titles = self
-                .because(id, &weights)
-                .into_iter()
+        let named = |ids: Vec<i64>| -> Vec<String> {
+            ids.into_iter()
                 .filter_map(|r| rated_titles.get(&r).cloned())
-                .collect();
+                .collect()
+        };
+        for (id, movie) in catalog.movies_by_id(&ids)? {
+            let (liked, community) = self.because(id, &weights);
             out.push(Recommendation {
                 movie,
                 score: scores[&id],
-                reason: Reason::BecauseYouLiked { titles },
+                reason: Reason::BecauseYouLiked {
+                    titles: named(liked),
+                    community: named(community),
+                },
             });
         }
         Ok(out)
@@ -454,29 +463,30 @@ impl Recommender {
     }
 
     /// The (up to two) liked films that contributed most to recommending `id`.
-    fn because(&self, id: i64, weights: &[(i64, f32)]) -> Vec<i64> {
+    fn because(&self, id: i64, weights: &[(i64, f32)]) -> (Vec<i64>, Vec<i64>) {
         let v = self.vector_of(id);
-        let mut contrib: Vec<(i64, f32)> = weights
-            .iter()
-            .filter(|(_, w)| *w > 0.0)
-            .map(|(rated, w)| {
-                let content = match (v, self.vector_of(*rated)) {
-                    (Some(a), Some(b)) => dot(a, b),
-                    _ => 0.0,
-                };
-                let cf = self
-                    .community
-                    .neighbors
-                    .get(rated)
-                    .and_then(|l| l.iter().find(|(o, _)| *o == id))
-                    .map(|(_, s)| *s)
-                    .unwrap_or(0.0);
-                (*rated, w * (content + cf))
-            })
-            .filter(|(_, c)| *c > 0.0)
-            .collect();
-        contrib.sort_by(|a, b| b.1.total_cmp(&a.1));
-        contrib.into_iter().take(2).map(|c| c.0).collect()
+        let mut content: Vec<(i64, f32)> = Vec::new();
+        let mut community: Vec<(i64, f32)> = Vec::new();
+        for (rated, w) in weights.iter().filter(|(_, w)| *w > 0.0) {
+            if let (Some(a), Some(b)) = (v, self.vector_of(*rated)) {
+                content.push((*rated, w * dot(a, b)));
+            }
+            let cf = self
+                .community
+                .neighbors
+                .get(rated)
+                .and_then(|l| l.iter().find(|(o, _)| *o == id))
+                .map_or(0.0, |(_, s)| *s);
+            community.push((*rated, w * cf));
+        }
+        let best = |mut c: Vec<(i64, f32)>, skip: &[i64]| -> Vec<i64> {
+            c.retain(|(r, s)| *s > 0.0 && !skip.contains(r));
+            c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            c.into_iter().take(2).map(|c| c.0).collect()
+        };
+        let liked = best(content, &[]);
+        let community = best(community, &liked);
+        (liked, community)
     }
 
     /// Maximal marginal relevance over the best candidates.
@@ -520,7 +530,7 @@ impl Recommender {
         let per_genre = k.div_ceil(genres.len().max(1)).max(1);
         let mut stmt = catalog.conn.prepare_cached(&format!(
             "SELECT m.id, {MOVIE_COLUMNS} FROM movies m JOIN movie_genres g ON g.movie_id = m.id AND g.genre = ?1
-             ORDER BY (SELECT avg(stars) * count(*) / (count(*) + 20.0) FROM community_ratings c WHERE c.movie_id = m.id) DESC NULLS LAST,
+             ORDER BY (SELECT c.mean * c.raters / (c.raters + 20.0) FROM community_stats c WHERE c.movie_id = m.id) DESC NULLS LAST,
                       m.source = 'starter' DESC, coalesce(m.popularity, 0) DESC, m.year DESC
              LIMIT ?2"
         ))?;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod chat;
+mod community;
 mod social;
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
