@@ -6,7 +6,8 @@
 //! The story: Ari and Bora sign up. The relay goes down. Ari, offline, finds "godfater" (a typo),
 //! rates and reviews The Godfather — saved locally, waiting to send. The relay comes back; Ari's
 //! review reaches it without Ari doing anything more, Bora sees it and comments, Ari sees the
-//! comment. They chat in the film's room. Bora switches to Korean. Every main screen is saved as
+//! comment. With a community moved into the relay, Ari's home recommends from the model the app
+//! synced, saying why. They chat in the film's room. Bora switches to Korean. Every main screen is saved as
 //! a screenshot in `artifacts/`.
 
 mod support;
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use futures_util::FutureExt;
+use movietalk_relay::community::CommunityStore;
+use movietalk_relay::community::serve::ModelConfig;
 use movietalk_relay::store::SqliteStore;
 use movietalk_relay::{Config, RunningRelay};
 use serde_json::json;
@@ -32,13 +35,40 @@ mod mock_provider;
 const GODFATHER: &str = "the-godfather-1972";
 
 async fn relay_at(addr: SocketAddr, db: &Path) -> RunningRelay {
-    movietalk_relay::start(
-        addr,
-        Config::default(),
-        Arc::new(SqliteStore::open(db).unwrap()),
-    )
-    .await
-    .unwrap()
+    let config = Config {
+        model: ModelConfig {
+            check: Duration::from_millis(200),
+            ..ModelConfig::default()
+        },
+        ..Config::default()
+    };
+    movietalk_relay::start(addr, config, Arc::new(SqliteStore::open(db).unwrap()))
+        .await
+        .unwrap()
+}
+
+/// A community moved into the relay before it starts: thirty people who loved The Godfather,
+/// Spirited Away and Parasite also liked Past Lives; ten others rated two other films.
+fn seed_community(db: &Path) {
+    let store = SqliteStore::open(db).unwrap();
+    let mut ratings = Vec::new();
+    for u in 0..40 {
+        let user = format!("u{u}");
+        let films: &[(&str, f32)] = if u < 30 {
+            &[
+                (GODFATHER, 5.0),
+                ("spirited-away-2001", 5.0),
+                ("parasite-2019", 4.5),
+                ("past-lives-2023", 4.5),
+            ]
+        } else {
+            &[("oldboy-2003", 4.0), ("the-dark-knight-2008", 4.0)]
+        };
+        for (key, stars) in films {
+            ratings.push((user.clone(), (*key).to_owned(), *stars));
+        }
+    }
+    store.import_ratings(&ratings, 1_000).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,6 +76,7 @@ async fn relay_at(addr: SocketAddr, db: &Path) -> RunningRelay {
 async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
     let dir = tempfile::tempdir().unwrap();
     let relay_db = dir.path().join("relay.sqlite3");
+    seed_community(&relay_db);
     let relay = relay_at("127.0.0.1:0".parse().unwrap(), &relay_db).await;
     let addr = relay.local_addr();
     let url = relay.url();
@@ -133,6 +164,29 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
             "the review names its author: {review:?}"
         );
         bora.screenshot("movie").await;
+
+        // Ari has rated one film: home shows the community's best-rated and asks for two more
+        // ratings. After two more, home has picks of Ari's own, and the community model the
+        // app synced from the relay says why.
+        ari.click("#nav-home").await;
+        ari.wait_text("the prompt to rate two more", "#rate-a-few", |t| {
+            t.contains("Rate 2 more")
+        })
+        .await;
+        for query in ["spirited away", "parasite"] {
+            ari.open_first_result(query).await;
+            ari.click("#star-10").await;
+            ari.wait_text("five stars kept", "#stars .star-value", |t| t == "5")
+                .await;
+        }
+        ari.click("#nav-home").await;
+        ari.wait_text(
+            "a pick the community suggests, saying why",
+            "#recommendations",
+            |t| t.contains("People who rated") && t.contains("highly also liked this"),
+        )
+        .await;
+        ari.screenshot("home-community").await;
 
         // Bora opens Ari's profile from the review and follows Ari; then back to the film.
         bora.click("#reviews .review .author").await;

@@ -32,6 +32,8 @@ use movietalk_core::recommend::{Blend, Rating, Recommender};
 use movietalk_core::text::{Token, tokens};
 use movietalk_core::{Catalog, Movie, SearchQuery, movie_key};
 
+mod production;
+
 const K: usize = 10;
 
 /// One MovieLens film.
@@ -533,6 +535,7 @@ fn main() -> anyhow::Result<()> {
     let mut dump_join: Option<PathBuf> = None;
     let mut validation = false;
     let mut ease_lambda = 4.0f64;
+    let mut production = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
@@ -560,6 +563,9 @@ fn main() -> anyhow::Result<()> {
             "--validation" => validation = true,
             // λ of the EASE baseline, × the mean number of raters of a film.
             "--ease-lambda" => ease_lambda = value()?.parse()?,
+            // Also measures the community signal through the production path: relay-server
+            // import-ratings, movietalk sync, movietalk recommend (see production.rs).
+            "--production" => production = true,
             // Writes the join (MovieLens item id, catalog key, row id) as TSV.
             "--dump-join" => dump_join = Some(PathBuf::from(value()?)),
             other => bail!("unknown argument {other:?}"),
@@ -839,7 +845,7 @@ fn main() -> anyhow::Result<()> {
         t.elapsed()
     );
 
-    let methods = [
+    let mut methods = vec![
         "popularity (most rated in training)",
         "genre-only profile",
         "plain TF-IDF cosine (plot text)",
@@ -972,6 +978,26 @@ fn main() -> anyhow::Result<()> {
         methods.len(),
         t.elapsed()
     );
+    // (h) the same, through the relay, a sync and the command line.
+    let mut production_notes = Vec::new();
+    if production {
+        let t = Instant::now();
+        let p = production::evaluate(
+            &dir,
+            &db,
+            &films,
+            &community_triples,
+            &cases,
+            &matched_films,
+        )?;
+        methods.push("ours, production path (relay import, sync, `movietalk recommend`)");
+        results.push((
+            p.scores.iter().map(|s| s.0).collect(),
+            p.scores.iter().map(|s| s.1).collect(),
+        ));
+        production_notes = p.lines;
+        eprintln!("production path in {:.1?}", t.elapsed());
+    }
 
     println!("\n| method | HR@10 | ± 95% CI | sd | NDCG@10 | ± 95% CI | sd | users |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -986,7 +1012,7 @@ fn main() -> anyhow::Result<()> {
     // Paired differences over the same users: the comparisons the targets are about.
     println!("\n| comparison (same users) | ΔHR@10 | ± 95% CI | ΔNDCG@10 | ± 95% CI |");
     println!("|---|---|---|---|---|");
-    for (a, b) in [
+    let mut pairs = vec![
         (5, 2),
         (5, 1),
         (5, 0),
@@ -995,7 +1021,11 @@ fn main() -> anyhow::Result<()> {
         (7, 9),
         (7, 0),
         (9, 3),
-    ] {
+    ];
+    if production {
+        pairs.extend([(10, 8), (10, 3), (10, 0)]);
+    }
+    for (a, b) in pairs {
         let diff = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p - q).collect::<Vec<f64>>();
         let (dh, _, dhci) = stats(&diff(&results[a].0, &results[b].0));
         let (dn, _, dnci) = stats(&diff(&results[a].1, &results[b].1));
@@ -1003,6 +1033,10 @@ fn main() -> anyhow::Result<()> {
             "| {} − {} | {dh:+.3} | {dhci:.3} | {dn:+.3} | {dnci:.3} |",
             methods[a], methods[b]
         );
+    }
+    println!();
+    for line in &production_notes {
+        println!("- {line}");
     }
     println!();
     for (name, (hr, ndcg)) in methods.iter().zip(&results) {
