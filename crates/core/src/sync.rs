@@ -172,6 +172,8 @@ pub enum SyncProgress {
 const MAX_MODEL_PAGES: u32 = 200;
 /// Times a model download starts again because the relay rebuilt it meanwhile.
 const MODEL_RESTARTS: u32 = 3;
+/// Seconds a model download waits in all for the relay's rate limit before giving up.
+const MODEL_WAITS: u32 = 120;
 
 /// Why a sync stopped early; what was done before stays done.
 #[derive(Debug, thiserror::Error)]
@@ -980,6 +982,7 @@ pub async fn pull_model(
     progress: &(dyn Fn(SyncProgress) + Sync),
 ) -> Result<Option<(u64, usize)>, SyncError> {
     let since = crate::recommend::community::model_version(&lock(db))?;
+    let mut waits = 0;
     'restart: for _ in 0..MODEL_RESTARTS {
         let mut films = Vec::new();
         let mut page = 0u32;
@@ -990,6 +993,15 @@ pub async fn pull_model(
                 .await
             {
                 Ok(reply) => reply,
+                // The relay limits page requests like writes: wait, and ask for the same page.
+                Err(ClientError::Rejected {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }) if waits < MODEL_WAITS => {
+                    waits += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
                 // A relay from before the community model.
                 Err(ClientError::Rejected {
                     code: ErrorCode::Malformed,

@@ -489,6 +489,9 @@ fn is_write(msg: &ClientMessage) -> bool {
     matches!(
         msg,
         ClientMessage::Send { .. }
+            // Not a write, but a page of it is a megabyte to send: limited like one, so no one
+            // client keeps the relay serialising pages.
+            | ClientMessage::CommunityModel { .. }
             | ClientMessage::CreateRoom { .. }
             | ClientMessage::PutReview { .. }
             | ClientMessage::PostComment { .. }

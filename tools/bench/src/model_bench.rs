@@ -80,7 +80,10 @@ fn child(users: usize, films: usize, total: usize) -> anyhow::Result<()> {
     let n = data.len();
     let before = proc_status_kib("VmHWM").unwrap_or(0);
     let t = Instant::now();
-    let model = Model::build(data.into_iter().map(|(u, f, s)| (u, format!("film-{f}"), s)));
+    let model = Model::build(
+        data.into_iter()
+            .map(|(u, f, s)| (u, format!("film-{f}"), s)),
+    );
     let build = t.elapsed();
     let t = Instant::now();
     let pages = model.to_wire();

@@ -202,7 +202,12 @@ pub fn evaluate(
             writeln!(f, "Date,Name,Year,Letterboxd URI,Rating")?;
             for (i, (film, stars)) in case.train.iter().enumerate() {
                 let m = &films[film];
-                let date = format!("{:04}-{:02}-{:02}", 2000 + i / 336, 1 + (i / 28) % 12, 1 + i % 28);
+                let date = format!(
+                    "{:04}-{:02}-{:02}",
+                    2000 + i / 336,
+                    1 + (i / 28) % 12,
+                    1 + i % 28
+                );
                 let year = m.year.map(|y| y.to_string()).unwrap_or_default();
                 writeln!(f, "{date},{},{year},,{stars}", csv_field(&m.title))?;
             }
@@ -241,7 +246,9 @@ pub fn evaluate(
     }
     times.sort();
     top10_times.sort();
-    let pct = |times: &[Duration], p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    let pct = |times: &[Duration], p: f64| {
+        times[((times.len() as f64 * p) as usize).min(times.len() - 1)]
+    };
     lines.push(format!(
         "{} `movietalk recommend` processes (open, read the file, load the index and the model, answer), `--top 10`: median {:.0?}, p99 {:.0?}; `--top 100` (what is scored): median {:.0?}, p99 {:.0?}; {unmatched} training rows the Letterboxd reader did not match",
         times.len(),

@@ -233,7 +233,9 @@ fn measure_community(dir: &Path, users: usize, rng: &mut Rng) -> anyhow::Result<
         ms(l.p99)
     );
     // Leave the catalog as it was found: no community data.
-    raw.execute_batch("DELETE FROM community_ratings; DELETE FROM cf_neighbors; DELETE FROM community_stats;")?;
+    raw.execute_batch(
+        "DELETE FROM community_ratings; DELETE FROM cf_neighbors; DELETE FROM community_stats;",
+    )?;
     Ok(format!(
         "| {users} users × 50 ratings ({triples} stored, {rated} films with 3+ raters) | {fitted} | {build_s:.2} s | {peak} MiB (at start {} MiB) | {rows} | {:.2} / {:.2} ms |",
         v["hwm_before"].as_u64().unwrap_or(0) / 1024,
@@ -444,8 +446,9 @@ fn main() -> anyhow::Result<()> {
         eprintln!("imported the Wikipedia set in {:.1?}", t.elapsed());
     }
     // Without community data (an earlier run may have left some).
-    rusqlite::Connection::open(&db)?
-        .execute_batch("DELETE FROM community_ratings; DELETE FROM cf_neighbors; DELETE FROM community_stats;")?;
+    rusqlite::Connection::open(&db)?.execute_batch(
+        "DELETE FROM community_ratings; DELETE FROM cf_neighbors; DELETE FROM community_stats;",
+    )?;
     let films = all_films(&Catalog::open(&db)?)?;
     reports.push(measure(
         "36k (Wikipedia + starter)",

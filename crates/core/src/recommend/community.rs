@@ -144,18 +144,13 @@ pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
 /// films the catalog lacks are left out; [`model_version`] asks for the whole model again once
 /// the catalog changed.
 pub fn store_model(catalog: &mut Catalog, model: &Model<String>, version: u64) -> Result<usize> {
-    let mapped = {
-        let mut find = catalog
-            .conn
-            .prepare("SELECT id FROM movies WHERE key = ?1")?;
-        model.map_keys(|key| {
-            use rusqlite::OptionalExtension;
-            find.query_row([key], |r| r.get::<_, i64>(0))
-                .optional()
-                .ok()
-                .flatten()
-        })
-    };
+    let mut ids: HashMap<&str, i64> = HashMap::with_capacity(model.films.len());
+    for film in &model.films {
+        if let Some(id) = catalog.movie_id(&film.key)? {
+            ids.insert(&film.key, id);
+        }
+    }
+    let mapped = model.map_keys(|key| ids.get(key.as_str()).copied());
     save(catalog, &mapped)?;
     let generation = catalog.generation()?;
     crate::sync::state_set(
