@@ -144,6 +144,28 @@ async fn the_model_is_built_from_everyones_ratings_and_served_to_guests_in_pages
         ErrorCode::InvalidInput
     );
 
+    // Pages are limited like writes (a page is up to a megabyte to send): a guest asking
+    // without pause is told to slow down before long.
+    let mut greedy = Raw::connect(&relay, "greedy").await;
+    let mut limited = 0;
+    for _ in 0..40 {
+        match greedy
+            .call(ClientMessage::CommunityModel {
+                since: None,
+                page: 0,
+            })
+            .await
+        {
+            ServerMessage::CommunityModel { .. } => {}
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(limited > 0, "40 pages at once were all served");
+
     // The same import again changes nothing, so nothing is rebuilt.
     let again = store.import_ratings(&community(), 2_000).unwrap();
     assert_eq!((again.new_raters, again.changed), (0, 0));
