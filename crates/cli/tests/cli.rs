@@ -624,3 +624,66 @@ fn sync_fetches_the_community_model_and_recommend_uses_it_offline() {
     let err = failure(&out);
     assert!(err.contains(&url) || err.contains("reach"), "{err}");
 }
+
+#[test]
+fn community_ratings_are_imported_and_matched_as_the_relay_matches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("community.csv");
+    let mut body = String::from("user,title,year,rating\n");
+    for u in 0..5 {
+        body.push_str(&format!("u{u},\"Godfather, The\",1972,5\n"));
+        body.push_str(&format!("u{u},Past Lives,2022,4\n")); // one year off
+    }
+    body.push_str("u0,A Film Nobody Made,2011,3\n");
+    std::fs::write(&csv, &body).unwrap();
+    let report = json(&movietalk(
+        dir.path(),
+        &[
+            "import",
+            "community-ratings",
+            csv.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(report["rows"], 11);
+    assert_eq!(report["stored"], 10);
+    assert_eq!(
+        report["unmatched"],
+        serde_json::json!([[12, "A Film Nobody Made", 2011]])
+    );
+    // The community now speaks for Past Lives to whoever loved The Godfather.
+    let ratings = dir.path().join("ratings.csv");
+    std::fs::write(
+        &ratings,
+        "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,The Godfather,1972,,5\n",
+    )
+    .unwrap();
+    let recs = json(&movietalk(
+        dir.path(),
+        &[
+            "recommend",
+            "--ratings",
+            ratings.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let past_lives = recs["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["movie"]["key"] == "past-lives-2023")
+        .unwrap_or_else(|| panic!("{recs}"));
+    assert_eq!(
+        past_lives["reason"]["community"],
+        serde_json::json!(["The Godfather"])
+    );
+
+    // A rating that is not a half star refuses the whole file, naming the line.
+    std::fs::write(&csv, "u1,Heat,1995,4\nu2,Heat,1995,4.2\n").unwrap();
+    let out = movietalk(
+        dir.path(),
+        &["import", "community-ratings", csv.to_str().unwrap()],
+    );
+    let err = failure(&out);
+    assert!(err.contains("line 2") && err.contains("4.2"), "{err}");
+}

@@ -10,6 +10,7 @@
 //! person's rating.
 
 pub mod ease;
+pub mod ratings_file;
 
 use std::collections::HashMap;
 use std::hash::Hash;

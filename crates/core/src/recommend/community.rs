@@ -8,12 +8,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use movietalk_community::Model;
+use movietalk_community::{Model, ratings_file};
 use rusqlite::params;
 
 use crate::catalog::Catalog;
 use crate::error::{CoreError, Result};
-use crate::movie::movie_key;
 
 pub use movietalk_community::NEIGHBORS;
 
@@ -26,83 +25,31 @@ pub struct CommunityReport {
     pub unmatched: Vec<(u64, String, Option<i32>)>,
 }
 
-/// Reads `user,title,year,rating` rows (a header line is allowed) and stores them, replacing
-/// earlier ratings by the same user of the same film; then rebuilds the neighbours. A malformed
-/// row stops the import with its line number and stores nothing.
+/// Reads a file of `user,title,year,rating` rows
+/// ([`movietalk_community::ratings_file`]) and stores them, replacing earlier ratings by the
+/// same user of the same film; then rebuilds the model. Films are matched as the relay's
+/// `import-ratings` matches them. A malformed row stops the import with its line number and
+/// stores nothing.
 pub fn import_csv(catalog: &mut Catalog, path: &Path) -> Result<CommunityReport> {
-    let bytes = std::fs::read(path).map_err(|source| CoreError::DataDir {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(false)
-        .from_reader(bytes.as_slice());
-    let mut rows: Vec<(String, i64, f64)> = Vec::new();
-    let mut report = CommunityReport::default();
-    for (i, record) in reader.byte_records().enumerate() {
-        let line = i as u64 + 1;
-        let bad = |msg: String| {
-            CoreError::InvalidInput(format!("{}, line {line}: {msg}", path.display()))
-        };
-        let record = record.map_err(|e| bad(e.to_string()))?;
-        let field = |n: usize| -> Result<&str> {
-            let raw = record.get(n).ok_or_else(|| {
-                bad(format!(
-                    "expected 4 columns (user,title,year,rating), got {}",
-                    record.len()
-                ))
-            })?;
-            std::str::from_utf8(raw)
-                .map(str::trim)
-                .map_err(|_| bad("not UTF-8".into()))
-        };
-        if record.len() != 4 {
-            return Err(bad(format!(
-                "expected 4 columns (user,title,year,rating), got {}",
-                record.len()
-            )));
-        }
-        if line == 1 && field(0)?.eq_ignore_ascii_case("user") {
-            continue;
-        }
-        report.rows += 1;
-        let (user, title, year, rating) = (field(0)?, field(1)?, field(2)?, field(3)?);
-        if user.is_empty() || title.is_empty() {
-            return Err(bad("user and title must not be empty".into()));
-        }
-        let year: Option<i32> = if year.is_empty() {
-            None
-        } else {
-            Some(
-                year.parse()
-                    .map_err(|_| bad(format!("year {year:?} is not a number")))?,
-            )
-        };
-        let stars: f64 = rating
-            .parse()
-            .map_err(|_| bad(format!("rating {rating:?} is not a number")))?;
-        if !(0.5..=5.0).contains(&stars) {
-            return Err(bad(format!("rating {stars} is outside 0.5..5")));
-        }
-        match catalog.movie_id(&movie_key(title, year))? {
-            Some(id) => rows.push((user.to_owned(), id, stars)),
-            None => report.unmatched.push((line, title.to_owned(), year)),
+    let rows = ratings_file::read(path).map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+    let keys: HashMap<String, i64> = {
+        let mut stmt = catalog.conn.prepare("SELECT key, id FROM movies")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut report = CommunityReport {
+        rows: rows.len() as u64,
+        ..CommunityReport::default()
+    };
+    let mut triples: Vec<(String, i64, f64)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match ratings_file::match_film(&row.title, row.year, |k| keys.get(k).copied()) {
+            Some(id) => triples.push((row.user, id, f64::from(row.stars))),
+            None => report.unmatched.push((row.line, row.title, row.year)),
         }
     }
-    let tx = catalog.conn.transaction()?;
-    {
-        let mut put = tx.prepare(
-            "INSERT INTO community_ratings (user, movie_id, stars) VALUES (?1, ?2, ?3)
-             ON CONFLICT(user, movie_id) DO UPDATE SET stars = excluded.stars",
-        )?;
-        for (user, id, stars) in &rows {
-            put.execute(params![user, id, stars])?;
-        }
-    }
-    tx.commit()?;
-    report.stored = rows.len() as u64;
-    rebuild(catalog)?;
+    report.stored = triples.len() as u64;
+    store(catalog, &triples)?;
     Ok(report)
 }
 

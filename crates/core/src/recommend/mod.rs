@@ -16,8 +16,9 @@
 //!   ([`content::notability`]: credits and plot length, starter catalog).
 //! - **Diversity:** the final list is picked greedily, trading score against similarity to the
 //!   films already picked (maximal marginal relevance), so ten sequels do not fill it.
-//! - **Reasons:** each pick names the liked films most like it, and the liked films whose
-//!   raters in the community liked it ("people who rated … highly also liked this").
+//! - **Reasons:** each pick names the liked films that gave most to its score, each for what it
+//!   gave most: being like it (content), or its raters in the community liking it ("people who
+//!   rated … highly also liked this").
 //! - **Cold start:** no ratings → well-liked films (community, then the curated starter
 //!   catalog, then popularity), a few per leading genre.
 //!
@@ -468,25 +469,30 @@ impl Recommender {
         let mut content: Vec<(i64, f32)> = Vec::new();
         let mut community: Vec<(i64, f32)> = Vec::new();
         for (rated, w) in weights.iter().filter(|(_, w)| *w > 0.0) {
-            if let (Some(a), Some(b)) = (v, self.vector_of(*rated)) {
-                content.push((*rated, w * dot(a, b)));
-            }
+            let cos = match (v, self.vector_of(*rated)) {
+                (Some(a), Some(b)) => dot(a, b),
+                _ => 0.0,
+            };
             let cf = self
                 .community
                 .neighbors
                 .get(rated)
                 .and_then(|l| l.iter().find(|(o, _)| *o == id))
                 .map_or(0.0, |(_, s)| *s);
-            community.push((*rated, w * cf));
+            // Each liked film is named for what it gave most to the score.
+            let (c, m) = (w * cos * self.blend.content, w * cf * self.blend.community);
+            if m > c {
+                community.push((*rated, m));
+            } else {
+                content.push((*rated, c));
+            }
         }
-        let best = |mut c: Vec<(i64, f32)>, skip: &[i64]| -> Vec<i64> {
-            c.retain(|(r, s)| *s > 0.0 && !skip.contains(r));
+        let best = |mut c: Vec<(i64, f32)>| -> Vec<i64> {
+            c.retain(|(_, s)| *s > 0.0);
             c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             c.into_iter().take(2).map(|c| c.0).collect()
         };
-        let liked = best(content, &[]);
-        let community = best(community, &liked);
-        (liked, community)
+        (best(content), best(community))
     }
 
     /// Maximal marginal relevance over the best candidates.
