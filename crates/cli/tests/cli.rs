@@ -582,28 +582,9 @@ fn sync_fetches_the_community_model_and_recommend_uses_it_offline() {
     runtime.block_on(relay.shutdown()).unwrap();
 
     // Offline now: the model is in the data folder.
-    let ratings = dir.path().join("ratings.csv");
-    std::fs::write(
-        &ratings,
-        "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Spirited Away,2001,https://boxd.it/1,5\n",
-    )
-    .unwrap();
-    let recs = json(&movietalk(
-        dir.path(),
-        &[
-            "recommend",
-            "--ratings",
-            ratings.to_str().unwrap(),
-            "--json",
-        ],
-    ));
-    let picks = recs["recommendations"].as_array().unwrap();
-    let past_lives = picks
-        .iter()
-        .find(|p| p["movie"]["key"] == "past-lives-2023")
-        .unwrap_or_else(|| panic!("Past Lives is recommended: {recs}"));
+    let ratings = one_rating(dir.path(), "Spirited Away", 2001);
     assert_eq!(
-        past_lives["reason"]["community"],
+        community_reason(dir.path(), &ratings, "past-lives-2023"),
         serde_json::json!(["Spirited Away"]),
         "people who rated Spirited Away highly also liked it"
     );
@@ -652,29 +633,9 @@ fn community_ratings_are_imported_and_matched_as_the_relay_matches_them() {
         serde_json::json!([[12, "A Film Nobody Made", 2011]])
     );
     // The community now speaks for Past Lives to whoever loved The Godfather.
-    let ratings = dir.path().join("ratings.csv");
-    std::fs::write(
-        &ratings,
-        "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,The Godfather,1972,,5\n",
-    )
-    .unwrap();
-    let recs = json(&movietalk(
-        dir.path(),
-        &[
-            "recommend",
-            "--ratings",
-            ratings.to_str().unwrap(),
-            "--json",
-        ],
-    ));
-    let past_lives = recs["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["movie"]["key"] == "past-lives-2023")
-        .unwrap_or_else(|| panic!("{recs}"));
+    let ratings = one_rating(dir.path(), "The Godfather", 1972);
     assert_eq!(
-        past_lives["reason"]["community"],
+        community_reason(dir.path(), &ratings, "past-lives-2023"),
         serde_json::json!(["The Godfather"])
     );
 
@@ -686,4 +647,36 @@ fn community_ratings_are_imported_and_matched_as_the_relay_matches_them() {
     );
     let err = failure(&out);
     assert!(err.contains("line 2") && err.contains("4.2"), "{err}");
+}
+
+/// A Letterboxd ratings file in `dir` holding one five-star rating.
+fn one_rating(dir: &Path, title: &str, year: i32) -> std::path::PathBuf {
+    let path = dir.join("ratings.csv");
+    std::fs::write(
+        &path,
+        format!("Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,{title},{year},,5\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// The community reasons `movietalk recommend --ratings FILE` gives for the film `key`, which
+/// must be among the picks.
+fn community_reason(data: &Path, ratings: &Path, key: &str) -> serde_json::Value {
+    let recs = json(&movietalk(
+        data,
+        &[
+            "recommend",
+            "--ratings",
+            ratings.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let pick = recs["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["movie"]["key"] == key)
+        .unwrap_or_else(|| panic!("{key} is recommended: {recs}"));
+    pick["reason"]["community"].clone()
 }
