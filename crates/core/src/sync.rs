@@ -885,9 +885,10 @@ fn lock(db: &Mutex<Catalog>) -> std::sync::MutexGuard<'_, Catalog> {
     db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Pulls what changed on the relay since the last sync, then delivers this user's waiting writes
-/// in order. `client` must be logged in as `me` for the writes (a guest connection only pulls).
-/// The catalog is locked only between network calls, never across one.
+/// Pulls what changed on the relay since the last sync, delivers this user's waiting writes in
+/// order, then fetches the community model if the relay has a newer one. `client` must be
+/// logged in as `me` for the writes (a guest connection only pulls). The catalog is locked only
+/// between network calls, never across one.
 pub async fn sync(
     db: &Mutex<Catalog>,
     client: &RelayClient,
@@ -923,13 +924,24 @@ pub async fn sync(
             break;
         }
     }
+    if let Some(me) = me {
+        push(db, client, me, &mut report).await?;
+    }
+    // Last: the model can take a while (pages, a rate limit), and writes must not wait for it.
     if let Some((version, films)) = pull_model(db, client, progress).await? {
         report.model = Some(version);
         report.model_films = films;
     }
-    let Some(me) = me else {
-        return Ok(report);
-    };
+    Ok(report)
+}
+
+/// Delivers this user's waiting writes in order.
+async fn push(
+    db: &Mutex<Catalog>,
+    client: &RelayClient,
+    me: &str,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
     let pending = lock(db).outbox_where("WHERE state = 'pending'")?;
     for item in pending {
         let outcome = match deliver(db, client, &item, me).await {
@@ -969,7 +981,7 @@ pub async fn sync(
             Delivery::Pending => {}
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Fetches the relay's community model when it is newer than the one kept here, and keeps it:

@@ -1,8 +1,9 @@
 //! Offline-first sync against a real relay started by each test (real WebSocket connections,
 //! real SQLite files on both sides): the outbox delivers every write exactly once — across a
 //! relay restart in the middle of a sync and across rate limiting — pulled reviews and comments
-//! are readable offline, refused writes are kept as failed without blocking the queue, and of
-//! two offline edits of one review the later one wins on every machine.
+//! are readable offline, refused writes are kept as failed without blocking the queue, of two
+//! offline edits of one review the later one wins on every machine, and the community model is
+//! read whole even when the relay rebuilds it mid-read.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -666,4 +667,75 @@ async fn put(c: &RelayClient, i: usize, body: &str) {
     })
     .await
     .unwrap();
+}
+
+/// Everyone who rated film 0 also rated films 1 and 2 (`users` people).
+fn community(users: usize) -> Vec<(String, String, f32)> {
+    (0..users)
+        .flat_map(|u| (0..3).map(move |f| (format!("u{u}"), key(f), 4.0)))
+        .collect()
+}
+
+// Two workers: the progress callback below blocks one while the relay rebuilds on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_is_read_whole_and_started_again_when_the_relay_rebuilds_it_meanwhile() {
+    use movietalk_core::sync::SyncProgress;
+    use movietalk_relay::community::CommunityStore;
+    use movietalk_relay::community::serve::ModelConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.sqlite3");
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    store.import_ratings(&community(5), 1_000).unwrap();
+    let relay = start(
+        "127.0.0.1:0".parse().unwrap(),
+        Config {
+            model: ModelConfig {
+                check: std::time::Duration::from_millis(20),
+                after_changes: 1,
+                films_per_page: 1,
+                ..ModelConfig::default()
+            },
+            ..config()
+        },
+        store.clone(),
+    )
+    .await
+    .unwrap();
+    let (client, _events) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
+    let local = catalog(dir.path(), 3);
+    // Wait for the first model.
+    for _ in 0..200 {
+        let ask = ClientMessage::CommunityModel {
+            since: None,
+            page: 0,
+        };
+        if let Ok(ServerMessage::CommunityModel { version: 1.., .. }) = client.call(ask).await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // After the first page, more people rate the films: the relay builds version 2 while the
+    // client is between pages, and the client reads version 2 from its start.
+    let seen = Mutex::new(Vec::new());
+    let report = sync(&local, &client, None, &|p| {
+        if let SyncProgress::Model { page, pages } = p {
+            seen.lock().unwrap().push((page, pages));
+            if seen.lock().unwrap().len() == 1 {
+                store.import_ratings(&community(9), 2_000).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.model, Some(2));
+    assert_eq!(report.model_films, 3);
+    assert_eq!(*seen.lock().unwrap(), [(1, 3), (1, 3), (2, 3), (3, 3)]);
+    // What is kept is version 2: nine raters a film.
+    let again = sync(&local, &client, None, &|_| {}).await.unwrap();
+    assert_eq!(again.model, None, "version 2 is the newest: unchanged");
+    let rec = local.lock().unwrap().recommender().unwrap();
+    let stats: Vec<u32> = rec.community.stats.values().map(|s| s.0).collect();
+    assert_eq!(stats, [9, 9, 9]);
+    relay.shutdown().await.unwrap();
 }
