@@ -43,7 +43,8 @@ pub trait CommunityStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Stored, StoreError>;
     /// Every rating, as (account, film key, stars).
     fn ratings(&self) -> Result<Vec<(u64, String, f32)>, StoreError>;
-    /// A number that grows with every change of the ratings.
+    /// A number that grows with every change of the ratings (and with comments; see
+    /// [`crate::store::rows::CommunityRows::watermark`]).
     fn watermark(&self) -> Result<u64, StoreError>;
     /// The newest stored model, if newer than `version`.
     fn model_after(&self, version: u64) -> Result<Option<StoredModel>, StoreError>;

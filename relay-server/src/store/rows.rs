@@ -100,7 +100,8 @@ pub trait CommunityRows {
     fn put_rating(&mut self, account: u64, movie_key: &str, stars: f32) -> StoreResult<bool>;
     /// Every rating: each review's, then each imported one, as (account, film, stars).
     fn ratings(&mut self) -> StoreResult<Vec<(u64, String, f32)>>;
-    /// A number that grows with every change of the ratings (review changes, imported ratings).
+    /// A number that grows with every change of the ratings: the change log's last number (which
+    /// comments move too: a few rebuilds more than needed) plus the imported ratings written.
     fn watermark(&mut self) -> StoreResult<u64>;
     /// The newest model, if its version is above `newer_than`.
     fn model_after(&mut self, newer_than: u64) -> StoreResult<Option<StoredModel>>;
