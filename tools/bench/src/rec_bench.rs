@@ -148,6 +148,7 @@ fn recommend_latency(
     rec: &Recommender,
     catalog: &Catalog,
     rng: &mut Rng,
+    k: usize,
 ) -> anyhow::Result<Latency> {
     let ids: &[i64] = &rec.content.ids;
     let profiles: Vec<Vec<Rating>> = (0..100)
@@ -161,7 +162,7 @@ fn recommend_latency(
     for _ in 0..3 {
         for p in &profiles {
             let t = Instant::now();
-            let r = rec.recommend(catalog, p, 10)?;
+            let r = rec.recommend(catalog, p, k)?;
             times.push(t.elapsed());
             assert!(!r.is_empty());
         }
@@ -226,7 +227,8 @@ fn measure_community(dir: &Path, users: usize, rng: &mut Rng) -> anyhow::Result<
     );
     let mut catalog = Catalog::open(&db)?;
     let rec = catalog.recommender()?;
-    let l = recommend_latency(&rec, &catalog, rng)?;
+    let l = recommend_latency(&rec, &catalog, rng, 10)?;
+    let l200 = recommend_latency(&rec, &catalog, rng, 200)?;
     eprintln!(
         "[community] recommend p50 {:.2} ms p99 {:.2} ms",
         ms(l.p50),
@@ -237,10 +239,12 @@ fn measure_community(dir: &Path, users: usize, rng: &mut Rng) -> anyhow::Result<
         "DELETE FROM community_ratings; DELETE FROM cf_neighbors; DELETE FROM community_stats;",
     )?;
     Ok(format!(
-        "| {users} users × 50 ratings ({triples} stored, {rated} films with 3+ raters) | {fitted} | {build_s:.2} s | {peak} MiB (at start {} MiB) | {rows} | {:.2} / {:.2} ms |",
+        "| {users} users × 50 ratings ({triples} stored, {rated} films with 3+ raters) | {fitted} | {build_s:.2} s | {peak} MiB (at start {} MiB) | {rows} | {:.2} / {:.2} ms | {:.2} / {:.2} ms |",
         v["hwm_before"].as_u64().unwrap_or(0) / 1024,
         ms(l.p50),
-        ms(l.p99)
+        ms(l.p99),
+        ms(l200.p50),
+        ms(l200.p99)
     ))
 }
 
@@ -306,7 +310,7 @@ fn measure(
         ms(similar.p50),
         ms(similar.p99)
     );
-    let recommend = recommend_latency(&rec, &catalog, rng)?;
+    let recommend = recommend_latency(&rec, &catalog, rng, 10)?;
     eprintln!(
         "[{label}] recommend p50 {:.2} ms p99 {:.2} ms",
         ms(recommend.p50),
@@ -535,9 +539,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(row) = &community_row {
         println!(
-            "\n| community (36k catalog) | films fitted | weights build | build peak RSS | weights stored | recommend (200 ratings) p50 / p99 |"
+            "\n| community (36k catalog) | films fitted | weights build | build peak RSS | weights stored | recommend (200 ratings) top 10 p50 / p99 | top 200 p50 / p99 |"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|");
         println!("{row}\n");
     }
     for r in &reports {

@@ -34,7 +34,7 @@ use crate::catalog::{Catalog, MOVIE_COLUMNS, row_to_movie_at};
 use crate::error::{CoreError, Result};
 use crate::movie::Movie;
 use community::CommunityIndex;
-use content::{ContentIndex, FeatureWeights, dot};
+use content::{ContentIndex, FeatureWeights};
 
 /// How the sources are blended. Defaults chosen by the offline evaluation
 /// (`docs/recommendations.md`).
@@ -434,8 +434,9 @@ impl Recommender {
                 .filter_map(|r| rated_titles.get(&r).cloned())
                 .collect()
         };
+        let mut liked = Liked::new(self, &weights, &ids);
         for (id, movie) in catalog.movies_by_id(&ids)? {
-            let (liked, community) = self.because(id, &weights);
+            let (liked, community) = self.because(id, &mut liked);
             out.push(Recommendation {
                 movie,
                 score: scores[&id],
@@ -463,22 +464,23 @@ impl Recommender {
         self.diversify(&scored, k)
     }
 
-    /// The (up to two) liked films that contributed most to recommending `id`.
-    fn because(&self, id: i64, weights: &[(i64, f32)]) -> (Vec<i64>, Vec<i64>) {
-        let v = self.vector_of(id);
+    /// The (up to two) liked films that contributed most to recommending `id`, by content and
+    /// by the community.
+    fn because(&self, id: i64, liked: &mut Liked<'_>) -> (Vec<i64>, Vec<i64>) {
+        let v = self.vector_of(id).unwrap_or_default();
+        for (f, w) in v {
+            liked.spread[*f as usize] = *w;
+        }
+        let incoming = liked.incoming.get(&id);
         let mut content: Vec<(i64, f32)> = Vec::new();
         let mut community: Vec<(i64, f32)> = Vec::new();
-        for (rated, w) in weights.iter().filter(|(_, w)| *w > 0.0) {
-            let cos = match (v, self.vector_of(*rated)) {
-                (Some(a), Some(b)) => dot(a, b),
-                _ => 0.0,
-            };
-            let cf = self
-                .community
-                .neighbors
-                .get(rated)
-                .and_then(|l| l.iter().find(|(o, _)| *o == id))
-                .map_or(0.0, |(_, s)| *s);
+        for (rated, w, vector) in &liked.films {
+            // The same sum, in the same order, as `dot(v, vector)`.
+            let mut cos = 0.0f32;
+            for (f, x) in *vector {
+                cos += liked.spread[*f as usize] * x;
+            }
+            let cf = incoming.and_then(|m| m.get(rated)).copied().unwrap_or(0.0);
             // Each liked film is named for what it gave most to the score.
             let (c, m) = (w * cos * self.blend.content, w * cf * self.blend.community);
             if m > c {
@@ -486,6 +488,9 @@ impl Recommender {
             } else {
                 content.push((*rated, c));
             }
+        }
+        for (f, _) in v {
+            liked.spread[*f as usize] = 0.0;
         }
         let best = |mut c: Vec<(i64, f32)>| -> Vec<i64> {
             c.retain(|(_, s)| *s > 0.0);
@@ -496,29 +501,63 @@ impl Recommender {
     }
 
     /// Maximal marginal relevance over the best candidates.
+    ///
+    /// Each candidate keeps its highest similarity to the films picked so far, brought up to
+    /// date against the one film just picked: k · pool cosines in all, not k² · pool. The
+    /// picked film is spread out over all features once, so each cosine with it is one look-up
+    /// per feature of the candidate (the same sum, in the same order, as [`content::dot`]).
     fn diversify(&self, candidates: &[(i64, f32)], k: usize) -> Vec<(i64, f32)> {
         let max = candidates
             .iter()
             .map(|c| c.1)
             .fold(f32::MIN, f32::max)
             .max(1e-6);
-        let mut left: Vec<(i64, f32)> = candidates.to_vec();
-        let mut picked: Vec<(i64, f32)> = Vec::new();
+        // (film, score, its vector, its highest similarity to a picked film)
+        let mut left: Vec<(i64, f32, Option<Sparse<'_>>, f32)> = candidates
+            .iter()
+            .map(|(id, score)| (*id, *score, self.vector_of(*id), 0.0))
+            .collect();
+        let mut picked: Vec<(i64, f32)> = Vec::with_capacity(k.min(left.len()));
         let lambda = self.blend.diversity_lambda;
+        // The last picked film's vector, by feature (zero elsewhere); vectors are sorted by
+        // feature, so each one's last entry is its largest feature.
+        let dims = left
+            .iter()
+            .filter_map(|c| c.2?.last())
+            .map(|(f, _)| *f as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut spread = vec![0f32; dims];
         while picked.len() < k && !left.is_empty() {
             let (best, _) = left
                 .iter()
                 .enumerate()
-                .map(|(i, (id, score))| {
-                    let redundancy = picked
-                        .iter()
-                        .filter_map(|(p, _)| Some(dot(self.vector_of(*id)?, self.vector_of(*p)?)))
-                        .fold(0.0f32, f32::max);
+                .map(|(i, (_, score, _, redundancy))| {
                     (i, lambda * score / max - (1.0 - lambda) * redundancy)
                 })
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .expect("left is not empty");
-            picked.push(left.swap_remove(best));
+            let (id, score, vector, _) = left.swap_remove(best);
+            picked.push((id, score));
+            let Some(p) = vector else { continue };
+            if picked.len() == k || left.is_empty() {
+                break;
+            }
+            for (f, w) in p {
+                spread[*f as usize] = *w;
+            }
+            for (_, _, v, redundancy) in &mut left {
+                if let Some(v) = v {
+                    let mut s = 0.0f32;
+                    for (f, w) in *v {
+                        s += w * spread[*f as usize];
+                    }
+                    *redundancy = redundancy.max(s);
+                }
+            }
+            for (f, _) in p {
+                spread[*f as usize] = 0.0;
+            }
         }
         picked
     }
@@ -563,6 +602,56 @@ impl Recommender {
         }
         out.truncate(k);
         Ok(out)
+    }
+}
+
+/// A film's content vector: (feature, weight), sorted by feature.
+type Sparse<'a> = &'a [(u32, f32)];
+
+/// What naming the reasons of one list needs, made once for the list: the liked films (taste
+/// weight above 0) with their vectors, the community weights from each of them to each pick,
+/// and room to spread a pick's vector out over all features.
+struct Liked<'r> {
+    films: Vec<(i64, f32, Sparse<'r>)>,
+    /// pick → liked film → the community weight from the liked film to the pick.
+    incoming: HashMap<i64, HashMap<i64, f32>>,
+    spread: Vec<f32>,
+}
+
+impl<'r> Liked<'r> {
+    fn new(rec: &'r Recommender, weights: &[(i64, f32)], picks: &[i64]) -> Liked<'r> {
+        let films: Vec<(i64, f32, Sparse<'r>)> = weights
+            .iter()
+            .filter(|(_, w)| *w > 0.0)
+            .map(|(id, w)| (*id, *w, rec.vector_of(*id).unwrap_or_default()))
+            .collect();
+        let wanted: HashSet<i64> = picks.iter().copied().collect();
+        let mut incoming: HashMap<i64, HashMap<i64, f32>> = HashMap::new();
+        for (rated, _, _) in &films {
+            for (other, s) in rec.community.neighbors.get(rated).into_iter().flatten() {
+                if wanted.contains(other) {
+                    incoming
+                        .entry(*other)
+                        .or_default()
+                        .entry(*rated)
+                        .or_insert(*s);
+                }
+            }
+        }
+        // Vectors are sorted by feature: the last entry holds the largest.
+        let dims = films
+            .iter()
+            .map(|f| f.2)
+            .chain(picks.iter().filter_map(|id| rec.vector_of(*id)))
+            .filter_map(|v| v.last())
+            .map(|(f, _)| *f as usize + 1)
+            .max()
+            .unwrap_or(0);
+        Liked {
+            films,
+            incoming,
+            spread: vec![0.0; dims],
+        }
     }
 }
 
@@ -655,6 +744,7 @@ fn top_k<T: Copy>(items: &mut Vec<(T, f32)>, k: usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::content::dot;
     use super::*;
 
     #[test]
@@ -705,6 +795,70 @@ mod tests {
         assert!(
             !valid_stars(0.0) && !valid_stars(5.5) && !valid_stars(3.3) && !valid_stars(f32::NAN)
         );
+    }
+
+    /// The diversity step as it was: every candidate's similarity to every picked film, again
+    /// at each pick (k² · pool cosines).
+    fn diversify_every_pick(
+        rec: &Recommender,
+        candidates: &[(i64, f32)],
+        k: usize,
+    ) -> Vec<(i64, f32)> {
+        let max = candidates
+            .iter()
+            .map(|c| c.1)
+            .fold(f32::MIN, f32::max)
+            .max(1e-6);
+        let mut left: Vec<(i64, f32)> = candidates.to_vec();
+        let mut picked: Vec<(i64, f32)> = Vec::new();
+        let lambda = rec.blend.diversity_lambda;
+        while picked.len() < k && !left.is_empty() {
+            let (best, _) = left
+                .iter()
+                .enumerate()
+                .map(|(i, (id, score))| {
+                    let redundancy = picked
+                        .iter()
+                        .filter_map(|(p, _)| Some(dot(rec.vector_of(*id)?, rec.vector_of(*p)?)))
+                        .fold(0.0f32, f32::max);
+                    (i, lambda * score / max - (1.0 - lambda) * redundancy)
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("left is not empty");
+            picked.push(left.swap_remove(best));
+        }
+        picked
+    }
+
+    #[test]
+    fn keeping_each_candidates_redundancy_picks_exactly_what_recomputing_it_did() {
+        let dir = std::env::temp_dir().join(format!("mmr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut catalog = Catalog::open(&dir.join("movietalk.sqlite3")).unwrap();
+        catalog.seed_if_empty().unwrap();
+        let rec = catalog.recommender().unwrap();
+        let ids: Vec<i64> = rec.content.ids.clone();
+        // Profiles of 1 to 20 films from across the catalog; every list length the app and the
+        // CLI ask for, and one longer than the pool.
+        for (n, step) in [(1, 7), (3, 11), (8, 5), (20, 3)] {
+            let ratings: Vec<Rating> = ids
+                .iter()
+                .step_by(step)
+                .take(n)
+                .enumerate()
+                .map(|(i, id)| (*id, if i % 4 == 3 { 2.0 } else { 4.5 }))
+                .collect();
+            for k in [1, 10, 12, 50, 200] {
+                let mut scored = rec.score(&ratings);
+                top_k(&mut scored, (k * 5).max(50));
+                assert_eq!(
+                    rec.diversify(&scored, k),
+                    diversify_every_pick(&rec, &scored, k),
+                    "{n} ratings, k = {k}"
+                );
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
