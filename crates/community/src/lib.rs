@@ -1,6 +1,6 @@
 //! The community model: what everyone's ratings say about films, and nothing about any one
 //! person. The relay builds it ([`Model::build`]) from every account's ratings and serves it a
-//! page at a time ([`Model::to_wire`]); a client stores it and recommends from it offline
+//! page at a time ([`Model::to_wire`], [`pages`]); a client stores it and recommends from it offline
 //! ([`Model::from_wire`]). The same build serves a community imported from a CSV file on one
 //! machine, so an evaluation measures exactly what a client receives.
 //!
@@ -210,10 +210,9 @@ fn quantize(mut row: Vec<(u32, f32)>) -> (f32, Vec<(u32, i8)>) {
 }
 
 impl Model<String> {
-    /// The wire form, [`FILMS_PER_PAGE`] films a page (at least one page, maybe empty).
-    pub fn to_wire(&self) -> Vec<Vec<ModelFilm>> {
-        let films: Vec<ModelFilm> = self
-            .films
+    /// The wire form: every film, in order ([`pages`] cuts it into pages).
+    pub fn to_wire(&self) -> Vec<ModelFilm> {
+        self.films
             .iter()
             .map(|f| {
                 let mut bytes = Vec::with_capacity(f.near.len() * 4);
@@ -229,11 +228,7 @@ impl Model<String> {
                     near: BASE64.encode(bytes),
                 }
             })
-            .collect();
-        if films.is_empty() {
-            return vec![Vec::new()];
-        }
-        films.chunks(FILMS_PER_PAGE).map(<[_]>::to_vec).collect()
+            .collect()
     }
 
     /// The model from its wire form (every page, in order), checked: a neighbour outside the
@@ -281,14 +276,14 @@ impl Model<String> {
         }
         Ok(Model { films: out })
     }
+}
 
-    /// Bytes of the wire form's JSON (what a client downloads).
-    pub fn wire_bytes(&self) -> usize {
-        self.to_wire()
-            .iter()
-            .map(|p| serde_json::to_vec(p).map_or(0, |v| v.len()))
-            .sum()
+/// The wire form cut into pages of `per_page` films: at least one page, maybe empty.
+pub fn pages(films: &[ModelFilm], per_page: usize) -> Vec<Vec<ModelFilm>> {
+    if films.is_empty() {
+        return vec![Vec::new()];
     }
+    films.chunks(per_page.max(1)).map(<[_]>::to_vec).collect()
 }
 
 #[cfg(test)]
@@ -347,9 +342,9 @@ mod tests {
     #[test]
     fn the_wire_form_round_trips_and_bad_pages_are_refused() {
         let model = Model::build(ratings());
-        let pages = model.to_wire();
-        assert_eq!(pages.len(), 1);
-        let films: Vec<ModelFilm> = pages.into_iter().flatten().collect();
+        let films = model.to_wire();
+        assert_eq!(pages(&films, FILMS_PER_PAGE).len(), 1);
+        assert_eq!(pages(&films, 3).concat(), films);
         assert_eq!(Model::from_wire(films.clone()).unwrap(), model);
 
         let mut past = films.clone();
@@ -370,7 +365,10 @@ mod tests {
             Model::from_wire(silly),
             Err(DecodeError::Figures { .. })
         ));
-        assert_eq!(Model::<String>::default().to_wire(), vec![Vec::new()]);
+        assert_eq!(
+            pages(&Model::<String>::default().to_wire(), FILMS_PER_PAGE),
+            vec![Vec::new()]
+        );
     }
 
     #[test]

@@ -12,7 +12,6 @@ pub mod import;
 pub mod serve;
 
 use movietalk_community::Model;
-use movietalk_protocol::relay::ModelFilm;
 
 use crate::store::StoreError;
 use crate::store::rows::{Access, NewAccount, StoredModel, Transact};
@@ -48,13 +47,8 @@ pub trait CommunityStore: Send + Sync + std::fmt::Debug + 'static {
     fn watermark(&self) -> Result<u64, StoreError>;
     /// The newest stored model, if newer than `version`.
     fn model_after(&self, version: u64) -> Result<Option<StoredModel>, StoreError>;
-    /// Stores a model; its version.
-    fn save_model(
-        &self,
-        built_at_ms: u64,
-        watermark: u64,
-        films: &[ModelFilm],
-    ) -> Result<u64, StoreError>;
+    /// Stores a model (the JSON of its films); its version.
+    fn save_model(&self, built_at_ms: u64, watermark: u64, data: &[u8]) -> Result<u64, StoreError>;
 }
 
 /// The source's user id as stored: hashed, so the relay keeps no name from the imported file.
@@ -105,15 +99,9 @@ impl<S: Transact> CommunityStore for S {
         self.rows(Access::Plain, |rows| rows.model_after(version))
     }
 
-    fn save_model(
-        &self,
-        built_at_ms: u64,
-        watermark: u64,
-        films: &[ModelFilm],
-    ) -> Result<u64, StoreError> {
-        let data = serde_json::to_vec(films).expect("model films serialise");
+    fn save_model(&self, built_at_ms: u64, watermark: u64, data: &[u8]) -> Result<u64, StoreError> {
         self.rows(Access::TxOnce, |rows| {
-            rows.insert_model(built_at_ms, watermark, &data)
+            rows.insert_model(built_at_ms, watermark, data)
         })
     }
 }
@@ -150,15 +138,19 @@ pub fn rebuild(store: &dyn CommunityStore, now_ms: u64) -> Result<StoredModel, S
     let ratings = store.ratings()?;
     let started = std::time::Instant::now();
     let model = Model::build(ratings);
-    let films: Vec<ModelFilm> = model.to_wire().into_iter().flatten().collect();
-    let version = store.save_model(now_ms, watermark, &films)?;
+    let films = model.to_wire();
+    let data = serde_json::to_vec(&films).expect("model films serialise");
+    let version = store.save_model(now_ms, watermark, &data)?;
     tracing::info!(
         version,
         films = films.len(),
         elapsed = ?started.elapsed(),
         "community model built"
     );
-    store
-        .model_after(version - 1)?
-        .ok_or_else(|| StoreError("the model just stored is gone".into()))
+    Ok(StoredModel {
+        version,
+        built_at_ms: now_ms,
+        watermark,
+        data,
+    })
 }

@@ -49,19 +49,11 @@ impl Served {
     fn new(stored: StoredModel, films_per_page: usize) -> Result<Served, StoreError> {
         let films: Vec<ModelFilm> = serde_json::from_slice(&stored.data)
             .map_err(|e| StoreError(format!("stored community model: {e}")))?;
-        let pages = films
-            .chunks(films_per_page.max(1))
-            .map(<[_]>::to_vec)
-            .collect::<Vec<_>>();
         Ok(Served {
             version: stored.version,
             built_at_ms: stored.built_at_ms,
             watermark: stored.watermark,
-            pages: if pages.is_empty() {
-                vec![Vec::new()]
-            } else {
-                pages
-            },
+            pages: movietalk_community::pages(&films, films_per_page),
         })
     }
 }

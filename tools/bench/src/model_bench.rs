@@ -86,7 +86,7 @@ fn child(users: usize, films: usize, total: usize) -> anyhow::Result<()> {
     );
     let build = t.elapsed();
     let t = Instant::now();
-    let pages = model.to_wire();
+    let pages = movietalk_community::pages(&model.to_wire(), movietalk_community::FILMS_PER_PAGE);
     let wire: usize = pages
         .iter()
         .map(|p| serde_json::to_vec(p).map_or(0, |v| v.len()))
