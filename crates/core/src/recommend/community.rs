@@ -84,7 +84,7 @@ pub fn rebuild(catalog: &mut Catalog) -> Result<()> {
     let started = std::time::Instant::now();
     let model = Model::build(ratings);
     tracing::info!(films = model.films.len(), elapsed = ?started.elapsed(), "community model built");
-    save(catalog, &model)
+    save(catalog, &model, None)
 }
 
 /// Keeps the relay's model (version `version`): its films this catalog holds, by key. The
@@ -98,13 +98,7 @@ pub fn store_model(catalog: &mut Catalog, model: &Model<String>, version: u64) -
         }
     }
     let mapped = model.map_keys(|key| ids.get(key.as_str()).copied());
-    save(catalog, &mapped)?;
-    let generation = catalog.generation()?;
-    crate::sync::state_set(
-        &catalog.conn,
-        "community_model",
-        &format!("{version}:{generation}"),
-    )?;
+    save(catalog, &mapped, Some(version))?;
     Ok(mapped.films.len())
 }
 
@@ -129,8 +123,9 @@ pub fn stamp(catalog: &Catalog) -> Result<u64> {
         .unwrap_or(0))
 }
 
-/// Replaces the stored model with `model` (keyed by movie id).
-fn save(catalog: &mut Catalog, model: &Model<i64>) -> Result<()> {
+/// Replaces the stored model with `model` (keyed by movie id): the relay's version
+/// `relay_version`, or (`None`) one built here.
+fn save(catalog: &mut Catalog, model: &Model<i64>, relay_version: Option<u64>) -> Result<()> {
     let generation = catalog.generation()?;
     let tx = catalog.conn.transaction()?;
     tx.execute_batch("DELETE FROM cf_neighbors; DELETE FROM community_stats;")?;
@@ -152,7 +147,12 @@ fn save(catalog: &mut Catalog, model: &Model<i64>) -> Result<()> {
          ON CONFLICT(name) DO UPDATE SET generation = excluded.generation",
         [generation],
     )?;
-    tx.execute("DELETE FROM sync_state WHERE name = 'community_model'", [])?;
+    match relay_version {
+        Some(v) => crate::sync::state_set(&tx, "community_model", &format!("{v}:{generation}"))?,
+        None => {
+            tx.execute("DELETE FROM sync_state WHERE name = 'community_model'", [])?;
+        }
+    }
     let built = crate::sync::state_get(&tx, "community_built")?
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0);

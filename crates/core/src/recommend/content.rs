@@ -157,6 +157,46 @@ pub fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
     s
 }
 
+/// One vector at a time spread out over every feature, so that its cosine with another vector
+/// is one look-up per feature of that vector: the same sum, in the same order, as [`dot`]. For
+/// comparing one film with many.
+pub(crate) struct Spread(Vec<f32>);
+
+impl Spread {
+    /// Room for every feature of `vectors` (each sorted by feature: its last entry holds its
+    /// largest).
+    pub(crate) fn for_vectors<'a>(vectors: impl IntoIterator<Item = &'a [(u32, f32)]>) -> Spread {
+        let dims = vectors
+            .into_iter()
+            .filter_map(|v| v.last())
+            .map(|(f, _)| *f as usize + 1)
+            .max()
+            .unwrap_or(0);
+        Spread(vec![0.0; dims])
+    }
+
+    /// Runs `f` with `v` spread out (one of the vectors room was made for).
+    pub(crate) fn with<R>(&mut self, v: &[(u32, f32)], f: impl FnOnce(&Spread) -> R) -> R {
+        for (feature, w) in v {
+            self.0[*feature as usize] = *w;
+        }
+        let out = f(self);
+        for (feature, _) in v {
+            self.0[*feature as usize] = 0.0;
+        }
+        out
+    }
+
+    /// The cosine of the vector spread out with `other`.
+    pub(crate) fn dot(&self, other: &[(u32, f32)]) -> f32 {
+        let mut s = 0.0f32;
+        for (feature, w) in other {
+            s += self.0[*feature as usize] * w;
+        }
+        s
+    }
+}
+
 fn pack(v: &[(u32, f32)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len() * 8);
     for (f, w) in v {

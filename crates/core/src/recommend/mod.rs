@@ -34,7 +34,7 @@ use crate::catalog::{Catalog, MOVIE_COLUMNS, row_to_movie_at};
 use crate::error::{CoreError, Result};
 use crate::movie::Movie;
 use community::CommunityIndex;
-use content::{ContentIndex, FeatureWeights};
+use content::{ContentIndex, FeatureWeights, Spread};
 
 /// How the sources are blended. Defaults chosen by the offline evaluation
 /// (`docs/recommendations.md`).
@@ -436,12 +436,12 @@ impl Recommender {
         };
         let mut liked = Liked::new(self, &weights, &ids);
         for (id, movie) in catalog.movies_by_id(&ids)? {
-            let (liked, community) = self.because(id, &mut liked);
+            let (titles, community) = self.because(id, &mut liked);
             out.push(Recommendation {
                 movie,
                 score: scores[&id],
                 reason: Reason::BecauseYouLiked {
-                    titles: named(liked),
+                    titles: named(titles),
                     community: named(community),
                 },
             });
@@ -467,31 +467,27 @@ impl Recommender {
     /// The (up to two) liked films that contributed most to recommending `id`, by content and
     /// by the community.
     fn because(&self, id: i64, liked: &mut Liked<'_>) -> (Vec<i64>, Vec<i64>) {
-        let v = self.vector_of(id).unwrap_or_default();
-        for (f, w) in v {
-            liked.spread[*f as usize] = *w;
-        }
-        let incoming = liked.incoming.get(&id);
+        let Liked {
+            films,
+            incoming,
+            spread,
+        } = liked;
+        let incoming = incoming.get(&id);
         let mut content: Vec<(i64, f32)> = Vec::new();
         let mut community: Vec<(i64, f32)> = Vec::new();
-        for (rated, w, vector) in &liked.films {
-            // The same sum, in the same order, as `dot(v, vector)`.
-            let mut cos = 0.0f32;
-            for (f, x) in *vector {
-                cos += liked.spread[*f as usize] * x;
+        spread.with(self.vector_of(id).unwrap_or_default(), |pick| {
+            for (rated, w, vector) in films.iter() {
+                let cos = pick.dot(vector);
+                let cf = incoming.and_then(|m| m.get(rated)).copied().unwrap_or(0.0);
+                // Each liked film is named for what it gave most to the score.
+                let (c, m) = (w * cos * self.blend.content, w * cf * self.blend.community);
+                if m > c {
+                    community.push((*rated, m));
+                } else {
+                    content.push((*rated, c));
+                }
             }
-            let cf = incoming.and_then(|m| m.get(rated)).copied().unwrap_or(0.0);
-            // Each liked film is named for what it gave most to the score.
-            let (c, m) = (w * cos * self.blend.content, w * cf * self.blend.community);
-            if m > c {
-                community.push((*rated, m));
-            } else {
-                content.push((*rated, c));
-            }
-        }
-        for (f, _) in v {
-            liked.spread[*f as usize] = 0.0;
-        }
+        });
         let best = |mut c: Vec<(i64, f32)>| -> Vec<i64> {
             c.retain(|(_, s)| *s > 0.0);
             c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -504,8 +500,8 @@ impl Recommender {
     ///
     /// Each candidate keeps its highest similarity to the films picked so far, brought up to
     /// date against the one film just picked: k · pool cosines in all, not k² · pool. The
-    /// picked film is spread out over all features once, so each cosine with it is one look-up
-    /// per feature of the candidate (the same sum, in the same order, as [`content::dot`]).
+    /// picked film is spread out over all features once ([`Spread`]), so each cosine with it is
+    /// one look-up per feature of the candidate.
     fn diversify(&self, candidates: &[(i64, f32)], k: usize) -> Vec<(i64, f32)> {
         let max = candidates
             .iter()
@@ -519,15 +515,7 @@ impl Recommender {
             .collect();
         let mut picked: Vec<(i64, f32)> = Vec::with_capacity(k.min(left.len()));
         let lambda = self.blend.diversity_lambda;
-        // The last picked film's vector, by feature (zero elsewhere); vectors are sorted by
-        // feature, so each one's last entry is its largest feature.
-        let dims = left
-            .iter()
-            .filter_map(|c| c.2?.last())
-            .map(|(f, _)| *f as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut spread = vec![0f32; dims];
+        let mut spread = Spread::for_vectors(left.iter().filter_map(|c| c.2));
         while picked.len() < k && !left.is_empty() {
             let (best, _) = left
                 .iter()
@@ -543,21 +531,13 @@ impl Recommender {
             if picked.len() == k || left.is_empty() {
                 break;
             }
-            for (f, w) in p {
-                spread[*f as usize] = *w;
-            }
-            for (_, _, v, redundancy) in &mut left {
-                if let Some(v) = v {
-                    let mut s = 0.0f32;
-                    for (f, w) in *v {
-                        s += w * spread[*f as usize];
+            spread.with(p, |p| {
+                for (_, _, v, redundancy) in &mut left {
+                    if let Some(v) = v {
+                        *redundancy = redundancy.max(p.dot(v));
                     }
-                    *redundancy = redundancy.max(s);
                 }
-            }
-            for (f, _) in p {
-                spread[*f as usize] = 0.0;
-            }
+            });
         }
         picked
     }
@@ -615,7 +595,7 @@ struct Liked<'r> {
     films: Vec<(i64, f32, Sparse<'r>)>,
     /// pick → liked film → the community weight from the liked film to the pick.
     incoming: HashMap<i64, HashMap<i64, f32>>,
-    spread: Vec<f32>,
+    spread: Spread,
 }
 
 impl<'r> Liked<'r> {
@@ -638,19 +618,16 @@ impl<'r> Liked<'r> {
                 }
             }
         }
-        // Vectors are sorted by feature: the last entry holds the largest.
-        let dims = films
-            .iter()
-            .map(|f| f.2)
-            .chain(picks.iter().filter_map(|id| rec.vector_of(*id)))
-            .filter_map(|v| v.last())
-            .map(|(f, _)| *f as usize + 1)
-            .max()
-            .unwrap_or(0);
+        let spread = Spread::for_vectors(
+            films
+                .iter()
+                .map(|f| f.2)
+                .chain(picks.iter().filter_map(|id| rec.vector_of(*id))),
+        );
         Liked {
             films,
             incoming,
-            spread: vec![0.0; dims],
+            spread,
         }
     }
 }
