@@ -230,12 +230,28 @@ async fn the_model_is_built_from_everyones_ratings_and_served_to_guests_in_pages
         "{v1} is no longer the newest"
     );
     assert!(fetch(&mut guest, Some(v2)).await.2);
+
+    // A deleted account's ratings leave the model with its reviews.
+    match member
+        .call(ClientMessage::DeleteAccount {
+            password: "alice password".into(),
+        })
+        .await
+    {
+        ServerMessage::Ok { .. } => {}
+        other => panic!("deletion refused: {other:?}"),
+    }
+    let (v3, _) = served_when(&mut guest, |films| {
+        films.iter().any(|f| f.key == "laura-1944" && f.raters == 8)
+    })
+    .await;
+    assert!(v3 > v2);
     relay.shutdown().await.unwrap();
 
     // A restarted relay serves the stored model at once, without building it again.
     let relay = self::relay(store.clone()).await;
     let mut c = Raw::connect(&relay, "later").await;
-    assert_eq!(newer_than(&mut c, 0).await.0, v2);
+    assert_eq!(newer_than(&mut c, 0).await.0, v3);
     relay.shutdown().await.unwrap();
 }
 
