@@ -18,6 +18,7 @@ pub mod community;
 pub mod connection;
 pub mod hashing;
 pub mod hub;
+pub mod library;
 pub mod metrics;
 pub mod oidc;
 pub mod outlet;
@@ -41,15 +42,25 @@ use tokio_util::sync::CancellationToken;
 pub use hub::Hub;
 
 /// Everything the relay stores: chat ([`store::ChatStore`]), accounts
-/// ([`accounts::AccountStore`]), reviews ([`social::SocialStore`]) and everyone's ratings with
+/// ([`accounts::AccountStore`]), reviews ([`social::SocialStore`]), watchlists
+/// ([`library::LibraryStore`]) and everyone's ratings with
 /// the community model ([`community::CommunityStore`]) — SQLite's
 /// [`store::SqliteStore`] or PostgreSQL's `pg::PgStore`.
 pub trait RelayStore:
-    store::ChatStore + accounts::AccountStore + social::SocialStore + community::CommunityStore
+    store::ChatStore
+    + accounts::AccountStore
+    + social::SocialStore
+    + library::LibraryStore
+    + community::CommunityStore
 {
 }
-impl<T: store::ChatStore + accounts::AccountStore + social::SocialStore + community::CommunityStore>
-    RelayStore for T
+impl<
+    T: store::ChatStore
+        + accounts::AccountStore
+        + social::SocialStore
+        + library::LibraryStore
+        + community::CommunityStore,
+> RelayStore for T
 {
 }
 
@@ -231,6 +242,7 @@ async fn serve(
                 chat: store.clone(),
                 accounts: store.clone(),
                 social: store.clone(),
+                library: store.clone(),
                 model: model.clone(),
                 providers: providers.clone(),
                 hashing: hashing.clone(),

@@ -151,6 +151,10 @@ enum Cmd {
     DeleteAccount,
     /// Log one's own session out.
     LogOut,
+    /// Take olga's film off "the" watchlist: one's own.
+    Unwatch,
+    /// Make "the" watchlist public: one's own.
+    WatchlistPublic,
 }
 
 /// A command and what each actor gets, in [`Actor`] order.
@@ -182,6 +186,13 @@ const SOCIAL: &[Row] = &[
     (Cmd::DeleteOwnComment,        [OK,    FORBID, UNAUTH, FORBID, FORBID, CLOSED,  CLOSED,  NOT_FOUND]),
     (Cmd::DeleteCommentOnOwnReview,[OK,    FORBID, UNAUTH, FORBID, FORBID, CLOSED,  CLOSED,  NOT_FOUND]),
     (Cmd::DeleteReview,            [OK,    FORBID, UNAUTH, FORBID, FORBID, CLOSED,  CLOSED,  NOT_FOUND]),
+];
+
+#[rustfmt::skip]
+const LIBRARY: &[Row] = &[
+    //                        owner  other  guest   banned  kicked  revoked  deleted  successor
+    (Cmd::Unwatch,           [OK,    OK,    UNAUTH, OK,     OK,     CLOSED,  CLOSED,  OK]),
+    (Cmd::WatchlistPublic,   [OK,    OK,    UNAUTH, OK,     OK,     CLOSED,  CLOSED,  OK]),
 ];
 
 #[rustfmt::skip]
@@ -300,6 +311,14 @@ impl Cmd {
                 password: w.olga_pw.clone(),
             },
             Cmd::LogOut => ClientMessage::LogOut {},
+            Cmd::Unwatch => ClientMessage::SetWatchlist {
+                movie_key: OLGA_FILM.into(),
+                title: "Parasite".into(),
+                year: Some(2019),
+                on: false,
+                at_ms: None,
+            },
+            Cmd::WatchlistPublic => ClientMessage::WatchlistPublic { public: true },
         }
     }
 }
@@ -395,6 +414,35 @@ async fn comment(c: &RelayClient, client_id: &str, review_id: u64, body: &str) -
     )
 }
 
+/// Puts `film` on the client's watchlist.
+async fn watch(c: &RelayClient, film: &str) {
+    let put = ClientMessage::SetWatchlist {
+        movie_key: film.into(),
+        title: film.into(),
+        year: None,
+        on: true,
+        at_ms: None,
+    };
+    assert!(matches!(c.call(put).await, Ok(ServerMessage::Ok { .. })));
+}
+
+/// `handle`'s watchlist (the caller's own when None) as `c` reads it: (public, films).
+async fn watchlist(
+    c: &RelayClient,
+    handle: Option<&str>,
+) -> Result<(bool, Vec<String>), ClientError> {
+    let ask = ClientMessage::Watchlist {
+        handle: handle.map(str::to_owned),
+        since: None,
+    };
+    match c.call(ask).await? {
+        ServerMessage::Watchlist { public, films, .. } => {
+            Ok((public, films.into_iter().map(|f| f.movie_key).collect()))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Everyone and everything the matrix acts on.
 struct World {
     relay: RunningRelay,
@@ -452,6 +500,7 @@ impl World {
             .unwrap();
         let olga_review = put_review(&admin, "olga-review", OLGA_FILM, "olga's review").await;
         let olga_comment = comment(&admin, "olga-comment", olga_review, "olga's comment").await;
+        watch(&admin, OLGA_FILM).await;
 
         // Otto, another account, in the room, with a review of his own and a comment on olga's.
         let (other, _) = connect(&relay, "otto").await;
@@ -522,6 +571,10 @@ impl World {
         let sam_comment = comment(&sam, "sam-comment", olga_review, "sam's comment").await;
         let sam_review = put_review(&sam, "sam-review", SAM_FILM, "sam's review").await;
         let wendy_on_sam = comment(&wendy, "wendy-2", sam_review, "wendy on sam").await;
+        watch(&sam, SAM_FILM).await;
+        sam.call(ClientMessage::WatchlistPublic { public: true })
+            .await
+            .unwrap();
         let (deleted, mut deleted_events) = connect(&relay, "sam").await;
         let s2 = deleted.log_in("sam", PW).await.unwrap();
         deleted.join(ROOM, None).await.unwrap();
@@ -714,7 +767,11 @@ impl World {
             .into_iter()
             .map(|s| s.id)
             .collect();
+        let watchlist = watchlist(&self.client(Owner), None)
+            .await
+            .expect("the owner reads her watchlist");
         Snapshot {
+            watchlist,
             reviews,
             comments,
             profile: (p.id, p.display_name, p.bio, p.avatar_url),
@@ -740,6 +797,7 @@ impl World {
             "the comments on olga's review",
         );
         check(now.profile == before.profile, "olga's profile");
+        check(now.watchlist == before.watchlist, "olga's watchlist");
         check(now.creator == before.creator, "the room's creator");
         check(
             now.messages.len() >= before.messages.len()
@@ -849,6 +907,13 @@ impl World {
                 let room = rooms.iter().find(|s| s.name == ROOM).unwrap();
                 assert_eq!(room.creator, None, "the room stays, without a creator");
             }
+            Cmd::Unwatch => {
+                let (_, films) = watchlist(&self.client(Owner), None).await.unwrap();
+                assert!(films.is_empty(), "{films:?}");
+            }
+            Cmd::WatchlistPublic => {
+                assert_eq!(watchlist(&r, Some("olga")).await.unwrap(), (true, vec![]));
+            }
             Cmd::LogOut => {
                 assert!(matches!(
                     self.client(Owner).list_sessions().await,
@@ -892,6 +957,8 @@ impl World {
 /// What of olga's the checks compare.
 #[derive(Debug)]
 struct Snapshot {
+    /// Whether olga's watchlist is public, and its films.
+    watchlist: (bool, Vec<String>),
     /// (id, author, film, rating, body, spoiler) of each of olga's reviews.
     reviews: Vec<(u64, String, String, String, String, bool)>,
     /// (id, author, body) of each comment on olga's review.
@@ -981,6 +1048,41 @@ async fn reviews_comments_likes_and_follows_answer_each_actor_as_the_table_says(
 }
 
 #[tokio::test]
+async fn watchlists_answer_each_actor_as_the_table_says() {
+    let mut w = World::build().await;
+    // A private watchlist: its owner reads it; nobody else does, and the revoked and deleted
+    // connections are closed.
+    let olgas = (false, vec![OLGA_FILM.to_owned()]);
+    assert_eq!(watchlist(&w.client(Owner), None).await.unwrap(), olgas);
+    assert_eq!(
+        watchlist(&w.client(Owner), Some("olga")).await.unwrap(),
+        olgas
+    );
+    for actor in [Other, Guest, Banned, Kicked, Successor] {
+        let read = watchlist(&w.client(actor), Some("olga")).await;
+        assert_eq!(code(read), ErrorCode::Forbidden, "{actor:?}");
+    }
+    assert_eq!(
+        code(watchlist(&w.client(Guest), None).await),
+        ErrorCode::Unauthorized
+    );
+    for actor in [Revoked, Deleted] {
+        let read = watchlist(&w.client(actor), None).await;
+        assert!(
+            matches!(read, Err(ClientError::Closed)),
+            "{actor:?}: {read:?}"
+        );
+    }
+    w.run(LIBRARY).await;
+    // Made public, anyone reads it, a guest too.
+    assert_eq!(
+        watchlist(&w.client(Guest), Some("olga")).await.unwrap(),
+        (true, vec![])
+    );
+    w.relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn profile_session_revocation_and_log_out_answer_each_actor_as_the_table_says() {
     let mut w = World::build().await;
     w.run(SESSIONS).await;
@@ -1056,5 +1158,11 @@ async fn a_successor_to_a_deleted_handle_inherits_nothing() {
         other => panic!("{other:?}"),
     };
     assert!(reviews.is_empty(), "{reviews:?}");
+    // Sam's public watchlist went with the account: the successor's own is empty and private.
+    assert_eq!(watchlist(&s, None).await.unwrap(), (false, vec![]));
+    assert_eq!(
+        code(watchlist(&w.reader, Some("sam")).await),
+        ErrorCode::Forbidden
+    );
     w.relay.shutdown().await.unwrap();
 }

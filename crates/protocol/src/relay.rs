@@ -227,6 +227,31 @@ pub enum ClientMessage {
     /// Everything that changed (reviews and comments written, edited or deleted) after change
     /// number `since`, oldest first: how an offline client catches up.
     ChangesSince { since: u64, limit: u32 },
+    /// Put a film on this account's watchlist, or (`on: false`) take it off; the reply is
+    /// [`ServerMessage::Ok`]. Of two changes of one film made on two machines while offline, the
+    /// later (`at_ms`, the changing machine's clock, clamped to the relay's) wins whatever order
+    /// they arrive in; an older change is answered `ok` and changes nothing.
+    SetWatchlist {
+        movie_key: String,
+        /// The film's title and year, so a client whose catalog lacks it can still show it.
+        title: String,
+        year: Option<i32>,
+        on: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_ms: Option<u64>,
+    },
+    /// Whether others may read this account's watchlist (at first they may not); the reply is
+    /// [`ServerMessage::Ok`].
+    WatchlistPublic { public: bool },
+    /// A watchlist: this account's own without `handle`, else `handle`'s if it is public (or
+    /// this account's). With `since` the version the client holds, the reply says `unchanged`
+    /// when it still is the newest. The reply is [`ServerMessage::Watchlist`].
+    Watchlist {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handle: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
     /// Post a message to a room the client has joined; the reply is [`ServerMessage::Sent`].
     Send {
         room: String,
@@ -339,6 +364,17 @@ pub enum ServerMessage {
         req: u64,
         comments: Vec<Comment>,
         next_cursor: Option<u64>,
+    },
+    /// A watchlist, newest addition first. `version` grows with every change of it (its
+    /// films or whether it is public); `unchanged`: the client's `since` is the newest, and no
+    /// films follow.
+    Watchlist {
+        req: u64,
+        handle: String,
+        public: bool,
+        version: u64,
+        unchanged: bool,
+        films: Vec<WatchlistFilm>,
     },
     /// Changes after the requested number, oldest first; `last` is the number to ask after next.
     Changes {
@@ -476,6 +512,19 @@ fn is_zero(x: &f32) -> bool {
     *x == 0.0
 }
 
+/// A film on a watchlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchlistFilm {
+    pub movie_key: String,
+    pub title: String,
+    pub year: Option<i32>,
+    /// When it was put on the list (milliseconds since the Unix epoch).
+    pub added_at_ms: u64,
+}
+
+/// Most films a watchlist holds.
+pub const MAX_WATCHLIST: usize = 5_000;
+
 /// A comment on a review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
@@ -532,6 +581,13 @@ fn free_text(field: &'static str, value: &str) -> Result<(), FieldError> {
         return Err(FieldError::Control { field });
     }
     Ok(())
+}
+
+/// Checks how a write names a film: its key (at most 300 characters) and its title (500),
+/// each non-blank and on one line.
+pub fn validate_film(movie_key: &str, title: &str) -> Result<(), FieldError> {
+    validate("movie_key", movie_key, 300, false)?;
+    validate("title", title, 500, false)
 }
 
 /// Checks a comment: non-blank, at most [`MAX_COMMENT_CHARS`].
@@ -911,6 +967,7 @@ impl ServerMessage {
             | Unread { req, .. }
             | Comments { req, .. }
             | Follows { req, .. }
+            | Watchlist { req, .. }
             | Changes { req, .. } => Some(*req),
             Error { req, .. } => *req,
             Welcome { .. }

@@ -12,7 +12,7 @@ pub(super) fn social_error(req: u64, e: SocialError) -> ServerMessage {
         SocialError::NotFound(_) => {
             ServerMessage::error(Some(req), ErrorCode::NotFound, e.to_string())
         }
-        SocialError::Forbidden(_) => {
+        SocialError::Forbidden(_) | SocialError::Private(_) => {
             ServerMessage::error(Some(req), ErrorCode::Forbidden, e.to_string())
         }
         SocialError::Invalid(_) => {

@@ -22,6 +22,7 @@ pub struct Handler {
     pub chat: Arc<dyn crate::store::ChatStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub social: Arc<dyn SocialStore>,
+    pub library: Arc<dyn crate::library::LibraryStore>,
     /// The community model, served to anyone.
     pub model: Arc<crate::community::serve::ModelServer>,
     /// The identity providers people may log in with, and their cached keys.

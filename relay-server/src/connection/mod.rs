@@ -25,6 +25,7 @@ mod accounts;
 mod answers;
 mod chat;
 mod handler;
+mod library;
 mod rooms;
 mod session;
 mod social;
@@ -461,6 +462,12 @@ impl Handler {
                 let account = session.account.as_ref().map(|a| a.id);
                 blocking(|| self.social(req, msg, account))
             }
+            msg @ (ClientMessage::SetWatchlist { .. }
+            | ClientMessage::WatchlistPublic { .. }
+            | ClientMessage::Watchlist { .. }) => {
+                let account = session.account.as_ref().map(|a| a.id);
+                blocking(|| self.library(req, msg, account))
+            }
             // Public, held in memory: no store, no blocking.
             ClientMessage::CommunityModel { since, page } => self.model.page(req, since, page),
             // Everything else is about accounts and sessions.
@@ -498,5 +505,7 @@ fn is_write(msg: &ClientMessage) -> bool {
             | ClientMessage::EditComment { .. }
             | ClientMessage::Like { .. }
             | ClientMessage::Follow { .. }
+            | ClientMessage::SetWatchlist { .. }
+            | ClientMessage::WatchlistPublic { .. }
     )
 }

@@ -16,7 +16,7 @@ impl Handler {
         msg: ClientMessage,
         account: Option<u64>,
     ) -> ServerMessage {
-        use movietalk_protocol::relay::{validate_comment, validate_review_body};
+        use movietalk_protocol::relay::{validate_comment, validate_film, validate_review_body};
         let page = |limit: u32| (limit as usize).clamp(1, self.config.history_page.max(1));
         let write = |f: &dyn Fn(u64) -> Result<ServerMessage, SocialError>| match account {
             None => not_logged_in(req),
@@ -38,8 +38,7 @@ impl Handler {
                 ..
             } => {
                 let checks = validate_client_id(&client_id)
-                    .and_then(|()| validate("movie_key", &movie_key, 300))
-                    .and_then(|()| validate("title", &title, 500))
+                    .and_then(|()| validate_film(&movie_key, &title))
                     .and_then(|()| validate_review_body(&body));
                 if let Err(e) = checks {
                     return invalid(e);
@@ -213,25 +212,6 @@ impl Handler {
             ),
         }
     }
-}
-
-/// A required, single-line text field of at most `max` characters.
-fn validate(
-    field: &'static str,
-    value: &str,
-    max: usize,
-) -> Result<(), movietalk_protocol::relay::FieldError> {
-    use movietalk_protocol::relay::FieldError;
-    if value.trim().is_empty() {
-        return Err(FieldError::Empty { field });
-    }
-    if value.chars().count() > max {
-        return Err(FieldError::TooLong { field, max });
-    }
-    if value.chars().any(char::is_control) {
-        return Err(FieldError::Control { field });
-    }
-    Ok(())
 }
 
 /// A page of reviews, with the cursor of the next page when this one is full.

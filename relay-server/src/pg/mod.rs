@@ -34,6 +34,7 @@ mod accounts;
 mod appender;
 mod chat;
 mod community;
+mod library;
 mod rows;
 mod schema;
 mod social;

@@ -152,6 +152,26 @@ CREATE TABLE community_models (
 CREATE TABLE rating_log (id INTEGER PRIMARY KEY CHECK (id = 1), writes BIGINT NOT NULL);
 INSERT INTO rating_log (id, writes) VALUES (1, 0);
 ",
+    // Watchlists: each account's settings and version, and its films (`listed` false: taken
+    // off, kept so that an older change arriving later loses).
+    "
+CREATE TABLE watchlist_meta (
+    account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    public     BOOLEAN NOT NULL,
+    version    BIGINT NOT NULL
+);
+CREATE TABLE watchlist (
+    account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    movie_key  TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    year       INTEGER,
+    listed     BOOLEAN NOT NULL,
+    at_ms      BIGINT NOT NULL,
+    added_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (account_id, movie_key)
+);
+CREATE INDEX watchlist_order ON watchlist(account_id, listed, added_at_ms);
+",
 ];
 
 /// Brings the schema up to date. Instances starting together take turns (an advisory lock).

@@ -18,6 +18,9 @@ pub enum SocialError {
     NotFound(&'static str),
     #[error("this {0} is not yours")]
     Forbidden(&'static str),
+    /// Readable by its owner only.
+    #[error("this {0} is private")]
+    Private(&'static str),
     /// A request that can never succeed as asked.
     #[error("{0}")]
     Invalid(&'static str),

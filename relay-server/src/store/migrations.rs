@@ -269,5 +269,25 @@ pub(crate) fn migrations() -> rusqlite_migration::Migrations<'static> {
              CREATE TABLE rating_log (id INTEGER PRIMARY KEY CHECK (id = 1), writes INTEGER NOT NULL) STRICT;
              INSERT INTO rating_log (id, writes) VALUES (1, 0);",
         ),
+        // Watchlists: each account's settings and version, and its films (`listed = 0`: taken
+        // off, kept so that an older change arriving later loses).
+        M::up(
+            "CREATE TABLE watchlist_meta (
+                 account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+                 public     INTEGER NOT NULL,
+                 version    INTEGER NOT NULL
+             ) STRICT;
+             CREATE TABLE watchlist (
+                 account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 movie_key  TEXT NOT NULL,
+                 title      TEXT NOT NULL,
+                 year       INTEGER,
+                 listed     INTEGER NOT NULL,
+                 at_ms      INTEGER NOT NULL,
+                 added_at_ms INTEGER NOT NULL,
+                 PRIMARY KEY (account_id, movie_key)
+             ) STRICT, WITHOUT ROWID;
+             CREATE INDEX watchlist_order ON watchlist(account_id, listed, added_at_ms);",
+        ),
     ])
 }

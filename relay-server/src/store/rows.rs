@@ -16,6 +16,7 @@ use std::collections::HashSet;
 
 use movietalk_protocol::relay::{
     Account, ChangeKind, ChatMessage, Comment, LikeTarget, LinkedProvider, Review, SessionInfo,
+    WatchlistFilm,
 };
 
 use super::{RoomRecord, StoreError, StoreResult};
@@ -74,9 +75,63 @@ pub trait RowError: Send + From<StoreError> {}
 impl<E: Send + From<StoreError>> RowError for E {}
 
 /// Every row a rule may touch.
-pub trait Rows: AccountRows + SocialRows + ChatRows + ChangeRows + CommunityRows {}
+pub trait Rows:
+    AccountRows + SocialRows + ChatRows + ChangeRows + CommunityRows + LibraryRows
+{
+}
 
-impl<T: AccountRows + SocialRows + ChatRows + ChangeRows + CommunityRows + ?Sized> Rows for T {}
+impl<T: AccountRows + SocialRows + ChatRows + ChangeRows + CommunityRows + LibraryRows + ?Sized>
+    Rows for T
+{
+}
+
+/// A film's place on a watchlist as one change leaves it: on the list or (`listed` false)
+/// taken off, which is kept so that an older change arriving later loses to it.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchlistRow<'a> {
+    pub movie_key: &'a str,
+    pub title: &'a str,
+    pub year: Option<i32>,
+    pub listed: bool,
+    /// When the person made the change.
+    pub at_ms: u64,
+    /// When the film was put on the list (listed), as the reader sees it.
+    pub added_at_ms: u64,
+}
+
+/// Where a film stands on a watchlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchlistStanding {
+    pub listed: bool,
+    /// When the change that decided it was made.
+    pub at_ms: u64,
+    pub added_at_ms: u64,
+}
+
+/// What a person keeps for themselves: the watchlist.
+pub trait LibraryRows {
+    /// The account's watchlist settings — (public, version) — locked, made at the first use;
+    /// an error when there is no such account.
+    fn lock_watchlist_meta(&mut self, account: u64) -> StoreResult<(bool, u64)>;
+    /// The account's watchlist settings; (false, 0) before the first change.
+    fn watchlist_meta(&mut self, account: u64) -> StoreResult<(bool, u64)>;
+    /// Sets what [`LibraryRows::lock_watchlist_meta`] gave.
+    fn set_watchlist_meta(&mut self, account: u64, public: bool, version: u64) -> StoreResult<()>;
+    /// Where the film stands on the account's watchlist.
+    fn watchlist_entry(
+        &mut self,
+        account: u64,
+        movie_key: &str,
+    ) -> StoreResult<Option<WatchlistStanding>>;
+    /// Stores the film's new standing.
+    fn put_watchlist_entry(&mut self, account: u64, row: &WatchlistRow<'_>) -> StoreResult<()>;
+    /// How many films the account's watchlist holds (`listed`) or remembers as taken off.
+    fn watchlist_count(&mut self, account: u64, listed: bool) -> StoreResult<u64>;
+    /// Forgets the account's oldest taken-off films beyond the newest `keep`.
+    fn prune_watchlist(&mut self, account: u64, keep: u64) -> StoreResult<()>;
+    /// The films on the account's watchlist, newest addition first.
+    fn watchlist(&mut self, account: u64) -> StoreResult<Vec<WatchlistFilm>>;
+}
 
 /// A community model as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

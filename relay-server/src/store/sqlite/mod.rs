@@ -5,6 +5,7 @@
 mod accounts;
 mod chat;
 mod community;
+mod library;
 mod social;
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
