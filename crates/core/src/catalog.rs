@@ -214,6 +214,18 @@ fn migrations() -> Migrations<'static> {
             DELETE FROM derived_state WHERE name = 'community';
             "#,
         ),
+        M::up(
+            r#"
+            -- This user's watchlist (crate::watchlist): changed here, shared through the outbox,
+            -- and taken from the relay's copy by sync. Films the catalog lacks keep their title.
+            CREATE TABLE watchlist (
+                movie_key   TEXT PRIMARY KEY,
+                title       TEXT NOT NULL,
+                year        INTEGER,
+                added_at_ms INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            "#,
+        ),
     ])
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod import;
 pub mod movie;
 pub mod oauth;
+mod outbox;
 pub mod paths;
 pub mod people;
 pub mod recommend;
@@ -22,9 +23,16 @@ mod spell;
 pub mod starter;
 pub mod sync;
 pub mod text;
+pub mod watchlist;
 
 pub use app::{App, AppEvent, AppOptions};
 pub use catalog::Catalog;
 pub use error::CoreError;
 pub use movie::{Movie, movie_key};
 pub use search::{SearchQuery, SearchResults, Sort};
+
+/// Locks a std mutex, carrying on after a panic elsewhere (the data stays consistent: every
+/// critical section is a plain read or replace, or one SQLite transaction).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

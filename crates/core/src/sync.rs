@@ -20,7 +20,6 @@
 //! overwritten by a pull: it is compared at the relay when it is sent.
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use movietalk_protocol::relay::{
     ChangeKind, ClientMessage, Comment, ErrorCode, LikeTarget, Review, ServerMessage,
@@ -30,62 +29,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::error::{CoreError, Result};
+use crate::lock;
+pub use crate::outbox::{OutboxOp, now_ms};
+pub(crate) use crate::outbox::{enqueue, has_pending, like_key, state_get, state_set};
 use crate::recommend::valid_stars;
 use crate::relay_client::{ClientError, RelayClient};
 
 /// How many changes one pull request asks for.
 const PULL_PAGE: u32 = 500;
-
-/// A write waiting for the relay.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum OutboxOp {
-    PutReview {
-        movie_key: String,
-        title: String,
-        year: Option<i32>,
-        rating: f32,
-        body: String,
-        spoiler: bool,
-        edited_at_ms: u64,
-    },
-    /// `remote_id` when the relay's id was known at the time; else found at delivery.
-    DeleteReview {
-        movie_key: String,
-        remote_id: Option<u64>,
-    },
-    PostComment {
-        review_id: u64,
-        body: String,
-    },
-    EditComment {
-        comment_id: u64,
-        body: String,
-    },
-    DeleteComment {
-        comment_id: u64,
-    },
-    Like {
-        target: LikeTarget,
-        on: bool,
-    },
-}
-
-impl OutboxOp {
-    /// What the write is about: later writes about the same thing replace pending earlier ones.
-    fn subject(&self) -> String {
-        match self {
-            OutboxOp::PutReview { movie_key, .. } | OutboxOp::DeleteReview { movie_key, .. } => {
-                format!("review:{movie_key}")
-            }
-            OutboxOp::PostComment { .. } => format!("new-comment:{}", uuid::Uuid::new_v4()),
-            OutboxOp::EditComment { comment_id, .. } | OutboxOp::DeleteComment { comment_id } => {
-                format!("comment:{comment_id}")
-            }
-            OutboxOp::Like { target, .. } => format!("like:{}", like_key(*target)),
-        }
-    }
-}
 
 /// Where a write is on its way to the relay (the window shows the same type).
 pub use movietalk_protocol::ipc::Delivery;
@@ -157,6 +108,9 @@ pub struct SyncReport {
     /// Films of that model this catalog holds.
     #[serde(default)]
     pub model_films: usize,
+    /// Whether the watchlist changed on the relay (another machine of this account).
+    #[serde(default)]
+    pub watchlist: bool,
 }
 
 /// How far a sync is, for a progress line.
@@ -190,41 +144,6 @@ impl From<rusqlite::Error> for SyncError {
     fn from(e: rusqlite::Error) -> Self {
         SyncError::Local(e.into())
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn like_key(target: LikeTarget) -> String {
-    match target {
-        LikeTarget::Review(id) => format!("review:{id}"),
-        LikeTarget::Comment(id) => format!("comment:{id}"),
-    }
-}
-
-fn enqueue(tx: &Transaction<'_>, op: &OutboxOp) -> Result<String> {
-    let subject = op.subject();
-    // A later write about the same thing replaces one still waiting: only the latest state travels.
-    tx.execute("UPDATE outbox SET state = 'superseded', done_at_ms = ?2 WHERE subject = ?1 AND state = 'pending'", params![
-        subject,
-        now_ms() as i64
-    ])?;
-    let client_id = uuid::Uuid::new_v4().to_string();
-    tx.execute(
-        "INSERT INTO outbox (client_id, op, subject, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            client_id,
-            serde_json::to_string(op).expect("outbox ops serialise"),
-            subject,
-            now_ms() as i64
-        ],
-    )?;
-    Ok(client_id)
 }
 
 fn set_rating(tx: &Transaction<'_>, movie_key: &str, rating: Option<f32>) -> Result<()> {
@@ -340,15 +259,6 @@ fn set_liked(tx: &Transaction<'_>, target: LikeTarget, on: bool) -> rusqlite::Re
     Ok(true)
 }
 
-/// True when a write about `subject` is still waiting for the relay.
-fn has_pending(tx: &Transaction<'_>, subject: &str) -> rusqlite::Result<bool> {
-    tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM outbox WHERE subject = ?1 AND state = 'pending')",
-        [subject],
-        |r| r.get(0),
-    )
-}
-
 /// Takes a review of this user's that the relay holds into the local copy, unless a local write
 /// of it is still waiting (that one is settled at the relay when it is sent).
 fn adopt_own_review(tx: &Transaction<'_>, r: &Review) -> Result<()> {
@@ -371,30 +281,6 @@ fn adopt_own_review(tx: &Transaction<'_>, r: &Review) -> Result<()> {
         params![r.movie_key, r.title, r.year, r.rating as f64, r.body, r.spoiler, r.updated_at_ms as i64, r.id as i64],
     )?;
     set_rating(tx, &r.movie_key, Some(r.rating))
-}
-
-pub(crate) fn state_get(
-    conn: &rusqlite::Connection,
-    name: &str,
-) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT value FROM sync_state WHERE name = ?1",
-        [name],
-        |r| r.get(0),
-    )
-    .optional()
-}
-
-pub(crate) fn state_set(
-    conn: &rusqlite::Connection,
-    name: &str,
-    value: &str,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT OR REPLACE INTO sync_state (name, value) VALUES (?1, ?2)",
-        [name, value],
-    )?;
-    Ok(())
 }
 
 impl Catalog {
@@ -743,6 +629,9 @@ impl Catalog {
         let previous = state_get(&tx, "account")?;
         if previous.as_deref().is_some_and(|p| p != handle) {
             tx.execute_batch("DELETE FROM my_likes; UPDATE my_reviews SET remote_id = NULL;")?;
+            // The next sync takes the new account's watchlist (this machine's waiting changes
+            // stay, and go out as the new account's).
+            crate::watchlist::forget_version(&tx)?;
         }
         state_set(&tx, "account", handle)?;
         tx.commit()?;
@@ -848,6 +737,10 @@ impl Catalog {
                     OutboxOp::Like { target, on } => {
                         set_liked(&tx, *target, !*on)?;
                     }
+                    // Pull the relay's whole watchlist again on the next sync.
+                    OutboxOp::Watchlist { .. } | OutboxOp::WatchlistPublic { .. } => {
+                        crate::watchlist::forget_version(&tx)?;
+                    }
                     _ => {}
                 }
             }
@@ -879,10 +772,6 @@ enum Settled {
     Comment(Comment),
     Done,
     Refused(String),
-}
-
-fn lock(db: &Mutex<Catalog>) -> std::sync::MutexGuard<'_, Catalog> {
-    db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Pulls what changed on the relay since the last sync, delivers this user's waiting writes in
@@ -926,6 +815,9 @@ pub async fn sync(
     }
     if let Some(me) = me {
         push(db, client, me, &mut report).await?;
+        // What this account's other machines did to the watchlist, after this one's own
+        // changes were delivered (a change still waiting here is never overwritten).
+        report.watchlist = pull_watchlist(db, client).await?;
     }
     // Last: the model can take a while (pages, a rate limit), and writes must not wait for it.
     if let Some((version, films)) = pull_model(db, client, progress).await? {
@@ -982,6 +874,38 @@ async fn push(
         }
     }
     Ok(())
+}
+
+/// Takes in this account's watchlist from the relay when it changed since the last pull;
+/// answers whether it had. A relay from before watchlists is skipped.
+async fn pull_watchlist(db: &Mutex<Catalog>, client: &RelayClient) -> Result<bool, SyncError> {
+    let since = lock(db).watchlist_version()?;
+    let ask = ClientMessage::Watchlist {
+        handle: None,
+        since,
+    };
+    let reply = match client.call(ask).await {
+        Ok(reply) => reply,
+        Err(ClientError::Rejected {
+            code: ErrorCode::Malformed,
+            ..
+        }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let ServerMessage::Watchlist {
+        version,
+        public,
+        unchanged,
+        films,
+        ..
+    } = reply
+    else {
+        return Err(ClientError::Protocol(format!("expected a watchlist, got {reply:?}")).into());
+    };
+    if !unchanged {
+        lock(db).take_watchlist(version, public, &films)?;
+    }
+    Ok(!unchanged)
 }
 
 /// Fetches the relay's community model when it is newer than the one kept here, and keeps it:
@@ -1137,6 +1061,10 @@ async fn deliver(
                 .await?
         }
         OutboxOp::Like { target, on } => client.call(ClientMessage::Like { target, on }).await?,
+        op @ (OutboxOp::Watchlist { .. } | OutboxOp::WatchlistPublic { .. }) => {
+            let msg = crate::watchlist::delivery(op).expect("a watchlist write");
+            client.call(msg).await?
+        }
     };
     Ok(match reply {
         ServerMessage::ReviewSaved { review, .. } => Settled::Review(review),

@@ -2,8 +2,8 @@
 //! real SQLite files on both sides): the outbox delivers every write exactly once — across a
 //! relay restart in the middle of a sync and across rate limiting — pulled reviews and comments
 //! are readable offline, refused writes are kept as failed without blocking the queue, of two
-//! offline edits of one review the later one wins on every machine, and the community model is
-//! read whole even when the relay rebuilds it mid-read.
+//! offline edits of one review (or changes of a watchlist) the later one wins on every machine,
+//! and the community model is read whole even when the relay rebuilds it mid-read.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -377,6 +377,115 @@ async fn of_two_offline_edits_on_two_machines_the_later_one_wins_on_both() {
             .body,
         "laptop: third viewing"
     );
+    relay.shutdown().await.unwrap();
+}
+
+/// The film keys on a data folder's watchlist, newest addition first.
+fn watchlist(db: &Mutex<Catalog>) -> Vec<String> {
+    let films = db.lock().unwrap().watchlist().unwrap();
+    films.into_iter().map(|f| f.movie_key).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watchlist_follows_its_owner_across_machines_and_the_later_change_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
+    std::fs::create_dir_all(&laptop_dir).unwrap();
+    std::fs::create_dir_all(&desktop_dir).unwrap();
+    let relay = relay_in(dir.path()).await;
+    let (laptop, desktop) = (catalog(&laptop_dir, 4), catalog(&desktop_dir, 4));
+    let cl = signed_up(&relay, "hana").await;
+    let cd = logged_in(&relay.url(), "hana").await;
+    for db in [&laptop, &desktop] {
+        db.lock().unwrap().set_sync_account("hana").unwrap();
+    }
+    // The laptop, offline: films 0 and 1 on, and the watchlist made public.
+    {
+        let mut l = laptop.lock().unwrap();
+        assert!(l.set_watchlist(&key(0), true).unwrap());
+        assert!(l.set_watchlist(&key(1), true).unwrap());
+        assert!(!l.set_watchlist(&key(1), true).unwrap(), "already on it");
+        l.set_watchlist_public(true).unwrap();
+    }
+    // A film the catalog lacks cannot be put on.
+    assert!(
+        laptop
+            .lock()
+            .unwrap()
+            .set_watchlist("no-such-film-1999", true)
+            .is_err()
+    );
+    assert_eq!(watchlist(&laptop), vec![key(1), key(0)]);
+    let report = sync(&laptop, &cl, Some("hana"), &|_| {}).await.unwrap();
+    assert_eq!(report.sent, 3);
+    // The desktop takes it in.
+    let report = sync(&desktop, &cd, Some("hana"), &|_| {}).await.unwrap();
+    assert!(report.watchlist);
+    assert_eq!(watchlist(&desktop), vec![key(1), key(0)]);
+    assert!(desktop.lock().unwrap().watchlist_public().unwrap());
+    assert!(
+        !sync(&desktop, &cd, Some("hana"), &|_| {})
+            .await
+            .unwrap()
+            .watchlist
+    );
+
+    // Both offline: the desktop takes film 0 off and puts film 2 on; later, the laptop puts
+    // film 0 back on (film 0: the laptop's change is the later one).
+    {
+        let mut d = desktop.lock().unwrap();
+        d.set_watchlist(&key(0), false).unwrap();
+        d.set_watchlist(&key(2), true).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    {
+        let mut l = laptop.lock().unwrap();
+        l.set_watchlist(&key(0), false).unwrap();
+        l.set_watchlist(&key(3), true).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    laptop.lock().unwrap().set_watchlist(&key(0), true).unwrap();
+    // The laptop comes online first; its waiting changes are not undone by its own pull.
+    sync(&laptop, &cl, Some("hana"), &|_| {}).await.unwrap();
+    sync(&desktop, &cd, Some("hana"), &|_| {}).await.unwrap();
+    sync(&laptop, &cl, Some("hana"), &|_| {}).await.unwrap();
+    for db in [&laptop, &desktop] {
+        let mut keys = watchlist(db);
+        keys.sort();
+        assert_eq!(keys, vec![key(0), key(1), key(2), key(3)]);
+    }
+
+    // Another account logging in on the laptop: its (empty) watchlist replaces hana's, but a
+    // change still waiting here stays and goes out as the new account's.
+    let cj = signed_up(&relay, "jun").await;
+    laptop
+        .lock()
+        .unwrap()
+        .set_watchlist(&key(1), false)
+        .unwrap();
+    laptop.lock().unwrap().set_sync_account("jun").unwrap();
+    laptop
+        .lock()
+        .unwrap()
+        .set_watchlist(&key(2), false)
+        .unwrap();
+    laptop.lock().unwrap().set_watchlist(&key(2), true).unwrap();
+    sync(&laptop, &cj, Some("jun"), &|_| {}).await.unwrap();
+    assert_eq!(watchlist(&laptop), vec![key(2)]);
+    assert!(!laptop.lock().unwrap().watchlist_public().unwrap());
+    let juns = match cj
+        .call(ClientMessage::Watchlist {
+            handle: None,
+            since: None,
+        })
+        .await
+        .unwrap()
+    {
+        ServerMessage::Watchlist { films, .. } => films,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(juns.len(), 1);
+    assert_eq!(juns[0].movie_key, key(2));
     relay.shutdown().await.unwrap();
 }
 

@@ -80,6 +80,9 @@ pub struct MovieSummary {
     /// A poster is cached on disk: the window shows `poster://localhost/<key>`.
     #[serde(default)]
     pub poster: bool,
+    /// On this user's watchlist.
+    #[serde(default)]
+    pub on_watchlist: bool,
 }
 
 /// One page of a movie list or search.
@@ -311,6 +314,61 @@ pub struct MovieDetail {
     pub similar: Vec<MovieSummary>,
     /// The film's chat room.
     pub room: String,
+}
+
+/// How the watchlist is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchlistSort {
+    /// Newest addition first.
+    #[default]
+    Added,
+    /// What the recommender thinks this user will like most first.
+    ForYou,
+    Title,
+    /// Newest film first.
+    Year,
+}
+
+impl WatchlistSort {
+    pub const ALL: [WatchlistSort; 4] = [
+        WatchlistSort::Added,
+        WatchlistSort::ForYou,
+        WatchlistSort::Title,
+        WatchlistSort::Year,
+    ];
+
+    /// The order's name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchlistSort::Added => "added",
+            WatchlistSort::ForYou => "for_you",
+            WatchlistSort::Title => "title",
+            WatchlistSort::Year => "year",
+        }
+    }
+
+    /// The order named `name`, if there is one.
+    pub fn named(name: &str) -> Option<WatchlistSort> {
+        WatchlistSort::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A film on a watchlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchlistEntry {
+    /// The catalog's film; only key, title and year for a film this catalog lacks.
+    pub movie: MovieSummary,
+    pub added_at_ms: u64,
+}
+
+/// A watchlist: this user's own (offline), or another person's public one (from the relay).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchlistView {
+    pub handle: Option<String>,
+    pub films: Vec<WatchlistEntry>,
+    /// Whether others may read it.
+    pub public: bool,
 }
 
 /// A recommended film and why.

@@ -94,9 +94,14 @@ impl App {
             limit: s.limit.clamp(1, MAX_PAGE),
             offset: s.offset,
         };
-        let found = self.catalog().search(&q).map_err(storage)?;
+        let catalog = self.catalog();
+        let found = catalog.search(&q).map_err(storage)?;
         Ok(MoviePage {
-            movies: found.movies.into_iter().map(self.summaries()).collect(),
+            movies: found
+                .movies
+                .into_iter()
+                .map(self.summaries(&catalog).map_err(storage)?)
+                .collect(),
             total: found.total,
             fallback: found.fallback.is_some(),
         })
@@ -120,7 +125,7 @@ impl App {
             .ok_or_else(|| not_found(format!("no movie {key:?}")))?;
         let similar = recommender.similar(&catalog, key, 8).map_err(storage)?;
         let reviews = catalog.reviews_of(key).map_err(storage)?;
-        let summary = self.summaries();
+        let summary = self.summaries(&catalog).map_err(storage)?;
         Ok(MovieDetail {
             room: format!("film:{}", movie.key),
             original_title: movie.original_title.clone(),
@@ -229,7 +234,12 @@ impl App {
         // The picks stay what they were while neither the ratings nor the catalog changed: a
         // start then shows them without loading the recommendation index.
         let key = picks_key(generation, &ratings);
-        if !cold_start && let Some(recommendations) = self.cached_picks(&key) {
+        if !cold_start && let Some(mut recommendations) = self.cached_picks(&key) {
+            // Kept picks are as they were; whether each is on the watchlist is as it is now.
+            let watchlist = self.catalog().watchlist_keys().map_err(storage)?;
+            for r in &mut recommendations {
+                r.movie.on_watchlist = watchlist.contains(&r.movie.key);
+            }
             return Ok(Home {
                 recommendations,
                 cold_start,
@@ -251,7 +261,7 @@ impl App {
             }
             .map_err(storage)?
         };
-        let summary = self.summaries();
+        let summary = self.summaries(&self.catalog()).map_err(storage)?;
         let recommendations: Vec<RecommendedMovie> = recs
             .into_iter()
             .map(|r| {
@@ -279,7 +289,7 @@ impl App {
     }
 
     /// The recommender for the catalog as it is now.
-    fn recommender(&self) -> crate::error::Result<Arc<Recommender>> {
+    pub(super) fn recommender(&self) -> crate::error::Result<Arc<Recommender>> {
         let mut catalog = self.catalog();
         let generation = generation_of(&catalog)?;
         let mut cached = lock(&self.recommender.0);

@@ -11,6 +11,7 @@
 mod account;
 mod chat;
 mod films;
+mod library;
 mod link;
 mod people;
 mod views;
@@ -32,7 +33,7 @@ use tokio::sync::{Mutex as AsyncMutex, Notify};
 use crate::relay_client::{ClientError, RelayClient};
 use crate::secrets::Secrets;
 use crate::sync::SyncError;
-use crate::{Catalog, CoreError, paths};
+use crate::{Catalog, CoreError, lock, paths};
 
 pub use films::{RELEASE_RECOMMENDER_AFTER, picks_key};
 pub use link::SYNC_EVERY;
@@ -189,12 +190,6 @@ impl std::fmt::Debug for App {
             .field("data_dir", &self.data_dir)
             .finish_non_exhaustive()
     }
-}
-
-/// Locks a std mutex, carrying on after a panic elsewhere (the data stays consistent: every
-/// critical section here is a plain read or replace).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl App {

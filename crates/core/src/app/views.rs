@@ -8,10 +8,16 @@ use crate::sync::{CachedComment, CachedReview};
 use crate::{Catalog, Movie};
 
 impl App {
-    /// Converts films for a front end, noting which have a cached poster.
-    pub(super) fn summaries(&self) -> impl Fn(Movie) -> MovieSummary + use<> {
+    /// Converts films for a front end, noting which have a cached poster and which are on the
+    /// watchlist (as `catalog` has it now).
+    pub(super) fn summaries(
+        &self,
+        catalog: &Catalog,
+    ) -> crate::error::Result<impl Fn(Movie) -> MovieSummary + use<>> {
         let posters = self.data_dir.join(POSTERS_DIR);
-        move |m: Movie| MovieSummary {
+        let watchlist = catalog.watchlist_keys()?;
+        Ok(move |m: Movie| MovieSummary {
+            on_watchlist: watchlist.contains(&m.key),
             poster: crate::import::tmdb::poster_file(&posters, &m.key).is_some_and(|p| p.is_file()),
             key: m.key,
             title: m.title,
@@ -21,7 +27,7 @@ impl App {
             directors: m.directors,
             overview: m.overview,
             overview_ko: m.overview_ko,
-        }
+        })
     }
 }
 
