@@ -62,7 +62,7 @@ pub fn run(command: &Command, data_dir: &Path) -> Option<anyhow::Result<()>> {
 }
 
 /// Opens the data folder as the app does, on `--relay` when given; `customize` changes more.
-fn open(
+pub(crate) fn open(
     data_dir: &Path,
     relay: Option<&str>,
     customize: impl FnOnce(&mut AppOptions),
@@ -77,7 +77,7 @@ fn open(
 }
 
 /// Connects, or says why not (`required`: as an error; else as a note, and carries on offline).
-async fn connect(app: &App, relay: &RelayArgs, required: bool) -> anyhow::Result<()> {
+pub(crate) async fn connect(app: &App, relay: &RelayArgs, required: bool) -> anyhow::Result<()> {
     match app.connect().await {
         Ok(()) => Ok(()),
         Err(e) if required => bail!("{}", e.message),

@@ -10,6 +10,7 @@ use movietalk_core::search::{Fallback, SearchResults};
 use movietalk_core::{Catalog, Movie, SearchQuery, Sort, paths};
 
 mod app;
+mod watchlist;
 
 #[derive(Parser, Debug)]
 #[command(name = "movietalk", version, about = "MovieTalk from the command line")]
@@ -103,6 +104,11 @@ enum Command {
         off: bool,
         #[command(flatten)]
         relay: RelayArgs,
+    },
+    /// Your watchlist: add, rm, ls, pick (one for tonight), public on|off.
+    Watchlist {
+        #[command(subcommand)]
+        action: watchlist::Action,
     },
     /// Log in to the relay; the session is kept in the OS keyring for the app and the CLI.
     Login {
@@ -274,6 +280,9 @@ fn run() -> anyhow::Result<()> {
         Some(dir) => dir,
         None => paths::data_dir()?,
     };
+    if let Command::Watchlist { action } = &cli.command {
+        return watchlist::run(&dir, action);
+    }
     if let Some(result) = app::run(&cli.command, &dir) {
         return result;
     }
@@ -531,6 +540,7 @@ fn run() -> anyhow::Result<()> {
         | Command::Review { .. }
         | Command::Follow { .. }
         | Command::Chat { .. } => unreachable!("answered by app::run"),
+        Command::Watchlist { .. } => unreachable!("answered by watchlist::run"),
         Command::Stats { json } => {
             let count = catalog.count()?;
             let bytes = catalog.database_bytes()?;

@@ -446,6 +446,101 @@ fn login_sync_feed_profile_and_logout_from_the_command_line() {
     runtime.block_on(relay.shutdown()).unwrap();
 }
 
+/// The watchlist through the CLI: kept here at once, delivered by `sync`, private until its
+/// owner makes it public, then readable by another person from the relay; a pick for tonight
+/// comes from it.
+#[test]
+fn a_watchlist_is_kept_synced_and_shared_from_the_command_line() {
+    use movietalk_core::relay_client::RelayClient;
+    use movietalk_relay::{Config, start, store::SqliteStore};
+    if !keyring_answers() {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let relay = runtime.block_on(async {
+        let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
+        let relay = start("127.0.0.1:0".parse().unwrap(), Config::default(), store)
+            .await
+            .unwrap();
+        for handle in ["carol", "dan"] {
+            let (c, _events) = RelayClient::connect(&relay.url(), "setup").await.unwrap();
+            c.sign_up(handle, "correct horse battery", None)
+                .await
+                .unwrap();
+        }
+        relay
+    });
+    let url = relay.url();
+    let (carol, dan) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (dir, handle) in [(carol.path(), "carol"), (dan.path(), "dan")] {
+        log_in(dir, handle, &url);
+    }
+    let keys = |list: &serde_json::Value| -> Vec<String> {
+        list["films"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["movie"]["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Offline first: kept here at once.
+    for key in ["parasite-2019", "the-godfather-1972"] {
+        let added = json(&movietalk(dan.path(), &["watchlist", "add", key, "--json"]));
+        assert_eq!(added["changed"], true);
+    }
+    let again = json(&movietalk(
+        dan.path(),
+        &["watchlist", "add", "parasite-2019", "--json"],
+    ));
+    assert_eq!(again["changed"], false);
+    assert!(
+        failure(&movietalk(
+            dan.path(),
+            &["watchlist", "add", "no-such-film-1901"]
+        ))
+        .contains("no movie with key")
+    );
+    let mine = json(&movietalk(dan.path(), &["watchlist", "ls", "--json"]));
+    assert_eq!(keys(&mine), ["the-godfather-1972", "parasite-2019"]);
+    assert_eq!(mine["public"], false);
+    let by_title = json(&movietalk(
+        dan.path(),
+        &["watchlist", "ls", "--sort", "title", "--json"],
+    ));
+    assert_eq!(keys(&by_title), ["parasite-2019", "the-godfather-1972"]);
+    let pick = json(&movietalk(dan.path(), &["watchlist", "pick", "--json"]));
+    assert!(keys(&mine).contains(&pick["movie"]["key"].as_str().unwrap().to_owned()));
+
+    // Delivered, but private: carol is refused.
+    let synced = json(&movietalk(dan.path(), &["sync", "--relay", &url, "--json"]));
+    assert_eq!(synced["report"]["sent"], 2);
+    let theirs = ["watchlist", "ls", "--of", "dan", "--relay", &url, "--json"];
+    assert!(failure(&movietalk(carol.path(), &theirs)).contains("private"));
+
+    // Made public (and one film taken off), then synced: carol reads it from the relay.
+    movietalk(dan.path(), &["watchlist", "public", "on"]);
+    movietalk(dan.path(), &["watchlist", "rm", "the-godfather-1972"]);
+    assert!(
+        failure(&movietalk(
+            dan.path(),
+            &["watchlist", "rm", "the-godfather-1972"]
+        ))
+        .contains("not on your watchlist")
+    );
+    let synced = json(&movietalk(dan.path(), &["sync", "--relay", &url, "--json"]));
+    assert_eq!(synced["report"]["sent"], 2);
+    let read = json(&movietalk(carol.path(), &theirs));
+    assert_eq!(read["handle"], "dan");
+    assert_eq!(read["public"], true);
+    assert_eq!(keys(&read), ["parasite-2019"]);
+    assert_eq!(read["films"][0]["movie"]["title"], "Parasite");
+    // Carol's own stays hers, and empty.
+    let hers = json(&movietalk(carol.path(), &["watchlist", "ls", "--json"]));
+    assert!(keys(&hers).is_empty());
+    runtime.block_on(relay.shutdown()).unwrap();
+}
+
 #[test]
 fn logging_out_ends_the_session_on_the_relay() {
     use movietalk_core::relay_client::RelayClient;

@@ -19,9 +19,10 @@ impl App {
             WatchlistSort::Year => films.sort_by_key(|f| std::cmp::Reverse(f.year)),
             WatchlistSort::ForYou => films = self.ranked_for_me(films)?,
         }
+        let handle = self.me();
         let catalog = self.catalog();
         Ok(WatchlistView {
-            handle: self.me(),
+            handle,
             films: self.entries(&catalog, films)?,
             public: catalog.watchlist_public().map_err(storage)?,
         })
