@@ -360,3 +360,43 @@ pub async fn install_update(app: tauri::AppHandle) -> Reply<Response<cmd::Instal
 pub fn pending_update(app: tauri::AppHandle) -> Reply<Response<cmd::PendingUpdate>> {
     Ok(crate::updates::pending(&app))
 }
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn watchlist(
+    app: AppState<'_>,
+    request: cmd::Watchlist,
+) -> Reply<Response<cmd::Watchlist>> {
+    app.watchlist(request.sort)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn watchlist_of(
+    app: AppState<'_>,
+    request: cmd::WatchlistOf,
+) -> Reply<Response<cmd::WatchlistOf>> {
+    app.watchlist_of(&request.handle).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_watchlist(
+    app: AppState<'_>,
+    request: cmd::SetWatchlist,
+) -> Reply<Response<cmd::SetWatchlist>> {
+    app.set_watchlist(&request.key, request.on)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_watchlist_public(
+    app: AppState<'_>,
+    request: cmd::SetWatchlistPublic,
+) -> Reply<Response<cmd::SetWatchlistPublic>> {
+    app.set_watchlist_public(request.public)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn pick_for_tonight(
+    app: AppState<'_>,
+    request: cmd::PickForTonight,
+) -> Reply<Response<cmd::PickForTonight>> {
+    app.pick_for_tonight(request.not_this.as_deref())
+}

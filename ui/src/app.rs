@@ -21,6 +21,7 @@ use crate::pages::profile::ProfilePage;
 use crate::pages::review::ReviewScreen;
 use crate::pages::search::SearchPage;
 use crate::pages::settings::{SettingsPage, settings_lang};
+use crate::pages::watchlist::WatchlistPage;
 use crate::route::{Ctx, Route};
 
 #[function_component(App)]
@@ -245,6 +246,7 @@ pub fn app() -> Html {
         Route::Home => html! { <HomePage /> },
         Route::Browse => html! { <BrowsePage /> },
         Route::Feed => html! { <FeedScreen /> },
+        Route::Watchlist => html! { <WatchlistPage /> },
         Route::Search => html! { <SearchPage /> },
         Route::Movie(key) => html! { <MoviePage key={key.clone()} movie_key={key.clone()} /> },
         Route::Review(id) => html! { <ReviewScreen key={*id} review_id={*id} /> },
@@ -271,6 +273,7 @@ pub fn app() -> Html {
                         { nav(Route::Home, "nav-home", Text::Home) }
                         { nav(Route::Browse, "nav-browse", Text::Browse) }
                         { nav(Route::Feed, "nav-feed", Text::Feed) }
+                        { nav(Route::Watchlist, "nav-watchlist", Text::Watchlist) }
                         { nav(Route::Chat(None), "nav-chat", Text::Chat) }
                         { nav(Route::Profile(None), "nav-profile", Text::Profile) }
                         { nav(Route::Settings, "nav-settings", Text::Settings) }

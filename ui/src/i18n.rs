@@ -139,6 +139,19 @@ texts! {
     SortNewest => "Newest", "최신순";
     SortOldest => "Oldest", "오래된순";
     SortTitle => "Title", "제목순";
+    SortAdded => "Recently added", "최근 추가순";
+    SortForYou => "Best for you", "취향순";
+    Watchlist => "Watchlist", "보고 싶은 영화";
+    AddToWatchlist => "+ Watchlist", "+ 보고 싶어요";
+    OnWatchlist => "✓ On your watchlist", "✓ 보고 싶어요";
+    WatchlistFailed => "Could not save this change; try again.", "변경 사항을 저장하지 못했습니다. 다시 시도하세요.";
+    WatchlistEmpty => "Your watchlist is empty. Add films with “+ Watchlist” on any film or card.", "보고 싶은 영화가 없습니다. 영화 페이지나 카드의 “+ 보고 싶어요”로 추가하세요.";
+    WatchlistCount => "{} films", "{}편";
+    PickTonight => "Pick one for tonight", "오늘 밤 볼 영화 고르기";
+    PickAnother => "Pick another", "다른 영화 고르기";
+    TonightPick => "Tonight's film", "오늘 밤의 영화";
+    WatchlistPublic => "Others can see my watchlist", "다른 사람도 내 보고 싶은 영화 목록을 볼 수 있음";
+    WatchlistPrivate => "This watchlist is private.", "비공개 목록입니다.";
     ShowMore => "Show more", "더 보기";
     Minutes => "min", "분";
     Directors => "Directed by", "감독";
@@ -291,6 +304,8 @@ pub fn error_text(lang: Lang, code: IpcErrorCode) -> &'static str {
         (Lang::Ko, IpcErrorCode::LastLoginMethod) => {
             "마지막 로그인 방법입니다. 다른 방법을 먼저 추가하세요."
         }
+        (Lang::En, IpcErrorCode::Forbidden) => "That is not yours, or it is private.",
+        (Lang::Ko, IpcErrorCode::Forbidden) => "내 것이 아니거나 비공개입니다.",
         (Lang::En, IpcErrorCode::Internal) => "Something went wrong inside MovieTalk.",
         (Lang::Ko, IpcErrorCode::Internal) => "MovieTalk 내부 오류가 발생했습니다.",
     }

@@ -13,6 +13,8 @@ pub enum Route {
     Browse,
     /// Reviews by the people this user follows.
     Feed,
+    /// The films this user means to watch.
+    Watchlist,
     /// Results for the header's search box.
     Search,
     Movie(String),

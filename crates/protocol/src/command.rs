@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::ipc::{
     self, Author, FeedCursor, FeedPage, FollowsView, ImportReport, JoinedRoom, LoginMethodsView,
     MoviePage, MyReview, ProviderOutcome, RelaySession, SessionInfo, Settings, Sort,
-    UpdateAvailable,
+    UpdateAvailable, WatchlistEntry, WatchlistSort, WatchlistView,
 };
 use crate::relay::{Account, ChatMessage, LikeTarget, RoomSummary};
 
@@ -166,6 +166,17 @@ commands! {
     /// The account's sessions, this one marked.
     list_sessions => ListSessions {} -> Vec<RelaySession>;
     revoke_session => RevokeSession { session_id: u64 } -> ();
+    /// This user's watchlist (offline), in the order asked.
+    watchlist => Watchlist { sort: WatchlistSort } -> WatchlistView;
+    /// Another person's public watchlist, from the relay.
+    watchlist_of => WatchlistOf { handle: String } -> WatchlistView;
+    /// Puts a film on the watchlist or takes it off; answers whether anything changed.
+    set_watchlist => SetWatchlist { key: String, on: bool } -> bool;
+    /// Lets others read this user's watchlist, or stops them.
+    set_watchlist_public => SetWatchlistPublic { public: bool } -> ();
+    /// A film from the watchlist for tonight, favouring the recommender's top; another than
+    /// `not_this` when there is one.
+    pick_for_tonight => PickForTonight { not_this: Option<String> } -> Option<WatchlistEntry>;
     /// Who follows `handle` and whom it follows.
     follows => Follows { handle: String } -> FollowsView;
     follow => Follow { handle: String, on: bool } -> ();

@@ -559,6 +559,8 @@ pub enum IpcErrorCode {
     Conflict,
     /// No such film, review or comment.
     NotFound,
+    /// Not this user's to change or read (someone else's, or private).
+    Forbidden,
     /// The session ran out or was revoked: log in again.
     SessionEnded,
     /// The provider log-in was cancelled, timed out, refused or failed.

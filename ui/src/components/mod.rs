@@ -4,3 +4,4 @@ pub mod avatar;
 pub mod movie_list;
 pub mod stars;
 pub mod status_bar;
+pub mod watch_toggle;

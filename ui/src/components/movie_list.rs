@@ -4,6 +4,7 @@
 use movietalk_protocol::ipc::{IpcError, MoviePage, MovieSummary};
 use yew::prelude::*;
 
+use crate::components::watch_toggle::WatchToggle;
 use crate::i18n::{Lang, Text, error_text, t};
 use crate::route::{Route, use_ctx};
 
@@ -68,6 +69,9 @@ pub struct CardProps {
     /// A line under the title: why it is recommended.
     #[prop_or_default]
     pub note: Option<String>,
+    /// Told when the card's watchlist button changed the film's standing.
+    #[prop_or_default]
+    pub on_watchlist: Callback<bool>,
 }
 
 /// A film as a card; Enter or a click opens its page.
@@ -110,6 +114,7 @@ pub fn movie_card(props: &CardProps) -> Html {
                 if let Some(note) = &props.note { <p class="note">{ note }</p> }
                 <div class="genres">{ for m.genres.iter().take(4).map(|g| html! { <span class="genre">{ g }</span> }) }</div>
                 if let Some(o) = overview(l, m) { <p class="overview">{ o }</p> }
+                <WatchToggle movie_key={m.key.clone()} on={m.on_watchlist} on_change={props.on_watchlist.clone()} />
             </div>
         </li>
     }
@@ -120,13 +125,18 @@ pub struct GridProps {
     pub movies: Vec<MovieSummary>,
     #[prop_or_default]
     pub id: Option<AttrValue>,
+    /// Told when a card's watchlist button changed a film's standing.
+    #[prop_or_default]
+    pub on_watchlist: Callback<bool>,
 }
 
 #[function_component(MovieGrid)]
 pub fn movie_grid(props: &GridProps) -> Html {
     html! {
         <ul class="movies" id={props.id.clone()}>
-            { for props.movies.iter().map(|m| html! { <MovieCard key={m.key.clone()} movie={m.clone()} /> }) }
+            { for props.movies.iter().map(|m| html! {
+                <MovieCard key={m.key.clone()} movie={m.clone()} on_watchlist={props.on_watchlist.clone()} />
+            }) }
         </ul>
     }
 }

@@ -20,6 +20,7 @@ pub mod profile;
 pub mod review;
 pub mod search;
 pub mod settings;
+pub mod watchlist;
 
 /// What a screen loaded: `None` while loading.
 pub type Loaded<T> = UseStateHandle<Option<Result<T, IpcError>>>;

@@ -9,6 +9,7 @@ use yew::prelude::*;
 use crate::components::avatar::Avatar;
 use crate::components::movie_list::{MovieGrid, Poster, overview, titles};
 use crate::components::stars::{StarInput, stars_text};
+use crate::components::watch_toggle::WatchToggle;
 use crate::i18n::{Lang, Text, t};
 use crate::ipc::{self, cmd};
 use crate::pages::{checked, error_note, input_value, loaded, use_load};
@@ -72,7 +73,10 @@ pub fn movie_page(props: &Props) -> Html {
                         <p class="facts">{ facts }</p>
                         if !m.directors.is_empty() { <p><span class="label">{ t(l, Text::Directors) }</span>{ m.directors.join(", ") }</p> }
                         if !d.cast.is_empty() { <p><span class="label">{ t(l, Text::Cast) }</span>{ d.cast.iter().take(8).cloned().collect::<Vec<_>>().join(", ") }</p> }
-                        <button class="primary" id="open-chat" onclick={open_chat}>{ t(l, Text::OpenFilmChat) }</button>
+                        <div class="row">
+                            <button class="primary" id="open-chat" onclick={open_chat}>{ t(l, Text::OpenFilmChat) }</button>
+                            <WatchToggle movie_key={m.key.clone()} on={m.on_watchlist} id="watchlist-toggle" />
+                        </div>
                     </div>
                 </div>
                 if let Some(o) = overview(l, m) { <p class="synopsis" id="synopsis">{ o }</p> }

@@ -1,10 +1,11 @@
 //! A profile: for this user, their ratings and reviews (with where each is on its way to the
 //! relay), profile editing and account deletion; for anyone, their shared reviews.
 
-use movietalk_protocol::ipc::{IpcError, Profile};
+use movietalk_protocol::ipc::{IpcError, IpcErrorCode, Profile};
 use yew::prelude::*;
 
 use crate::components::avatar::Avatar;
+use crate::components::movie_list::MovieGrid;
 use crate::components::stars::stars_text;
 use crate::i18n::{Text, t};
 use crate::ipc::{self, cmd};
@@ -93,12 +94,49 @@ pub fn profile_page(props: &Props) -> Html {
     html! {
         <div class="page profile" id="profile-page">
             { body }
+            if let Some(handle) = shown.clone().filter(|_| !own) { <TheirWatchlist handle={handle} /> }
             if let Some(handle) = shown { <Follows handle={handle} own={own} /> }
             if own && ctx.account.is_some() {
                 <EditProfile on_change={props.on_account_change.clone()} />
                 <DeleteAccount on_deleted={props.on_account_change.clone()} />
             }
         </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct HandleProps {
+    handle: String,
+}
+
+/// Another person's watchlist when they made it public (from the relay; not shown offline).
+#[function_component(TheirWatchlist)]
+fn their_watchlist(props: &HandleProps) -> Html {
+    let ctx = use_ctx();
+    let l = ctx.lang;
+    let list = use_load(
+        (props.handle.clone(), ctx.synced),
+        |(handle, _)| async move { ipc::call(cmd::WatchlistOf { handle }).await },
+    );
+    let body = match &*list {
+        None => return html! {},
+        Some(Err(e)) if e.code == IpcErrorCode::Forbidden => {
+            html! { <p class="empty" id="their-watchlist-private">{ t(l, Text::WatchlistPrivate) }</p> }
+        }
+        // Offline or no such account: the rest of the page says so.
+        Some(Err(_)) => return html! {},
+        Some(Ok(v)) if v.films.is_empty() => {
+            html! { <p class="empty">{ t(l, Text::WatchlistEmpty) }</p> }
+        }
+        Some(Ok(v)) => html! {
+            <MovieGrid movies={v.films.iter().map(|e| e.movie.clone()).collect::<Vec<_>>()} id="their-watchlist" />
+        },
+    };
+    html! {
+        <section>
+            <h2>{ t(l, Text::Watchlist) }</h2>
+            { body }
+        </section>
     }
 }
 

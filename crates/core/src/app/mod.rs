@@ -438,6 +438,7 @@ fn relay_error(e: ClientError) -> IpcError {
             ErrorCode::InvalidCredentials => IpcErrorCode::InvalidCredentials,
             ErrorCode::Conflict => IpcErrorCode::Conflict,
             ErrorCode::NotFound => IpcErrorCode::NotFound,
+            ErrorCode::Forbidden => IpcErrorCode::Forbidden,
             ErrorCode::SessionExpired | ErrorCode::TokenReused => IpcErrorCode::SessionEnded,
             ErrorCode::LastLoginMethod => IpcErrorCode::LastLoginMethod,
             ErrorCode::ProviderUnavailable => IpcErrorCode::ProviderLogin,
