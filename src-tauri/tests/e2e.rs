@@ -318,6 +318,57 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         .await;
         ari.screenshot("profile").await;
 
+        // Watchlist: Ari puts a film on it from its page and another from a card on home,
+        // picks one for tonight and makes the watchlist public; Bora sees it on Ari's profile.
+        ari.open_first_result("casablanca").await;
+        ari.click("#watchlist-toggle").await;
+        ari.wait_text("Casablanca on the watchlist", "#watchlist-toggle", |t| {
+            t.contains("On your watchlist")
+        })
+        .await;
+        ari.click("#nav-home").await;
+        let card = ari
+            .find(
+                "a pick's watchlist button",
+                "#recommendations .movie-card .watch-toggle:not(.on)",
+            )
+            .await;
+        let second = card.attr("data-key").await.unwrap().unwrap();
+        card.click().await.unwrap();
+        ari.wait_text(
+            "the pick on the watchlist",
+            "#recommendations .movie-card .watch-toggle.on",
+            |t| t.contains("On your watchlist"),
+        )
+        .await;
+        ari.click("#nav-watchlist").await;
+        ari.wait_text("two films", "#watchlist-count", |t| t == "2 films")
+            .await;
+        let listed = ari.texts("#watchlist .movie-card").await;
+        assert!(listed[1].contains("Casablanca"), "newest first: {listed:?}");
+        let keys = ari.attrs("#watchlist .movie-card", "data-key").await;
+        assert_eq!(keys[0], second, "the card's film, added last: {keys:?}");
+        ari.click("#pick-tonight").await;
+        ari.find("tonight's pick", "#tonight .movie-card").await;
+        let tonight = ari.attrs("#tonight .movie-card", "data-key").await;
+        assert!(
+            tonight.len() == 1 && keys.contains(&tonight[0]),
+            "the pick is from the watchlist: {tonight:?} of {keys:?}"
+        );
+        ari.click("#watchlist-public").await;
+        ari.screenshot("watchlist").await;
+        ari.click("#sync-now").await;
+        ari.wait_text("nothing waiting", "#pending-count", |t| {
+            !t.chars().any(|c| c.is_ascii_digit())
+        })
+        .await;
+        bora.open_first_result("godfather").await;
+        bora.click("#reviews .review .author").await;
+        bora.wait_text("Ari's public watchlist", "#their-watchlist", |t| {
+            t.contains("Casablanca")
+        })
+        .await;
+
         // Browse: a virtualised list — rows laid out one under the other, only those near the
         // view in the page, the rest fetched as they scroll into view.
         ari.click("#nav-browse").await;

@@ -192,6 +192,20 @@ impl App {
         out
     }
 
+    /// The attribute `name` of every element matching `css` (empty where it has none).
+    pub async fn attrs(&self, css: &str, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for el in self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_default()
+        {
+            out.push(el.attr(name).await.ok().flatten().unwrap_or_default());
+        }
+        out
+    }
+
     /// Waits for the picture `css` (an `img`) to be loaded and drawn (not the initials stand-in).
     pub async fn picture_shown(&self, what: &str, css: &str) {
         eventually(&format!("{}: {what} ({css})", self.name), || async {
