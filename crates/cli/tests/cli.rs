@@ -341,35 +341,42 @@ fn keyring_answers() -> bool {
     false
 }
 
+/// A relay on a free loopback port over `store`, with an account (the tests' password) for
+/// each of `handles`.
+async fn relay_with_accounts(
+    store: std::sync::Arc<movietalk_relay::store::SqliteStore>,
+    handles: &[&str],
+) -> movietalk_relay::RunningRelay {
+    use movietalk_core::relay_client::RelayClient;
+    let relay = movietalk_relay::start(
+        "127.0.0.1:0".parse().unwrap(),
+        movietalk_relay::Config::default(),
+        store,
+    )
+    .await
+    .unwrap();
+    for handle in handles {
+        let (c, _events) = RelayClient::connect(&relay.url(), "setup").await.unwrap();
+        c.sign_up(handle, "correct horse battery", None)
+            .await
+            .unwrap();
+    }
+    relay
+}
+
 /// Two people on one relay, each with a data folder of their own, driven only through the CLI:
 /// sign-up happens on the relay, then log-in, a review delivered by `sync`, `follow`, the feed
 /// and a profile live and from the cache with the relay gone, and log-out. The sessions live in
 /// the OS keyring (the Secret Service `cargo xtask test` provides).
 #[test]
 fn login_sync_feed_profile_and_logout_from_the_command_line() {
-    use movietalk_core::relay_client::RelayClient;
     use movietalk_relay::{Config, start, store::SqliteStore};
     if !keyring_answers() {
         return;
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
-    let relay = runtime.block_on(async {
-        let relay = start(
-            "127.0.0.1:0".parse().unwrap(),
-            Config::default(),
-            store.clone(),
-        )
-        .await
-        .unwrap();
-        for handle in ["alice", "bob"] {
-            let (c, _events) = RelayClient::connect(&relay.url(), "setup").await.unwrap();
-            c.sign_up(handle, "correct horse battery", None)
-                .await
-                .unwrap();
-        }
-        relay
-    });
+    let relay = runtime.block_on(relay_with_accounts(store.clone(), &["alice", "bob"]));
     let url = relay.url();
     let (alice, bob) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let at = |dir: &Path, args: &[&str]| {
@@ -451,25 +458,13 @@ fn login_sync_feed_profile_and_logout_from_the_command_line() {
 /// comes from it.
 #[test]
 fn a_watchlist_is_kept_synced_and_shared_from_the_command_line() {
-    use movietalk_core::relay_client::RelayClient;
-    use movietalk_relay::{Config, start, store::SqliteStore};
+    use movietalk_relay::store::SqliteStore;
     if !keyring_answers() {
         return;
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let relay = runtime.block_on(async {
-        let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
-        let relay = start("127.0.0.1:0".parse().unwrap(), Config::default(), store)
-            .await
-            .unwrap();
-        for handle in ["carol", "dan"] {
-            let (c, _events) = RelayClient::connect(&relay.url(), "setup").await.unwrap();
-            c.sign_up(handle, "correct horse battery", None)
-                .await
-                .unwrap();
-        }
-        relay
-    });
+    let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
+    let relay = runtime.block_on(relay_with_accounts(store, &["carol", "dan"]));
     let url = relay.url();
     let (carol, dan) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for (dir, handle) in [(carol.path(), "carol"), (dan.path(), "dan")] {

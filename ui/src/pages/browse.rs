@@ -10,6 +10,7 @@ use movietalk_protocol::ipc::{MovieSummary, Sort};
 use yew::prelude::*;
 
 use crate::components::movie_list::{Poster, titles};
+use crate::components::watch_toggle::WatchToggle;
 use crate::i18n::{Text, t};
 use crate::ipc::{self, cmd};
 use crate::pages::{error_note, use_load};
@@ -220,6 +221,7 @@ pub fn browse_page() -> Html {
                                     <span class="sub">{ [m.year.map(|y| y.to_string()), other, Some(m.genres.join(", "))]
                                         .into_iter().flatten().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" · ") }</span>
                                 </div>
+                                <WatchToggle movie_key={m.key.clone()} on={m.on_watchlist} />
                             </li>
                         }
                     }

@@ -81,7 +81,7 @@ pub fn watchlist_page() -> Html {
             Some(Ok(Some(e))) => html! {
                 <div id="tonight" class="tonight" role="status">
                     <h3>{ t(l, Text::TonightPick) }</h3>
-                    <ul class="movies"><MovieCard movie={e.movie.clone()} /></ul>
+                    <ul class="movies"><MovieCard movie={e.movie.clone()} on_watchlist={bump.clone()} /></ul>
                 </div>
             },
         };
@@ -111,7 +111,7 @@ pub fn watchlist_page() -> Html {
         }
     });
     html! {
-        <section class="watchlist-page">
+        <section class="page watchlist-page" id="watchlist-page">
             <h2>{ t(l, Text::Watchlist) }</h2>
             { body }
         </section>
