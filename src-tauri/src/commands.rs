@@ -400,3 +400,11 @@ pub async fn pick_for_tonight(
 ) -> Reply<Response<cmd::PickForTonight>> {
     app.pick_for_tonight(request.not_this.as_deref())
 }
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn year_in_film(
+    app: AppState<'_>,
+    request: cmd::YearInFilm,
+) -> Reply<Response<cmd::YearInFilm>> {
+    app.year_in_film(request.year)
+}

@@ -139,6 +139,7 @@ pub fn run() {
             commands::set_watchlist,
             commands::set_watchlist_public,
             commands::pick_for_tonight,
+            commands::year_in_film,
             commands::feed,
             commands::authors,
             commands::pending_update,

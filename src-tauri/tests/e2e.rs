@@ -342,7 +342,7 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         )
         .await;
         ari.click("#nav-watchlist").await;
-        ari.wait_text("two films", "#watchlist-count", |t| t == "2 films")
+        ari.wait_text("two films", "#watchlist-count", |t| t == "Films: 2")
             .await;
         let listed = ari.texts("#watchlist .movie-card").await;
         assert!(listed[1].contains("Casablanca"), "newest first: {listed:?}");
@@ -368,6 +368,22 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
             t.contains("Casablanca")
         })
         .await;
+
+        // Ari's year in film: the three films rated today, charted.
+        ari.click("#nav-stats").await;
+        ari.wait_text("three films this year", "#stats-films", |t| t == "Films: 3")
+            .await;
+        let month = ari
+            .attrs("#stats-months .bar", "data-count")
+            .await
+            .into_iter()
+            .map(|c| c.parse::<u32>().unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(month.len(), 12);
+        assert_eq!(month.iter().sum::<u32>(), 3, "{month:?}");
+        let genres = ari.attrs("#stats-genres .bar", "data-label").await;
+        assert!(genres.contains(&"Drama".to_owned()), "{genres:?}");
+        ari.screenshot("stats").await;
 
         // Browse: a virtualised list — rows laid out one under the other, only those near the
         // view in the page, the rest fetched as they scroll into view.

@@ -21,6 +21,7 @@ use crate::pages::profile::ProfilePage;
 use crate::pages::review::ReviewScreen;
 use crate::pages::search::SearchPage;
 use crate::pages::settings::{SettingsPage, settings_lang};
+use crate::pages::stats::StatsPage;
 use crate::pages::watchlist::WatchlistPage;
 use crate::route::{Ctx, Route};
 
@@ -247,6 +248,7 @@ pub fn app() -> Html {
         Route::Browse => html! { <BrowsePage /> },
         Route::Feed => html! { <FeedScreen /> },
         Route::Watchlist => html! { <WatchlistPage /> },
+        Route::Stats => html! { <StatsPage /> },
         Route::Search => html! { <SearchPage /> },
         Route::Movie(key) => html! { <MoviePage key={key.clone()} movie_key={key.clone()} /> },
         Route::Review(id) => html! { <ReviewScreen key={*id} review_id={*id} /> },
@@ -274,6 +276,7 @@ pub fn app() -> Html {
                         { nav(Route::Browse, "nav-browse", Text::Browse) }
                         { nav(Route::Feed, "nav-feed", Text::Feed) }
                         { nav(Route::Watchlist, "nav-watchlist", Text::Watchlist) }
+                        { nav(Route::Stats, "nav-stats", Text::YearInFilm) }
                         { nav(Route::Chat(None), "nav-chat", Text::Chat) }
                         { nav(Route::Profile(None), "nav-profile", Text::Profile) }
                         { nav(Route::Settings, "nav-settings", Text::Settings) }

@@ -78,6 +78,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Your year in film, from your ratings here: films per month, ratings, top genres,
+    /// directors and decades (YEAR: the newest year with ratings when left out).
+    Year {
+        year: Option<i32>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Catalog statistics.
     Stats {
         #[arg(long)]
@@ -541,6 +548,14 @@ fn run() -> anyhow::Result<()> {
         | Command::Follow { .. }
         | Command::Chat { .. } => unreachable!("answered by app::run"),
         Command::Watchlist { .. } => unreachable!("answered by watchlist::run"),
+        Command::Year { year, json } => {
+            let y = catalog.year_in_film(year)?;
+            if json {
+                println!("{}", serde_json::to_string(&y)?);
+            } else {
+                print_year(&y);
+            }
+        }
         Command::Stats { json } => {
             let count = catalog.count()?;
             let bytes = catalog.database_bytes()?;
@@ -568,6 +583,42 @@ fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A year in film as text: a bar per month and per rating, then the leading names.
+fn print_year(y: &movietalk_protocol::ipc::YearInFilm) {
+    let bar = |n: u32, most: u32| "█".repeat((n * 30).div_ceil(most.max(1)) as usize);
+    let mean = y
+        .mean_rating
+        .map(|m| format!(", mean ★{m:.1}"))
+        .unwrap_or_default();
+    println!("{}: films {}{mean}", y.year, y.films);
+    if y.films == 0 {
+        return;
+    }
+    let most = y.per_month.iter().copied().max().unwrap_or(0);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    for (name, n) in MONTHS.iter().zip(y.per_month) {
+        println!("  {name} {n:>3} {}", bar(n, most));
+    }
+    let most = y.ratings.iter().copied().max().unwrap_or(0);
+    for (i, n) in y.ratings.iter().enumerate() {
+        let stars = (i + 1) as f32 / 2.0;
+        println!("  ★{stars:<3} {n:>3} {}", bar(*n, most));
+    }
+    for (label, list) in [
+        ("genres", &y.genres),
+        ("directors", &y.directors),
+        ("decades", &y.decades),
+    ] {
+        let items: Vec<String> = list
+            .iter()
+            .map(|t| format!("{} {}", t.name, t.count))
+            .collect();
+        println!("{label}: {}", items.join(", "));
+    }
 }
 
 fn progress_bar(hidden: bool) -> indicatif::ProgressBar {

@@ -186,6 +186,25 @@ fn similar_rate_and_recommend_from_the_command_line() {
         );
     }
 
+    // The year in film counts the rated film, this year.
+    let year = json(&movietalk(dir.path(), &["year", "--json"]));
+    assert_eq!(year["films"], 1);
+    assert_eq!(year["ratings"][9], 1, "one five-star film");
+    assert!(
+        year["genres"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "Crime"),
+        "{year}"
+    );
+    let text = movietalk(dir.path(), &["year"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("films 1, mean ★5.0") && text.contains("directors: Francis Ford Coppola 1"),
+        "{text}"
+    );
+
     let letterboxd = dir.path().join("ratings.csv");
     std::fs::write(&letterboxd, "Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Parasite,2019,u,5\n2024-01-02,No Such Film,1999,u,4\n").unwrap();
     let from_file = json(&movietalk(

@@ -21,6 +21,7 @@ pub mod search;
 pub mod secrets;
 mod spell;
 pub mod starter;
+pub mod stats;
 pub mod sync;
 pub mod text;
 pub mod watchlist;

@@ -177,6 +177,8 @@ commands! {
     /// A film from the watchlist for tonight, favouring the recommender's top; another than
     /// `not_this` when there is one.
     pick_for_tonight => PickForTonight { not_this: Option<String> } -> Option<WatchlistEntry>;
+    /// This user's year in film (`None`: the newest year with figures); works offline.
+    year_in_film => YearInFilm { year: Option<i32> } -> ipc::YearInFilm;
     /// Who follows `handle` and whom it follows.
     follows => Follows { handle: String } -> FollowsView;
     follow => Follow { handle: String, on: bool } -> ();

@@ -371,6 +371,32 @@ pub struct WatchlistView {
     pub public: bool,
 }
 
+/// A name and how many films it counts (a genre, a director, a decade).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub name: String,
+    pub count: u32,
+}
+
+/// A person's year in film, from what is on their machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct YearInFilm {
+    pub year: i32,
+    /// Every year with figures, newest first.
+    pub years: Vec<i32>,
+    pub films: u32,
+    /// Films in January … December.
+    pub per_month: [u32; 12],
+    /// Films rated ½ ★, 1 ★, … 5 ★.
+    pub ratings: [u32; 10],
+    pub mean_rating: Option<f32>,
+    /// The most watched genres and directors, most first.
+    pub genres: Vec<Tally>,
+    pub directors: Vec<Tally>,
+    /// The decades the films were made in, oldest first (`"1970s"`).
+    pub decades: Vec<Tally>,
+}
+
 /// A recommended film and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecommendedMovie {

@@ -20,6 +20,7 @@ pub mod profile;
 pub mod review;
 pub mod search;
 pub mod settings;
+pub mod stats;
 pub mod watchlist;
 
 /// What a screen loaded: `None` while loading.

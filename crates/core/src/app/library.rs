@@ -1,7 +1,10 @@
-//! The watchlist: this user's own, offline (changes go out through the outbox), ordered as
-//! asked, with a pick for tonight; another person's public one from the relay.
+//! What this user keeps: the watchlist — their own offline (changes go out through the
+//! outbox), ordered as asked, with a pick for tonight; another person's public one from the
+//! relay — and their year in film.
 
-use movietalk_protocol::ipc::{MovieSummary, WatchlistEntry, WatchlistSort, WatchlistView};
+use movietalk_protocol::ipc::{
+    MovieSummary, WatchlistEntry, WatchlistSort, WatchlistView, YearInFilm,
+};
 use movietalk_protocol::relay::{ClientMessage, ServerMessage, WatchlistFilm};
 
 use super::{App, Reply, relay_error, storage};
@@ -57,6 +60,11 @@ impl App {
             films: self.entries(&catalog, films)?,
             public,
         })
+    }
+
+    /// This user's year in film (`None`: the newest year with figures). Works offline.
+    pub fn year_in_film(&self, year: Option<i32>) -> Reply<YearInFilm> {
+        self.catalog().year_in_film(year).map_err(storage)
     }
 
     /// Puts a film on the watchlist (`on`) or takes it off; answers whether anything changed.
