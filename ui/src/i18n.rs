@@ -162,6 +162,7 @@ texts! {
     TopDirectors => "Top directors", "많이 본 감독";
     Decades => "Decades", "연대";
     StatsEmpty => "No films rated in this year: rate some to see your year in film.", "이 해에 별점을 매긴 영화가 없습니다. 별점을 매기면 올해의 영화가 나타납니다.";
+    PreparingRecommendations => "Preparing recommendations… {}%", "추천 준비 중… {}%";
     MonthNames => "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", "1월 2월 3월 4월 5월 6월 7월 8월 9월 10월 11월 12월";
     ShowMore => "Show more", "더 보기";
     Minutes => "min", "분";

@@ -5,9 +5,10 @@
 pub use movietalk_protocol::command::cmd;
 use movietalk_protocol::command::{Command, Response};
 use movietalk_protocol::ipc::{
-    ChatMessage, EVENT_CHAT_MESSAGE, EVENT_IMPORT_PROGRESS, EVENT_MESSAGE_DELETED, EVENT_PRESENCE,
-    EVENT_SYNC, EVENT_TYPING, EVENT_UPDATE_AVAILABLE, ImportProgress, IpcError, IpcErrorCode,
-    MessageDeleted, Presence, SyncStatus, Typing, UpdateAvailable,
+    ChatMessage, EVENT_CHAT_MESSAGE, EVENT_IMPORT_PROGRESS, EVENT_INDEX_PROGRESS,
+    EVENT_MESSAGE_DELETED, EVENT_PRESENCE, EVENT_SYNC, EVENT_TYPING, EVENT_UPDATE_AVAILABLE,
+    ImportProgress, IpcError, IpcErrorCode, MessageDeleted, Presence, SyncStatus, Typing,
+    UpdateAvailable,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -132,4 +133,8 @@ pub fn on_update_available(callback: impl FnMut(UpdateAvailable) + 'static) -> S
 
 pub fn on_import_progress(callback: impl FnMut(ImportProgress) + 'static) -> Subscription {
     subscribe(EVENT_IMPORT_PROGRESS, callback)
+}
+
+pub fn on_index_progress(callback: impl FnMut(ImportProgress) + 'static) -> Subscription {
+    subscribe(EVENT_INDEX_PROGRESS, callback)
 }

@@ -460,6 +460,7 @@ fn run() -> anyhow::Result<()> {
             }
         }
         Command::Similar { key, top, json } => {
+            prepare_index(&mut catalog, json)?;
             let rec = catalog.recommender()?;
             let similar = rec.similar(&catalog, &key, top)?;
             if json {
@@ -488,6 +489,7 @@ fn run() -> anyhow::Result<()> {
                 }
                 None => (catalog.ratings()?, vec![]),
             };
+            prepare_index(&mut catalog, json)?;
             let rec = catalog.recommender()?;
             let picks = rec.recommend(&catalog, &mine, top)?;
             if json {
@@ -619,6 +621,33 @@ fn print_year(y: &movietalk_protocol::ipc::YearInFilm) {
             .collect();
         println!("{label}: {}", items.join(", "));
     }
+}
+
+/// Brings the recommendation index up to date (after an import it is rebuilt: seconds at
+/// 36,000 films), with a bar on standard error once that has taken half a second.
+fn prepare_index(catalog: &mut Catalog, quiet: bool) -> anyhow::Result<()> {
+    use movietalk_core::recommend::{SHOW_PROGRESS_AFTER, shown_after};
+    let mut bar = None::<indicatif::ProgressBar>;
+    let mut show = shown_after(SHOW_PROGRESS_AFTER, |p: Progress| {
+        let bar = bar.get_or_insert_with(|| {
+            let bar = progress_bar(quiet);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "preparing recommendations {bar:40} {percent}%",
+                )
+                .expect("a valid template"),
+            );
+            bar
+        });
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    });
+    catalog.prepare_recommendations_with(&mut show)?;
+    drop(show);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(())
 }
 
 fn progress_bar(hidden: bool) -> indicatif::ProgressBar {

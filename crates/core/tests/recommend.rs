@@ -103,6 +103,64 @@ fn the_index_is_persisted_and_rebuilt_only_after_an_import() {
     );
 }
 
+#[test]
+fn a_rebuild_of_the_index_reports_its_progress_and_a_quick_one_shows_none() {
+    use movietalk_core::import::Progress;
+    use movietalk_core::recommend::shown_after;
+    use std::time::Duration;
+    let (_dir, mut catalog) = starter();
+    // Enough films for reports along the way (one every thousand steps, two steps a film).
+    let extra: Vec<Movie> = (0..1200)
+        .map(|i| Movie::new(&format!("Generated Film {i}"), Some(1950 + i % 70)))
+        .collect();
+    catalog.import(&extra, Source::Wikipedia).unwrap();
+    let films = catalog.count().unwrap();
+    let mut heard = Vec::new();
+    let mut shown = Vec::new();
+    {
+        let mut record = |p: Progress| {
+            heard.push(p);
+            shown.push(p);
+        };
+        // Everything passes a zero wait.
+        let mut show = shown_after(Duration::ZERO, &mut record);
+        assert!(catalog.prepare_recommendations_with(&mut show).unwrap());
+    }
+    let last = heard.last().copied().expect("progress was reported");
+    assert_eq!(
+        (last.done, last.total),
+        (2 * films, 2 * films),
+        "it ends at its total"
+    );
+    assert!(
+        heard
+            .windows(2)
+            .all(|w| w[0].done < w[1].done && w[0].total == w[1].total),
+        "{heard:?}"
+    );
+    assert_eq!(shown, heard);
+    // Nothing to rebuild: nothing is reported.
+    let mut again = Vec::new();
+    assert!(
+        !catalog
+            .prepare_recommendations_with(&mut |p| again.push(p))
+            .unwrap()
+    );
+    assert!(again.is_empty());
+    // A wait longer than the rebuild shows nothing at all.
+    catalog
+        .import(
+            &[Movie::new("A Film Added Later", Some(2030))],
+            Source::Wikipedia,
+        )
+        .unwrap();
+    let mut none = Vec::new();
+    let mut show = shown_after(Duration::from_secs(3600), |p: Progress| none.push(p));
+    assert!(catalog.prepare_recommendations_with(&mut show).unwrap());
+    drop(show);
+    assert!(none.is_empty());
+}
+
 /// Rates films through the public API and returns the ratings as the recommender takes them.
 fn rate(catalog: &mut Catalog, ratings: &[(&str, f32)]) -> Vec<(i64, f32)> {
     for (key, stars) in ratings {

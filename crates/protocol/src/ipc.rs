@@ -25,6 +25,9 @@ pub const EVENT_SYNC: &str = "sync";
 pub const EVENT_UPDATE_AVAILABLE: &str = "update-available";
 /// Event carrying an [`ImportProgress`] while an import runs.
 pub const EVENT_IMPORT_PROGRESS: &str = "import-progress";
+/// Event carrying an [`ImportProgress`] while the recommendation index is rebuilt (after an
+/// import), once that has taken over half a second; `finished` with the last one.
+pub const EVENT_INDEX_PROGRESS: &str = "index-progress";
 
 /// How a film list is ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ fn child_build(db: &Path) -> anyhow::Result<()> {
     let mut catalog = Catalog::open(db)?;
     let hwm_before = proc_status_kib("VmHWM").unwrap_or(0);
     let t = Instant::now();
-    let films = content::build(&mut catalog, &FeatureWeights::default())?;
+    let films = content::build(&mut catalog, &FeatureWeights::default(), &mut |_| {})?;
     let elapsed = t.elapsed();
     let hwm_after = proc_status_kib("VmHWM").unwrap_or(0);
     println!(

@@ -601,7 +601,7 @@ fn main() -> anyhow::Result<()> {
     }
     let t = Instant::now();
     let weights = weights.unwrap_or_default();
-    content::build(&mut catalog, &weights)?;
+    content::build(&mut catalog, &weights, &mut |_| {})?;
     eprintln!(
         "catalog ready ({} films, content index {:.1?}) after {:.1?}",
         catalog.count()?,

@@ -1,7 +1,7 @@
 //! The status bar: relay connection (online / offline / reconnecting with backoff), writes
-//! waiting to be sent, catalog size.
+//! waiting to be sent, catalog size, and a slow rebuild of the recommendation index.
 
-use movietalk_protocol::ipc::{AppInfo, RelayStatus, SyncStatus};
+use movietalk_protocol::ipc::{AppInfo, ImportProgress, RelayStatus, SyncStatus};
 use yew::prelude::*;
 
 use crate::i18n::{Text, t, tf};
@@ -37,6 +37,15 @@ pub fn status_bar(props: &Props) -> Html {
             reason.clone(),
         ),
     };
+    // A rebuild of the recommendation index after an import, when it takes a while.
+    let index = use_state(|| None::<ImportProgress>);
+    {
+        let index = index.clone();
+        use_effect_with((), move |()| {
+            let sub = ipc::on_index_progress(move |p| index.set((!p.finished).then_some(p)));
+            move || drop(sub)
+        });
+    }
     let pending = props.sync.as_ref().map_or(0, |s| s.pending);
     let sync_error = props.sync.as_ref().and_then(|s| s.error.clone());
     let sync_now = Callback::from(|_| {
@@ -58,6 +67,12 @@ pub fn status_bar(props: &Props) -> Html {
                     if info.relay_hosted_here { { format!(" ({})", t(l, Text::HostedRelay)) } }
                 </span>
                 <span>{ format!("{}: {}", t(l, Text::Movies), info.movie_count) }</span>
+            }
+            if let Some(p) = &*index {
+                <span id="index-progress" role="status">
+                    { tf(l, Text::PreparingRecommendations, &[&(p.done * 100 / p.total.max(1)).to_string()]) }
+                    <progress max={p.total.to_string()} value={p.done.to_string()}></progress>
+                </span>
             }
         </footer>
     }

@@ -299,6 +299,9 @@ impl App {
             loaded.last_used = Instant::now();
             return Ok(loaded.recommender.clone());
         }
+        // After an import the index is rebuilt first: the window hears how far, when slow.
+        let mut progress = index_progress(self.events.clone());
+        catalog.prepare_recommendations_with(&mut progress)?;
         let recommender = Arc::new(catalog.recommender()?);
         *cached = Some(Loaded {
             generation,
@@ -350,8 +353,11 @@ impl App {
         let Ok(db) = paths::ensure_db_path(&self.data_dir) else {
             return;
         };
+        let events = self.events.clone();
         std::thread::spawn(move || {
-            let ready = Catalog::open(&db).and_then(|mut c| c.prepare_recommendations());
+            let mut progress = index_progress(events);
+            let ready =
+                Catalog::open(&db).and_then(|mut c| c.prepare_recommendations_with(&mut progress));
             if let Err(e) = ready {
                 tracing::warn!(error = %e, "cannot prepare the recommendation index");
             }
@@ -490,6 +496,18 @@ impl App {
         .map_err(|e| IpcError::new(IpcErrorCode::Storage, e.to_string()))?;
         Ok(path.display().to_string())
     }
+}
+
+/// Tells the window how far a rebuild of the recommendation index is, once it has taken
+/// longer than [`crate::recommend::SHOW_PROGRESS_AFTER`].
+fn index_progress(events: super::EventSink) -> impl FnMut(crate::import::Progress) {
+    crate::recommend::shown_after(crate::recommend::SHOW_PROGRESS_AFTER, move |p| {
+        events(AppEvent::IndexProgress(ImportProgress {
+            done: p.done,
+            total: p.total,
+            finished: p.done >= p.total,
+        }))
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use movietalk_protocol::ipc::{
-    Account, AppInfo, ChatMessage, EVENT_CHAT_MESSAGE, EVENT_IMPORT_PROGRESS,
+    Account, AppInfo, ChatMessage, EVENT_CHAT_MESSAGE, EVENT_IMPORT_PROGRESS, EVENT_INDEX_PROGRESS,
     EVENT_MESSAGE_DELETED, EVENT_PRESENCE, EVENT_RELAY_STATUS, EVENT_SYNC, EVENT_TYPING,
     ImportProgress, IpcError, IpcErrorCode, MessageDeleted, Presence, RelayStatus, Settings,
     SyncStatus, Typing,
@@ -65,6 +65,8 @@ pub enum AppEvent {
     RelayStatus(RelayStatus),
     Sync(SyncStatus),
     ImportProgress(ImportProgress),
+    /// The recommendation index being rebuilt.
+    IndexProgress(ImportProgress),
 }
 
 impl AppEvent {
@@ -79,6 +81,7 @@ impl AppEvent {
             AppEvent::RelayStatus(_) => EVENT_RELAY_STATUS,
             AppEvent::Sync(_) => EVENT_SYNC,
             AppEvent::ImportProgress(_) => EVENT_IMPORT_PROGRESS,
+            AppEvent::IndexProgress(_) => EVENT_INDEX_PROGRESS,
         }
     }
 }

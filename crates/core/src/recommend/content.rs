@@ -14,6 +14,7 @@ use rusqlite::params;
 
 use crate::catalog::{Catalog, MOVIE_COLUMNS, row_to_movie_at};
 use crate::error::Result;
+use crate::import::Progress;
 use crate::movie::Movie;
 use crate::text::{Token, hangul_bigrams, tokens};
 
@@ -232,9 +233,26 @@ pub fn notability(m: &Movie, starter: bool) -> f32 {
     0.4 * cast + 0.4 * plot + if starter { 0.2 } else { 0.0 }
 }
 
-/// Builds the content index for every film and stores it, replacing the old one.
-pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
+/// Builds the content index for every film and stores it, replacing the old one. `progress`
+/// hears how far it is: every film read, then every film's vector written (`total` is twice
+/// the films).
+pub fn build(
+    catalog: &mut Catalog,
+    weights: &FeatureWeights,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<usize> {
     let generation = catalog.generation()?;
+    let count: i64 = catalog
+        .conn
+        .query_row("SELECT count(*) FROM movies", [], |r| r.get(0))?;
+    let total = 2 * count.max(0) as u64;
+    let mut done = 0u64;
+    let mut step = |progress: &mut dyn FnMut(Progress)| {
+        done += 1;
+        if done.is_multiple_of(PROGRESS_EVERY) && done < total {
+            progress(Progress { done, total });
+        }
+    };
     // Feature ids in first-seen order and their document frequencies for IDF; each film's
     // features are kept by id (not by name) while the catalog is read, which keeps memory low.
     let mut ids: HashMap<String, u32> = HashMap::new();
@@ -263,6 +281,7 @@ pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
                 })
                 .collect();
             films.push((id, movie.year, notability(&movie, r.get(1)?), features));
+            step(progress);
         }
     }
     let n = films.len().max(1) as f32;
@@ -294,6 +313,7 @@ pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
             }
             v.sort_by_key(|(id, _)| *id);
             put_vector.execute(params![movie_id, pack(&v), year, *notability as f64])?;
+            step(progress);
         }
     }
     tx.execute(
@@ -302,8 +322,12 @@ pub fn build(catalog: &mut Catalog, weights: &FeatureWeights) -> Result<usize> {
         [generation],
     )?;
     tx.commit()?;
+    progress(Progress { done: total, total });
     Ok(films.len())
 }
+
+/// How many films' steps pass between two progress reports.
+const PROGRESS_EVERY: u64 = 1_000;
 
 /// True when the stored content index was built from the catalog as it is now.
 pub fn is_current(catalog: &Catalog) -> Result<bool> {

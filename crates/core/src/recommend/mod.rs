@@ -104,6 +104,24 @@ pub struct Recommender {
     pub blend: Blend,
 }
 
+/// How long a rebuild of the index may take before a front end shows its progress.
+pub const SHOW_PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Passes progress on to `show` only once `after` has passed since this was called (then
+/// every report, the last one — done = total — included): a quick rebuild shows nothing, a
+/// slow one shows its bar and ends it.
+pub fn shown_after(
+    after: std::time::Duration,
+    mut show: impl FnMut(crate::import::Progress),
+) -> impl FnMut(crate::import::Progress) {
+    let started = std::time::Instant::now();
+    move |p| {
+        if started.elapsed() >= after {
+            show(p);
+        }
+    }
+}
+
 /// Half stars from 0.5 to 5.
 pub fn valid_stars(stars: f32) -> bool {
     (0.5..=5.0).contains(&stars) && (stars * 2.0).fract() == 0.0
@@ -114,6 +132,16 @@ impl Catalog {
     /// (and the community weights if they are missing), without loading it; true when the
     /// content index was rebuilt.
     pub fn prepare_recommendations(&mut self) -> Result<bool> {
+        self.prepare_recommendations_with(&mut |_| {})
+    }
+
+    /// [`Catalog::prepare_recommendations`], telling `progress` how far a rebuild of the
+    /// content index is (nothing when none is needed). Wrap it in [`shown_after`] to hear of
+    /// slow rebuilds only.
+    pub fn prepare_recommendations_with(
+        &mut self,
+        progress: &mut dyn FnMut(crate::import::Progress),
+    ) -> Result<bool> {
         if !community::is_current(self)? {
             // Stored ratings without weights: the upgrade from cosine neighbours.
             let started = std::time::Instant::now();
@@ -124,7 +152,7 @@ impl Catalog {
             return Ok(false);
         }
         let started = std::time::Instant::now();
-        let n = content::build(self, &FeatureWeights::default())?;
+        let n = content::build(self, &FeatureWeights::default(), progress)?;
         tracing::info!(films = n, elapsed = ?started.elapsed(), "content index rebuilt");
         Ok(true)
     }
