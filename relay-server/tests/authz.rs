@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use movietalk_core::relay_client::{ClientError, RelayClient, RelayEvent};
 use movietalk_protocol::relay::{
-    CLOSE_SESSION_ENDED, ChatMessage, ClientMessage, ErrorCode, LikeTarget, ServerMessage,
+    CLOSE_SESSION_ENDED, ChatMessage, ClientMessage, DiaryEntry, ErrorCode, LikeTarget,
+    ServerMessage,
 };
 use movietalk_relay::accounts::{DELETED_AUTHOR, HashCost};
 use movietalk_relay::{Config, RunningRelay, start};
@@ -155,6 +156,10 @@ enum Cmd {
     Unwatch,
     /// Make "the" watchlist public: one's own.
     WatchlistPublic,
+    /// Rewrite olga's diary entry (by its client id): in one's own diary.
+    PutDiaryEntry,
+    /// Delete olga's diary entry (by its client id): from one's own diary.
+    DeleteDiaryEntry,
 }
 
 /// A command and what each actor gets, in [`Actor`] order.
@@ -193,6 +198,8 @@ const LIBRARY: &[Row] = &[
     //                        owner  other  guest   banned  kicked  revoked  deleted  successor
     (Cmd::Unwatch,           [OK,    OK,    UNAUTH, OK,     OK,     CLOSED,  CLOSED,  OK]),
     (Cmd::WatchlistPublic,   [OK,    OK,    UNAUTH, OK,     OK,     CLOSED,  CLOSED,  OK]),
+    (Cmd::PutDiaryEntry,     [OK,    OK,    UNAUTH, OK,     OK,     CLOSED,  CLOSED,  OK]),
+    (Cmd::DeleteDiaryEntry,  [OK,    OK,    UNAUTH, OK,     OK,     CLOSED,  CLOSED,  OK]),
 ];
 
 #[rustfmt::skip]
@@ -319,6 +326,13 @@ impl Cmd {
                 at_ms: None,
             },
             Cmd::WatchlistPublic => ClientMessage::WatchlistPublic { public: true },
+            Cmd::PutDiaryEntry => ClientMessage::PutDiaryEntry {
+                entry: diary_entry("olga-watch", OLGA_FILM, &format!("{actor:?}")),
+            },
+            Cmd::DeleteDiaryEntry => ClientMessage::DeleteDiaryEntry {
+                client_id: "olga-watch".into(),
+                at_ms: None,
+            },
         }
     }
 }
@@ -443,6 +457,32 @@ async fn watchlist(
     }
 }
 
+/// A diary entry whose title says who wrote it, made now.
+fn diary_entry(client_id: &str, film: &str, by: &str) -> DiaryEntry {
+    DiaryEntry {
+        client_id: client_id.into(),
+        movie_key: film.into(),
+        title: format!("watched by {by}"),
+        year: None,
+        watched_on: "2025-06-01".into(),
+        rating: Some(4.0),
+        rewatch: false,
+        review: false,
+        edited_at_ms: movietalk_core::sync::now_ms(),
+    }
+}
+
+/// The caller's diary: (client id, title) of each entry.
+async fn diary(c: &RelayClient) -> Vec<(String, String)> {
+    match c.call(ClientMessage::Diary { since: None }).await.unwrap() {
+        ServerMessage::Diary { entries, .. } => entries
+            .into_iter()
+            .map(|e| (e.client_id, e.title))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Everyone and everything the matrix acts on.
 struct World {
     relay: RunningRelay,
@@ -501,6 +541,13 @@ impl World {
         let olga_review = put_review(&admin, "olga-review", OLGA_FILM, "olga's review").await;
         let olga_comment = comment(&admin, "olga-comment", olga_review, "olga's comment").await;
         watch(&admin, OLGA_FILM).await;
+        let logged = ClientMessage::PutDiaryEntry {
+            entry: diary_entry("olga-watch", OLGA_FILM, "olga"),
+        };
+        assert!(matches!(
+            admin.call(logged).await,
+            Ok(ServerMessage::Ok { .. })
+        ));
 
         // Otto, another account, in the room, with a review of his own and a comment on olga's.
         let (other, _) = connect(&relay, "otto").await;
@@ -572,6 +619,13 @@ impl World {
         let sam_review = put_review(&sam, "sam-review", SAM_FILM, "sam's review").await;
         let wendy_on_sam = comment(&wendy, "wendy-2", sam_review, "wendy on sam").await;
         watch(&sam, SAM_FILM).await;
+        let logged = ClientMessage::PutDiaryEntry {
+            entry: diary_entry("sam-watch", SAM_FILM, "sam"),
+        };
+        assert!(matches!(
+            sam.call(logged).await,
+            Ok(ServerMessage::Ok { .. })
+        ));
         sam.call(ClientMessage::WatchlistPublic { public: true })
             .await
             .unwrap();
@@ -770,7 +824,9 @@ impl World {
         let watchlist = watchlist(&self.client(Owner), None)
             .await
             .expect("the owner reads her watchlist");
+        let diary = diary(&self.client(Owner)).await;
         Snapshot {
+            diary,
             watchlist,
             reviews,
             comments,
@@ -798,6 +854,7 @@ impl World {
         );
         check(now.profile == before.profile, "olga's profile");
         check(now.watchlist == before.watchlist, "olga's watchlist");
+        check(now.diary == before.diary, "olga's diary");
         check(now.creator == before.creator, "the room's creator");
         check(
             now.messages.len() >= before.messages.len()
@@ -914,6 +971,16 @@ impl World {
             Cmd::WatchlistPublic => {
                 assert_eq!(watchlist(&r, Some("olga")).await.unwrap(), (true, vec![]));
             }
+            Cmd::PutDiaryEntry => {
+                let entries = diary(&self.client(Owner)).await;
+                assert_eq!(
+                    entries,
+                    [("olga-watch".to_owned(), "watched by Owner".to_owned())]
+                );
+            }
+            Cmd::DeleteDiaryEntry => {
+                assert!(diary(&self.client(Owner)).await.is_empty());
+            }
             Cmd::LogOut => {
                 assert!(matches!(
                     self.client(Owner).list_sessions().await,
@@ -959,6 +1026,8 @@ impl World {
 struct Snapshot {
     /// Whether olga's watchlist is public, and its films.
     watchlist: (bool, Vec<String>),
+    /// (client id, title) of olga's diary entries.
+    diary: Vec<(String, String)>,
     /// (id, author, film, rating, body, spoiler) of each of olga's reviews.
     reviews: Vec<(u64, String, String, String, String, bool)>,
     /// (id, author, body) of each comment on olga's review.
@@ -1048,7 +1117,7 @@ async fn reviews_comments_likes_and_follows_answer_each_actor_as_the_table_says(
 }
 
 #[tokio::test]
-async fn watchlists_answer_each_actor_as_the_table_says() {
+async fn watchlists_and_diaries_answer_each_actor_as_the_table_says() {
     let mut w = World::build().await;
     // A private watchlist: its owner reads it; nobody else does, and the revoked and deleted
     // connections are closed.
@@ -1158,7 +1227,8 @@ async fn a_successor_to_a_deleted_handle_inherits_nothing() {
         other => panic!("{other:?}"),
     };
     assert!(reviews.is_empty(), "{reviews:?}");
-    // Sam's public watchlist went with the account: the successor's own is empty and private.
+    // Sam's diary and public watchlist went with the account: the successor's are empty.
+    assert!(diary(&s).await.is_empty());
     assert_eq!(watchlist(&s, None).await.unwrap(), (false, vec![]));
     assert_eq!(
         code(watchlist(&w.reader, Some("sam")).await),

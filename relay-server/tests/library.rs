@@ -268,3 +268,176 @@ async fn a_watchlist_holds_at_most_its_limit_and_forgets_old_removals() {
     assert_eq!(own(&c, None).await.2, vec!["film-1"]);
     relay.shutdown().await.unwrap();
 }
+
+/// A diary entry logged at `at_ms`.
+fn entry(
+    client_id: &str,
+    film: &str,
+    on: &str,
+    at_ms: u64,
+) -> movietalk_protocol::relay::DiaryEntry {
+    movietalk_protocol::relay::DiaryEntry {
+        client_id: client_id.into(),
+        movie_key: film.into(),
+        title: format!("Title of {film}"),
+        year: Some(1999),
+        watched_on: on.into(),
+        rating: Some(4.5),
+        rewatch: false,
+        review: false,
+        edited_at_ms: at_ms,
+    }
+}
+
+/// (version, unchanged, [(client id, film, day)]) of the caller's diary.
+async fn diary(c: &RelayClient, since: Option<u64>) -> (u64, bool, Vec<(String, String, String)>) {
+    match c.call(ClientMessage::Diary { since }).await.unwrap() {
+        ServerMessage::Diary {
+            version,
+            unchanged,
+            entries,
+            ..
+        } => (
+            version,
+            unchanged,
+            entries
+                .into_iter()
+                .map(|e| (e.client_id, e.movie_key, e.watched_on))
+                .collect(),
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn put(e: movietalk_protocol::relay::DiaryEntry) -> ClientMessage {
+    ClientMessage::PutDiaryEntry { entry: e }
+}
+
+fn delete(client_id: &str, at_ms: Option<u64>) -> ClientMessage {
+    ClientMessage::DeleteDiaryEntry {
+        client_id: client_id.into(),
+        at_ms,
+    }
+}
+
+#[tokio::test]
+async fn a_diary_keeps_the_later_of_two_edits_and_answers_unchanged_until_it_changes() {
+    let relay = relay(store::fresh()).await;
+    let (laptop, _) = user(&relay, "eve").await;
+    let (desktop, _) = RelayClient::connect(&relay.url(), "eve").await.unwrap();
+    desktop.log_in("eve", "a long password").await.unwrap();
+    let t = movietalk_core::sync::now_ms() - 60_000;
+    assert_eq!(diary(&laptop, None).await, (0, false, vec![]));
+
+    // Two watches of one film and one of another, most recent watch first.
+    laptop
+        .call(put(entry("w1", "heat-1995", "2025-01-05", t)))
+        .await
+        .unwrap();
+    laptop
+        .call(put(entry("w2", "heat-1995", "2025-03-01", t + 1)))
+        .await
+        .unwrap();
+    desktop
+        .call(put(entry("w3", "ran-1985", "2025-02-10", t + 2)))
+        .await
+        .unwrap();
+    let (v, _, entries) = diary(&desktop, None).await;
+    let days: Vec<&str> = entries.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(days, ["2025-03-01", "2025-02-10", "2025-01-05"]);
+    assert_eq!(diary(&laptop, Some(v)).await, (v, true, vec![]));
+
+    // w1: edited on the laptop at t+20; an older edit from the desktop (t+10) arrives later.
+    laptop
+        .call(put(entry("w1", "heat-1995", "2025-01-06", t + 20)))
+        .await
+        .unwrap();
+    desktop
+        .call(put(entry("w1", "heat-1995", "2025-01-07", t + 10)))
+        .await
+        .unwrap();
+    // w2: deleted on the desktop at t+40; an older edit from the laptop (t+30) arrives later.
+    desktop.call(delete("w2", Some(t + 40))).await.unwrap();
+    laptop
+        .call(put(entry("w2", "heat-1995", "2025-03-02", t + 30)))
+        .await
+        .unwrap();
+    // w3: deleted at t+50, then edited later elsewhere (t+60): the later edit brings it back.
+    desktop.call(delete("w3", Some(t + 50))).await.unwrap();
+    laptop
+        .call(put(entry("w3", "ran-1985", "2025-02-11", t + 60)))
+        .await
+        .unwrap();
+    // w4: never seen here, deleted at t+80; its older log (t+70) arrives after.
+    desktop.call(delete("w4", Some(t + 80))).await.unwrap();
+    laptop
+        .call(put(entry("w4", "alien-1979", "2025-04-01", t + 70)))
+        .await
+        .unwrap();
+    let (v2, unchanged, entries) = diary(&laptop, Some(v)).await;
+    assert!(v2 > v && !unchanged);
+    let got: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.0.as_str(), e.2.as_str()))
+        .collect();
+    assert_eq!(got, [("w3", "2025-02-11"), ("w1", "2025-01-06")]);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_diary_refuses_bad_entries_and_belongs_to_its_account_alone() {
+    let relay = relay(store::fresh()).await;
+    let (owner, _) = user(&relay, "fay").await;
+    let (other, _) = user(&relay, "gus").await;
+    let t = movietalk_core::sync::now_ms();
+    owner
+        .call(put(entry("mine", "heat-1995", "2025-01-05", t)))
+        .await
+        .unwrap();
+    let before = diary(&owner, None).await;
+    let bad = [
+        entry("", "heat-1995", "2025-01-05", t),
+        entry("x", "", "2025-01-05", t),
+        entry("x", "heat-1995", "2025-02-30", t),
+        entry("x", "heat-1995", "yesterday", t),
+        movietalk_protocol::relay::DiaryEntry {
+            rating: Some(4.2),
+            ..entry("x", "heat-1995", "2025-01-05", t)
+        },
+    ];
+    for e in bad {
+        assert_eq!(
+            code(owner.call(put(e.clone())).await),
+            ErrorCode::InvalidInput,
+            "{e:?}"
+        );
+    }
+    assert_eq!(
+        code(owner.call(delete("", None)).await),
+        ErrorCode::InvalidInput
+    );
+    // Another account using the same client id writes and deletes in its own diary only.
+    other
+        .call(put(entry("mine", "ran-1985", "2025-05-05", t)))
+        .await
+        .unwrap();
+    assert_eq!(diary(&other, None).await.2.len(), 1);
+    other.call(delete("mine", None)).await.unwrap();
+    assert!(diary(&other, None).await.2.is_empty());
+    assert_eq!(diary(&owner, None).await, before);
+    // A guest has no diary.
+    let (guest, _) = RelayClient::connect(&relay.url(), "guest").await.unwrap();
+    assert_eq!(
+        code(guest.call(ClientMessage::Diary { since: None }).await),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        code(
+            guest
+                .call(put(entry("g", "heat-1995", "2025-01-05", t)))
+                .await
+        ),
+        ErrorCode::Unauthorized
+    );
+    relay.shutdown().await.unwrap();
+}

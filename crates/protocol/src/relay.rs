@@ -243,6 +243,22 @@ pub enum ClientMessage {
     /// Whether others may read this account's watchlist (at first they may not); the reply is
     /// [`ServerMessage::Ok`].
     WatchlistPublic { public: bool },
+    /// Write (or rewrite) an entry of this account's diary, named by its `client_id`; the
+    /// reply is [`ServerMessage::Ok`]. Of two edits of an entry, the later `edited_at_ms` wins.
+    PutDiaryEntry { entry: DiaryEntry },
+    /// Delete an entry of this account's diary (`at_ms`: when, as for edits); the reply is
+    /// [`ServerMessage::Ok`], also when there is no such entry.
+    DeleteDiaryEntry {
+        client_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_ms: Option<u64>,
+    },
+    /// This account's diary; with `since` the version the client holds, `unchanged` when it is
+    /// still the newest. The reply is [`ServerMessage::Diary`].
+    Diary {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
     /// A watchlist: this account's own without `handle`, else `handle`'s if it is public (or
     /// this account's). With `since` the version the client holds, the reply says `unchanged`
     /// when it still is the newest. The reply is [`ServerMessage::Watchlist`].
@@ -375,6 +391,14 @@ pub enum ServerMessage {
         version: u64,
         unchanged: bool,
         films: Vec<WatchlistFilm>,
+    },
+    /// A diary, most recent watch first; `version` grows with every change; `unchanged`: the
+    /// client's `since` is the newest, and no entries follow.
+    Diary {
+        req: u64,
+        version: u64,
+        unchanged: bool,
+        entries: Vec<DiaryEntry>,
     },
     /// Changes after the requested number, oldest first; `last` is the number to ask after next.
     Changes {
@@ -524,6 +548,78 @@ pub struct WatchlistFilm {
 
 /// Most films a watchlist holds.
 pub const MAX_WATCHLIST: usize = 5_000;
+
+/// One watch of a film in a diary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiaryEntry {
+    /// Chosen by the client that logged it; names the entry for good.
+    pub client_id: String,
+    pub movie_key: String,
+    pub title: String,
+    pub year: Option<i32>,
+    /// The day it was watched: `YYYY-MM-DD`.
+    pub watched_on: String,
+    /// The rating given with this watch, in half stars.
+    #[serde(default)]
+    pub rating: Option<f32>,
+    #[serde(default)]
+    pub rewatch: bool,
+    /// A review of the film was written with this watch.
+    #[serde(default)]
+    pub review: bool,
+    /// When the entry was last changed (the changing machine's clock).
+    pub edited_at_ms: u64,
+}
+
+/// Most entries a diary holds.
+pub const MAX_DIARY: usize = 20_000;
+
+/// Checks a diary entry: its id, its film, its day (a real `YYYY-MM-DD` from 1870 to 2200) and
+/// its rating (half stars from 0.5 to 5, or none).
+pub fn validate_diary_entry(e: &DiaryEntry) -> Result<(), FieldError> {
+    validate_client_id(&e.client_id)?;
+    validate_film(&e.movie_key, &e.title)?;
+    validate_date("watched_on", &e.watched_on)?;
+    if let Some(r) = e.rating
+        && !((0.5..=5.0).contains(&r) && (r * 2.0).fract() == 0.0)
+    {
+        return Err(FieldError::Charset {
+            field: "rating",
+            allowed: "half stars from 0.5 to 5",
+        });
+    }
+    Ok(())
+}
+
+/// Checks a day written `YYYY-MM-DD` (a real date, 1870 to 2200).
+pub fn validate_date(field: &'static str, day: &str) -> Result<(), FieldError> {
+    let bad = FieldError::Charset {
+        field,
+        allowed: "a date like 2025-03-14",
+    };
+    let parts: Vec<&str> = day.split('-').collect();
+    let [y, m, d] = parts[..] else {
+        return Err(bad);
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad);
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return Err(bad);
+    };
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad),
+    };
+    if !(1870..=2200).contains(&y) || d == 0 || d > days {
+        return Err(bad);
+    }
+    Ok(())
+}
 
 /// A comment on a review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -968,6 +1064,7 @@ impl ServerMessage {
             | Comments { req, .. }
             | Follows { req, .. }
             | Watchlist { req, .. }
+            | Diary { req, .. }
             | Changes { req, .. } => Some(*req),
             Error { req, .. } => *req,
             Welcome { .. }
@@ -997,6 +1094,36 @@ impl ServerMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_diary_day_is_a_real_date() {
+        for good in [
+            "2025-03-14",
+            "2024-02-29",
+            "2000-02-29",
+            "1870-01-01",
+            "2200-12-31",
+        ] {
+            assert_eq!(validate_date("d", good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "2025-3-14",
+            "2025-02-29",
+            "1900-02-29",
+            "2025-13-01",
+            "2025-04-31",
+            "2025-00-10",
+            "1869-12-31",
+            "2201-01-01",
+            "2025-03-14T00",
+            "２０２５-03-14",
+            "2025/03/14",
+            "+025-03-14",
+        ] {
+            assert!(validate_date("d", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn client_frames_round_trip_with_snake_case_tags() {

@@ -1,7 +1,10 @@
-//! Watchlists. Reading a public one is open to guests; everything else needs an account, and
-//! the store checks whose watchlist it is.
+//! Watchlists and diaries. Reading a public watchlist is open to guests; everything else
+//! needs an account, and acts on that account's own.
 
-use movietalk_protocol::relay::{ClientMessage, ErrorCode, ServerMessage, validate_film};
+use movietalk_protocol::relay::{
+    ClientMessage, ErrorCode, ServerMessage, validate_client_id, validate_diary_entry,
+    validate_film,
+};
 
 use super::answers::{not_logged_in, social_error};
 use super::handler::Handler;
@@ -20,9 +23,35 @@ impl Handler {
         };
         match (msg, account) {
             (ClientMessage::Watchlist { handle: None, .. }, None)
-            | (ClientMessage::SetWatchlist { .. } | ClientMessage::WatchlistPublic { .. }, None) => {
-                not_logged_in(req)
+            | (
+                ClientMessage::SetWatchlist { .. }
+                | ClientMessage::WatchlistPublic { .. }
+                | ClientMessage::PutDiaryEntry { .. }
+                | ClientMessage::DeleteDiaryEntry { .. }
+                | ClientMessage::Diary { .. },
+                None,
+            ) => not_logged_in(req),
+            (ClientMessage::PutDiaryEntry { entry }, Some(id)) => {
+                if let Err(e) = validate_diary_entry(&entry) {
+                    return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
+                }
+                done(self.library.put_diary_entry(id, &entry))
             }
+            (ClientMessage::DeleteDiaryEntry { client_id, at_ms }, Some(id)) => {
+                if let Err(e) = validate_client_id(&client_id) {
+                    return ServerMessage::error(Some(req), ErrorCode::InvalidInput, e.to_string());
+                }
+                done(self.library.delete_diary_entry(id, &client_id, at_ms))
+            }
+            (ClientMessage::Diary { since }, Some(id)) => match self.library.diary(id, since) {
+                Ok((version, unchanged, entries)) => ServerMessage::Diary {
+                    req,
+                    version,
+                    unchanged,
+                    entries,
+                },
+                Err(e) => social_error(req, e),
+            },
             (
                 ClientMessage::SetWatchlist {
                     movie_key,

@@ -464,7 +464,10 @@ impl Handler {
             }
             msg @ (ClientMessage::SetWatchlist { .. }
             | ClientMessage::WatchlistPublic { .. }
-            | ClientMessage::Watchlist { .. }) => {
+            | ClientMessage::Watchlist { .. }
+            | ClientMessage::PutDiaryEntry { .. }
+            | ClientMessage::DeleteDiaryEntry { .. }
+            | ClientMessage::Diary { .. }) => {
                 let account = session.account.as_ref().map(|a| a.id);
                 blocking(|| self.library(req, msg, account))
             }
@@ -507,5 +510,7 @@ fn is_write(msg: &ClientMessage) -> bool {
             | ClientMessage::Follow { .. }
             | ClientMessage::SetWatchlist { .. }
             | ClientMessage::WatchlistPublic { .. }
+            | ClientMessage::PutDiaryEntry { .. }
+            | ClientMessage::DeleteDiaryEntry { .. }
     )
 }

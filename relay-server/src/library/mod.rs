@@ -1,4 +1,5 @@
-//! What each person keeps for themselves and may show others: the watchlist.
+//! What each person keeps for themselves and may show others: the watchlist, and the diary
+//! (the watches they logged; their own only, for now).
 //!
 //! Rules: only its owner changes a watchlist; others read it only when its owner made it
 //! public (at first it is not). Of two changes of one film made on two machines while offline,
@@ -7,16 +8,21 @@
 //! A watchlist holds at most [`MAX_WATCHLIST`] films. Every change raises the watchlist's
 //! version, so a client holding the newest one is answered "unchanged". A deleted account's
 //! watchlist goes with it; whoever takes its handle later starts with none.
+//!
+//! A diary entry is named by the client id of the machine that logged it; of two edits (or an
+//! edit and a deletion) the later one wins, by the same rule. A diary holds at most
+//! [`MAX_DIARY`] entries, and remembers the newest [`KEPT_REMOVALS`] deletions.
 
 mod rules;
 
-pub use movietalk_protocol::relay::MAX_WATCHLIST;
 use movietalk_protocol::relay::WatchlistFilm;
+pub use movietalk_protocol::relay::{DiaryEntry, MAX_DIARY, MAX_WATCHLIST};
 
 pub use crate::social::SocialError;
 pub use crate::store::rows::WatchlistRow;
 
-/// How many taken-off films a watchlist remembers (to refuse older changes of them).
+/// How many taken-off films a watchlist, or deleted entries a diary, remembers (to refuse
+/// older changes of them).
 pub const KEPT_REMOVALS: u64 = 5_000;
 
 /// A watchlist as read.
@@ -57,4 +63,20 @@ pub trait LibraryStore: Send + Sync + std::fmt::Debug + 'static {
         handle: Option<&str>,
         since: Option<u64>,
     ) -> Result<Watchlist, SocialError>;
+    /// Writes or rewrites an entry of `account`'s diary (an edit older than the stored one
+    /// changes nothing).
+    fn put_diary_entry(&self, account: u64, entry: &DiaryEntry) -> Result<(), SocialError>;
+    /// Deletes an entry of `account`'s diary, as of `at_ms` (None: now).
+    fn delete_diary_entry(
+        &self,
+        account: u64,
+        client_id: &str,
+        at_ms: Option<u64>,
+    ) -> Result<(), SocialError>;
+    /// `account`'s diary: (version, unchanged since `since`, entries — none when unchanged).
+    fn diary(
+        &self,
+        account: u64,
+        since: Option<u64>,
+    ) -> Result<(u64, bool, Vec<DiaryEntry>), SocialError>;
 }

@@ -1,6 +1,6 @@
-//! The watchlist rules, written once over the rows of any store ([`Transact`]). A change locks
-//! the watchlist's settings row first, so changes of one watchlist from several connections
-//! (or relays) take turns, and each one's version is one more than the last.
+//! The watchlist and diary rules, written once over the rows of any store ([`Transact`]). A
+//! change locks the watchlist's (or diary's) version row first, so changes of one from several
+//! connections (or relays) take turns, and each one's version is one more than the last.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -104,6 +104,83 @@ impl<S: Transact> LibraryStore for S {
                 films,
                 unchanged,
             })
+        })
+    }
+
+    fn put_diary_entry(&self, account: u64, entry: &DiaryEntry) -> Result<(), SocialError> {
+        let at_ms = entry.edited_at_ms.min(now_ms());
+        let entry = DiaryEntry {
+            edited_at_ms: at_ms,
+            ..entry.clone()
+        };
+        self.rows(Access::Tx, |rows| {
+            let version = rows.lock_diary_version(account)?;
+            let stored = rows.diary_entry(account, &entry.client_id)?;
+            // An edit made before the stored one (or its deletion), arriving late: it loses.
+            if stored.is_some_and(|(_, t)| t > at_ms) {
+                return Ok(());
+            }
+            let listed = stored.is_some_and(|(deleted, _)| !deleted);
+            if !listed && rows.diary_count(account, false)? >= MAX_DIARY as u64 {
+                return Err(SocialError::Invalid(
+                    "a diary holds at most 20,000 entries: delete some first",
+                ));
+            }
+            rows.put_diary_entry(account, &entry, false)?;
+            Ok(rows.set_diary_version(account, version + 1)?)
+        })
+    }
+
+    fn delete_diary_entry(
+        &self,
+        account: u64,
+        client_id: &str,
+        at_ms: Option<u64>,
+    ) -> Result<(), SocialError> {
+        let now = now_ms();
+        let at_ms = at_ms.map_or(now, |t| t.min(now));
+        // What is kept of a deleted entry: its id and when it was deleted.
+        let gone = DiaryEntry {
+            client_id: client_id.to_owned(),
+            movie_key: String::new(),
+            title: String::new(),
+            year: None,
+            watched_on: String::new(),
+            rating: None,
+            rewatch: false,
+            review: false,
+            edited_at_ms: at_ms,
+        };
+        self.rows(Access::Tx, |rows| {
+            let version = rows.lock_diary_version(account)?;
+            let stored = rows.diary_entry(account, client_id)?;
+            if stored.is_some_and(|(_, t)| t > at_ms) {
+                return Ok(());
+            }
+            // Kept even for an entry never seen here: so that this deletion, being later,
+            // beats an older edit of it arriving after it.
+            rows.put_diary_entry(account, &gone, true)?;
+            if rows.diary_count(account, true)? > KEPT_REMOVALS {
+                rows.prune_diary(account, KEPT_REMOVALS)?;
+            }
+            if stored.is_some_and(|(deleted, _)| !deleted) {
+                rows.set_diary_version(account, version + 1)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn diary(
+        &self,
+        account: u64,
+        since: Option<u64>,
+    ) -> Result<(u64, bool, Vec<DiaryEntry>), SocialError> {
+        self.rows(Access::Tx, |rows| {
+            let version = rows.diary_version(account)?;
+            if since == Some(version) {
+                return Ok((version, true, Vec::new()));
+            }
+            Ok((version, false, rows.diary(account)?))
         })
     }
 }

@@ -172,6 +172,29 @@ CREATE TABLE watchlist (
 );
 CREATE INDEX watchlist_order ON watchlist(account_id, listed, added_at_ms);
 ",
+    // Diaries: each account's version, and its entries (`deleted`: kept so that an older edit
+    // arriving later loses).
+    "
+CREATE TABLE diary_meta (
+    account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    version    BIGINT NOT NULL
+);
+CREATE TABLE diary (
+    account_id   BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    client_id    TEXT NOT NULL,
+    movie_key    TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    year         INTEGER,
+    watched_on   TEXT NOT NULL,
+    rating       REAL CHECK (rating BETWEEN 0.5 AND 5.0 AND rating * 2 = round(rating * 2)),
+    rewatch      BOOLEAN NOT NULL,
+    review       BOOLEAN NOT NULL,
+    edited_at_ms BIGINT NOT NULL,
+    deleted      BOOLEAN NOT NULL,
+    PRIMARY KEY (account_id, client_id)
+);
+CREATE INDEX diary_order ON diary(account_id, deleted, watched_on);
+",
 ];
 
 /// Brings the schema up to date. Instances starting together take turns (an advisory lock).

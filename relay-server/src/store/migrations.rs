@@ -289,5 +289,28 @@ pub(crate) fn migrations() -> rusqlite_migration::Migrations<'static> {
              ) STRICT, WITHOUT ROWID;
              CREATE INDEX watchlist_order ON watchlist(account_id, listed, added_at_ms);",
         ),
+        // Diaries: each account's version, and its entries (`deleted = 1`: kept so that an
+        // older edit arriving later loses).
+        M::up(
+            "CREATE TABLE diary_meta (
+                 account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+                 version    INTEGER NOT NULL
+             ) STRICT;
+             CREATE TABLE diary (
+                 account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                 client_id    TEXT NOT NULL,
+                 movie_key    TEXT NOT NULL,
+                 title        TEXT NOT NULL,
+                 year         INTEGER,
+                 watched_on   TEXT NOT NULL,
+                 rating       REAL CHECK (rating BETWEEN 0.5 AND 5.0 AND rating * 2 = round(rating * 2)),
+                 rewatch      INTEGER NOT NULL,
+                 review       INTEGER NOT NULL,
+                 edited_at_ms INTEGER NOT NULL,
+                 deleted      INTEGER NOT NULL,
+                 PRIMARY KEY (account_id, client_id)
+             ) STRICT, WITHOUT ROWID;
+             CREATE INDEX diary_order ON diary(account_id, deleted, watched_on);",
+        ),
     ])
 }

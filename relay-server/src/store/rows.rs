@@ -15,8 +15,8 @@
 use std::collections::HashSet;
 
 use movietalk_protocol::relay::{
-    Account, ChangeKind, ChatMessage, Comment, LikeTarget, LinkedProvider, Review, SessionInfo,
-    WatchlistFilm,
+    Account, ChangeKind, ChatMessage, Comment, DiaryEntry, LikeTarget, LinkedProvider, Review,
+    SessionInfo, WatchlistFilm,
 };
 
 use super::{RoomRecord, StoreError, StoreResult};
@@ -108,7 +108,7 @@ pub struct WatchlistStanding {
     pub added_at_ms: u64,
 }
 
-/// What a person keeps for themselves: the watchlist.
+/// What a person keeps for themselves: the watchlist and the diary.
 pub trait LibraryRows {
     /// The account's watchlist settings — (public, version) — locked, made at the first use;
     /// an error when there is no such account.
@@ -131,6 +131,23 @@ pub trait LibraryRows {
     fn prune_watchlist(&mut self, account: u64, keep: u64) -> StoreResult<()>;
     /// The films on the account's watchlist, newest addition first.
     fn watchlist(&mut self, account: u64) -> StoreResult<Vec<WatchlistFilm>>;
+
+    /// The account's diary version, locked, made at the first use; an error when there is no
+    /// such account.
+    fn lock_diary_version(&mut self, account: u64) -> StoreResult<u64>;
+    /// The account's diary version; 0 before the first change.
+    fn diary_version(&mut self, account: u64) -> StoreResult<u64>;
+    fn set_diary_version(&mut self, account: u64, version: u64) -> StoreResult<()>;
+    /// The entry's state: (deleted, when last changed).
+    fn diary_entry(&mut self, account: u64, client_id: &str) -> StoreResult<Option<(bool, u64)>>;
+    /// Stores the entry as it is now (`deleted`: only its id and time count).
+    fn put_diary_entry(&mut self, account: u64, e: &DiaryEntry, deleted: bool) -> StoreResult<()>;
+    /// How many entries the account's diary holds (`deleted` false) or remembers as deleted.
+    fn diary_count(&mut self, account: u64, deleted: bool) -> StoreResult<u64>;
+    /// Forgets the account's oldest deleted entries beyond the newest `keep`.
+    fn prune_diary(&mut self, account: u64, keep: u64) -> StoreResult<()>;
+    /// The account's diary, most recent watch first.
+    fn diary(&mut self, account: u64) -> StoreResult<Vec<DiaryEntry>>;
 }
 
 /// A community model as stored.
