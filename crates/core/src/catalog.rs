@@ -226,6 +226,25 @@ fn migrations() -> Migrations<'static> {
             ) STRICT, WITHOUT ROWID;
             "#,
         ),
+        M::up(
+            r#"
+            -- This user's diary (crate::diary): each watch, changed here, shared through the
+            -- outbox, and taken from the relay's copy by sync.
+            CREATE TABLE diary (
+                client_id    TEXT PRIMARY KEY,
+                movie_key    TEXT NOT NULL,
+                title        TEXT NOT NULL,
+                year         INTEGER,
+                watched_on   TEXT NOT NULL,
+                rating       REAL,
+                rewatch      INTEGER NOT NULL,
+                review       INTEGER NOT NULL,
+                edited_at_ms INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            CREATE INDEX diary_film ON diary(movie_key, watched_on);
+            CREATE INDEX diary_day ON diary(watched_on);
+            "#,
+        ),
     ])
 }
 

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod avatars;
 pub mod catalog;
+pub mod diary;
 pub mod error;
 pub mod import;
 pub mod movie;

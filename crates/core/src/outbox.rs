@@ -15,6 +15,8 @@ use crate::error::Result;
 pub(crate) const WATCHLIST_SUBJECT: &str = "watchlist:";
 /// The subject of the watchlist's public setting.
 pub(crate) const WATCHLIST_PUBLIC_SUBJECT: &str = "watchlist-public";
+/// The subject of a diary entry's writes: this, then the entry's client id.
+pub(crate) const DIARY_SUBJECT: &str = "diary:";
 
 /// A write waiting for the relay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +63,15 @@ pub enum OutboxOp {
     WatchlistPublic {
         public: bool,
     },
+    /// A diary entry as logged or edited.
+    PutDiaryEntry {
+        entry: movietalk_protocol::relay::DiaryEntry,
+    },
+    /// A diary entry deleted at `at_ms`.
+    DeleteDiaryEntry {
+        client_id: String,
+        at_ms: u64,
+    },
 }
 
 impl OutboxOp {
@@ -77,6 +88,8 @@ impl OutboxOp {
             OutboxOp::Like { target, .. } => format!("like:{}", like_key(*target)),
             OutboxOp::Watchlist { movie_key, .. } => format!("{WATCHLIST_SUBJECT}{movie_key}"),
             OutboxOp::WatchlistPublic { .. } => WATCHLIST_PUBLIC_SUBJECT.to_owned(),
+            OutboxOp::PutDiaryEntry { entry } => format!("{DIARY_SUBJECT}{}", entry.client_id),
+            OutboxOp::DeleteDiaryEntry { client_id, .. } => format!("{DIARY_SUBJECT}{client_id}"),
         }
     }
 }

@@ -1,8 +1,8 @@
-//! A person's year in film, from what is on this machine (so it works offline): the films
-//! they rated that year, by month, by rating, and by genre, director and decade.
+//! A person's year in film, from what is on this machine (so it works offline): what they
+//! watched that year, by month, by rating, and by genre, director and decade.
 //!
-//! A film counts in the month it was last rated here (local time). When the diary lands, its
-//! watch dates take that place.
+//! A watch is a diary entry (on its day; a rewatch counts again), or — for a film with no
+//! diary entry — its rating, in the month it was last rated here (local time).
 
 use std::collections::HashMap;
 
@@ -14,20 +14,31 @@ use crate::error::Result;
 /// How many genres and directors a year lists.
 const TOP: usize = 8;
 
+/// Every watch: (movie id, year, month, stars) — diary entries, then the ratings of films no
+/// diary entry names.
+const WATCHES: &str = "
+    SELECT m.id AS movie_id, CAST(substr(d.watched_on, 1, 4) AS INTEGER) AS y,
+           CAST(substr(d.watched_on, 6, 2) AS INTEGER) AS m, d.rating AS stars
+    FROM diary d JOIN movies m ON m.key = d.movie_key
+    UNION ALL
+    SELECT r.movie_id, CAST(strftime('%Y', r.rated_at, 'unixepoch', 'localtime') AS INTEGER),
+           CAST(strftime('%m', r.rated_at, 'unixepoch', 'localtime') AS INTEGER), r.stars
+    FROM ratings r JOIN movies m ON m.id = r.movie_id
+    WHERE NOT EXISTS (SELECT 1 FROM diary d WHERE d.movie_key = m.key)";
+
 impl Catalog {
-    /// The years with any rating here, newest first.
-    pub fn rated_years(&self) -> Result<Vec<i32>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT CAST(strftime('%Y', rated_at, 'unixepoch', 'localtime') AS INTEGER) AS y
-             FROM ratings ORDER BY y DESC",
-        )?;
+    /// The years with any watch here, newest first.
+    pub fn watch_years(&self) -> Result<Vec<i32>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT DISTINCT y FROM ({WATCHES}) ORDER BY y DESC"
+        ))?;
         let years = stmt.query_map([], |r| r.get(0))?;
         Ok(years.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// `year`'s figures; `None`: the newest year with a rating (or this year when there is none).
+    /// `year`'s figures; `None`: the newest year with a watch (or this year when there is none).
     pub fn year_in_film(&self, year: Option<i32>) -> Result<YearInFilm> {
-        let years = self.rated_years()?;
+        let years = self.watch_years()?;
         let year = match year.or_else(|| years.first().copied()) {
             Some(y) => y,
             None => self.conn.query_row(
@@ -36,17 +47,15 @@ impl Catalog {
                 |r| r.get(0),
             )?,
         };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT CAST(strftime('%m', r.rated_at, 'unixepoch', 'localtime') AS INTEGER),
-                    r.stars, m.year, m.directors,
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT w.m, w.stars, m.year, m.directors,
                     (SELECT json_group_array(g.genre) FROM movie_genres g WHERE g.movie_id = m.id)
-             FROM ratings r JOIN movies m ON m.id = r.movie_id
-             WHERE CAST(strftime('%Y', r.rated_at, 'unixepoch', 'localtime') AS INTEGER) = ?1",
-        )?;
+             FROM ({WATCHES}) w JOIN movies m ON m.id = w.movie_id WHERE w.y = ?1"
+        ))?;
         let rows = stmt.query_map([year], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
-                r.get::<_, f64>(1)?,
+                r.get::<_, Option<f64>>(1)?,
                 r.get::<_, Option<i32>>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
@@ -65,17 +74,20 @@ impl Catalog {
         };
         let (mut genres, mut directors, mut decades) =
             (HashMap::new(), HashMap::new(), HashMap::new());
-        let mut stars_sum = 0.0;
+        let (mut stars_sum, mut rated) = (0.0, 0u32);
         for row in rows {
             let (month, stars, film_year, film_directors, film_genres) = row?;
             out.films += 1;
             if let Some(m) = out.per_month.get_mut((month - 1) as usize) {
                 *m += 1;
             }
-            // Half stars 0.5 … 5 in buckets 0 … 9.
-            let bucket = ((stars * 2.0).round() as usize).clamp(1, 10) - 1;
-            out.ratings[bucket] += 1;
-            stars_sum += stars;
+            if let Some(stars) = stars {
+                // Half stars 0.5 … 5 in buckets 0 … 9.
+                let bucket = ((stars * 2.0).round() as usize).clamp(1, 10) - 1;
+                out.ratings[bucket] += 1;
+                stars_sum += stars;
+                rated += 1;
+            }
             for g in serde_json::from_str::<Vec<String>>(&film_genres).unwrap_or_default() {
                 *genres.entry(g).or_insert(0) += 1;
             }
@@ -86,8 +98,8 @@ impl Catalog {
                 *decades.entry(y.div_euclid(10) * 10).or_insert(0) += 1;
             }
         }
-        if out.films > 0 {
-            out.mean_rating = Some((stars_sum / f64::from(out.films)) as f32);
+        if rated > 0 {
+            out.mean_rating = Some((stars_sum / f64::from(rated)) as f32);
         }
         out.genres = top(genres, TOP);
         out.directors = top(directors, TOP);

@@ -111,6 +111,9 @@ pub struct SyncReport {
     /// Whether the watchlist changed on the relay (another machine of this account).
     #[serde(default)]
     pub watchlist: bool,
+    /// Whether the diary changed on the relay (another machine of this account).
+    #[serde(default)]
+    pub diary: bool,
 }
 
 /// How far a sync is, for a progress line.
@@ -629,9 +632,10 @@ impl Catalog {
         let previous = state_get(&tx, "account")?;
         if previous.as_deref().is_some_and(|p| p != handle) {
             tx.execute_batch("DELETE FROM my_likes; UPDATE my_reviews SET remote_id = NULL;")?;
-            // The next sync takes the new account's watchlist (this machine's waiting changes
-            // stay, and go out as the new account's).
+            // The next sync takes the new account's watchlist and diary (this machine's waiting
+            // changes stay, and go out as the new account's).
             crate::watchlist::forget_version(&tx)?;
+            crate::diary::forget_version(&tx)?;
         }
         state_set(&tx, "account", handle)?;
         tx.commit()?;
@@ -741,6 +745,10 @@ impl Catalog {
                     OutboxOp::Watchlist { .. } | OutboxOp::WatchlistPublic { .. } => {
                         crate::watchlist::forget_version(&tx)?;
                     }
+                    // Pull the relay's whole diary again on the next sync.
+                    OutboxOp::PutDiaryEntry { .. } | OutboxOp::DeleteDiaryEntry { .. } => {
+                        crate::diary::forget_version(&tx)?;
+                    }
                     _ => {}
                 }
             }
@@ -818,6 +826,7 @@ pub async fn sync(
         // What this account's other machines did to the watchlist, after this one's own
         // changes were delivered (a change still waiting here is never overwritten).
         report.watchlist = pull_watchlist(db, client).await?;
+        report.diary = pull_diary(db, client).await?;
     }
     // Last: the model can take a while (pages, a rate limit), and writes must not wait for it.
     if let Some((version, films)) = pull_model(db, client, progress).await? {
@@ -904,6 +913,33 @@ async fn pull_watchlist(db: &Mutex<Catalog>, client: &RelayClient) -> Result<boo
     };
     if !unchanged {
         lock(db).take_watchlist(version, public, &films)?;
+    }
+    Ok(!unchanged)
+}
+
+/// Takes in this account's diary from the relay when it changed since the last pull; answers
+/// whether it had. A relay from before diaries is skipped.
+async fn pull_diary(db: &Mutex<Catalog>, client: &RelayClient) -> Result<bool, SyncError> {
+    let since = lock(db).diary_version()?;
+    let reply = match client.call(ClientMessage::Diary { since }).await {
+        Ok(reply) => reply,
+        Err(ClientError::Rejected {
+            code: ErrorCode::Malformed,
+            ..
+        }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let ServerMessage::Diary {
+        version,
+        unchanged,
+        entries,
+        ..
+    } = reply
+    else {
+        return Err(ClientError::Protocol(format!("expected a diary, got {reply:?}")).into());
+    };
+    if !unchanged {
+        lock(db).take_diary(version, &entries)?;
     }
     Ok(!unchanged)
 }
@@ -1063,6 +1099,10 @@ async fn deliver(
         OutboxOp::Like { target, on } => client.call(ClientMessage::Like { target, on }).await?,
         op @ (OutboxOp::Watchlist { .. } | OutboxOp::WatchlistPublic { .. }) => {
             let msg = crate::watchlist::delivery(op).expect("a watchlist write");
+            client.call(msg).await?
+        }
+        op @ (OutboxOp::PutDiaryEntry { .. } | OutboxOp::DeleteDiaryEntry { .. }) => {
+            let msg = crate::diary::delivery(op).expect("a diary write");
             client.call(msg).await?
         }
     };

@@ -60,7 +60,7 @@ fn a_year_in_film_counts_each_rated_film_by_month_rating_genre_director_and_deca
     rate_on(&mut c, &db, "Memories of Murder", 2003, 4.5, "2025-12-24");
     rate_on(&mut c, &db, "Heat", 1995, 3.0, "2024-07-04");
 
-    assert_eq!(c.rated_years().unwrap(), vec![2025, 2024]);
+    assert_eq!(c.watch_years().unwrap(), vec![2025, 2024]);
     let y = c.year_in_film(None).unwrap();
     assert_eq!((y.year, y.films), (2025, 4), "the newest year by default");
     assert_eq!(y.per_month, [2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);

@@ -490,6 +490,104 @@ async fn a_watchlist_follows_its_owner_across_machines_and_the_later_change_wins
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diary_follows_its_owner_across_machines() {
+    use movietalk_core::diary::NewWatch;
+    let dir = tempfile::tempdir().unwrap();
+    let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
+    std::fs::create_dir_all(&laptop_dir).unwrap();
+    std::fs::create_dir_all(&desktop_dir).unwrap();
+    let relay = relay_in(dir.path()).await;
+    let (laptop, desktop) = (catalog(&laptop_dir, 3), catalog(&desktop_dir, 3));
+    let cl = signed_up(&relay, "ines").await;
+    let cd = logged_in(&relay.url(), "ines").await;
+    for db in [&laptop, &desktop] {
+        db.lock().unwrap().set_sync_account("ines").unwrap();
+    }
+    let days = |db: &Mutex<Catalog>| -> Vec<(String, String)> {
+        let entries = db.lock().unwrap().diary().unwrap();
+        entries
+            .into_iter()
+            .map(|e| (e.movie_key, e.watched_on))
+            .collect()
+    };
+    // The laptop, offline: two watches, the second with a rating.
+    let first = {
+        let mut l = laptop.lock().unwrap();
+        let first = l
+            .log_watch(&NewWatch {
+                movie_key: key(0),
+                watched_on: "2025-01-02".into(),
+                ..NewWatch::default()
+            })
+            .unwrap();
+        l.log_watch(&NewWatch {
+            movie_key: key(1),
+            watched_on: "2025-02-03".into(),
+            rating: Some(4.0),
+            ..NewWatch::default()
+        })
+        .unwrap();
+        first
+    };
+    // Two diary entries and the rating's review.
+    assert_eq!(
+        sync(&laptop, &cl, Some("ines"), &|_| {})
+            .await
+            .unwrap()
+            .sent,
+        3
+    );
+    let report = sync(&desktop, &cd, Some("ines"), &|_| {}).await.unwrap();
+    assert!(report.diary);
+    assert_eq!(days(&desktop), days(&laptop));
+    assert_eq!(
+        desktop
+            .lock()
+            .unwrap()
+            .my_review(&key(1))
+            .unwrap()
+            .unwrap()
+            .rating,
+        4.0
+    );
+    // The desktop deletes the first watch and logs a third; the laptop learns both.
+    assert!(
+        desktop
+            .lock()
+            .unwrap()
+            .delete_watch(&first.client_id)
+            .unwrap()
+    );
+    desktop
+        .lock()
+        .unwrap()
+        .log_watch(&NewWatch {
+            movie_key: key(2),
+            watched_on: "2025-03-04".into(),
+            rewatch: true,
+            ..NewWatch::default()
+        })
+        .unwrap();
+    sync(&desktop, &cd, Some("ines"), &|_| {}).await.unwrap();
+    sync(&laptop, &cl, Some("ines"), &|_| {}).await.unwrap();
+    assert_eq!(
+        days(&laptop),
+        [
+            (key(2), "2025-03-04".to_owned()),
+            (key(1), "2025-02-03".to_owned())
+        ]
+    );
+    assert!(laptop.lock().unwrap().diary().unwrap()[0].rewatch);
+    assert!(
+        !sync(&laptop, &cl, Some("ines"), &|_| {})
+            .await
+            .unwrap()
+            .diary
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_writes_are_kept_as_failed_and_do_not_hold_up_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let relay = relay_in(dir.path()).await;
