@@ -408,3 +408,28 @@ pub fn year_in_film(
 ) -> Reply<Response<cmd::YearInFilm>> {
     app.year_in_film(request.year)
 }
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn diary(app: AppState<'_>) -> Reply<Response<cmd::Diary>> {
+    app.diary()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn log_watch(app: AppState<'_>, request: cmd::LogWatch) -> Reply<Response<cmd::LogWatch>> {
+    app.log_watch(&movietalk_core::diary::NewWatch {
+        movie_key: request.key,
+        watched_on: request.watched_on,
+        rating: request.rating,
+        rewatch: request.rewatch,
+        review: request.review,
+        spoiler: request.spoiler,
+    })
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn delete_watch(
+    app: AppState<'_>,
+    request: cmd::DeleteWatch,
+) -> Reply<Response<cmd::DeleteWatch>> {
+    app.delete_watch(&request.client_id)
+}

@@ -10,6 +10,7 @@ use movietalk_core::search::{Fallback, SearchResults};
 use movietalk_core::{Catalog, Movie, SearchQuery, Sort, paths};
 
 mod app;
+mod diary;
 mod watchlist;
 
 #[derive(Parser, Debug)]
@@ -111,6 +112,11 @@ enum Command {
         off: bool,
         #[command(flatten)]
         relay: RelayArgs,
+    },
+    /// Your diary: log a watch, ls, rm.
+    Diary {
+        #[command(subcommand)]
+        action: diary::Action,
     },
     /// Your watchlist: add, rm, ls, pick (one for tonight), public on|off.
     Watchlist {
@@ -289,6 +295,9 @@ fn run() -> anyhow::Result<()> {
     };
     if let Command::Watchlist { action } = &cli.command {
         return watchlist::run(&dir, action);
+    }
+    if let Command::Diary { action } = &cli.command {
+        return diary::run(&dir, action);
     }
     if let Some(result) = app::run(&cli.command, &dir) {
         return result;
@@ -550,6 +559,7 @@ fn run() -> anyhow::Result<()> {
         | Command::Follow { .. }
         | Command::Chat { .. } => unreachable!("answered by app::run"),
         Command::Watchlist { .. } => unreachable!("answered by watchlist::run"),
+        Command::Diary { .. } => unreachable!("answered by diary::run"),
         Command::Year { year, json } => {
             let y = catalog.year_in_film(year)?;
             if json {

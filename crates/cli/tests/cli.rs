@@ -221,6 +221,67 @@ fn similar_rate_and_recommend_from_the_command_line() {
 }
 
 #[test]
+fn a_diary_is_kept_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let logged = json(&movietalk(
+        dir.path(),
+        &[
+            "diary",
+            "log",
+            "the-godfather-1972",
+            "--on",
+            "2025-03-01",
+            "--rating",
+            "4.5",
+            "--review",
+            "Still perfect.",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        (logged["review"].as_bool(), logged["rating"].as_f64()),
+        (Some(true), Some(4.5))
+    );
+    json(&movietalk(
+        dir.path(),
+        &[
+            "diary",
+            "log",
+            "the-godfather-1972",
+            "--on",
+            "2025-05-01",
+            "--rewatch",
+            "--json",
+        ],
+    ));
+    let diary = json(&movietalk(dir.path(), &["diary", "ls", "--json"]));
+    let days: Vec<&str> = diary
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["entry"]["watched_on"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, ["2025-05-01", "2025-03-01"]);
+    assert_eq!(diary[0]["movie"]["title_ko"], "대부");
+    // The rated watch gave the film its rating (one per film).
+    let mine = json(&movietalk(
+        dir.path(),
+        &["recommend", "--top", "1", "--json"],
+    ));
+    assert_eq!(mine["rated"], 1);
+    let id = logged["client_id"].as_str().unwrap();
+    assert!(movietalk(dir.path(), &["diary", "rm", id]).status.success());
+    assert!(!movietalk(dir.path(), &["diary", "rm", id]).status.success());
+    let bad = movietalk(
+        dir.path(),
+        &["diary", "log", "the-godfather-1972", "--on", "2025-02-30"],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("a date like"));
+    let year = json(&movietalk(dir.path(), &["year", "2025", "--json"]));
+    assert_eq!(year["films"], 1, "the rewatch left");
+}
+
+#[test]
 fn chat_reads_every_message_after_since_across_pages_and_posts_a_line() {
     use movietalk_core::relay_client::RelayClient;
     use movietalk_relay::{Config, start, store::SqliteStore};

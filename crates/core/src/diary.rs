@@ -157,6 +157,13 @@ impl Catalog {
         Ok(true)
     }
 
+    /// Today here (local time), `YYYY-MM-DD`: the day a watch is logged on by default.
+    pub fn today(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT date('now', 'localtime')", [], |r| r.get(0))?)
+    }
+
     /// The diary, most recent watch first.
     pub fn diary(&self) -> Result<Vec<DiaryEntry>> {
         let mut stmt = self.conn.prepare_cached(&format!(

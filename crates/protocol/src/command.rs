@@ -17,7 +17,7 @@ use crate::ipc::{
     MoviePage, MyReview, ProviderOutcome, RelaySession, SessionInfo, Settings, Sort,
     UpdateAvailable, WatchlistEntry, WatchlistSort, WatchlistView,
 };
-use crate::relay::{Account, ChatMessage, LikeTarget, RoomSummary};
+use crate::relay::{Account, ChatMessage, DiaryEntry, LikeTarget, RoomSummary};
 
 /// A command of the window: the request is `Self`, sent as the argument `request`.
 pub trait Command: Serialize + DeserializeOwned {
@@ -177,6 +177,20 @@ commands! {
     /// A film from the watchlist for tonight, favouring the recommender's top; another than
     /// `not_this` when there is one.
     pick_for_tonight => PickForTonight { not_this: Option<String> } -> Option<WatchlistEntry>;
+    /// This user's diary, most recent watch first; works offline.
+    diary => Diary {} -> Vec<ipc::DiaryItem>;
+    /// Logs a watch (a rating and review given with the most recent watch become the film's).
+    log_watch => LogWatch {
+        key: String,
+        /// `YYYY-MM-DD`.
+        watched_on: String,
+        rating: Option<f32>,
+        rewatch: bool,
+        review: Option<String>,
+        spoiler: bool,
+    } -> DiaryEntry;
+    /// Deletes a watch from the diary; answers whether there was one.
+    delete_watch => DeleteWatch { client_id: String } -> bool;
     /// This user's year in film (`None`: the newest year with figures); works offline.
     year_in_film => YearInFilm { year: Option<i32> } -> ipc::YearInFilm;
     /// Who follows `handle` and whom it follows.

@@ -374,6 +374,13 @@ pub struct WatchlistView {
     pub public: bool,
 }
 
+/// A diary entry with its film as the catalog has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiaryItem {
+    pub entry: crate::relay::DiaryEntry,
+    pub movie: MovieSummary,
+}
+
 /// A name and how many films it counts (a genre, a director, a decade).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {

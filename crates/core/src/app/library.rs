@@ -1,10 +1,11 @@
 //! What this user keeps: the watchlist — their own offline (changes go out through the
 //! outbox), ordered as asked, with a pick for tonight; another person's public one from the
-//! relay — and their year in film.
+//! relay — the diary, and their year in film.
 
 use movietalk_protocol::ipc::{
-    MovieSummary, WatchlistEntry, WatchlistSort, WatchlistView, YearInFilm,
+    DiaryItem, MovieSummary, WatchlistEntry, WatchlistSort, WatchlistView, YearInFilm,
 };
+use movietalk_protocol::relay::DiaryEntry;
 use movietalk_protocol::relay::{ClientMessage, ServerMessage, WatchlistFilm};
 
 use super::{App, Reply, relay_error, storage};
@@ -60,6 +61,44 @@ impl App {
             films: self.entries(&catalog, films)?,
             public,
         })
+    }
+
+    /// This user's diary, most recent watch first, each with its film. Works offline.
+    pub fn diary(&self) -> Reply<Vec<DiaryItem>> {
+        let catalog = self.catalog();
+        let entries = catalog.diary().map_err(storage)?;
+        let films: Vec<WatchlistFilm> = entries
+            .iter()
+            .map(|e| WatchlistFilm {
+                movie_key: e.movie_key.clone(),
+                title: e.title.clone(),
+                year: e.year,
+                added_at_ms: e.edited_at_ms,
+            })
+            .collect();
+        let movies = self.entries(&catalog, films)?;
+        Ok(entries
+            .into_iter()
+            .zip(movies)
+            .map(|(entry, m)| DiaryItem {
+                entry,
+                movie: m.movie,
+            })
+            .collect())
+    }
+
+    /// Logs a watch (locally now, on the relay when reachable).
+    pub fn log_watch(&self, watch: &crate::diary::NewWatch) -> Reply<DiaryEntry> {
+        let entry = self.catalog().log_watch(watch).map_err(storage)?;
+        self.wake.notify_one();
+        Ok(entry)
+    }
+
+    /// Deletes a watch from the diary; answers whether there was one.
+    pub fn delete_watch(&self, client_id: &str) -> Reply<bool> {
+        let deleted = self.catalog().delete_watch(client_id).map_err(storage)?;
+        self.wake.notify_one();
+        Ok(deleted)
     }
 
     /// This user's year in film (`None`: the newest year with figures). Works offline.
