@@ -385,6 +385,32 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
         assert!(genres.contains(&"Drama".to_owned()), "{genres:?}");
         ari.screenshot("stats").await;
 
+        // Ari logs a watch of Casablanca with a rating and a review, and finds it in the diary
+        // under this month; the film's rating is the watch's.
+        ari.open_first_result("casablanca").await;
+        ari.click("#watch-rating option[value='4']").await;
+        ari.type_into("#watch-review", "Here's looking at you, kid.")
+            .await;
+        ari.click("#log-watch").await;
+        ari.find("the watch logged", "#watch-logged").await;
+        ari.wait_text("the rating kept", "#my-review-state", |t| {
+            t.contains("Saved here") || t == "Shared"
+        })
+        .await;
+        ari.click("#nav-diary").await;
+        let entry = ari
+            .wait_text("Casablanca in the diary", "#diary .diary-entry", |t| {
+                t.contains("Casablanca")
+            })
+            .await;
+        assert!(
+            entry.contains("★★★★") && entry.contains("review"),
+            "{entry:?}"
+        );
+        let month = ari.attrs("#diary .diary-month", "data-month").await;
+        assert_eq!(month.len(), 1, "{month:?}");
+        ari.screenshot("diary").await;
+
         // Browse: a virtualised list — rows laid out one under the other, only those near the
         // view in the page, the rest fetched as they scroll into view.
         ari.click("#nav-browse").await;

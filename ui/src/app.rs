@@ -14,6 +14,7 @@ use crate::ipc::{self, cmd};
 use crate::pages::account::AccountPage;
 use crate::pages::browse::BrowsePage;
 use crate::pages::chat::ChatPage;
+use crate::pages::diary::DiaryPage;
 use crate::pages::feed::FeedScreen;
 use crate::pages::home::HomePage;
 use crate::pages::movie::MoviePage;
@@ -248,6 +249,7 @@ pub fn app() -> Html {
         Route::Browse => html! { <BrowsePage /> },
         Route::Feed => html! { <FeedScreen /> },
         Route::Watchlist => html! { <WatchlistPage /> },
+        Route::Diary => html! { <DiaryPage /> },
         Route::Stats => html! { <StatsPage /> },
         Route::Search => html! { <SearchPage /> },
         Route::Movie(key) => html! { <MoviePage key={key.clone()} movie_key={key.clone()} /> },
@@ -276,7 +278,8 @@ pub fn app() -> Html {
                         { nav(Route::Browse, "nav-browse", Text::Browse) }
                         { nav(Route::Feed, "nav-feed", Text::Feed) }
                         { nav(Route::Watchlist, "nav-watchlist", Text::Watchlist) }
-                        { nav(Route::Stats, "nav-stats", Text::YearInFilm) }
+                        { nav(Route::Diary, "nav-diary", Text::Diary) }
+                        { nav(Route::Stats, "nav-stats", Text::Stats) }
                         { nav(Route::Chat(None), "nav-chat", Text::Chat) }
                         { nav(Route::Profile(None), "nav-profile", Text::Profile) }
                         { nav(Route::Settings, "nav-settings", Text::Settings) }

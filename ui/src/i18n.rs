@@ -153,6 +153,7 @@ texts! {
     WatchlistPublic => "Others can see my watchlist", "다른 사람도 내 보고 싶은 영화 목록을 볼 수 있음";
     WatchlistPrivate => "This watchlist is private.", "비공개 목록입니다.";
     YearInFilm => "Year in film", "올해의 영화";
+    Stats => "Stats", "통계";
     Year => "Year", "연도";
     YearFilms => "Films: {}", "영화 {}편";
     MeanRating => "mean ★{}", "평균 ★{}";
@@ -162,6 +163,15 @@ texts! {
     TopDirectors => "Top directors", "많이 본 감독";
     Decades => "Decades", "연대";
     StatsEmpty => "No films rated in this year: rate some to see your year in film.", "이 해에 별점을 매긴 영화가 없습니다. 별점을 매기면 올해의 영화가 나타납니다.";
+    Diary => "Diary", "다이어리";
+    DiaryEmpty => "No watches logged yet. Log one from a film's page.", "기록한 관람이 없습니다. 영화 페이지에서 기록해 보세요.";
+    LogWatch => "Log a watch", "관람 기록";
+    LogIt => "Log it", "기록하기";
+    WatchLogged => "Logged in your diary.", "다이어리에 기록했습니다.";
+    NoRating => "No rating", "별점 없음";
+    Rewatch => "Rewatch", "재관람";
+    WithReview => "review", "리뷰";
+    WatchReviewPlaceholder => "A review of this watch (optional; needs a rating)", "이번 관람의 리뷰 (선택, 별점 필요)";
     PreparingRecommendations => "Preparing recommendations… {}%", "추천 준비 중… {}%";
     MonthNames => "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", "1월 2월 3월 4월 5월 6월 7월 8월 9월 10월 11월 12월";
     ShowMore => "Show more", "더 보기";

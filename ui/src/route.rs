@@ -15,6 +15,8 @@ pub enum Route {
     Feed,
     /// The films this user means to watch.
     Watchlist,
+    /// The watches this user logged.
+    Diary,
     /// This user's year in film.
     Stats,
     /// Results for the header's search box.

@@ -143,6 +143,14 @@ impl App {
 
     pub async fn click(&self, css: &str) {
         let el = self.find("something to click", css).await;
+        // In the middle of the view: not under the status bar, which stays on top.
+        let _ = self
+            .client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'});",
+                vec![serde_json::Value::from(css)],
+            )
+            .await;
         el.click()
             .await
             .unwrap_or_else(|e| panic!("{}: cannot click {css}: {e}", self.name));

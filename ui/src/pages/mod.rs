@@ -13,6 +13,7 @@ use crate::i18n::{Lang, Text, error_text, t};
 pub mod account;
 pub mod browse;
 pub mod chat;
+pub mod diary;
 pub mod feed;
 pub mod home;
 pub mod movie;

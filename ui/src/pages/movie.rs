@@ -12,6 +12,7 @@ use crate::components::stars::{StarInput, stars_text};
 use crate::components::watch_toggle::WatchToggle;
 use crate::i18n::{Lang, Text, t};
 use crate::ipc::{self, cmd};
+use crate::pages::diary::LogWatch;
 use crate::pages::{checked, error_note, input_value, loaded, use_load};
 use crate::route::{Route, use_ctx};
 
@@ -81,6 +82,7 @@ pub fn movie_page(props: &Props) -> Html {
                 </div>
                 if let Some(o) = overview(l, m) { <p class="synopsis" id="synopsis">{ o }</p> }
                 <ReviewEditor movie_key={m.key.clone()} mine={d.my_review.clone()} on_saved={bump.clone()} />
+                <LogWatch movie_key={m.key.clone()} on_logged={bump.clone()} />
                 <section aria-labelledby="reviews-title">
                     <h2 id="reviews-title">{ t(l, Text::Reviews) }</h2>
                     if d.reviews.is_empty() {
