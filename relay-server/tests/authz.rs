@@ -346,6 +346,10 @@ fn config() -> Config {
         },
         frames_per_sec: 10_000.0,
         frame_burst: 10_000.0,
+        // The checks read the owner's watchlist and diary again and again (reads limited like
+        // writes): no limit is under test here.
+        writes_per_sec: 10_000.0,
+        write_burst: 10_000.0,
         ..Config::default()
     }
 }

@@ -441,3 +441,39 @@ async fn a_diary_refuses_bad_entries_and_belongs_to_its_account_alone() {
     );
     relay.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn reading_a_whole_diary_or_watchlist_is_limited_like_a_write() {
+    let config = Config {
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            passes: 1,
+        },
+        ..Config::default()
+    };
+    let relay = start("127.0.0.1:0".parse().unwrap(), config, store::fresh())
+        .await
+        .unwrap();
+    let (c, _) = user(&relay, "hal").await;
+    let mut limited = 0;
+    for i in 0..60 {
+        let ask = if i % 2 == 0 {
+            ClientMessage::Diary { since: None }
+        } else {
+            ClientMessage::Watchlist {
+                handle: None,
+                since: None,
+            }
+        };
+        match c.call(ask).await {
+            Ok(ServerMessage::Diary { .. } | ServerMessage::Watchlist { .. }) => {}
+            Err(ClientError::Rejected {
+                code: ErrorCode::RateLimited,
+                ..
+            }) => limited += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(limited > 0, "sixty whole reads at once are limited");
+    relay.shutdown().await.unwrap();
+}

@@ -11,7 +11,9 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::catalog::Catalog;
 use crate::error::{CoreError, Result};
-use crate::outbox::{DIARY_SUBJECT, OutboxOp, enqueue, now_ms, state_get, state_set};
+use crate::outbox::{
+    DIARY_SUBJECT, OutboxOp, enqueue, now_ms, state_get, state_set, waiting_under,
+};
 use crate::recommend::valid_stars;
 
 /// The `sync_state` name of the relay's diary version taken in.
@@ -194,14 +196,7 @@ impl Catalog {
     /// is still waiting to be sent.
     pub(crate) fn take_diary(&mut self, version: u64, entries: &[DiaryEntry]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let waiting: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT substr(subject, length(?1) + 1) FROM outbox
-                 WHERE state = 'pending' AND substr(subject, 1, length(?1)) = ?1",
-            )?;
-            stmt.query_map([DIARY_SUBJECT], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let waiting = waiting_under(&tx, DIARY_SUBJECT)?;
         tx.execute(
             "DELETE FROM diary WHERE client_id NOT IN (SELECT value FROM json_each(?1))",
             [serde_json::to_string(&waiting).expect("ids serialise")],

@@ -161,3 +161,15 @@ pub(crate) fn state_set(
     )?;
     Ok(())
 }
+
+/// What follows `prefix` in the subjects of the writes still waiting that start with it: the
+/// films (`watchlist:`) or diary entries (`diary:`) whose change here has not reached the
+/// relay, which a pull must not overwrite.
+pub(crate) fn waiting_under(tx: &Transaction<'_>, prefix: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT substr(subject, length(?1) + 1) FROM outbox
+         WHERE state = 'pending' AND substr(subject, 1, length(?1)) = ?1",
+    )?;
+    let found = stmt.query_map([prefix], |r| r.get(0))?;
+    found.collect()
+}

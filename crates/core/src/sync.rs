@@ -886,7 +886,7 @@ async fn push(
 }
 
 /// Takes in this account's watchlist from the relay when it changed since the last pull;
-/// answers whether it had. A relay from before watchlists is skipped.
+/// answers whether it had. A relay from before watchlists, or a rate limit, skips it.
 async fn pull_watchlist(db: &Mutex<Catalog>, client: &RelayClient) -> Result<bool, SyncError> {
     let since = lock(db).watchlist_version()?;
     let ask = ClientMessage::Watchlist {
@@ -895,8 +895,9 @@ async fn pull_watchlist(db: &Mutex<Catalog>, client: &RelayClient) -> Result<boo
     };
     let reply = match client.call(ask).await {
         Ok(reply) => reply,
+        // A relay from before them; or the relay's limit, which the next sync waits out.
         Err(ClientError::Rejected {
-            code: ErrorCode::Malformed,
+            code: ErrorCode::Malformed | ErrorCode::RateLimited,
             ..
         }) => return Ok(false),
         Err(e) => return Err(e.into()),
@@ -918,13 +919,14 @@ async fn pull_watchlist(db: &Mutex<Catalog>, client: &RelayClient) -> Result<boo
 }
 
 /// Takes in this account's diary from the relay when it changed since the last pull; answers
-/// whether it had. A relay from before diaries is skipped.
+/// whether it had. A relay from before diaries, or a rate limit, skips it.
 async fn pull_diary(db: &Mutex<Catalog>, client: &RelayClient) -> Result<bool, SyncError> {
     let since = lock(db).diary_version()?;
     let reply = match client.call(ClientMessage::Diary { since }).await {
         Ok(reply) => reply,
+        // A relay from before them; or the relay's limit, which the next sync waits out.
         Err(ClientError::Rejected {
-            code: ErrorCode::Malformed,
+            code: ErrorCode::Malformed | ErrorCode::RateLimited,
             ..
         }) => return Ok(false),
         Err(e) => return Err(e.into()),

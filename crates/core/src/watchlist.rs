@@ -14,7 +14,7 @@ use crate::catalog::Catalog;
 use crate::error::{CoreError, Result};
 use crate::outbox::{
     OutboxOp, WATCHLIST_PUBLIC_SUBJECT, WATCHLIST_SUBJECT, enqueue, has_pending, now_ms, state_get,
-    state_set,
+    state_set, waiting_under,
 };
 
 /// The `sync_state` names this module keeps.
@@ -131,14 +131,7 @@ impl Catalog {
         films: &[WatchlistFilm],
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let waiting: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT substr(subject, length(?1) + 1) FROM outbox
-                 WHERE state = 'pending' AND substr(subject, 1, length(?1)) = ?1",
-            )?;
-            stmt.query_map([WATCHLIST_SUBJECT], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let waiting = waiting_under(&tx, WATCHLIST_SUBJECT)?;
         tx.execute(
             "DELETE FROM watchlist WHERE movie_key NOT IN (SELECT value FROM json_each(?1))",
             [serde_json::to_string(&waiting).expect("keys serialise")],

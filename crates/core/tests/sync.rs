@@ -94,6 +94,40 @@ async fn all_changes(c: &RelayClient) -> Vec<ChangeKind> {
     }
 }
 
+/// One account on two machines (data folders of `films` films each), both logged in and
+/// synced as it, with a relay.
+struct TwoMachines {
+    _dir: tempfile::TempDir,
+    relay: RunningRelay,
+    laptop: Mutex<Catalog>,
+    desktop: Mutex<Catalog>,
+    /// The laptop's and the desktop's connections.
+    cl: RelayClient,
+    cd: RelayClient,
+}
+
+async fn two_machines(handle: &str, films: usize) -> TwoMachines {
+    let dir = tempfile::tempdir().unwrap();
+    let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
+    std::fs::create_dir_all(&laptop_dir).unwrap();
+    std::fs::create_dir_all(&desktop_dir).unwrap();
+    let relay = relay_in(dir.path()).await;
+    let (laptop, desktop) = (catalog(&laptop_dir, films), catalog(&desktop_dir, films));
+    let cl = signed_up(&relay, handle).await;
+    let cd = logged_in(&relay.url(), handle).await;
+    for db in [&laptop, &desktop] {
+        db.lock().unwrap().set_sync_account(handle).unwrap();
+    }
+    TwoMachines {
+        _dir: dir,
+        relay,
+        laptop,
+        desktop,
+        cl,
+        cd,
+    }
+}
+
 fn pending(db: &Mutex<Catalog>) -> u64 {
     db.lock().unwrap().pending_writes().unwrap()
 }
@@ -312,17 +346,14 @@ async fn others_reviews_and_comments_are_pulled_and_readable_offline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_offline_edits_on_two_machines_the_later_one_wins_on_both() {
-    let dir = tempfile::tempdir().unwrap();
-    let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
-    std::fs::create_dir_all(&laptop_dir).unwrap();
-    std::fs::create_dir_all(&desktop_dir).unwrap();
-    let relay = relay_in(dir.path()).await;
-    let (laptop, desktop) = (catalog(&laptop_dir, 3), catalog(&desktop_dir, 3));
-    let cl = signed_up(&relay, "minji").await;
-    let cd = logged_in(&relay.url(), "minji").await;
-    for db in [&laptop, &desktop] {
-        db.lock().unwrap().set_sync_account("minji").unwrap();
-    }
+    let TwoMachines {
+        _dir,
+        relay,
+        laptop,
+        desktop,
+        cl,
+        cd,
+    } = two_machines("minji", 3).await;
     // Both offline: the laptop edits first, the desktop later.
     laptop
         .lock()
@@ -388,17 +419,14 @@ fn watchlist(db: &Mutex<Catalog>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watchlist_follows_its_owner_across_machines_and_the_later_change_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
-    std::fs::create_dir_all(&laptop_dir).unwrap();
-    std::fs::create_dir_all(&desktop_dir).unwrap();
-    let relay = relay_in(dir.path()).await;
-    let (laptop, desktop) = (catalog(&laptop_dir, 4), catalog(&desktop_dir, 4));
-    let cl = signed_up(&relay, "hana").await;
-    let cd = logged_in(&relay.url(), "hana").await;
-    for db in [&laptop, &desktop] {
-        db.lock().unwrap().set_sync_account("hana").unwrap();
-    }
+    let TwoMachines {
+        _dir,
+        relay,
+        laptop,
+        desktop,
+        cl,
+        cd,
+    } = two_machines("hana", 4).await;
     // The laptop, offline: films 0 and 1 on, and the watchlist made public.
     {
         let mut l = laptop.lock().unwrap();
@@ -492,17 +520,14 @@ async fn a_watchlist_follows_its_owner_across_machines_and_the_later_change_wins
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_diary_follows_its_owner_across_machines() {
     use movietalk_core::diary::NewWatch;
-    let dir = tempfile::tempdir().unwrap();
-    let (laptop_dir, desktop_dir) = (dir.path().join("laptop"), dir.path().join("desktop"));
-    std::fs::create_dir_all(&laptop_dir).unwrap();
-    std::fs::create_dir_all(&desktop_dir).unwrap();
-    let relay = relay_in(dir.path()).await;
-    let (laptop, desktop) = (catalog(&laptop_dir, 3), catalog(&desktop_dir, 3));
-    let cl = signed_up(&relay, "ines").await;
-    let cd = logged_in(&relay.url(), "ines").await;
-    for db in [&laptop, &desktop] {
-        db.lock().unwrap().set_sync_account("ines").unwrap();
-    }
+    let TwoMachines {
+        _dir,
+        relay,
+        laptop,
+        desktop,
+        cl,
+        cd,
+    } = two_machines("ines", 3).await;
     let days = |db: &Mutex<Catalog>| -> Vec<(String, String)> {
         let entries = db.lock().unwrap().diary().unwrap();
         entries

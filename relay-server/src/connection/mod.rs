@@ -499,9 +499,12 @@ fn is_write(msg: &ClientMessage) -> bool {
     matches!(
         msg,
         ClientMessage::Send { .. }
-            // Not a write, but a page of it is a megabyte to send: limited like one, so no one
-            // client keeps the relay serialising pages.
+            // Not writes, but a page of the model is a megabyte to send, and a whole diary or
+            // watchlist up to a few: limited like one, so no one client keeps the relay
+            // serialising them (or fills its outgoing queue with them).
             | ClientMessage::CommunityModel { .. }
+            | ClientMessage::Watchlist { .. }
+            | ClientMessage::Diary { .. }
             | ClientMessage::CreateRoom { .. }
             | ClientMessage::PutReview { .. }
             | ClientMessage::PostComment { .. }
