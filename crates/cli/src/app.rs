@@ -1,5 +1,5 @@
-//! The commands of the shared application — `review`, `login`, `logout`, `sync`, `follow`,
-//! `feed`, `profile`, `chat` — each one call into the core's [`App`], the same application the
+//! The commands of the shared application — `review`, `export`, `login`, `logout`, `sync`,
+//! `follow`, `feed`, `profile`, `chat` — each one call into the core's [`App`], the same application the
 //! desktop window drives, on the same data folder and the same keyring entries.
 
 use std::path::Path;
@@ -42,6 +42,7 @@ pub fn run(command: &Command, data_dir: &Path) -> Option<anyhow::Result<()>> {
             *remove,
             *json,
         ),
+        Command::Export { json } => export(data_dir, *json),
         Command::Follow { handle, off, relay } => {
             runtime.block_on(follow(data_dir, relay, handle, !off))
         }
@@ -121,6 +122,16 @@ fn review(
             "{} ★{}: saved; the next sync delivers it",
             saved.title, saved.rating
         );
+    }
+    Ok(())
+}
+
+fn export(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let path = open(data_dir, None, |_| {})?.export_data()?;
+    if json {
+        println!("{}", serde_json::json!({ "path": path }));
+    } else {
+        println!("{path}");
     }
     Ok(())
 }

@@ -113,6 +113,12 @@ enum Command {
         #[command(flatten)]
         relay: RelayArgs,
     },
+    /// Write everything that is yours here (ratings and reviews, watchlist, diary) to a JSON
+    /// file in the data folder; prints its path.
+    Export {
+        #[arg(long)]
+        json: bool,
+    },
     /// Your diary: log a watch, ls, rm.
     Diary {
         #[command(subcommand)]
@@ -557,6 +563,7 @@ fn run() -> anyhow::Result<()> {
         | Command::Profile { .. }
         | Command::Review { .. }
         | Command::Follow { .. }
+        | Command::Export { .. }
         | Command::Chat { .. } => unreachable!("answered by app::run"),
         Command::Watchlist { .. } => unreachable!("answered by watchlist::run"),
         Command::Diary { .. } => unreachable!("answered by diary::run"),

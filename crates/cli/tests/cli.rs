@@ -279,6 +279,18 @@ fn a_diary_is_kept_from_the_command_line() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("a date like"));
     let year = json(&movietalk(dir.path(), &["year", "2025", "--json"]));
     assert_eq!(year["films"], 1, "the rewatch left");
+
+    // The export holds everything of the user's own: the review, the watchlist, the diary.
+    movietalk(dir.path(), &["watchlist", "add", "parasite-2019"]);
+    let out = json(&movietalk(dir.path(), &["export", "--json"]));
+    let file = std::fs::read(out["path"].as_str().unwrap()).unwrap();
+    let export: serde_json::Value = serde_json::from_slice(&file).unwrap();
+    assert_eq!(export["version"], 2);
+    assert_eq!(export["reviews"][0]["body"], "Still perfect.");
+    assert_eq!(export["watchlist"][0]["movie_key"], "parasite-2019");
+    assert_eq!(export["watchlist_public"], false);
+    assert_eq!(export["diary"].as_array().unwrap().len(), 1);
+    assert_eq!(export["diary"][0]["rewatch"], true);
 }
 
 #[test]

@@ -136,7 +136,8 @@ commands! {
     import_wikipedia => ImportWikipedia { source: String } -> ImportReport;
     /// Imports TMDB's popular films (progress as events).
     import_tmdb => ImportTmdb { pages: u32, genre: Option<String> } -> ImportReport;
-    /// Writes this user's ratings and reviews to a JSON file; answers its path.
+    /// Writes everything that is this user's own (ratings and reviews, watchlist, diary) to a
+    /// JSON file; answers its path.
     export_data => ExportData {} -> String;
     /// Joins a chat room; answers its recent history.
     join_room => JoinRoom { room: String } -> JoinedRoom;

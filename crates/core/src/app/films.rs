@@ -475,20 +475,29 @@ impl App {
         })
     }
 
-    /// Writes this user's ratings and reviews to a JSON file in the data folder; answers its path.
+    /// Writes everything that is this user's own — ratings and reviews, the watchlist and
+    /// whether it is public, the diary — to a JSON file in the data folder; answers its path.
     pub fn export_data(&self) -> Reply<String> {
-        let mine: Vec<MyReview> = self
-            .catalog()
-            .my_reviews()
-            .map_err(storage)?
-            .into_iter()
-            .map(my_review)
-            .collect();
+        let json = {
+            let catalog = self.catalog();
+            let mine: Vec<MyReview> = catalog
+                .my_reviews()
+                .map_err(storage)?
+                .into_iter()
+                .map(my_review)
+                .collect();
+            serde_json::json!({
+                "format": "movietalk-export",
+                "version": 2,
+                "reviews": mine,
+                "watchlist": catalog.watchlist().map_err(storage)?,
+                "watchlist_public": catalog.watchlist_public().map_err(storage)?,
+                "diary": catalog.diary().map_err(storage)?,
+            })
+        };
         let path = self
             .data_dir
             .join(format!("movietalk-export-{}.json", crate::sync::now_ms()));
-        let json =
-            serde_json::json!({ "format": "movietalk-export", "version": 1, "reviews": mine });
         std::fs::write(
             &path,
             serde_json::to_vec_pretty(&json).expect("export serialises"),
