@@ -26,6 +26,10 @@ fn main() {
         )
         .expect("writing a placeholder ui/dist/index.html");
     }
+    // `generate_context!` embeds the UI when the crate compiles, and a macro cannot tell cargo
+    // that; without this, a UI rebuilt by `cargo xtask ui` leaves the app's crate fresh and it
+    // goes on serving the old (or a half-replaced) UI.
+    println!("cargo:rerun-if-changed={UI_DIST}");
     grant_every_command();
     tauri_build::try_build(
         tauri_build::Attributes::new()
