@@ -423,6 +423,7 @@ pub fn log_watch(app: AppState<'_>, request: cmd::LogWatch) -> Reply<Response<cm
         rewatch: request.rewatch,
         review: request.review,
         spoiler: request.spoiler,
+        client_id: None,
     })
 }
 

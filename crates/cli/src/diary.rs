@@ -63,6 +63,7 @@ pub fn run(data_dir: &Path, action: &Action) -> anyhow::Result<()> {
                 rewatch: *rewatch,
                 review: review.clone(),
                 spoiler: *spoiler,
+                client_id: None,
             })?;
             if *json {
                 println!("{}", serde_json::to_string(&entry)?);

@@ -193,6 +193,13 @@ struct RelayArgs {
 
 #[derive(Subcommand, Debug)]
 enum ImportSource {
+    /// A whole Letterboxd export (.zip): diary with reviews, watchlist and ratings, matched
+    /// to the catalog by title and year; importing it again adds nothing.
+    Letterboxd {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Everyone's ratings for the community signal: CSV rows `user,title,year,rating`.
     CommunityRatings {
         path: PathBuf,
@@ -312,6 +319,38 @@ fn run() -> anyhow::Result<()> {
     let mut catalog = Catalog::open(&db).with_context(|| format!("opening {}", db.display()))?;
     catalog.seed_if_empty()?;
     match cli.command {
+        Command::Import {
+            source: ImportSource::Letterboxd { path, json },
+        } => {
+            let bar = progress_bar(json);
+            let report = movietalk_core::import::letterboxd_zip::import(
+                &mut catalog,
+                &path,
+                &mut |p: Progress| {
+                    bar.set_length(p.total);
+                    bar.set_position(p.done);
+                },
+            )?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "diary: {} watches, reviews: {}, watchlist: {} films, ratings: {}; the next sync delivers them",
+                    report.diary, report.reviews, report.watchlist, report.ratings
+                );
+                if !report.unmatched.is_empty() {
+                    println!(
+                        "{} rows name no film in the catalog:",
+                        report.unmatched.len()
+                    );
+                }
+                for u in &report.unmatched {
+                    let year = u.year.map(|y| format!(" ({y})")).unwrap_or_default();
+                    println!("  {}, line {}: {}{year}", u.file, u.line, u.name);
+                }
+            }
+        }
         Command::Import {
             source: ImportSource::Wikipedia { path, json },
         } => {

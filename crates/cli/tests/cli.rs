@@ -294,6 +294,37 @@ fn a_diary_is_kept_from_the_command_line() {
 }
 
 #[test]
+fn a_letterboxd_export_is_imported_once_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/letterboxd/export.zip");
+    let zip = zip.to_str().unwrap();
+    let first = json(&movietalk(
+        dir.path(),
+        &["import", "letterboxd", zip, "--json"],
+    ));
+    assert_eq!(
+        (first["diary"].as_u64(), first["watchlist"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(first["unmatched"][0]["file"], "diary.csv");
+    let again = json(&movietalk(
+        dir.path(),
+        &["import", "letterboxd", zip, "--json"],
+    ));
+    assert_eq!(
+        (again["diary"].as_u64(), again["ratings"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let diary = json(&movietalk(dir.path(), &["diary", "ls", "--json"]));
+    assert_eq!(diary.as_array().unwrap().len(), 3);
+    let list = json(&movietalk(dir.path(), &["watchlist", "ls", "--json"]));
+    assert_eq!(list["films"].as_array().unwrap().len(), 2);
+    let bad = movietalk(dir.path(), &["import", "letterboxd", "Cargo.toml"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
 fn chat_reads_every_message_after_since_across_pages_and_posts_a_line() {
     use movietalk_core::relay_client::RelayClient;
     use movietalk_relay::{Config, start, store::SqliteStore};

@@ -385,6 +385,15 @@ impl Catalog {
             .optional()?)
     }
 
+    /// The key of the film with this row id.
+    pub fn key_of(&self, id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT key FROM movies WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Number of movies in the catalog.
     pub fn count(&self) -> Result<u64> {
         Ok(self

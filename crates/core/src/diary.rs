@@ -30,6 +30,9 @@ pub struct NewWatch {
     /// A review written with this watch (it needs a rating, here or from before).
     pub review: Option<String>,
     pub spoiler: bool,
+    /// The entry's id when the caller has one (an import: the same row, the same id); a
+    /// watch whose id is in the diary already is not logged again.
+    pub client_id: Option<String>,
 }
 
 const COLUMNS: &str =
@@ -74,6 +77,11 @@ impl Catalog {
     /// the catalog. When it is the film's most recent watch, its rating and review become the
     /// film's (`save_review`).
     pub fn log_watch(&mut self, w: &NewWatch) -> Result<DiaryEntry> {
+        if let Some(id) = &w.client_id
+            && let Some(logged) = self.diary_entry(id)?
+        {
+            return Ok(logged);
+        }
         let invalid = |m: String| CoreError::InvalidInput(m);
         validate_date("watched_on", &w.watched_on).map_err(|e| invalid(e.to_string()))?;
         // Tomorrow is allowed: another time zone's today.
@@ -102,7 +110,10 @@ impl Catalog {
             return Err(invalid("a review needs a rating".into()));
         }
         let entry = DiaryEntry {
-            client_id: uuid::Uuid::new_v4().to_string(),
+            client_id: w
+                .client_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             movie_key: movie.key.clone(),
             title: movie.title.clone(),
             year: movie.year,

@@ -135,7 +135,7 @@ pub fn parse(catalog: &Catalog, name: &str, bytes: &[u8]) -> Result<LetterboxdRa
 }
 
 /// `YYYY-MM-DD`, as Letterboxd writes its dates (month 01–12, day 01–31).
-fn is_iso_date(s: &str) -> bool {
+pub(crate) fn is_iso_date(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     if b.len() != 10
@@ -154,7 +154,7 @@ fn is_iso_date(s: &str) -> bool {
 
 /// The catalog film with this title and year: by key first, else a film of that year whose
 /// title (any language) reads the same once folded.
-fn find(catalog: &Catalog, title: &str, year: Option<i32>) -> Result<Option<i64>> {
+pub(crate) fn find(catalog: &Catalog, title: &str, year: Option<i32>) -> Result<Option<i64>> {
     if let Some(id) = catalog.movie_id(&movie_key(title, year))? {
         return Ok(Some(id));
     }

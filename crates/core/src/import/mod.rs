@@ -3,6 +3,7 @@
 //! bad input leaves the database as it was.
 
 pub mod letterboxd;
+pub mod letterboxd_zip;
 pub mod tmdb;
 pub mod wikipedia;
 
