@@ -434,3 +434,11 @@ pub fn delete_watch(
 ) -> Reply<Response<cmd::DeleteWatch>> {
     app.delete_watch(&request.client_id)
 }
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn import_letterboxd(
+    app: AppState<'_>,
+    request: cmd::ImportLetterboxd,
+) -> Reply<Response<cmd::ImportLetterboxd>> {
+    app.import_letterboxd(&request.path).await
+}

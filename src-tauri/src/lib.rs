@@ -143,6 +143,7 @@ pub fn run() {
             commands::diary,
             commands::log_watch,
             commands::delete_watch,
+            commands::import_letterboxd,
             commands::feed,
             commands::authors,
             commands::pending_update,

@@ -492,6 +492,24 @@ async fn two_users_review_offline_sync_comment_and_chat_in_real_windows() {
             "the imported film is searchable"
         );
 
+        // Bora imports a Letterboxd export: a report with the unmatched rows, and the diary
+        // holds the imported watches.
+        bora.click("#nav-settings").await;
+        let export = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates/core/tests/fixtures/letterboxd/export.zip");
+        bora.type_into("#letterboxd-path", export.to_str().unwrap())
+            .await;
+        bora.click("#letterboxd-import").await;
+        bora.wait_text("the Letterboxd report", "#letterboxd-result", |t| {
+            t.contains("3 watches") && t.contains("No Such Film")
+        })
+        .await;
+        bora.click("#nav-diary").await;
+        bora.wait_text("the imported diary", "#diary", |t| {
+            t.contains("Spirited Away") && t.matches("The Godfather").count() == 2
+        })
+        .await;
+
         // Bora switches to Korean: the window re-renders in Korean.
         bora.click("#lang-toggle").await;
         bora.wait_text("Korean navigation", "#nav-home", |t| t == "홈")

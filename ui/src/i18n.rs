@@ -172,6 +172,10 @@ texts! {
     Rewatch => "Rewatch", "재관람";
     WithReview => "review", "리뷰";
     WatchReviewPlaceholder => "A review of this watch (optional; needs a rating)", "이번 관람의 리뷰 (선택, 별점 필요)";
+    LetterboxdImport => "Import from Letterboxd", "Letterboxd에서 가져오기";
+    LetterboxdHint => "The .zip Letterboxd gives under Settings → Data → Export your data: your diary with its reviews, your watchlist and your ratings. Importing it again adds nothing.", "Letterboxd 설정 → 데이터 → 내보내기에서 받은 .zip 파일: 다이어리와 리뷰, 보고 싶은 영화, 별점을 가져옵니다. 다시 가져와도 중복되지 않습니다.";
+    LetterboxdDone => "Imported: {} watches, {} reviews, {} on the watchlist, {} ratings.", "가져옴: 관람 {}건, 리뷰 {}건, 보고 싶은 영화 {}편, 별점 {}건.";
+    LetterboxdUnmatched => "Not found in the catalog:", "카탈로그에서 찾지 못한 영화:";
     PreparingRecommendations => "Preparing recommendations… {}%", "추천 준비 중… {}%";
     MonthNames => "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", "1월 2월 3월 4월 5월 6월 7월 8월 9월 10월 11월 12월";
     ShowMore => "Show more", "더 보기";

@@ -134,6 +134,9 @@ commands! {
     has_tmdb_key => HasTmdbKey {} -> bool;
     /// Imports Wikipedia-format films from a file, a folder or a URL (progress as events).
     import_wikipedia => ImportWikipedia { source: String } -> ImportReport;
+    /// Imports a Letterboxd export (.zip): diary, reviews, watchlist, ratings (progress as
+    /// events).
+    import_letterboxd => ImportLetterboxd { path: String } -> ipc::LetterboxdReport;
     /// Imports TMDB's popular films (progress as events).
     import_tmdb => ImportTmdb { pages: u32, genre: Option<String> } -> ImportReport;
     /// Writes everything that is this user's own (ratings and reviews, watchlist, diary) to a

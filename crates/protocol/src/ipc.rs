@@ -374,6 +374,29 @@ pub struct WatchlistView {
     pub public: bool,
 }
 
+/// A row of an imported file that names no film in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmatchedRow {
+    pub file: String,
+    pub line: u64,
+    pub name: String,
+    pub year: Option<i32>,
+}
+
+/// What a Letterboxd import did (rows imported before count nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LetterboxdReport {
+    /// Diary entries added.
+    pub diary: u64,
+    /// Reviews written, with a watch or on their own.
+    pub reviews: u64,
+    /// Films put on the watchlist.
+    pub watchlist: u64,
+    /// Ratings written or changed.
+    pub ratings: u64,
+    pub unmatched: Vec<UnmatchedRow>,
+}
+
 /// A diary entry with its film as the catalog has it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiaryItem {

@@ -16,6 +16,7 @@ pub mod chat;
 pub mod diary;
 pub mod feed;
 pub mod home;
+pub mod letterboxd;
 pub mod movie;
 pub mod profile;
 pub mod review;

@@ -6,6 +6,7 @@ use yew::prelude::*;
 
 use crate::i18n::{Lang, Text, t, tf};
 use crate::ipc::{self, cmd};
+use crate::pages::letterboxd::LetterboxdImport;
 use crate::pages::{checked, error_note, input_value, loaded, select_value, use_load};
 use crate::route::use_ctx;
 
@@ -334,6 +335,7 @@ pub fn settings_page(props: &Props) -> Html {
                 </form>
                 { import_status }
             </section>
+            <LetterboxdImport />
             <section>
                 <h2>{ t(l, Text::DataFolder) }</h2>
                 <p id="data-dir"><code>{ props.info.as_ref().map(|i| i.data_dir.clone()).unwrap_or_default() }</code></p>

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use movietalk_protocol::command::MAX_PAGE;
 use movietalk_protocol::command::cmd::SearchMovies;
 use movietalk_protocol::ipc::{
-    Home, ImportProgress, ImportReport, IpcError, IpcErrorCode, MovieDetail, MoviePage, MyReview,
-    RecommendedMovie, ReviewPage,
+    Home, ImportProgress, ImportReport, IpcError, IpcErrorCode, LetterboxdReport, MovieDetail,
+    MoviePage, MyReview, RecommendedMovie, ReviewPage,
 };
 use movietalk_protocol::relay::LikeTarget;
 
@@ -423,6 +423,26 @@ impl App {
             unchanged: report.stats.unchanged,
             skipped: report.duplicates,
         })
+    }
+
+    /// Imports a Letterboxd export (.zip) — diary, reviews, watchlist, ratings — locally now
+    /// and on the relay through the outbox; progress arrives as events.
+    pub async fn import_letterboxd(&self, path: &str) -> Reply<LetterboxdReport> {
+        let path = std::path::PathBuf::from(path.trim());
+        if path.as_os_str().is_empty() {
+            return Err(invalid("give the .zip Letterboxd exported"));
+        }
+        let catalog = self.catalog.clone();
+        let mut on_progress = self.progress();
+        let report = tokio::task::spawn_blocking(move || {
+            crate::import::letterboxd_zip::import(&mut lock(&catalog), &path, &mut on_progress)
+        })
+        .await
+        .map_err(|e| IpcError::new(IpcErrorCode::Internal, e.to_string()))?;
+        self.import_finished();
+        let report = report.map_err(storage)?;
+        self.wake.notify_one();
+        Ok(report)
     }
 
     /// Imports `pages` pages of TMDB's popular films (of `genre`, when given) in English and

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Progress;
@@ -28,28 +27,7 @@ use crate::recommend::valid_stars;
 /// Largest file of an export read (an export is text; this bounds a hostile zip).
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// A row that names no film in the catalog.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Unmatched {
-    pub file: String,
-    pub line: u64,
-    pub name: String,
-    pub year: Option<i32>,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Report {
-    /// Diary entries added (rows already imported are not counted).
-    pub diary: u64,
-    /// Reviews written with a watch, or on their own.
-    pub reviews: u64,
-    /// Films put on the watchlist.
-    pub watchlist: u64,
-    /// Ratings written or changed.
-    pub ratings: u64,
-    pub unmatched: Vec<Unmatched>,
-}
+pub use movietalk_protocol::ipc::{LetterboxdReport as Report, UnmatchedRow as Unmatched};
 
 /// One CSV row by column name, with its line.
 struct Row {
