@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
 
-use movietalk_protocol::ipc::IpcError;
+use movietalk_protocol::ipc::{ImportProgress, IpcError};
 use yew::prelude::*;
 
 use crate::i18n::{Lang, Text, error_text, t};
@@ -55,6 +55,88 @@ where
         });
     }
     state
+}
+
+/// An import started from a screen: its progress as the import events arrive, and its answer.
+/// Progress events say nothing of which import they are about, so a handle listens only while
+/// its own import runs: another section's import moves no bar here.
+pub struct Import<T: 'static> {
+    progress: UseStateHandle<Option<ImportProgress>>,
+    result: UseStateHandle<Option<Result<T, IpcError>>>,
+    running: Rc<Cell<bool>>,
+}
+
+#[hook]
+pub fn use_import<T>() -> Import<T>
+where
+    T: 'static,
+{
+    let progress = use_state(|| None::<ImportProgress>);
+    let result = use_state(|| None::<Result<T, IpcError>>);
+    let running = (*use_memo((), |()| Rc::new(Cell::new(false)))).clone();
+    {
+        let (progress, running) = (progress.clone(), running.clone());
+        use_effect_with((), move |()| {
+            let sub = crate::ipc::on_import_progress(move |p| {
+                if running.get() {
+                    progress.set(Some(p));
+                }
+            });
+            move || drop(sub)
+        });
+    }
+    Import {
+        progress,
+        result,
+        running,
+    }
+}
+
+impl<T: 'static> Clone for Import<T> {
+    fn clone(&self) -> Self {
+        Import {
+            progress: self.progress.clone(),
+            result: self.result.clone(),
+            running: self.running.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Import<T> {
+    /// Runs `call`, showing a bar until it answers.
+    pub fn start(&self, call: impl Future<Output = Result<T, IpcError>> + 'static) {
+        self.progress.set(Some(ImportProgress {
+            done: 0,
+            total: 0,
+            finished: false,
+        }));
+        self.result.set(None);
+        self.running.set(true);
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let answer = call.await;
+            this.running.set(false);
+            this.result.set(Some(answer));
+        });
+    }
+
+    /// Whether an import is under way (its buttons wait).
+    pub fn running(&self) -> bool {
+        self.result.is_none() && self.progress.as_ref().is_some_and(|p| !p.finished)
+    }
+
+    /// The bar (`<progress id={id}>`) while it runs, then `done` of the answer or the error.
+    pub fn status(&self, lang: Lang, id: &'static str, done: impl FnOnce(&T) -> Html) -> Html {
+        match (&*self.result, &*self.progress) {
+            (Some(Ok(r)), _) => done(r),
+            (Some(Err(e)), _) => error_note(lang, e),
+            (None, Some(p)) if !p.finished => html! {
+                <progress id={id} max={p.total.max(1).to_string()} value={p.done.to_string()}
+                    aria-label={ t(lang, Text::Importing) }>{ format!("{}/{}", p.done, p.total) }</progress>
+            },
+            _ => Html::default(),
+        }
+    }
 }
 
 /// A failed command, in words (the English detail as a tooltip).

@@ -1,13 +1,13 @@
 //! Settings: relay address or hosting one here, language, theme, the TMDB key (kept in the OS
 //! keyring), the data folder, importing films with a progress bar, and exporting your data.
 
-use movietalk_protocol::ipc::{AppInfo, ImportProgress, ImportReport, IpcError, Settings, Theme};
+use movietalk_protocol::ipc::{AppInfo, ImportReport, IpcError, Settings, Theme};
 use yew::prelude::*;
 
 use crate::i18n::{Lang, Text, t, tf};
 use crate::ipc::{self, cmd};
 use crate::pages::letterboxd::LetterboxdImport;
-use crate::pages::{checked, error_note, input_value, loaded, select_value, use_load};
+use crate::pages::{checked, error_note, input_value, loaded, select_value, use_import, use_load};
 use crate::route::use_ctx;
 
 #[derive(Properties, PartialEq)]
@@ -30,16 +30,8 @@ pub fn settings_page(props: &Props) -> Html {
     let tmdb = use_state(String::new);
     let tmdb_saved = use_state(|| None::<bool>);
     let import_source = use_state(String::new);
-    let progress = use_state(|| None::<ImportProgress>);
-    let import_result = use_state(|| None::<Result<ImportReport, IpcError>>);
+    let import = use_import::<ImportReport>();
     let exported = use_state(|| None::<Result<String, IpcError>>);
-    {
-        let progress = progress.clone();
-        use_effect_with((), move |()| {
-            let sub = ipc::on_import_progress(move |p| progress.set(Some(p)));
-            move || drop(sub)
-        });
-    }
     let current: Settings = (*draft)
         .clone()
         .or_else(|| {
@@ -163,26 +155,11 @@ pub fn settings_page(props: &Props) -> Html {
     };
     let tmdb_pages = use_state(|| "1".to_owned());
     let start_tmdb = {
-        let (pages, progress, import_result) =
-            (tmdb_pages.clone(), progress.clone(), import_result.clone());
+        let (pages, import) = (tmdb_pages.clone(), import.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let (pages, progress, import_result) = (
-                pages.trim().parse().unwrap_or(1),
-                progress.clone(),
-                import_result.clone(),
-            );
-            progress.set(Some(ImportProgress {
-                done: 0,
-                total: 0,
-                finished: false,
-            }));
-            import_result.set(None);
-            wasm_bindgen_futures::spawn_local(async move {
-                import_result.set(Some(
-                    ipc::call(cmd::ImportTmdb { pages, genre: None }).await,
-                ));
-            });
+            let pages = pages.trim().parse().unwrap_or(1);
+            import.start(ipc::call(cmd::ImportTmdb { pages, genre: None }));
         })
     };
     let on_tmdb_pages = {
@@ -190,29 +167,11 @@ pub fn settings_page(props: &Props) -> Html {
         Callback::from(move |e: InputEvent| s.set(input_value(&e)))
     };
     let start_import = {
-        let (source, progress, import_result) = (
-            import_source.clone(),
-            progress.clone(),
-            import_result.clone(),
-        );
+        let (source, import) = (import_source.clone(), import.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let (source, progress, import_result) =
-                ((*source).clone(), progress.clone(), import_result.clone());
-            progress.set(Some(ImportProgress {
-                done: 0,
-                total: 0,
-                finished: false,
-            }));
-            import_result.set(None);
-            wasm_bindgen_futures::spawn_local(async move {
-                import_result.set(Some(
-                    ipc::call(cmd::ImportWikipedia {
-                        source: source.to_string(),
-                    })
-                    .await,
-                ));
-            });
+            let source = source.to_string();
+            import.start(ipc::call(cmd::ImportWikipedia { source }));
         })
     };
     let on_source = {
@@ -248,7 +207,7 @@ pub fn settings_page(props: &Props) -> Html {
             });
         })
     };
-    let importing = matches!(&*progress, Some(p) if !p.finished) && import_result.is_none();
+    let importing = import.running();
     let form = loaded(l, &loaded_settings, |_| {
         html! {
             <form class="stack" onsubmit={save.clone()}>
@@ -287,19 +246,13 @@ pub fn settings_page(props: &Props) -> Html {
             </form>
         }
     });
-    let import_status = match (&*import_result, &*progress) {
-        (Some(Ok(r)), _) => html! {
+    let import_status = import.status(l, "import-progress", |r| {
+        html! {
             <p class="ok" id="import-result" role="status">
                 { tf(l, Text::ImportDone, &[&r.added.to_string(), &r.updated.to_string(), &r.unchanged.to_string()]) }
             </p>
-        },
-        (Some(Err(e)), _) => error_note(l, e),
-        (None, Some(p)) if !p.finished => html! {
-            <progress id="import-progress" max={p.total.max(1).to_string()} value={p.done.to_string()}
-                aria-label={ t(l, Text::Importing) }>{ format!("{}/{}", p.done, p.total) }</progress>
-        },
-        _ => Html::default(),
-    };
+        }
+    });
     html! {
         <div class="page settings" id="settings-page">
             <h1>{ t(l, Text::Settings) }</h1>
